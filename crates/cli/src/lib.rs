@@ -1,0 +1,1 @@
+//! edgeplay's native runner.

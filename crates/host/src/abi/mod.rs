@@ -1,0 +1,407 @@
+//! The Compute ABI: one module per guest import module, named after it.
+//!
+//! | import module | file |
+//! |---|---|
+//! | `fastly_abi`, `fastly` | [`fastly_abi`] |
+//! | `fastly_http_req` | `http_req.rs` |
+//! | `fastly_http_resp` | `http_resp.rs` |
+//! | `fastly_http_body` | `http_body.rs` |
+//! | `fastly_http_downstream` | `http_downstream.rs` |
+//! | `fastly_log` | `log.rs` |
+//! | `fastly_dictionary`, `fastly_config_store` | `dictionary.rs` (config store is an alias) |
+//! | `fastly_secret_store` | `secret_store.rs` |
+//! | `fastly_compute_runtime` | `compute_runtime.rs` |
+//! | `fastly_geo` / `fastly_device_detection` / `fastly_uap` | `geo.rs` / `device_detection.rs` / `uap.rs` |
+//! | `wasi_snapshot_preview1` | `wasi.rs` |
+//! | `env` (`xqd_*`, legacy) | registered beside their twins, same bodies |
+//!
+//! Every hostcall is defined with the [`hostcalls!`] macro, which wraps its body in
+//! [`dispatch`]: the trace event, the checked memory view and the status mapping
+//! happen there, once. Every import of [`catalog::IMPORTS`] that no module defines is
+//! linked by [`link_unsupported`] to a stub that answers UNSUPPORTED (ENOSYS for WASI)
+//! and marks its trace event unsupported.
+
+pub mod catalog;
+pub mod catalog_types;
+pub mod fastly_abi;
+
+use crate::memory::{GuestMem, MemError};
+use crate::session::{Blocked, Session};
+use crate::status::{errno, errno_name, fastly_status_name, Status};
+use crate::trace::{ArgValue, EventKind, HandleKind, TraceEvent};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use wasmi::{Caller, Linker};
+
+/// How a hostcall leaves the normal path.
+#[derive(Debug)]
+pub enum Flow {
+    /// Suspend the guest; the session's `blocked` call finishes it later.
+    Suspend,
+    /// The guest asked to exit (`proc_exit`) with this code.
+    Exit(i32),
+    /// Trap the guest with this message.
+    Trap(String),
+}
+
+impl std::fmt::Display for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Flow::Suspend => f.write_str("guest suspended for outside work"),
+            Flow::Exit(c) => write!(f, "guest exited with code {c}"),
+            Flow::Trap(m) => f.write_str(m),
+        }
+    }
+}
+
+impl wasmi::errors::HostError for Flow {}
+
+/// Why a hostcall body stopped early: a status to return, a memory fault (mapped to
+/// INVAL, or EFAULT for WASI), or a change of control flow.
+#[derive(Debug)]
+pub enum Fault {
+    /// Return this status code.
+    Status(i32),
+    /// A guest pointer was bad.
+    Mem(MemError),
+    /// Suspend, exit or trap.
+    Flow(Flow),
+}
+
+impl From<MemError> for Fault {
+    fn from(e: MemError) -> Self {
+        Fault::Mem(e)
+    }
+}
+
+impl From<Status> for Fault {
+    fn from(s: Status) -> Self {
+        Fault::Status(s.0)
+    }
+}
+
+/// The result of a hostcall body.
+pub type HostResult<R = i32> = Result<R, Fault>;
+
+/// What a hostcall returns to the guest: a status code, or nothing (`proc_exit`).
+pub trait CallResult: Sized {
+    /// The code, for the trace.
+    fn code(&self) -> Option<i32>;
+    /// Build the result from a code (for early returns).
+    fn from_code(code: i32) -> Self;
+}
+
+impl CallResult for i32 {
+    fn code(&self) -> Option<i32> {
+        Some(*self)
+    }
+    fn from_code(code: i32) -> Self {
+        code
+    }
+}
+
+impl CallResult for () {
+    fn code(&self) -> Option<i32> {
+        None
+    }
+    fn from_code(_: i32) -> Self {}
+}
+
+/// What a hostcall body works with: checked guest memory, the session, and its trace event.
+pub struct Cx<'a> {
+    /// Guest memory.
+    pub mem: GuestMem<'a>,
+    /// The request's session.
+    pub s: &'a mut Session,
+    ev: &'a mut TraceEvent,
+}
+
+impl Cx<'_> {
+    /// Record (or replace) a decoded argument.
+    pub fn arg(&mut self, name: &'static str, v: ArgValue) {
+        match self.ev.args.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = v,
+            None => self.ev.args.push((Cow::Borrowed(name), v)),
+        }
+    }
+
+    /// Record an argument as a handle of `kind`.
+    pub fn handle_arg(&mut self, name: &'static str, kind: HandleKind, h: u32) {
+        self.arg(name, ArgValue::Handle { kind, handle: h });
+    }
+
+    /// Read a string argument and record it as text.
+    pub fn str_arg(&mut self, name: &'static str, ptr: u32, len: u32) -> HostResult<String> {
+        let s = self.mem.read_str(ptr, len)?;
+        self.arg(name, ArgValue::text_or_bytes(s.as_bytes()));
+        Ok(s)
+    }
+
+    /// Read a bytes argument and record it (as text when it is UTF-8).
+    pub fn bytes_arg(&mut self, name: &'static str, ptr: u32, len: u32) -> HostResult<Vec<u8>> {
+        let b = self.mem.read_bytes(ptr, len)?;
+        self.arg(name, ArgValue::text_or_bytes(&b));
+        Ok(b)
+    }
+
+    /// Record a value the call produced.
+    pub fn result(&mut self, name: &'static str, v: ArgValue) {
+        self.ev.results.push((Cow::Borrowed(name), v));
+    }
+
+    /// Attach a human note to the event.
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.ev.note = Some(note.into());
+    }
+
+    /// Suspend the guest in this call until `blocked` says it can finish.
+    pub fn suspend<R>(&mut self, blocked: Box<dyn Blocked>) -> HostResult<R> {
+        self.s.blocked = Some((blocked, None));
+        Err(Fault::Flow(Flow::Suspend))
+    }
+}
+
+/// True for modules whose calls return WASI errno rather than `FastlyStatus`.
+fn is_wasi(module: &str) -> bool {
+    module == "wasi_snapshot_preview1"
+}
+
+/// The status name of `code` as `module` returns it.
+pub fn status_name(module: &str, code: i32) -> &'static str {
+    if is_wasi(module) {
+        errno_name(code)
+    } else {
+        fastly_status_name(code)
+    }
+}
+
+/// Run one hostcall body: open its trace event, give it checked memory, map early
+/// returns to status codes, and turn suspend/exit/trap into a wasmi host error.
+pub fn dispatch<R: CallResult>(
+    caller: &mut Caller<'_, Session>,
+    module: &'static str,
+    name: &'static str,
+    raw_args: &[(&'static str, i64)],
+    body: impl FnOnce(&mut Cx<'_>) -> HostResult<R>,
+) -> Result<R, wasmi::Error> {
+    let fuel_left = caller.get_fuel().unwrap_or(0);
+    let memory = caller.data().memory;
+    let (data, s): (&mut [u8], &mut Session) = match memory {
+        Some(m) => m.data_and_store_mut(&mut *caller),
+        None => (&mut [], caller.data_mut()),
+    };
+    let consumed = s.fuel_consumed(fuel_left);
+    let mut ev = TraceEvent::new(0, EventKind::Hostcall, module, name);
+    ev.seq = s.next_seq;
+    s.next_seq += 1;
+    ev.start_us = s.elapsed_us();
+    ev.fuel = consumed.saturating_sub(s.fuel_at_last_event);
+    s.fuel_at_last_event = consumed;
+    ev.args = raw_args
+        .iter()
+        .map(|(n, v)| (Cow::Borrowed(*n), ArgValue::Int(*v)))
+        .collect();
+    let mut cx = Cx {
+        mem: GuestMem::new(data),
+        s,
+        ev: &mut ev,
+    };
+    let outcome = body(&mut cx);
+    let (bytes_read, bytes_written) = (cx.mem.bytes_read, cx.mem.bytes_written);
+    ev.bytes_read = bytes_read;
+    ev.bytes_written = bytes_written;
+    let result = match outcome {
+        Ok(r) => Ok(r),
+        Err(Fault::Status(code)) => Ok(R::from_code(code)),
+        Err(Fault::Mem(e)) => {
+            ev.note = Some(e.to_string());
+            Ok(R::from_code(if is_wasi(module) {
+                errno::FAULT
+            } else {
+                Status::INVAL.0
+            }))
+        }
+        Err(Fault::Flow(flow)) => Err(flow),
+    };
+    match result {
+        Ok(r) => {
+            if let Some(code) = r.code() {
+                ev.code = Some(code);
+                ev.status = Some(Cow::Borrowed(status_name(module, code)));
+            }
+            ev.dur_us = s.elapsed_us() - ev.start_us;
+            if s.tracing {
+                s.trace.push(ev);
+            }
+            Ok(r)
+        }
+        Err(Flow::Suspend) => {
+            // The event stays open until the blocked call finishes.
+            if let Some(b) = s.blocked.as_mut() {
+                b.1 = Some(ev);
+            }
+            Err(wasmi::Error::host(Flow::Suspend))
+        }
+        Err(flow) => {
+            ev.note = Some(flow.to_string());
+            ev.dur_us = s.elapsed_us() - ev.start_us;
+            s.trace.push(ev);
+            Err(wasmi::Error::host(flow))
+        }
+    }
+}
+
+/// The linker being built, with the set of imports defined so far.
+pub struct Registry {
+    /// The wasmi linker.
+    pub linker: Linker<Session>,
+    /// `(module, name)` of every import with a real implementation.
+    pub implemented: BTreeSet<(&'static str, &'static str)>,
+}
+
+impl Registry {
+    /// Define `module.name` with a typed host function.
+    pub fn define<Params, Args>(
+        &mut self,
+        module: &'static str,
+        name: &'static str,
+        func: impl wasmi::IntoFunc<Session, Params, Args>,
+    ) -> Result<(), wasmi::errors::LinkerError> {
+        self.linker.func_wrap(module, name, func)?;
+        self.implemented.insert((module, name));
+        Ok(())
+    }
+}
+
+/// Define hostcalls. Each item names one or more `"module" :: "name"` imports that share
+/// a body (legacy `env.xqd_*` twins list their name beside the current one):
+///
+/// ```ignore
+/// hostcalls! { reg;
+///     ["fastly_http_req" :: "version_get", "env" :: "xqd_req_version_get"]
+///     fn(cx, req: u32, out: u32) -> i32 { ... }
+/// }
+/// ```
+#[macro_export]
+macro_rules! hostcalls {
+    ($reg:expr; $( [$($m:literal :: $n:literal),+ $(,)?] fn $sig:tt -> $r:ty $body:block )*) => {
+        $( $( $crate::hostcall_one!($reg, $m, $n, $sig, $r, $body); )+ )*
+    };
+}
+
+/// One import of a [`hostcalls!`] item.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! hostcall_one {
+    ($reg:expr, $m:literal, $n:literal, ($cx:ident $(, $a:ident : $t:ty)* $(,)?), $r:ty, $body:block) => {
+        $reg.define($m, $n, move |mut caller: wasmi::Caller<'_, $crate::session::Session>, $($a: $t),*| -> Result<$r, wasmi::Error> {
+            $crate::abi::dispatch(
+                &mut caller, $m, $n,
+                &[$((stringify!($a), $a as i64)),*],
+                #[allow(unused_variables, unused_mut)]
+                |$cx: &mut $crate::abi::Cx<'_>| -> $crate::abi::HostResult<$r> { $body },
+            )
+        })?;
+    };
+}
+
+/// Link every implemented hostcall.
+pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
+    fastly_abi::link(reg)?;
+    Ok(())
+}
+
+/// Link every catalog import that has no implementation to an UNSUPPORTED stub.
+pub fn link_unsupported(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
+    for imp in catalog::IMPORTS {
+        if reg.implemented.contains(&(imp.module, imp.name)) {
+            continue;
+        }
+        let ty = wasmi::FuncType::new(
+            imp.params.iter().map(|t| t.wasmi()),
+            imp.results.iter().map(|t| t.wasmi()),
+        );
+        let (module, name) = (imp.module, imp.name);
+        let code = if is_wasi(module) {
+            errno::NOSYS
+        } else {
+            Status::UNSUPPORTED.0
+        };
+        reg.linker.func_new(
+            module,
+            name,
+            ty,
+            move |mut caller: Caller<'_, Session>, params: &[wasmi::Val], results: &mut [wasmi::Val]| {
+                let raw: Vec<(&'static str, i64)> = params
+                    .iter()
+                    .map(|p| match p {
+                        wasmi::Val::I32(v) => ("arg", *v as i64),
+                        wasmi::Val::I64(v) => ("arg", *v),
+                        _ => ("arg", 0),
+                    })
+                    .collect();
+                let r = dispatch(&mut caller, module, name, &raw, |cx| {
+                    cx.ev.unsupported = true;
+                    cx.note("not emulated by edgeplay yet");
+                    Ok(code)
+                })?;
+                if let Some(slot) = results.first_mut() {
+                    *slot = wasmi::Val::I32(r);
+                }
+                Ok(())
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Build the linker with every catalog import defined.
+pub fn build_registry(engine: &wasmi::Engine) -> Result<Registry, wasmi::errors::LinkerError> {
+    let mut reg = Registry {
+        linker: Linker::new(engine),
+        implemented: BTreeSet::new(),
+    };
+    link_implemented(&mut reg)?;
+    link_unsupported(&mut reg)?;
+    Ok(reg)
+}
+
+/// One row of the coverage table: an ABI group and how many of its imports are emulated.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Coverage {
+    /// ABI group (`http_req`, `wasi`, ...).
+    pub group: &'static str,
+    /// Imports emulated.
+    pub emulated: usize,
+    /// Imports linked as UNSUPPORTED stubs.
+    pub unsupported: usize,
+    /// Names of the unsupported imports.
+    pub unsupported_names: Vec<String>,
+}
+
+/// The coverage table, per ABI group, computed from what the registry implements.
+pub fn coverage(reg: &Registry) -> Vec<Coverage> {
+    let mut rows: Vec<Coverage> = Vec::new();
+    for imp in catalog::IMPORTS {
+        let row = match rows.iter_mut().find(|r| r.group == imp.group) {
+            Some(r) => r,
+            None => {
+                rows.push(Coverage {
+                    group: imp.group,
+                    emulated: 0,
+                    unsupported: 0,
+                    unsupported_names: Vec::new(),
+                });
+                rows.last_mut().expect("just pushed")
+            }
+        };
+        if reg.implemented.contains(&(imp.module, imp.name)) {
+            row.emulated += 1;
+        } else {
+            row.unsupported += 1;
+            row.unsupported_names
+                .push(format!("{}::{}", imp.module, imp.name));
+        }
+    }
+    rows
+}

@@ -1,0 +1,252 @@
+//! Loading guests: validation with clear errors, the module cache keyed by content
+//! hash, and what a guest imports.
+
+use crate::abi::{self, Registry};
+use crate::platform::Platform;
+use crate::session::Session;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Why a guest could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not WebAssembly at all.
+    #[error("not a WebAssembly module: the file does not start with the wasm magic bytes (\\0asm); got {0}")]
+    NotWasm(String),
+    /// A WebAssembly component (wasip2), not a core module.
+    #[error("this is a WebAssembly component (wasm32-wasip2), not a core module; edgeplay runs core modules built for wasm32-wasip1 (Rust `--target wasm32-wasip1`, the JS SDK, Go with GOOS=wasip1)")]
+    Component,
+    /// The module is malformed or truncated.
+    #[error("malformed or truncated WebAssembly module: {0}")]
+    Invalid(String),
+    /// The module uses a WebAssembly proposal the interpreter does not support.
+    #[error("the module uses a WebAssembly feature edgeplay's interpreter (wasmi) does not support: {0}")]
+    UnsupportedFeature(String),
+    /// No `_start` export.
+    #[error("the module exports no `_start` function, so it is not a Compute program (a Compute guest is a WASI command)")]
+    NoStart,
+    /// Linking failed (an import with the wrong type).
+    #[error("the module's imports could not be linked: {0}")]
+    Link(String),
+}
+
+/// One import of a guest, as the load panel shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportInfo {
+    /// Module.
+    pub module: String,
+    /// Name.
+    pub name: String,
+    /// `emulated`, `unsupported` (linked, answers UNSUPPORTED) or `unknown` (not part of the ABI: traps if called).
+    pub support: String,
+}
+
+/// What a loaded guest is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestInfo {
+    /// Size in bytes.
+    pub size: usize,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+    /// Imports, in module order.
+    pub imports: Vec<ImportInfo>,
+    /// Function imports that are not part of the Compute ABI.
+    pub unknown_imports: Vec<String>,
+    /// Microseconds spent validating and preparing the module (0 when it came from the cache).
+    pub load_us: u64,
+    /// True when the module came from the cache.
+    pub cached: bool,
+}
+
+/// A loaded guest: a compiled module and a linker with every import it has.
+pub struct Guest {
+    pub(crate) module: wasmi::Module,
+    pub(crate) linker: wasmi::Linker<Session>,
+    pub(crate) names: Arc<crate::names::FuncNames>,
+    /// What was loaded.
+    pub info: GuestInfo,
+}
+
+impl std::fmt::Debug for Guest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guest").field("info", &self.info).finish()
+    }
+}
+
+/// The wasmi engine, the shared linker, and the module cache.
+pub struct Engine {
+    pub(crate) wasmi: wasmi::Engine,
+    registry: Registry,
+    cache: Mutex<HashMap<[u8; 32], Arc<Guest>>>,
+    pub(crate) platform: Platform,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Engine")
+    }
+}
+
+impl Engine {
+    /// A new engine: wasmi with fuel metering and lazy translation, every ABI import linked.
+    pub fn new(platform: Platform) -> Self {
+        let mut config = wasmi::Config::default();
+        config
+            .consume_fuel(true)
+            .compilation_mode(wasmi::CompilationMode::LazyTranslation);
+        let wasmi = wasmi::Engine::new(&config);
+        let registry = abi::build_registry(&wasmi)
+            .expect("the built-in import catalog links without duplicates");
+        Engine {
+            wasmi,
+            registry,
+            cache: Mutex::new(HashMap::new()),
+            platform,
+        }
+    }
+
+    /// The platform services.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// Per ABI group: how many imports are emulated and how many answer UNSUPPORTED.
+    pub fn coverage(&self) -> Vec<abi::Coverage> {
+        abi::coverage(&self.registry)
+    }
+
+    /// True when `module.name` has a real implementation.
+    pub fn is_emulated(&self, module: &str, name: &str) -> bool {
+        self.registry
+            .implemented
+            .iter()
+            .any(|(m, n)| *m == module && *n == name)
+    }
+
+    /// Load a guest, from the cache when the same bytes were loaded before.
+    pub fn load(&self, wasm: &[u8]) -> Result<Arc<Guest>, LoadError> {
+        let hash: [u8; 32] = Sha256::digest(wasm).into();
+        if let Some(g) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&hash) {
+            let mut g2 = Guest {
+                module: g.module.clone(),
+                linker: g.linker.clone(),
+                names: g.names.clone(),
+                info: g.info.clone(),
+            };
+            g2.info.cached = true;
+            g2.info.load_us = 0;
+            return Ok(Arc::new(g2));
+        }
+        let t0 = self.platform.clock.monotonic_ns();
+        check_header(wasm)?;
+        let module = wasmi::Module::new(&self.wasmi, wasm).map_err(classify_error)?;
+        match module.get_export("_start") {
+            Some(wasmi::ExternType::Func(_)) => {}
+            _ => return Err(LoadError::NoStart),
+        }
+        let mut linker = self.registry.linker.clone();
+        let mut imports = Vec::new();
+        let mut unknown = Vec::new();
+        for imp in module.imports() {
+            let (m, n) = (imp.module().to_string(), imp.name().to_string());
+            let in_catalog = abi::catalog::IMPORTS
+                .iter()
+                .any(|i| i.module == m && i.name == n);
+            let support = if !in_catalog {
+                if let wasmi::ExternType::Func(ty) = imp.ty() {
+                    let label = format!("{m}::{n}");
+                    unknown.push(label.clone());
+                    link_unknown(&mut linker, &m, &n, ty.clone(), label)?;
+                }
+                "unknown"
+            } else if self.is_emulated(&m, &n) {
+                "emulated"
+            } else {
+                "unsupported"
+            };
+            imports.push(ImportInfo {
+                module: m,
+                name: n,
+                support: support.to_string(),
+            });
+        }
+        let names = Arc::new(crate::names::FuncNames::parse(wasm));
+        let load_us = (self.platform.clock.monotonic_ns().saturating_sub(t0)) / 1000;
+        let guest = Arc::new(Guest {
+            module,
+            linker,
+            names,
+            info: GuestInfo {
+                size: wasm.len(),
+                sha256: hash.iter().map(|b| format!("{b:02x}")).collect(),
+                imports,
+                unknown_imports: unknown,
+                load_us,
+                cached: false,
+            },
+        });
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash, guest.clone());
+        Ok(guest)
+    }
+}
+
+/// Link an import that is not part of the ABI: it traps with a clear message when called.
+fn link_unknown(
+    linker: &mut wasmi::Linker<Session>,
+    module: &str,
+    name: &str,
+    ty: wasmi::FuncType,
+    label: String,
+) -> Result<(), LoadError> {
+    linker
+        .func_new(module, name, ty, move |_caller, _params, _results| {
+            Err(wasmi::Error::host(crate::abi::Flow::Trap(format!(
+                "the guest called `{label}`, which is not part of the Fastly Compute ABI edgeplay knows"
+            ))))
+        })
+        .map(|_| ())
+        .map_err(|e| LoadError::Link(e.to_string()))
+}
+
+fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
+    if wasm.len() < 8 || &wasm[0..4] != b"\0asm" {
+        let head: String = wasm
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let what = if wasm.is_empty() {
+            "an empty file".to_string()
+        } else if wasm.starts_with(b"\0as") || wasm == b"\0asm" {
+            return Err(LoadError::Invalid(format!(
+                "the file is only {} bytes long",
+                wasm.len()
+            )));
+        } else {
+            format!("bytes {head}")
+        };
+        return Err(LoadError::NotWasm(what));
+    }
+    // Core modules are version 1 (01 00 00 00); components are 0d 00 01 00.
+    match &wasm[4..8] {
+        [1, 0, 0, 0] => Ok(()),
+        [_, _, 1, 0] => Err(LoadError::Component),
+        v => Err(LoadError::Invalid(format!("unknown wasm version {v:02x?}"))),
+    }
+}
+
+fn classify_error(e: wasmi::Error) -> LoadError {
+    let msg = e.to_string();
+    let lower = msg.to_lowercase();
+    if lower.contains("proposal") || lower.contains("not enabled") || lower.contains("support") {
+        LoadError::UnsupportedFeature(msg)
+    } else {
+        LoadError::Invalid(msg)
+    }
+}

@@ -1,0 +1,482 @@
+//! One downstream request's execution, and the async boundary.
+//!
+//! The guest runs with wasmi's resumable calls. A hostcall that needs outside work
+//! records it ([`Session::start_work`]) and either returns at once (e.g. `send_async`)
+//! or suspends the guest ([`crate::abi::Cx::suspend`]). The driver — the native
+//! runner's tokio loop, or the web worker's promise loop — is the only place that
+//! waits:
+//!
+//! ```text
+//! loop {
+//!     match exec.run() {
+//!         Poll::Done(outcome) => break,
+//!         Poll::Yielded => {}                     // drain outputs, check Stop, go on
+//!         Poll::Blocked => {                      // perform work, then resume
+//!             for w in exec.take_work() { start(w) }
+//!             let (id, result) = next_finished_work().await;
+//!             exec.complete(id, result);
+//!         }
+//!     }
+//!     forward(exec.take_outputs());
+//! }
+//! ```
+//!
+//! Fuel gives the time slices: each [`Execution::run`] runs at most one slice, so a
+//! busy guest hands control back regularly and can be stopped; the CPU limit is a
+//! fuel budget calibrated to the platform's CPU milliseconds.
+
+use crate::abi::Flow;
+use crate::config::ServiceConfig;
+use crate::engine::{Engine, Guest};
+use crate::http::{DownstreamRequest, Output};
+use crate::memory::GuestMem;
+use crate::session::{Session, Work, WorkId, WorkResult};
+use crate::trace::{EventKind, TraceEvent};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Fuel units per estimated platform CPU millisecond. wasmi charges about one unit per
+/// instruction; the platform runs compiled code at roughly 2 instructions per ns, so
+/// one CPU ms is on the order of 2 million wasm instructions. An estimate.
+pub const DEFAULT_FUEL_PER_CPU_MS: u64 = 2_000_000;
+
+/// The platform's heap limit per instance: 128 MiB.
+pub const DEFAULT_HEAP_LIMIT: usize = 128 * 1024 * 1024;
+
+/// Limits and knobs of one execution.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExecOptions {
+    /// Fuel per slice: how long the guest runs before [`Execution::run`] returns [`Poll::Yielded`].
+    pub slice_fuel: u64,
+    /// CPU limit in estimated platform milliseconds (`None`: no limit).
+    pub cpu_limit_ms: Option<u64>,
+    /// Fuel units per estimated CPU millisecond.
+    pub fuel_per_cpu_ms: u64,
+    /// Heap limit in bytes.
+    pub heap_limit: usize,
+    /// Record hostcall trace events.
+    pub trace: bool,
+    /// Extra environment variables (override the defaults).
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            slice_fuel: 20_000_000,
+            cpu_limit_ms: None,
+            fuel_per_cpu_ms: DEFAULT_FUEL_PER_CPU_MS,
+            heap_limit: DEFAULT_HEAP_LIMIT,
+            trace: true,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// How an execution ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Exit {
+    /// `_start` returned.
+    Returned,
+    /// The guest called `proc_exit(code)`.
+    Exit(i32),
+    /// The guest trapped.
+    Trap {
+        /// The trap message.
+        message: String,
+        /// Guest function names, innermost first (empty when unknown).
+        backtrace: Vec<String>,
+    },
+    /// The guest used more than its CPU budget.
+    CpuLimit {
+        /// The limit, in estimated CPU ms.
+        limit_ms: u64,
+    },
+    /// The driver stopped it.
+    Stopped,
+}
+
+impl Exit {
+    /// True for a normal end (returned, or exit code 0).
+    pub fn is_success(&self) -> bool {
+        matches!(self, Exit::Returned | Exit::Exit(0))
+    }
+
+    /// The error message a user sees, or `None` for a normal end.
+    pub fn error_message(&self) -> Option<String> {
+        match self {
+            Exit::Returned | Exit::Exit(0) => None,
+            Exit::Exit(c) => Some(format!("the guest exited with code {c}")),
+            Exit::Trap { message, backtrace } => {
+                let mut m = format!("the guest trapped: {message}");
+                if !backtrace.is_empty() {
+                    m.push_str("\nguest backtrace:");
+                    for (i, f) in backtrace.iter().enumerate() {
+                        m.push_str(&format!("\n  {i}: {f}"));
+                    }
+                }
+                Some(m)
+            }
+            Exit::CpuLimit { limit_ms } => Some(format!(
+                "the guest was stopped by the CPU limit: it used more than {limit_ms} ms of estimated CPU time (the platform allows 50 ms; measured in wasm fuel, an estimate)"
+            )),
+            Exit::Stopped => Some("the guest was stopped".into()),
+        }
+    }
+}
+
+/// The end of an execution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// How it ended.
+    pub exit: Exit,
+    /// Total fuel consumed.
+    pub fuel: u64,
+    /// Estimated CPU ms (fuel / fuel per ms).
+    pub cpu_ms_estimate: f64,
+}
+
+/// What [`Execution::run`] reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Poll {
+    /// The guest used up its slice (or handed back control to stream output); call `run` again.
+    Yielded,
+    /// The guest waits for outside work: start [`Execution::take_work`], then
+    /// [`Execution::complete`] results and call `run` again.
+    Blocked,
+    /// The execution is over. Drain the outputs one last time.
+    Done(Outcome),
+}
+
+enum State {
+    Ready(wasmi::Func),
+    Suspended(wasmi::ResumableCallHostTrap),
+    OutOfFuel(wasmi::ResumableCallOutOfFuel),
+    Finished(Outcome),
+    Poisoned,
+}
+
+/// One downstream request running in a fresh instance.
+pub struct Execution {
+    store: wasmi::Store<Session>,
+    state: State,
+    opts: ExecOptions,
+    guest: Arc<Guest>,
+}
+
+impl std::fmt::Debug for Execution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Execution")
+    }
+}
+
+/// Why an execution could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// Instantiation failed (e.g. the start section trapped, or memory above the heap limit).
+    #[error("could not instantiate the guest: {0}")]
+    Instantiate(String),
+}
+
+/// The environment a guest sees, as Viceroy sets it.
+pub fn default_env(request_id: &str) -> Vec<(String, String)> {
+    [
+        ("FASTLY_CACHE_GENERATION", "0"),
+        ("FASTLY_CUSTOMER_ID", "0000000000000000000000"),
+        ("FASTLY_HOSTNAME", "localhost"),
+        ("FASTLY_IS_STAGING", "0"),
+        ("FASTLY_POP", "XXX"),
+        ("FASTLY_REGION", "Somewhere"),
+        ("FASTLY_SERVICE_ID", "0000000000000000000000"),
+        ("FASTLY_SERVICE_VERSION", "0"),
+        ("FASTLY_TRACE_ID", request_id),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+impl Execution {
+    /// Instantiate `guest` for one request.
+    pub fn new(
+        engine: &Engine,
+        guest: Arc<Guest>,
+        config: Arc<ServiceConfig>,
+        request: DownstreamRequest,
+        request_id: String,
+        opts: ExecOptions,
+    ) -> Result<Self, StartError> {
+        let mut session = Session::new(
+            config,
+            engine.platform.clone(),
+            request,
+            request_id.clone(),
+            opts.heap_limit,
+        );
+        session.tracing = opts.trace;
+        session.fuel_per_cpu_ms = opts.fuel_per_cpu_ms.max(1);
+        let mut env = default_env(&request_id);
+        for (k, v) in &opts.env {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.clone(), v.clone()));
+        }
+        session.env = env;
+        let mut store = wasmi::Store::new(&engine.wasmi, session);
+        store.limiter(|s| &mut s.limits);
+        store
+            .set_fuel(u64::MAX / 4)
+            .map_err(|e| StartError::Instantiate(e.to_string()))?;
+        let instance = guest
+            .linker
+            .instantiate_and_start(&mut store, &guest.module)
+            .map_err(|e| StartError::Instantiate(e.to_string()))?;
+        let memory = instance.get_memory(&store, "memory");
+        store.data_mut().memory = memory;
+        let start = instance
+            .get_func(&store, "_start")
+            .ok_or_else(|| StartError::Instantiate("no _start export".into()))?;
+        let mut ev = store
+            .data_mut()
+            .event(EventKind::Lifecycle, "edgeplay", "start");
+        ev.note = Some(format!(
+            "fresh instance for request {request_id}; heap limit {} MiB",
+            opts.heap_limit / (1024 * 1024)
+        ));
+        store.data_mut().push_event(ev);
+        Ok(Execution {
+            store,
+            state: State::Ready(start),
+            opts,
+            guest,
+        })
+    }
+
+    /// The session (handles, trace, outputs), read-only.
+    pub fn session(&self) -> &Session {
+        self.store.data()
+    }
+
+    /// Work the guest started since the last call; the driver performs it.
+    pub fn take_work(&mut self) -> Vec<Work> {
+        std::mem::take(&mut self.store.data_mut().new_work)
+    }
+
+    /// Hand in the result of finished work.
+    pub fn complete(&mut self, id: WorkId, result: WorkResult) {
+        self.store.data_mut().finished_work.insert(id, result);
+    }
+
+    /// Outputs produced since the last call, in order.
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.store.data_mut().outputs)
+    }
+
+    /// Trace events recorded so far (moves them out).
+    pub fn take_trace(&mut self) -> Vec<TraceEvent> {
+        std::mem::take(&mut self.store.data_mut().trace)
+    }
+
+    /// Total fuel consumed so far.
+    pub fn fuel_consumed(&self) -> u64 {
+        let left = self.store.get_fuel().unwrap_or(0);
+        self.store.data().fuel_consumed(left)
+    }
+
+    /// Stop the execution now (the driver's Stop button). Outputs already produced stay.
+    pub fn stop(&mut self) -> Outcome {
+        let outcome = self.outcome(Exit::Stopped);
+        self.finish(outcome.clone());
+        outcome
+    }
+
+    fn outcome(&self, exit: Exit) -> Outcome {
+        let fuel = self.fuel_consumed();
+        Outcome {
+            exit,
+            fuel,
+            cpu_ms_estimate: fuel as f64 / self.opts.fuel_per_cpu_ms.max(1) as f64,
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome) -> Poll {
+        let mut ev = self
+            .store
+            .data_mut()
+            .event(EventKind::Lifecycle, "edgeplay", "end");
+        ev.note = Some(match outcome.exit.error_message() {
+            Some(m) => m,
+            None => format!(
+                "guest finished; {} fuel, ~{:.2} ms CPU (estimate)",
+                outcome.fuel, outcome.cpu_ms_estimate
+            ),
+        });
+        self.store.data_mut().push_event(ev);
+        self.store.data_mut().blocked = None;
+        self.state = State::Finished(outcome.clone());
+        Poll::Done(outcome)
+    }
+
+    /// Start a new fuel slice, respecting the CPU limit. Returns false when the budget is gone.
+    fn refill(&mut self) -> bool {
+        let consumed = self.fuel_consumed();
+        let budget = self
+            .opts
+            .cpu_limit_ms
+            .map(|ms| ms.saturating_mul(self.opts.fuel_per_cpu_ms));
+        let slice = match budget {
+            Some(b) if consumed >= b => return false,
+            Some(b) => self.opts.slice_fuel.min(b - consumed),
+            None => self.opts.slice_fuel,
+        }
+        .max(1);
+        let s = self.store.data_mut();
+        s.fuel_before_slice = consumed;
+        s.fuel_slice_start = slice;
+        // Setting fuel cannot fail: fuel metering is always on in our engine.
+        let _ = self.store.set_fuel(slice);
+        true
+    }
+
+    /// Run the guest for at most one fuel slice, or until it blocks or ends.
+    pub fn run(&mut self) -> Poll {
+        let state = std::mem::replace(&mut self.state, State::Poisoned);
+        let result = match state {
+            State::Finished(o) => {
+                self.state = State::Finished(o.clone());
+                return Poll::Done(o);
+            }
+            State::Poisoned => {
+                return self.finish_with(Exit::Trap {
+                    message: "internal error: execution state lost".into(),
+                    backtrace: Vec::new(),
+                })
+            }
+            State::Ready(func) => {
+                if !self.refill() {
+                    return self.cpu_limit();
+                }
+                func.call_resumable(&mut self.store, &[], &mut [])
+            }
+            State::OutOfFuel(inv) => {
+                if !self.refill() {
+                    return self.cpu_limit();
+                }
+                inv.resume(&mut self.store, &mut [])
+            }
+            State::Suspended(inv) => match self.poll_blocked() {
+                None => {
+                    self.state = State::Suspended(inv);
+                    return Poll::Blocked;
+                }
+                Some(value) => {
+                    if !self.refill() {
+                        return self.cpu_limit();
+                    }
+                    inv.resume(&mut self.store, &[wasmi::Val::I32(value)], &mut [])
+                }
+            },
+        };
+        match result {
+            Ok(wasmi::ResumableCall::Finished) => self.finish_with(Exit::Returned),
+            Ok(wasmi::ResumableCall::OutOfFuel(inv)) => {
+                self.state = State::OutOfFuel(inv);
+                Poll::Yielded
+            }
+            Ok(wasmi::ResumableCall::HostTrap(inv)) => {
+                match inv.host_error().downcast_ref::<Flow>() {
+                    Some(Flow::Suspend) => {
+                        self.state = State::Suspended(inv);
+                        // A suspension that can finish at once only hands control to the driver.
+                        if self.blocked_is_ready() {
+                            Poll::Yielded
+                        } else {
+                            Poll::Blocked
+                        }
+                    }
+                    Some(Flow::Exit(code)) => {
+                        let code = *code;
+                        self.finish_with(Exit::Exit(code))
+                    }
+                    Some(Flow::Trap(m)) => {
+                        let m = m.clone();
+                        self.finish_with(Exit::Trap {
+                            message: m,
+                            backtrace: Vec::new(),
+                        })
+                    }
+                    None => {
+                        let m = inv.host_error().to_string();
+                        self.finish_with(Exit::Trap {
+                            message: m,
+                            backtrace: Vec::new(),
+                        })
+                    }
+                }
+            }
+            Err(e) => {
+                if let Some(code) = e.i32_exit_status() {
+                    return self.finish_with(Exit::Exit(code));
+                }
+                let message = match e.as_trap_code() {
+                    Some(code) => code.trap_message().to_string(),
+                    None => e.to_string(),
+                };
+                let backtrace = self.backtrace();
+                self.finish_with(Exit::Trap { message, backtrace })
+            }
+        }
+    }
+
+    fn cpu_limit(&mut self) -> Poll {
+        let limit_ms = self.opts.cpu_limit_ms.unwrap_or(0);
+        self.finish_with(Exit::CpuLimit { limit_ms })
+    }
+
+    fn finish_with(&mut self, exit: Exit) -> Poll {
+        let o = self.outcome(exit);
+        self.finish(o)
+    }
+
+    /// Guest function names at the trap, innermost first, when the module was instrumented.
+    fn backtrace(&mut self) -> Vec<String> {
+        crate::backtrace::capture(&mut self.store, &self.guest)
+    }
+
+    fn blocked_is_ready(&mut self) -> bool {
+        matches!(
+            self.store.data().blocked.as_ref(),
+            Some((b, _)) if b.is_ready_now()
+        )
+    }
+
+    /// Ask the blocked call whether it can finish; closes its trace event when it does.
+    fn poll_blocked(&mut self) -> Option<i32> {
+        let memory = self.store.data().memory;
+        let (data, s): (&mut [u8], &mut Session) = match memory {
+            Some(m) => m.data_and_store_mut(&mut self.store),
+            None => (&mut [], self.store.data_mut()),
+        };
+        let (mut blocked, ev) = s.blocked.take()?;
+        let mut mem = GuestMem::new(data);
+        match blocked.poll(&mut mem, s) {
+            None => {
+                s.blocked = Some((blocked, ev));
+                None
+            }
+            Some(value) => {
+                if let Some(mut ev) = ev {
+                    ev.bytes_read += mem.bytes_read;
+                    ev.bytes_written += mem.bytes_written;
+                    ev.code = Some(value);
+                    ev.status = Some(crate::abi::status_name(&ev.module, value).into());
+                    ev.dur_us = s.elapsed_us() - ev.start_us;
+                    if s.tracing {
+                        let at = s.trace.partition_point(|e| e.seq < ev.seq);
+                        s.trace.insert(at, ev);
+                    }
+                }
+                Some(value)
+            }
+        }
+    }
+}

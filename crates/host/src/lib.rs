@@ -1,0 +1,36 @@
+//! # edgeplay-host
+//!
+//! The Fastly Compute ABI host on [wasmi], platform-neutral: it builds for
+//! `wasm32-unknown-unknown` (the browser worker) and natively (the `edgeplay` runner).
+//!
+//! - [`Engine`] loads guests (validated, cached by content hash) with every ABI import linked.
+//! - [`Execution`] runs one downstream request in a fresh instance, as resumable
+//!   fuel slices; outside work (sleeps, later fetches and store operations) is
+//!   handed to the driver ([`Execution::take_work`] / [`Execution::complete`]).
+//! - [`platform`] holds the traits the platform implements (clock, randomness).
+//! - [`trace`] records one event per hostcall.
+//!
+//! Nothing here touches the OS, the browser, threads or an async runtime.
+
+pub mod abi;
+pub mod backtrace;
+pub mod collect;
+pub mod config;
+pub mod engine;
+pub mod exec;
+pub mod http;
+pub mod memory;
+pub mod names;
+pub mod platform;
+pub mod session;
+pub mod status;
+pub mod trace;
+
+pub use collect::{Collected, FinalResponse, LogLine};
+pub use config::ServiceConfig;
+pub use engine::{Engine, Guest, GuestInfo, LoadError};
+pub use exec::{ExecOptions, Execution, Exit, Outcome, Poll};
+pub use http::{DownstreamRequest, Headers, HttpVersion, Output, ResponseHead};
+pub use platform::Platform;
+pub use session::{Work, WorkId, WorkKind, WorkResult};
+pub use trace::TraceEvent;

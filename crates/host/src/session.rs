@@ -1,0 +1,418 @@
+//! Per-request state: every handle table, the downstream request, the outputs the
+//! driver drains, the trace, and the outside work the guest is waiting for.
+//!
+//! One `Session` lives in each wasmi `Store`; it is created fresh for every
+//! downstream request, as on the platform.
+
+use crate::config::ServiceConfig;
+use crate::http::{DownstreamRequest, Headers, HttpVersion, Output};
+use crate::memory::GuestMem;
+use crate::platform::Platform;
+use crate::trace::{EventKind, TraceEvent};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Most live handles of one kind a request may hold before calls answer LIMITEXCEEDED.
+pub const MAX_HANDLES: usize = 65_536;
+
+/// A table of handles of one kind. Handles are indices and are never reused within a
+/// request, so a stale handle is always BADF.
+#[derive(Debug)]
+pub struct HandleTable<T> {
+    items: Vec<Option<T>>,
+    live: usize,
+}
+
+impl<T> Default for HandleTable<T> {
+    fn default() -> Self {
+        HandleTable {
+            items: Vec::new(),
+            live: 0,
+        }
+    }
+}
+
+impl<T> HandleTable<T> {
+    /// Store `v`, returning its handle, or `None` past [`MAX_HANDLES`] live handles.
+    pub fn insert(&mut self, v: T) -> Option<u32> {
+        if self.live >= MAX_HANDLES || self.items.len() >= (u32::MAX - 2) as usize {
+            return None;
+        }
+        self.items.push(Some(v));
+        self.live += 1;
+        Some((self.items.len() - 1) as u32)
+    }
+    /// The value behind `h`.
+    pub fn get(&self, h: u32) -> Option<&T> {
+        self.items.get(h as usize).and_then(Option::as_ref)
+    }
+    /// The value behind `h`, mutably.
+    pub fn get_mut(&mut self, h: u32) -> Option<&mut T> {
+        self.items.get_mut(h as usize).and_then(Option::as_mut)
+    }
+    /// Remove and return the value behind `h`; the handle is dead afterwards.
+    pub fn take(&mut self, h: u32) -> Option<T> {
+        let v = self.items.get_mut(h as usize).and_then(Option::take);
+        if v.is_some() {
+            self.live -= 1;
+        }
+        v
+    }
+    /// True if `h` is live.
+    pub fn contains(&self, h: u32) -> bool {
+        self.get(h).is_some()
+    }
+}
+
+/// Cache override settings recorded on a request (`cache_override_*_set`), for the cache issue.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CacheOverride {
+    /// `cache_override_tag` bits.
+    pub tag: u32,
+    /// TTL seconds.
+    pub ttl: u32,
+    /// stale-while-revalidate seconds.
+    pub swr: u32,
+    /// Surrogate keys.
+    pub surrogate_keys: Option<String>,
+}
+
+/// A request the guest holds (the downstream one, or one it built).
+#[derive(Clone, Debug)]
+pub struct RequestParts {
+    /// Method.
+    pub method: String,
+    /// Absolute URL.
+    pub uri: String,
+    /// Version.
+    pub version: HttpVersion,
+    /// Headers.
+    pub headers: Headers,
+    /// Recorded cache override.
+    pub cache_override: CacheOverride,
+    /// `framing_headers_mode` (0 automatic, 1 manual).
+    pub framing_mode: u32,
+    /// `content_encodings` bits for auto-decompression.
+    pub auto_decompress: u32,
+}
+
+impl RequestParts {
+    /// An empty `GET /` request, as `http_req.new` makes it.
+    pub fn empty() -> Self {
+        RequestParts {
+            method: "GET".into(),
+            uri: "/".into(),
+            version: HttpVersion::Http11,
+            headers: Headers::new(),
+            cache_override: CacheOverride::default(),
+            framing_mode: 0,
+            auto_decompress: 0,
+        }
+    }
+}
+
+/// A response the guest holds.
+#[derive(Clone, Debug)]
+pub struct ResponseParts {
+    /// Status code.
+    pub status: u16,
+    /// Version.
+    pub version: HttpVersion,
+    /// Headers.
+    pub headers: Headers,
+    /// `framing_headers_mode`.
+    pub framing_mode: u32,
+    /// `http_keepalive_mode`.
+    pub keepalive_mode: u32,
+}
+
+impl ResponseParts {
+    /// An empty `200` response, as `http_resp.new` makes it.
+    pub fn empty() -> Self {
+        ResponseParts {
+            status: 200,
+            version: HttpVersion::Http11,
+            headers: Headers::new(),
+            framing_mode: 0,
+            keepalive_mode: 0,
+        }
+    }
+}
+
+/// Where a body's writes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodySink {
+    /// An ordinary in-memory body.
+    Buffer,
+    /// The streaming downstream response body: writes become [`Output::BodyChunk`].
+    Downstream,
+}
+
+/// A body the guest holds.
+#[derive(Debug)]
+pub struct Body {
+    /// Unread bytes (for a buffer body).
+    pub data: Vec<u8>,
+    /// Read position in `data`.
+    pub pos: usize,
+    /// Trailers.
+    pub trailers: Headers,
+    /// Where writes go.
+    pub sink: BodySink,
+    /// The exact length, when the host knows it.
+    pub known_length: Option<u64>,
+}
+
+impl Body {
+    /// A buffer body holding `data`.
+    pub fn buffer(data: Vec<u8>) -> Self {
+        let len = data.len() as u64;
+        Body {
+            data,
+            pos: 0,
+            trailers: Headers::new(),
+            sink: BodySink::Buffer,
+            known_length: Some(len),
+        }
+    }
+
+    /// The unread bytes.
+    pub fn remaining(&self) -> &[u8] {
+        &self.data[self.pos.min(self.data.len())..]
+    }
+}
+
+/// What the downstream request looked like, for the downstream metadata getters.
+#[derive(Clone, Debug)]
+pub struct DownstreamInfo {
+    /// The request as the driver handed it in.
+    pub request: DownstreamRequest,
+    /// The request id (`downstream_client_request_id`, `FASTLY_TRACE_ID`).
+    pub request_id: String,
+    /// Handle of the downstream request, once the guest fetched it.
+    pub req_handle: Option<u32>,
+    /// Handle of the downstream body.
+    pub body_handle: Option<u32>,
+}
+
+/// An id for outside work the driver performs.
+pub type WorkId = u64;
+
+/// Outside work the guest asked for; the driver performs it and calls
+/// [`crate::Execution::complete`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkKind {
+    /// Wait `ns` nanoseconds (a WASI `poll_oneoff` clock subscription).
+    Sleep {
+        /// How long.
+        ns: u64,
+    },
+}
+
+/// A piece of outside work with its id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Work {
+    /// The id to complete it with.
+    pub id: WorkId,
+    /// What to do.
+    pub kind: WorkKind,
+}
+
+/// The result of outside work.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkResult {
+    /// The sleep finished.
+    Slept,
+}
+
+/// A hostcall the guest is suspended in. `poll` is asked, whenever the driver resumes
+/// the execution, whether the call can finish now; it returns the call's result.
+pub trait Blocked: Send {
+    /// `Some(return value)` when the call is finished (memory writes done), `None` to keep waiting.
+    fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32>;
+
+    /// True when the call can finish without the driver doing anything (a plain yield).
+    fn is_ready_now(&self) -> bool {
+        false
+    }
+}
+
+/// A suspension that finishes at once: used to hand control back to the driver (e.g.
+/// so it can stream a body chunk) without waiting for anything.
+pub struct YieldNow(pub i32);
+
+impl Blocked for YieldNow {
+    fn poll(&mut self, _: &mut GuestMem<'_>, _: &mut Session) -> Option<i32> {
+        Some(self.0)
+    }
+    fn is_ready_now(&self) -> bool {
+        true
+    }
+}
+
+/// Per-request state, owned by the wasmi `Store`.
+pub struct Session {
+    /// Service configuration.
+    pub config: Arc<ServiceConfig>,
+    /// Platform services.
+    pub platform: Platform,
+    /// The guest's exported memory, once instantiated.
+    pub memory: Option<wasmi::Memory>,
+    /// Store limits (heap size).
+    pub limits: wasmi::StoreLimits,
+    /// Requests.
+    pub requests: HandleTable<RequestParts>,
+    /// Responses.
+    pub responses: HandleTable<ResponseParts>,
+    /// Bodies.
+    pub bodies: HandleTable<Body>,
+    /// Log endpoints by handle (their names).
+    pub endpoints: HandleTable<String>,
+    /// Open dictionaries / config stores (their names).
+    pub dictionaries: HandleTable<String>,
+    /// Open secret stores (their names).
+    pub secret_stores: HandleTable<String>,
+    /// Secrets (their plaintext).
+    pub secrets: HandleTable<Vec<u8>>,
+    /// The downstream request.
+    pub downstream: DownstreamInfo,
+    /// True once a response head went downstream.
+    pub response_sent: bool,
+    /// What the driver has not drained yet.
+    pub outputs: Vec<Output>,
+    /// Environment variables the guest sees through WASI.
+    pub env: Vec<(String, String)>,
+    /// Arguments the guest sees through WASI.
+    pub args: Vec<String>,
+    /// Trace events so far.
+    pub trace: Vec<TraceEvent>,
+    /// True to record hostcall events.
+    pub tracing: bool,
+    /// Monotonic time the execution started (ns).
+    pub started_ns: u64,
+    /// Fuel consumed in slices before the current one.
+    pub fuel_before_slice: u64,
+    /// Fuel the current slice started with.
+    pub fuel_slice_start: u64,
+    /// Total fuel consumed at the previous trace event.
+    pub fuel_at_last_event: u64,
+    /// Fuel units per estimated platform CPU millisecond.
+    pub fuel_per_cpu_ms: u64,
+    /// Work the driver has not been handed yet.
+    pub new_work: Vec<Work>,
+    /// Work finished by the driver, not yet consumed by a hostcall.
+    pub finished_work: HashMap<WorkId, WorkResult>,
+    /// Next work id.
+    pub next_work_id: WorkId,
+    /// The call the guest is suspended in, and its trace event.
+    pub blocked: Option<(Box<dyn Blocked>, Option<TraceEvent>)>,
+    /// Sequence number of the next trace event.
+    pub next_seq: u64,
+}
+
+impl Session {
+    /// A fresh session for one downstream request.
+    pub fn new(
+        config: Arc<ServiceConfig>,
+        platform: Platform,
+        request: DownstreamRequest,
+        request_id: String,
+        heap_limit: usize,
+    ) -> Self {
+        let started_ns = platform.clock.monotonic_ns();
+        Session {
+            config,
+            platform,
+            memory: None,
+            limits: wasmi::StoreLimitsBuilder::new()
+                .memory_size(heap_limit)
+                .build(),
+            requests: HandleTable::default(),
+            responses: HandleTable::default(),
+            bodies: HandleTable::default(),
+            endpoints: HandleTable::default(),
+            dictionaries: HandleTable::default(),
+            secret_stores: HandleTable::default(),
+            secrets: HandleTable::default(),
+            downstream: DownstreamInfo {
+                request,
+                request_id,
+                req_handle: None,
+                body_handle: None,
+            },
+            response_sent: false,
+            outputs: Vec::new(),
+            env: Vec::new(),
+            args: vec!["compute-app".to_string()],
+            trace: Vec::new(),
+            tracing: true,
+            started_ns,
+            fuel_before_slice: 0,
+            fuel_slice_start: 0,
+            fuel_at_last_event: 0,
+            fuel_per_cpu_ms: crate::exec::DEFAULT_FUEL_PER_CPU_MS,
+            new_work: Vec::new(),
+            finished_work: HashMap::new(),
+            next_work_id: 1,
+            blocked: None,
+            next_seq: 0,
+        }
+    }
+
+    /// Microseconds since the execution started.
+    pub fn elapsed_us(&self) -> f64 {
+        let now = self.platform.clock.monotonic_ns();
+        now.saturating_sub(self.started_ns) as f64 / 1000.0
+    }
+
+    /// Total fuel consumed, given the fuel left in the current slice.
+    pub fn fuel_consumed(&self, fuel_left: u64) -> u64 {
+        self.fuel_before_slice + self.fuel_slice_start.saturating_sub(fuel_left)
+    }
+
+    /// Start outside work; the driver picks it up from [`crate::Execution::take_work`].
+    pub fn start_work(&mut self, kind: WorkKind) -> WorkId {
+        let id = self.next_work_id;
+        self.next_work_id += 1;
+        self.new_work.push(Work { id, kind });
+        id
+    }
+
+    /// Record a non-hostcall event (a log line, finished work, a lifecycle step).
+    pub fn push_event(&mut self, mut ev: TraceEvent) {
+        ev.seq = self.next_seq;
+        self.next_seq += 1;
+        if ev.start_us == 0.0 {
+            ev.start_us = self.elapsed_us();
+        }
+        self.trace.push(ev);
+    }
+
+    /// A new event of `kind` with the next sequence number and the current time.
+    pub fn event(
+        &mut self,
+        kind: EventKind,
+        module: &'static str,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> TraceEvent {
+        let mut ev = TraceEvent::new(0, kind, module, name);
+        ev.start_us = self.elapsed_us();
+        ev
+    }
+
+    /// Queue an output for the driver.
+    pub fn emit(&mut self, out: Output) {
+        self.outputs.push(out);
+    }
+
+    /// Write a log line to a named endpoint: an output and a trace event.
+    pub fn log_line(&mut self, endpoint: &str, line: String) {
+        let mut ev = self.event(EventKind::Log, "log", endpoint.to_string());
+        ev.args.push(("line".into(), crate::trace::ArgValue::Str(line.clone())));
+        self.push_event(ev);
+        self.emit(Output::Log {
+            endpoint: endpoint.to_string(),
+            line,
+        });
+    }
+}

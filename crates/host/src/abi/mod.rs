@@ -405,3 +405,17 @@ pub fn coverage(reg: &Registry) -> Vec<Coverage> {
     }
     rows
 }
+
+/// The coverage table as Markdown, as the README embeds it: one row per ABI group
+/// (emulated / unsupported counts), then a total row.
+pub fn coverage_markdown(rows: &[Coverage]) -> String {
+    let mut out = String::from("| ABI group | emulated | unsupported (links, answers UNSUPPORTED) |\n|---|---:|---:|\n");
+    let (mut e, mut u) = (0, 0);
+    for r in rows {
+        out.push_str(&format!("| `{}` | {} | {} |\n", r.group, r.emulated, r.unsupported));
+        e += r.emulated;
+        u += r.unsupported;
+    }
+    out.push_str(&format!("| **all {} imports** | **{e}** | **{u}** |\n", e + u));
+    out
+}

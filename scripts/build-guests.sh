@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Build the test/example guests: the Rust ones (fastly crate, wasm32-wasip1) and the
+# JS one (@fastly/js-compute from npm, cached outside the clone).
+# Output: $EDGEPLAY_GUESTS (default: <cargo target dir>/guests/wasm), one .wasm per guest.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+out=${EDGEPLAY_GUESTS:-$target/guests/wasm}
+mkdir -p "$out"
+
+echo "== building Rust guests (tests/guests, wasm32-wasip1)"
+CARGO_TARGET_DIR="$target/guests" cargo build --quiet --release --target wasm32-wasip1 \
+  --manifest-path "$root/tests/guests/Cargo.toml"
+for f in "$target"/guests/wasm32-wasip1/release/*.wasm; do
+  cp -u "$f" "$out/"
+done
+
+echo "== building the JS guest (tests/js/app.js with @fastly/js-compute)"
+bash "$root/tests/js/build.sh" "$out/js-app.wasm"
+ls "$out"

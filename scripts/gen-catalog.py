@@ -21,6 +21,7 @@ lines = [
     "use super::catalog_types::{Import, ValTy::*};",
     "",
     "/// Every `fastly_*`, legacy `env.xqd_*` and WASI import, in the order of the ABI data.",
+    "#[rustfmt::skip]",
     "pub static IMPORTS: &[Import] = &[",
 ]
 for r in rows:

@@ -5,6 +5,7 @@
 use super::catalog_types::{Import, ValTy::*};
 
 /// Every `fastly_*`, legacy `env.xqd_*` and WASI import, in the order of the ABI data.
+#[rustfmt::skip]
 pub static IMPORTS: &[Import] = &[
     Import { module: "fastly_abi", name: "init", params: &[I64], results: &[I32], group: "abi" },
     Import { module: "fastly_uap", name: "parse", params: &[I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], results: &[I32], group: "uap" },

@@ -220,17 +220,29 @@ mod tests {
         let mut m = GuestMem::new(&mut data);
         let items = ["aa", "bbb", "c"];
         // 7 bytes: "aa\0bbb\0" fits, "c\0" does not.
-        assert_eq!(m.write_multi(&items, 0, 7, 0, 100, 120).unwrap(), Status::OK);
+        assert_eq!(
+            m.write_multi(&items, 0, 7, 0, 100, 120).unwrap(),
+            Status::OK
+        );
         assert_eq!(m.read_bytes(0, 7).unwrap(), b"aa\0bbb\0");
         assert_eq!(m.read_u64(100).unwrap() as i64, 2);
-        assert_eq!(m.write_multi(&items, 0, 7, 2, 100, 120).unwrap(), Status::OK);
+        assert_eq!(
+            m.write_multi(&items, 0, 7, 2, 100, 120).unwrap(),
+            Status::OK
+        );
         assert_eq!(m.read_u64(100).unwrap() as i64, -1);
         assert_eq!(m.read_u32(120).unwrap(), 2);
         // Not one item fits.
-        assert_eq!(m.write_multi(&items, 0, 2, 1, 100, 120).unwrap(), Status::BUFLEN);
+        assert_eq!(
+            m.write_multi(&items, 0, 2, 1, 100, 120).unwrap(),
+            Status::BUFLEN
+        );
         assert_eq!(m.read_u32(120).unwrap(), 4);
         // Past the end: nothing written, done.
-        assert_eq!(m.write_multi(&items, 0, 8, 3, 100, 120).unwrap(), Status::OK);
+        assert_eq!(
+            m.write_multi(&items, 0, 8, 3, 100, 120).unwrap(),
+            Status::OK
+        );
         assert_eq!(m.read_u32(120).unwrap(), 0);
         assert_eq!(m.read_u64(100).unwrap() as i64, -1);
     }

@@ -20,9 +20,8 @@ impl FuncNames {
                 }
                 let data = reader.data();
                 let offset = reader.data_offset();
-                let section = wasmparser::NameSectionReader::new(
-                    wasmparser::BinaryReader::new(data, offset),
-                );
+                let section =
+                    wasmparser::NameSectionReader::new(wasmparser::BinaryReader::new(data, offset));
                 for sub in section {
                     let Ok(wasmparser::Name::Function(map)) = sub else {
                         continue;

@@ -88,7 +88,11 @@ impl SeededRandom {
     /// A generator starting from `seed` (0 is replaced by a fixed non-zero value).
     pub fn new(seed: u64) -> Self {
         SeededRandom {
-            state: Mutex::new(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed }),
+            state: Mutex::new(if seed == 0 {
+                0x9e37_79b9_7f4a_7c15
+            } else {
+                seed
+            }),
         }
     }
 }

@@ -62,6 +62,10 @@ impl<T> HandleTable<T> {
     pub fn contains(&self, h: u32) -> bool {
         self.get(h).is_some()
     }
+    /// Number of live handles.
+    pub fn live(&self) -> usize {
+        self.live
+    }
 }
 
 /// Cache override settings recorded on a request (`cache_override_*_set`), for the cache issue.
@@ -75,6 +79,8 @@ pub struct CacheOverride {
     pub swr: u32,
     /// Surrogate keys.
     pub surrogate_keys: Option<String>,
+    /// Cache lookup timeout in ms (`cache_override_v3_set`, meaningful with the `lookup_timeout` bit).
+    pub lookup_timeout_ms: u32,
 }
 
 /// A request the guest holds (the downstream one, or one it built).
@@ -161,6 +167,9 @@ pub struct Body {
     pub sink: BodySink,
     /// The exact length, when the host knows it.
     pub known_length: Option<u64>,
+    /// True once a read hit the end of the body: trailers can be read from then on
+    /// (before that the trailer getters answer AGAIN, as Viceroy does).
+    pub trailers_ready: bool,
 }
 
 impl Body {
@@ -173,6 +182,7 @@ impl Body {
             trailers: Headers::new(),
             sink: BodySink::Buffer,
             known_length: Some(len),
+            trailers_ready: false,
         }
     }
 
@@ -274,6 +284,8 @@ pub struct Session {
     pub secret_stores: HandleTable<String>,
     /// Secrets (their plaintext).
     pub secrets: HandleTable<Vec<u8>>,
+    /// Promises of a further downstream request (`http_downstream.next_request`).
+    pub request_promises: HandleTable<()>,
     /// The downstream request.
     pub downstream: DownstreamInfo,
     /// True once a response head went downstream.
@@ -334,6 +346,7 @@ impl Session {
             dictionaries: HandleTable::default(),
             secret_stores: HandleTable::default(),
             secrets: HandleTable::default(),
+            request_promises: HandleTable::default(),
             downstream: DownstreamInfo {
                 request,
                 request_id,
@@ -408,7 +421,8 @@ impl Session {
     /// Write a log line to a named endpoint: an output and a trace event.
     pub fn log_line(&mut self, endpoint: &str, line: String) {
         let mut ev = self.event(EventKind::Log, "log", endpoint.to_string());
-        ev.args.push(("line".into(), crate::trace::ArgValue::Str(line.clone())));
+        ev.args
+            .push(("line".into(), crate::trace::ArgValue::Str(line.clone())));
         self.push_event(ev);
         self.emit(Output::Log {
             endpoint: endpoint.to_string(),

@@ -23,7 +23,20 @@
 
 pub mod catalog;
 pub mod catalog_types;
+pub mod compute_runtime;
+pub mod device_detection;
+pub mod dictionary;
 pub mod fastly_abi;
+pub mod geo;
+pub mod headers;
+pub mod http_body;
+pub mod http_downstream;
+pub mod http_req;
+pub mod http_resp;
+pub mod log;
+pub mod secret_store;
+pub mod uap;
+pub mod wasi;
 
 use crate::memory::{GuestMem, MemError};
 use crate::session::{Blocked, Session};
@@ -113,6 +126,8 @@ pub struct Cx<'a> {
     pub mem: GuestMem<'a>,
     /// The request's session.
     pub s: &'a mut Session,
+    /// Total guest fuel consumed when the call started (for CPU-time estimates).
+    pub fuel_consumed: u64,
     ev: &'a mut TraceEvent,
 }
 
@@ -204,6 +219,7 @@ pub fn dispatch<R: CallResult>(
     let mut cx = Cx {
         mem: GuestMem::new(data),
         s,
+        fuel_consumed: consumed,
         ev: &mut ev,
     };
     let outcome = body(&mut cx);
@@ -308,6 +324,18 @@ macro_rules! hostcall_one {
 /// Link every implemented hostcall.
 pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
     fastly_abi::link(reg)?;
+    compute_runtime::link(reg)?;
+    device_detection::link(reg)?;
+    dictionary::link(reg)?;
+    geo::link(reg)?;
+    http_body::link(reg)?;
+    http_downstream::link(reg)?;
+    http_req::link(reg)?;
+    http_resp::link(reg)?;
+    log::link(reg)?;
+    secret_store::link(reg)?;
+    uap::link(reg)?;
+    wasi::link(reg)?;
     Ok(())
 }
 
@@ -331,7 +359,9 @@ pub fn link_unsupported(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
             module,
             name,
             ty,
-            move |mut caller: Caller<'_, Session>, params: &[wasmi::Val], results: &mut [wasmi::Val]| {
+            move |mut caller: Caller<'_, Session>,
+                  params: &[wasmi::Val],
+                  results: &mut [wasmi::Val]| {
                 let raw: Vec<(&'static str, i64)> = params
                     .iter()
                     .map(|p| match p {
@@ -409,13 +439,21 @@ pub fn coverage(reg: &Registry) -> Vec<Coverage> {
 /// The coverage table as Markdown, as the README embeds it: one row per ABI group
 /// (emulated / unsupported counts), then a total row.
 pub fn coverage_markdown(rows: &[Coverage]) -> String {
-    let mut out = String::from("| ABI group | emulated | unsupported (links, answers UNSUPPORTED) |\n|---|---:|---:|\n");
+    let mut out = String::from(
+        "| ABI group | emulated | unsupported (links, answers UNSUPPORTED) |\n|---|---:|---:|\n",
+    );
     let (mut e, mut u) = (0, 0);
     for r in rows {
-        out.push_str(&format!("| `{}` | {} | {} |\n", r.group, r.emulated, r.unsupported));
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            r.group, r.emulated, r.unsupported
+        ));
         e += r.emulated;
         u += r.unsupported;
     }
-    out.push_str(&format!("| **all {} imports** | **{e}** | **{u}** |\n", e + u));
+    out.push_str(&format!(
+        "| **all {} imports** | **{e}** | **{u}** |\n",
+        e + u
+    ));
     out
 }

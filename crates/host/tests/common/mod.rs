@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use edgeplay_host::{
-    Collected, DownstreamRequest, Engine, ExecOptions, Execution, FinalResponse, Outcome,
-    Platform, Poll, ServiceConfig, TraceEvent, WorkKind, WorkResult,
+    Collected, DownstreamRequest, Engine, ExecOptions, Execution, FinalResponse, Outcome, Platform,
+    Poll, ServiceConfig, TraceEvent, WorkKind, WorkResult,
 };
 use std::sync::Arc;
 
@@ -19,11 +19,16 @@ pub struct Run {
 impl Run {
     /// Trace events of one hostcall, `module::name`.
     pub fn calls(&self, qualified: &str) -> Vec<&TraceEvent> {
-        self.trace.iter().filter(|e| e.qualified_name() == qualified).collect()
+        self.trace
+            .iter()
+            .filter(|e| e.qualified_name() == qualified)
+            .collect()
     }
     /// The status name of the first call of `module::name`.
     pub fn status_of(&self, qualified: &str) -> Option<String> {
-        self.calls(qualified).first().and_then(|e| e.status.as_ref().map(|s| s.to_string()))
+        self.calls(qualified)
+            .first()
+            .and_then(|e| e.status.as_ref().map(|s| s.to_string()))
     }
     pub fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.response.body).into_owned()
@@ -47,7 +52,12 @@ pub fn run_wat(wat: &str, req: DownstreamRequest) -> Run {
 }
 
 /// Run a wasm module to the end.
-pub fn run_wasm(engine: &Engine, wasm: &[u8], config: ServiceConfig, req: DownstreamRequest) -> Run {
+pub fn run_wasm(
+    engine: &Engine,
+    wasm: &[u8],
+    config: ServiceConfig,
+    req: DownstreamRequest,
+) -> Run {
     run_with(engine, wasm, config, req, ExecOptions::default())
 }
 
@@ -86,5 +96,10 @@ pub fn run_with(
     };
     let trace = exec.take_trace();
     let response = collected.final_response(&outcome);
-    Run { collected, outcome, trace, response }
+    Run {
+        collected,
+        outcome,
+        trace,
+        response,
+    }
 }

@@ -1,0 +1,85 @@
+//! `fastly_dictionary` and `fastly_config_store`: read-only string maps.
+//!
+//! As in Viceroy, a config store handle is the same number as a dictionary handle
+//! and both modules share one namespace ([`crate::ServiceConfig::config_stores`]):
+//! opening an unknown store answers BADF, a missing key NONE, and a value longer
+//! than the buffer BUFLEN with the needed length in `nwritten_out`.
+
+use super::{Cx, HostResult, Registry};
+use crate::status::Status;
+use crate::trace::{ArgValue, HandleKind};
+
+fn open(cx: &mut Cx<'_>, name_ptr: u32, name_len: u32, handle_out: u32) -> HostResult {
+    let name = cx.str_arg("name", name_ptr, name_len)?;
+    if !cx.s.config.config_stores.contains_key(&name) {
+        cx.note(format!(
+            "no config store or dictionary named {name:?} (configure it in fastly.toml under [local_server.config_stores])"
+        ));
+        return Ok(Status::BADF.0);
+    }
+    let Some(handle) = cx.s.dictionaries.insert(name) else {
+        return Ok(Status::LIMITEXCEEDED.0);
+    };
+    cx.mem.write_u32(handle_out, handle)?;
+    cx.result(
+        "store",
+        ArgValue::Handle {
+            kind: HandleKind::Dictionary,
+            handle,
+        },
+    );
+    Ok(Status::OK.0)
+}
+
+fn get(
+    cx: &mut Cx<'_>,
+    handle: u32,
+    key_ptr: u32,
+    key_len: u32,
+    buf: u32,
+    buf_len: u32,
+    nwritten_out: u32,
+) -> HostResult {
+    cx.handle_arg("store", HandleKind::Dictionary, handle);
+    let Some(store) = cx.s.dictionaries.get(handle).cloned() else {
+        return Ok(Status::BADF.0);
+    };
+    let key = cx.str_arg("key", key_ptr, key_len)?;
+    let config = cx.s.config.clone();
+    let Some(value) = config.config_stores.get(&store).and_then(|m| m.get(&key)) else {
+        cx.note(format!("{store} has no key {key:?}"));
+        return Ok(Status::NONE.0);
+    };
+    let status = cx
+        .mem
+        .write_out_buf(buf, buf_len, nwritten_out, value.as_bytes())?;
+    if status == Status::OK {
+        cx.result("value", ArgValue::text_or_bytes(value.as_bytes()));
+    } else {
+        cx.result("needed", ArgValue::Int(value.len() as i64));
+    }
+    Ok(status.0)
+}
+
+pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
+    crate::hostcalls! { reg;
+        ["fastly_dictionary" :: "open", "fastly_config_store" :: "open"]
+        fn(cx, name: u32, name_len: u32, handle_out: u32) -> i32 {
+            open(cx, name, name_len, handle_out)
+        }
+
+        ["fastly_dictionary" :: "get", "fastly_config_store" :: "get"]
+        fn(
+            cx,
+            handle: u32,
+            key: u32,
+            key_len: u32,
+            value: u32,
+            value_max_len: u32,
+            nwritten_out: u32,
+        ) -> i32 {
+            get(cx, handle, key, key_len, value, value_max_len, nwritten_out)
+        }
+    }
+    Ok(())
+}

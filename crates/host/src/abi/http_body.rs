@@ -1,0 +1,253 @@
+//! `fastly_http_body`: bodies the guest holds — the downstream request body, bodies it
+//! builds, and the streaming downstream response body.
+//!
+//! An ordinary body is an in-memory buffer: `read` takes from the front (0 bytes is the
+//! end), `write` adds to the back or the front, `append` moves another body's bytes and
+//! trailers onto the end and consumes it. After `http_resp.send_downstream(..,
+//! streaming=1)` the body handle becomes the streaming response body
+//! ([`BodySink::Downstream`]): every write or append becomes an [`Output::BodyChunk`]
+//! (and the guest yields so the driver can forward it at once), `close` ends the
+//! response ([`Output::BodyEnd`]) and `abandon` aborts it ([`Output::BodyAbort`]), again
+//! with a yield, so the client has the whole response while the guest works on.
+//!
+//! As in Viceroy: a streaming body cannot be read, front-written or appended from
+//! (BADF), nor have its trailers read (INVAL); trailers of any other body can be read
+//! only once a read has reached its end (AGAIN before that, also for a body the guest
+//! created); `known_length` answers NONE for a streaming body. Unlike Viceroy, which
+//! only knows the length of bodies that came over HTTP with one, edgeplay knows the
+//! length of every in-memory body.
+
+use super::headers::{self, Owner};
+use super::{Cx, Fault, HostResult, Registry};
+use crate::http::Output;
+use crate::memory::MemError;
+use crate::session::{Body, BodySink, YieldNow};
+use crate::status::Status;
+use crate::trace::{ArgValue, HandleKind};
+
+/// Record a body handle argument and check it is live (BADF otherwise).
+fn body_mut<'a>(cx: &'a mut Cx<'_>, name: &'static str, h: u32) -> HostResult<&'a mut Body> {
+    cx.handle_arg(name, HandleKind::Body, h);
+    cx.s.bodies.get_mut(h).ok_or(Fault::Status(Status::BADF.0))
+}
+
+/// BADF unless the body is live and an ordinary (non-streaming) body.
+fn buffer_body(cx: &mut Cx<'_>, name: &'static str, h: u32, what: &str) -> HostResult<()> {
+    if body_mut(cx, name, h)?.sink == BodySink::Downstream {
+        cx.note(format!(
+            "the streaming response body cannot be {what}: it only accepts writes to the back"
+        ));
+        return Err(Status::BADF.into());
+    }
+    Ok(())
+}
+
+/// Fail with INVAL unless `ptr..ptr+len` lies in guest memory.
+fn check_range(cx: &Cx<'_>, ptr: u32, len: u32) -> HostResult<()> {
+    if ptr as u64 + len as u64 > cx.mem.size() as u64 {
+        return Err(Fault::Mem(MemError::OutOfBounds {
+            ptr,
+            len: len as u64,
+            size: cx.mem.size(),
+        }));
+    }
+    Ok(())
+}
+
+/// Send bytes down the streaming response and yield so the driver forwards them now.
+pub(crate) fn stream_chunk(cx: &mut Cx<'_>, bytes: Vec<u8>) -> HostResult {
+    if bytes.is_empty() {
+        return Ok(Status::OK.0);
+    }
+    cx.s.emit(Output::BodyChunk(bytes));
+    cx.suspend(Box::new(YieldNow(Status::OK.0)))
+}
+
+/// Readiness checks of the trailer getters: streaming → INVAL, not read to the end → AGAIN.
+fn trailers_readable(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
+    let b = body_mut(cx, "body", h)?;
+    if b.sink == BodySink::Downstream {
+        cx.note("trailers of the streaming response body cannot be read");
+        return Err(Status::INVAL.into());
+    }
+    if !b.trailers_ready {
+        cx.note("trailers are available once the body has been read to its end");
+        return Err(Status::AGAIN.into());
+    }
+    Ok(())
+}
+
+/// Link the `fastly_http_body` hostcalls, and their legacy `env.xqd_*` twins whose
+/// signature is the same.
+pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
+    crate::hostcalls! { reg;
+        ["fastly_http_body" :: "new", "env" :: "xqd_body_new"]
+        fn(cx, body_out: u32) -> i32 {
+            let h = cx.s.bodies.insert(Body::buffer(Vec::new()))
+                .ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
+            if let Err(e) = cx.mem.write_u32(body_out, h) {
+                cx.s.bodies.take(h);
+                return Err(e.into());
+            }
+            cx.result("handle", ArgValue::Handle { kind: HandleKind::Body, handle: h });
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_body" :: "read", "env" :: "xqd_body_read"]
+        fn(cx, body: u32, buf: u32, buf_len: u32, nread_out: u32) -> i32 {
+            buffer_body(cx, "body", body, "read")?;
+            check_range(cx, buf, buf_len)?;
+            let n = {
+                let b = body_mut(cx, "body", body)?;
+                b.remaining().len().min(buf_len as usize)
+            };
+            cx.mem.write_u32(nread_out, n as u32)?;
+            let b = cx.s.bodies.get_mut(body).ok_or(Fault::Status(Status::BADF.0))?;
+            let start = b.pos.min(b.data.len());
+            let end = start.saturating_add(n).min(b.data.len());
+            let chunk = b.data.get(start..end).unwrap_or_default();
+            cx.mem.write(buf, chunk)?;
+            b.pos = end;
+            b.known_length = b.known_length.map(|l| l.saturating_sub(n as u64));
+            if b.pos >= b.data.len() {
+                b.data.clear();
+                b.pos = 0;
+                if n == 0 {
+                    b.trailers_ready = true;
+                }
+            }
+            cx.result("nread", ArgValue::Int(n as i64));
+            if n == 0 {
+                cx.note("end of body");
+            }
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_body" :: "write", "env" :: "xqd_body_write"]
+        fn(cx, body: u32, buf: u32, buf_len: u32, end: u32, nwritten_out: u32) -> i32 {
+            let sink = body_mut(cx, "body", body)?.sink;
+            let end_name = match end {
+                0 => "back",
+                1 => "front",
+                _ => "invalid",
+            };
+            cx.arg("end", ArgValue::Enum(end_name.into()));
+            if end > 1 {
+                return Err(Status::INVAL.into());
+            }
+            let bytes = cx.bytes_arg("data", buf, buf_len)?;
+            let n = bytes.len();
+            if sink == BodySink::Downstream {
+                if end == 1 {
+                    cx.note("cannot write to the front of the streaming response body");
+                    return Err(Status::BADF.into());
+                }
+                cx.mem.write_u32(nwritten_out, n as u32)?;
+                cx.result("nwritten", ArgValue::Int(n as i64));
+                return stream_chunk(cx, bytes);
+            }
+            cx.mem.write_u32(nwritten_out, n as u32)?;
+            let b = body_mut(cx, "body", body)?;
+            let pos = b.pos.min(b.data.len());
+            b.data.drain(..pos);
+            b.pos = 0;
+            if end == 1 {
+                b.data.splice(0..0, bytes);
+            } else {
+                b.data.extend_from_slice(&bytes);
+            }
+            b.known_length = b.known_length.map(|l| l.saturating_add(n as u64));
+            cx.result("nwritten", ArgValue::Int(n as i64));
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_body" :: "append", "env" :: "xqd_body_append"]
+        fn(cx, dst: u32, src: u32) -> i32 {
+            let dst_sink = body_mut(cx, "dst", dst)?.sink;
+            buffer_body(cx, "src", src, "appended to another body")?;
+            if dst == src {
+                cx.note("cannot append a body to itself");
+                return Err(Status::BADF.into());
+            }
+            let mut from = cx.s.bodies.take(src).ok_or(Fault::Status(Status::BADF.0))?;
+            let start = from.pos.min(from.data.len());
+            let bytes = from.data.split_off(start);
+            let to = cx.s.bodies.get_mut(dst).ok_or(Fault::Status(Status::BADF.0))?;
+            for (n, v) in from.trailers.iter() {
+                to.trailers.append(n, v);
+            }
+            if dst_sink == BodySink::Downstream {
+                return stream_chunk(cx, bytes);
+            }
+            let pos = to.pos.min(to.data.len());
+            to.data.drain(..pos);
+            to.pos = 0;
+            to.known_length = match (to.known_length, from.known_length) {
+                (Some(a), Some(_)) => Some(a.saturating_add(bytes.len() as u64)),
+                _ => None,
+            };
+            to.data.extend_from_slice(&bytes);
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_body" :: "close", "env" :: "xqd_body_close", "env" :: "xqd_body_close_downstream"]
+        fn(cx, body: u32) -> i32 {
+            cx.handle_arg("body", HandleKind::Body, body);
+            let b = cx.s.bodies.take(body).ok_or(Fault::Status(Status::BADF.0))?;
+            if b.sink == BodySink::Downstream {
+                cx.s.emit(Output::BodyEnd);
+                cx.note("the streaming response is complete");
+                return cx.suspend(Box::new(YieldNow(Status::OK.0)));
+            }
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_body" :: "abandon", "env" :: "xqd_body_abandon"]
+        fn(cx, body: u32) -> i32 {
+            cx.handle_arg("body", HandleKind::Body, body);
+            let b = cx.s.bodies.take(body).ok_or(Fault::Status(Status::BADF.0))?;
+            if b.sink == BodySink::Downstream {
+                cx.s.emit(Output::BodyAbort);
+                cx.note("the streaming response was abandoned: the client sees an incomplete body");
+                return cx.suspend(Box::new(YieldNow(Status::OK.0)));
+            }
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_body" :: "known_length", "env" :: "xqd_body_known_length"]
+        fn(cx, body: u32, length_out: u32) -> i32 {
+            let b = body_mut(cx, "body", body)?;
+            let len = match (b.sink, b.known_length) {
+                (BodySink::Buffer, Some(l)) => l,
+                _ => return Err(Status::NONE.into()),
+            };
+            cx.mem.write_u64(length_out, len)?;
+            cx.result("length", ArgValue::Int(i64::try_from(len).unwrap_or(i64::MAX)));
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_body" :: "trailer_append", "env" :: "xqd_body_trailer_append"]
+        fn(cx, body: u32, name_ptr: u32, name_len: u32, value_ptr: u32, value_len: u32) -> i32 {
+            headers::append(cx, Owner::Trailers(body), name_ptr, name_len, value_ptr, value_len)
+        }
+
+        ["fastly_http_body" :: "trailer_names_get", "env" :: "xqd_body_trailer_names_get"]
+        fn(cx, body: u32, buf: u32, buf_len: u32, cursor: u32, ending_cursor_out: u32, nwritten_out: u32) -> i32 {
+            trailers_readable(cx, body)?;
+            headers::names_get(cx, Owner::Trailers(body), buf, buf_len, cursor, ending_cursor_out, nwritten_out)
+        }
+
+        ["fastly_http_body" :: "trailer_value_get", "env" :: "xqd_body_trailer_value_get"]
+        fn(cx, body: u32, name_ptr: u32, name_len: u32, value: u32, value_max_len: u32, nwritten_out: u32) -> i32 {
+            trailers_readable(cx, body)?;
+            headers::value_get(cx, Owner::Trailers(body), name_ptr, name_len, value, value_max_len, nwritten_out)
+        }
+
+        ["fastly_http_body" :: "trailer_values_get", "env" :: "xqd_body_trailer_values_get"]
+        fn(cx, body: u32, name_ptr: u32, name_len: u32, buf: u32, buf_len: u32, cursor: u32, ending_cursor_out: u32, nwritten_out: u32) -> i32 {
+            trailers_readable(cx, body)?;
+            headers::values_get(cx, Owner::Trailers(body), name_ptr, name_len, buf, buf_len, cursor, ending_cursor_out, nwritten_out)
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,503 @@
+//! `fastly_http_downstream`: what the platform knows about the client request (client
+//! and server address, request id, TLS, original header names, bot detection), and
+//! the reusable-sandbox calls (`next_request*`).
+//!
+//! The metadata getters take a request handle. As in Viceroy, only the downstream
+//! request handle (from `http_req.body_downstream_get`) carries metadata, and keeps it
+//! after the request itself was sent or closed; another live request answers ERROR and
+//! an unknown handle BADF. The legacy handle-less getters of `fastly_http_req` share
+//! these bodies (pass `None`).
+//!
+//! Defaults follow Viceroy: a plain-HTTP connection, so every TLS getter, the
+//! fingerprints and the proxy/VPN intelligence answer NONE; the compliance region is
+//! `none`; DDoS detection says 0; bot detection reads the client's own
+//! `x-fastly-bot-*` request headers (so a playground user can simulate it), and
+//! `downstream_bot_analyzed` is 0 without them. `fastly_key_is_valid` is 0 (no keys are
+//! configured). edgeplay runs one request per instance: `next_request` gives a promise
+//! and `next_request_wait` answers NONE (no further request), once a response was sent.
+//! `downstream_visits_this_service`/`_pop` stay UNSUPPORTED, as in Viceroy.
+
+use super::headers::write_str_out;
+use super::{Cx, Fault, HostResult, Registry};
+use crate::status::Status;
+use crate::trace::{ArgValue, HandleKind};
+use std::net::IpAddr;
+
+/// The compliance region Viceroy reports for every request.
+pub const COMPLIANCE_REGION: &str = "none";
+
+/// `next_request_options_mask` bits this host knows: reserved (0) and timeout (1).
+const NEXT_REQUEST_KNOWN_BITS: u32 = 0b11;
+
+/// Check that `h` (or, for the legacy calls, `None`) names the downstream request and
+/// record it. BADF for an unknown handle, ERROR for a request with no downstream metadata.
+pub(crate) fn check_meta(cx: &mut Cx<'_>, h: Option<u32>) -> HostResult<()> {
+    let Some(h) = h else { return Ok(()) };
+    cx.handle_arg("req", HandleKind::Request, h);
+    if cx.s.downstream.req_handle == Some(h) {
+        return Ok(());
+    }
+    if cx.s.requests.contains(h) {
+        cx.note("this request did not come from the client: it has no downstream metadata");
+        return Err(Status::ERROR.into());
+    }
+    Err(Status::BADF.into())
+}
+
+/// A metadata value Viceroy does not have (TLS on a plain-HTTP connection, fingerprints,
+/// proxy/VPN intelligence): NONE after the handle checks.
+pub(crate) fn absent(cx: &mut Cx<'_>, h: Option<u32>, what: &str) -> HostResult {
+    check_meta(cx, h)?;
+    cx.note(format!(
+        "{what}: not available for a plain-HTTP client connection"
+    ));
+    Err(Status::NONE.into())
+}
+
+fn write_ip(cx: &mut Cx<'_>, ip: IpAddr, out: u32, nwritten_out: u32) -> HostResult {
+    let octets: Vec<u8> = match ip {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    cx.mem.write(out, &octets)?;
+    cx.mem.write_u32(nwritten_out, octets.len() as u32)?;
+    cx.result("addr", ArgValue::Str(ip.to_string()));
+    Ok(Status::OK.0)
+}
+
+/// `downstream_client_ip_addr`: 4 or 16 octets and their count.
+pub(crate) fn client_ip(
+    cx: &mut Cx<'_>,
+    h: Option<u32>,
+    out: u32,
+    nwritten_out: u32,
+) -> HostResult {
+    check_meta(cx, h)?;
+    let ip = cx.s.downstream.request.client_ip;
+    write_ip(cx, ip, out, nwritten_out)
+}
+
+/// `downstream_server_ip_addr`: 4 or 16 octets and their count.
+pub(crate) fn server_ip(
+    cx: &mut Cx<'_>,
+    h: Option<u32>,
+    out: u32,
+    nwritten_out: u32,
+) -> HostResult {
+    check_meta(cx, h)?;
+    let ip = cx.s.downstream.request.server_ip;
+    write_ip(cx, ip, out, nwritten_out)
+}
+
+/// `downstream_client_request_id`: the request id (32 hex digits).
+pub(crate) fn request_id(
+    cx: &mut Cx<'_>,
+    h: Option<u32>,
+    buf: u32,
+    buf_len: u32,
+    nwritten_out: u32,
+) -> HostResult {
+    check_meta(cx, h)?;
+    let id = cx.s.downstream.request_id.clone();
+    write_str_out(cx, "request_id", id.as_bytes(), buf, buf_len, nwritten_out)
+}
+
+/// `downstream_compliance_region`: `none`, as Viceroy answers.
+pub(crate) fn compliance_region(
+    cx: &mut Cx<'_>,
+    h: Option<u32>,
+    buf: u32,
+    buf_len: u32,
+    nwritten_out: u32,
+) -> HostResult {
+    check_meta(cx, h)?;
+    write_str_out(
+        cx,
+        "region",
+        COMPLIANCE_REGION.as_bytes(),
+        buf,
+        buf_len,
+        nwritten_out,
+    )
+}
+
+/// `downstream_client_ddos_detected`: always 0. Viceroy answers 0 without looking at the
+/// handle, and so does edgeplay.
+pub(crate) fn ddos_detected(cx: &mut Cx<'_>, h: Option<u32>, out: u32) -> HostResult {
+    if let Some(h) = h {
+        cx.handle_arg("req", HandleKind::Request, h);
+    }
+    cx.mem.write_u32(out, 0)?;
+    cx.result("ddos_detected", ArgValue::Int(0));
+    Ok(Status::OK.0)
+}
+
+/// `fastly_key_is_valid`: 0, as no valid Fastly keys are configured. With a handle, the
+/// request must be live (BADF otherwise), as in Viceroy.
+pub(crate) fn fastly_key_is_valid(cx: &mut Cx<'_>, h: Option<u32>, out: u32) -> HostResult {
+    if let Some(h) = h {
+        cx.handle_arg("req", HandleKind::Request, h);
+        if !cx.s.requests.contains(h) {
+            return Err(Status::BADF.into());
+        }
+    }
+    cx.mem.write_u32(out, 0)?;
+    cx.result("is_valid", ArgValue::Int(0));
+    cx.note("no valid Fastly keys are configured");
+    Ok(Status::OK.0)
+}
+
+/// The original header names: as received, with their case, each name once.
+fn original_names(cx: &Cx<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in &cx.s.downstream.request.original_header_names {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(n)) {
+            out.push(n.clone());
+        }
+    }
+    out
+}
+
+/// `downstream_original_header_names` (and the legacy `original_header_names_get`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn original_header_names(
+    cx: &mut Cx<'_>,
+    h: Option<u32>,
+    buf: u32,
+    buf_len: u32,
+    cursor: u32,
+    ending_cursor_out: u32,
+    nwritten_out: u32,
+) -> HostResult {
+    check_meta(cx, h)?;
+    let names = original_names(cx);
+    Ok(cx
+        .mem
+        .write_multi(
+            &names,
+            buf,
+            buf_len,
+            cursor,
+            ending_cursor_out,
+            nwritten_out,
+        )?
+        .0)
+}
+
+/// `downstream_original_header_count`: header lines as received.
+pub(crate) fn original_header_count(cx: &mut Cx<'_>, h: Option<u32>, out: u32) -> HostResult {
+    check_meta(cx, h)?;
+    let n = cx.s.downstream.request.original_header_names.len();
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
+    cx.mem.write_u32(out, n)?;
+    cx.result("count", ArgValue::Int(n as i64));
+    Ok(Status::OK.0)
+}
+
+/// The client's `x-fastly-bot-*` header, as text.
+fn bot_header(cx: &Cx<'_>, suffix: &str) -> Option<String> {
+    let name = format!("x-fastly-bot-{suffix}");
+    cx.s.downstream
+        .request
+        .headers
+        .get(&name)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_owned)
+}
+
+/// A bot-detection flag: 1 when the header says `true`; `absent_is_none` answers NONE
+/// when the header is missing (else 0).
+fn bot_flag(cx: &mut Cx<'_>, h: u32, suffix: &str, out: u32, absent_is_none: bool) -> HostResult {
+    check_meta(cx, Some(h))?;
+    let v = match bot_header(cx, suffix) {
+        Some(v) => u32::from(v == "true"),
+        None if absent_is_none => {
+            cx.note(format!(
+                "no x-fastly-bot-{suffix} header on the client request"
+            ));
+            return Err(Status::NONE.into());
+        }
+        None => 0,
+    };
+    cx.mem.write_u32(out, v)?;
+    cx.result(suffix_static(suffix), ArgValue::Int(v as i64));
+    Ok(Status::OK.0)
+}
+
+fn suffix_static(suffix: &str) -> &'static str {
+    match suffix {
+        "analyzed" => "analyzed",
+        "detected" => "detected",
+        "verified" => "verified",
+        _ => "value",
+    }
+}
+
+/// A bot-detection string (`name`, `category`): NONE when the header is missing.
+fn bot_text(
+    cx: &mut Cx<'_>,
+    h: u32,
+    suffix: &'static str,
+    buf: u32,
+    buf_len: u32,
+    nwritten_out: u32,
+) -> HostResult {
+    check_meta(cx, Some(h))?;
+    let Some(v) = bot_header(cx, suffix) else {
+        cx.note(format!(
+            "no x-fastly-bot-{suffix} header on the client request"
+        ));
+        return Err(Status::NONE.into());
+    };
+    write_str_out(cx, suffix, v.as_bytes(), buf, buf_len, nwritten_out)
+}
+
+/// The `bot_category_kind` number of a category name (or number), as Viceroy maps it.
+pub fn bot_category_kind(category: &str) -> Option<u32> {
+    const KINDS: [&str; 15] = [
+        "none",
+        "suspected",
+        "accessibility",
+        "ai-crawler",
+        "ai-fetcher",
+        "content-fetcher",
+        "monitoring-site-tools",
+        "online-marketing",
+        "page-preview",
+        "platform-integration",
+        "research",
+        "search-engine-crawler",
+        "search-engine-optimization",
+        "security-tools",
+        "headless",
+    ];
+    let c = category.to_ascii_lowercase();
+    match KINDS.iter().position(|k| *k == c) {
+        Some(i) => u32::try_from(i).ok(),
+        None => c.parse().ok(),
+    }
+}
+
+/// Consume a request-promise handle argument: BADF unless live.
+fn take_promise(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
+    cx.handle_arg("promise", HandleKind::RequestPromise, h);
+    match cx.s.request_promises.take(h) {
+        Some(()) => Ok(()),
+        None => Err(Status::BADF.into()),
+    }
+}
+
+/// Link the `fastly_http_downstream` hostcalls, and their legacy `env.xqd_*` twins whose
+/// signature is the same.
+pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
+    crate::hostcalls! { reg;
+        ["fastly_http_downstream" :: "next_request", "env" :: "xqd_http_downstream_next_request"]
+        fn(cx, options_mask: u32, options: u32, handle_out: u32) -> i32 {
+            cx.arg("options_mask", ArgValue::Flags(next_request_flags(options_mask)));
+            if options_mask & !NEXT_REQUEST_KNOWN_BITS != 0 {
+                cx.note("unknown next_request option bits");
+                return Err(Status::INVAL.into());
+            }
+            // Viceroy reads the whole record whatever the mask says.
+            let timeout_ms = cx.mem.read_u64(options)?;
+            if options_mask & 0b10 != 0 {
+                cx.arg("timeout_ms", ArgValue::Int(timeout_ms as i64));
+            }
+            if cx.s.request_promises.live() > 0 {
+                cx.note("a request promise is already pending");
+                return Err(Status::LIMITEXCEEDED.into());
+            }
+            let h = cx.s.request_promises.insert(()).ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
+            cx.mem.write_u32(handle_out, h)?;
+            cx.result("handle", ArgValue::Handle { kind: HandleKind::RequestPromise, handle: h });
+            cx.note("edgeplay runs one request per instance: no further request will arrive");
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_downstream" :: "next_request_wait", "env" :: "xqd_http_downstream_next_request_wait"]
+        fn(cx, promise: u32, req_out: u32, body_out: u32) -> i32 {
+            cx.handle_arg("promise", HandleKind::RequestPromise, promise);
+            if !cx.s.response_sent {
+                cx.note("cannot accept another request before answering the current one");
+                return Err(Status::UNSUPPORTED.into());
+            }
+            take_promise(cx, promise)?;
+            cx.note("edgeplay runs one request per instance: no further request");
+            Err(Status::NONE.into())
+        }
+
+        ["fastly_http_downstream" :: "next_request_abandon", "env" :: "xqd_http_downstream_next_request_abandon"]
+        fn(cx, promise: u32) -> i32 {
+            take_promise(cx, promise)?;
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_downstream" :: "downstream_original_header_names", "env" :: "xqd_http_downstream_original_header_names"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, cursor: u32, ending_cursor_out: u32, nwritten_out: u32) -> i32 {
+            original_header_names(cx, Some(req), buf, buf_len, cursor, ending_cursor_out, nwritten_out)
+        }
+
+        ["fastly_http_downstream" :: "downstream_original_header_count", "env" :: "xqd_http_downstream_original_header_count"]
+        fn(cx, req: u32, count_out: u32) -> i32 {
+            original_header_count(cx, Some(req), count_out)
+        }
+
+        ["fastly_http_downstream" :: "downstream_client_ip_addr"]
+        fn(cx, req: u32, addr_out: u32, nwritten_out: u32) -> i32 {
+            client_ip(cx, Some(req), addr_out, nwritten_out)
+        }
+
+        ["fastly_http_downstream" :: "downstream_server_ip_addr"]
+        fn(cx, req: u32, addr_out: u32, nwritten_out: u32) -> i32 {
+            server_ip(cx, Some(req), addr_out, nwritten_out)
+        }
+
+        ["fastly_http_downstream" :: "downstream_client_request_id"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            request_id(cx, Some(req), buf, buf_len, nwritten_out)
+        }
+
+        ["fastly_http_downstream" :: "downstream_compliance_region"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            compliance_region(cx, Some(req), buf, buf_len, nwritten_out)
+        }
+
+        ["fastly_http_downstream" :: "downstream_client_ddos_detected"]
+        fn(cx, req: u32, out: u32) -> i32 {
+            ddos_detected(cx, Some(req), out)
+        }
+
+        ["fastly_http_downstream" :: "fastly_key_is_valid"]
+        fn(cx, req: u32, out: u32) -> i32 {
+            fastly_key_is_valid(cx, Some(req), out)
+        }
+
+        ["fastly_http_downstream" :: "downstream_client_h2_fingerprint", "env" :: "xqd_req_downstream_client_h2_fingerprint"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            absent(cx, Some(req), "HTTP/2 fingerprint")
+        }
+
+        ["fastly_http_downstream" :: "downstream_client_oh_fingerprint", "env" :: "xqd_req_downstream_client_oh_fingerprint"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            absent(cx, Some(req), "original-header fingerprint")
+        }
+
+        ["fastly_http_downstream" :: "downstream_tls_cipher_openssl_name"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            absent(cx, Some(req), "TLS cipher")
+        }
+
+        ["fastly_http_downstream" :: "downstream_tls_protocol"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            absent(cx, Some(req), "TLS protocol")
+        }
+
+        ["fastly_http_downstream" :: "downstream_tls_client_hello"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            absent(cx, Some(req), "TLS ClientHello")
+        }
+
+        ["fastly_http_downstream" :: "downstream_tls_client_servername", "env" :: "xqd_req_downstream_tls_client_servername"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            absent(cx, Some(req), "TLS SNI server name")
+        }
+
+        ["fastly_http_downstream" :: "downstream_tls_ja3_md5", "env" :: "xqd_req_downstream_tls_ja3_md5"]
+        fn(cx, req: u32, out: u32, nwritten_out: u32) -> i32 {
+            absent(cx, Some(req), "TLS JA3 MD5")
+        }
+
+        ["fastly_http_downstream" :: "downstream_tls_ja4", "env" :: "xqd_req_downstream_tls_ja4"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            absent(cx, Some(req), "TLS JA4")
+        }
+
+        ["fastly_http_downstream" :: "downstream_tls_raw_client_certificate", "env" :: "xqd_req_downstream_tls_raw_client_certificate"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            absent(cx, Some(req), "TLS client certificate")
+        }
+
+        ["fastly_http_downstream" :: "downstream_tls_client_cert_verify_result", "env" :: "xqd_req_downstream_tls_client_cert_verify_result"]
+        fn(cx, req: u32, out: u32) -> i32 {
+            absent(cx, Some(req), "TLS client certificate verification")
+        }
+
+        ["fastly_http_downstream" :: "downstream_bot_analyzed", "env" :: "xqd_http_downstream_bot_analyzed"]
+        fn(cx, req: u32, out: u32) -> i32 {
+            bot_flag(cx, req, "analyzed", out, false)
+        }
+
+        ["fastly_http_downstream" :: "downstream_bot_detected", "env" :: "xqd_http_downstream_bot_detected"]
+        fn(cx, req: u32, out: u32) -> i32 {
+            bot_flag(cx, req, "detected", out, false)
+        }
+
+        ["fastly_http_downstream" :: "downstream_bot_verified", "env" :: "xqd_http_downstream_bot_verified"]
+        fn(cx, req: u32, out: u32) -> i32 {
+            bot_flag(cx, req, "verified", out, true)
+        }
+
+        ["fastly_http_downstream" :: "downstream_bot_name", "env" :: "xqd_http_downstream_bot_name"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            bot_text(cx, req, "name", buf, buf_len, nwritten_out)
+        }
+
+        ["fastly_http_downstream" :: "downstream_bot_category", "env" :: "xqd_http_downstream_bot_category"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            bot_text(cx, req, "category", buf, buf_len, nwritten_out)
+        }
+
+        ["fastly_http_downstream" :: "downstream_bot_category_kind", "env" :: "xqd_http_downstream_bot_category_kind"]
+        fn(cx, req: u32, out: u32) -> i32 {
+            check_meta(cx, Some(req))?;
+            let Some(kind) = bot_header(cx, "category").and_then(|c| bot_category_kind(&c)) else {
+                cx.note("no (known) x-fastly-bot-category header on the client request");
+                return Err(Status::NONE.into());
+            };
+            cx.mem.write_u32(out, kind)?;
+            cx.result("kind", ArgValue::Int(kind as i64));
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_anonymous"]
+        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
+        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_anonymous_vpn"]
+        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
+        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_hosting_provider"]
+        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
+        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_proxy_over_vpn"]
+        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
+        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_public_proxy"]
+        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
+        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_relay_proxy"]
+        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
+        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_residential_proxy"]
+        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
+        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_smart_dns_proxy"]
+        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
+        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_tor_exit_node"]
+        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
+        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_vpn_datacenter"]
+        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
+        ["fastly_http_downstream" :: "downstream_resvpnproxy_vpn_service_name"]
+        fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
+            absent(cx, Some(req), "proxy/VPN intelligence")
+        }
+    }
+    Ok(())
+}
+
+/// `next_request_options_mask` bits by name.
+fn next_request_flags(mask: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for bit in 0..32 {
+        if mask & (1 << bit) != 0 {
+            out.push(match bit {
+                0 => "reserved".to_string(),
+                1 => "timeout".to_string(),
+                n => format!("bit{n}"),
+            });
+        }
+    }
+    out
+}

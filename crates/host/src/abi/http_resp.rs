@@ -1,0 +1,257 @@
+//! `fastly_http_resp`: responses the guest builds, and sending one downstream.
+//!
+//! `send_downstream(resp, body, streaming)` consumes the response handle and emits
+//! [`Output::Response`]. With `streaming = 0` it also consumes the body and emits it
+//! whole ([`Output::BodyChunk`], [`Output::BodyEnd`]). With `streaming = 1` the body
+//! handle stays live as the streaming response body: bytes already in it go out as a
+//! first chunk, and later writes are streamed (see [`super::http_body`]). Either way the
+//! guest yields right after, so the driver forwards the head at once.
+//!
+//! As in Viceroy: a second response answers ERROR; a 1xx status other than 103 answers
+//! INVAL; a 103 Early Hints response is accepted (edgeplay does not forward it) and a
+//! final response can still follow; `status_set` outside 100..=999 answers INVAL;
+//! `get_addr_dest_ip`/`_port` answer NONE (a response the guest made has no backend
+//! connection). Unlike Viceroy, which answers UNSUPPORTED to
+//! `http_keepalive_mode_set(no_keepalive)`, edgeplay accepts both modes, as the
+//! platform does. `send_downstream_pending` belongs to the backends work (UNSUPPORTED
+//! until then).
+
+use super::headers::{self, Owner};
+use super::http_req::framing_mode_name;
+use super::{Cx, Fault, HostResult, Registry};
+use crate::http::{HttpVersion, Output, ResponseHead};
+use crate::session::{BodySink, ResponseParts, YieldNow};
+use crate::status::Status;
+use crate::trace::{ArgValue, HandleKind};
+
+/// Record a response handle argument and check it is live (BADF otherwise).
+fn resp_mut<'a>(cx: &'a mut Cx<'_>, h: u32) -> HostResult<&'a mut ResponseParts> {
+    cx.handle_arg("resp", HandleKind::Response, h);
+    cx.s.responses
+        .get_mut(h)
+        .ok_or(Fault::Status(Status::BADF.0))
+}
+
+/// `send_downstream`: see the module documentation.
+fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> HostResult {
+    resp_mut(cx, resp)?;
+    cx.handle_arg("body", HandleKind::Body, body);
+    let streaming = streaming == 1;
+    cx.arg(
+        "streaming",
+        ArgValue::Enum(if streaming { "streaming" } else { "whole" }.into()),
+    );
+    let body_sink = match cx.s.bodies.get(body) {
+        Some(b) => b.sink,
+        None => return Err(Status::BADF.into()),
+    };
+    if body_sink == BodySink::Downstream {
+        cx.note("this body is already the streaming response body");
+        return Err(Status::BADF.into());
+    }
+    // From here on both handles are consumed, whatever the outcome (as in Viceroy).
+    let parts =
+        cx.s.responses
+            .take(resp)
+            .ok_or(Fault::Status(Status::BADF.0))?;
+    cx.arg("status", ArgValue::Int(parts.status as i64));
+    if parts.status == 103 {
+        cx.s.bodies.take(body);
+        cx.note("103 Early Hints accepted; edgeplay does not forward informational responses");
+        return Ok(Status::OK.0);
+    }
+    if (100..200).contains(&parts.status) {
+        cx.s.bodies.take(body);
+        cx.note("only 103 may be sent as an informational response");
+        return Err(Status::INVAL.into());
+    }
+    if cx.s.response_sent {
+        cx.s.bodies.take(body);
+        cx.note("a response was already sent downstream");
+        return Err(Status::ERROR.into());
+    }
+    cx.s.response_sent = true;
+    let head = ResponseHead {
+        status: parts.status,
+        version: parts.version,
+        headers: parts.headers,
+        streaming,
+    };
+    cx.s.emit(Output::Response(head));
+    if streaming {
+        let b =
+            cx.s.bodies
+                .get_mut(body)
+                .ok_or(Fault::Status(Status::BADF.0))?;
+        let start = b.pos.min(b.data.len());
+        let buffered = b.data.split_off(start);
+        b.data.clear();
+        b.pos = 0;
+        b.sink = BodySink::Downstream;
+        b.known_length = None;
+        if !buffered.is_empty() {
+            cx.s.emit(Output::BodyChunk(buffered));
+        }
+        cx.note("streaming: the body handle stays writable until close or abandon");
+    } else {
+        let mut b =
+            cx.s.bodies
+                .take(body)
+                .ok_or(Fault::Status(Status::BADF.0))?;
+        let start = b.pos.min(b.data.len());
+        let bytes = b.data.split_off(start);
+        if !bytes.is_empty() {
+            cx.s.emit(Output::BodyChunk(bytes));
+        }
+        cx.s.emit(Output::BodyEnd);
+    }
+    cx.suspend(Box::new(YieldNow(Status::OK.0)))
+}
+
+/// Link the `fastly_http_resp` hostcalls, and their legacy `env.xqd_*` twins whose
+/// signature is the same.
+pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
+    crate::hostcalls! { reg;
+        ["fastly_http_resp" :: "new", "env" :: "xqd_resp_new"]
+        fn(cx, resp_out: u32) -> i32 {
+            let h = cx.s.responses.insert(ResponseParts::empty())
+                .ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
+            if let Err(e) = cx.mem.write_u32(resp_out, h) {
+                cx.s.responses.take(h);
+                return Err(e.into());
+            }
+            cx.result("handle", ArgValue::Handle { kind: HandleKind::Response, handle: h });
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_resp" :: "close", "env" :: "xqd_resp_close"]
+        fn(cx, resp: u32) -> i32 {
+            cx.handle_arg("resp", HandleKind::Response, resp);
+            match cx.s.responses.take(resp) {
+                Some(_) => Ok(Status::OK.0),
+                None => Err(Status::BADF.into()),
+            }
+        }
+
+        ["fastly_http_resp" :: "status_get", "env" :: "xqd_resp_status_get"]
+        fn(cx, resp: u32, status_out: u32) -> i32 {
+            let st = resp_mut(cx, resp)?.status;
+            cx.mem.write_u16(status_out, st)?;
+            cx.result("status", ArgValue::Int(st as i64));
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_resp" :: "status_set", "env" :: "xqd_resp_status_set"]
+        fn(cx, resp: u32, status: u32) -> i32 {
+            resp_mut(cx, resp)?;
+            let Some(st) = u16::try_from(status).ok().filter(|s| (100..=999).contains(s)) else {
+                cx.note(format!("{status} is not a status code (100..=999)"));
+                return Err(Status::INVAL.into());
+            };
+            resp_mut(cx, resp)?.status = st;
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_resp" :: "version_get", "env" :: "xqd_resp_version_get"]
+        fn(cx, resp: u32, version_out: u32) -> i32 {
+            let v = resp_mut(cx, resp)?.version;
+            cx.mem.write_u32(version_out, v as u32)?;
+            cx.result("version", ArgValue::Enum(v.as_str().into()));
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_resp" :: "version_set", "env" :: "xqd_resp_version_set"]
+        fn(cx, resp: u32, version: u32) -> i32 {
+            resp_mut(cx, resp)?;
+            let Some(v) = HttpVersion::from_abi(version) else {
+                cx.arg("version", ArgValue::Enum(format!("invalid({version})")));
+                return Err(Status::INVAL.into());
+            };
+            cx.arg("version", ArgValue::Enum(v.as_str().into()));
+            resp_mut(cx, resp)?.version = v;
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_resp" :: "header_names_get", "env" :: "xqd_resp_header_names_get"]
+        fn(cx, resp: u32, buf: u32, buf_len: u32, cursor: u32, ending_cursor_out: u32, nwritten_out: u32) -> i32 {
+            headers::names_get(cx, Owner::Response(resp), buf, buf_len, cursor, ending_cursor_out, nwritten_out)
+        }
+
+        ["fastly_http_resp" :: "header_value_get", "env" :: "xqd_resp_header_value_get"]
+        fn(cx, resp: u32, name_ptr: u32, name_len: u32, value: u32, value_max_len: u32, nwritten_out: u32) -> i32 {
+            headers::value_get(cx, Owner::Response(resp), name_ptr, name_len, value, value_max_len, nwritten_out)
+        }
+
+        ["fastly_http_resp" :: "header_values_get", "env" :: "xqd_resp_header_values_get"]
+        fn(cx, resp: u32, name_ptr: u32, name_len: u32, buf: u32, buf_len: u32, cursor: u32, ending_cursor_out: u32, nwritten_out: u32) -> i32 {
+            headers::values_get(cx, Owner::Response(resp), name_ptr, name_len, buf, buf_len, cursor, ending_cursor_out, nwritten_out)
+        }
+
+        ["fastly_http_resp" :: "header_values_set", "env" :: "xqd_resp_header_values_set"]
+        fn(cx, resp: u32, name_ptr: u32, name_len: u32, values_ptr: u32, values_len: u32) -> i32 {
+            headers::values_set(cx, Owner::Response(resp), name_ptr, name_len, values_ptr, values_len)
+        }
+
+        ["fastly_http_resp" :: "header_insert", "env" :: "xqd_resp_header_insert"]
+        fn(cx, resp: u32, name_ptr: u32, name_len: u32, value_ptr: u32, value_len: u32) -> i32 {
+            headers::insert(cx, Owner::Response(resp), name_ptr, name_len, value_ptr, value_len)
+        }
+
+        ["fastly_http_resp" :: "header_append", "env" :: "xqd_resp_header_append"]
+        fn(cx, resp: u32, name_ptr: u32, name_len: u32, value_ptr: u32, value_len: u32) -> i32 {
+            headers::append(cx, Owner::Response(resp), name_ptr, name_len, value_ptr, value_len)
+        }
+
+        ["fastly_http_resp" :: "header_remove", "env" :: "xqd_resp_header_remove"]
+        fn(cx, resp: u32, name_ptr: u32, name_len: u32) -> i32 {
+            headers::remove(cx, Owner::Response(resp), name_ptr, name_len)
+        }
+
+        ["fastly_http_resp" :: "framing_headers_mode_set", "env" :: "xqd_resp_framing_headers_mode_set"]
+        fn(cx, resp: u32, mode: u32) -> i32 {
+            resp_mut(cx, resp)?;
+            cx.arg("mode", ArgValue::Enum(framing_mode_name(mode)));
+            if mode > 1 {
+                return Err(Status::INVAL.into());
+            }
+            resp_mut(cx, resp)?.framing_mode = mode;
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_resp" :: "http_keepalive_mode_set", "env" :: "xqd_resp_http_keepalive_mode_set"]
+        fn(cx, resp: u32, mode: u32) -> i32 {
+            resp_mut(cx, resp)?;
+            let name = match mode {
+                0 => "automatic".to_string(),
+                1 => "no_keepalive".to_string(),
+                n => format!("invalid({n})"),
+            };
+            cx.arg("mode", ArgValue::Enum(name));
+            if mode > 1 {
+                return Err(Status::INVAL.into());
+            }
+            resp_mut(cx, resp)?.keepalive_mode = mode;
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_resp" :: "send_downstream", "env" :: "xqd_resp_send_downstream"]
+        fn(cx, resp: u32, body: u32, streaming: u32) -> i32 {
+            send_downstream(cx, resp, body, streaming)
+        }
+
+        ["fastly_http_resp" :: "get_addr_dest_ip", "env" :: "xqd_resp_get_addr_dest_ip"]
+        fn(cx, resp: u32, addr_out: u32, nwritten_out: u32) -> i32 {
+            resp_mut(cx, resp)?;
+            cx.note("this response did not come from a backend connection");
+            Err(Status::NONE.into())
+        }
+
+        ["fastly_http_resp" :: "get_addr_dest_port", "env" :: "xqd_resp_get_addr_dest_port"]
+        fn(cx, resp: u32, port_out: u32) -> i32 {
+            resp_mut(cx, resp)?;
+            cx.note("this response did not come from a backend connection");
+            Err(Status::NONE.into())
+        }
+    }
+    Ok(())
+}

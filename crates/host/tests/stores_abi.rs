@@ -1,0 +1,564 @@
+//! Config stores and dictionaries, secret stores, geolocation, device detection,
+//! user-agent parsing, log endpoints and the compute runtime, as a guest sees them.
+
+mod common;
+
+use common::{engine, run_wasm, run_with, Run};
+use edgeplay_host::trace::{ArgValue, HandleKind};
+use edgeplay_host::{DownstreamRequest, ExecOptions, Exit, ServiceConfig};
+
+/// `fd_write` and a `$print` helper (iovec at 0, nwritten at 8), plus one page of memory.
+const PRELUDE: &str = r#"
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func $print (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (if (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable)))
+"#;
+
+fn guest(imports: &str, data: &str, body: &str) -> Vec<u8> {
+    let text = format!("(module {imports} {PRELUDE} {data} (func (export \"_start\") {body}))");
+    wat::parse_str(text).expect("valid WAT")
+}
+
+/// WAT that traps unless `call` returns `code`.
+fn expect(call: &str, code: i32) -> String {
+    format!("(if (i32.ne {call} (i32.const {code})) (then unreachable))\n")
+}
+
+fn config(toml: &str) -> ServiceConfig {
+    ServiceConfig::from_toml_str(toml, "fastly.toml", &|p| Err(format!("no file {p}")))
+        .expect("valid config")
+}
+
+fn run(imports: &str, data: &str, body: &str, cfg: ServiceConfig) -> Run {
+    run_wasm(
+        &engine(),
+        &guest(imports, data, body),
+        cfg,
+        DownstreamRequest::new("GET", "/"),
+    )
+}
+
+fn summaries(run: &Run) -> String {
+    run.trace
+        .iter()
+        .map(|e| e.summary())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn assert_returned(run: &Run) {
+    assert_eq!(
+        run.outcome.exit,
+        Exit::Returned,
+        "trace:\n{}",
+        summaries(run)
+    );
+}
+
+const CONFIG_IMPORTS: &str = r#"
+  (import "fastly_config_store" "open" (func $cs_open (param i32 i32 i32) (result i32)))
+  (import "fastly_config_store" "get" (func $cs_get (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_dictionary" "open" (func $d_open (param i32 i32 i32) (result i32)))
+  (import "fastly_dictionary" "get" (func $d_get (param i32 i32 i32 i32 i32 i32) (result i32)))
+"#;
+
+#[test]
+fn config_stores_and_dictionaries_share_one_namespace() {
+    let cfg = config(
+        r#"
+[local_server.config_stores.settings]
+format = "inline-toml"
+contents = { greeting = "hello world" }
+"#,
+    );
+    let get = |store: &str, key: (u32, u32), cap: u32| {
+        format!(
+            "(call $cs_get {store} (i32.const {}) (i32.const {}) (i32.const 1024) (i32.const {cap}) (i32.const 20))",
+            key.0, key.1
+        )
+    };
+    let greeting = (120, 8);
+    let r = run(
+        CONFIG_IMPORTS,
+        r#"(data (i32.const 100) "settings") (data (i32.const 120) "greeting")
+           (data (i32.const 140) "missing") (data (i32.const 160) "nope")"#,
+        &[
+            expect("(call $cs_open (i32.const 100) (i32.const 8) (i32.const 16))", 0),
+            expect(&get("(i32.load (i32.const 16))", greeting, 256), 0),
+            "(call $print (i32.const 1024) (i32.load (i32.const 20)))".into(),
+            // A missing key is NONE.
+            expect(&get("(i32.load (i32.const 16))", (140, 7), 256), 10),
+            // A buffer too small is BUFLEN with the needed length.
+            expect(&get("(i32.load (i32.const 16))", greeting, 3), 4),
+            expect("(i32.load (i32.const 20))", 11),
+            // An unknown store is BADF, and so is a bad handle.
+            expect("(call $cs_open (i32.const 160) (i32.const 4) (i32.const 24))", 3),
+            expect(&get("(i32.const 99)", greeting, 256), 3),
+            // The dictionary module answers from the same stores, and takes config store handles.
+            expect("(call $d_open (i32.const 100) (i32.const 8) (i32.const 28))", 0),
+            expect("(call $d_get (i32.load (i32.const 16)) (i32.const 120) (i32.const 8) (i32.const 1024) (i32.const 256) (i32.const 20))", 0),
+            "(call $print (i32.const 1024) (i32.load (i32.const 20)))".into(),
+            // Hostile pointers are INVAL.
+            expect("(call $cs_open (i32.const 65530) (i32.const 100) (i32.const 24))", 2),
+            expect("(call $cs_open (i32.const 100) (i32.const 8) (i32.const 65534))", 2),
+            expect(&get("(i32.load (i32.const 16))", (0xFFFF_FFF0, 100), 256), 2),
+            expect("(call $cs_get (i32.load (i32.const 16)) (i32.const 120) (i32.const 8) (i32.const 65530) (i32.const 256) (i32.const 20))", 2),
+        ]
+        .concat(),
+        cfg,
+    );
+    assert_returned(&r);
+    assert_eq!(r.stdout(), "hello worldhello world");
+    let open = r.calls("fastly_config_store::open")[0];
+    assert_eq!(open.arg("name"), Some(&ArgValue::Str("settings".into())));
+    assert_eq!(
+        open.result("store"),
+        Some(&ArgValue::Handle {
+            kind: HandleKind::Dictionary,
+            handle: 0
+        })
+    );
+    let gets = r.calls("fastly_config_store::get");
+    assert_eq!(gets[0].status.as_deref(), Some("ok"));
+    assert_eq!(gets[1].status.as_deref(), Some("none"));
+    assert_eq!(gets[2].status.as_deref(), Some("buflen"));
+    assert_eq!(
+        r.calls("fastly_config_store::open")[1].status.as_deref(),
+        Some("badf")
+    );
+}
+
+#[test]
+fn secret_stores_open_get_plaintext_and_from_bytes() {
+    let cfg = config(
+        r#"
+[local_server]
+secret_stores.vault = [{key = "api-key", data = "s3cr3t"}]
+"#,
+    );
+    let r = run(
+        r#"
+  (import "fastly_secret_store" "open" (func $open (param i32 i32 i32) (result i32)))
+  (import "fastly_secret_store" "get" (func $get (param i32 i32 i32 i32) (result i32)))
+  (import "fastly_secret_store" "plaintext" (func $plaintext (param i32 i32 i32 i32) (result i32)))
+  (import "fastly_secret_store" "from_bytes" (func $from_bytes (param i32 i32 i32) (result i32)))
+"#,
+        r#"(data (i32.const 100) "vault") (data (i32.const 120) "api-key")
+           (data (i32.const 140) "nope") (data (i32.const 160) "abc")"#,
+        &[
+            expect("(call $open (i32.const 100) (i32.const 5) (i32.const 16))", 0),
+            expect("(call $get (i32.load (i32.const 16)) (i32.const 120) (i32.const 7) (i32.const 20))", 0),
+            expect("(call $plaintext (i32.load (i32.const 20)) (i32.const 1024) (i32.const 256) (i32.const 24))", 0),
+            "(call $print (i32.const 1024) (i32.load (i32.const 24)))".into(),
+            expect("(call $plaintext (i32.load (i32.const 20)) (i32.const 1024) (i32.const 2) (i32.const 24))", 4),
+            expect("(i32.load (i32.const 24))", 6),
+            // Unknown secret and unknown store are NONE; bad handles BADF.
+            expect("(call $get (i32.load (i32.const 16)) (i32.const 140) (i32.const 4) (i32.const 20))", 10),
+            expect("(call $open (i32.const 140) (i32.const 4) (i32.const 16))", 10),
+            expect("(call $get (i32.const 99) (i32.const 120) (i32.const 7) (i32.const 20))", 3),
+            expect("(call $plaintext (i32.const 99) (i32.const 1024) (i32.const 256) (i32.const 24))", 3),
+            // A secret made from guest bytes.
+            expect("(call $from_bytes (i32.const 160) (i32.const 3) (i32.const 28))", 0),
+            expect("(call $plaintext (i32.load (i32.const 28)) (i32.const 1024) (i32.const 256) (i32.const 24))", 0),
+            "(call $print (i32.const 1024) (i32.load (i32.const 24)))".into(),
+            expect("(call $from_bytes (i32.const 65530) (i32.const 100) (i32.const 28))", 2),
+        ]
+        .concat(),
+        cfg,
+    );
+    assert_returned(&r);
+    assert_eq!(r.stdout(), "s3cr3tabc");
+    // (stdout is the guest's own business; the secret store calls must not show it.)
+    let leaked = r
+        .trace
+        .iter()
+        .filter(|e| e.module == "fastly_secret_store")
+        .any(|e| {
+            e.summary().contains("s3cr3t")
+                || e.results
+                    .iter()
+                    .any(|(_, v)| v.display().contains("s3cr3t"))
+        });
+    assert!(
+        !leaked,
+        "the plaintext must not appear in the trace:\n{}",
+        summaries(&r)
+    );
+}
+
+const GEO_IMPORT: &str =
+    r#"(import "fastly_geo" "lookup" (func $geo (param i32 i32 i32 i32 i32) (result i32)))"#;
+
+#[test]
+fn geo_default_record_for_loopback() {
+    let r = run(
+        GEO_IMPORT,
+        r#"(data (i32.const 100) "\7f\00\00\01") (data (i32.const 110) "\0a\00\00\01")
+           (data (i32.const 120) "\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\01")"#,
+        &[
+            expect("(call $geo (i32.const 100) (i32.const 4) (i32.const 1024) (i32.const 2048) (i32.const 20))", 0),
+            "(call $print (i32.const 1024) (i32.load (i32.const 20)))".into(),
+            "(i32.store (i32.const 24) (i32.load (i32.const 20)))".into(),
+            // Too small: BUFLEN with the same length.
+            expect("(call $geo (i32.const 100) (i32.const 4) (i32.const 1024) (i32.const 10) (i32.const 20))", 4),
+            "(if (i32.ne (i32.load (i32.const 20)) (i32.load (i32.const 24))) (then unreachable))".into(),
+            // ::1 is loopback too.
+            expect("(call $geo (i32.const 120) (i32.const 16) (i32.const 1024) (i32.const 2048) (i32.const 20))", 0),
+            "(if (i32.ne (i32.load (i32.const 20)) (i32.load (i32.const 24))) (then unreachable))".into(),
+            // An address with no data: OK and 0 bytes, as in Viceroy.
+            expect("(call $geo (i32.const 110) (i32.const 4) (i32.const 1024) (i32.const 2048) (i32.const 20))", 0),
+            expect("(i32.load (i32.const 20))", 0),
+            // 5 octets are not an address; hostile pointers are INVAL.
+            expect("(call $geo (i32.const 100) (i32.const 5) (i32.const 1024) (i32.const 2048) (i32.const 20))", 2),
+            expect("(call $geo (i32.const 0xFFFFFFFF) (i32.const 4) (i32.const 1024) (i32.const 2048) (i32.const 20))", 2),
+            expect("(call $geo (i32.const 100) (i32.const 4) (i32.const 65530) (i32.const 2048) (i32.const 20))", 2),
+        ]
+        .concat(),
+        ServiceConfig::default(),
+    );
+    assert_returned(&r);
+    let record: serde_json::Value = serde_json::from_str(&r.stdout()).expect("JSON record");
+    assert_eq!(record["city"], "San Francisco");
+    assert_eq!(record["as_name"], "Fastly, Inc");
+    assert_eq!(record["as_number"], 54113);
+    assert_eq!(record["country_code"], "US");
+    assert_eq!(record["latitude"], 37.77869);
+    assert_eq!(record["utc_offset"], -700);
+    assert_eq!(
+        r.calls("fastly_geo::lookup")[0].arg("addr"),
+        Some(&ArgValue::Str("127.0.0.1".into()))
+    );
+}
+
+#[test]
+fn geo_configured_records_replace_the_default() {
+    let cfg = config(
+        r#"
+[local_server.geolocation]
+use_default_loopback = false
+format = "inline-toml"
+[local_server.geolocation.addresses."127.0.0.1"]
+city = "Test City"
+as_number = 12345
+"#,
+    );
+    let r = run(
+        GEO_IMPORT,
+        r#"(data (i32.const 100) "\7f\00\00\01") (data (i32.const 110) "\7f\00\00\02")"#,
+        &[
+            expect("(call $geo (i32.const 100) (i32.const 4) (i32.const 1024) (i32.const 2048) (i32.const 20))", 0),
+            "(call $print (i32.const 1024) (i32.load (i32.const 20)))".into(),
+            expect("(call $geo (i32.const 110) (i32.const 4) (i32.const 1024) (i32.const 2048) (i32.const 20))", 0),
+            expect("(i32.load (i32.const 20))", 0),
+        ]
+        .concat(),
+        cfg,
+    );
+    assert_returned(&r);
+    let record: serde_json::Value = serde_json::from_str(&r.stdout()).expect("JSON record");
+    assert_eq!(
+        record,
+        serde_json::json!({"as_number": 12345, "city": "Test City"})
+    );
+}
+
+#[test]
+fn device_detection_answers_configured_user_agents() {
+    let cfg = config(
+        r#"
+[local_server.device_detection]
+format = "inline-toml"
+[local_server.device_detection.user_agents."test-ua"]
+device = { name = "iPhone", brand = "Apple", is_mobile = true }
+"#,
+    );
+    let r = run(
+        r#"(import "fastly_device_detection" "lookup" (func $dd (param i32 i32 i32 i32 i32) (result i32)))"#,
+        r#"(data (i32.const 100) "test-ua") (data (i32.const 120) "other")"#,
+        &[
+            expect("(call $dd (i32.const 100) (i32.const 7) (i32.const 1024) (i32.const 2048) (i32.const 20))", 0),
+            "(call $print (i32.const 1024) (i32.load (i32.const 20)))".into(),
+            expect("(call $dd (i32.const 100) (i32.const 7) (i32.const 1024) (i32.const 4) (i32.const 20))", 4),
+            expect("(call $dd (i32.const 120) (i32.const 5) (i32.const 1024) (i32.const 2048) (i32.const 20))", 10),
+            expect("(call $dd (i32.const 65535) (i32.const 7) (i32.const 1024) (i32.const 2048) (i32.const 20))", 2),
+        ]
+        .concat(),
+        cfg,
+    );
+    assert_returned(&r);
+    let record: serde_json::Value = serde_json::from_str(&r.stdout()).expect("JSON record");
+    assert_eq!(record["device"]["brand"], "Apple");
+    assert_eq!(record["device"]["is_mobile"], true);
+}
+
+#[test]
+fn uap_parse_fills_four_buffers() {
+    let call = |family_cap: u32| {
+        format!(
+            "(call $parse (i32.const 100) (i32.const 10)
+               (i32.const 1024) (i32.const {family_cap}) (i32.const 20)
+               (i32.const 1100) (i32.const 64) (i32.const 24)
+               (i32.const 1200) (i32.const 64) (i32.const 28)
+               (i32.const 1300) (i32.const 64) (i32.const 32))"
+        )
+    };
+    let r = run(
+        r#"(import "fastly_uap" "parse" (func $parse (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))"#,
+        r#"(data (i32.const 100) "curl/8.5.0")"#,
+        &[
+            expect(&call(64), 0),
+            "(call $print (i32.const 1024) (i32.load (i32.const 20)))".into(),
+            "(call $print (i32.const 1100) (i32.load (i32.const 24)))".into(),
+            "(call $print (i32.const 1200) (i32.load (i32.const 28)))".into(),
+            "(call $print (i32.const 1300) (i32.load (i32.const 32)))".into(),
+            expect(&call(2), 4),
+            expect("(i32.load (i32.const 20))", 4),
+        ]
+        .concat(),
+        ServiceConfig::default(),
+    );
+    assert_returned(&r);
+    assert_eq!(r.stdout(), "curl850");
+}
+
+#[test]
+fn log_endpoints_write_lines_like_viceroy() {
+    let r = run(
+        r#"
+  (import "fastly_log" "endpoint_get" (func $endpoint (param i32 i32 i32) (result i32)))
+  (import "fastly_log" "write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "env" "xqd_log_endpoint_get" (func $xqd_endpoint (param i32 i32 i32) (result i32)))
+  (import "env" "xqd_log_write" (func $xqd_write (param i32 i32 i32 i32) (result i32)))
+"#,
+        r#"(data (i32.const 100) "my_endpoint") (data (i32.const 120) "hello\n")
+           (data (i32.const 140) "a\nb") (data (i32.const 150) "\n")
+           (data (i32.const 160) "STDOUT") (data (i32.const 180) "legacy line")
+           (data (i32.const 200) "fst_managed_x")"#,
+        &[
+            expect("(call $endpoint (i32.const 100) (i32.const 11) (i32.const 16))", 0),
+            expect("(call $write (i32.load (i32.const 16)) (i32.const 120) (i32.const 6) (i32.const 20))", 0),
+            expect("(i32.load (i32.const 20))", 6),
+            expect("(call $write (i32.load (i32.const 16)) (i32.const 140) (i32.const 3) (i32.const 20))", 0),
+            // A lone newline is an empty message: nothing is logged, but it counts as written.
+            expect("(call $write (i32.load (i32.const 16)) (i32.const 150) (i32.const 1) (i32.const 20))", 0),
+            expect("(i32.load (i32.const 20))", 1),
+            // Reserved names are INVAL.
+            expect("(call $endpoint (i32.const 160) (i32.const 6) (i32.const 24))", 2),
+            expect("(call $endpoint (i32.const 200) (i32.const 13) (i32.const 24))", 2),
+            // The legacy twins: same endpoint, same handle.
+            expect("(call $xqd_endpoint (i32.const 100) (i32.const 11) (i32.const 28))", 0),
+            "(if (i32.ne (i32.load (i32.const 28)) (i32.load (i32.const 16))) (then unreachable))".into(),
+            expect("(call $xqd_write (i32.load (i32.const 28)) (i32.const 180) (i32.const 11) (i32.const 20))", 0),
+            // Bad handle, hostile pointers.
+            expect("(call $write (i32.const 99) (i32.const 120) (i32.const 6) (i32.const 20))", 3),
+            expect("(call $write (i32.load (i32.const 16)) (i32.const 65530) (i32.const 100) (i32.const 20))", 2),
+            expect("(call $endpoint (i32.const 100) (i32.const 11) (i32.const 65535))", 2),
+        ]
+        .concat(),
+        ServiceConfig::default(),
+    );
+    assert_returned(&r);
+    let logs: Vec<(&str, &str)> = r
+        .collected
+        .logs
+        .iter()
+        .map(|l| (l.endpoint.as_str(), l.line.as_str()))
+        .collect();
+    assert_eq!(
+        logs,
+        vec![
+            ("my_endpoint", "hello"),
+            ("my_endpoint", "a\nb"),
+            ("my_endpoint", "legacy line")
+        ]
+    );
+    assert_eq!(
+        edgeplay_host::abi::log::format_line("my_endpoint", "a\nb"),
+        "my_endpoint :: a\\nb"
+    );
+    assert_eq!(
+        r.calls("fastly_log::endpoint_get")[1].status.as_deref(),
+        Some("inval")
+    );
+}
+
+#[test]
+fn compute_runtime_reports_cpu_heap_and_identity() {
+    let imports = r#"
+  (import "fastly_compute_runtime" "get_vcpu_ms" (func $vcpu (param i32) (result i32)))
+  (import "fastly_compute_runtime" "get_heap_mib" (func $heap (param i32) (result i32)))
+  (import "fastly_compute_runtime" "has_image_optimizer" (func $has_io (param i32) (result i32)))
+  (import "fastly_compute_runtime" "get_hostname" (func $hostname (param i32 i32 i32) (result i32)))
+  (import "fastly_compute_runtime" "get_sandbox_id" (func $sandbox (param i32 i32 i32) (result i32)))
+  (import "env" "xqd_compute_runtime_get_heap_mib" (func $xqd_heap (param i32) (result i32)))
+"#;
+    let body = [
+        expect("(call $vcpu (i32.const 32))", 0),
+        expect("(call $heap (i32.const 40))", 0),
+        expect("(i32.load (i32.const 40))", 1),
+        "(drop (memory.grow (i32.const 16)))".into(),
+        expect("(call $xqd_heap (i32.const 40))", 0),
+        expect("(i32.load (i32.const 40))", 2),
+        "(i32.store (i32.const 44) (i32.const 7))".into(),
+        expect("(call $has_io (i32.const 44))", 0),
+        expect("(i32.load (i32.const 44))", 0),
+        expect(
+            "(call $hostname (i32.const 1024) (i32.const 64) (i32.const 48))",
+            0,
+        ),
+        "(call $print (i32.const 1024) (i32.load (i32.const 48)))".into(),
+        expect(
+            "(call $sandbox (i32.const 1024) (i32.const 4) (i32.const 48))",
+            4,
+        ),
+        expect("(i32.load (i32.const 48))", 32),
+        expect("(call $vcpu (i32.const 0xFFFFFFF0))", 2),
+    ]
+    .concat();
+    let opts = ExecOptions {
+        fuel_per_cpu_ms: 1,
+        ..ExecOptions::default()
+    };
+    let r = run_with(
+        &engine(),
+        &guest(imports, "", &body),
+        ServiceConfig::default(),
+        DownstreamRequest::new("GET", "/"),
+        opts,
+    );
+    assert_returned(&r);
+    assert_eq!(r.stdout(), "localhost");
+    // At one fuel unit per "ms", the estimate is the fuel used so far: more than zero.
+    match r.calls("fastly_compute_runtime::get_vcpu_ms")[0].result("vcpu_ms") {
+        Some(ArgValue::Int(ms)) => assert!(*ms > 0),
+        other => panic!("no vcpu_ms result: {other:?}"),
+    }
+}
+
+/// The SDK guests in tests/guests, when they have been built.
+fn sdk_guest(name: &str) -> Option<Vec<u8>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/guests/target/wasm32-wasip1/release")
+        .join(format!("{name}.wasm"));
+    match std::fs::read(&path) {
+        Ok(b) => Some(b),
+        Err(_) => {
+            eprintln!("{} not built; skipped", path.display());
+            None
+        }
+    }
+}
+
+#[test]
+fn sdk_logging_guest() {
+    let Some(wasm) = sdk_guest("logging") else {
+        return;
+    };
+    let r = run_wasm(
+        &engine(),
+        &wasm,
+        ServiceConfig::default(),
+        DownstreamRequest::new("GET", "/"),
+    );
+    assert!(r.outcome.exit.is_success(), "trace:\n{}", summaries(&r));
+    assert_eq!(r.stdout(), "stdout line 1\n");
+    assert_eq!(r.stderr(), "stderr line 1\n");
+    let logs: Vec<(&str, &str)> = r
+        .collected
+        .logs
+        .iter()
+        .map(|l| (l.endpoint.as_str(), l.line.as_str()))
+        .collect();
+    assert_eq!(
+        logs,
+        vec![
+            ("my_endpoint", "hello endpoint"),
+            ("my_endpoint", "second line")
+        ]
+    );
+    assert_eq!(
+        r.body_text(),
+        "stdout: err InvalidEndpoint\nstderr: err InvalidEndpoint\n"
+    );
+}
+
+#[test]
+fn sdk_config_guest() {
+    let Some(wasm) = sdk_guest("config") else {
+        return;
+    };
+    let cfg = config(
+        r#"
+[local_server.config_stores.settings]
+format = "inline-toml"
+contents = { greeting = "hello world" }
+
+[local_server.dictionaries.legacy]
+format = "inline-toml"
+contents = { k = "dictionary value" }
+
+[local_server]
+secret_stores.vault = [{key = "api-key", data = "s3cr3t"}]
+"#,
+    );
+    let get = |path: &str| {
+        let r = run_wasm(
+            &engine(),
+            &wasm,
+            cfg.clone(),
+            DownstreamRequest::new("GET", path),
+        );
+        assert!(
+            r.outcome.exit.is_success(),
+            "{path}: trace:\n{}",
+            summaries(&r)
+        );
+        (r.response.status, r.body_text())
+    };
+    assert_eq!(
+        get("/config/settings/greeting"),
+        (200, "hello world".into())
+    );
+    assert_eq!(
+        get("/config/settings/nope"),
+        (404, "missing key nope".into())
+    );
+    let (status, body) = get("/config/unknown/x");
+    assert_eq!(status, 500);
+    assert!(body.contains("ConfigStoreDoesNotExist"), "{body}");
+    assert_eq!(get("/dict/legacy/k"), (200, "dictionary value".into()));
+    assert_eq!(get("/secret/vault/api-key"), (200, "s3cr3t".into()));
+    assert_eq!(get("/secret/vault/nope"), (404, "missing key nope".into()));
+    let (status, body) = get("/secret/unknown/x");
+    assert_eq!(status, 500);
+    assert!(body.contains("SecretStoreDoesNotExist"), "{body}");
+    assert_eq!(get("/secret-from-bytes/xyz"), (200, "xyz".into()));
+}
+
+#[test]
+fn sdk_geo_guest() {
+    let Some(wasm) = sdk_guest("geo") else { return };
+    let r = run_wasm(
+        &engine(),
+        &wasm,
+        ServiceConfig::default(),
+        DownstreamRequest::new("GET", "/"),
+    );
+    assert!(r.outcome.exit.is_success(), "trace:\n{}", summaries(&r));
+    assert_eq!(r.response.status, 200, "{}", r.body_text());
+    let doc: serde_json::Value = serde_json::from_str(&r.body_text()).expect("JSON body");
+    assert_eq!(doc["ip"], "127.0.0.1");
+    assert_eq!(doc["city"], "San Francisco");
+    assert_eq!(doc["as_number"], 54113);
+
+    let r = run_wasm(
+        &engine(),
+        &wasm,
+        ServiceConfig::default(),
+        DownstreamRequest::new("GET", "/?ip=192.0.2.1"),
+    );
+    assert_eq!(r.response.status, 404, "{}", r.body_text());
+}

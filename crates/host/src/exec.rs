@@ -111,7 +111,18 @@ impl Exit {
                 let mut m = format!("the guest trapped: {message}");
                 if !backtrace.is_empty() {
                     m.push_str("\nguest backtrace:");
+                    // Deep recursion: show the innermost and the outermost frames.
+                    let max = crate::backtrace::MAX_SHOWN_FRAMES;
+                    let tail = max / 4;
+                    let head = max - tail;
                     for (i, f) in backtrace.iter().enumerate() {
+                        if backtrace.len() > max && i >= head && i < backtrace.len() - tail {
+                            if i == head {
+                                let hidden = backtrace.len() - max;
+                                m.push_str(&format!("\n  ... {hidden} more frames ..."));
+                            }
+                            continue;
+                        }
                         m.push_str(&format!("\n  {i}: {f}"));
                     }
                 }
@@ -162,6 +173,7 @@ pub struct Execution {
     state: State,
     opts: ExecOptions,
     guest: Arc<Guest>,
+    instance: wasmi::Instance,
 }
 
 impl std::fmt::Debug for Execution {
@@ -178,17 +190,24 @@ pub enum StartError {
     Instantiate(String),
 }
 
-/// The environment a guest sees, as Viceroy sets it.
+/// A request id as Viceroy makes them: the request counter of the server (from 0) as
+/// 32 lowercase hex digits. It is also the guest's `FASTLY_TRACE_ID`.
+pub fn viceroy_request_id(counter: u64) -> String {
+    format!("{counter:032x}")
+}
+
+/// The environment a guest sees, as Viceroy sets it: the same values, in Viceroy's
+/// order (a guest listing its environment sees them in this order).
 pub fn default_env(request_id: &str) -> Vec<(String, String)> {
     [
         ("FASTLY_CACHE_GENERATION", "0"),
         ("FASTLY_CUSTOMER_ID", "0000000000000000000000"),
-        ("FASTLY_HOSTNAME", "localhost"),
-        ("FASTLY_IS_STAGING", "0"),
         ("FASTLY_POP", "XXX"),
         ("FASTLY_REGION", "Somewhere"),
         ("FASTLY_SERVICE_ID", "0000000000000000000000"),
         ("FASTLY_SERVICE_VERSION", "0"),
+        ("FASTLY_HOSTNAME", "localhost"),
+        ("FASTLY_IS_STAGING", "0"),
         ("FASTLY_TRACE_ID", request_id),
     ]
     .iter()
@@ -248,6 +267,7 @@ impl Execution {
             state: State::Ready(start),
             opts,
             guest,
+            instance,
         })
     }
 
@@ -399,16 +419,18 @@ impl Execution {
                     }
                     Some(Flow::Trap(m)) => {
                         let m = m.clone();
+                        let backtrace = self.backtrace();
                         self.finish_with(Exit::Trap {
                             message: m,
-                            backtrace: Vec::new(),
+                            backtrace,
                         })
                     }
                     None => {
                         let m = inv.host_error().to_string();
+                        let backtrace = self.backtrace();
                         self.finish_with(Exit::Trap {
                             message: m,
-                            backtrace: Vec::new(),
+                            backtrace,
                         })
                     }
                 }
@@ -438,8 +460,8 @@ impl Execution {
     }
 
     /// Guest function names at the trap, innermost first, when the module was instrumented.
-    fn backtrace(&mut self) -> Vec<String> {
-        crate::backtrace::capture(&mut self.store, &self.guest)
+    fn backtrace(&self) -> Vec<String> {
+        crate::backtrace::capture(&self.store, &self.instance, &self.guest)
     }
 
     fn blocked_is_ready(&mut self) -> bool {

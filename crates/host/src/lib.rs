@@ -28,7 +28,7 @@ pub mod trace;
 
 pub use collect::{Collected, FinalResponse, LogLine};
 pub use config::ServiceConfig;
-pub use engine::{Engine, Guest, GuestInfo, LoadError};
+pub use engine::{Engine, EngineOptions, Guest, GuestInfo, LoadError};
 pub use exec::{ExecOptions, Execution, Exit, Outcome, Poll};
 pub use http::{DownstreamRequest, Headers, HttpVersion, Output, ResponseHead};
 pub use platform::Platform;

@@ -319,6 +319,20 @@ impl Execution {
     }
 
     fn finish(&mut self, outcome: Outcome) -> Poll {
+        // A streaming response the guest neither closed nor abandoned is cut off, as
+        // on the platform and in Viceroy: the client must not see it as complete.
+        let s = self.store.data_mut();
+        if s.bodies
+            .values()
+            .any(|b| b.sink == crate::session::BodySink::Downstream)
+        {
+            s.emit(Output::BodyAbort);
+            let mut ev = s.event(EventKind::Lifecycle, "edgeplay", "stream-cut");
+            ev.note = Some(
+                "the guest ended without closing its streaming response body; the client sees an incomplete response".into(),
+            );
+            s.push_event(ev);
+        }
         let mut ev = self
             .store
             .data_mut()

@@ -58,6 +58,10 @@ impl<T> HandleTable<T> {
         }
         v
     }
+    /// Every live value.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().flatten()
+    }
     /// True if `h` is live.
     pub fn contains(&self, h: u32) -> bool {
         self.get(h).is_some()

@@ -1,1 +1,14 @@
-//! edgeplay's native runner.
+//! # edgeplay-cli
+//!
+//! edgeplay's native runner: the platform services ([`platform`]), the async driver
+//! ([`driver`]), and the `edgeplay` command line ([`cli`], [`app`]) — a drop-in for
+//! Viceroy's (`serve`, the default, and `run`, with Viceroy's flags and output) plus
+//! edgeplay's own `request` and `coverage`.
+
+pub mod app;
+pub mod cli;
+pub mod driver;
+pub mod load;
+pub mod logging;
+pub mod platform;
+pub mod serve;

@@ -1,0 +1,532 @@
+//! The subcommands: what `edgeplay` does once its command line is parsed.
+
+use crate::cli::{Commands, CoverageArgs, RequestArgs, RunArgs, ServeArgs, SharedArgs};
+use crate::driver::{drive, run_request_with, viceroy_request_id, RequestResult};
+use crate::load::{load_config, load_guest, read_data};
+use crate::logging::{init_tracing, GuestPrinter, LogDest, COMPAT_TARGET};
+use crate::platform::native_platform;
+use crate::serve::{bind, serve, ServeCtx};
+use anyhow::{anyhow, Result};
+use base64::Engine as _;
+use edgeplay_host::abi::Coverage;
+use edgeplay_host::{
+    DownstreamRequest, Engine, ExecOptions, Execution, Exit, Guest, ServiceConfig,
+};
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tracing::{error, info, warn};
+
+/// The exit code of a guest that trapped under `run`: 128 + SIGABRT on Unix, as Viceroy
+/// (and wasmtime) report a trap; 3 on Windows.
+pub const TRAP_EXIT_CODE: u8 = if cfg!(windows) { 3 } else { 134 };
+
+/// Run a parsed command; the process exits with the code returned.
+pub async fn main(cmd: Commands) -> ExitCode {
+    match cmd {
+        Commands::Serve(a) => serve_cmd(a).await,
+        Commands::Run(a) => run_cmd(a).await,
+        Commands::Request(a) => request_cmd(a).await,
+        Commands::Coverage(a) => coverage_cmd(a),
+    }
+}
+
+/// The execution options the command line asks for.
+pub fn exec_options(cpu_limit_ms: u64, trace: bool) -> ExecOptions {
+    ExecOptions {
+        cpu_limit_ms: (cpu_limit_ms > 0).then_some(cpu_limit_ms),
+        trace,
+        ..ExecOptions::default()
+    }
+}
+
+/// Engine, guest and configuration for `serve` and `run`, with Viceroy's warnings.
+fn prepare(shared: &SharedArgs) -> Result<(Arc<Engine>, Arc<Guest>, ServiceConfig)> {
+    for w in shared.compat.ignored() {
+        warn!(target: COMPAT_TARGET, "{w}");
+    }
+    let engine = Arc::new(Engine::new(native_platform()));
+    let input = shared.input();
+    let (guest, config) = load_inputs(&engine, &input, shared.config_path.as_deref())?;
+    Ok((engine, guest, config))
+}
+
+/// Load the guest and the configuration, logging what was loaded.
+fn load_inputs(
+    engine: &Engine,
+    input: &Path,
+    config_path: Option<&Path>,
+) -> Result<(Arc<Guest>, ServiceConfig)> {
+    let (guest, took) = load_guest(engine, input)?;
+    info!(
+        "loaded {} ({} bytes) in {:.1?}",
+        input.display(),
+        guest.info.size,
+        took
+    );
+    for imp in &guest.info.unknown_imports {
+        warn!("the guest imports `{imp}`, which is not part of the Compute ABI: calling it traps");
+    }
+    let config = match config_path {
+        Some(p) => {
+            let c = load_config(p)?;
+            if c.backends.is_empty() {
+                warn!("no backend definitions found in {}", p.display());
+            }
+            c
+        }
+        None => {
+            warn!("no configuration provided, invoke with `-C <TOML_FILE>` to provide a configuration");
+            ServiceConfig::default()
+        }
+    };
+    Ok((guest, config))
+}
+
+/// `edgeplay serve`.
+pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
+    let addr = args.addr();
+    init_tracing(args.shared.verbosity, LogDest::Viceroy, addr.port() == 0);
+    let (engine, guest, config) = match prepare(&args.shared) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctx = Arc::new(ServeCtx::new(
+        engine,
+        guest,
+        Arc::new(config),
+        exec_options(args.shared.cpu_limit_ms, args.shared.verbosity >= 2),
+        GuestPrinter {
+            log_stdout: args.shared.log_stdout,
+            log_stderr: args.shared.log_stderr,
+            all_to_stderr: false,
+        },
+    ));
+    let listener = match bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!("could not listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    serve(listener, ctx, ctrl_c).await;
+    info!("shutting down");
+    ExitCode::SUCCESS
+}
+
+/// `edgeplay run`: one execution, no server, the guest's exit code passed through.
+pub async fn run_cmd(args: RunArgs) -> ExitCode {
+    init_tracing(args.shared.verbosity, LogDest::Viceroy, false);
+    let (engine, guest, config) = match prepare(&args.shared) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let input = args.shared.input();
+    let program_name = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "main".to_string());
+    // Viceroy's placeholder request for `run`: GET http://example.com/, no body,
+    // client and server on loopback.
+    let request = DownstreamRequest::new("GET", "http://example.com/");
+    let mut opts = exec_options(args.shared.cpu_limit_ms, args.shared.verbosity >= 2);
+    // Viceroy's argv for `run`: the file stem, then the args after `--`.
+    let mut argv = vec![program_name];
+    argv.extend(args.wasm_args.iter().cloned());
+    opts.args = Some(argv);
+    let exec = match Execution::new(
+        &engine,
+        guest,
+        Arc::new(config),
+        request,
+        viceroy_request_id(0),
+        opts,
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let printer = GuestPrinter {
+        log_stdout: args.shared.log_stdout,
+        log_stderr: args.shared.log_stderr,
+        all_to_stderr: false,
+    };
+    let (outcome, trace) = drive(exec, |o| {
+        printer.print(&o);
+    })
+    .await;
+    for ev in &trace {
+        tracing::debug!("{}", ev.summary());
+    }
+    let message = outcome.exit.error_message().unwrap_or_default();
+    match outcome.exit {
+        Exit::Returned => ExitCode::SUCCESS,
+        // As Viceroy: `proc_exit(n)` exits with n (as a byte), silently.
+        Exit::Exit(code) => ExitCode::from(code as u8),
+        Exit::Trap { .. } => {
+            error!("{message}");
+            ExitCode::from(TRAP_EXIT_CODE)
+        }
+        Exit::CpuLimit { .. } | Exit::Stopped => {
+            error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parse `-H 'Name: value'`.
+fn parse_header(h: &str) -> Result<(String, String)> {
+    let (name, value) = h
+        .split_once(':')
+        .ok_or_else(|| anyhow!("invalid header {h:?}: expected `Name: value`"))?;
+    let name = name.trim();
+    if name.is_empty() || http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(anyhow!("invalid header name in {h:?}"));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
+}
+
+/// The downstream request `edgeplay request` sends.
+pub fn build_request(args: &RequestArgs) -> Result<DownstreamRequest> {
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<Result<Vec<_>>>()?;
+    let body = match &args.data {
+        Some(d) => Some(read_data(d)?),
+        None => None,
+    };
+    let method = match &args.method {
+        Some(m) => m.clone(),
+        None if body.is_some() => "POST".to_string(),
+        None => "GET".to_string(),
+    };
+    if http::Method::from_bytes(method.as_bytes()).is_err() {
+        return Err(anyhow!("invalid method {method:?}"));
+    }
+    let host = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.clone());
+    let url = match (&host, args.url.starts_with('/')) {
+        (Some(h), true) => format!("http://{h}{}", args.url),
+        _ => args.url.clone(),
+    };
+    let mut req = DownstreamRequest::new(&method, &url);
+    if !is_absolute_url(&req.url) {
+        return Err(anyhow!("invalid URL {:?}", args.url));
+    }
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("host") {
+            req.headers.insert("host", value.as_bytes());
+            req.original_header_names
+                .retain(|n| !n.eq_ignore_ascii_case("host"));
+            req.original_header_names.insert(0, name);
+        } else {
+            req = req.with_header(&name, value.as_bytes());
+        }
+    }
+    if let Some(b) = body {
+        req.body = b;
+    }
+    if let Some(ip) = args.client_ip {
+        req.client_ip = ip;
+    }
+    if let Some(ip) = args.server_ip {
+        req.server_ip = ip;
+    }
+    Ok(req)
+}
+
+/// True for a valid absolute URL.
+fn is_absolute_url(u: &str) -> bool {
+    u.parse::<http::Uri>()
+        .is_ok_and(|u| u.scheme().is_some() && u.authority().is_some())
+}
+
+/// The `--json` output of `edgeplay request`.
+#[derive(Serialize)]
+struct RequestJson<'a> {
+    status: u16,
+    headers: Vec<[String; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_base64: Option<String>,
+    logs: &'a [edgeplay_host::LogLine],
+    stdout: String,
+    stderr: String,
+    trace: &'a [edgeplay_host::TraceEvent],
+    error: Option<String>,
+    timing: Timing,
+}
+
+#[derive(Serialize)]
+struct Timing {
+    load_us: u64,
+    run_us: u64,
+    fuel: u64,
+    cpu_ms_estimate: f64,
+}
+
+/// The JSON object `edgeplay request --json` prints.
+pub fn request_json(r: &RequestResult, load_us: u64) -> serde_json::Value {
+    let (body, body_base64) = match std::str::from_utf8(&r.response.body) {
+        Ok(s) => (Some(s.to_string()), None),
+        Err(_) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(&r.response.body)),
+        ),
+    };
+    let j = RequestJson {
+        status: r.response.status,
+        headers: r
+            .response
+            .headers
+            .iter()
+            .map(|(n, v)| [n.to_string(), String::from_utf8_lossy(v).into_owned()])
+            .collect(),
+        body,
+        body_base64,
+        logs: &r.collected.logs,
+        stdout: String::from_utf8_lossy(&r.collected.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&r.collected.stderr).into_owned(),
+        trace: &r.trace,
+        error: r.response.error.clone(),
+        timing: Timing {
+            load_us,
+            run_us: r.run_us,
+            fuel: r.outcome.fuel,
+            cpu_ms_estimate: r.outcome.cpu_ms_estimate,
+        },
+    };
+    serde_json::to_value(j).unwrap_or(serde_json::Value::Null)
+}
+
+/// The response as `curl -i` shows it: status line, headers, blank line, body.
+pub fn response_text(r: &RequestResult) -> Vec<u8> {
+    let version = r
+        .collected
+        .head
+        .as_ref()
+        .map_or("HTTP/1.1", |h| h.version.as_str());
+    let reason = http::StatusCode::from_u16(r.response.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut out = format!("{version} {} {reason}", r.response.status)
+        .trim_end()
+        .as_bytes()
+        .to_vec();
+    out.push(b'\n');
+    for (n, v) in r.response.headers.iter() {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out.extend_from_slice(&r.response.body);
+    out
+}
+
+/// `edgeplay request`.
+pub async fn request_cmd(args: RequestArgs) -> ExitCode {
+    init_tracing(args.verbosity, LogDest::Stderr, false);
+    let engine = Engine::new(native_platform());
+    let t0 = std::time::Instant::now();
+    let loaded = load_inputs(&engine, &args.input, args.config_path.as_deref())
+        .and_then(|(g, c)| Ok((g, c, build_request(&args)?)));
+    let (guest, config, request) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let load_us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let printer = GuestPrinter {
+        log_stdout: false,
+        log_stderr: false,
+        all_to_stderr: true,
+    };
+    let json = args.json;
+    let result = run_request_with(
+        &engine,
+        guest,
+        Arc::new(config),
+        request,
+        exec_options(args.cpu_limit_ms, true),
+        |o| {
+            if !json {
+                printer.print(o);
+            }
+        },
+    )
+    .await;
+    if json {
+        let v = request_json(&result, load_us);
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{v}");
+        let _ = stdout.flush();
+    } else {
+        if args.trace {
+            let mut events: Vec<_> = result.trace.iter().collect();
+            events.sort_by_key(|e| e.seq);
+            let mut err = std::io::stderr().lock();
+            for ev in events {
+                let _ = writeln!(
+                    err,
+                    "[{:>4}] {:>10.1}us  {}",
+                    ev.seq,
+                    ev.start_us,
+                    ev.summary()
+                );
+            }
+        }
+        if let Some(e) = &result.response.error {
+            error!("{e}");
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(&response_text(&result));
+        let _ = stdout.flush();
+    }
+    if result.outcome.exit.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The coverage table: plain columns, or Markdown (`| group | emulated | unsupported |`
+/// rows and a total row).
+pub fn coverage_table(rows: &[Coverage], markdown: bool) -> String {
+    let emulated: usize = rows.iter().map(|r| r.emulated).sum();
+    let unsupported: usize = rows.iter().map(|r| r.unsupported).sum();
+    let mut out = String::new();
+    if markdown {
+        out.push_str("| group | emulated | unsupported |\n|---|---:|---:|\n");
+        for r in rows {
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                r.group, r.emulated, r.unsupported
+            ));
+        }
+        out.push_str(&format!(
+            "| **total** | **{emulated}** | **{unsupported}** |\n"
+        ));
+    } else {
+        let w = rows.iter().map(|r| r.group.len()).max().unwrap_or(5).max(5);
+        out.push_str(&format!(
+            "{:<w$}  {:>8}  {:>11}\n",
+            "group", "emulated", "unsupported"
+        ));
+        for r in rows {
+            out.push_str(&format!(
+                "{:<w$}  {:>8}  {:>11}\n",
+                r.group, r.emulated, r.unsupported
+            ));
+        }
+        out.push_str(&format!(
+            "{:<w$}  {:>8}  {:>11}\n",
+            "total", emulated, unsupported
+        ));
+    }
+    out
+}
+
+/// `edgeplay coverage`.
+pub fn coverage_cmd(args: CoverageArgs) -> ExitCode {
+    let engine = Engine::new(native_platform());
+    print!("{}", coverage_table(&engine.coverage(), args.markdown));
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn request_args(args: &[&str]) -> RequestArgs {
+        let mut v = vec!["edgeplay", "request", "a.wasm"];
+        v.extend_from_slice(args);
+        match crate::cli::Opts::parse_from(v).into_command() {
+            Commands::Request(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_are_built_like_curl() {
+        let r = build_request(&request_args(&["-H", "X-A:  1 ", "/p?q=1"])).unwrap();
+        assert_eq!(r.method, "GET");
+        assert_eq!(r.url, "http://127.0.0.1:7676/p?q=1");
+        assert_eq!(r.headers.get("x-a"), Some(&b"1"[..]));
+        assert_eq!(r.original_header_names, ["host", "X-A"]);
+
+        let r = build_request(&request_args(&[
+            "-d",
+            "hi",
+            "-H",
+            "Host: example.com",
+            "/x",
+        ]))
+        .unwrap();
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.url, "http://example.com/x");
+        assert_eq!(r.headers.get_all("host"), [&b"example.com"[..]]);
+        assert_eq!(r.original_header_names, ["Host"]);
+        assert_eq!(r.body, b"hi");
+
+        let r = build_request(&request_args(&["--client-ip", "203.0.113.7", "/"])).unwrap();
+        assert_eq!(r.client_ip.to_string(), "203.0.113.7");
+        assert_eq!(r.server_ip.to_string(), "127.0.0.1");
+
+        assert!(build_request(&request_args(&["-H", "nocolon"])).is_err());
+        assert!(build_request(&request_args(&["-X", "BAD METHOD"])).is_err());
+    }
+
+    #[test]
+    fn coverage_markdown_has_a_total_row() {
+        let rows = vec![
+            Coverage {
+                group: "a",
+                emulated: 2,
+                unsupported: 1,
+                unsupported_names: vec![],
+            },
+            Coverage {
+                group: "b",
+                emulated: 0,
+                unsupported: 3,
+                unsupported_names: vec![],
+            },
+        ];
+        let md = coverage_table(&rows, true);
+        assert_eq!(
+            md,
+            "| group | emulated | unsupported |\n|---|---:|---:|\n| a | 2 | 1 |\n| b | 0 | 3 |\n| **total** | **2** | **4** |\n"
+        );
+        assert!(coverage_table(&rows, false)
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("total"));
+    }
+}

@@ -1,0 +1,432 @@
+//! The command line: Viceroy's (`edgeplay [serve] [OPTIONS] <input>`, `edgeplay run`),
+//! with the same flags and defaults, plus edgeplay's own `request` and `coverage`.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// edgeplay runs Fastly Compute programs locally: a drop-in for Viceroy's command line.
+///
+/// `edgeplay app.wasm` serves the program on http://127.0.0.1:7676 (as `edgeplay serve
+/// app.wasm`); `edgeplay run app.wasm` runs it once; `edgeplay request app.wasm /path`
+/// sends it one request without a server and prints the response.
+#[derive(Parser, Debug)]
+#[command(name = "edgeplay", version, about, long_about)]
+#[command(propagate_version = true)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Opts {
+    /// What to do; `serve` when none is given.
+    #[command(subcommand)]
+    pub command: Option<Commands>,
+
+    /// The `serve` options, when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl Opts {
+    /// The subcommand, `serve` when none was given (as Viceroy does).
+    pub fn into_command(self) -> Commands {
+        self.command.unwrap_or(Commands::Serve(self.serve))
+    }
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Commands {
+    /// Run the wasm in a local server. This is the default if no subcommand is given.
+    Serve(ServeArgs),
+
+    /// Run the input wasm once and then exit.
+    Run(RunArgs),
+
+    /// Send the program one downstream request, without a server, and print the response.
+    Request(RequestArgs),
+
+    /// Print which Compute ABI imports edgeplay emulates, per group.
+    Coverage(CoverageArgs),
+}
+
+/// `edgeplay serve`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// The IP address and port the server listens on (port 0: any free port; the
+    /// "Listening on" line then shows the port chosen).
+    #[arg(long = "addr", value_name = "ADDR")]
+    pub socket_addr: Option<SocketAddr>,
+
+    /// Options shared with `run`.
+    #[command(flatten)]
+    pub shared: SharedArgs,
+}
+
+impl ServeArgs {
+    /// The address to bind: `--addr`, or Viceroy's default 127.0.0.1:7676.
+    pub fn addr(&self) -> SocketAddr {
+        self.socket_addr
+            .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7676))
+    }
+}
+
+/// `edgeplay run`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Options shared with `serve`.
+    #[command(flatten)]
+    pub shared: SharedArgs,
+
+    /// Args to pass along to the binary being executed.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub wasm_args: Vec<String>,
+}
+
+/// Options of `serve` and `run` (Viceroy's shared options).
+#[derive(Args, Debug, Clone)]
+pub struct SharedArgs {
+    /// The path to the service's Wasm module (binary, or text format).
+    #[arg(required = true, value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// The path to a TOML file containing `local_server` configuration.
+    #[arg(short = 'C', long = "config", value_name = "CONFIG_PATH")]
+    pub config_path: Option<PathBuf>,
+
+    /// Whether to treat stdout as a logging endpoint
+    #[arg(long = "log-stdout")]
+    pub log_stdout: bool,
+
+    /// Whether to treat stderr as a logging endpoint
+    #[arg(long = "log-stderr")]
+    pub log_stderr: bool,
+
+    /// Verbosity of logs for edgeplay. `-v` sets the log level to INFO, `-vv` to DEBUG
+    /// (and prints every hostcall), and `-vvv` to TRACE. This option will not take
+    /// effect if you set RUST_LOG to a value before starting edgeplay
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub verbosity: u8,
+
+    /// Stop a guest after this many milliseconds of estimated platform CPU time (the
+    /// platform allows 50). 0, the default, means no limit: the interpreter is much
+    /// slower than the platform and the estimate is rough, so a limit is opt-in here.
+    #[arg(long = "cpu-limit-ms", value_name = "MS", default_value_t = 0)]
+    pub cpu_limit_ms: u64,
+
+    /// Viceroy options edgeplay accepts and ignores.
+    #[command(flatten)]
+    pub compat: ViceroyCompatArgs,
+}
+
+impl SharedArgs {
+    /// The input path (clap makes it required).
+    pub fn input(&self) -> PathBuf {
+        self.input.clone().unwrap_or_default()
+    }
+}
+
+/// Viceroy (and Fastly CLI) options that edgeplay accepts so existing invocations keep
+/// working, but does not emulate: each one given prints a warning.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ViceroyCompatArgs {
+    /// Viceroy's profiling strategy (perfmap, jitdump, vtune, guest[,path[,sample]]).
+    /// Accepted and ignored.
+    #[arg(
+        long = "profile",
+        value_name = "STRATEGY",
+        help_heading = "Viceroy options (accepted, ignored)"
+    )]
+    pub profile: Option<String>,
+
+    /// Port of a local Pushpin proxy. Accepted and ignored.
+    #[arg(
+        long = "local-pushpin-proxy-port",
+        value_name = "PORT",
+        help_heading = "Viceroy options (accepted, ignored)"
+    )]
+    pub local_pushpin_proxy_port: Option<u16>,
+
+    /// Experimental WASI modules to link against (wasi-nn). Accepted and ignored.
+    #[arg(
+        long = "experimental_modules",
+        value_name = "MODULE",
+        help_heading = "Viceroy options (accepted, ignored)"
+    )]
+    pub experimental_modules: Vec<String>,
+
+    /// Behavior for unknown imports (link-error, trap). edgeplay always links them to
+    /// stubs that trap when called.
+    #[arg(
+        long = "unknown-import-behavior",
+        value_name = "BEHAVIOR",
+        help_heading = "Viceroy options (accepted, ignored)"
+    )]
+    pub unknown_import_behavior: Option<String>,
+
+    /// Adapt core wasm modules to components. Accepted and ignored.
+    #[arg(long = "adapt", help_heading = "Viceroy options (accepted, ignored)")]
+    pub adapt: bool,
+
+    /// Enable the Wasm Exception Handling feature. Accepted and ignored.
+    #[arg(
+        long = "wasm-exceptions",
+        help_heading = "Viceroy options (accepted, ignored)"
+    )]
+    pub wasm_exceptions: bool,
+
+    /// Enable the Wasm GC feature. Accepted and ignored.
+    #[arg(long = "wasm-gc", help_heading = "Viceroy options (accepted, ignored)")]
+    pub wasm_gc: bool,
+
+    /// Enable component-model GC integration. Accepted and ignored.
+    #[arg(
+        long = "wasm-cm-gc",
+        help_heading = "Viceroy options (accepted, ignored)"
+    )]
+    pub wasm_cm_gc: bool,
+
+    /// Debug Adapter mode (passed by `fastly compute serve --debug`). Accepted and ignored.
+    #[arg(long = "debug", hide = true)]
+    pub debug: bool,
+}
+
+impl ViceroyCompatArgs {
+    /// One warning per option given that edgeplay ignores.
+    pub fn ignored(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut flag = |given: bool, name: &str, why: &str| {
+            if given {
+                out.push(format!("ignoring `{name}`: {why}"));
+            }
+        };
+        flag(
+            self.profile.is_some(),
+            "--profile",
+            "edgeplay has no profiler; `edgeplay request --trace` shows every hostcall",
+        );
+        flag(
+            self.local_pushpin_proxy_port.is_some(),
+            "--local-pushpin-proxy-port",
+            "Pushpin handoff is not emulated",
+        );
+        flag(
+            !self.experimental_modules.is_empty(),
+            "--experimental_modules",
+            "experimental WASI modules are not emulated",
+        );
+        flag(
+            self.unknown_import_behavior.is_some(),
+            "--unknown-import-behavior",
+            "edgeplay always links imports outside the Compute ABI to stubs that trap when called",
+        );
+        flag(
+            self.adapt,
+            "--adapt",
+            "edgeplay runs core wasm modules as they are",
+        );
+        flag(
+            self.wasm_exceptions || self.wasm_gc || self.wasm_cm_gc,
+            "--wasm-exceptions/--wasm-gc/--wasm-cm-gc",
+            "the interpreter's WebAssembly features are fixed",
+        );
+        flag(self.debug, "--debug", "Debug Adapter mode is not supported");
+        out
+    }
+}
+
+/// `edgeplay request`.
+#[derive(Args, Debug, Clone)]
+pub struct RequestArgs {
+    /// The path to the service's Wasm module (binary, or text format).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// The URL (`http://example.com/path?q=1`) or path (`/path`, made absolute against
+    /// http://127.0.0.1:7676, or the Host header given with -H).
+    #[arg(value_name = "URL", default_value = "/")]
+    pub url: String,
+
+    /// The path to a TOML file containing `local_server` configuration.
+    #[arg(short = 'C', long = "config", value_name = "CONFIG_PATH")]
+    pub config_path: Option<PathBuf>,
+
+    /// The request method (GET, or POST when --data is given).
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub method: Option<String>,
+
+    /// A request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// The request body: text, `@file` for a file's bytes, `@-` for stdin.
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    pub data: Option<String>,
+
+    /// The client address the guest sees (default 127.0.0.1, as Viceroy's loopback client).
+    #[arg(long = "client-ip", value_name = "IP")]
+    pub client_ip: Option<std::net::IpAddr>,
+
+    /// The server address the guest sees (default 127.0.0.1).
+    #[arg(long = "server-ip", value_name = "IP")]
+    pub server_ip: Option<std::net::IpAddr>,
+
+    /// Print one JSON object (status, headers, body, logs, stdout, stderr, trace, error,
+    /// timing) instead of the response.
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// Also print every hostcall the guest made (to stderr).
+    #[arg(long = "trace")]
+    pub trace: bool,
+
+    /// Stop the guest after this many milliseconds of estimated platform CPU time (0: no limit).
+    #[arg(long = "cpu-limit-ms", value_name = "MS", default_value_t = 0)]
+    pub cpu_limit_ms: u64,
+
+    /// Verbosity of edgeplay's own messages (to stderr): -v INFO, -vv DEBUG, -vvv TRACE.
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub verbosity: u8,
+}
+
+/// `edgeplay coverage`.
+#[derive(Args, Debug, Clone)]
+pub struct CoverageArgs {
+    /// Print a Markdown table (what the README embeds).
+    #[arg(long = "markdown")]
+    pub markdown: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Commands, clap::Error> {
+        Opts::try_parse_from(args).map(Opts::into_command)
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Opts::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_is_the_default_with_viceroys_address() {
+        match parse(&["edgeplay", "app.wasm"]).unwrap() {
+            Commands::Serve(s) => {
+                assert_eq!(s.addr(), "127.0.0.1:7676".parse().unwrap());
+                assert_eq!(s.shared.input(), PathBuf::from("app.wasm"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fastly_cli_invocations_parse() {
+        let c = parse(&[
+            "edgeplay",
+            "-C",
+            "/p/fastly.toml",
+            "--addr",
+            "127.0.0.1:7676",
+            "bin/main.wasm",
+            "--debug",
+            "-v",
+        ])
+        .unwrap();
+        match c {
+            Commands::Serve(s) => {
+                assert_eq!(s.shared.verbosity, 1);
+                assert!(s.shared.compat.debug);
+                assert_eq!(s.shared.config_path, Some(PathBuf::from("/p/fastly.toml")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn viceroy_only_flags_are_accepted() {
+        let c = parse(&[
+            "edgeplay",
+            "serve",
+            "--profile",
+            "guest,/tmp/p,50us",
+            "--unknown-import-behavior",
+            "trap",
+            "--experimental_modules",
+            "wasi-nn",
+            "--local-pushpin-proxy-port",
+            "7999",
+            "--adapt",
+            "--wasm-gc",
+            "-vv",
+            "app.wasm",
+        ])
+        .unwrap();
+        match c {
+            Commands::Serve(s) => {
+                assert_eq!(s.shared.compat.ignored().len(), 6);
+                assert_eq!(s.shared.verbosity, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ipv6_and_bad_addresses() {
+        match parse(&["edgeplay", "--addr", "[::1]:7676", "a.wasm"]).unwrap() {
+            Commands::Serve(s) => assert_eq!(s.addr(), "[::1]:7676".parse().unwrap()),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["edgeplay", "--addr", "999.0.0.1:7676", "a.wasm"]).is_err());
+    }
+
+    #[test]
+    fn run_collects_trailing_args_as_viceroy_does() {
+        for args in [
+            &["edgeplay", "run", "a.wasm", "--", "--x", "-y"][..],
+            &["edgeplay", "run", "--", "a.wasm", "--x", "-y"][..],
+        ] {
+            match parse(args).unwrap() {
+                Commands::Run(r) => {
+                    assert_eq!(r.shared.input(), PathBuf::from("a.wasm"));
+                    assert_eq!(r.wasm_args, ["--x", "-y"]);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn request_takes_curl_like_options() {
+        match parse(&[
+            "edgeplay",
+            "request",
+            "a.wasm",
+            "-X",
+            "PUT",
+            "-H",
+            "x-a: 1",
+            "-H",
+            "x-b: 2",
+            "--data",
+            "@body.txt",
+            "--json",
+            "/p?q=1",
+        ])
+        .unwrap()
+        {
+            Commands::Request(r) => {
+                assert_eq!(r.method.as_deref(), Some("PUT"));
+                assert_eq!(r.headers.len(), 2);
+                assert_eq!(r.url, "/p?q=1");
+                assert!(r.json);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_input_is_required() {
+        assert!(parse(&["edgeplay"]).is_err());
+        assert!(parse(&["edgeplay", "run"]).is_err());
+    }
+}

@@ -1,0 +1,557 @@
+//! `edgeplay serve`: a local HTTP/1.1 (and h2c) server, one fresh execution per request.
+//!
+//! Each connection is a tokio task; each request reads its body, builds a
+//! [`DownstreamRequest`] (absolute URL from the Host header, client and server address
+//! from the socket), and drives a fresh [`Execution`] on its own task. The response is
+//! streamed: the head goes out when the guest sends it, a streaming body chunk by chunk
+//! as the guest writes it, ending when the guest closes it; an abandoned body ends with
+//! an error so the client sees an incomplete message. The guest keeps running after
+//! its response is sent (as on the platform and in Viceroy). A guest that traps before
+//! sending a response gets a 500 with the error; the server keeps serving.
+
+use crate::driver::{drive, viceroy_request_id};
+use crate::logging::{GuestPrinter, LISTEN_TARGET};
+use bytes::Bytes;
+use edgeplay_host::{
+    Collected, DownstreamRequest, Engine, ExecOptions, Execution, Exit, Guest, Headers,
+    HttpVersion, Outcome, Output, ResponseHead, ServiceConfig,
+};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, info_span, warn, Instrument, Span};
+
+/// What every request of a server shares.
+pub struct ServeCtx {
+    /// The engine (module cache, platform).
+    pub engine: Arc<Engine>,
+    /// The loaded guest.
+    pub guest: Arc<Guest>,
+    /// The service configuration.
+    pub config: Arc<ServiceConfig>,
+    /// Limits and knobs of each execution.
+    pub opts: ExecOptions,
+    /// How guest output is printed.
+    pub printer: GuestPrinter,
+    next_id: AtomicU64,
+}
+
+impl ServeCtx {
+    /// A context; request ids count from 0, as in Viceroy.
+    pub fn new(
+        engine: Arc<Engine>,
+        guest: Arc<Guest>,
+        config: Arc<ServiceConfig>,
+        opts: ExecOptions,
+        printer: GuestPrinter,
+    ) -> Self {
+        ServeCtx {
+            engine,
+            guest,
+            config,
+            opts,
+            printer,
+            next_id: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Bind `addr` and print Viceroy's `Listening on http://ADDR` line (with the port the
+/// system chose when `addr` has port 0).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    info!(target: LISTEN_TARGET, "Listening on http://{local}");
+    Ok(listener)
+}
+
+/// Accept connections until `shutdown` completes. Accept errors (e.g. too many open
+/// files) are logged and retried; they never end the server.
+pub async fn serve(listener: TcpListener, ctx: Arc<ServeCtx>, shutdown: impl Future<Output = ()>) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            _ = shutdown.as_mut() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!("could not accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let local = match stream.local_addr() {
+            Ok(l) => l,
+            Err(_) => continue,
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let ctx = ctx.clone();
+                async move { Ok::<_, Infallible>(handle(ctx, req, local, remote).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                debug!("connection from {remote} ended with an error: {e}");
+            }
+        });
+    }
+}
+
+/// Answer one request: run a fresh execution and return its response as soon as the
+/// guest sends the head.
+async fn handle(
+    ctx: Arc<ServeCtx>,
+    req: Request<Incoming>,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Response<ServeBody> {
+    let id = ctx.next_id.fetch_add(1, Ordering::SeqCst);
+    let span = info_span!("request", id);
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            warn!(parent: &span, "could not read the request body: {e}");
+            return plain_response(StatusCode::BAD_REQUEST, "could not read the request body");
+        }
+    };
+    let request = downstream_request(&parts, body, local, remote);
+    info!(parent: &span, "handling request {} {}", request.method, request.url);
+    let exec = match Execution::new(
+        &ctx.engine,
+        ctx.guest.clone(),
+        ctx.config.clone(),
+        request,
+        viceroy_request_id(id),
+        ctx.opts.clone(),
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            error!(parent: &span, "{e}");
+            return plain_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+        }
+    };
+    let (head_tx, head_rx) = oneshot::channel();
+    let responder = Responder::new(head_tx, ctx.printer, span.clone());
+    tokio::spawn(run_guest(exec, responder).instrument(span));
+    head_rx.await.unwrap_or_else(|_| {
+        plain_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error: the guest task ended without a response",
+        )
+    })
+}
+
+/// Drive one execution, streaming its outputs to the client.
+async fn run_guest(exec: Execution, mut responder: Responder) {
+    let t0 = Instant::now();
+    let (outcome, trace) = drive(exec, |o| responder.output(o)).await;
+    responder.done(&outcome);
+    // Viceroy's wording: "WebAssembly trapped: ..." / "WebAssembly exited with error: ...".
+    let message = outcome.exit.error_message().unwrap_or_default();
+    match &outcome.exit {
+        Exit::Returned | Exit::Exit(0) => {}
+        Exit::Trap { .. } => error!(
+            "WebAssembly trapped: {}",
+            message
+                .strip_prefix("the guest trapped: ")
+                .unwrap_or(&message)
+        ),
+        Exit::Exit(code) => error!("WebAssembly exited with error: exit status {code}"),
+        Exit::CpuLimit { .. } | Exit::Stopped => error!("{message}"),
+    }
+    for ev in &trace {
+        debug!("{}", ev.summary());
+    }
+    info!(
+        "request completed in {:.0?} (~{:.2} ms estimated CPU)",
+        t0.elapsed(),
+        outcome.cpu_ms_estimate
+    );
+}
+
+/// The downstream request as the guest sees it, as Viceroy builds it: the URL's
+/// authority is the Host header (else the request target's, else the listen address).
+pub fn downstream_request(
+    parts: &http::request::Parts,
+    body: Bytes,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> DownstreamRequest {
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| local.to_string());
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or("/");
+    let scheme = parts.uri.scheme_str().unwrap_or("http");
+    let mut headers = Headers::new();
+    for (name, value) in &parts.headers {
+        headers.append(name.as_str(), value.as_bytes());
+    }
+    DownstreamRequest {
+        method: parts.method.as_str().to_string(),
+        url: format!("{scheme}://{host}{path}"),
+        version: match parts.version {
+            http::Version::HTTP_09 => HttpVersion::Http09,
+            http::Version::HTTP_10 => HttpVersion::Http10,
+            http::Version::HTTP_2 => HttpVersion::H2,
+            http::Version::HTTP_3 => HttpVersion::H3,
+            _ => HttpVersion::Http11,
+        },
+        // hyper lowercases names and keeps no record of the original case; like
+        // Viceroy, the guest gets the distinct names in arrival order.
+        original_header_names: headers.names(),
+        headers,
+        body: body.to_vec(),
+        client_ip: remote.ip().to_canonical(),
+        server_ip: local.ip().to_canonical(),
+    }
+}
+
+/// A plain-text response from the runner itself.
+fn plain_response(status: StatusCode, text: &str) -> Response<ServeBody> {
+    let mut r = Response::new(ServeBody::full(text.as_bytes().to_vec()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// Turns a guest's outputs into one hyper response.
+struct Responder {
+    head_tx: Option<oneshot::Sender<Response<ServeBody>>>,
+    body_tx: Option<mpsc::UnboundedSender<BodyMsg>>,
+    /// A non-streaming response waits for its whole body (so it gets a Content-Length).
+    buffered: Option<(ResponseHead, Vec<u8>)>,
+    printer: GuestPrinter,
+    span: Span,
+}
+
+impl Responder {
+    fn new(
+        head_tx: oneshot::Sender<Response<ServeBody>>,
+        printer: GuestPrinter,
+        span: Span,
+    ) -> Self {
+        Responder {
+            head_tx: Some(head_tx),
+            body_tx: None,
+            buffered: None,
+            printer,
+            span,
+        }
+    }
+
+    fn output(&mut self, o: Output) {
+        if self.printer.print(&o) {
+            return;
+        }
+        match o {
+            Output::Response(head) => self.head(head),
+            Output::BodyChunk(c) => {
+                if let Some((_, buf)) = &mut self.buffered {
+                    buf.extend_from_slice(&c);
+                } else if let Some(tx) = &self.body_tx {
+                    if !c.is_empty() {
+                        let _ = tx.send(BodyMsg::Data(Bytes::from(c)));
+                    }
+                }
+            }
+            Output::BodyEnd => {
+                if let Some((head, buf)) = self.buffered.take() {
+                    self.send(&head, ServeBody::full(buf));
+                } else if let Some(tx) = self.body_tx.take() {
+                    let _ = tx.send(BodyMsg::End);
+                }
+            }
+            Output::BodyAbort => {
+                if let Some((head, buf)) = self.buffered.take() {
+                    self.send(&head, ServeBody::aborted(buf));
+                } else if let Some(tx) = self.body_tx.take() {
+                    let _ = tx.send(BodyMsg::Abort);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn head(&mut self, head: ResponseHead) {
+        if self.head_tx.is_none() || self.buffered.is_some() {
+            warn!(parent: &self.span, "the guest sent a second response; it is ignored");
+            return;
+        }
+        if (100..200).contains(&head.status) {
+            warn!(
+                parent: &self.span,
+                "Guest returned informational response ({}) which will not be sent to the client",
+                head.status
+            );
+            return;
+        }
+        if head.streaming {
+            let (tx, rx) = mpsc::unbounded_channel();
+            self.body_tx = Some(tx);
+            self.send(&head, ServeBody::channel(rx));
+        } else {
+            self.buffered = Some((head, Vec::new()));
+        }
+    }
+
+    fn send(&mut self, head: &ResponseHead, body: ServeBody) {
+        if let Some(tx) = self.head_tx.take() {
+            let resp = to_hyper(head, body, &self.span);
+            info!(parent: &self.span, "response status: {}", resp.status().as_u16());
+            let _ = tx.send(resp);
+        }
+    }
+
+    /// The execution is over: finish whatever is still open.
+    fn done(&mut self, outcome: &Outcome) {
+        let ok = outcome.exit.is_success();
+        if let Some((head, buf)) = self.buffered.take() {
+            let body = if ok {
+                ServeBody::full(buf)
+            } else {
+                ServeBody::aborted(buf)
+            };
+            self.send(&head, body);
+        }
+        if let Some(tx) = self.body_tx.take() {
+            let _ = tx.send(if ok { BodyMsg::End } else { BodyMsg::Abort });
+        }
+        if self.head_tx.is_some() {
+            // No response was sent: Viceroy's empty 200, or a 500 with the error.
+            let r = Collected::default().final_response(outcome);
+            let head = ResponseHead {
+                status: r.status,
+                version: HttpVersion::Http11,
+                headers: r.headers,
+                streaming: false,
+            };
+            self.send(&head, ServeBody::full(r.body));
+        }
+    }
+}
+
+/// The hyper response for a guest's head. Framing headers are hyper's to set (as
+/// Viceroy's automatic framing mode does): a guest's `content-length` and
+/// `transfer-encoding` are dropped; hyper adds `date`.
+fn to_hyper(head: &ResponseHead, body: ServeBody, span: &Span) -> Response<ServeBody> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(head.status).unwrap_or_else(|_| {
+        warn!(parent: span, "the guest sent an invalid status {}; sending 500", head.status);
+        StatusCode::INTERNAL_SERVER_ERROR
+    });
+    for (name, value) in head.headers.iter() {
+        if name == "content-length" || name == "transfer-encoding" {
+            continue;
+        }
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                resp.headers_mut().append(n, v);
+            }
+            _ => {
+                warn!(parent: span, "dropping the response header {name:?}: not valid on the wire")
+            }
+        }
+    }
+    resp
+}
+
+enum BodyMsg {
+    Data(Bytes),
+    End,
+    Abort,
+}
+
+enum BodyState {
+    /// A whole body (or what is left of it).
+    Full(Option<Bytes>),
+    /// Some bytes, then an error.
+    Aborted(Option<Bytes>),
+    /// Chunks as the guest writes them.
+    Channel(mpsc::UnboundedReceiver<BodyMsg>),
+    /// Over.
+    Done,
+}
+
+/// The body of a served response: whole, streamed from the guest, or abandoned.
+pub struct ServeBody {
+    state: BodyState,
+}
+
+impl ServeBody {
+    fn full(b: Vec<u8>) -> Self {
+        ServeBody {
+            state: BodyState::Full(Some(Bytes::from(b))),
+        }
+    }
+    fn aborted(b: Vec<u8>) -> Self {
+        ServeBody {
+            state: BodyState::Aborted((!b.is_empty()).then(|| Bytes::from(b))),
+        }
+    }
+    fn channel(rx: mpsc::UnboundedReceiver<BodyMsg>) -> Self {
+        ServeBody {
+            state: BodyState::Channel(rx),
+        }
+    }
+}
+
+/// The error a client's connection ends with when the guest abandons its body.
+#[derive(Debug)]
+pub struct BodyAborted;
+
+impl std::fmt::Display for BodyAborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the guest abandoned the response body")
+    }
+}
+
+impl std::error::Error for BodyAborted {}
+
+impl Body for ServeBody {
+    type Data = Bytes;
+    type Error = BodyAborted;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyAborted>>> {
+        let this = &mut *self;
+        match &mut this.state {
+            BodyState::Full(b) => {
+                let b = b.take().filter(|b| !b.is_empty());
+                this.state = BodyState::Done;
+                Poll::Ready(b.map(|b| Ok(Frame::data(b))))
+            }
+            BodyState::Aborted(b) => match b.take() {
+                Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                None => {
+                    this.state = BodyState::Done;
+                    Poll::Ready(Some(Err(BodyAborted)))
+                }
+            },
+            BodyState::Channel(rx) => match rx.poll_recv(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Some(BodyMsg::Data(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                Poll::Ready(Some(BodyMsg::End)) => {
+                    this.state = BodyState::Done;
+                    Poll::Ready(None)
+                }
+                Poll::Ready(Some(BodyMsg::Abort)) | Poll::Ready(None) => {
+                    this.state = BodyState::Done;
+                    Poll::Ready(Some(Err(BodyAborted)))
+                }
+            },
+            BodyState::Done => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.state {
+            BodyState::Full(b) => b.as_ref().is_none_or(|b| b.is_empty()),
+            BodyState::Done => true,
+            _ => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.state {
+            BodyState::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            BodyState::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, host: Option<&str>) -> http::request::Parts {
+        let mut b = Request::builder().method("POST").uri(uri);
+        if let Some(h) = host {
+            b = b.header("Host", h);
+        }
+        b.header("X-Custom", "1").body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn the_url_comes_from_the_host_header() {
+        let local: SocketAddr = "127.0.0.1:7676".parse().unwrap();
+        let remote: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let r = downstream_request(
+            &parts("/a?b=1", Some("example.com")),
+            Bytes::from_static(b"x"),
+            local,
+            remote,
+        );
+        assert_eq!(r.url, "http://example.com/a?b=1");
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.body, b"x");
+        assert_eq!(r.original_header_names, ["host", "x-custom"]);
+        let r = downstream_request(&parts("/", None), Bytes::new(), local, remote);
+        assert_eq!(r.url, "http://127.0.0.1:7676/");
+        let r = downstream_request(
+            &parts("http://origin.test:8080/p", None),
+            Bytes::new(),
+            local,
+            remote,
+        );
+        assert_eq!(r.url, "http://origin.test:8080/p");
+    }
+
+    #[test]
+    fn mapped_ipv4_addresses_are_canonical() {
+        let local: SocketAddr = "[::ffff:127.0.0.1]:7676".parse().unwrap();
+        let r = downstream_request(&parts("/", None), Bytes::new(), local, local);
+        assert_eq!(r.client_ip.to_string(), "127.0.0.1");
+    }
+
+    #[test]
+    fn framing_headers_are_left_to_hyper() {
+        let mut head = ResponseHead::new(201);
+        head.headers.append("content-length", "99");
+        head.headers.append("transfer-encoding", "chunked");
+        head.headers.append("x-a", "1");
+        head.headers.append("x-a", "2");
+        let r = to_hyper(&head, ServeBody::full(b"abc".to_vec()), &Span::none());
+        assert_eq!(r.status(), 201);
+        assert!(r.headers().get("content-length").is_none());
+        assert!(r.headers().get("transfer-encoding").is_none());
+        assert_eq!(r.headers().get_all("x-a").iter().count(), 2);
+        assert_eq!(r.body().size_hint().exact(), Some(3));
+    }
+}

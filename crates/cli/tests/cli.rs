@@ -1,0 +1,628 @@
+//! The `edgeplay` binary as a user runs it, on small guests written in WAT.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+const EDGEPLAY: &str = env!("CARGO_BIN_EXE_edgeplay");
+
+/// A fresh directory for one test's files.
+fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "edgeplay-cli-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Compile `wat` into `dir/name.wasm`.
+fn guest(dir: &Path, name: &str, wat: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.wasm"));
+    std::fs::write(&p, wat::parse_str(wat).expect("test WAT is valid")).unwrap();
+    p
+}
+
+fn edgeplay(args: &[&str]) -> Output {
+    Command::new(EDGEPLAY)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the edgeplay binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Imports and helpers every test guest shares. Memory layout: 0..64 scratch
+/// (handles, lengths), 64..1024 data segments, 1024.. the downstream body.
+const PRELUDE: &str = r#"
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_req" "body_downstream_get" (func $body_downstream_get (param i32 i32) (result i32)))
+  (import "fastly_http_body" "new" (func $body_new (param i32) (result i32)))
+  (import "fastly_http_body" "read" (func $body_read (param i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_body" "write" (func $body_write (param i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_body" "close" (func $body_close (param i32) (result i32)))
+  (import "fastly_http_body" "abandon" (func $body_abandon (param i32) (result i32)))
+  (import "fastly_http_resp" "new" (func $resp_new (param i32) (result i32)))
+  (import "fastly_http_resp" "status_set" (func $status_set (param i32 i32) (result i32)))
+  (import "fastly_http_resp" "header_append" (func $header_append (param i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_resp" "send_downstream" (func $send_downstream (param i32 i32 i32) (result i32)))
+  (import "fastly_log" "endpoint_get" (func $endpoint_get (param i32 i32 i32) (result i32)))
+  (import "fastly_log" "write" (func $log_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+
+  ;; write(fd, ptr, len) through one iovec at 48
+  (func $print (param $fd i32) (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 48) (local.get $ptr))
+    (i32.store (i32.const 52) (local.get $len))
+    (drop (call $fd_write (local.get $fd) (i32.const 48) (i32.const 1) (i32.const 56))))
+
+  ;; sleep for $ms milliseconds with one relative monotonic clock subscription at 256
+  (func $sleep (param $ms i64)
+    (i64.store (i32.const 256) (i64.const 7))
+    (i32.store8 (i32.const 264) (i32.const 0))
+    (i32.store (i32.const 272) (i32.const 1))
+    (i64.store (i32.const 280) (i64.mul (local.get $ms) (i64.const 1000000)))
+    (i64.store (i32.const 288) (i64.const 0))
+    (i32.store16 (i32.const 296) (i32.const 0))
+    (drop (call $poll_oneoff (i32.const 256) (i32.const 320) (i32.const 1) (i32.const 60))))
+
+  ;; a new response with $status; its handle is at 0, a new body's at 4
+  (func $start_response (param $status i32)
+    (drop (call $resp_new (i32.const 0)))
+    (drop (call $status_set (i32.load (i32.const 0)) (local.get $status)))
+    (drop (call $body_new (i32.const 4))))
+
+  ;; append bytes to the body whose handle is at 4
+  (func $write (param $ptr i32) (param $len i32)
+    (drop (call $body_write (i32.load (i32.const 4)) (local.get $ptr) (local.get $len) (i32.const 0) (i32.const 8))))
+"#;
+
+fn module(body: &str) -> String {
+    format!("(module {PRELUDE} {body})")
+}
+
+/// Echoes the downstream body after "hello ", with a header, stdout, stderr and a log line.
+fn hello_wat() -> String {
+    module(
+        r#"
+  (data (i32.const 64) "out line\n")
+  (data (i32.const 80) "err line\n")
+  (data (i32.const 96) "mylog")
+  (data (i32.const 112) "hello log")
+  (data (i32.const 128) "x-edgeplay")
+  (data (i32.const 144) "yes")
+  (data (i32.const 160) "hello ")
+  (func (export "_start")
+    (local $n i32)
+    (call $print (i32.const 1) (i32.const 64) (i32.const 9))
+    (call $print (i32.const 2) (i32.const 80) (i32.const 9))
+    (drop (call $endpoint_get (i32.const 96) (i32.const 5) (i32.const 12)))
+    (drop (call $log_write (i32.load (i32.const 12)) (i32.const 112) (i32.const 9) (i32.const 16)))
+    (drop (call $body_downstream_get (i32.const 20) (i32.const 24)))
+    (drop (call $body_read (i32.load (i32.const 24)) (i32.const 1024) (i32.const 4096) (i32.const 28)))
+    (call $start_response (i32.const 201))
+    (drop (call $header_append (i32.load (i32.const 0)) (i32.const 128) (i32.const 10) (i32.const 144) (i32.const 3)))
+    (call $write (i32.const 160) (i32.const 6))
+    (call $write (i32.const 1024) (i32.load (i32.const 28)))
+    (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 0))))
+"#,
+    )
+}
+
+const TRAP_WAT: &str =
+    r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
+const RETURN_WAT: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+
+fn exit_wat(code: u32) -> String {
+    module(&format!(
+        r#"(func (export "_start") (call $proc_exit (i32.const {code})))"#
+    ))
+}
+
+/// A body that is not UTF-8.
+fn binary_wat() -> String {
+    module(
+        r#"
+  (data (i32.const 64) "\ff\fe\00\01")
+  (func (export "_start")
+    (call $start_response (i32.const 200))
+    (call $write (i32.const 64) (i32.const 4))
+    (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 0))))
+"#,
+    )
+}
+
+/// A streaming response: "first\n" at once, then "second\n" after `ms`, then close (or
+/// abandon).
+fn streaming_wat(ms: u64, abandon: bool) -> String {
+    let end = if abandon {
+        "(drop (call $body_abandon (i32.load (i32.const 4))))"
+    } else {
+        "(drop (call $body_close (i32.load (i32.const 4))))"
+    };
+    module(&format!(
+        r#"
+  (data (i32.const 64) "first\n")
+  (data (i32.const 80) "second\n")
+  (func (export "_start")
+    (call $start_response (i32.const 200))
+    (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 1)))
+    (call $write (i32.const 64) (i32.const 6))
+    (call $sleep (i64.const {ms}))
+    (call $write (i32.const 80) (i32.const 7))
+    {end})
+"#
+    ))
+}
+
+// ---------------------------------------------------------------- request
+
+#[test]
+fn request_json_has_the_documented_shape() {
+    let dir = temp_dir("json");
+    let wasm = guest(&dir, "hello", &hello_wat());
+    let out = edgeplay(&[
+        "request",
+        wasm.to_str().unwrap(),
+        "--json",
+        "-X",
+        "PUT",
+        "-H",
+        "X-A: 1",
+        "--data",
+        "world",
+        "/path?q=1",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.trim_end().lines().count(),
+        1,
+        "exactly one JSON object on one line: {stdout}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    assert_eq!(v["status"], 201);
+    let headers = v["headers"].as_array().unwrap();
+    assert!(
+        headers
+            .iter()
+            .any(|h| h[0] == "x-edgeplay" && h[1] == "yes"),
+        "{headers:?}"
+    );
+    assert_eq!(v["body"], "hello world");
+    assert!(v.get("body_base64").is_none());
+    assert_eq!(
+        v["logs"],
+        serde_json::json!([{"endpoint": "mylog", "line": "hello log"}])
+    );
+    assert_eq!(v["stdout"], "out line\n");
+    assert_eq!(v["stderr"], "err line\n");
+    assert_eq!(v["error"], serde_json::Value::Null);
+    let trace = v["trace"].as_array().unwrap();
+    assert!(trace
+        .iter()
+        .any(|e| e["name"] == "send_downstream" && e["module"] == "fastly_http_resp"));
+    assert!(v["timing"]["load_us"].is_u64());
+    assert!(v["timing"]["run_us"].is_u64());
+    // Guest output is in the JSON, not printed beside it.
+    assert!(!text(&out.stderr).contains("mylog ::"));
+}
+
+#[test]
+fn request_prints_the_response_like_curl_i() {
+    let dir = temp_dir("text");
+    let wasm = guest(&dir, "hello", &hello_wat());
+    let out = edgeplay(&["request", wasm.to_str().unwrap(), "-d", "you", "/"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("HTTP/1.1 201 Created\n"), "{stdout}");
+    assert!(stdout.contains("\nx-edgeplay: yes\n"), "{stdout}");
+    assert!(stdout.ends_with("\n\nhello you"), "{stdout}");
+    // The guest's own output goes to stderr, as Viceroy formats it.
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("out line\n"), "{stderr}");
+    assert!(stderr.contains("err line\n"), "{stderr}");
+    assert!(stderr.contains("mylog :: hello log\n"), "{stderr}");
+}
+
+#[test]
+fn request_gives_binary_bodies_in_base64() {
+    let dir = temp_dir("bin");
+    let wasm = guest(&dir, "bin", &binary_wat());
+    let out = edgeplay(&["request", wasm.to_str().unwrap(), "--json", "/"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["body_base64"], "//4AAQ==");
+    assert!(v.get("body").is_none());
+}
+
+#[test]
+fn request_on_a_trapping_guest_reports_the_error() {
+    let dir = temp_dir("trapjson");
+    let wasm = guest(&dir, "trap", TRAP_WAT);
+    let out = edgeplay(&["request", wasm.to_str().unwrap(), "--json", "/"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], 500);
+    let err = v["error"].as_str().expect("an error message");
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(v["body"].as_str().unwrap().contains("unreachable"));
+}
+
+// ---------------------------------------------------------------- run
+
+#[test]
+fn run_passes_the_exit_code_through() {
+    let dir = temp_dir("run");
+    let ret = guest(&dir, "ret", RETURN_WAT);
+    assert_eq!(
+        edgeplay(&["run", ret.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+    let four = guest(&dir, "four", &exit_wat(4));
+    let out = edgeplay(&["run", four.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        out.stderr.is_empty(),
+        "proc_exit is silent: {}",
+        text(&out.stderr)
+    );
+    let zero = guest(&dir, "zero", &exit_wat(0));
+    assert_eq!(
+        edgeplay(&["run", zero.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn run_reports_a_trap_like_viceroy() {
+    let dir = temp_dir("runtrap");
+    let wasm = guest(&dir, "trap", TRAP_WAT);
+    let out = edgeplay(&["run", wasm.to_str().unwrap()]);
+    // 128 + SIGABRT, as Viceroy (wasmtime) exits on a trap.
+    assert_eq!(out.status.code(), Some(134));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("ERROR") && stderr.contains("unreachable"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn run_prints_guest_output_as_viceroy_does() {
+    let dir = temp_dir("runout");
+    let wasm = guest(&dir, "hello", &hello_wat());
+    let out = edgeplay(&["run", wasm.to_str().unwrap(), "--", "--some-arg"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "out line\nmylog :: hello log\n");
+    assert_eq!(text(&out.stderr), "err line\n");
+
+    let out = edgeplay(&[
+        "run",
+        "--log-stdout",
+        "--log-stderr",
+        wasm.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        text(&out.stdout),
+        "stdout :: out line\nstderr :: err line\nmylog :: hello log\n"
+    );
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn viceroy_flags_are_accepted_with_a_warning() {
+    let dir = temp_dir("compat");
+    let wasm = guest(&dir, "ret", RETURN_WAT);
+    let out = edgeplay(&[
+        "run",
+        "--profile",
+        "guest",
+        "--unknown-import-behavior",
+        "trap",
+        "--adapt",
+        wasm.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("WARN") && stdout.contains("ignoring `--profile`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ignoring `--adapt`"), "{stdout}");
+}
+
+#[test]
+fn text_format_guests_run() {
+    let dir = temp_dir("wat");
+    let p = dir.join("app.wat");
+    std::fs::write(&p, exit_wat(3)).unwrap();
+    assert_eq!(
+        edgeplay(&["run", p.to_str().unwrap()]).status.code(),
+        Some(3)
+    );
+}
+
+// ---------------------------------------------------------------- bad input
+
+fn assert_one_line_error(out: &Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one error line: {stderr}");
+    assert!(lines[0].contains("ERROR"), "{stderr}");
+    assert!(lines[0].contains(needle), "expected {needle:?} in {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+}
+
+#[test]
+fn bad_inputs_give_one_clear_error() {
+    let dir = temp_dir("bad");
+    let missing = dir.join("missing.wasm");
+    for cmd in ["run", "serve", "request"] {
+        let out = edgeplay(&[cmd, missing.to_str().unwrap()]);
+        assert_one_line_error(&out, "no such file or directory");
+    }
+
+    let not_wasm = dir.join("notes.txt");
+    std::fs::write(&not_wasm, "hello, I am text").unwrap();
+    assert_one_line_error(
+        &edgeplay(&["run", not_wasm.to_str().unwrap()]),
+        "not a WebAssembly module",
+    );
+
+    let bad_wat = dir.join("bad.wat");
+    std::fs::write(&bad_wat, "(module (func (export \"_start\") (call $nope)))").unwrap();
+    assert_one_line_error(
+        &edgeplay(&["run", bad_wat.to_str().unwrap()]),
+        "WebAssembly text",
+    );
+
+    let component = dir.join("component.wasm");
+    std::fs::write(&component, b"\0asm\x0d\0\x01\0").unwrap();
+    assert_one_line_error(
+        &edgeplay(&["serve", component.to_str().unwrap()]),
+        "component",
+    );
+
+    let wasm = guest(&dir, "ret", RETURN_WAT);
+    let missing_toml = dir.join("nope.toml");
+    assert_one_line_error(
+        &edgeplay(&[
+            "run",
+            "-C",
+            missing_toml.to_str().unwrap(),
+            wasm.to_str().unwrap(),
+        ]),
+        "nope.toml",
+    );
+}
+
+#[test]
+fn a_bad_fastly_toml_is_one_clear_error() {
+    let dir = temp_dir("badtoml");
+    let wasm = guest(&dir, "ret", RETURN_WAT);
+    let toml = dir.join("fastly.toml");
+    std::fs::write(&toml, "[local_server\nthis is not toml").unwrap();
+    assert_one_line_error(
+        &edgeplay(&["run", "-C", toml.to_str().unwrap(), wasm.to_str().unwrap()]),
+        "fastly.toml",
+    );
+}
+
+// ---------------------------------------------------------------- coverage
+
+#[test]
+fn coverage_prints_a_markdown_table() {
+    let out = edgeplay(&["coverage", "--markdown"]);
+    assert!(out.status.success());
+    let md = text(&out.stdout);
+    let lines: Vec<&str> = md.lines().collect();
+    assert_eq!(lines[0], "| group | emulated | unsupported |");
+    assert!(lines.iter().any(|l| l.starts_with("| http_req | ")), "{md}");
+    assert!(lines.last().unwrap().starts_with("| **total** | "), "{md}");
+}
+
+// ---------------------------------------------------------------- serve
+
+/// A running `edgeplay serve`, killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    /// Everything the server printed on stdout after the Listening line.
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(wasm: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(EDGEPLAY)
+        .arg("serve")
+        .args(["--addr", "127.0.0.1:0"])
+        .args(extra)
+        .arg(wasm)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("the server exited before listening");
+        }
+        if let Some(i) = line.find("Listening on http://") {
+            assert!(line.contains(" INFO "), "a levelled tracing line: {line}");
+            break line[i + "Listening on http://".len()..]
+                .trim()
+                .parse()
+                .unwrap();
+        }
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in reader.lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    Server {
+        child,
+        addr,
+        lines: rx,
+    }
+}
+
+/// Send a request; returns the raw response (head and body) as the client read it,
+/// and whether the connection ended cleanly.
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (String, bool) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: test.example\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let ok = s.read_to_end(&mut buf).is_ok();
+    (text(&buf), ok)
+}
+
+#[test]
+fn serve_answers_concurrent_requests() {
+    let dir = temp_dir("serve");
+    let wasm = guest(&dir, "hello", &hello_wat());
+    let server = start_server(&wasm, &[]);
+    let addr = server.addr;
+    assert!(addr.ip().is_loopback() && addr.port() != 0);
+    let handles: Vec<_> = (0..8)
+        .map(|i| std::thread::spawn(move || http(addr, "POST", "/", &format!("n{i}"))))
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (resp, ok) = h.join().unwrap();
+        assert!(ok);
+        assert!(resp.starts_with("HTTP/1.1 201 Created\r\n"), "{resp}");
+        assert!(resp.contains("\r\nx-edgeplay: yes\r\n"), "{resp}");
+        assert!(
+            resp.to_lowercase().contains("\r\ndate: "),
+            "hyper adds date: {resp}"
+        );
+        assert!(resp.contains("\r\ncontent-length: "), "{resp}");
+        assert!(resp.ends_with(&format!("\r\n\r\nhello n{i}")), "{resp}");
+    }
+    // Guest output is printed as Viceroy prints it.
+    let mut seen = Vec::new();
+    while seen
+        .iter()
+        .filter(|l: &&String| l.as_str() == "mylog :: hello log")
+        .count()
+        < 8
+    {
+        seen.push(
+            server
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("log lines"),
+        );
+    }
+    assert!(seen.iter().any(|l| l == "out line"));
+}
+
+#[test]
+fn serve_survives_a_trapping_guest() {
+    let dir = temp_dir("servetrap");
+    let wasm = guest(&dir, "trap", TRAP_WAT);
+    let server = start_server(&wasm, &[]);
+    for _ in 0..3 {
+        let (resp, _) = http(server.addr, "GET", "/", "");
+        assert!(
+            resp.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
+            "{resp}"
+        );
+        assert!(resp.contains("unreachable"), "{resp}");
+    }
+}
+
+#[test]
+fn serve_streams_and_serves_others_meanwhile() {
+    let dir = temp_dir("stream");
+    let wasm = guest(&dir, "stream", &streaming_wat(3_000, false));
+    let server = start_server(&wasm, &[]);
+    // The first response's head and first chunk arrive while its guest sleeps.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !text(&got).contains("first\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed early: {}", text(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head = text(&got);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("second"), "{head}");
+    // Meanwhile another request gets its own response head.
+    let mut s2 = TcpStream::connect(server.addr).unwrap();
+    s2.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s2, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let n = s2.read(&mut buf).unwrap();
+    assert!(text(&buf[..n]).starts_with("HTTP/1.1 200 OK\r\n"));
+    // The first body completes with a proper last chunk.
+    s.read_to_end(&mut got).unwrap();
+    let all = text(&got);
+    assert!(all.contains("second\n"), "{all}");
+    assert!(all.ends_with("0\r\n\r\n"), "{all:?}");
+}
+
+#[test]
+fn serve_ends_an_abandoned_body_as_incomplete() {
+    let dir = temp_dir("abandon");
+    let wasm = guest(&dir, "abandon", &streaming_wat(10, true));
+    let server = start_server(&wasm, &[]);
+    let (resp, _) = http(server.addr, "GET", "/", "");
+    assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+    assert!(resp.contains("second\n"), "{resp}");
+    assert!(!resp.ends_with("0\r\n\r\n"), "no last chunk: {resp:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_stops_cleanly_on_ctrl_c() {
+    let dir = temp_dir("sigint");
+    let wasm = guest(&dir, "hello", &hello_wat());
+    let mut server = start_server(&wasm, &[]);
+    let (resp, _) = http(server.addr, "GET", "/", "");
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = server.child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "Ctrl-C ends the server with success"
+    );
+}

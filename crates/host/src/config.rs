@@ -468,12 +468,14 @@ impl Parser<'_> {
         if let Some(v) = root.remove("manifest_version") {
             let p = top.key("manifest_version");
             match v {
-                Value::Integer(n) if n > MAX_MANIFEST_VERSION => return Err(self.err(
-                    &p,
-                    format!(
+                Value::Integer(n) if n > MAX_MANIFEST_VERSION => {
+                    return Err(self.err(
+                        &p,
+                        format!(
                         "manifest_version {n} is not supported (at most {MAX_MANIFEST_VERSION})"
                     ),
-                )),
+                    ))
+                }
                 Value::Integer(n) if n >= 0 => {}
                 other => return Err(self.expected(&p, "a non-negative integer", &other)),
             }

@@ -125,6 +125,13 @@ impl Engine {
         config
             .consume_fuel(true)
             .compilation_mode(wasmi::CompilationMode::LazyTranslation)
+            // The platform compiles guests ahead of time: translating a function on its
+            // first call must not count as guest CPU (nor trap a slice mid-translation).
+            .fuel_cost(wasmi::CustomFuelCosts {
+                bytes_copied_per_fuel: 64,
+                fuel_per_bytes_translated: 0,
+                fuel_per_bytes_validated: 0,
+            })
             // The backtrace instrumentation adds a memory to every guest.
             .wasm_multi_memory(true)
             .set_max_recursion_depth(crate::backtrace::MAX_RECURSION_DEPTH);

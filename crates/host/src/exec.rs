@@ -58,6 +58,8 @@ pub struct ExecOptions {
     pub trace: bool,
     /// Extra environment variables (override the defaults).
     pub env: Vec<(String, String)>,
+    /// The guest's argv; `None` gives the platform's `["compute-app"]`.
+    pub args: Option<Vec<String>>,
 }
 
 impl Default for ExecOptions {
@@ -69,6 +71,7 @@ impl Default for ExecOptions {
             heap_limit: DEFAULT_HEAP_LIMIT,
             trace: true,
             env: Vec::new(),
+            args: None,
         }
     }
 }
@@ -240,6 +243,9 @@ impl Execution {
             env.push((k.clone(), v.clone()));
         }
         session.env = env;
+        if let Some(args) = &opts.args {
+            session.args = args.clone();
+        }
         let mut store = wasmi::Store::new(&engine.wasmi, session);
         store.limiter(|s| &mut s.limits);
         store
@@ -350,19 +356,20 @@ impl Execution {
         Poll::Done(outcome)
     }
 
-    /// Start a new fuel slice, respecting the CPU limit. Returns false when the budget is gone.
-    fn refill(&mut self) -> bool {
+    /// Start a new fuel slice of at least `required` fuel (what the next instruction
+    /// needs), respecting the CPU limit. Returns false when the budget cannot cover it.
+    fn refill(&mut self, required: u64) -> bool {
         let consumed = self.fuel_consumed();
         let budget = self
             .opts
             .cpu_limit_ms
             .map(|ms| ms.saturating_mul(self.opts.fuel_per_cpu_ms));
+        let want = self.opts.slice_fuel.max(required).max(1);
         let slice = match budget {
-            Some(b) if consumed >= b => return false,
-            Some(b) => self.opts.slice_fuel.min(b - consumed),
-            None => self.opts.slice_fuel,
-        }
-        .max(1);
+            Some(b) if consumed >= b || b - consumed < required => return false,
+            Some(b) => want.min(b - consumed),
+            None => want,
+        };
         let s = self.store.data_mut();
         s.fuel_before_slice = consumed;
         s.fuel_slice_start = slice;
@@ -386,13 +393,13 @@ impl Execution {
                 })
             }
             State::Ready(func) => {
-                if !self.refill() {
+                if !self.refill(0) {
                     return self.cpu_limit();
                 }
                 func.call_resumable(&mut self.store, &[], &mut [])
             }
             State::OutOfFuel(inv) => {
-                if !self.refill() {
+                if !self.refill(inv.required_fuel()) {
                     return self.cpu_limit();
                 }
                 inv.resume(&mut self.store, &mut [])
@@ -403,7 +410,7 @@ impl Execution {
                     return Poll::Blocked;
                 }
                 Some(value) => {
-                    if !self.refill() {
+                    if !self.refill(0) {
                         return self.cpu_limit();
                     }
                     inv.resume(&mut self.store, &[wasmi::Val::I32(value)], &mut [])

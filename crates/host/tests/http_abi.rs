@@ -734,7 +734,8 @@ fn abandoning_a_streamed_response_aborts_it() {
 #[test]
 fn a_guest_that_ends_with_its_stream_open_cuts_the_response_off() {
     // The same guest without the final close: the client must see an incomplete body.
-    let wat = streaming_guest("$body_close").replace("(drop (call $body_close (local.get $body)))", "");
+    let wat =
+        streaming_guest("$body_close").replace("(drop (call $body_close (local.get $body)))", "");
     let run = run_wat(&wat, get("/"));
     // The write that followed the close in the original guest still streams.
     assert_eq!(run.body_text(), "head;abca");

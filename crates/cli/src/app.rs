@@ -421,16 +421,7 @@ pub fn coverage_table(rows: &[Coverage], markdown: bool) -> String {
     let unsupported: usize = rows.iter().map(|r| r.unsupported).sum();
     let mut out = String::new();
     if markdown {
-        out.push_str("| group | emulated | unsupported |\n|---|---:|---:|\n");
-        for r in rows {
-            out.push_str(&format!(
-                "| {} | {} | {} |\n",
-                r.group, r.emulated, r.unsupported
-            ));
-        }
-        out.push_str(&format!(
-            "| **total** | **{emulated}** | **{unsupported}** |\n"
-        ));
+        out = edgeplay_host::abi::coverage_markdown(rows);
     } else {
         let w = rows.iter().map(|r| r.group.len()).max().unwrap_or(5).max(5);
         out.push_str(&format!(

@@ -25,11 +25,7 @@ use tokio::task::JoinSet;
 /// execution instead of spinning.
 const MAX_STALLED_SLICES: u32 = 10_000;
 
-/// The request id Viceroy gives its `n`th downstream request (from 0): 32 hex digits.
-/// The guest sees it as `FASTLY_TRACE_ID` and from `downstream_client_request_id`.
-pub fn viceroy_request_id(n: u64) -> String {
-    format!("{n:032x}")
-}
+pub use edgeplay_host::exec::viceroy_request_id;
 
 /// Drive `exec` to its end, passing every output to `on_output` as soon as the slice
 /// that produced it returns. Returns how it ended and the trace.

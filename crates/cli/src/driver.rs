@@ -124,6 +124,9 @@ fn start_work(set: &mut JoinSet<(WorkId, WorkResult)>, w: Work) {
                 (id, WorkResult::Slept)
             });
         }
+        WorkKind::Fetch(req) => {
+            set.spawn(async move { (id, crate::fetch::fetch(*req).await) });
+        }
     }
 }
 

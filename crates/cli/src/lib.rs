@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod driver;
+pub mod fetch;
 pub mod load;
 pub mod logging;
 pub mod platform;

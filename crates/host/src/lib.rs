@@ -32,5 +32,7 @@ pub use engine::{Engine, EngineOptions, Guest, GuestInfo, LoadError};
 pub use exec::{ExecOptions, Execution, Exit, Outcome, Poll};
 pub use http::{DownstreamRequest, Headers, HttpVersion, Output, ResponseHead};
 pub use platform::Platform;
-pub use session::{Work, WorkId, WorkKind, WorkResult};
+pub use session::{
+    FetchError, FetchErrorKind, FetchRequest, FetchResponse, Work, WorkId, WorkKind, WorkResult,
+};
 pub use trace::TraceEvent;

@@ -9,6 +9,7 @@ use crate::http::{DownstreamRequest, Headers, HttpVersion, Output};
 use crate::memory::GuestMem;
 use crate::platform::Platform;
 use crate::trace::{EventKind, TraceEvent};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -221,6 +222,87 @@ pub enum WorkKind {
         /// How long.
         ns: u64,
     },
+    /// Send a request to an origin and return its whole response
+    /// ([`WorkResult::Fetched`] or [`WorkResult::FetchFailed`]).
+    Fetch(Box<FetchRequest>),
+}
+
+/// A backend request, exactly as it should go on the wire: the core has already
+/// applied the backend's URL, `override_host`, the `cdn-loop` token and framing.
+/// The driver only performs it (native: hyper; browser: `fetch`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    /// The backend's name (for the trace and error messages).
+    pub backend: String,
+    /// Method.
+    pub method: String,
+    /// Absolute URL to request (`http://127.0.0.1:8080/path?q`).
+    pub url: String,
+    /// Headers to send, including `host`.
+    pub headers: Headers,
+    /// The whole request body.
+    pub body: Vec<u8>,
+    /// Connect timeout.
+    pub connect_timeout_ms: Option<u32>,
+    /// Time allowed until the response head arrives.
+    pub first_byte_timeout_ms: Option<u32>,
+    /// Longest pause allowed between two body chunks.
+    pub between_bytes_timeout_ms: Option<u32>,
+}
+
+/// A backend response, whole.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FetchResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers as received.
+    pub headers: Headers,
+    /// The whole body (still content-encoded; the core decompresses when asked).
+    pub body: Vec<u8>,
+    /// The address the response came from, when the platform knows it.
+    pub remote_addr: Option<std::net::SocketAddr>,
+    /// Microseconds from the start of the fetch to the response head.
+    pub first_byte_us: u64,
+    /// Microseconds from the start of the fetch to the end of the body.
+    pub end_us: u64,
+}
+
+/// Why a fetch failed, as `send_error_detail` tags name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchErrorKind {
+    /// DNS lookup failed.
+    DnsError,
+    /// DNS lookup timed out.
+    DnsTimeout,
+    /// The connection was refused.
+    ConnectionRefused,
+    /// The connection could not be made in time.
+    ConnectionTimeout,
+    /// The connection ended early.
+    ConnectionTerminated,
+    /// No response head within the first-byte timeout, or a body pause over the between-bytes timeout.
+    HttpResponseTimeout,
+    /// The response was not valid HTTP.
+    HttpProtocolError,
+    /// The response ended before its body was complete.
+    HttpIncompleteResponse,
+    /// TLS certificate problem.
+    TlsCertificateError,
+    /// The browser refused the request (CORS or a forbidden request): the page cannot
+    /// tell why, so this is reported as its own kind with an explanation.
+    BrowserBlocked,
+    /// Anything else.
+    InternalError,
+}
+
+/// A failed fetch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FetchError {
+    /// What kind of failure.
+    pub kind: FetchErrorKind,
+    /// A human explanation (shown in the trace and in errors).
+    pub message: String,
 }
 
 /// A piece of outside work with its id.
@@ -237,6 +319,10 @@ pub struct Work {
 pub enum WorkResult {
     /// The sleep finished.
     Slept,
+    /// The fetch got a response.
+    Fetched(Box<FetchResponse>),
+    /// The fetch failed.
+    FetchFailed(FetchError),
 }
 
 /// A hostcall the guest is suspended in. `poll` is asked, whenever the driver resumes

@@ -89,6 +89,7 @@ pub fn run_with(
                 for w in work {
                     match w.kind {
                         WorkKind::Sleep { .. } => exec.complete(w.id, WorkResult::Slept),
+                        WorkKind::Fetch(req) => exec.complete(w.id, fetch(&req)),
                     }
                 }
             }
@@ -102,4 +103,12 @@ pub fn run_with(
         trace,
         response,
     }
+}
+
+/// The test driver's origin: nothing is reachable unless a test answers fetches itself.
+fn fetch(req: &edgeplay_host::FetchRequest) -> WorkResult {
+    WorkResult::FetchFailed(edgeplay_host::FetchError {
+        kind: edgeplay_host::FetchErrorKind::ConnectionRefused,
+        message: format!("the test driver has no network ({})", req.url),
+    })
 }

@@ -6,7 +6,9 @@ use common::*;
 use serde_json::Value;
 
 fn body(v: &Value) -> &str {
-    v["body"].as_str().unwrap_or_else(|| panic!("body is not text: {v}"))
+    v["body"]
+        .as_str()
+        .unwrap_or_else(|| panic!("body is not text: {v}"))
 }
 
 #[test]
@@ -14,11 +16,18 @@ fn hello_answers_with_a_synthetic_response() {
     let v = request_json("hello", &["/"]);
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(body(&v), "Hello from edgeplay!\n");
-    assert_eq!(header(&v, "content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        header(&v, "content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     assert_eq!(header(&v, "x-edgeplay"), Some("hello"));
     assert!(v["error"].is_null());
     let calls = trace_calls(&v);
-    for c in ["fastly_abi::init", "fastly_http_req::body_downstream_get", "fastly_http_resp::send_downstream"] {
+    for c in [
+        "fastly_abi::init",
+        "fastly_http_req::body_downstream_get",
+        "fastly_http_resp::send_downstream",
+    ] {
         assert!(calls.iter().any(|x| x == c), "trace lacks {c}: {calls:?}");
     }
 }
@@ -35,7 +44,19 @@ fn status_codes_come_from_the_guest() {
 fn echo_sees_method_url_query_headers_and_body() {
     let v = request_json(
         "echo",
-        &["-X", "POST", "-H", "x-echo-a: one", "-H", "x-echo-a: two", "-H", "X-Custom: Yes", "--data", "hello body", "http://example.com/some/path?q=1&r=two"],
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "x-echo-a: one",
+            "-H",
+            "x-echo-a: two",
+            "-H",
+            "X-Custom: Yes",
+            "--data",
+            "hello body",
+            "http://example.com/some/path?q=1&r=two",
+        ],
     );
     assert_eq!(v["status"], 200, "{v}");
     let doc: Value = serde_json::from_str(body(&v)).unwrap();
@@ -46,7 +67,10 @@ fn echo_sees_method_url_query_headers_and_body() {
     assert_eq!(doc["body"], "hello body");
     assert_eq!(doc["body_len"], 10);
     let headers = doc["headers"].as_array().unwrap();
-    assert!(headers.contains(&serde_json::json!(["x-custom", "Yes"])), "{headers:?}");
+    assert!(
+        headers.contains(&serde_json::json!(["x-custom", "Yes"])),
+        "{headers:?}"
+    );
     // Multi-value request headers reach the guest in order, and come back.
     assert_eq!(header_all(&v, "x-echo-a"), vec!["one", "two"]);
     assert_eq!(header(&v, "x-body-len"), Some("10"));
@@ -54,13 +78,27 @@ fn echo_sees_method_url_query_headers_and_body() {
 
 #[test]
 fn a_one_mib_request_body_arrives_whole() {
-    let data: String = (0..1024 * 1024).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    let data: String = (0..1024 * 1024)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
     let file = temp_file("big.txt", &data);
-    let v = request_json("echo", &["-X", "PUT", "--data", &format!("@{}", file.display()), "/upload"]);
+    let v = request_json(
+        "echo",
+        &[
+            "-X",
+            "PUT",
+            "--data",
+            &format!("@{}", file.display()),
+            "/upload",
+        ],
+    );
     let doc: Value = serde_json::from_str(body(&v)).unwrap();
     assert_eq!(doc["body_len"], 1024 * 1024);
     use sha2::Digest;
-    let want: String = sha2::Sha256::digest(data.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let want: String = sha2::Sha256::digest(data.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(doc["body_sha256"], want);
 }
 
@@ -81,8 +119,14 @@ fn streamed_response_of_many_chunks() {
     let text = body(&v);
     assert_eq!(text.lines().count(), 200);
     assert!(text.starts_with("chunk 0\n") && text.ends_with("chunk 199\n"));
-    let writes = trace_calls(&v).iter().filter(|c| *c == "fastly_http_body::write").count();
-    assert!(writes >= 200, "expected a body write per flushed chunk, got {writes}");
+    let writes = trace_calls(&v)
+        .iter()
+        .filter(|c| *c == "fastly_http_body::write")
+        .count();
+    assert!(
+        writes >= 200,
+        "expected a body write per flushed chunk, got {writes}"
+    );
 }
 
 #[test]
@@ -104,14 +148,20 @@ vault = [{ key = "token", data = "s3cr3t" }]
     let cfg = temp_file("fastly.toml", toml);
     let cfg = cfg.to_str().unwrap();
     let hit = request_json("config", &["-C", cfg, "/config/settings/greeting"]);
-    assert_eq!((hit["status"].as_u64(), body(&hit)), (Some(200), "hi there"));
+    assert_eq!(
+        (hit["status"].as_u64(), body(&hit)),
+        (Some(200), "hi there")
+    );
     let miss = request_json("config", &["-C", cfg, "/config/settings/nope"]);
     assert_eq!(miss["status"], 404);
     assert_eq!(body(&miss), "missing key nope");
     let dict = request_json("config", &["-C", cfg, "/dict/legacy/colour"]);
     assert_eq!(body(&dict), "blue");
     let secret = request_json("config", &["-C", cfg, "/secret/vault/token"]);
-    assert_eq!((secret["status"].as_u64(), body(&secret)), (Some(200), "s3cr3t"));
+    assert_eq!(
+        (secret["status"].as_u64(), body(&secret)),
+        (Some(200), "s3cr3t")
+    );
     let secret_miss = request_json("config", &["-C", cfg, "/secret/vault/other"]);
     assert_eq!(secret_miss["status"], 404);
     let no_store = request_json("config", &["-C", cfg, "/config/absent/key"]);
@@ -127,8 +177,14 @@ fn log_endpoints_stdout_and_stderr() {
     assert_eq!(v["stdout"], "stdout line 1\n");
     assert_eq!(v["stderr"], "stderr line 1\n");
     let logs = v["logs"].as_array().unwrap();
-    let lines: Vec<(&str, &str)> = logs.iter().map(|l| (l["endpoint"].as_str().unwrap(), l["line"].as_str().unwrap())).collect();
-    assert!(lines.contains(&("my_endpoint", "hello endpoint")), "{lines:?}");
+    let lines: Vec<(&str, &str)> = logs
+        .iter()
+        .map(|l| (l["endpoint"].as_str().unwrap(), l["line"].as_str().unwrap()))
+        .collect();
+    assert!(
+        lines.contains(&("my_endpoint", "hello endpoint")),
+        "{lines:?}"
+    );
     assert!(lines.contains(&("my_endpoint", "second line")), "{lines:?}");
 }
 
@@ -136,7 +192,13 @@ fn log_endpoints_stdout_and_stderr() {
 fn a_panic_answers_500_with_the_message() {
     let v = request_json("panic", &["/"]);
     assert_eq!(v["status"], 500);
-    assert!(v["stderr"].as_str().unwrap().contains("boom from the guest"), "{v}");
+    assert!(
+        v["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("boom from the guest"),
+        "{v}"
+    );
     let err = v["error"].as_str().expect("error is set");
     assert!(err.contains("unreachable"), "{err}");
 }
@@ -152,12 +214,26 @@ fn err_from_main_answers_500() {
 fn env_vars_args_and_client_ip() {
     let v = request_json("env", &["/"]);
     let text = body(&v);
-    for line in ["FASTLY_HOSTNAME=localhost", "FASTLY_POP=XXX", "FASTLY_SERVICE_VERSION=0", "args=[\"compute-app\"]", "client_ip=Some(127.0.0.1)", "server_ip=Some(127.0.0.1)"] {
-        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    for line in [
+        "FASTLY_HOSTNAME=localhost",
+        "FASTLY_POP=XXX",
+        "FASTLY_SERVICE_VERSION=0",
+        "args=[\"compute-app\"]",
+        "client_ip=Some(127.0.0.1)",
+        "server_ip=Some(127.0.0.1)",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
     }
     assert!(text.contains("FASTLY_TRACE_ID=") && !text.contains("FASTLY_TRACE_ID=<unset>"));
     let v = request_json("env", &["--client-ip", "203.0.113.7", "/"]);
-    assert!(body(&v).lines().any(|l| l == "client_ip=Some(203.0.113.7)"), "{}", body(&v));
+    assert!(
+        body(&v).lines().any(|l| l == "client_ip=Some(203.0.113.7)"),
+        "{}",
+        body(&v)
+    );
 }
 
 #[test]
@@ -172,9 +248,15 @@ fn geo_lookup_of_loopback_uses_the_default_record() {
 fn sleep_suspends_and_resumes() {
     let v = request_json("sleep", &["/?ms=30"]);
     assert_eq!(v["status"], 200, "{v}");
-    let slept: u64 = body(&v).trim().trim_start_matches("slept ").parse().unwrap();
+    let slept: u64 = body(&v)
+        .trim()
+        .trim_start_matches("slept ")
+        .parse()
+        .unwrap();
     assert!(slept >= 30, "slept {slept}");
-    assert!(trace_calls(&v).iter().any(|c| c == "wasi_snapshot_preview1::poll_oneoff"));
+    assert!(trace_calls(&v)
+        .iter()
+        .any(|c| c == "wasi_snapshot_preview1::poll_oneoff"));
 }
 
 #[test]
@@ -197,4 +279,21 @@ fn js_guest_answers_with_headers_and_config_store() {
     assert_eq!((v["status"].as_u64(), body(&v)), (Some(200), "42"), "{v}");
     let v = request_json("js-app", &["-C", cfg.to_str().unwrap(), "/config/nope"]);
     assert_eq!(v["status"], 404);
+}
+
+#[test]
+fn the_trace_exports_to_the_chrome_trace_format() {
+    let out = std::env::temp_dir().join(format!("edgeplay-trace-{}.json", std::process::id()));
+    let v = request_json("hello", &["--trace-out", out.to_str().unwrap(), "/"]);
+    assert_eq!(v["status"], 200);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    assert_eq!(events.len(), v["trace"].as_array().unwrap().len());
+    let send = events
+        .iter()
+        .find(|e| e["name"] == "fastly_http_resp::send_downstream")
+        .expect("send_downstream is in the export");
+    assert_eq!(send["ph"], "X");
+    assert_eq!(send["args"]["status"], "ok");
+    let _ = std::fs::remove_file(out);
 }

@@ -380,6 +380,13 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
         },
     )
     .await;
+    if let Some(path) = &args.trace_out {
+        let doc = edgeplay_host::trace::to_chrome_trace(&result.trace);
+        if let Err(e) = std::fs::write(path, doc.to_string()) {
+            error!("could not write the trace to {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     if json {
         let v = request_json(&result, load_us);
         let mut stdout = std::io::stdout().lock();

@@ -277,6 +277,11 @@ pub struct RequestArgs {
     #[arg(long = "trace")]
     pub trace: bool,
 
+    /// Write the trace to FILE in the Chrome/Perfetto trace-event JSON format
+    /// (open it at ui.perfetto.dev or chrome://tracing).
+    #[arg(long = "trace-out", value_name = "FILE")]
+    pub trace_out: Option<PathBuf>,
+
     /// Stop the guest after this many milliseconds of estimated platform CPU time (0: no limit).
     #[arg(long = "cpu-limit-ms", value_name = "MS", default_value_t = 0)]
     pub cpu_limit_ms: u64,

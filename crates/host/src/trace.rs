@@ -210,6 +210,14 @@ impl TraceEvent {
             s.push_str(" -> ");
             s.push_str(st);
         }
+        if !self.results.is_empty() {
+            let results: Vec<String> = self
+                .results
+                .iter()
+                .map(|(n, v)| format!("{n}={}", v.display()))
+                .collect();
+            s.push_str(&format!(" {{{}}}", results.join(", ")));
+        }
         if self.unsupported {
             s.push_str(" [unsupported]");
         }

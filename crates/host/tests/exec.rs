@@ -138,3 +138,18 @@ fn argv_can_be_set_for_run() {
     );
     assert_eq!(run.outcome.exit, Exit::Exit(3));
 }
+
+#[test]
+fn modules_are_cached_by_content_hash() {
+    let engine = engine();
+    let wasm = wat::parse_str(LOOP_FOREVER).unwrap();
+    let first = engine.load(&wasm).unwrap();
+    let second = engine.load(&wasm).unwrap();
+    assert!(!first.info.cached);
+    assert!(second.info.cached, "the same bytes load from the cache");
+    assert_eq!(first.info.sha256, second.info.sha256);
+    let mut other = wasm.clone();
+    other.extend_from_slice(&[0, 5, 4, b'n', b'o', b'p', b'e']); // an extra custom section "nope"
+    let third = engine.load(&other).unwrap();
+    assert!(!third.info.cached, "different bytes are a different module");
+}

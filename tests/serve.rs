@@ -11,7 +11,10 @@ fn serves_the_hello_guest() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "Hello from edgeplay!\n");
     assert_eq!(r.header("x-edgeplay"), Some("hello"));
-    assert!(r.header("date").is_some(), "the host adds a date header on the wire");
+    assert!(
+        r.header("date").is_some(),
+        "the host adds a date header on the wire"
+    );
 }
 
 #[test]
@@ -38,7 +41,11 @@ fn survives_a_trapping_guest() {
         let r = server.request("GET", "/", &[], b"");
         assert_eq!(r.status, 500);
     }
-    assert!(server.log().contains("boom from the guest"), "{}", server.log());
+    assert!(
+        server.log().contains("boom from the guest"),
+        "{}",
+        server.log()
+    );
 }
 
 #[test]
@@ -48,9 +55,16 @@ fn streams_chunks_and_reports_abandoned_bodies() {
     assert_eq!(r.status, 200);
     assert!(r.complete);
     assert_eq!(r.text().lines().count(), 50);
-    assert!(r.chunks > 1, "a streamed body arrives in several chunks, got {}", r.chunks);
+    assert!(
+        r.chunks > 1,
+        "a streamed body arrives in several chunks, got {}",
+        r.chunks
+    );
     let r = server.request("GET", "/?chunks=50&abandon=1", &[], b"");
-    assert!(!r.complete, "an abandoned streaming body must not look complete");
+    assert!(
+        !r.complete,
+        "an abandoned streaming body must not look complete"
+    );
 }
 
 #[test]

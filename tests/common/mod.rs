@@ -29,7 +29,11 @@ pub fn edgeplay_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(Path::parent).expect("profile dir");
     let bin = dir.join(format!("edgeplay{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is missing: run `cargo test --workspace`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace`",
+        bin.display()
+    );
     bin
 }
 
@@ -99,7 +103,11 @@ pub fn header_all<'a>(v: &'a Value, name: &str) -> Vec<&'a str> {
         .as_array()
         .expect("headers is a list")
         .iter()
-        .filter(|h| h[0].as_str().map(|n| n.eq_ignore_ascii_case(name)).unwrap_or(false))
+        .filter(|h| {
+            h[0].as_str()
+                .map(|n| n.eq_ignore_ascii_case(name))
+                .unwrap_or(false)
+        })
         .filter_map(|h| h[1].as_str())
         .collect()
 }
@@ -111,7 +119,13 @@ pub fn trace_calls(v: &Value) -> Vec<String> {
         .expect("trace is a list")
         .iter()
         .filter(|e| e["kind"] == "hostcall")
-        .map(|e| format!("{}::{}", e["module"].as_str().unwrap(), e["name"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{}::{}",
+                e["module"].as_str().unwrap(),
+                e["name"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -154,12 +168,23 @@ impl Server {
         }
         let addr = rx
             .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("edgeplay serve printed no Listening line: {}", log.lock().unwrap()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "edgeplay serve printed no Listening line: {}",
+                    log.lock().unwrap()
+                )
+            });
         Server { child, addr, log }
     }
 
     /// Send one raw HTTP/1.1 request and return (status, headers, body bytes, complete).
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
         http_request(&self.addr, method, path, headers, body)
     }
 
@@ -188,7 +213,10 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -196,10 +224,19 @@ impl HttpResponse {
 }
 
 /// A minimal HTTP/1.1 client (Connection: close), decoding content-length and chunked bodies.
-pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
     let mut s = TcpStream::connect(addr).expect("connect to edgeplay serve");
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
     for (n, v) in headers {
         req.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -209,7 +246,11 @@ pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str
     let mut r = BufReader::new(s);
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
-    let status: u16 = line.split_whitespace().nth(1).and_then(|x| x.parse().ok()).unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
     let mut headers = Vec::new();
     loop {
         let mut l = String::new();
@@ -226,14 +267,19 @@ pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str
     let mut body = Vec::new();
     let mut complete = true;
     let mut chunks = 0;
-    if get("transfer-encoding").map(|t| t.contains("chunked")).unwrap_or(false) {
+    if get("transfer-encoding")
+        .map(|t| t.contains("chunked"))
+        .unwrap_or(false)
+    {
         complete = false;
         loop {
             let mut size = String::new();
             if r.read_line(&mut size).unwrap_or(0) == 0 {
                 break;
             }
-            let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+            let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+                break;
+            };
             if n == 0 {
                 complete = true;
                 break;
@@ -251,5 +297,116 @@ pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str
     } else {
         let _ = r.read_to_end(&mut body);
     }
-    HttpResponse { status, headers, body, complete, chunks }
+    HttpResponse {
+        status,
+        headers,
+        body,
+        complete,
+        chunks,
+    }
+}
+
+/// A request an [`Origin`] received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub at: std::time::Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// What an [`Origin`] answers: status, headers, body, and how long to wait first.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn text(status: u16, body: &str) -> Reply {
+        Reply { status, headers: vec![("content-type".into(), "text/plain".into())], body: body.as_bytes().to_vec(), delay: Duration::ZERO }
+    }
+}
+
+/// A tiny HTTP/1.1 origin on 127.0.0.1 (a thread per connection) that records every
+/// request and answers with `handler`.
+pub struct Origin {
+    pub addr: String,
+    pub port: u16,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    /// When each reply was sent.
+    pub answered: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+}
+
+impl Origin {
+    pub fn start(handler: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Origin {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let handler = std::sync::Arc::new(handler);
+        let (rec, ans) = (received.clone(), answered.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let (rec, ans, handler) = (rec.clone(), ans.clone(), handler.clone());
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(conn.try_clone().unwrap());
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut parts = line.split_whitespace();
+                        let (method, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+                        let mut headers = Vec::new();
+                        loop {
+                            let mut l = String::new();
+                            if r.read_line(&mut l).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let l = l.trim_end();
+                            if l.is_empty() {
+                                break;
+                            }
+                            if let Some((n, v)) = l.split_once(':') {
+                                headers.push((n.trim().to_lowercase(), v.trim().to_string()));
+                            }
+                        }
+                        let len = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+                        let mut body = vec![0; len];
+                        if r.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        let req = Received { method, target, headers, body, at: std::time::Instant::now() };
+                        rec.lock().unwrap().push(req.clone());
+                        let reply = handler(&req);
+                        std::thread::sleep(reply.delay);
+                        let mut head = format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\n", reply.status, reply.body.len());
+                        for (n, v) in &reply.headers {
+                            head.push_str(&format!("{n}: {v}\r\n"));
+                        }
+                        head.push_str("\r\n");
+                        ans.lock().unwrap().push(std::time::Instant::now());
+                        if conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&reply.body)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Origin { addr: format!("127.0.0.1:{port}"), port, received, answered }
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
 }

@@ -9,6 +9,7 @@ use crate::serve::{bind, serve, ServeCtx};
 use anyhow::{anyhow, Result};
 use base64::Engine as _;
 use edgeplay_host::abi::Coverage;
+use edgeplay_host::config::BackendConfig;
 use edgeplay_host::{
     DownstreamRequest, Engine, ExecOptions, Execution, Exit, Guest, ServiceConfig,
 };
@@ -49,15 +50,22 @@ fn prepare(shared: &SharedArgs) -> Result<(Arc<Engine>, Arc<Guest>, ServiceConfi
     }
     let engine = Arc::new(Engine::new(native_platform()));
     let input = shared.input();
-    let (guest, config) = load_inputs(&engine, &input, shared.config_path.as_deref())?;
+    let (guest, config) = load_inputs(
+        &engine,
+        &input,
+        shared.config_path.as_deref(),
+        &shared.backends,
+    )?;
     Ok((engine, guest, config))
 }
 
-/// Load the guest and the configuration, logging what was loaded.
+/// Load the guest and the configuration (the file, then the `--backend` flags),
+/// logging what was loaded.
 fn load_inputs(
     engine: &Engine,
     input: &Path,
     config_path: Option<&Path>,
+    backend_flags: &[(String, BackendConfig)],
 ) -> Result<(Arc<Guest>, ServiceConfig)> {
     let (guest, took) = load_guest(engine, input)?;
     info!(
@@ -69,19 +77,32 @@ fn load_inputs(
     for imp in &guest.info.unknown_imports {
         warn!("the guest imports `{imp}`, which is not part of the Compute ABI: calling it traps");
     }
-    let config = match config_path {
+    let mut config = match config_path {
         Some(p) => {
             let c = load_config(p)?;
-            if c.backends.is_empty() {
+            if c.backends.is_empty() && backend_flags.is_empty() {
                 warn!("no backend definitions found in {}", p.display());
             }
             c
         }
+        None if !backend_flags.is_empty() => ServiceConfig::default(),
         None => {
             warn!("no configuration provided, invoke with `-C <TOML_FILE>` to provide a configuration");
             ServiceConfig::default()
         }
     };
+    for (name, backend) in backend_flags {
+        if config
+            .backends
+            .insert(name.clone(), backend.clone())
+            .is_some()
+        {
+            info!(
+                "--backend {name}={} replaces the configuration file's backend {name:?}",
+                backend.url
+            );
+        }
+    }
     Ok((guest, config))
 }
 
@@ -351,8 +372,13 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
     init_tracing(args.verbosity, LogDest::Stderr, false);
     let engine = Engine::new(native_platform());
     let t0 = std::time::Instant::now();
-    let loaded = load_inputs(&engine, &args.input, args.config_path.as_deref())
-        .and_then(|(g, c)| Ok((g, c, build_request(&args)?)));
+    let loaded = load_inputs(
+        &engine,
+        &args.input,
+        args.config_path.as_deref(),
+        &args.backends,
+    )
+    .and_then(|(g, c)| Ok((g, c, build_request(&args)?)));
     let (guest, config, request) = match loaded {
         Ok(x) => x,
         Err(e) => {
@@ -421,8 +447,8 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
     }
 }
 
-/// The coverage table: plain columns, or Markdown (`| group | emulated | unsupported |`
-/// rows and a total row).
+/// The coverage table: plain columns, or Markdown (the README's table, rendered by the
+/// core): a row per ABI group and a total row.
 pub fn coverage_table(rows: &[Coverage], markdown: bool) -> String {
     let emulated: usize = rows.iter().map(|r| r.emulated).sum();
     let unsupported: usize = rows.iter().map(|r| r.unsupported).sum();
@@ -519,7 +545,7 @@ mod tests {
         let md = coverage_table(&rows, true);
         assert_eq!(
             md,
-            "| group | emulated | unsupported |\n|---|---:|---:|\n| a | 2 | 1 |\n| b | 0 | 3 |\n| **total** | **2** | **4** |\n"
+            "| ABI group | emulated | unsupported (links, answers UNSUPPORTED) |\n|---|---:|---:|\n| `a` | 2 | 1 |\n| `b` | 0 | 3 |\n| **all 6 imports** | **2** | **4** |\n"
         );
         assert!(coverage_table(&rows, false)
             .lines()

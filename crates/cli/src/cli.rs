@@ -2,6 +2,7 @@
 //! with the same flags and defaults, plus edgeplay's own `request` and `coverage`.
 
 use clap::{Args, Parser, Subcommand};
+use edgeplay_host::config::BackendConfig;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -104,6 +105,12 @@ pub struct SharedArgs {
     /// effect if you set RUST_LOG to a value before starting edgeplay
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbosity: u8,
+
+    /// A backend, Fastlike's way: `NAME=HOST:PORT` or `NAME=URL`, with `@N` for an
+    /// unreliable origin that N% of requests reach (the others get a synthetic 502).
+    /// Repeatable; replaces a backend of the same name from the configuration file.
+    #[arg(long = "backend", value_name = "NAME=HOST:PORT[@N]", value_parser = parse_backend)]
+    pub backends: Vec<(String, BackendConfig)>,
 
     /// Stop a guest after this many milliseconds of estimated platform CPU time (the
     /// platform allows 50). 0, the default, means no limit: the interpreter is much
@@ -248,6 +255,12 @@ pub struct RequestArgs {
     #[arg(short = 'C', long = "config", value_name = "CONFIG_PATH")]
     pub config_path: Option<PathBuf>,
 
+    /// A backend, Fastlike's way: `NAME=HOST:PORT` or `NAME=URL`, with `@N` for an
+    /// unreliable origin that N% of requests reach (the others get a synthetic 502).
+    /// Repeatable; replaces a backend of the same name from the configuration file.
+    #[arg(long = "backend", value_name = "NAME=HOST:PORT[@N]", value_parser = parse_backend)]
+    pub backends: Vec<(String, BackendConfig)>,
+
     /// The request method (GET, or POST when --data is given).
     #[arg(short = 'X', long = "request", value_name = "METHOD")]
     pub method: Option<String>,
@@ -289,6 +302,12 @@ pub struct RequestArgs {
     /// Verbosity of edgeplay's own messages (to stderr): -v INFO, -vv DEBUG, -vvv TRACE.
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbosity: u8,
+}
+
+/// Parse one `--backend` value (Fastlike's form; see
+/// [`edgeplay_host::backends::parse_backend_flag`]).
+fn parse_backend(flag: &str) -> Result<(String, BackendConfig), String> {
+    edgeplay_host::backends::parse_backend_flag(flag)
 }
 
 /// `edgeplay coverage`.
@@ -427,6 +446,45 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn backends_take_fastlikes_form() {
+        match parse(&[
+            "edgeplay",
+            "--backend",
+            "origin=127.0.0.1:9000",
+            "--backend",
+            "flaky=localhost:9001@50",
+            "a.wasm",
+        ])
+        .unwrap()
+        {
+            Commands::Serve(s) => {
+                let b = &s.shared.backends;
+                assert_eq!(b.len(), 2);
+                assert_eq!(b[0].0, "origin");
+                assert_eq!(b[0].1.url, "http://127.0.0.1:9000");
+                assert_eq!(b[0].1.reachable_percent, None);
+                assert_eq!(b[1].0, "flaky");
+                assert_eq!(b[1].1.reachable_percent, Some(50));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "edgeplay",
+            "request",
+            "a.wasm",
+            "--backend",
+            "o=http://h:1/",
+        ])
+        .unwrap()
+        {
+            Commands::Request(r) => assert_eq!(r.backends[0].1.url, "http://h:1/"),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["edgeplay", "--backend", "no-name", "a.wasm"]).is_err());
+        assert!(parse(&["edgeplay", "--backend", "o=h:1@101", "a.wasm"]).is_err());
     }
 
     #[test]

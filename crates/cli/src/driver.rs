@@ -220,6 +220,21 @@ pub async fn run_request_with(
 ) -> RequestResult {
     let t0 = Instant::now();
     let mut collected = Collected::default();
+    if edgeplay_host::backends::loop_detected(&request) {
+        // The platform answers a looping request without running the guest.
+        collected.absorb(edgeplay_host::backends::loop_detected_outputs());
+        return RequestResult {
+            collected,
+            outcome: Outcome {
+                exit: Exit::Returned,
+                fuel: 0,
+                cpu_ms_estimate: 0.0,
+            },
+            response: FinalResponse::loop_detected(),
+            trace: Vec::new(),
+            run_us: 0,
+        };
+    }
     let (outcome, trace) =
         match Execution::new(engine, guest, config, request, viceroy_request_id(0), opts) {
             Ok(exec) => {

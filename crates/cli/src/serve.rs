@@ -134,6 +134,13 @@ async fn handle(
     };
     let request = downstream_request(&parts, body, local, remote);
     info!(parent: &span, "handling request {} {}", request.method, request.url);
+    if edgeplay_host::backends::loop_detected(&request) {
+        warn!(parent: &span, "request loop detected (cdn-loop carries the edgeplay token): answering 508 without running the guest");
+        return plain_response(
+            StatusCode::LOOP_DETECTED,
+            edgeplay_host::backends::LOOP_DETECTED_BODY,
+        );
+    }
     let exec = match Execution::new(
         &ctx.engine,
         ctx.guest.clone(),

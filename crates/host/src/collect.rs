@@ -49,6 +49,15 @@ pub struct FinalResponse {
     pub error: Option<String>,
 }
 
+impl FinalResponse {
+    /// The answer to a request that loops back through this service (508 Loop
+    /// Detected), which drivers give without running the guest; see
+    /// [`crate::backends::loop_detected`].
+    pub fn loop_detected() -> FinalResponse {
+        crate::backends::loop_detected_response()
+    }
+}
+
 impl Collected {
     /// Take in outputs, in order.
     pub fn absorb(&mut self, outputs: Vec<Output>) {

@@ -287,9 +287,11 @@ impl Execution {
         std::mem::take(&mut self.store.data_mut().new_work)
     }
 
-    /// Hand in the result of finished work.
+    /// Hand in the result of finished work. A backend fetch settles its pending request
+    /// at once (its trace event gets the time it ended); the guest sees it when it next
+    /// waits or polls. Results may come in any order.
     pub fn complete(&mut self, id: WorkId, result: WorkResult) {
-        self.store.data_mut().finished_work.insert(id, result);
+        self.store.data_mut().complete_work(id, result);
     }
 
     /// Outputs produced since the last call, in order.
@@ -328,6 +330,7 @@ impl Execution {
         // A streaming response the guest neither closed nor abandoned is cut off, as
         // on the platform and in Viceroy: the client must not see it as complete.
         let s = self.store.data_mut();
+        crate::backends::note_unfinished(s);
         if s.bodies
             .values()
             .any(|b| b.sink == crate::session::BodySink::Downstream)
@@ -508,6 +511,7 @@ impl Execution {
             }
             Some(value) => {
                 if let Some(mut ev) = ev {
+                    blocked.annotate(&mut ev);
                     ev.bytes_read += mem.bytes_read;
                     ev.bytes_written += mem.bytes_written;
                     ev.code = Some(value);

@@ -7,12 +7,16 @@
 //! - [`Execution`] runs one downstream request in a fresh instance, as resumable
 //!   fuel slices; outside work (sleeps, later fetches and store operations) is
 //!   handed to the driver ([`Execution::take_work`] / [`Execution::complete`]).
+//! - [`backends`] decides what every backend request looks like on the wire (URL,
+//!   Host, `cdn-loop`, framing, timeouts), answers mock and unreliable backends, and
+//!   detects request loops ([`backends::loop_detected`]) for the drivers.
 //! - [`platform`] holds the traits the platform implements (clock, randomness).
 //! - [`trace`] records one event per hostcall.
 //!
 //! Nothing here touches the OS, the browser, threads or an async runtime.
 
 pub mod abi;
+pub mod backends;
 pub mod backtrace;
 pub mod collect;
 pub mod config;

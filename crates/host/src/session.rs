@@ -10,7 +10,7 @@ use crate::memory::GuestMem;
 use crate::platform::Platform;
 use crate::trace::{EventKind, TraceEvent};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Most live handles of one kind a request may hold before calls answer LIMITEXCEEDED.
@@ -41,6 +41,17 @@ impl<T> HandleTable<T> {
         }
         self.items.push(Some(v));
         self.live += 1;
+        Some((self.items.len() - 1) as u32)
+    }
+    /// Use up one handle number without storing anything: the number is never live in
+    /// this table. Another table can then own it, so the two share one number space
+    /// (async items take their numbers from the body table this way). `None` when the
+    /// numbers are exhausted.
+    pub fn reserve(&mut self) -> Option<u32> {
+        if self.items.len() >= (u32::MAX - 2) as usize {
+            return None;
+        }
+        self.items.push(None);
         Some((self.items.len() - 1) as u32)
     }
     /// The value behind `h`.
@@ -135,6 +146,8 @@ pub struct ResponseParts {
     pub framing_mode: u32,
     /// `http_keepalive_mode`.
     pub keepalive_mode: u32,
+    /// The backend address a backend response came from (`get_addr_dest_ip`/`_port`).
+    pub remote_addr: Option<std::net::SocketAddr>,
 }
 
 impl ResponseParts {
@@ -146,6 +159,7 @@ impl ResponseParts {
             headers: Headers::new(),
             framing_mode: 0,
             keepalive_mode: 0,
+            remote_addr: None,
         }
     }
 }
@@ -157,6 +171,16 @@ pub enum BodySink {
     Buffer,
     /// The streaming downstream response body: writes become [`Output::BodyChunk`].
     Downstream,
+    /// The streaming upload body of a `send_async_streaming` request (the async item
+    /// handle of its pending request): writes are buffered, and `close` starts the fetch.
+    Upload(u32),
+}
+
+impl BodySink {
+    /// True for a write-only streaming body (the downstream response or an upload).
+    pub fn is_streaming(self) -> bool {
+        !matches!(self, BodySink::Buffer)
+    }
 }
 
 /// A body the guest holds.
@@ -230,6 +254,19 @@ pub enum WorkKind {
 /// A backend request, exactly as it should go on the wire: the core has already
 /// applied the backend's URL, `override_host`, the `cdn-loop` token and framing.
 /// The driver only performs it (native: hyper; browser: `fetch`).
+///
+/// - `url` is the backend's scheme, host, port and path prefix, then the guest
+///   request's path and query ([`crate::backends::backend_url`]).
+/// - `headers` always hold `host` (the backend's `override_host`, else the guest
+///   request's Host header, else its URL's authority, else the backend's host, as
+///   Viceroy picks it) and `cdn-loop` with the `edgeplay` token appended.
+/// - `content-length`/`transfer-encoding` are present only when the guest chose
+///   manual framing (`framing_headers_mode_set(1)`) with valid values; otherwise the
+///   driver frames `body` itself.
+/// - The timeouts are always set: the backend's values, or the platform's defaults
+///   ([`crate::backends::DEFAULT_CONNECT_TIMEOUT_MS`] and its siblings).
+/// - A streaming upload (`send_async_streaming`) is buffered: the fetch starts when
+///   the guest closes the body, with the whole body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FetchRequest {
     /// The backend's name (for the trace and error messages).
@@ -335,6 +372,155 @@ pub trait Blocked: Send {
     fn is_ready_now(&self) -> bool {
         false
     }
+
+    /// Add what the call produced to its trace event, once `poll` finished it.
+    fn annotate(&mut self, _ev: &mut TraceEvent) {}
+}
+
+/// An entry of the shared async-item table ([`Session::async_items`]).
+#[derive(Debug)]
+pub enum AsyncItem {
+    /// A backend request (`send_async*`, or the one behind a blocking `send`).
+    Pending(Box<PendingRequest>),
+    /// A promise of a further downstream request (`http_downstream.next_request`).
+    /// edgeplay runs one request per instance: it is ready at once, with no request.
+    RequestPromise,
+}
+
+impl AsyncItem {
+    /// The item's kind, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            AsyncItem::Pending(_) => "pending request",
+            AsyncItem::RequestPromise => "request promise",
+        }
+    }
+}
+
+/// A backend request the guest started.
+#[derive(Debug)]
+pub struct PendingRequest {
+    /// The backend's name.
+    pub backend: String,
+    /// Where the request is.
+    pub state: PendingState,
+    /// Headers to set on the response when it arrives (`pending_req_header_*`).
+    pub on_response: PendingHeaders,
+    /// Headers to set on the synthetic error response `send_downstream_pending` sends
+    /// when the request fails.
+    pub on_error: PendingHeaders,
+    /// The trace details of the fetch.
+    pub meta: FetchMeta,
+}
+
+/// What the trace shows of a backend fetch, and how to finish its response.
+#[derive(Clone, Debug)]
+pub struct FetchMeta {
+    /// Method.
+    pub method: String,
+    /// The URL as it goes on the wire.
+    pub url: String,
+    /// When the fetch started (µs since the execution started).
+    pub start_us: f64,
+    /// `content_encodings` bits of `auto_decompress_response_set` (bit 0: gzip).
+    pub auto_decompress: u32,
+    /// `Some("static" | "echo")` for a mock backend.
+    pub mock: Option<&'static str>,
+    /// Notes for the trace event (framing fallback, ...).
+    pub notes: Vec<String>,
+}
+
+/// Where a pending request is.
+#[derive(Debug)]
+pub enum PendingState {
+    /// `send_async_streaming`: waiting for the guest to close the upload body (handle
+    /// `body`); the fetch starts then.
+    AwaitingBody {
+        /// The request to send, without its body yet.
+        fetch: Box<FetchRequest>,
+        /// The upload body handle.
+        body: u32,
+        /// The backend it goes to.
+        backend: Box<crate::backends::Backend>,
+    },
+    /// Handed to the driver (a fetch, or a mock's delay); the work's id.
+    InFlight {
+        /// The work to wait for.
+        work: WorkId,
+        /// A mock's answer, given when its delay (the work) is over.
+        canned: Option<Box<Result<BackendResponse, SendFailure>>>,
+    },
+    /// Finished; `order` counts completions (smaller finished earlier).
+    Done {
+        /// The response or the failure.
+        result: Box<Result<BackendResponse, SendFailure>>,
+        /// Completion order.
+        order: u64,
+    },
+}
+
+/// A backend response as the guest receives it (decompressed when asked).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackendResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Headers,
+    /// The whole body.
+    pub body: Vec<u8>,
+    /// The address it came from, when known.
+    pub remote_addr: Option<std::net::SocketAddr>,
+}
+
+/// Why a backend request failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendFailure {
+    /// The failure, as `send_error_detail` names it.
+    pub kind: FetchErrorKind,
+    /// A human explanation.
+    pub message: String,
+}
+
+/// Header changes queued for a response that has not arrived yet, applied as Viceroy
+/// applies them: removals first, then insertions (replacing), then appends.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PendingHeaders {
+    remove: Vec<String>,
+    insert: Vec<(String, Vec<u8>)>,
+    append: Vec<(String, Vec<u8>)>,
+}
+
+impl PendingHeaders {
+    /// Queue `name: value`, replacing every value of `name` (and earlier queued appends).
+    pub fn insert(&mut self, name: &str, value: Vec<u8>) {
+        self.append.retain(|(n, _)| n != name);
+        self.insert.retain(|(n, _)| n != name);
+        self.insert.push((name.to_string(), value));
+    }
+    /// Queue `name: value` after the existing values.
+    pub fn append(&mut self, name: &str, value: Vec<u8>) {
+        self.append.push((name.to_string(), value));
+    }
+    /// Queue the removal of `name` (and drop queued insertions and appends of it).
+    pub fn remove(&mut self, name: &str) {
+        self.insert.retain(|(n, _)| n != name);
+        self.append.retain(|(n, _)| n != name);
+        if !self.remove.iter().any(|n| n == name) {
+            self.remove.push(name.to_string());
+        }
+    }
+    /// Apply the queued changes to `headers`.
+    pub fn apply(&self, headers: &mut Headers) {
+        for n in &self.remove {
+            headers.remove(n);
+        }
+        for (n, v) in &self.insert {
+            headers.insert(n, v.clone());
+        }
+        for (n, v) in &self.append {
+            headers.append(n, v.clone());
+        }
+    }
 }
 
 /// A suspension that finishes at once: used to hand control back to the driver (e.g.
@@ -374,8 +560,20 @@ pub struct Session {
     pub secret_stores: HandleTable<String>,
     /// Secrets (their plaintext).
     pub secrets: HandleTable<Vec<u8>>,
-    /// Promises of a further downstream request (`http_downstream.next_request`).
-    pub request_promises: HandleTable<()>,
+    /// Async items (pending backend requests, request promises): one number space,
+    /// shared with [`Session::bodies`] (numbers come from [`HandleTable::reserve`]), as
+    /// `async_io.select` takes any of them.
+    pub async_items: BTreeMap<u32, AsyncItem>,
+    /// Backends the guest registered (`register_dynamic_backend`).
+    pub dynamic_backends: BTreeMap<String, crate::backends::Backend>,
+    /// Backend requests sent so far (the platform allows 32 per client request).
+    pub backend_requests: u32,
+    /// Pending requests whose fetch (or mock delay) is this work.
+    pub fetch_work: HashMap<WorkId, u32>,
+    /// Work whose result nobody waits for any more (a select's timeout sleep that lost).
+    pub forgotten_work: HashSet<WorkId>,
+    /// Counts pending requests as they finish, to tell which finished first.
+    pub done_counter: u64,
     /// The downstream request.
     pub downstream: DownstreamInfo,
     /// True once a response head went downstream.
@@ -436,7 +634,12 @@ impl Session {
             dictionaries: HandleTable::default(),
             secret_stores: HandleTable::default(),
             secrets: HandleTable::default(),
-            request_promises: HandleTable::default(),
+            async_items: BTreeMap::new(),
+            dynamic_backends: BTreeMap::new(),
+            backend_requests: 0,
+            fetch_work: HashMap::new(),
+            forgotten_work: HashSet::new(),
+            done_counter: 0,
             downstream: DownstreamInfo {
                 request,
                 request_id,
@@ -471,6 +674,31 @@ impl Session {
     /// Total fuel consumed, given the fuel left in the current slice.
     pub fn fuel_consumed(&self, fuel_left: u64) -> u64 {
         self.fuel_before_slice + self.fuel_slice_start.saturating_sub(fuel_left)
+    }
+
+    /// Store an async item under a fresh number of the shared async/body number space;
+    /// `None` past [`MAX_HANDLES`] items.
+    pub fn insert_async(&mut self, item: AsyncItem) -> Option<u32> {
+        if self.async_items.len() >= MAX_HANDLES {
+            return None;
+        }
+        let h = self.bodies.reserve()?;
+        self.async_items.insert(h, item);
+        Some(h)
+    }
+
+    /// Hand in the result of outside work: a backend fetch (or a mock's delay) settles
+    /// its pending request now (so its trace event has the real end time); other work
+    /// waits in [`Session::finished_work`] for the call that asked for it.
+    pub fn complete_work(&mut self, id: WorkId, result: WorkResult) {
+        if self.forgotten_work.remove(&id) {
+            return;
+        }
+        if let Some(h) = self.fetch_work.remove(&id) {
+            crate::backends::settle(self, h, result);
+            return;
+        }
+        self.finished_work.insert(id, result);
     }
 
     /// Start outside work; the driver picks it up from [`crate::Execution::take_work`].

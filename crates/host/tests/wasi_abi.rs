@@ -228,6 +228,7 @@ fn run_collecting_work(wat: &str) -> (Run, Vec<WorkKind>) {
             outcome,
             trace,
             response,
+            fetches: Vec::new(),
         },
         seen,
     )

@@ -10,6 +10,11 @@
 //! response ([`Output::BodyEnd`]) and `abandon` aborts it ([`Output::BodyAbort`]), again
 //! with a yield, so the client has the whole response while the guest works on.
 //!
+//! The upload body of `send_async_streaming` ([`BodySink::Upload`]) is write-only too,
+//! but edgeplay buffers it: writes and appends add to it, and `close` hands the whole
+//! body to its pending request, which only then starts the fetch (`abandon` fails the
+//! request). See [`super::send`].
+//!
 //! As in Viceroy: a streaming body cannot be read, front-written or appended from
 //! (BADF), nor have its trailers read (INVAL); trailers of any other body can be read
 //! only once a read has reached its end (AGAIN before that, also for a body the guest
@@ -33,9 +38,9 @@ fn body_mut<'a>(cx: &'a mut Cx<'_>, name: &'static str, h: u32) -> HostResult<&'
 
 /// BADF unless the body is live and an ordinary (non-streaming) body.
 fn buffer_body(cx: &mut Cx<'_>, name: &'static str, h: u32, what: &str) -> HostResult<()> {
-    if body_mut(cx, name, h)?.sink == BodySink::Downstream {
+    if body_mut(cx, name, h)?.sink.is_streaming() {
         cx.note(format!(
-            "the streaming response body cannot be {what}: it only accepts writes to the back"
+            "a streaming body cannot be {what}: it only accepts writes to the back"
         ));
         return Err(Status::BADF.into());
     }
@@ -66,8 +71,8 @@ pub(crate) fn stream_chunk(cx: &mut Cx<'_>, bytes: Vec<u8>) -> HostResult {
 /// Readiness checks of the trailer getters: streaming → INVAL, not read to the end → AGAIN.
 fn trailers_readable(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
     let b = body_mut(cx, "body", h)?;
-    if b.sink == BodySink::Downstream {
-        cx.note("trailers of the streaming response body cannot be read");
+    if b.sink.is_streaming() {
+        cx.note("trailers of a streaming body cannot be read");
         return Err(Status::INVAL.into());
     }
     if !b.trailers_ready {
@@ -137,11 +142,11 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             }
             let bytes = cx.bytes_arg("data", buf, buf_len)?;
             let n = bytes.len();
+            if sink.is_streaming() && end == 1 {
+                cx.note("cannot write to the front of a streaming body");
+                return Err(Status::BADF.into());
+            }
             if sink == BodySink::Downstream {
-                if end == 1 {
-                    cx.note("cannot write to the front of the streaming response body");
-                    return Err(Status::BADF.into());
-                }
                 cx.mem.write_u32(nwritten_out, n as u32)?;
                 cx.result("nwritten", ArgValue::Int(n as i64));
                 return stream_chunk(cx, bytes);
@@ -193,11 +198,17 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         ["fastly_http_body" :: "close", "env" :: "xqd_body_close", "env" :: "xqd_body_close_downstream"]
         fn(cx, body: u32) -> i32 {
             cx.handle_arg("body", HandleKind::Body, body);
-            let b = cx.s.bodies.take(body).ok_or(Fault::Status(Status::BADF.0))?;
+            let mut b = cx.s.bodies.take(body).ok_or(Fault::Status(Status::BADF.0))?;
             if b.sink == BodySink::Downstream {
                 cx.s.emit(Output::BodyEnd);
                 cx.note("the streaming response is complete");
                 return cx.suspend(Box::new(YieldNow(Status::OK.0)));
+            }
+            if let BodySink::Upload(pending) = b.sink {
+                let start = b.pos.min(b.data.len());
+                let bytes = b.data.split_off(start);
+                cx.note(format!("the streaming upload is complete ({} bytes): the request is sent now", bytes.len()));
+                super::send::upload_closed(cx.s, pending, bytes);
             }
             Ok(Status::OK.0)
         }
@@ -210,6 +221,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.s.emit(Output::BodyAbort);
                 cx.note("the streaming response was abandoned: the client sees an incomplete body");
                 return cx.suspend(Box::new(YieldNow(Status::OK.0)));
+            }
+            if let BodySink::Upload(pending) = b.sink {
+                cx.note("the streaming upload was abandoned: its request fails");
+                super::send::upload_abandoned(cx.s, pending);
             }
             Ok(Status::OK.0)
         }

@@ -12,13 +12,15 @@
 //! fingerprints and the proxy/VPN intelligence answer NONE; the compliance region is
 //! `none`; DDoS detection says 0; bot detection reads the client's own
 //! `x-fastly-bot-*` request headers (so a playground user can simulate it), and
-//! `downstream_bot_analyzed` is 0 without them. `fastly_key_is_valid` is 0 (no keys are
-//! configured). edgeplay runs one request per instance: `next_request` gives a promise
+//! `downstream_bot_analyzed` is 0 without them. `fastly_key_is_valid` is 1 when the
+//! request's `fastly-key` header is one of `[local_server] fake_valid_fastly_keys`
+//! (Viceroy's key; none by default). edgeplay runs one request per instance: `next_request` gives a promise
 //! and `next_request_wait` answers NONE (no further request), once a response was sent.
 //! `downstream_visits_this_service`/`_pop` stay UNSUPPORTED, as in Viceroy.
 
 use super::headers::write_str_out;
 use super::{Cx, Fault, HostResult, Registry};
+use crate::session::AsyncItem;
 use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind};
 use std::net::IpAddr;
@@ -132,18 +134,46 @@ pub(crate) fn ddos_detected(cx: &mut Cx<'_>, h: Option<u32>, out: u32) -> HostRe
     Ok(Status::OK.0)
 }
 
-/// `fastly_key_is_valid`: 0, as no valid Fastly keys are configured. With a handle, the
-/// request must be live (BADF otherwise), as in Viceroy.
+/// `fastly_key_is_valid`: 1 when the request's `fastly-key` header is one of the
+/// configured `fake_valid_fastly_keys`, as in Viceroy. With a handle, the request must
+/// be live (BADF otherwise); without (the legacy call), it is the downstream request,
+/// as the guest holds it now.
 pub(crate) fn fastly_key_is_valid(cx: &mut Cx<'_>, h: Option<u32>, out: u32) -> HostResult {
-    if let Some(h) = h {
-        cx.handle_arg("req", HandleKind::Request, h);
-        if !cx.s.requests.contains(h) {
-            return Err(Status::BADF.into());
+    let original =
+        cx.s.downstream
+            .request
+            .headers
+            .get("fastly-key")
+            .map(<[u8]>::to_vec);
+    let key = match h {
+        Some(h) => {
+            cx.handle_arg("req", HandleKind::Request, h);
+            match cx.s.requests.get(h) {
+                Some(r) => r.headers.get("fastly-key").map(<[u8]>::to_vec),
+                None => return Err(Status::BADF.into()),
+            }
         }
+        None => match cx
+            .s
+            .downstream
+            .req_handle
+            .and_then(|d| cx.s.requests.get(d))
+        {
+            Some(r) => r.headers.get("fastly-key").map(<[u8]>::to_vec),
+            None => original,
+        },
+    };
+    let valid = key.is_some_and(|k| {
+        cx.s.config
+            .fake_valid_fastly_keys
+            .iter()
+            .any(|v| v.as_bytes() == k.as_slice())
+    });
+    cx.mem.write_u32(out, u32::from(valid))?;
+    cx.result("is_valid", ArgValue::Int(i64::from(valid)));
+    if cx.s.config.fake_valid_fastly_keys.is_empty() {
+        cx.note("no fake_valid_fastly_keys are configured");
     }
-    cx.mem.write_u32(out, 0)?;
-    cx.result("is_valid", ArgValue::Int(0));
-    cx.note("no valid Fastly keys are configured");
     Ok(Status::OK.0)
 }
 
@@ -281,9 +311,12 @@ pub fn bot_category_kind(category: &str) -> Option<u32> {
 /// Consume a request-promise handle argument: BADF unless live.
 fn take_promise(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
     cx.handle_arg("promise", HandleKind::RequestPromise, h);
-    match cx.s.request_promises.take(h) {
-        Some(()) => Ok(()),
-        None => Err(Status::BADF.into()),
+    match cx.s.async_items.get(&h) {
+        Some(AsyncItem::RequestPromise) => {
+            cx.s.async_items.remove(&h);
+            Ok(())
+        }
+        _ => Err(Status::BADF.into()),
     }
 }
 
@@ -303,12 +336,15 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             if options_mask & 0b10 != 0 {
                 cx.arg("timeout_ms", ArgValue::Int(timeout_ms as i64));
             }
-            if cx.s.request_promises.live() > 0 {
+            if cx.s.async_items.values().any(|i| matches!(i, AsyncItem::RequestPromise)) {
                 cx.note("a request promise is already pending");
                 return Err(Status::LIMITEXCEEDED.into());
             }
-            let h = cx.s.request_promises.insert(()).ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
-            cx.mem.write_u32(handle_out, h)?;
+            let h = cx.s.insert_async(AsyncItem::RequestPromise).ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
+            if let Err(e) = cx.mem.write_u32(handle_out, h) {
+                cx.s.async_items.remove(&h);
+                return Err(e.into());
+            }
             cx.result("handle", ArgValue::Handle { kind: HandleKind::RequestPromise, handle: h });
             cx.note("edgeplay runs one request per instance: no further request will arrive");
             Ok(Status::OK.0)

@@ -2,9 +2,12 @@
 //! the ones it builds — their method, URI, version, headers and cache settings, plus
 //! the legacy handle-less downstream metadata getters.
 //!
-//! Sending (`send*`, `pending_req_*`), dynamic backends, the Fanout/WebSocket
-//! redirects, `upgrade_websocket`, `inspect` and `on_behalf_of` live with the backends
-//! work and are linked as UNSUPPORTED until then.
+//! Sending (`send*`, `pending_req_*`) and dynamic backends are in [`super::send`].
+//! The Fanout/WebSocket redirects, `upgrade_websocket`, `inspect` and `on_behalf_of`
+//! are linked as UNSUPPORTED.
+//!
+//! `fastly_key_is_valid` checks the downstream request's `fastly-key` header against
+//! `[local_server] fake_valid_fastly_keys` (Viceroy's key).
 //!
 //! `body_downstream_get` creates the downstream request and body handles on its first
 //! call and answers the same two handles on every later call, as Viceroy does (the SDK

@@ -13,14 +13,24 @@
 //! `get_addr_dest_ip`/`_port` answer NONE (a response the guest made has no backend
 //! connection). Unlike Viceroy, which answers UNSUPPORTED to
 //! `http_keepalive_mode_set(no_keepalive)`, edgeplay accepts both modes, as the
-//! platform does. `send_downstream_pending` belongs to the backends work (UNSUPPORTED
-//! until then).
+//! platform does.
+//!
+//! `send_downstream_pending(pending)` sends a pending backend request's response
+//! downstream when it arrives (an error response, 502 or 504, if the request fails,
+//! as Viceroy). Viceroy lets the guest go on at once and forwards the response in the
+//! background; edgeplay's drivers stop at the guest's end, so the guest waits in this
+//! call until the response is there (see `send::deliver_downstream`).
+//!
+//! `get_addr_dest_ip`/`_port` answer the backend address of a response that came from
+//! a backend over the network (when the driver knows it), NONE otherwise (a response
+//! the guest made, a mock's). Viceroy answers only for requests sent with a `pass`
+//! cache override, as the platform does; edgeplay answers for every backend response.
 
 use super::headers::{self, Owner};
 use super::http_req::framing_mode_name;
 use super::{Cx, Fault, HostResult, Registry};
 use crate::http::{HttpVersion, Output, ResponseHead};
-use crate::session::{BodySink, ResponseParts, YieldNow};
+use crate::session::{AsyncItem, BodySink, PendingState, ResponseParts, YieldNow};
 use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind};
 
@@ -47,6 +57,10 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
     };
     if body_sink == BodySink::Downstream {
         cx.note("this body is already the streaming response body");
+        return Err(Status::BADF.into());
+    }
+    if body_sink.is_streaming() {
+        cx.note("this body is the streaming upload of a backend request");
         return Err(Status::BADF.into());
     }
     // From here on both handles are consumed, whatever the outcome (as in Viceroy).
@@ -241,16 +255,47 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
 
         ["fastly_http_resp" :: "get_addr_dest_ip", "env" :: "xqd_resp_get_addr_dest_ip"]
         fn(cx, resp: u32, addr_out: u32, nwritten_out: u32) -> i32 {
-            resp_mut(cx, resp)?;
-            cx.note("this response did not come from a backend connection");
-            Err(Status::NONE.into())
+            let Some(addr) = resp_mut(cx, resp)?.remote_addr else {
+                cx.note("this response did not come from a backend connection");
+                return Err(Status::NONE.into());
+            };
+            let octets: Vec<u8> = match addr.ip() {
+                std::net::IpAddr::V4(a) => a.octets().to_vec(),
+                std::net::IpAddr::V6(a) => a.octets().to_vec(),
+            };
+            cx.mem.write(addr_out, &octets)?;
+            cx.mem.write_u32(nwritten_out, octets.len() as u32)?;
+            cx.result("addr", ArgValue::Str(addr.ip().to_string()));
+            Ok(Status::OK.0)
         }
 
         ["fastly_http_resp" :: "get_addr_dest_port", "env" :: "xqd_resp_get_addr_dest_port"]
         fn(cx, resp: u32, port_out: u32) -> i32 {
-            resp_mut(cx, resp)?;
-            cx.note("this response did not come from a backend connection");
-            Err(Status::NONE.into())
+            let Some(addr) = resp_mut(cx, resp)?.remote_addr else {
+                cx.note("this response did not come from a backend connection");
+                return Err(Status::NONE.into());
+            };
+            cx.mem.write_u16(port_out, addr.port())?;
+            cx.result("port", ArgValue::Int(i64::from(addr.port())));
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_resp" :: "send_downstream_pending"]
+        fn(cx, pending: u32) -> i32 {
+            cx.handle_arg("pending", HandleKind::PendingRequest, pending);
+            let state = match cx.s.async_items.get(&pending) {
+                Some(AsyncItem::Pending(p)) => &p.state,
+                _ => return Err(Status::BADF.into()),
+            };
+            if matches!(state, PendingState::AwaitingBody { .. }) {
+                cx.note("the request's streaming body is still open: close it first");
+                return Err(Status::ERROR.into());
+            }
+            if cx.s.response_sent {
+                cx.note("a response was already sent downstream");
+                return Err(Status::ERROR.into());
+            }
+            super::async_io::wait(cx, vec![pending], None, super::async_io::Finish::Downstream)
         }
     }
     Ok(())

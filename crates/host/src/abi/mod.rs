@@ -3,7 +3,9 @@
 //! | import module | file |
 //! |---|---|
 //! | `fastly_abi`, `fastly` | [`fastly_abi`] |
-//! | `fastly_http_req` | `http_req.rs` |
+//! | `fastly_http_req` | `http_req.rs`; sending, `pending_req_*` and `register_dynamic_backend` in `send.rs` |
+//! | `fastly_backend` | `backend.rs` |
+//! | `fastly_async_io` | `async_io.rs` (also the waiting machinery of the blocking sends) |
 //! | `fastly_http_resp` | `http_resp.rs` |
 //! | `fastly_http_body` | `http_body.rs` |
 //! | `fastly_http_downstream` | `http_downstream.rs` |
@@ -21,6 +23,8 @@
 //! linked by [`link_unsupported`] to a stub that answers UNSUPPORTED (ENOSYS for WASI)
 //! and marks its trace event unsupported.
 
+pub mod async_io;
+pub mod backend;
 pub mod catalog;
 pub mod catalog_types;
 pub mod compute_runtime;
@@ -35,6 +39,7 @@ pub mod http_req;
 pub mod http_resp;
 pub mod log;
 pub mod secret_store;
+pub mod send;
 pub mod uap;
 pub mod wasi;
 
@@ -324,6 +329,8 @@ macro_rules! hostcall_one {
 /// Link every implemented hostcall.
 pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
     fastly_abi::link(reg)?;
+    async_io::link(reg)?;
+    backend::link(reg)?;
     compute_runtime::link(reg)?;
     device_detection::link(reg)?;
     dictionary::link(reg)?;
@@ -334,6 +341,7 @@ pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
     http_resp::link(reg)?;
     log::link(reg)?;
     secret_store::link(reg)?;
+    send::link(reg)?;
     uap::link(reg)?;
     wasi::link(reg)?;
     Ok(())

@@ -1,10 +1,11 @@
-//! A synchronous test driver: runs a guest to the end, completing outside work at once
-//! (sleeps finish immediately), and collects what a user would see.
+//! A synchronous test driver: runs a guest to the end, completing outside work one
+//! piece at a time (sleeps finish immediately; fetches are answered by an origin
+//! closure, or refused), and collects what a user would see.
 #![allow(dead_code)]
 
 use edgeplay_host::{
-    Collected, DownstreamRequest, Engine, ExecOptions, Execution, FinalResponse, Outcome, Platform,
-    Poll, ServiceConfig, TraceEvent, WorkKind, WorkResult,
+    Collected, DownstreamRequest, Engine, ExecOptions, Execution, FetchRequest, FinalResponse,
+    Outcome, Platform, Poll, ServiceConfig, TraceEvent, Work, WorkKind, WorkResult,
 };
 use std::sync::Arc;
 
@@ -14,6 +15,8 @@ pub struct Run {
     pub outcome: Outcome,
     pub trace: Vec<TraceEvent>,
     pub response: FinalResponse,
+    /// Every fetch the driver was asked to perform, in the order it was asked.
+    pub fetches: Vec<FetchRequest>,
 }
 
 impl Run {
@@ -61,7 +64,7 @@ pub fn run_wasm(
     run_with(engine, wasm, config, req, ExecOptions::default())
 }
 
-/// Run with explicit options.
+/// Run with explicit options (fetches are refused: the test driver has no network).
 pub fn run_with(
     engine: &Engine,
     wasm: &[u8],
@@ -69,30 +72,79 @@ pub fn run_with(
     req: DownstreamRequest,
     opts: ExecOptions,
 ) -> Run {
+    run_with_origin(engine, wasm, config, req, opts, refuse)
+}
+
+/// Run with fetches answered by `origin`, completing outside work first come, first
+/// served.
+pub fn run_with_origin(
+    engine: &Engine,
+    wasm: &[u8],
+    config: ServiceConfig,
+    req: DownstreamRequest,
+    opts: ExecOptions,
+    origin: impl FnMut(&FetchRequest) -> WorkResult,
+) -> Run {
+    run_driven(engine, wasm, config, req, opts, origin, |_| 0)
+}
+
+/// The most general driver: fetches are answered by `origin`; whenever the guest waits
+/// (or yields with work outstanding), `pick` chooses which outstanding piece of work
+/// finishes next (an index into the list, in the order the work was started), so a
+/// test can complete work in any order. An index past the end finishes nothing when
+/// the guest only yielded, and the last piece when it waits.
+pub fn run_driven(
+    engine: &Engine,
+    wasm: &[u8],
+    config: ServiceConfig,
+    req: DownstreamRequest,
+    opts: ExecOptions,
+    mut origin: impl FnMut(&FetchRequest) -> WorkResult,
+    mut pick: impl FnMut(&[Work]) -> usize,
+) -> Run {
     let guest = engine.load(wasm).expect("guest loads");
     let mut exec = Execution::new(engine, guest, Arc::new(config), req, "0".repeat(32), opts)
         .expect("guest instantiates");
     let mut collected = Collected::default();
+    let mut outstanding: Vec<Work> = Vec::new();
+    let mut fetches = Vec::new();
     let mut idle = 0;
+    let mut spins = 0u64;
     let outcome = loop {
         let p = exec.run();
         collected.absorb(exec.take_outputs());
+        for w in exec.take_work() {
+            if let WorkKind::Fetch(f) = &w.kind {
+                fetches.push((**f).clone());
+            }
+            outstanding.push(w);
+        }
         match p {
             Poll::Done(o) => break o,
-            Poll::Yielded => idle = 0,
+            Poll::Yielded => {
+                idle = 0;
+                spins += 1;
+                assert!(spins < 1_000_000, "guest keeps yielding");
+            }
             Poll::Blocked => {
-                let work = exec.take_work();
-                if work.is_empty() {
+                if outstanding.is_empty() {
                     idle += 1;
                     assert!(idle < 3, "guest blocked with no outside work pending");
                 }
-                for w in work {
-                    match w.kind {
-                        WorkKind::Sleep { .. } => exec.complete(w.id, WorkResult::Slept),
-                        WorkKind::Fetch(req) => exec.complete(w.id, fetch(&req)),
-                    }
-                }
             }
+        }
+        if !outstanding.is_empty() {
+            let i = pick(&outstanding);
+            if i >= outstanding.len() && p == Poll::Yielded {
+                continue;
+            }
+            let i = i.min(outstanding.len() - 1);
+            let w = outstanding.remove(i);
+            let result = match &w.kind {
+                WorkKind::Sleep { .. } => WorkResult::Slept,
+                WorkKind::Fetch(f) => origin(f),
+            };
+            exec.complete(w.id, result);
         }
     };
     let trace = exec.take_trace();
@@ -102,11 +154,12 @@ pub fn run_with(
         outcome,
         trace,
         response,
+        fetches,
     }
 }
 
-/// The test driver's origin: nothing is reachable unless a test answers fetches itself.
-fn fetch(req: &edgeplay_host::FetchRequest) -> WorkResult {
+/// The default origin: nothing is reachable unless a test answers fetches itself.
+pub fn refuse(req: &FetchRequest) -> WorkResult {
     WorkResult::FetchFailed(edgeplay_host::FetchError {
         kind: edgeplay_host::FetchErrorKind::ConnectionRefused,
         message: format!("the test driver has no network ({})", req.url),

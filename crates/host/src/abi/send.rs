@@ -1,0 +1,688 @@
+//! `fastly_http_req` sending: `send`, `send_v2`, `send_v3`, `send_async`,
+//! `send_async_v2`, `send_async_streaming`, the `pending_req_*` calls and
+//! `register_dynamic_backend` (its body is in [`super::backend`]), with their legacy
+//! `env.xqd_*` twins; plus the pieces `fastly_http_resp.send_downstream_pending` and
+//! `fastly_http_body.close`/`abandon` (of a streaming upload) use.
+//!
+//! How a send goes (the async boundary of DESIGN.md):
+//!
+//! 1. The request and body handles are consumed (as in Viceroy, also when the backend
+//!    turns out to be unknown, which is INVAL), and [`backends::build_fetch`] makes
+//!    the wire request.
+//! 2. The request becomes a pending request (an async item): a mock backend or a
+//!    dropped request of an unreliable backend is answered at once; anything else is
+//!    driver work ([`crate::WorkKind::Fetch`]). `send_async*` return its handle
+//!    without suspending, so several fetches run at once.
+//! 3. The blocking calls (`send*`, `pending_req_wait*`, `pending_req_select*`)
+//!    suspend the guest until the driver completes the fetch
+//!    (`async_io::wait`). `pending_req_poll*` never waits.
+//!
+//! Statuses, as in Viceroy: a bad handle is BADF; an unknown backend INVAL; a failed
+//! fetch ERROR (HTTPINVALID for a response that is not HTTP, HTTPINCOMPLETE for a cut
+//! one). Unlike Viceroy, which leaves `send_error_detail` untouched, the `_v2`/`_v3`
+//! calls fill it as the platform does: `tag` (1 = ok; `connection_refused`,
+//! `http_response_timeout`, ... for a failure; `destination_not_found` for an unknown
+//! backend) and a `mask` with every bit cleared, as edgeplay fills none of the optional
+//! fields. `pending_req_select*` answer OK for a failed request, with invalid handles
+//! (and the tag, for `_v2`), as Viceroy and the SDK expect.
+//!
+//! Limits: the platform's 32 backend requests per client request (the 33rd send
+//! answers LIMITEXCEEDED without consuming its handles); Viceroy has no such limit.
+//!
+//! `send_async_streaming` (and `send_async_v2` with `streaming = 1`) keep the body
+//! handle writable. edgeplay's drivers send whole bodies, so the upload is buffered
+//! and the fetch starts when the guest closes the body (`http_body.close`); abandoning
+//! it fails the request. Waiting for such a request before closing its body would never
+//! end, so it answers ERROR with a note.
+//!
+//! `pending_req_header_insert/append/remove(h, ..., target)` queue header changes for
+//! the response when it arrives (`target` 0: both, 1: the response, 2: the error
+//! response `send_downstream_pending` makes), applied as Viceroy does: removals, then
+//! insertions, then appends; removing an absent header is OK.
+
+use super::async_io::{self, Completion, Finish, INVALID_HANDLE, MAX_SELECT_HANDLES};
+use super::headers::{parse_value, read_name};
+use super::{Cx, Fault, HostResult, Registry};
+use crate::backends;
+use crate::http::{HttpVersion, Output, ResponseHead};
+use crate::memory::GuestMem;
+use crate::session::{
+    AsyncItem, Body, BodySink, FetchErrorKind, FetchMeta, PendingHeaders, PendingRequest,
+    PendingState, ResponseParts, SendFailure, Session,
+};
+use crate::status::Status;
+use crate::trace::{ArgValue, HandleKind};
+
+/// Where a finished send writes its results.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outs {
+    /// `send_error_detail` pointer, for the `_v2`/`_v3` calls.
+    pub detail: Option<u32>,
+    /// Response handle out-pointer.
+    pub resp_out: u32,
+    /// Body handle out-pointer.
+    pub body_out: u32,
+}
+
+/// Write `tag` and an all-clear mask to a `send_error_detail` (20 bytes: tag@0, mask@4).
+fn write_detail(mem: &mut GuestMem<'_>, detail: Option<u32>, tag: u32) -> Result<(), Fault> {
+    if let Some(p) = detail {
+        let mut b = [0u8; 8];
+        b[..4].copy_from_slice(&tag.to_le_bytes());
+        mem.write(p, &b)?;
+    }
+    Ok(())
+}
+
+/// Take the finished pending request `h` and give the guest its response. With
+/// `select_rules`, a failure answers OK with invalid handles.
+pub(crate) fn deliver(
+    mem: &mut GuestMem<'_>,
+    s: &mut Session,
+    h: u32,
+    outs: &Outs,
+    select_rules: bool,
+) -> Completion {
+    let Some(AsyncItem::Pending(p)) = s.async_items.remove(&h) else {
+        return Completion::status(Status::BADF);
+    };
+    let p = *p;
+    let PendingState::Done { result, .. } = p.state else {
+        s.async_items.insert(h, AsyncItem::Pending(Box::new(p)));
+        return Completion::status(Status::ERROR).with_note("internal error: request not finished");
+    };
+    match *result {
+        Ok(mut resp) => {
+            p.on_response.apply(&mut resp.headers);
+            let status = resp.status;
+            let parts = ResponseParts {
+                status,
+                version: HttpVersion::Http11,
+                headers: resp.headers,
+                framing_mode: 0,
+                keepalive_mode: 0,
+                remote_addr: resp.remote_addr,
+            };
+            let Some(rh) = s.responses.insert(parts) else {
+                return Completion::status(Status::LIMITEXCEEDED);
+            };
+            let Some(bh) = s.bodies.insert(Body::buffer(resp.body)) else {
+                s.responses.take(rh);
+                return Completion::status(Status::LIMITEXCEEDED);
+            };
+            let written = mem
+                .write_u32(outs.resp_out, rh)
+                .and_then(|()| mem.write_u32(outs.body_out, bh));
+            if let Err(e) = written {
+                s.responses.take(rh);
+                s.bodies.take(bh);
+                return Completion::status(Status::INVAL).with_note(e.to_string());
+            }
+            if let Err(Fault::Mem(e)) = write_detail(mem, outs.detail, backends::tag::OK) {
+                return Completion::status(Status::INVAL).with_note(e.to_string());
+            }
+            Completion {
+                code: Status::OK.0,
+                results: vec![
+                    (
+                        "resp",
+                        ArgValue::Handle {
+                            kind: HandleKind::Response,
+                            handle: rh,
+                        },
+                    ),
+                    (
+                        "body",
+                        ArgValue::Handle {
+                            kind: HandleKind::Body,
+                            handle: bh,
+                        },
+                    ),
+                    ("status", ArgValue::Int(i64::from(status))),
+                ],
+                note: None,
+            }
+        }
+        Err(f) => {
+            let tag = backends::send_error_tag(f.kind);
+            if let Err(Fault::Mem(e)) = write_detail(mem, outs.detail, tag) {
+                return Completion::status(Status::INVAL).with_note(e.to_string());
+            }
+            let mut results = vec![(
+                "error",
+                ArgValue::Enum(backends::error_kind_name(f.kind).to_string()),
+            )];
+            let code = if select_rules {
+                let invalid = mem
+                    .write_u32(outs.resp_out, INVALID_HANDLE)
+                    .and_then(|()| mem.write_u32(outs.body_out, INVALID_HANDLE));
+                if let Err(e) = invalid {
+                    return Completion::status(Status::INVAL).with_note(e.to_string());
+                }
+                Status::OK.0
+            } else {
+                backends::send_error_status(f.kind).0
+            };
+            results.push(("send_error", ArgValue::Int(i64::from(tag))));
+            Completion {
+                code,
+                results,
+                note: Some(format!("backend {:?}: {}", p.backend, f.message)),
+            }
+        }
+    }
+}
+
+/// `send_downstream_pending`: send the finished request's response downstream (its
+/// queued `on_response` headers applied), or, when it failed, an error response (502,
+/// or 504 for a timeout, as Viceroy) with the `on_error` headers.
+pub(crate) fn deliver_downstream(s: &mut Session, h: u32) -> Completion {
+    let Some(AsyncItem::Pending(p)) = s.async_items.remove(&h) else {
+        return Completion::status(Status::BADF);
+    };
+    let p = *p;
+    let PendingState::Done { result, .. } = p.state else {
+        return Completion::status(Status::ERROR).with_note("internal error: request not finished");
+    };
+    if s.response_sent {
+        return Completion::status(Status::ERROR)
+            .with_note("a response was already sent downstream");
+    }
+    let (status, mut headers, body, note) = match *result {
+        Ok(mut r) => {
+            p.on_response.apply(&mut r.headers);
+            (r.status, r.headers, r.body, None)
+        }
+        Err(f) => {
+            let mut headers = crate::http::Headers::new();
+            headers.append("content-type", "text/plain; charset=utf-8");
+            p.on_error.apply(&mut headers);
+            let msg = format!("backend {:?}: {}", p.backend, f.message);
+            (
+                backends::error_response_status(f.kind),
+                headers,
+                format!("{msg}\n").into_bytes(),
+                Some(msg),
+            )
+        }
+    };
+    // The client gets the body as the driver frames it.
+    headers.remove("transfer-encoding");
+    s.response_sent = true;
+    s.emit(Output::Response(ResponseHead {
+        status,
+        version: HttpVersion::Http11,
+        headers,
+        streaming: false,
+    }));
+    if !body.is_empty() {
+        s.emit(Output::BodyChunk(body));
+    }
+    s.emit(Output::BodyEnd);
+    Completion {
+        code: Status::OK.0,
+        results: vec![("status", ArgValue::Int(i64::from(status)))],
+        note,
+    }
+}
+
+/// Validate and consume the request and body of a send, and start the pending request.
+/// Returns its async handle. `streaming` keeps the body writable as the upload.
+fn begin_send(
+    cx: &mut Cx<'_>,
+    req: u32,
+    body: u32,
+    backend_ptr: u32,
+    backend_len: u32,
+    streaming: bool,
+    detail: Option<u32>,
+) -> HostResult<u32> {
+    cx.handle_arg("req", HandleKind::Request, req);
+    cx.handle_arg("body", HandleKind::Body, body);
+    let name = cx.str_arg("backend", backend_ptr, backend_len)?;
+    if !cx.s.requests.contains(req) {
+        return Err(Status::BADF.into());
+    }
+    match cx.s.bodies.get(body) {
+        None => return Err(Status::BADF.into()),
+        Some(b) if b.sink.is_streaming() => {
+            cx.note("a streaming body cannot be sent as a request body");
+            return Err(Status::BADF.into());
+        }
+        Some(_) => {}
+    }
+    if let Some(p) = detail {
+        // Check the error-detail struct is in guest memory before sending anything.
+        cx.mem.slice(p, 20)?;
+    }
+    if cx.s.backend_requests >= backends::MAX_BACKEND_REQUESTS {
+        cx.note(format!(
+            "the platform allows {} backend requests per client request; this is one more",
+            backends::MAX_BACKEND_REQUESTS
+        ));
+        return Err(Status::LIMITEXCEEDED.into());
+    }
+    let parts =
+        cx.s.requests
+            .take(req)
+            .ok_or(Fault::Status(Status::BADF.0))?;
+    let bytes = if streaming {
+        Vec::new()
+    } else {
+        let mut b =
+            cx.s.bodies
+                .take(body)
+                .ok_or(Fault::Status(Status::BADF.0))?;
+        let start = b.pos.min(b.data.len());
+        b.data.split_off(start)
+    };
+    let backend = match backends::resolve_checked(cx.s, &name) {
+        Ok(b) => b,
+        Err(why) => {
+            cx.note(why);
+            write_detail(&mut cx.mem, detail, backends::tag::DESTINATION_NOT_FOUND)?;
+            return Err(Status::INVAL.into());
+        }
+    };
+    let h =
+        cx.s.bodies
+            .reserve()
+            .ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
+    cx.s.backend_requests += 1;
+    let (fetch, notes) = backends::build_fetch(&backend, &parts, bytes);
+    let mut meta = FetchMeta {
+        method: fetch.method.clone(),
+        url: fetch.url.clone(),
+        start_us: 0.0,
+        auto_decompress: parts.auto_decompress,
+        mock: None,
+        notes,
+    };
+    cx.arg("url", ArgValue::Str(fetch.url.clone()));
+    let state = if streaming {
+        meta.start_us = cx.s.elapsed_us();
+        if let Some(b) = cx.s.bodies.get_mut(body) {
+            b.sink = BodySink::Upload(h);
+            b.known_length = None;
+        }
+        meta.notes
+            .push("streaming upload: edgeplay sends the request when the body is closed".into());
+        PendingState::AwaitingBody {
+            fetch: Box::new(fetch),
+            body,
+            backend: Box::new(backend.clone()),
+        }
+    } else {
+        backends::start(cx.s, h, &backend, fetch, &mut meta)
+    };
+    if !meta.notes.is_empty() {
+        cx.note(meta.notes.join("; "));
+    }
+    cx.s.async_items.insert(
+        h,
+        AsyncItem::Pending(Box::new(PendingRequest {
+            backend: backend.name.clone(),
+            state,
+            on_response: PendingHeaders::default(),
+            on_error: PendingHeaders::default(),
+            meta,
+        })),
+    );
+    Ok(h)
+}
+
+/// A blocking send: start it, then wait for it.
+#[allow(clippy::too_many_arguments)]
+fn send(
+    cx: &mut Cx<'_>,
+    req: u32,
+    body: u32,
+    backend_ptr: u32,
+    backend_len: u32,
+    detail: Option<u32>,
+    resp_out: u32,
+    body_out: u32,
+) -> HostResult {
+    // Bad out-pointers fail before anything is sent.
+    cx.mem.slice(resp_out, 4)?;
+    cx.mem.slice(body_out, 4)?;
+    let h = begin_send(cx, req, body, backend_ptr, backend_len, false, detail)?;
+    let outs = Outs {
+        detail,
+        resp_out,
+        body_out,
+    };
+    async_io::wait(
+        cx,
+        vec![h],
+        None,
+        Finish::Take {
+            outs,
+            done_index_out: None,
+        },
+    )
+}
+
+/// `send_async*`: start the send and return the pending request handle.
+fn send_async(
+    cx: &mut Cx<'_>,
+    req: u32,
+    body: u32,
+    backend_ptr: u32,
+    backend_len: u32,
+    streaming: bool,
+    handle_out: u32,
+) -> HostResult {
+    cx.mem.slice(handle_out, 4)?;
+    let h = begin_send(cx, req, body, backend_ptr, backend_len, streaming, None)?;
+    cx.mem.write_u32(handle_out, h)?;
+    cx.result(
+        "pending",
+        ArgValue::Handle {
+            kind: HandleKind::PendingRequest,
+            handle: h,
+        },
+    );
+    Ok(Status::OK.0)
+}
+
+/// Record a pending-request handle argument and check it names a pending request.
+fn pending_arg(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
+    cx.handle_arg("pending", HandleKind::PendingRequest, h);
+    match cx.s.async_items.get(&h) {
+        Some(AsyncItem::Pending(_)) => Ok(()),
+        Some(other) => {
+            cx.note(format!("handle {h} is a {}", other.kind_name()));
+            Err(Status::BADF.into())
+        }
+        None => Err(Status::BADF.into()),
+    }
+}
+
+/// The pending request behind `h` (checked by [`pending_arg`]).
+fn pending_mut<'a>(cx: &'a mut Cx<'_>, h: u32) -> HostResult<&'a mut PendingRequest> {
+    match cx.s.async_items.get_mut(&h) {
+        Some(AsyncItem::Pending(p)) => Ok(p),
+        _ => Err(Status::BADF.into()),
+    }
+}
+
+/// `pending_req_poll*`: the response if the request is done, else `is_done = 0` (and a
+/// yield, so a polling guest lets the driver work).
+fn poll(
+    cx: &mut Cx<'_>,
+    h: u32,
+    detail: Option<u32>,
+    is_done_out: u32,
+    resp_out: u32,
+    body_out: u32,
+) -> HostResult {
+    pending_arg(cx, h)?;
+    let done = matches!(pending_mut(cx, h)?.state, PendingState::Done { .. });
+    if !done {
+        cx.mem.write_u32(is_done_out, 0)?;
+        cx.mem.write_u32(resp_out, INVALID_HANDLE)?;
+        cx.mem.write_u32(body_out, INVALID_HANDLE)?;
+        cx.result("is_done", ArgValue::Int(0));
+        return cx.suspend(Box::new(crate::session::YieldNow(Status::OK.0)));
+    }
+    cx.mem.write_u32(is_done_out, 1)?;
+    cx.result("is_done", ArgValue::Int(1));
+    let outs = Outs {
+        detail,
+        resp_out,
+        body_out,
+    };
+    deliver(&mut cx.mem, cx.s, h, &outs, false).into_cx(cx)
+}
+
+/// `pending_req_wait*`.
+fn wait(cx: &mut Cx<'_>, h: u32, detail: Option<u32>, resp_out: u32, body_out: u32) -> HostResult {
+    pending_arg(cx, h)?;
+    let outs = Outs {
+        detail,
+        resp_out,
+        body_out,
+    };
+    async_io::wait(
+        cx,
+        vec![h],
+        None,
+        Finish::Take {
+            outs,
+            done_index_out: None,
+        },
+    )
+}
+
+/// `pending_req_select*`.
+#[allow(clippy::too_many_arguments)]
+fn select(
+    cx: &mut Cx<'_>,
+    handles: u32,
+    handles_len: u32,
+    detail: Option<u32>,
+    done_index_out: u32,
+    resp_out: u32,
+    body_out: u32,
+) -> HostResult {
+    if handles_len == 0 || handles_len > MAX_SELECT_HANDLES {
+        cx.note(format!(
+            "select takes 1 to {MAX_SELECT_HANDLES} pending requests"
+        ));
+        return Err(Status::INVAL.into());
+    }
+    let list = async_io::read_handles(cx, handles, handles_len)?;
+    cx.arg(
+        "handles",
+        ArgValue::List(list.iter().map(|h| h.to_string()).collect()),
+    );
+    for h in &list {
+        if !matches!(cx.s.async_items.get(h), Some(AsyncItem::Pending(_))) {
+            cx.note(format!("{h} is not a pending request"));
+            return Err(Status::BADF.into());
+        }
+    }
+    let outs = Outs {
+        detail,
+        resp_out,
+        body_out,
+    };
+    async_io::wait(
+        cx,
+        list,
+        None,
+        Finish::Take {
+            outs,
+            done_index_out: Some(done_index_out),
+        },
+    )
+}
+
+/// Which queued header list(s) a `pending_req_header_*` call changes.
+fn targets(cx: &mut Cx<'_>, target: u32) -> HostResult<(bool, bool)> {
+    let (resp, err, name) = match target {
+        0 => (true, true, "any"),
+        1 => (true, false, "response"),
+        2 => (false, true, "error"),
+        _ => {
+            cx.arg("target", ArgValue::Enum(format!("invalid({target})")));
+            return Err(Status::INVAL.into());
+        }
+    };
+    cx.arg("target", ArgValue::Enum(name.into()));
+    Ok((resp, err))
+}
+
+/// `pending_req_header_insert` / `append`.
+#[allow(clippy::too_many_arguments)]
+fn pending_header_set(
+    cx: &mut Cx<'_>,
+    h: u32,
+    name_ptr: u32,
+    name_len: u32,
+    value_ptr: u32,
+    value_len: u32,
+    target: u32,
+    append: bool,
+) -> HostResult {
+    pending_arg(cx, h)?;
+    let (resp, err) = targets(cx, target)?;
+    let name = read_name(cx, name_ptr, name_len)?;
+    let raw = cx.bytes_arg("value", value_ptr, value_len)?;
+    let value = parse_value(&raw).inspect_err(|_| cx.note("invalid header value"))?;
+    let p = pending_mut(cx, h)?;
+    for (on, list) in [(resp, &mut p.on_response), (err, &mut p.on_error)] {
+        if on {
+            if append {
+                list.append(&name, value.clone());
+            } else {
+                list.insert(&name, value.clone());
+            }
+        }
+    }
+    Ok(Status::OK.0)
+}
+
+/// `fastly_http_body.close` of a streaming upload: the body is complete, send the request.
+pub(crate) fn upload_closed(s: &mut Session, h: u32, bytes: Vec<u8>) {
+    let Some(AsyncItem::Pending(p)) = s.async_items.get_mut(&h) else {
+        return;
+    };
+    let placeholder = PendingState::InFlight {
+        work: 0,
+        canned: None,
+    };
+    let PendingState::AwaitingBody {
+        mut fetch, backend, ..
+    } = std::mem::replace(&mut p.state, placeholder)
+    else {
+        return;
+    };
+    let mut meta = p.meta.clone();
+    fetch.body = bytes;
+    let state = backends::start(s, h, &backend, *fetch, &mut meta);
+    if let Some(AsyncItem::Pending(p)) = s.async_items.get_mut(&h) {
+        p.state = state;
+        p.meta = meta;
+    }
+}
+
+/// `fastly_http_body.abandon` of a streaming upload: the request fails.
+pub(crate) fn upload_abandoned(s: &mut Session, h: u32) {
+    let Some(AsyncItem::Pending(p)) = s.async_items.get_mut(&h) else {
+        return;
+    };
+    if !matches!(p.state, PendingState::AwaitingBody { .. }) {
+        return;
+    }
+    s.done_counter += 1;
+    let order = s.done_counter;
+    if let Some(AsyncItem::Pending(p)) = s.async_items.get_mut(&h) {
+        p.state = PendingState::Done {
+            result: Box::new(Err(SendFailure {
+                kind: FetchErrorKind::InternalError,
+                message: "the guest abandoned the streaming request body; the request was not sent"
+                    .into(),
+            })),
+            order,
+        };
+    }
+}
+
+/// Link the sending hostcalls of `fastly_http_req` and their legacy twins.
+pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
+    crate::hostcalls! { reg;
+        ["fastly_http_req" :: "send", "env" :: "xqd_req_send"]
+        fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, resp_out: u32, body_out: u32) -> i32 {
+            send(cx, req, body, backend_ptr, backend_len, None, resp_out, body_out)
+        }
+
+        ["fastly_http_req" :: "send_v2", "env" :: "xqd_req_send_v2"]
+        fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, error_detail: u32, resp_out: u32, body_out: u32) -> i32 {
+            send(cx, req, body, backend_ptr, backend_len, Some(error_detail), resp_out, body_out)
+        }
+
+        ["fastly_http_req" :: "send_v3", "env" :: "xqd_req_send_v3"]
+        fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, error_detail: u32, resp_out: u32, body_out: u32) -> i32 {
+            send(cx, req, body, backend_ptr, backend_len, Some(error_detail), resp_out, body_out)
+        }
+
+        ["fastly_http_req" :: "send_async", "env" :: "xqd_req_send_async"]
+        fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, pending_out: u32) -> i32 {
+            send_async(cx, req, body, backend_ptr, backend_len, false, pending_out)
+        }
+
+        ["fastly_http_req" :: "send_async_streaming", "env" :: "xqd_req_send_async_streaming"]
+        fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, pending_out: u32) -> i32 {
+            send_async(cx, req, body, backend_ptr, backend_len, true, pending_out)
+        }
+
+        ["fastly_http_req" :: "send_async_v2", "env" :: "xqd_req_send_async_v2"]
+        fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, streaming: u32, pending_out: u32) -> i32 {
+            cx.arg("streaming", ArgValue::Enum(if streaming == 1 { "streaming" } else { "whole" }.into()));
+            send_async(cx, req, body, backend_ptr, backend_len, streaming == 1, pending_out)
+        }
+
+        ["fastly_http_req" :: "pending_req_poll", "env" :: "xqd_pending_req_poll"]
+        fn(cx, pending: u32, is_done_out: u32, resp_out: u32, body_out: u32) -> i32 {
+            poll(cx, pending, None, is_done_out, resp_out, body_out)
+        }
+
+        ["fastly_http_req" :: "pending_req_poll_v2", "env" :: "xqd_pending_req_poll_v2"]
+        fn(cx, pending: u32, error_detail: u32, is_done_out: u32, resp_out: u32, body_out: u32) -> i32 {
+            poll(cx, pending, Some(error_detail), is_done_out, resp_out, body_out)
+        }
+
+        ["fastly_http_req" :: "pending_req_wait", "env" :: "xqd_pending_req_wait"]
+        fn(cx, pending: u32, resp_out: u32, body_out: u32) -> i32 {
+            wait(cx, pending, None, resp_out, body_out)
+        }
+
+        ["fastly_http_req" :: "pending_req_wait_v2", "env" :: "xqd_pending_req_wait_v2"]
+        fn(cx, pending: u32, error_detail: u32, resp_out: u32, body_out: u32) -> i32 {
+            wait(cx, pending, Some(error_detail), resp_out, body_out)
+        }
+
+        ["fastly_http_req" :: "pending_req_select", "env" :: "xqd_pending_req_select"]
+        fn(cx, handles: u32, handles_len: u32, done_index_out: u32, resp_out: u32, body_out: u32) -> i32 {
+            select(cx, handles, handles_len, None, done_index_out, resp_out, body_out)
+        }
+
+        ["fastly_http_req" :: "pending_req_select_v2", "env" :: "xqd_pending_req_select_v2"]
+        fn(cx, handles: u32, handles_len: u32, error_detail: u32, done_index_out: u32, resp_out: u32, body_out: u32) -> i32 {
+            select(cx, handles, handles_len, Some(error_detail), done_index_out, resp_out, body_out)
+        }
+
+        ["fastly_http_req" :: "pending_req_header_insert"]
+        fn(cx, pending: u32, name_ptr: u32, name_len: u32, value_ptr: u32, value_len: u32, target: u32) -> i32 {
+            pending_header_set(cx, pending, name_ptr, name_len, value_ptr, value_len, target, false)
+        }
+
+        ["fastly_http_req" :: "pending_req_header_append"]
+        fn(cx, pending: u32, name_ptr: u32, name_len: u32, value_ptr: u32, value_len: u32, target: u32) -> i32 {
+            pending_header_set(cx, pending, name_ptr, name_len, value_ptr, value_len, target, true)
+        }
+
+        ["fastly_http_req" :: "pending_req_header_remove"]
+        fn(cx, pending: u32, name_ptr: u32, name_len: u32, target: u32) -> i32 {
+            pending_arg(cx, pending)?;
+            let (resp, err) = targets(cx, target)?;
+            let name = read_name(cx, name_ptr, name_len)?;
+            let p = pending_mut(cx, pending)?;
+            if resp {
+                p.on_response.remove(&name);
+            }
+            if err {
+                p.on_error.remove(&name);
+            }
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_req" :: "register_dynamic_backend", "env" :: "xqd_req_register_dynamic_backend"]
+        fn(cx, name_ptr: u32, name_len: u32, target_ptr: u32, target_len: u32, options_mask: u32, config: u32) -> i32 {
+            super::backend::register_dynamic_backend(cx, name_ptr, name_len, target_ptr, target_len, options_mask, config)
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! End to end: guests reach origins through `edgeplay request` and `edgeplay serve`,
+//! against real HTTP origins on 127.0.0.1 — headers, Host rules, cdn-loop and loop
+//! detection, gzip, send errors, parallel sends, unreliable and mock backends.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+fn body(v: &Value) -> &str {
+    v["body"].as_str().unwrap_or_else(|| panic!("body is not text: {v}"))
+}
+
+fn backend_flag(name: &str, o: &Origin) -> String {
+    format!("{name}={}", o.addr)
+}
+
+#[test]
+fn proxy_forwards_the_request_and_returns_the_origins_response() {
+    let origin = Origin::start(|r| {
+        let mut reply = Reply::text(201, &format!("from origin {} {}", r.method, r.target));
+        reply.headers.push(("x-origin".into(), "yes".into()));
+        reply
+    });
+    let v = request_json(
+        "proxy",
+        &["--backend", &backend_flag("origin", &origin), "-H", "x-test: 1", "http://example.com/path?x=1"],
+    );
+    assert_eq!(v["status"], 201, "{v}");
+    assert_eq!(body(&v), "from origin GET /path?x=1");
+    assert_eq!(header(&v, "x-origin"), Some("yes"));
+    let seen = origin.requests();
+    assert_eq!(seen.len(), 1);
+    let r = &seen[0];
+    assert_eq!(r.header("x-test"), Some("1"));
+    // As Viceroy and the platform: the forwarded client request keeps its Host.
+    assert_eq!(r.header("host"), Some("example.com"));
+    assert!(r.header("cdn-loop").unwrap_or("").contains("edgeplay"), "{:?}", r.headers);
+    // The fetch is a trace event the UI can draw as a waterfall.
+    let fetch = v["trace"].as_array().unwrap().iter().find(|e| e["module"] == "backend").expect("a backend event");
+    assert_eq!(fetch["name"], "origin");
+}
+
+#[test]
+fn override_host_and_backend_timeouts_come_from_fastly_toml() {
+    let origin = Origin::start(|r| {
+        let mut reply = Reply::text(200, r.header("host").unwrap_or("?"));
+        if r.target.starts_with("/slow") {
+            reply.delay = Duration::from_millis(1500);
+        }
+        reply
+    });
+    let toml = format!(
+        "[local_server.backends.origin]\nurl = \"http://{}\"\noverride_host = \"api.internal\"\nfirst_byte_timeout_ms = 300\n",
+        origin.addr
+    );
+    let cfg = temp_file("fastly.toml", &toml);
+    let cfg = cfg.to_str().unwrap();
+    let v = request_json("proxy", &["-C", cfg, "/"]);
+    assert_eq!(body(&v), "api.internal");
+    let v = request_json("proxy", &["-C", cfg, "/slow"]);
+    assert_eq!(v["status"], 502, "{v}");
+    assert!(header(&v, "x-send-error").unwrap_or("").contains("Timeout"), "{v}");
+}
+
+#[test]
+fn gzip_responses_are_decompressed_when_asked() {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(b"unzipped by the host").unwrap();
+    let gz = enc.finish().unwrap();
+    let origin = Origin::start(move |_| Reply {
+        status: 200,
+        headers: vec![("content-encoding".into(), "gzip".into())],
+        body: gz.clone(),
+        delay: Duration::ZERO,
+    });
+    let v = request_json("proxy", &["--backend", &backend_flag("origin", &origin), "/?gzip=1"]);
+    assert_eq!(body(&v), "unzipped by the host");
+    assert_eq!(header(&v, "content-encoding"), None);
+    let raw = request_json("proxy", &["--backend", &backend_flag("origin", &origin), "/"]);
+    assert!(raw["body_base64"].is_string(), "without the flag the body stays gzip: {raw}");
+    assert_eq!(header(&raw, "content-encoding"), Some("gzip"));
+}
+
+#[test]
+fn send_errors_reach_the_guest_with_their_cause() {
+    // A port nothing listens on: bind, take the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let v = request_json("send_error", &["--backend", &format!("down=127.0.0.1:{port}"), "/?backend=down"]);
+    assert_eq!(body(&v), "cause=ConnectionRefused\n", "{v}");
+    let unknown = request_json("send_error", &["/?backend=missing"]);
+    let text = body(&unknown);
+    assert!(text.starts_with("cause="), "{text}");
+    let send = unknown["trace"].as_array().unwrap().iter().find(|e| e["module"] == "fastly_http_req" && e["name"].as_str().unwrap_or("").starts_with("send")).expect("a send call");
+    assert_eq!(send["status"], "inval", "an unknown backend is INVAL: {send}");
+}
+
+#[test]
+fn two_async_sends_run_in_parallel() {
+    let a = Origin::start(|_| Reply { delay: Duration::from_millis(300), ..Reply::text(200, "A") });
+    let b = Origin::start(|_| Reply { delay: Duration::from_millis(300), ..Reply::text(200, "B") });
+    let v = request_json("fanout", &["--backend", &backend_flag("a", &a), "--backend", &backend_flag("b", &b), "/"]);
+    assert_eq!(v["status"], 200, "{v}");
+    let text = body(&v);
+    assert!(text.contains("a=A\n") && text.contains("b=B\n"), "{text}");
+    // Both requests reached their origins before either origin answered.
+    let (ra, rb) = (a.requests()[0].at, b.requests()[0].at);
+    let first_answer = (*a.answered.lock().unwrap().first().unwrap()).min(*b.answered.lock().unwrap().first().unwrap());
+    assert!(ra.max(rb) < first_answer, "the second send waited for the first");
+}
+
+#[test]
+fn unreliable_backends_follow_their_percentage() {
+    let origin = Origin::start(|_| Reply::text(200, "reached"));
+    let never = request_json("proxy", &["--backend", &format!("origin={}@0", origin.addr), "/"]);
+    assert_eq!(never["status"], 502);
+    assert!(body(&never).contains("simulated backend failure"), "{never}");
+    let always = request_json("proxy", &["--backend", &format!("origin={}@100", origin.addr), "/"]);
+    assert_eq!(body(&always), "reached");
+    assert_eq!(origin.requests().len(), 1);
+}
+
+#[test]
+fn a_looping_request_gets_508_without_running_the_guest() {
+    let v = request_json("hello", &["-H", "cdn-loop: other, edgeplay", "/"]);
+    assert_eq!(v["status"], 508);
+    assert!(trace_calls(&v).is_empty(), "the guest must not run");
+    let server = Server::start(&guest("hello"), &[]);
+    let r = server.request("GET", "/", &[("cdn-loop", "edgeplay")], b"");
+    assert_eq!(r.status, 508);
+    let ok = server.request("GET", "/", &[("cdn-loop", "someone-else")], b"");
+    assert_eq!(ok.status, 200);
+}
+
+#[test]
+fn mock_backends_answer_without_a_network() {
+    let toml = r#"
+[local_server.backends.origin]
+mock = { status = 203, headers = { "content-type" = "application/json" }, body = '{"mocked":true}' }
+"#;
+    let cfg = temp_file("fastly.toml", toml);
+    let v = request_json("proxy", &["-C", cfg.to_str().unwrap(), "/anything"]);
+    assert_eq!(v["status"], 203, "{v}");
+    assert_eq!(body(&v), "{\"mocked\":true}");
+    assert_eq!(header(&v, "content-type"), Some("application/json"));
+    let echo = temp_file("fastly.toml", "[local_server.backends.origin]\nmock = \"echo\"\n");
+    let v = request_json("proxy", &["-C", echo.to_str().unwrap(), "-X", "POST", "--data", "ping", "/e?q=1"]);
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(body(&v), "ping");
+    assert_eq!(header(&v, "x-echo-method"), Some("POST"));
+}
+
+#[test]
+fn dynamic_backends_register_and_fetch() {
+    let origin = Origin::start(|r| Reply::text(200, &format!("dyn {}", r.target)));
+    let v = request_json("dynamic", &[&format!("/?name=dyn1&target={}&path=/d", origin.addr)]);
+    assert_eq!(body(&v), "backend=dyn1 dynamic=true status=200 body=dyn /d\n", "{v}");
+    let clash = request_json("dynamic", &[&format!("/?name=dyn2&target={}&twice=1", origin.addr)]);
+    assert_eq!(clash["status"], 409, "{clash}");
+}
+
+#[test]
+fn js_guest_fetches_from_an_origin() {
+    let origin = Origin::start(|r| Reply::text(200, &format!("hi {} from={}", r.target, r.header("x-from").unwrap_or("?"))));
+    let v = request_json("js-app", &["--backend", &backend_flag("origin", &origin), "/fetch/greet?x=1"]);
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(body(&v), "origin said: hi /greet?x=1 from=js");
+    let server = Server::start(&guest("js-app"), &["--backend", &backend_flag("origin", &origin)]);
+    let r = server.request("GET", "/fetch/again", &[], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "origin said: hi /again from=js"));
+}
+
+#[test]
+fn a_misspelt_backend_key_is_an_error_with_its_line() {
+    let cfg = temp_file("fastly.toml", "[local_server.backends.origin]\nurl = \"http://127.0.0.1:9\"\nfirst_byte_timeout = 300\n");
+    let out = std::process::Command::new(edgeplay_bin())
+        .args(["request", guest("proxy").to_str().unwrap(), "-C", cfg.to_str().unwrap(), "/"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("first_byte_timeout") && err.contains("line 3"), "{err}");
+}

@@ -11,6 +11,9 @@
 //!
 //! Run with `cargo bench -p edgeplay-cli --bench concurrency`.
 
+mod common;
+
+use common::{guests_dir, median};
 use edgeplay_cli::driver::run_request;
 use edgeplay_cli::fetch::fetch;
 use edgeplay_cli::platform::native_platform;
@@ -19,7 +22,6 @@ use edgeplay_host::{
     DownstreamRequest, Engine, ExecOptions, FetchRequest, Guest, Headers, ServiceConfig, WorkResult,
 };
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -109,24 +111,8 @@ async fn sequential(a: SocketAddr, b: SocketAddr) -> Duration {
     t.elapsed()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn guests_dir() -> PathBuf {
-    std::env::var("EDGEPLAY_GUESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let target = std::env::var("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-            target.join("guests/wasm")
-        })
 }
 
 /// One downstream request through the driver; the time it took.

@@ -5,31 +5,18 @@
 //! Run with `scripts/bench.sh` (builds the guests and the release binary first).
 //! Prints a Markdown table for the README.
 
+mod common;
+
+use common::{guests_dir, median};
 use edgeplay_cli::driver::run_request;
 use edgeplay_cli::platform::native_platform;
 use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, ServiceConfig};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn guests_dir() -> PathBuf {
-    std::env::var("EDGEPLAY_GUESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let target = std::env::var("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-            target.join("guests/wasm")
-        })
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn p90(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -1,6 +1,6 @@
 //! The subcommands: what `edgeplay` does once its command line is parsed.
 
-use crate::cli::{Commands, CoverageArgs, RequestArgs, RunArgs, ServeArgs, SharedArgs};
+use crate::cli::{Commands, ConfigArgs, CoverageArgs, RequestArgs, RunArgs, ServeArgs, SharedArgs};
 use crate::driver::{drive, run_request_with, viceroy_request_id, RequestResult};
 use crate::load::{load_config, load_guest, read_data};
 use crate::logging::{init_tracing, GuestPrinter, LogDest, COMPAT_TARGET};
@@ -9,7 +9,6 @@ use crate::serve::{bind, serve, ServeCtx};
 use anyhow::{anyhow, Result};
 use base64::Engine as _;
 use edgeplay_host::abi::Coverage;
-use edgeplay_host::config::BackendConfig;
 use edgeplay_host::{
     DownstreamRequest, Engine, ExecOptions, Execution, Exit, Guest, ServiceConfig,
 };
@@ -50,12 +49,7 @@ fn prepare(shared: &SharedArgs) -> Result<(Arc<Engine>, Arc<Guest>, ServiceConfi
     }
     let engine = Arc::new(Engine::new(native_platform()));
     let input = shared.input();
-    let (guest, config) = load_inputs(
-        &engine,
-        &input,
-        shared.config_path.as_deref(),
-        &shared.backends,
-    )?;
+    let (guest, config) = load_inputs(&engine, &input, &shared.config)?;
     Ok((engine, guest, config))
 }
 
@@ -64,8 +58,7 @@ fn prepare(shared: &SharedArgs) -> Result<(Arc<Engine>, Arc<Guest>, ServiceConfi
 fn load_inputs(
     engine: &Engine,
     input: &Path,
-    config_path: Option<&Path>,
-    backend_flags: &[(String, BackendConfig)],
+    args: &ConfigArgs,
 ) -> Result<(Arc<Guest>, ServiceConfig)> {
     let (guest, took) = load_guest(engine, input)?;
     info!(
@@ -77,21 +70,21 @@ fn load_inputs(
     for imp in &guest.info.unknown_imports {
         warn!("the guest imports `{imp}`, which is not part of the Compute ABI: calling it traps");
     }
-    let mut config = match config_path {
+    let mut config = match &args.config_path {
         Some(p) => {
             let c = load_config(p)?;
-            if c.backends.is_empty() && backend_flags.is_empty() {
+            if c.backends.is_empty() && args.backends.is_empty() {
                 warn!("no backend definitions found in {}", p.display());
             }
             c
         }
-        None if !backend_flags.is_empty() => ServiceConfig::default(),
+        None if !args.backends.is_empty() => ServiceConfig::default(),
         None => {
             warn!("no configuration provided, invoke with `-C <TOML_FILE>` to provide a configuration");
             ServiceConfig::default()
         }
     };
-    for (name, backend) in backend_flags {
+    for (name, backend) in &args.backends {
         if config
             .backends
             .insert(name.clone(), backend.clone())
@@ -372,13 +365,8 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
     init_tracing(args.verbosity, LogDest::Stderr, false);
     let engine = Engine::new(native_platform());
     let t0 = std::time::Instant::now();
-    let loaded = load_inputs(
-        &engine,
-        &args.input,
-        args.config_path.as_deref(),
-        &args.backends,
-    )
-    .and_then(|(g, c)| Ok((g, c, build_request(&args)?)));
+    let loaded = load_inputs(&engine, &args.input, &args.config)
+        .and_then(|(g, c)| Ok((g, c, build_request(&args)?)));
     let (guest, config, request) = match loaded {
         Ok(x) => x,
         Err(e) => {

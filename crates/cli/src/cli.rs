@@ -88,9 +88,9 @@ pub struct SharedArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
-    /// The path to a TOML file containing `local_server` configuration.
-    #[arg(short = 'C', long = "config", value_name = "CONFIG_PATH")]
-    pub config_path: Option<PathBuf>,
+    /// The configuration file and `--backend` flags.
+    #[command(flatten)]
+    pub config: ConfigArgs,
 
     /// Whether to treat stdout as a logging endpoint
     #[arg(long = "log-stdout")]
@@ -106,12 +106,6 @@ pub struct SharedArgs {
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbosity: u8,
 
-    /// A backend, Fastlike's way: `NAME=HOST:PORT` or `NAME=URL`, with `@N` for an
-    /// unreliable origin that N% of requests reach (the others get a synthetic 502).
-    /// Repeatable; replaces a backend of the same name from the configuration file.
-    #[arg(long = "backend", value_name = "NAME=HOST:PORT[@N]", value_parser = parse_backend)]
-    pub backends: Vec<(String, BackendConfig)>,
-
     /// Stop a guest after this many milliseconds of estimated platform CPU time (the
     /// platform allows 50). 0, the default, means no limit: the interpreter is much
     /// slower than the platform and the estimate is rough, so a limit is opt-in here.
@@ -123,6 +117,20 @@ pub struct SharedArgs {
     pub compat: ViceroyCompatArgs,
 }
 
+/// Where the service's configuration comes from (`serve`, `run` and `request`).
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// The path to a TOML file containing `local_server` configuration.
+    #[arg(short = 'C', long = "config", value_name = "CONFIG_PATH")]
+    pub config_path: Option<PathBuf>,
+
+    /// A backend, Fastlike's way: `NAME=HOST:PORT` or `NAME=URL`, with `@N` for an
+    /// unreliable origin that N% of requests reach (the others get a synthetic 502).
+    /// Repeatable; replaces a backend of the same name from the configuration file.
+    #[arg(long = "backend", value_name = "NAME=HOST:PORT[@N]", value_parser = parse_backend)]
+    pub backends: Vec<(String, BackendConfig)>,
+}
+
 impl SharedArgs {
     /// The input path (clap makes it required).
     pub fn input(&self) -> PathBuf {
@@ -130,64 +138,45 @@ impl SharedArgs {
     }
 }
 
+/// The help heading of [`ViceroyCompatArgs`].
+const IGNORED: &str = "Viceroy options (accepted, ignored)";
+
 /// Viceroy (and Fastly CLI) options that edgeplay accepts so existing invocations keep
 /// working, but does not emulate: each one given prints a warning.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ViceroyCompatArgs {
     /// Viceroy's profiling strategy (perfmap, jitdump, vtune, guest[,path[,sample]]).
     /// Accepted and ignored.
-    #[arg(
-        long = "profile",
-        value_name = "STRATEGY",
-        help_heading = "Viceroy options (accepted, ignored)"
-    )]
+    #[arg(long = "profile", value_name = "STRATEGY", help_heading = IGNORED)]
     pub profile: Option<String>,
 
     /// Port of a local Pushpin proxy. Accepted and ignored.
-    #[arg(
-        long = "local-pushpin-proxy-port",
-        value_name = "PORT",
-        help_heading = "Viceroy options (accepted, ignored)"
-    )]
+    #[arg(long = "local-pushpin-proxy-port", value_name = "PORT", help_heading = IGNORED)]
     pub local_pushpin_proxy_port: Option<u16>,
 
     /// Experimental WASI modules to link against (wasi-nn). Accepted and ignored.
-    #[arg(
-        long = "experimental_modules",
-        value_name = "MODULE",
-        help_heading = "Viceroy options (accepted, ignored)"
-    )]
+    #[arg(long = "experimental_modules", value_name = "MODULE", help_heading = IGNORED)]
     pub experimental_modules: Vec<String>,
 
     /// Behavior for unknown imports (link-error, trap). edgeplay always links them to
     /// stubs that trap when called.
-    #[arg(
-        long = "unknown-import-behavior",
-        value_name = "BEHAVIOR",
-        help_heading = "Viceroy options (accepted, ignored)"
-    )]
+    #[arg(long = "unknown-import-behavior", value_name = "BEHAVIOR", help_heading = IGNORED)]
     pub unknown_import_behavior: Option<String>,
 
     /// Adapt core wasm modules to components. Accepted and ignored.
-    #[arg(long = "adapt", help_heading = "Viceroy options (accepted, ignored)")]
+    #[arg(long = "adapt", help_heading = IGNORED)]
     pub adapt: bool,
 
     /// Enable the Wasm Exception Handling feature. Accepted and ignored.
-    #[arg(
-        long = "wasm-exceptions",
-        help_heading = "Viceroy options (accepted, ignored)"
-    )]
+    #[arg(long = "wasm-exceptions", help_heading = IGNORED)]
     pub wasm_exceptions: bool,
 
     /// Enable the Wasm GC feature. Accepted and ignored.
-    #[arg(long = "wasm-gc", help_heading = "Viceroy options (accepted, ignored)")]
+    #[arg(long = "wasm-gc", help_heading = IGNORED)]
     pub wasm_gc: bool,
 
     /// Enable component-model GC integration. Accepted and ignored.
-    #[arg(
-        long = "wasm-cm-gc",
-        help_heading = "Viceroy options (accepted, ignored)"
-    )]
+    #[arg(long = "wasm-cm-gc", help_heading = IGNORED)]
     pub wasm_cm_gc: bool,
 
     /// Debug Adapter mode (passed by `fastly compute serve --debug`). Accepted and ignored.
@@ -251,15 +240,9 @@ pub struct RequestArgs {
     #[arg(value_name = "URL", default_value = "/")]
     pub url: String,
 
-    /// The path to a TOML file containing `local_server` configuration.
-    #[arg(short = 'C', long = "config", value_name = "CONFIG_PATH")]
-    pub config_path: Option<PathBuf>,
-
-    /// A backend, Fastlike's way: `NAME=HOST:PORT` or `NAME=URL`, with `@N` for an
-    /// unreliable origin that N% of requests reach (the others get a synthetic 502).
-    /// Repeatable; replaces a backend of the same name from the configuration file.
-    #[arg(long = "backend", value_name = "NAME=HOST:PORT[@N]", value_parser = parse_backend)]
-    pub backends: Vec<(String, BackendConfig)>,
+    /// The configuration file and `--backend` flags.
+    #[command(flatten)]
+    pub config: ConfigArgs,
 
     /// The request method (GET, or POST when --data is given).
     #[arg(short = 'X', long = "request", value_name = "METHOD")]
@@ -360,7 +343,10 @@ mod tests {
             Commands::Serve(s) => {
                 assert_eq!(s.shared.verbosity, 1);
                 assert!(s.shared.compat.debug);
-                assert_eq!(s.shared.config_path, Some(PathBuf::from("/p/fastly.toml")));
+                assert_eq!(
+                    s.shared.config.config_path,
+                    Some(PathBuf::from("/p/fastly.toml"))
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -461,7 +447,7 @@ mod tests {
         .unwrap()
         {
             Commands::Serve(s) => {
-                let b = &s.shared.backends;
+                let b = &s.shared.config.backends;
                 assert_eq!(b.len(), 2);
                 assert_eq!(b[0].0, "origin");
                 assert_eq!(b[0].1.url, "http://127.0.0.1:9000");
@@ -480,7 +466,7 @@ mod tests {
         ])
         .unwrap()
         {
-            Commands::Request(r) => assert_eq!(r.backends[0].1.url, "http://h:1/"),
+            Commands::Request(r) => assert_eq!(r.config.backends[0].1.url, "http://h:1/"),
             other => panic!("{other:?}"),
         }
         assert!(parse(&["edgeplay", "--backend", "no-name", "a.wasm"]).is_err());

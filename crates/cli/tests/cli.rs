@@ -429,9 +429,21 @@ fn coverage_prints_a_markdown_table() {
     assert!(out.status.success());
     let md = text(&out.stdout);
     let lines: Vec<&str> = md.lines().collect();
-    assert!(lines[0].starts_with("| ABI group | emulated | unsupported"), "{md}");
-    assert!(lines.iter().any(|l| l.starts_with("| `http_req` | ")), "{md}");
-    assert!(lines.last().unwrap().starts_with("| **all 400 imports** | "), "{md}");
+    assert!(
+        lines[0].starts_with("| ABI group | emulated | unsupported"),
+        "{md}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("| `http_req` | ")),
+        "{md}"
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("| **all 400 imports** | "),
+        "{md}"
+    );
 }
 
 // ---------------------------------------------------------------- serve

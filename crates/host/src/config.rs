@@ -544,6 +544,46 @@ impl Parser<'_> {
         }
     }
 
+    /// `format`, or when it is absent the format the table's keys imply: `inline_key`
+    /// means inline-toml, `file` json. Viceroy needs `format`; a table with those keys
+    /// and no format is read as the format they imply instead of being ignored.
+    fn format_or_implied(
+        &self,
+        path: &KeyPath,
+        t: &mut Table,
+        inline_key: &str,
+    ) -> R<Option<String>> {
+        Ok(match self.format(path, t)? {
+            Some(f) => Some(f),
+            None if t.contains_key(inline_key) => Some("inline-toml".to_string()),
+            None if t.contains_key("file") => Some("json".to_string()),
+            None => None,
+        })
+    }
+
+    /// Take the `key` table of `t` that `format = "inline-toml"` needs (`needs` names it
+    /// in the error when it is missing, `what` when it is not a table), with its path.
+    fn inline_table(
+        &self,
+        path: &KeyPath,
+        t: &mut Table,
+        key: &str,
+        needs: &str,
+        what: &str,
+    ) -> R<(KeyPath, Table)> {
+        let kp = path.key(key);
+        match t.remove(key) {
+            None => Err(self.err(
+                path,
+                format!("`format = \"inline-toml\"` needs {needs} table"),
+            )),
+            Some(v) => {
+                let table = self.table(&kp, v, what)?;
+                Ok((kp, table))
+            }
+        }
+    }
+
     fn root(&self, mut root: Table) -> R<ServiceConfig> {
         let top = KeyPath::default();
         let mut config = ServiceConfig::default();
@@ -657,15 +697,13 @@ impl Parser<'_> {
                 "missing `format`: use \"inline-toml\" (with `contents`) or \"json\" (with `file`)",
             )),
             Some("inline-toml") => {
-                let cp = path.key("contents");
-                let raw = match t.remove("contents") {
-                    None => {
-                        return Err(
-                            self.err(path, "`format = \"inline-toml\"` needs a `contents` table")
-                        )
-                    }
-                    Some(v) => self.table(&cp, v, "a table of strings")?,
-                };
+                let (cp, raw) = self.inline_table(
+                    path,
+                    &mut t,
+                    "contents",
+                    "a `contents`",
+                    "a table of strings",
+                )?;
                 let mut contents = BTreeMap::new();
                 for (k, v) in raw {
                     let value = self.string(&cp.key(&k), v)?;
@@ -851,27 +889,19 @@ impl Parser<'_> {
                 }
             };
         }
-        // Viceroy needs `format`; a table with `addresses` or `file` and no format is
-        // read as the format those keys imply instead of being ignored.
-        let format = match self.format(path, &mut t)? {
-            Some(f) => Some(f),
-            None if t.contains_key("addresses") => Some("inline-toml".to_string()),
-            None if t.contains_key("file") => Some("json".to_string()),
-            None => None,
-        };
-        match format.as_deref() {
+        match self
+            .format_or_implied(path, &mut t, "addresses")?
+            .as_deref()
+        {
             None => {}
             Some("inline-toml") => {
-                let ap = path.key("addresses");
-                let raw = match t.remove("addresses") {
-                    None => {
-                        return Err(self.err(
-                            path,
-                            "`format = \"inline-toml\"` needs an `addresses` table",
-                        ))
-                    }
-                    Some(v) => self.table(&ap, v, "a table of addresses")?,
-                };
+                let (ap, raw) = self.inline_table(
+                    path,
+                    &mut t,
+                    "addresses",
+                    "an `addresses`",
+                    "a table of addresses",
+                )?;
                 for (addr, rec) in raw {
                     let rp = ap.key(&addr);
                     let ip: IpAddr = addr
@@ -920,25 +950,19 @@ impl Parser<'_> {
         mut t: Table,
     ) -> R<BTreeMap<String, serde_json::Value>> {
         let mut out = BTreeMap::new();
-        let format = match self.format(path, &mut t)? {
-            Some(f) => Some(f),
-            None if t.contains_key("user_agents") => Some("inline-toml".to_string()),
-            None if t.contains_key("file") => Some("json".to_string()),
-            None => None,
-        };
-        match format.as_deref() {
+        match self
+            .format_or_implied(path, &mut t, "user_agents")?
+            .as_deref()
+        {
             None => {}
             Some("inline-toml") => {
-                let up = path.key("user_agents");
-                let raw = match t.remove("user_agents") {
-                    None => {
-                        return Err(self.err(
-                            path,
-                            "`format = \"inline-toml\"` needs a `user_agents` table",
-                        ))
-                    }
-                    Some(v) => self.table(&up, v, "a table of user agents")?,
-                };
+                let (up, raw) = self.inline_table(
+                    path,
+                    &mut t,
+                    "user_agents",
+                    "a `user_agents`",
+                    "a table of user agents",
+                )?;
                 for (ua, rec) in raw {
                     let rp = up.key(&ua);
                     let fields = self.table(&rp, rec, "a table")?;

@@ -219,6 +219,12 @@ impl Body {
     pub fn remaining(&self) -> &[u8] {
         &self.data[self.pos.min(self.data.len())..]
     }
+
+    /// Take the unread bytes out of the body.
+    pub fn take_remaining(&mut self) -> Vec<u8> {
+        let start = self.pos.min(self.data.len());
+        self.data.split_off(start)
+    }
 }
 
 /// What the downstream request looked like, for the downstream metadata getters.

@@ -10,7 +10,10 @@
 
 mod common;
 
-use common::{engine, refuse, run_driven, run_with_origin, Run};
+use common::{
+    config, engine, get, le_words, refuse, run_driven, run_with_origin, sdk_guest, Run, BADF,
+    BYTE_LOG, ERROR, HTTPINCOMPLETE, HTTPINVALID, INVAL, LIMITEXCEEDED, NONE, OK,
+};
 use edgeplay_host::backends::{self, loop_detected, LOOP_TOKEN};
 use edgeplay_host::trace::{ArgValue, EventKind};
 use edgeplay_host::{
@@ -19,15 +22,6 @@ use edgeplay_host::{
 };
 use std::io::Write;
 
-const OK: i32 = 0;
-const ERROR: i32 = 1;
-const INVAL: i32 = 2;
-const BADF: i32 = 3;
-const HTTPINVALID: i32 = 7;
-const HTTPINCOMPLETE: i32 = 9;
-const NONE: i32 = 10;
-const LIMITEXCEEDED: i32 = 13;
-
 const TAG_OK: i32 = 1;
 const TAG_DESTINATION_NOT_FOUND: i32 = 4;
 const TAG_CONNECTION_REFUSED: i32 = 7;
@@ -35,7 +29,8 @@ const TAG_HTTP_INCOMPLETE: i32 = 13;
 const TAG_HTTP_RESPONSE_TIMEOUT: i32 = 16;
 const TAG_HTTP_PROTOCOL_ERROR: i32 = 19;
 
-const PRELUDE: &str = r#"
+/// The imports every guest here shares (the byte log, [`BYTE_LOG`], follows them).
+const IMPORTS: &str = r#"
   (import "fastly_http_req" "body_downstream_get" (func $req_downstream (param i32 i32) (result i32)))
   (import "fastly_http_req" "new" (func $req_new (param i32) (result i32)))
   (import "fastly_http_req" "close" (func $req_close (param i32) (result i32)))
@@ -97,23 +92,10 @@ const PRELUDE: &str = r#"
   (import "fastly_backend" "get_max_connections" (func $b_max_conns (param i32 i32 i32) (result i32)))
   (import "fastly_backend" "get_max_use" (func $b_max_use (param i32 i32 i32) (result i32)))
   (import "fastly_backend" "get_max_lifetime_ms" (func $b_max_lifetime (param i32 i32 i32) (result i32)))
+"#;
 
-  (memory (export "memory") 2)
-  (global $rp (mut i32) (i32.const 0x8000))
-  (func $rec (param $v i32)
-    (i32.store (global.get $rp) (local.get $v))
-    (global.set $rp (i32.add (global.get $rp) (i32.const 4))))
-  (func $rec_at (param $p i32) (call $rec (i32.load (local.get $p))))
-  (func $rec_u16_at (param $p i32) (call $rec (i32.load16_u (local.get $p))))
-  (func $rec_bytes (param $p i32) (param $n i32)
-    (memory.copy (global.get $rp) (local.get $p) (local.get $n))
-    (global.set $rp (i32.add (global.get $rp) (local.get $n))))
-  (func $finish
-    (drop (call $resp_new (i32.const 0x7f00)))
-    (drop (call $body_new (i32.const 0x7f04)))
-    (drop (call $body_write (i32.load (i32.const 0x7f04)) (i32.const 0x8000)
-      (i32.sub (global.get $rp) (i32.const 0x8000)) (i32.const 0) (i32.const 0x7f08)))
-    (drop (call $resp_send (i32.load (i32.const 0x7f00)) (i32.load (i32.const 0x7f04)) (i32.const 0))))
+/// Helpers of the guests here, after the byte log.
+const HELPERS: &str = r#"
   ;; Fill the send_error_detail at 0x1100 as the SDK does: tag 0, every mask bit set.
   (func $detail_reset
     (i32.store (i32.const 0x1100) (i32.const 0))
@@ -130,9 +112,12 @@ const PRELUDE: &str = r#"
   (data (i32.const 0x40) "http://example.com/path?q=1")
 "#;
 
-/// A module: the prelude, then `body`.
+/// A module: the imports, the byte log and the helpers, then `body`.
 fn guest(body: &str) -> Vec<u8> {
-    wat::parse_str(format!("(module\n{PRELUDE}\n{body}\n)")).expect("valid WAT")
+    wat::parse_str(format!(
+        "(module\n{IMPORTS}\n{BYTE_LOG}\n{HELPERS}\n{body}\n)"
+    ))
+    .expect("valid WAT")
 }
 
 /// The guest's byte log as i32 words.
@@ -143,15 +128,7 @@ fn words(run: &Run) -> Vec<i32> {
         run.outcome.exit,
         trace_text(run)
     );
-    run.response
-        .body
-        .chunks(4)
-        .map(|c| {
-            let mut w = [0u8; 4];
-            w[..c.len()].copy_from_slice(c);
-            i32::from_le_bytes(w)
-        })
-        .collect()
+    le_words(&run.response.body)
 }
 
 fn trace_text(run: &Run) -> String {
@@ -168,11 +145,6 @@ fn trace_text(run: &Run) -> String {
         .join("\n")
 }
 
-fn config(toml: &str) -> ServiceConfig {
-    ServiceConfig::from_toml_str(toml, "fastly.toml", &|p| Err(format!("no file {p}")))
-        .expect("valid config")
-}
-
 fn origin_config() -> ServiceConfig {
     config(
         r#"
@@ -180,10 +152,6 @@ fn origin_config() -> ServiceConfig {
 url = "http://127.0.0.1:9000/base"
 "#,
     )
-}
-
-fn get(url: &str) -> DownstreamRequest {
-    DownstreamRequest::new("GET", url)
 }
 
 fn ok_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> WorkResult {
@@ -980,7 +948,7 @@ first_byte_timeout_ms = 2000
 health = "unhealthy"
 "#,
     );
-    let wasm = wat::parse_str(getters_guest_text("origin", "")).expect("valid WAT");
+    let wasm = getters_guest("origin", "");
     let r = run(&wasm, cfg, get("/"), refuse);
     let u = -7;
     let want = getter_log(
@@ -1013,7 +981,7 @@ health = "unhealthy"
 
 /// A guest calling every getter on the backend `name` (after `setup`); it logs
 /// `[status, value]` pairs, then port, host and override host.
-fn getters_guest_text(name: &str, setup: &str) -> String {
+fn getters_guest(name: &str, setup: &str) -> Vec<u8> {
     let len = name.len();
     let mut calls = String::new();
     for g in [
@@ -1042,9 +1010,8 @@ fn getters_guest_text(name: &str, setup: &str) -> String {
     (call $rec_at (i32.const 0x1024))\n    "
         ));
     }
-    format!(
-        r#"(module
-{PRELUDE}
+    guest(&format!(
+        r#"
   (data (i32.const 0x100) "{name}")
   (data (i32.const 0x110) "127.0.0.1:9200")
   (data (i32.const 0x130) "over.example")
@@ -1059,8 +1026,8 @@ fn getters_guest_text(name: &str, setup: &str) -> String {
     (call $rec (call $b_override (i32.const 0x100) (i32.const {len}) (i32.const 0x3000) (i32.const 64) (i32.const 0x102c)))
     (call $rec_bytes (i32.const 0x3000) (i32.load (i32.const 0x102c)))
     (call $finish))
-)"#
-    )
+"#
+    ))
 }
 
 #[test]
@@ -1086,7 +1053,7 @@ fn every_backend_getter_answers_for_a_dynamic_backend() {
     (i32.store (i32.const 0x2064) (i32.const 90000))
     (call $rec (call $register (i32.const 0x100) (i32.const 3) (i32.const 0x110) (i32.const 14) (i32.const {mask}) (i32.const 0x2000)))"#
     );
-    let wasm = wat::parse_str(getters_guest_text("dyn", &setup)).expect("valid WAT");
+    let wasm = getters_guest("dyn", &setup);
     let r = run(&wasm, ServiceConfig::default(), get("/"), refuse);
     let mut want = OK.to_le_bytes().to_vec();
     want.extend(getter_log(
@@ -1119,7 +1086,7 @@ fn every_backend_getter_answers_for_a_dynamic_backend() {
 
 #[test]
 fn backend_getters_of_an_unknown_backend_are_inval() {
-    let wasm = wat::parse_str(getters_guest_text("nope", "")).expect("valid WAT");
+    let wasm = getters_guest("nope", "");
     let r = run(&wasm, ServiceConfig::default(), get("/"), refuse);
     let u = -7;
     let mut pairs: Vec<(i32, i32)> = vec![(OK, 0)];
@@ -1480,19 +1447,6 @@ mock = "echo"
 }
 
 // ---- SDK guests (tests/guests), when built ----
-
-fn sdk_guest(name: &str) -> Option<Vec<u8>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/guests/target/wasm32-wasip1/release")
-        .join(format!("{name}.wasm"));
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            eprintln!("{} not built; skipped", path.display());
-            None
-        }
-    }
-}
 
 fn sdk_run(
     engine: &Engine,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{run_wasm, run_wat, Run};
+use common::{assert_returned, run_wasm, run_wat, Run};
 use edgeplay_host::backtrace::{instrument, SHADOW_EXPORT, SP_EXPORT};
 use edgeplay_host::{DownstreamRequest, Engine, EngineOptions, Exit, Platform, ServiceConfig};
 
@@ -22,11 +22,6 @@ fn trap_message(run: &Run) -> String {
         Exit::Trap { message, .. } => message.clone(),
         other => panic!("expected a trap, got {other:?}"),
     }
-}
-
-/// The guests below check their own results and trap (`unreachable`) on a wrong one.
-fn assert_returned(run: &Run) {
-    assert_eq!(run.outcome.exit, Exit::Returned);
 }
 
 /// `(call $expect (actual) (expected))` traps when they differ.
@@ -355,6 +350,21 @@ fn modules_without_memory_with_imported_memory_or_with_several_sections_instrume
     assert_eq!(run.outcome.exit, Exit::Returned);
 }
 
+/// Load and run `wasm`, which cannot be instrumented and traps at `unreachable`: it
+/// loads without backtraces, and its trap has the message but no backtrace.
+fn run_uninstrumented(wasm: &[u8]) -> Run {
+    let engine = common::engine();
+    let guest = engine.load(wasm).expect("loads without instrumentation");
+    assert!(!guest.info.backtraces);
+    let run = run_wasm(&engine, wasm, ServiceConfig::default(), req());
+    assert_eq!(
+        trap_message(&run),
+        "wasm `unreachable` instruction executed"
+    );
+    assert!(backtrace(&run).is_empty());
+    run
+}
+
 #[test]
 fn a_module_that_cannot_be_instrumented_runs_without_backtraces() {
     // It already uses one of the reserved export names.
@@ -365,15 +375,7 @@ fn a_module_that_cannot_be_instrumented_runs_without_backtraces() {
             (func $start (export "_start") (call $inner)))"#,
     )
     .unwrap();
-    let engine = common::engine();
-    let guest = engine.load(&wasm).expect("loads");
-    assert!(!guest.info.backtraces);
-    let run = run_wasm(&engine, &wasm, ServiceConfig::default(), req());
-    assert_eq!(
-        trap_message(&run),
-        "wasm `unreachable` instruction executed"
-    );
-    assert!(backtrace(&run).is_empty());
+    let run = run_uninstrumented(&wasm);
     assert_eq!(run.response.status, 500);
 }
 
@@ -389,15 +391,7 @@ fn a_module_whose_rewrite_does_not_validate_loads_as_it_is() {
     ))
     .unwrap();
     assert!(instrument(&wasm).is_ok());
-    let engine = common::engine();
-    let guest = engine.load(&wasm).expect("loads without instrumentation");
-    assert!(!guest.info.backtraces);
-    let run = run_wasm(&engine, &wasm, ServiceConfig::default(), req());
-    assert_eq!(
-        trap_message(&run),
-        "wasm `unreachable` instruction executed"
-    );
-    assert!(backtrace(&run).is_empty());
+    run_uninstrumented(&wasm);
 }
 
 #[test]

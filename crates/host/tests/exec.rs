@@ -13,6 +13,17 @@ const LOOP_FOREVER: &str = r#"
       (br $l))))
 "#;
 
+/// Run `wasm` (`GET /`, the default configuration) with `opts`.
+fn run_opts(wasm: &[u8], opts: ExecOptions) -> Run {
+    run_with(
+        &engine(),
+        wasm,
+        ServiceConfig::default(),
+        DownstreamRequest::new("GET", "/"),
+        opts,
+    )
+}
+
 #[test]
 fn a_runaway_guest_is_stopped_by_the_cpu_limit() {
     let wasm = wat::parse_str(LOOP_FOREVER).unwrap();
@@ -21,13 +32,7 @@ fn a_runaway_guest_is_stopped_by_the_cpu_limit() {
         slice_fuel: 1_000_000,
         ..ExecOptions::default()
     };
-    let run = run_with(
-        &engine(),
-        &wasm,
-        ServiceConfig::default(),
-        DownstreamRequest::new("GET", "/"),
-        opts,
-    );
+    let run = run_opts(&wasm, opts);
     assert_eq!(run.outcome.exit, Exit::CpuLimit { limit_ms: 5 });
     assert_eq!(run.response.status, 500);
     assert!(run.body_text().contains("CPU limit"), "{}", run.body_text());
@@ -49,13 +54,7 @@ fn a_tiny_cpu_limit_still_ends_the_guest() {
         fuel_per_cpu_ms: 1,
         ..ExecOptions::default()
     };
-    let run = run_with(
-        &engine(),
-        &wasm,
-        ServiceConfig::default(),
-        DownstreamRequest::new("GET", "/"),
-        opts,
-    );
+    let run = run_opts(&wasm, opts);
     assert_eq!(run.outcome.exit, Exit::CpuLimit { limit_ms: 1 });
 }
 
@@ -129,13 +128,7 @@ fn argv_can_be_set_for_run() {
         args: Some(vec!["app".into(), "a".into(), "b".into()]),
         ..ExecOptions::default()
     };
-    let run = run_with(
-        &engine(),
-        &wasm,
-        ServiceConfig::default(),
-        DownstreamRequest::new("GET", "/"),
-        opts,
-    );
+    let run = run_opts(&wasm, opts);
     assert_eq!(run.outcome.exit, Exit::Exit(3));
 }
 

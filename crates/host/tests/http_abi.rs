@@ -10,24 +10,15 @@
 
 mod common;
 
-use common::{engine, run_wasm, run_wat, Run};
+use common::{
+    engine, get, le_words, run_sdk, run_wat, start, summaries, Run, AGAIN, BADF, BUFLEN, BYTE_LOG,
+    ERROR, HTTPINVALID, INVAL, LIMITEXCEEDED, NONE, OK, UNSUPPORTED,
+};
 use edgeplay_host::trace::ArgValue;
-use edgeplay_host::{DownstreamRequest, ExecOptions, Execution, Exit, Output, Poll, ServiceConfig};
-use std::sync::Arc;
+use edgeplay_host::{DownstreamRequest, ExecOptions, Exit, Output, Poll, ServiceConfig};
 
-const OK: i32 = 0;
-const ERROR: i32 = 1;
-const INVAL: i32 = 2;
-const BADF: i32 = 3;
-const BUFLEN: i32 = 4;
-const UNSUPPORTED: i32 = 5;
-const HTTPINVALID: i32 = 7;
-const NONE: i32 = 10;
-const LIMITEXCEEDED: i32 = 13;
-const AGAIN: i32 = 14;
-
-/// Imports and the reporting helpers every guest here shares.
-const PRELUDE: &str = r#"
+/// The imports every guest here shares (the byte log, [`BYTE_LOG`], follows them).
+const IMPORTS: &str = r#"
   (import "fastly_http_req" "body_downstream_get" (func $req_downstream (param i32 i32) (result i32)))
   (import "fastly_http_req" "new" (func $req_new (param i32) (result i32)))
   (import "fastly_http_req" "close" (func $req_close (param i32) (result i32)))
@@ -88,33 +79,12 @@ const PRELUDE: &str = r#"
   (import "fastly_http_downstream" "downstream_client_ddos_detected" (func $ds_ddos (param i32 i32) (result i32)))
   (import "fastly_http_downstream" "downstream_resvpnproxy_is_anonymous" (func $ds_vpn (param i32 i32) (result i32)))
   (import "fastly_http_downstream" "fastly_key_is_valid" (func $ds_key_valid (param i32 i32) (result i32)))
-
-  (memory (export "memory") 2)
-  (global $rp (mut i32) (i32.const 0x8000))
-  ;; Append an i32 to the log.
-  (func $rec (param $v i32)
-    (i32.store (global.get $rp) (local.get $v))
-    (global.set $rp (i32.add (global.get $rp) (i32.const 4))))
-  ;; Append the i32 at an address.
-  (func $rec_at (param $p i32) (call $rec (i32.load (local.get $p))))
-  ;; Append the low half of the i64 at an address (a cursor: -1 stays -1).
-  (func $rec_i64_at (param $p i32) (call $rec (i32.wrap_i64 (i64.load (local.get $p)))))
-  ;; Append raw bytes.
-  (func $rec_bytes (param $p i32) (param $n i32)
-    (memory.copy (global.get $rp) (local.get $p) (local.get $n))
-    (global.set $rp (i32.add (global.get $rp) (local.get $n))))
-  ;; Send the log as the body of a 200 response.
-  (func $finish
-    (drop (call $resp_new (i32.const 0x7f00)))
-    (drop (call $body_new (i32.const 0x7f04)))
-    (drop (call $body_write (i32.load (i32.const 0x7f04)) (i32.const 0x8000)
-      (i32.sub (global.get $rp) (i32.const 0x8000)) (i32.const 0) (i32.const 0x7f08)))
-    (drop (call $resp_send (i32.load (i32.const 0x7f00)) (i32.load (i32.const 0x7f04)) (i32.const 0))))
 "#;
 
-/// A module: the prelude, then `body` (data segments and the `_start` export).
+/// A module: the imports and the byte log, then `body` (data segments and the `_start`
+/// export).
 fn guest(body: &str) -> String {
-    format!("(module\n{PRELUDE}\n{body}\n)")
+    format!("(module\n{IMPORTS}\n{BYTE_LOG}\n{body}\n)")
 }
 
 /// The expected byte log.
@@ -141,26 +111,13 @@ fn assert_log(run: &Run, expected: Log) {
     );
     let got = &run.response.body;
     if *got != expected.0 {
-        let words = |b: &[u8]| -> Vec<i32> {
-            b.chunks(4)
-                .map(|c| {
-                    let mut w = [0u8; 4];
-                    w[..c.len()].copy_from_slice(c);
-                    i32::from_le_bytes(w)
-                })
-                .collect()
-        };
         panic!(
             "log differs\n got: {:?}\n     {:?}\nwant: {:?}\n     {:?}\ntrace:\n{}",
-            words(got),
+            le_words(got),
             String::from_utf8_lossy(got),
-            words(&expected.0),
+            le_words(&expected.0),
             String::from_utf8_lossy(&expected.0),
-            run.trace
-                .iter()
-                .map(|e| e.summary())
-                .collect::<Vec<_>>()
-                .join("\n")
+            summaries(run)
         );
     }
 }
@@ -171,10 +128,6 @@ fn statuses(run: &Run, qualified: &str) -> Vec<String> {
         .iter()
         .map(|e| e.status.as_deref().unwrap_or("").to_string())
         .collect()
-}
-
-fn get(url: &str) -> DownstreamRequest {
-    DownstreamRequest::new("GET", url)
 }
 
 #[test]
@@ -660,16 +613,13 @@ fn streaming_guest(finish: &str) -> String {
 fn a_streamed_response_arrives_chunk_by_chunk_and_ends_on_close() {
     let engine = engine();
     let wasm = wat::parse_str(streaming_guest("$body_close")).unwrap();
-    let guest = engine.load(&wasm).unwrap();
-    let mut exec = Execution::new(
+    let mut exec = start(
         &engine,
-        guest,
-        Arc::new(ServiceConfig::default()),
+        &wasm,
+        ServiceConfig::default(),
         get("/"),
-        "0".repeat(32),
         ExecOptions::default(),
-    )
-    .unwrap();
+    );
     // Each run() returns after a yield: collect what each slice produced.
     let mut batches: Vec<Vec<Output>> = Vec::new();
     let mut trace = Vec::new();
@@ -1205,26 +1155,11 @@ fn method_uri_version_and_cache_override_are_validated_and_traced() {
     );
 }
 
-/// A guest built with the Rust SDK, if `tests/guests` has been built.
-fn sdk_guest(name: &str) -> Option<Vec<u8>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/guests/target/wasm32-wasip1/release")
-        .join(format!("{name}.wasm"));
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            eprintln!("{} not built; skipped", path.display());
-            None
-        }
-    }
-}
-
 #[test]
 fn the_sdk_hello_guest_answers() {
-    let Some(wasm) = sdk_guest("hello") else {
+    let Some(run) = run_sdk("hello", get("/")) else {
         return;
     };
-    let run = run_wasm(&engine(), &wasm, ServiceConfig::default(), get("/"));
     assert_eq!(run.outcome.exit, Exit::Returned, "{:?}", run.response.error);
     assert_eq!(run.response.status, 200);
     assert_eq!(run.response.headers.get("x-edgeplay"), Some(&b"hello"[..]));
@@ -1233,14 +1168,13 @@ fn the_sdk_hello_guest_answers() {
 
 #[test]
 fn the_sdk_echo_guest_sees_the_request() {
-    let Some(wasm) = sdk_guest("echo") else {
-        return;
-    };
     let req = DownstreamRequest::new("POST", "/path?q=1")
         .with_header("x-echo-a", "1")
         .with_header("x-echo-a", "2")
         .with_body("ping");
-    let run = run_wasm(&engine(), &wasm, ServiceConfig::default(), req);
+    let Some(run) = run_sdk("echo", req) else {
+        return;
+    };
     assert_eq!(run.outcome.exit, Exit::Returned, "{:?}", run.response.error);
     assert_eq!(run.response.status, 200);
     assert_eq!(

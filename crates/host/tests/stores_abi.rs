@@ -3,33 +3,22 @@
 
 mod common;
 
-use common::{engine, run_wasm, run_with, Run};
+use common::{
+    assert_returned, config, engine, expect, run_sdk, run_wasm, run_with, sdk_guest, summaries,
+    Run, PRINT,
+};
 use edgeplay_host::trace::{ArgValue, HandleKind};
-use edgeplay_host::{DownstreamRequest, ExecOptions, Exit, ServiceConfig};
+use edgeplay_host::{DownstreamRequest, ExecOptions, ServiceConfig};
 
-/// `fd_write` and a `$print` helper (iovec at 0, nwritten at 8), plus one page of memory.
-const PRELUDE: &str = r#"
+/// The `fd_write` import [`PRINT`] needs.
+const FD_WRITE: &str = r#"
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func $print (param $ptr i32) (param $len i32)
-    (i32.store (i32.const 0) (local.get $ptr))
-    (i32.store (i32.const 4) (local.get $len))
-    (if (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable)))
 "#;
 
 fn guest(imports: &str, data: &str, body: &str) -> Vec<u8> {
-    let text = format!("(module {imports} {PRELUDE} {data} (func (export \"_start\") {body}))");
+    let text =
+        format!("(module {imports} {FD_WRITE} {PRINT} {data} (func (export \"_start\") {body}))");
     wat::parse_str(text).expect("valid WAT")
-}
-
-/// WAT that traps unless `call` returns `code`.
-fn expect(call: &str, code: i32) -> String {
-    format!("(if (i32.ne {call} (i32.const {code})) (then unreachable))\n")
-}
-
-fn config(toml: &str) -> ServiceConfig {
-    ServiceConfig::from_toml_str(toml, "fastly.toml", &|p| Err(format!("no file {p}")))
-        .expect("valid config")
 }
 
 fn run(imports: &str, data: &str, body: &str, cfg: ServiceConfig) -> Run {
@@ -39,23 +28,6 @@ fn run(imports: &str, data: &str, body: &str, cfg: ServiceConfig) -> Run {
         cfg,
         DownstreamRequest::new("GET", "/"),
     )
-}
-
-fn summaries(run: &Run) -> String {
-    run.trace
-        .iter()
-        .map(|e| e.summary())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn assert_returned(run: &Run) {
-    assert_eq!(
-        run.outcome.exit,
-        Exit::Returned,
-        "trace:\n{}",
-        summaries(run)
-    );
 }
 
 const CONFIG_IMPORTS: &str = r#"
@@ -361,14 +333,8 @@ fn log_endpoints_write_lines_like_viceroy() {
         ServiceConfig::default(),
     );
     assert_returned(&r);
-    let logs: Vec<(&str, &str)> = r
-        .collected
-        .logs
-        .iter()
-        .map(|l| (l.endpoint.as_str(), l.line.as_str()))
-        .collect();
     assert_eq!(
-        logs,
+        r.logs(),
         vec![
             ("my_endpoint", "hello"),
             ("my_endpoint", "a\nb"),
@@ -438,42 +404,16 @@ fn compute_runtime_reports_cpu_heap_and_identity() {
     }
 }
 
-/// The SDK guests in tests/guests, when they have been built.
-fn sdk_guest(name: &str) -> Option<Vec<u8>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/guests/target/wasm32-wasip1/release")
-        .join(format!("{name}.wasm"));
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            eprintln!("{} not built; skipped", path.display());
-            None
-        }
-    }
-}
-
 #[test]
 fn sdk_logging_guest() {
-    let Some(wasm) = sdk_guest("logging") else {
+    let Some(r) = run_sdk("logging", DownstreamRequest::new("GET", "/")) else {
         return;
     };
-    let r = run_wasm(
-        &engine(),
-        &wasm,
-        ServiceConfig::default(),
-        DownstreamRequest::new("GET", "/"),
-    );
     assert!(r.outcome.exit.is_success(), "trace:\n{}", summaries(&r));
     assert_eq!(r.stdout(), "stdout line 1\n");
     assert_eq!(r.stderr(), "stderr line 1\n");
-    let logs: Vec<(&str, &str)> = r
-        .collected
-        .logs
-        .iter()
-        .map(|l| (l.endpoint.as_str(), l.line.as_str()))
-        .collect();
     assert_eq!(
-        logs,
+        r.logs(),
         vec![
             ("my_endpoint", "hello endpoint"),
             ("my_endpoint", "second line")

@@ -4,15 +4,13 @@
 
 mod common;
 
-use common::{run_wat, Run};
+use common::{assert_returned, expect, run_sdk, run_wat, start, summaries, Run, PRINT};
 use edgeplay_host::{
-    DownstreamRequest, ExecOptions, Execution, Exit, Poll, ServiceConfig, WorkKind, WorkResult,
+    DownstreamRequest, ExecOptions, Exit, Poll, ServiceConfig, WorkKind, WorkResult,
 };
-use std::sync::Arc;
 
-/// Every WASI import, with the signatures of `wasi.tsv`, and a `$print` helper that
-/// writes `len` bytes at `ptr` to stdout (iovec at 0, nwritten at 8).
-const PRELUDE: &str = r#"
+/// Every WASI import, with the signatures of `wasi.tsv` ([`PRINT`] follows them).
+const IMPORTS: &str = r#"
   (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
@@ -35,38 +33,11 @@ const PRELUDE: &str = r#"
   (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
   (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func $print (param $ptr i32) (param $len i32)
-    (i32.store (i32.const 0) (local.get $ptr))
-    (i32.store (i32.const 4) (local.get $len))
-    (if (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable)))
 "#;
 
 /// A guest whose `_start` runs `body`, with `data` segments.
 fn guest(data: &str, body: &str) -> String {
-    format!("(module {PRELUDE} {data} (func (export \"_start\") {body}))")
-}
-
-/// WAT that traps unless `call` returns `code`.
-fn expect(call: &str, code: i32) -> String {
-    format!("(if (i32.ne {call} (i32.const {code})) (then unreachable))\n")
-}
-
-fn summaries(run: &Run) -> String {
-    run.trace
-        .iter()
-        .map(|e| e.summary())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn assert_returned(run: &Run) {
-    assert_eq!(
-        run.outcome.exit,
-        Exit::Returned,
-        "trace:\n{}",
-        summaries(run)
-    );
+    format!("(module {IMPORTS} {PRINT} {data} (func (export \"_start\") {body}))")
 }
 
 fn run(data: &str, body: &str) -> Run {
@@ -190,18 +161,14 @@ fn clocks_are_monotonic_and_cpu_clocks_are_badf() {
 
 /// Run a guest to the end, completing sleeps at once, and return the work it asked for.
 fn run_collecting_work(wat: &str) -> (Run, Vec<WorkKind>) {
-    let engine = common::engine();
     let wasm = wat::parse_str(wat).expect("valid WAT");
-    let g = engine.load(&wasm).expect("loads");
-    let mut exec = Execution::new(
-        &engine,
-        g,
-        Arc::new(ServiceConfig::default()),
+    let mut exec = start(
+        &common::engine(),
+        &wasm,
+        ServiceConfig::default(),
         DownstreamRequest::new("GET", "/"),
-        "0".repeat(32),
         ExecOptions::default(),
-    )
-    .expect("instantiates");
+    );
     let mut collected = edgeplay_host::Collected::default();
     let mut seen = Vec::new();
     let outcome = loop {
@@ -220,18 +187,7 @@ fn run_collecting_work(wat: &str) -> (Run, Vec<WorkKind>) {
             }
         }
     };
-    let trace = exec.take_trace();
-    let response = collected.final_response(&outcome);
-    (
-        Run {
-            collected,
-            outcome,
-            trace,
-            response,
-            fetches: Vec::new(),
-        },
-        seen,
-    )
+    (Run::finish(&mut exec, collected, outcome, Vec::new()), seen)
 }
 
 /// WAT storing a clock subscription at `at`.
@@ -477,29 +433,11 @@ fn out_of_bounds_pointers_give_efault_and_never_panic() {
         .contains("outside guest memory"));
 }
 
-/// The SDK guests in tests/guests, when they have been built.
-fn sdk_guest(name: &str) -> Option<Vec<u8>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/guests/target/wasm32-wasip1/release")
-        .join(format!("{name}.wasm"));
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            eprintln!("{} not built; skipped", path.display());
-            None
-        }
-    }
-}
-
 #[test]
 fn sdk_env_guest_sees_viceroys_environment() {
-    let Some(wasm) = sdk_guest("env") else { return };
-    let r = common::run_wasm(
-        &common::engine(),
-        &wasm,
-        ServiceConfig::default(),
-        DownstreamRequest::new("GET", "/"),
-    );
+    let Some(r) = run_sdk("env", DownstreamRequest::new("GET", "/")) else {
+        return;
+    };
     let body = r.body_text();
     for line in [
         "FASTLY_CACHE_GENERATION=0",
@@ -523,15 +461,9 @@ fn sdk_env_guest_sees_viceroys_environment() {
 
 #[test]
 fn sdk_sleep_guest_sleeps_through_poll_oneoff() {
-    let Some(wasm) = sdk_guest("sleep") else {
+    let Some(r) = run_sdk("sleep", DownstreamRequest::new("GET", "/?ms=20")) else {
         return;
     };
-    let r = common::run_wasm(
-        &common::engine(),
-        &wasm,
-        ServiceConfig::default(),
-        DownstreamRequest::new("GET", "/?ms=20"),
-    );
     assert!(r.outcome.exit.is_success(), "trace:\n{}", summaries(&r));
     assert_eq!(
         r.status_of("wasi_snapshot_preview1::poll_oneoff")

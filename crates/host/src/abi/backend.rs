@@ -91,6 +91,31 @@ fn answer_u32(cx: &mut Cx<'_>, out: u32, name: &'static str, v: u32) -> HostResu
     Ok(Status::OK.0)
 }
 
+/// Write a TLS version answer (`tls_version` enum); NONE when the backend has no setting.
+fn answer_tls_version(cx: &mut Cx<'_>, out: u32, v: Option<u32>) -> HostResult {
+    let Some(v) = v else {
+        return Err(Status::NONE.into());
+    };
+    cx.mem.write_u32(out, v)?;
+    cx.result("version", ArgValue::Enum(tls_name(v)));
+    Ok(Status::OK.0)
+}
+
+/// Define the getters whose answer is one u32 of the named backend, each as
+/// `"import" => "result name": |backend| value`: the backend is looked up (INVAL when
+/// unknown), then the value written to `out` and recorded.
+macro_rules! u32_getters {
+    ($reg:expr; $($n:literal => $result:literal: |$b:ident| $v:expr,)*) => {
+        crate::hostcalls! { $reg; $(
+            ["fastly_backend" :: $n]
+            fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
+                let $b = lookup(cx, name_ptr, name_len)?;
+                answer_u32(cx, out, $result, $v)
+            }
+        )* }
+    };
+}
+
 fn health_value(h: BackendHealth) -> (u32, &'static str) {
     match h {
         BackendHealth::Unknown => (0, "unknown"),
@@ -309,12 +334,6 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             Ok(Status::OK.0)
         }
 
-        ["fastly_backend" :: "is_dynamic"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "is_dynamic", u32::from(b.dynamic))
-        }
-
         ["fastly_backend" :: "get_host"]
         fn(cx, name_ptr: u32, name_len: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
             let b = lookup(cx, name_ptr, name_len)?;
@@ -338,105 +357,33 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             Ok(Status::OK.0)
         }
 
-        ["fastly_backend" :: "get_connect_timeout_ms"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "timeout_ms", b.effective_connect_timeout_ms())
-        }
-
-        ["fastly_backend" :: "get_first_byte_timeout_ms"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "timeout_ms", b.effective_first_byte_timeout_ms())
-        }
-
-        ["fastly_backend" :: "get_between_bytes_timeout_ms"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "timeout_ms", b.effective_between_bytes_timeout_ms())
-        }
-
-        ["fastly_backend" :: "get_http_keepalive_time"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "time_ms", b.http_keepalive_time_ms)
-        }
-
-        ["fastly_backend" :: "get_tcp_keepalive_enable"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "enabled", b.tcp_keepalive_enable)
-        }
-
-        ["fastly_backend" :: "get_tcp_keepalive_interval"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "interval_secs", b.tcp_keepalive_interval_secs)
-        }
-
-        ["fastly_backend" :: "get_tcp_keepalive_probes"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "probes", b.tcp_keepalive_probes)
-        }
-
-        ["fastly_backend" :: "get_tcp_keepalive_time"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "time_secs", b.tcp_keepalive_time_secs)
-        }
-
-        ["fastly_backend" :: "is_ssl"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "is_ssl", u32::from(b.is_tls()))
-        }
-
         ["fastly_backend" :: "get_ssl_min_version"]
         fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
             let b = lookup(cx, name_ptr, name_len)?;
-            let Some(v) = b.ssl_min_version else {
-                return Err(Status::NONE.into());
-            };
-            cx.mem.write_u32(out, v)?;
-            cx.result("version", ArgValue::Enum(tls_name(v)));
-            Ok(Status::OK.0)
+            answer_tls_version(cx, out, b.ssl_min_version)
         }
 
         ["fastly_backend" :: "get_ssl_max_version"]
         fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
             let b = lookup(cx, name_ptr, name_len)?;
-            let Some(v) = b.ssl_max_version else {
-                return Err(Status::NONE.into());
-            };
-            cx.mem.write_u32(out, v)?;
-            cx.result("version", ArgValue::Enum(tls_name(v)));
-            Ok(Status::OK.0)
+            answer_tls_version(cx, out, b.ssl_max_version)
         }
-
-        ["fastly_backend" :: "is_ipv6_preferred"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "ipv6_preferred", u32::from(b.prefer_ipv6))
-        }
-
-        ["fastly_backend" :: "get_max_connections"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "max_connections", b.max_connections)
-        }
-
-        ["fastly_backend" :: "get_max_use"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "max_use", b.max_use)
-        }
-
-        ["fastly_backend" :: "get_max_lifetime_ms"]
-        fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
-            let b = lookup(cx, name_ptr, name_len)?;
-            answer_u32(cx, out, "max_lifetime_ms", b.max_lifetime_ms)
-        }
+    }
+    u32_getters! { reg;
+        "is_dynamic" => "is_dynamic": |b| u32::from(b.dynamic),
+        "get_connect_timeout_ms" => "timeout_ms": |b| b.effective_connect_timeout_ms(),
+        "get_first_byte_timeout_ms" => "timeout_ms": |b| b.effective_first_byte_timeout_ms(),
+        "get_between_bytes_timeout_ms" => "timeout_ms": |b| b.effective_between_bytes_timeout_ms(),
+        "get_http_keepalive_time" => "time_ms": |b| b.http_keepalive_time_ms,
+        "get_tcp_keepalive_enable" => "enabled": |b| b.tcp_keepalive_enable,
+        "get_tcp_keepalive_interval" => "interval_secs": |b| b.tcp_keepalive_interval_secs,
+        "get_tcp_keepalive_probes" => "probes": |b| b.tcp_keepalive_probes,
+        "get_tcp_keepalive_time" => "time_secs": |b| b.tcp_keepalive_time_secs,
+        "is_ssl" => "is_ssl": |b| u32::from(b.is_tls()),
+        "is_ipv6_preferred" => "ipv6_preferred": |b| u32::from(b.prefer_ipv6),
+        "get_max_connections" => "max_connections": |b| b.max_connections,
+        "get_max_use" => "max_use": |b| b.max_use,
+        "get_max_lifetime_ms" => "max_lifetime_ms": |b| b.max_lifetime_ms,
     }
     Ok(())
 }

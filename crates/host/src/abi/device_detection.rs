@@ -4,9 +4,9 @@
 //! `[local_server.device_detection]`; an unknown user agent answers NONE. The
 //! record follows the BUFLEN rule.
 
+use super::headers::write_out_or_needed;
 use super::{Cx, HostResult, Registry};
 use crate::status::Status;
-use crate::trace::ArgValue;
 
 fn lookup(
     cx: &mut Cx<'_>,
@@ -22,15 +22,7 @@ fn lookup(
         return Ok(Status::NONE.0);
     };
     let text = record.to_string();
-    let status = cx
-        .mem
-        .write_out_buf(buf, buf_len, nwritten_out, text.as_bytes())?;
-    if status == Status::OK {
-        cx.result("record", ArgValue::text_or_bytes(text.as_bytes()));
-    } else {
-        cx.result("needed", ArgValue::Int(text.len() as i64));
-    }
-    Ok(status.0)
+    write_out_or_needed(cx, "record", text.as_bytes(), buf, buf_len, nwritten_out)
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {

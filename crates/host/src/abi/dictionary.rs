@@ -5,9 +5,10 @@
 //! opening an unknown store answers BADF, a missing key NONE, and a value longer
 //! than the buffer BUFLEN with the needed length in `nwritten_out`.
 
+use super::headers::write_out_or_needed;
 use super::{Cx, HostResult, Registry};
 use crate::status::Status;
-use crate::trace::{ArgValue, HandleKind};
+use crate::trace::HandleKind;
 
 fn open(cx: &mut Cx<'_>, name_ptr: u32, name_len: u32, handle_out: u32) -> HostResult {
     let name = cx.str_arg("name", name_ptr, name_len)?;
@@ -21,13 +22,7 @@ fn open(cx: &mut Cx<'_>, name_ptr: u32, name_len: u32, handle_out: u32) -> HostR
         return Ok(Status::LIMITEXCEEDED.0);
     };
     cx.mem.write_u32(handle_out, handle)?;
-    cx.result(
-        "store",
-        ArgValue::Handle {
-            kind: HandleKind::Dictionary,
-            handle,
-        },
-    );
+    cx.handle_result("store", HandleKind::Dictionary, handle);
     Ok(Status::OK.0)
 }
 
@@ -50,15 +45,7 @@ fn get(
         cx.note(format!("{store} has no key {key:?}"));
         return Ok(Status::NONE.0);
     };
-    let status = cx
-        .mem
-        .write_out_buf(buf, buf_len, nwritten_out, value.as_bytes())?;
-    if status == Status::OK {
-        cx.result("value", ArgValue::text_or_bytes(value.as_bytes()));
-    } else {
-        cx.result("needed", ArgValue::Int(value.len() as i64));
-    }
-    Ok(status.0)
+    write_out_or_needed(cx, "value", value.as_bytes(), buf, buf_len, nwritten_out)
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {

@@ -7,6 +7,7 @@
 //! with 0 bytes, as Viceroy does (the SDK reads that as "no data"). The record
 //! follows the BUFLEN rule.
 
+use super::headers::write_out_or_needed;
 use super::{Cx, HostResult, Registry};
 use crate::status::Status;
 use crate::trace::ArgValue;
@@ -47,15 +48,7 @@ fn lookup(
             String::new()
         }
     };
-    let status = cx
-        .mem
-        .write_out_buf(buf, buf_len, nwritten_out, text.as_bytes())?;
-    if status == Status::OK {
-        cx.result("record", ArgValue::text_or_bytes(text.as_bytes()));
-    } else {
-        cx.result("needed", ArgValue::Int(text.len() as i64));
-    }
-    Ok(status.0)
+    write_out_or_needed(cx, "record", text.as_bytes(), buf, buf_len, nwritten_out)
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {

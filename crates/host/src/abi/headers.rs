@@ -75,7 +75,7 @@ pub fn read_name(cx: &mut Cx<'_>, ptr: u32, len: u32) -> HostResult<String> {
 }
 
 /// Read, record and validate one header value argument.
-fn read_value(cx: &mut Cx<'_>, ptr: u32, len: u32) -> HostResult<Vec<u8>> {
+pub fn read_value(cx: &mut Cx<'_>, ptr: u32, len: u32) -> HostResult<Vec<u8>> {
     let bytes = cx.bytes_arg("value", ptr, len)?;
     parse_value(&bytes).inspect_err(|_| cx.note("invalid header value"))
 }
@@ -205,35 +205,27 @@ pub fn values_set(
     Ok(Status::OK.0)
 }
 
-/// `header_insert`: set one value, replacing the others.
-pub fn insert(
+/// `header_insert` (`append` false: set one value, replacing the others) and
+/// `header_append`/`trailer_append` (`append` true: add a value after the existing ones).
+#[allow(clippy::too_many_arguments)]
+pub fn insert_or_append(
     cx: &mut Cx<'_>,
     owner: Owner,
     name_ptr: u32,
     name_len: u32,
     value_ptr: u32,
     value_len: u32,
+    append: bool,
 ) -> HostResult {
     check(cx, owner)?;
     let name = read_name(cx, name_ptr, name_len)?;
     let value = read_value(cx, value_ptr, value_len)?;
-    owner.headers_mut(cx.s)?.insert(&name, value);
-    Ok(Status::OK.0)
-}
-
-/// `header_append` (and `trailer_append`): add a value after the existing ones.
-pub fn append(
-    cx: &mut Cx<'_>,
-    owner: Owner,
-    name_ptr: u32,
-    name_len: u32,
-    value_ptr: u32,
-    value_len: u32,
-) -> HostResult {
-    check(cx, owner)?;
-    let name = read_name(cx, name_ptr, name_len)?;
-    let value = read_value(cx, value_ptr, value_len)?;
-    owner.headers_mut(cx.s)?.append(&name, value);
+    let headers = owner.headers_mut(cx.s)?;
+    if append {
+        headers.append(&name, value);
+    } else {
+        headers.insert(&name, value);
+    }
     Ok(Status::OK.0)
 }
 
@@ -263,4 +255,21 @@ pub fn write_str_out(
         cx.result(name, ArgValue::text_or_bytes(value));
     }
     Ok(st.0)
+}
+
+/// Write a value the `(buf, buf_len, nwritten_out)` way, recording it as the call's
+/// result `name` when it fits, else the length it `needed` (BUFLEN).
+pub fn write_out_or_needed(
+    cx: &mut Cx<'_>,
+    name: &'static str,
+    value: &[u8],
+    buf: u32,
+    buf_len: u32,
+    nwritten_out: u32,
+) -> HostResult {
+    let code = write_str_out(cx, name, value, buf, buf_len, nwritten_out)?;
+    if code != Status::OK.0 {
+        cx.result("needed", ArgValue::Int(value.len() as i64));
+    }
+    Ok(code)
 }

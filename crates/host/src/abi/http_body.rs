@@ -94,7 +94,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.s.bodies.take(h);
                 return Err(e.into());
             }
-            cx.result("handle", ArgValue::Handle { kind: HandleKind::Body, handle: h });
+            cx.handle_result("handle", HandleKind::Body, h);
             Ok(Status::OK.0)
         }
 
@@ -175,8 +175,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 return Err(Status::BADF.into());
             }
             let mut from = cx.s.bodies.take(src).ok_or(Fault::Status(Status::BADF.0))?;
-            let start = from.pos.min(from.data.len());
-            let bytes = from.data.split_off(start);
+            let bytes = from.take_remaining();
             let to = cx.s.bodies.get_mut(dst).ok_or(Fault::Status(Status::BADF.0))?;
             for (n, v) in from.trailers.iter() {
                 to.trailers.append(n, v);
@@ -205,8 +204,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 return cx.suspend(Box::new(YieldNow(Status::OK.0)));
             }
             if let BodySink::Upload(pending) = b.sink {
-                let start = b.pos.min(b.data.len());
-                let bytes = b.data.split_off(start);
+                let bytes = b.take_remaining();
                 cx.note(format!("the streaming upload is complete ({} bytes): the request is sent now", bytes.len()));
                 super::send::upload_closed(cx.s, pending, bytes);
             }
@@ -243,7 +241,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
 
         ["fastly_http_body" :: "trailer_append", "env" :: "xqd_body_trailer_append"]
         fn(cx, body: u32, name_ptr: u32, name_len: u32, value_ptr: u32, value_len: u32) -> i32 {
-            headers::append(cx, Owner::Trailers(body), name_ptr, name_len, value_ptr, value_len)
+            headers::insert_or_append(cx, Owner::Trailers(body), name_ptr, name_len, value_ptr, value_len, true)
         }
 
         ["fastly_http_body" :: "trailer_names_get", "env" :: "xqd_body_trailer_names_get"]

@@ -20,6 +20,7 @@
 
 use super::headers::write_str_out;
 use super::{Cx, Fault, HostResult, Registry};
+use crate::http::DownstreamRequest;
 use crate::session::AsyncItem;
 use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind};
@@ -56,7 +57,8 @@ pub(crate) fn absent(cx: &mut Cx<'_>, h: Option<u32>, what: &str) -> HostResult 
     Err(Status::NONE.into())
 }
 
-fn write_ip(cx: &mut Cx<'_>, ip: IpAddr, out: u32, nwritten_out: u32) -> HostResult {
+/// Write an address as 4 or 16 octets and their count, recording it as `addr`.
+pub(crate) fn write_ip(cx: &mut Cx<'_>, ip: IpAddr, out: u32, nwritten_out: u32) -> HostResult {
     let octets: Vec<u8> = match ip {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
@@ -67,27 +69,17 @@ fn write_ip(cx: &mut Cx<'_>, ip: IpAddr, out: u32, nwritten_out: u32) -> HostRes
     Ok(Status::OK.0)
 }
 
-/// `downstream_client_ip_addr`: 4 or 16 octets and their count.
-pub(crate) fn client_ip(
+/// `downstream_client_ip_addr` / `downstream_server_ip_addr`: the address `which` picks
+/// from the client request, as 4 or 16 octets and their count.
+pub(crate) fn ip_addr(
     cx: &mut Cx<'_>,
     h: Option<u32>,
+    which: fn(&DownstreamRequest) -> IpAddr,
     out: u32,
     nwritten_out: u32,
 ) -> HostResult {
     check_meta(cx, h)?;
-    let ip = cx.s.downstream.request.client_ip;
-    write_ip(cx, ip, out, nwritten_out)
-}
-
-/// `downstream_server_ip_addr`: 4 or 16 octets and their count.
-pub(crate) fn server_ip(
-    cx: &mut Cx<'_>,
-    h: Option<u32>,
-    out: u32,
-    nwritten_out: u32,
-) -> HostResult {
-    check_meta(cx, h)?;
-    let ip = cx.s.downstream.request.server_ip;
+    let ip = which(&cx.s.downstream.request);
     write_ip(cx, ip, out, nwritten_out)
 }
 
@@ -345,7 +337,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.s.async_items.remove(&h);
                 return Err(e.into());
             }
-            cx.result("handle", ArgValue::Handle { kind: HandleKind::RequestPromise, handle: h });
+            cx.handle_result("handle", HandleKind::RequestPromise, h);
             cx.note("edgeplay runs one request per instance: no further request will arrive");
             Ok(Status::OK.0)
         }
@@ -380,12 +372,12 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
 
         ["fastly_http_downstream" :: "downstream_client_ip_addr"]
         fn(cx, req: u32, addr_out: u32, nwritten_out: u32) -> i32 {
-            client_ip(cx, Some(req), addr_out, nwritten_out)
+            ip_addr(cx, Some(req), |r| r.client_ip, addr_out, nwritten_out)
         }
 
         ["fastly_http_downstream" :: "downstream_server_ip_addr"]
         fn(cx, req: u32, addr_out: u32, nwritten_out: u32) -> i32 {
-            server_ip(cx, Some(req), addr_out, nwritten_out)
+            ip_addr(cx, Some(req), |r| r.server_ip, addr_out, nwritten_out)
         }
 
         ["fastly_http_downstream" :: "downstream_client_request_id"]
@@ -495,26 +487,22 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             Ok(Status::OK.0)
         }
 
-        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_anonymous"]
-        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
-        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_anonymous_vpn"]
-        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
-        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_hosting_provider"]
-        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
-        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_proxy_over_vpn"]
-        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
-        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_public_proxy"]
-        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
-        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_relay_proxy"]
-        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
-        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_residential_proxy"]
-        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
-        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_smart_dns_proxy"]
-        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
-        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_tor_exit_node"]
-        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
-        ["fastly_http_downstream" :: "downstream_resvpnproxy_is_vpn_datacenter"]
-        fn(cx, req: u32, out: u32) -> i32 { absent(cx, Some(req), "proxy/VPN intelligence") }
+        [
+            "fastly_http_downstream" :: "downstream_resvpnproxy_is_anonymous",
+            "fastly_http_downstream" :: "downstream_resvpnproxy_is_anonymous_vpn",
+            "fastly_http_downstream" :: "downstream_resvpnproxy_is_hosting_provider",
+            "fastly_http_downstream" :: "downstream_resvpnproxy_is_proxy_over_vpn",
+            "fastly_http_downstream" :: "downstream_resvpnproxy_is_public_proxy",
+            "fastly_http_downstream" :: "downstream_resvpnproxy_is_relay_proxy",
+            "fastly_http_downstream" :: "downstream_resvpnproxy_is_residential_proxy",
+            "fastly_http_downstream" :: "downstream_resvpnproxy_is_smart_dns_proxy",
+            "fastly_http_downstream" :: "downstream_resvpnproxy_is_tor_exit_node",
+            "fastly_http_downstream" :: "downstream_resvpnproxy_is_vpn_datacenter",
+        ]
+        fn(cx, req: u32, out: u32) -> i32 {
+            absent(cx, Some(req), "proxy/VPN intelligence")
+        }
+
         ["fastly_http_downstream" :: "downstream_resvpnproxy_vpn_service_name"]
         fn(cx, req: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
             absent(cx, Some(req), "proxy/VPN intelligence")

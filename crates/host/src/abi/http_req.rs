@@ -143,8 +143,8 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             };
             write_handle_out(cx, req_out, req)?;
             write_handle_out(cx, body_out, body)?;
-            cx.result("req", ArgValue::Handle { kind: HandleKind::Request, handle: req });
-            cx.result("body", ArgValue::Handle { kind: HandleKind::Body, handle: body });
+            cx.handle_result("req", HandleKind::Request, req);
+            cx.handle_result("body", HandleKind::Body, body);
             Ok(Status::OK.0)
         }
 
@@ -156,7 +156,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.s.requests.take(h);
                 return Err(e.into());
             }
-            cx.result("handle", ArgValue::Handle { kind: HandleKind::Request, handle: h });
+            cx.handle_result("handle", HandleKind::Request, h);
             Ok(Status::OK.0)
         }
 
@@ -247,12 +247,12 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
 
         ["fastly_http_req" :: "header_insert", "env" :: "xqd_req_header_insert"]
         fn(cx, req: u32, name_ptr: u32, name_len: u32, value_ptr: u32, value_len: u32) -> i32 {
-            headers::insert(cx, Owner::Request(req), name_ptr, name_len, value_ptr, value_len)
+            headers::insert_or_append(cx, Owner::Request(req), name_ptr, name_len, value_ptr, value_len, false)
         }
 
         ["fastly_http_req" :: "header_append", "env" :: "xqd_req_header_append"]
         fn(cx, req: u32, name_ptr: u32, name_len: u32, value_ptr: u32, value_len: u32) -> i32 {
-            headers::append(cx, Owner::Request(req), name_ptr, name_len, value_ptr, value_len)
+            headers::insert_or_append(cx, Owner::Request(req), name_ptr, name_len, value_ptr, value_len, true)
         }
 
         ["fastly_http_req" :: "header_remove", "env" :: "xqd_req_header_remove"]
@@ -339,12 +339,12 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
 
         ["fastly_http_req" :: "downstream_client_ip_addr", "env" :: "xqd_req_downstream_client_ip_addr"]
         fn(cx, addr_out: u32, nwritten_out: u32) -> i32 {
-            ds::client_ip(cx, None, addr_out, nwritten_out)
+            ds::ip_addr(cx, None, |r| r.client_ip, addr_out, nwritten_out)
         }
 
         ["fastly_http_req" :: "downstream_server_ip_addr"]
         fn(cx, addr_out: u32, nwritten_out: u32) -> i32 {
-            ds::server_ip(cx, None, addr_out, nwritten_out)
+            ds::ip_addr(cx, None, |r| r.server_ip, addr_out, nwritten_out)
         }
 
         ["fastly_http_req" :: "downstream_client_request_id", "env" :: "xqd_req_downstream_client_request_id"]

@@ -97,8 +97,7 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
             cx.s.bodies
                 .get_mut(body)
                 .ok_or(Fault::Status(Status::BADF.0))?;
-        let start = b.pos.min(b.data.len());
-        let buffered = b.data.split_off(start);
+        let buffered = b.take_remaining();
         b.data.clear();
         b.pos = 0;
         b.sink = BodySink::Downstream;
@@ -112,8 +111,7 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
             cx.s.bodies
                 .take(body)
                 .ok_or(Fault::Status(Status::BADF.0))?;
-        let start = b.pos.min(b.data.len());
-        let bytes = b.data.split_off(start);
+        let bytes = b.take_remaining();
         if !bytes.is_empty() {
             cx.s.emit(Output::BodyChunk(bytes));
         }
@@ -134,7 +132,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.s.responses.take(h);
                 return Err(e.into());
             }
-            cx.result("handle", ArgValue::Handle { kind: HandleKind::Response, handle: h });
+            cx.handle_result("handle", HandleKind::Response, h);
             Ok(Status::OK.0)
         }
 
@@ -208,12 +206,12 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
 
         ["fastly_http_resp" :: "header_insert", "env" :: "xqd_resp_header_insert"]
         fn(cx, resp: u32, name_ptr: u32, name_len: u32, value_ptr: u32, value_len: u32) -> i32 {
-            headers::insert(cx, Owner::Response(resp), name_ptr, name_len, value_ptr, value_len)
+            headers::insert_or_append(cx, Owner::Response(resp), name_ptr, name_len, value_ptr, value_len, false)
         }
 
         ["fastly_http_resp" :: "header_append", "env" :: "xqd_resp_header_append"]
         fn(cx, resp: u32, name_ptr: u32, name_len: u32, value_ptr: u32, value_len: u32) -> i32 {
-            headers::append(cx, Owner::Response(resp), name_ptr, name_len, value_ptr, value_len)
+            headers::insert_or_append(cx, Owner::Response(resp), name_ptr, name_len, value_ptr, value_len, true)
         }
 
         ["fastly_http_resp" :: "header_remove", "env" :: "xqd_resp_header_remove"]
@@ -259,14 +257,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.note("this response did not come from a backend connection");
                 return Err(Status::NONE.into());
             };
-            let octets: Vec<u8> = match addr.ip() {
-                std::net::IpAddr::V4(a) => a.octets().to_vec(),
-                std::net::IpAddr::V6(a) => a.octets().to_vec(),
-            };
-            cx.mem.write(addr_out, &octets)?;
-            cx.mem.write_u32(nwritten_out, octets.len() as u32)?;
-            cx.result("addr", ArgValue::Str(addr.ip().to_string()));
-            Ok(Status::OK.0)
+            super::http_downstream::write_ip(cx, addr.ip(), addr_out, nwritten_out)
         }
 
         ["fastly_http_resp" :: "get_addr_dest_port", "env" :: "xqd_resp_get_addr_dest_port"]

@@ -9,7 +9,7 @@
 
 use super::{Cx, HostResult, Registry};
 use crate::status::Status;
-use crate::trace::{ArgValue, HandleKind};
+use crate::trace::HandleKind;
 
 /// The separator Viceroy puts between an endpoint name and a message.
 pub const DELIMITER: &str = " :: ";
@@ -63,13 +63,7 @@ fn endpoint_get(cx: &mut Cx<'_>, name_ptr: u32, name_len: u32, handle_out: u32) 
         },
     };
     cx.mem.write_u32(handle_out, handle)?;
-    cx.result(
-        "endpoint",
-        ArgValue::Handle {
-            kind: HandleKind::Endpoint,
-            handle,
-        },
-    );
+    cx.handle_result("endpoint", HandleKind::Endpoint, handle);
     Ok(Status::OK.0)
 }
 

@@ -169,6 +169,11 @@ impl Cx<'_> {
         self.ev.results.push((Cow::Borrowed(name), v));
     }
 
+    /// Record a handle of `kind` the call produced.
+    pub fn handle_result(&mut self, name: &'static str, kind: HandleKind, h: u32) {
+        self.result(name, ArgValue::Handle { kind, handle: h });
+    }
+
     /// Attach a human note to the event.
     pub fn note(&mut self, note: impl Into<String>) {
         self.ev.note = Some(note.into());

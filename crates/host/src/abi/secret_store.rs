@@ -12,6 +12,16 @@ fn redacted(len: usize) -> ArgValue {
     ArgValue::Str(format!("<{len} bytes, redacted>"))
 }
 
+/// A new secret handle for `plaintext`, written to `secret_out`.
+fn new_secret(cx: &mut Cx<'_>, plaintext: Vec<u8>, secret_out: u32) -> HostResult {
+    let Some(handle) = cx.s.secrets.insert(plaintext) else {
+        return Ok(Status::LIMITEXCEEDED.0);
+    };
+    cx.mem.write_u32(secret_out, handle)?;
+    cx.handle_result("secret", HandleKind::Secret, handle);
+    Ok(Status::OK.0)
+}
+
 fn open(cx: &mut Cx<'_>, name_ptr: u32, name_len: u32, handle_out: u32) -> HostResult {
     let name = cx.str_arg("name", name_ptr, name_len)?;
     if !cx.s.config.secret_stores.contains_key(&name) {
@@ -24,13 +34,7 @@ fn open(cx: &mut Cx<'_>, name_ptr: u32, name_len: u32, handle_out: u32) -> HostR
         return Ok(Status::LIMITEXCEEDED.0);
     };
     cx.mem.write_u32(handle_out, handle)?;
-    cx.result(
-        "store",
-        ArgValue::Handle {
-            kind: HandleKind::SecretStore,
-            handle,
-        },
-    );
+    cx.handle_result("store", HandleKind::SecretStore, handle);
     Ok(Status::OK.0)
 }
 
@@ -49,18 +53,7 @@ fn get(cx: &mut Cx<'_>, store: u32, name_ptr: u32, name_len: u32, secret_out: u3
         cx.note(format!("secret store {store_name} has no secret {name:?}"));
         return Ok(Status::NONE.0);
     };
-    let Some(handle) = cx.s.secrets.insert(plaintext.clone()) else {
-        return Ok(Status::LIMITEXCEEDED.0);
-    };
-    cx.mem.write_u32(secret_out, handle)?;
-    cx.result(
-        "secret",
-        ArgValue::Handle {
-            kind: HandleKind::Secret,
-            handle,
-        },
-    );
-    Ok(Status::OK.0)
+    new_secret(cx, plaintext.clone(), secret_out)
 }
 
 fn plaintext(
@@ -89,18 +82,7 @@ fn plaintext(
 fn from_bytes(cx: &mut Cx<'_>, buf: u32, len: u32, secret_out: u32) -> HostResult {
     let bytes = cx.mem.read_bytes(buf, len)?;
     cx.arg("plaintext", redacted(bytes.len()));
-    let Some(handle) = cx.s.secrets.insert(bytes) else {
-        return Ok(Status::LIMITEXCEEDED.0);
-    };
-    cx.mem.write_u32(secret_out, handle)?;
-    cx.result(
-        "secret",
-        ArgValue::Handle {
-            kind: HandleKind::Secret,
-            handle,
-        },
-    );
-    Ok(Status::OK.0)
+    new_secret(cx, bytes, secret_out)
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {

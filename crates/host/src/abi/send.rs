@@ -41,7 +41,7 @@
 //! insertions, then appends; removing an absent header is OK.
 
 use super::async_io::{self, Completion, Finish, INVALID_HANDLE, MAX_SELECT_HANDLES};
-use super::headers::{parse_value, read_name};
+use super::headers::{read_name, read_value};
 use super::{Cx, Fault, HostResult, Registry};
 use crate::backends;
 use crate::http::{HttpVersion, Output, ResponseHead};
@@ -273,8 +273,7 @@ fn begin_send(
             cx.s.bodies
                 .take(body)
                 .ok_or(Fault::Status(Status::BADF.0))?;
-        let start = b.pos.min(b.data.len());
-        b.data.split_off(start)
+        b.take_remaining()
     };
     let backend = match backends::resolve_checked(cx.s, &name) {
         Ok(b) => b,
@@ -331,6 +330,32 @@ fn begin_send(
     Ok(h)
 }
 
+/// Suspend until one of the pending requests `handles` is done, then take it and give
+/// the guest its response (see [`Finish::Take`]; `done_index_out` for `select`).
+fn wait_and_take(
+    cx: &mut Cx<'_>,
+    handles: Vec<u32>,
+    detail: Option<u32>,
+    resp_out: u32,
+    body_out: u32,
+    done_index_out: Option<u32>,
+) -> HostResult {
+    let outs = Outs {
+        detail,
+        resp_out,
+        body_out,
+    };
+    async_io::wait(
+        cx,
+        handles,
+        None,
+        Finish::Take {
+            outs,
+            done_index_out,
+        },
+    )
+}
+
 /// A blocking send: start it, then wait for it.
 #[allow(clippy::too_many_arguments)]
 fn send(
@@ -347,20 +372,7 @@ fn send(
     cx.mem.slice(resp_out, 4)?;
     cx.mem.slice(body_out, 4)?;
     let h = begin_send(cx, req, body, backend_ptr, backend_len, false, detail)?;
-    let outs = Outs {
-        detail,
-        resp_out,
-        body_out,
-    };
-    async_io::wait(
-        cx,
-        vec![h],
-        None,
-        Finish::Take {
-            outs,
-            done_index_out: None,
-        },
-    )
+    wait_and_take(cx, vec![h], detail, resp_out, body_out, None)
 }
 
 /// `send_async*`: start the send and return the pending request handle.
@@ -376,13 +388,7 @@ fn send_async(
     cx.mem.slice(handle_out, 4)?;
     let h = begin_send(cx, req, body, backend_ptr, backend_len, streaming, None)?;
     cx.mem.write_u32(handle_out, h)?;
-    cx.result(
-        "pending",
-        ArgValue::Handle {
-            kind: HandleKind::PendingRequest,
-            handle: h,
-        },
-    );
+    cx.handle_result("pending", HandleKind::PendingRequest, h);
     Ok(Status::OK.0)
 }
 
@@ -439,20 +445,7 @@ fn poll(
 /// `pending_req_wait*`.
 fn wait(cx: &mut Cx<'_>, h: u32, detail: Option<u32>, resp_out: u32, body_out: u32) -> HostResult {
     pending_arg(cx, h)?;
-    let outs = Outs {
-        detail,
-        resp_out,
-        body_out,
-    };
-    async_io::wait(
-        cx,
-        vec![h],
-        None,
-        Finish::Take {
-            outs,
-            done_index_out: None,
-        },
-    )
+    wait_and_take(cx, vec![h], detail, resp_out, body_out, None)
 }
 
 /// `pending_req_select*`.
@@ -483,20 +476,7 @@ fn select(
             return Err(Status::BADF.into());
         }
     }
-    let outs = Outs {
-        detail,
-        resp_out,
-        body_out,
-    };
-    async_io::wait(
-        cx,
-        list,
-        None,
-        Finish::Take {
-            outs,
-            done_index_out: Some(done_index_out),
-        },
-    )
+    wait_and_take(cx, list, detail, resp_out, body_out, Some(done_index_out))
 }
 
 /// Which queued header list(s) a `pending_req_header_*` call changes.
@@ -529,8 +509,7 @@ fn pending_header_set(
     pending_arg(cx, h)?;
     let (resp, err) = targets(cx, target)?;
     let name = read_name(cx, name_ptr, name_len)?;
-    let raw = cx.bytes_arg("value", value_ptr, value_len)?;
-    let value = parse_value(&raw).inspect_err(|_| cx.note("invalid header value"))?;
+    let value = read_value(cx, value_ptr, value_len)?;
     let p = pending_mut(cx, h)?;
     for (on, list) in [(resp, &mut p.on_response), (err, &mut p.on_error)] {
         if on {

@@ -4,10 +4,130 @@
 #![allow(dead_code)]
 
 use edgeplay_host::{
-    Collected, DownstreamRequest, Engine, ExecOptions, Execution, FetchRequest, FinalResponse,
-    Outcome, Platform, Poll, ServiceConfig, TraceEvent, Work, WorkKind, WorkResult,
+    Collected, DownstreamRequest, Engine, ExecOptions, Execution, Exit, FetchRequest,
+    FinalResponse, Outcome, Platform, Poll, ServiceConfig, TraceEvent, Work, WorkKind, WorkResult,
 };
 use std::sync::Arc;
+
+/// `fastly_status` codes, as the ABI numbers them.
+pub const OK: i32 = 0;
+pub const ERROR: i32 = 1;
+pub const INVAL: i32 = 2;
+pub const BADF: i32 = 3;
+pub const BUFLEN: i32 = 4;
+pub const UNSUPPORTED: i32 = 5;
+pub const HTTPINVALID: i32 = 7;
+pub const HTTPINCOMPLETE: i32 = 9;
+pub const NONE: i32 = 10;
+pub const LIMITEXCEEDED: i32 = 13;
+pub const AGAIN: i32 = 14;
+
+/// WAT for the guests that report through a byte log (after their imports, which must
+/// include `$resp_new`, `$body_new`, `$body_write` and `$resp_send`): two pages of
+/// memory, the log at 0x8000 and the helpers that fill and send it.
+pub const BYTE_LOG: &str = r#"
+  (memory (export "memory") 2)
+  (global $rp (mut i32) (i32.const 0x8000))
+  ;; Append an i32 to the log.
+  (func $rec (param $v i32)
+    (i32.store (global.get $rp) (local.get $v))
+    (global.set $rp (i32.add (global.get $rp) (i32.const 4))))
+  ;; Append the i32 at an address.
+  (func $rec_at (param $p i32) (call $rec (i32.load (local.get $p))))
+  ;; Append the u16 at an address.
+  (func $rec_u16_at (param $p i32) (call $rec (i32.load16_u (local.get $p))))
+  ;; Append the low half of the i64 at an address (a cursor: -1 stays -1).
+  (func $rec_i64_at (param $p i32) (call $rec (i32.wrap_i64 (i64.load (local.get $p)))))
+  ;; Append raw bytes.
+  (func $rec_bytes (param $p i32) (param $n i32)
+    (memory.copy (global.get $rp) (local.get $p) (local.get $n))
+    (global.set $rp (i32.add (global.get $rp) (local.get $n))))
+  ;; Send the log as the body of a 200 response.
+  (func $finish
+    (drop (call $resp_new (i32.const 0x7f00)))
+    (drop (call $body_new (i32.const 0x7f04)))
+    (drop (call $body_write (i32.load (i32.const 0x7f04)) (i32.const 0x8000)
+      (i32.sub (global.get $rp) (i32.const 0x8000)) (i32.const 0) (i32.const 0x7f08)))
+    (drop (call $resp_send (i32.load (i32.const 0x7f00)) (i32.load (i32.const 0x7f04)) (i32.const 0))))
+"#;
+
+/// WAT for one page of memory and a `$print` helper that writes `len` bytes at `ptr` to
+/// stdout (iovec at 0, nwritten at 8); it follows the imports, which must include
+/// `$fd_write`.
+pub const PRINT: &str = r#"
+  (memory (export "memory") 1)
+  (func $print (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (if (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable)))
+"#;
+
+/// Bytes as little-endian i32 words (a short last word is zero-padded).
+pub fn le_words(bytes: &[u8]) -> Vec<i32> {
+    bytes
+        .chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            i32::from_le_bytes(w)
+        })
+        .collect()
+}
+
+/// WAT that traps unless `call` returns `code`.
+pub fn expect(call: &str, code: i32) -> String {
+    format!("(if (i32.ne {call} (i32.const {code})) (then unreachable))\n")
+}
+
+/// A `GET` request for `url`.
+pub fn get(url: &str) -> DownstreamRequest {
+    DownstreamRequest::new("GET", url)
+}
+
+/// A service configuration from `fastly.toml` text (no files).
+pub fn config(toml: &str) -> ServiceConfig {
+    ServiceConfig::from_toml_str(toml, "fastly.toml", &|p| Err(format!("no file {p}")))
+        .expect("valid config")
+}
+
+/// The SDK guests in tests/guests, when they have been built.
+pub fn sdk_guest(name: &str) -> Option<Vec<u8>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/guests/target/wasm32-wasip1/release")
+        .join(format!("{name}.wasm"));
+    match std::fs::read(&path) {
+        Ok(b) => Some(b),
+        Err(_) => {
+            eprintln!("{} not built; skipped", path.display());
+            None
+        }
+    }
+}
+
+/// Run the SDK guest `name` (default configuration) on `req`, if it has been built.
+pub fn run_sdk(name: &str, req: DownstreamRequest) -> Option<Run> {
+    let wasm = sdk_guest(name)?;
+    Some(run_wasm(&engine(), &wasm, ServiceConfig::default(), req))
+}
+
+/// The trace, one summary line per event.
+pub fn summaries(run: &Run) -> String {
+    run.trace
+        .iter()
+        .map(|e| e.summary())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The guest returned normally (the trace is shown when it did not).
+pub fn assert_returned(run: &Run) {
+    assert_eq!(
+        run.outcome.exit,
+        Exit::Returned,
+        "trace:\n{}",
+        summaries(run)
+    );
+}
 
 /// What one request produced.
 pub struct Run {
@@ -41,6 +161,31 @@ impl Run {
     }
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.collected.stderr).into_owned()
+    }
+    /// The named-endpoint log lines, as `(endpoint, line)`.
+    pub fn logs(&self) -> Vec<(&str, &str)> {
+        self.collected
+            .logs
+            .iter()
+            .map(|l| (l.endpoint.as_str(), l.line.as_str()))
+            .collect()
+    }
+    /// What a run of `exec` that ended with `outcome` produced.
+    pub fn finish(
+        exec: &mut Execution,
+        collected: Collected,
+        outcome: Outcome,
+        fetches: Vec<FetchRequest>,
+    ) -> Run {
+        let trace = exec.take_trace();
+        let response = collected.final_response(&outcome);
+        Run {
+            collected,
+            outcome,
+            trace,
+            response,
+            fetches,
+        }
     }
 }
 
@@ -102,9 +247,7 @@ pub fn run_driven(
     mut origin: impl FnMut(&FetchRequest) -> WorkResult,
     mut pick: impl FnMut(&[Work]) -> usize,
 ) -> Run {
-    let guest = engine.load(wasm).expect("guest loads");
-    let mut exec = Execution::new(engine, guest, Arc::new(config), req, "0".repeat(32), opts)
-        .expect("guest instantiates");
+    let mut exec = start(engine, wasm, config, req, opts);
     let mut collected = Collected::default();
     let mut outstanding: Vec<Work> = Vec::new();
     let mut fetches = Vec::new();
@@ -147,15 +290,20 @@ pub fn run_driven(
             exec.complete(w.id, result);
         }
     };
-    let trace = exec.take_trace();
-    let response = collected.final_response(&outcome);
-    Run {
-        collected,
-        outcome,
-        trace,
-        response,
-        fetches,
-    }
+    Run::finish(&mut exec, collected, outcome, fetches)
+}
+
+/// Load `wasm` and start an execution of it (request id `0` × 32).
+pub fn start(
+    engine: &Engine,
+    wasm: &[u8],
+    config: ServiceConfig,
+    req: DownstreamRequest,
+    opts: ExecOptions,
+) -> Execution {
+    let guest = engine.load(wasm).expect("guest loads");
+    Execution::new(engine, guest, Arc::new(config), req, "0".repeat(32), opts)
+        .expect("guest instantiates")
 }
 
 /// The default origin: nothing is reachable unless a test answers fetches itself.

@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
-# Benchmarks (not tests): runner load time and request latency (beside Viceroy when it
-# is on PATH), and the backtrace instrumentation's cost. Numbers go in the README.
+# Benchmarks (not tests). Numbers go in the README.
+#   scripts/bench.sh          both
+#   scripts/bench.sh runner   the runner: load time and request latency (beside Viceroy
+#                             when it is on PATH), and the backtrace instrumentation's cost
+#   scripts/bench.sh web      the playground in headless Chromium: app load, drop →
+#                             response, and the wasm-in-wasm overhead vs the native runner
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+what=${1:-all}
+target=${CARGO_TARGET_DIR:-$root/target}
+
 bash scripts/setup.sh >/dev/null
 bash scripts/build-guests.sh >/dev/null
 cargo build --quiet --release -p edgeplay-cli
-target=${CARGO_TARGET_DIR:-$root/target}
-EDGEPLAY_BIN="$target/release/edgeplay" EDGEPLAY_GUESTS="$target/guests/wasm" \
-  cargo bench --quiet -p edgeplay-cli --bench runner
+
+if [ "$what" = all ] || [ "$what" = runner ]; then
+  EDGEPLAY_BIN="$target/release/edgeplay" EDGEPLAY_GUESTS="$target/guests/wasm" \
+    cargo bench --quiet -p edgeplay-cli --bench runner
+fi
+
+if [ "$what" = all ] || [ "$what" = web ]; then
+  bash scripts/setup.sh --web --browser >/dev/null
+  source scripts/web-env.sh
+  trunk build --release
+  (cd tests/e2e && npm ci --no-audit --no-fund >/dev/null &&
+    EDGEPLAY_BIN="$target/release/edgeplay" node bench.mjs)
+fi

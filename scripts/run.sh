@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Build the native runner and serve a Compute guest on 127.0.0.1:7676.
-#   scripts/run.sh                 serves the hello example
-#   scripts/run.sh app.wasm [-C fastly.toml] [--addr 127.0.0.1:7676]
+# Build the playground and serve it on http://127.0.0.1:8080 (PORT=... to change).
+# Installs what a fresh machine lacks first (scripts/setup.sh --web). The trunk build
+# also builds the example guests from source (scripts/stage-examples.sh).
+# The native runner has its own command: scripts/serve-guest.sh (see the README).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bash scripts/setup.sh >/dev/null
-cargo build --quiet --release -p edgeplay-cli
-target=${CARGO_TARGET_DIR:-$root/target}
-if [ $# -eq 0 ]; then
-  bash scripts/build-guests.sh >/dev/null
-  set -- "$target/guests/wasm/hello.wasm"
-fi
-exec "$target/release/edgeplay" serve "$@"
+bash scripts/setup.sh --web
+source scripts/web-env.sh
+echo "== trunk build --release"
+trunk build --release
+port=${PORT:-8080}
+echo "== serving dist/ — open http://127.0.0.1:$port/"
+exec node scripts/serve-dist.mjs dist "$port"

@@ -1,9 +1,34 @@
 #!/usr/bin/env bash
 # Install what a fresh machine lacks for building and testing edgeplay.
 # Idempotent: every step is skipped when its tool is already there.
+#
+#   scripts/setup.sh            Rust targets and components, Node.js and npm
+#   scripts/setup.sh --web      + what the browser build needs: trunk 0.21,
+#                                 wasm-bindgen-cli at the Cargo.lock version, and
+#                                 wasm-opt from npm's binaryen 132 (in ~/.cache/edgeplay)
+#   scripts/setup.sh --browser  + headless Chromium and chromedriver (Debian packages)
+#
+# Then `source scripts/web-env.sh` puts the cached wasm-opt first on PATH.
 set -euo pipefail
 
+web=0
+browser=0
+for a in "$@"; do
+  case "$a" in
+    --web) web=1 ;;
+    --browser) browser=1 ;;
+    *) echo "usage: $0 [--web] [--browser]" >&2; exit 2 ;;
+  esac
+done
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${EDGEPLAY_CACHE:-$HOME/.cache/edgeplay}
 log() { printf '== setup: %s\n' "$*"; }
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+apt_install() {
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@"
+}
 
 if ! command -v cargo >/dev/null; then
   echo "cargo is missing: install Rust with rustup first (https://rustup.rs)" >&2
@@ -25,8 +50,40 @@ for c in rustfmt clippy; do
 done
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  log "installing Node.js and npm (for the JS SDK test guest)"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq nodejs npm
+  log "installing Node.js and npm (the JS SDK test guest, the browser tests)"
+  apt_install nodejs npm
+fi
+
+if [ "$web" = 1 ]; then
+  # trunk 0.21 (a 15-35 minute build from source: only when missing).
+  if ! trunk --version 2>/dev/null | grep -q '^trunk 0\.21\.'; then
+    log "cargo install trunk --version ^0.21 --locked (takes a while)"
+    cargo install trunk --version '^0.21' --locked
+  fi
+  # wasm-bindgen-cli exactly at the version Cargo.lock pins (trunk refuses others).
+  want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$root/Cargo.lock")
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  if [ -z "$want" ]; then
+    echo "Cargo.lock pins no wasm-bindgen version" >&2
+    exit 1
+  fi
+  if [ "$have" != "$want" ]; then
+    log "cargo install wasm-bindgen-cli --version $want (found: ${have:-none})"
+    cargo install wasm-bindgen-cli --version "$want"
+  fi
+  # wasm-opt from npm's binaryen 132. Debian's binaryen (108) builds a page that
+  # dies at load, so it must not be the one trunk finds.
+  wasm_opt="$cache/binaryen/node_modules/.bin/wasm-opt"
+  if ! "$wasm_opt" --version 2>/dev/null | grep -q 'version 132'; then
+    log "npm install binaryen@132 into $cache/binaryen"
+    mkdir -p "$cache/binaryen"
+    npm install --prefix "$cache/binaryen" --no-audit --no-fund --save-exact binaryen@132 >/dev/null
+  fi
+fi
+
+if [ "$browser" = 1 ]; then
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    log "installing chromium and chromium-driver (headless browser tests)"
+    apt_install chromium chromium-driver
+  fi
 fi

@@ -8,7 +8,9 @@ use serde_json::Value;
 use std::time::Duration;
 
 fn body(v: &Value) -> &str {
-    v["body"].as_str().unwrap_or_else(|| panic!("body is not text: {v}"))
+    v["body"]
+        .as_str()
+        .unwrap_or_else(|| panic!("body is not text: {v}"))
 }
 
 fn backend_flag(name: &str, o: &Origin) -> String {
@@ -24,7 +26,13 @@ fn proxy_forwards_the_request_and_returns_the_origins_response() {
     });
     let v = request_json(
         "proxy",
-        &["--backend", &backend_flag("origin", &origin), "-H", "x-test: 1", "http://example.com/path?x=1"],
+        &[
+            "--backend",
+            &backend_flag("origin", &origin),
+            "-H",
+            "x-test: 1",
+            "http://example.com/path?x=1",
+        ],
     );
     assert_eq!(v["status"], 201, "{v}");
     assert_eq!(body(&v), "from origin GET /path?x=1");
@@ -35,9 +43,18 @@ fn proxy_forwards_the_request_and_returns_the_origins_response() {
     assert_eq!(r.header("x-test"), Some("1"));
     // As Viceroy and the platform: the forwarded client request keeps its Host.
     assert_eq!(r.header("host"), Some("example.com"));
-    assert!(r.header("cdn-loop").unwrap_or("").contains("edgeplay"), "{:?}", r.headers);
+    assert!(
+        r.header("cdn-loop").unwrap_or("").contains("edgeplay"),
+        "{:?}",
+        r.headers
+    );
     // The fetch is a trace event the UI can draw as a waterfall.
-    let fetch = v["trace"].as_array().unwrap().iter().find(|e| e["module"] == "backend").expect("a backend event");
+    let fetch = v["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["module"] == "backend")
+        .expect("a backend event");
     assert_eq!(fetch["name"], "origin");
 }
 
@@ -60,7 +77,10 @@ fn override_host_and_backend_timeouts_come_from_fastly_toml() {
     assert_eq!(body(&v), "api.internal");
     let v = request_json("proxy", &["-C", cfg, "/slow"]);
     assert_eq!(v["status"], 502, "{v}");
-    assert!(header(&v, "x-send-error").unwrap_or("").contains("Timeout"), "{v}");
+    assert!(
+        header(&v, "x-send-error").unwrap_or("").contains("Timeout"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -75,48 +95,106 @@ fn gzip_responses_are_decompressed_when_asked() {
         body: gz.clone(),
         delay: Duration::ZERO,
     });
-    let v = request_json("proxy", &["--backend", &backend_flag("origin", &origin), "/?gzip=1"]);
+    let v = request_json(
+        "proxy",
+        &["--backend", &backend_flag("origin", &origin), "/?gzip=1"],
+    );
     assert_eq!(body(&v), "unzipped by the host");
     assert_eq!(header(&v, "content-encoding"), None);
-    let raw = request_json("proxy", &["--backend", &backend_flag("origin", &origin), "/"]);
-    assert!(raw["body_base64"].is_string(), "without the flag the body stays gzip: {raw}");
+    let raw = request_json(
+        "proxy",
+        &["--backend", &backend_flag("origin", &origin), "/"],
+    );
+    assert!(
+        raw["body_base64"].is_string(),
+        "without the flag the body stays gzip: {raw}"
+    );
     assert_eq!(header(&raw, "content-encoding"), Some("gzip"));
 }
 
 #[test]
 fn send_errors_reach_the_guest_with_their_cause() {
     // A port nothing listens on: bind, take the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let v = request_json("send_error", &["--backend", &format!("down=127.0.0.1:{port}"), "/?backend=down"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let v = request_json(
+        "send_error",
+        &[
+            "--backend",
+            &format!("down=127.0.0.1:{port}"),
+            "/?backend=down",
+        ],
+    );
     assert_eq!(body(&v), "cause=ConnectionRefused\n", "{v}");
     let unknown = request_json("send_error", &["/?backend=missing"]);
     let text = body(&unknown);
     assert!(text.starts_with("cause="), "{text}");
-    let send = unknown["trace"].as_array().unwrap().iter().find(|e| e["module"] == "fastly_http_req" && e["name"].as_str().unwrap_or("").starts_with("send")).expect("a send call");
-    assert_eq!(send["status"], "inval", "an unknown backend is INVAL: {send}");
+    let send = unknown["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["module"] == "fastly_http_req" && e["name"].as_str().unwrap_or("").starts_with("send")
+        })
+        .expect("a send call");
+    assert_eq!(
+        send["status"], "inval",
+        "an unknown backend is INVAL: {send}"
+    );
 }
 
 #[test]
 fn two_async_sends_run_in_parallel() {
-    let a = Origin::start(|_| Reply { delay: Duration::from_millis(300), ..Reply::text(200, "A") });
-    let b = Origin::start(|_| Reply { delay: Duration::from_millis(300), ..Reply::text(200, "B") });
-    let v = request_json("fanout", &["--backend", &backend_flag("a", &a), "--backend", &backend_flag("b", &b), "/"]);
+    let a = Origin::start(|_| Reply {
+        delay: Duration::from_millis(300),
+        ..Reply::text(200, "A")
+    });
+    let b = Origin::start(|_| Reply {
+        delay: Duration::from_millis(300),
+        ..Reply::text(200, "B")
+    });
+    let v = request_json(
+        "fanout",
+        &[
+            "--backend",
+            &backend_flag("a", &a),
+            "--backend",
+            &backend_flag("b", &b),
+            "/",
+        ],
+    );
     assert_eq!(v["status"], 200, "{v}");
     let text = body(&v);
     assert!(text.contains("a=A\n") && text.contains("b=B\n"), "{text}");
     // Both requests reached their origins before either origin answered.
     let (ra, rb) = (a.requests()[0].at, b.requests()[0].at);
-    let first_answer = (*a.answered.lock().unwrap().first().unwrap()).min(*b.answered.lock().unwrap().first().unwrap());
-    assert!(ra.max(rb) < first_answer, "the second send waited for the first");
+    let first_answer = (*a.answered.lock().unwrap().first().unwrap())
+        .min(*b.answered.lock().unwrap().first().unwrap());
+    assert!(
+        ra.max(rb) < first_answer,
+        "the second send waited for the first"
+    );
 }
 
 #[test]
 fn unreliable_backends_follow_their_percentage() {
     let origin = Origin::start(|_| Reply::text(200, "reached"));
-    let never = request_json("proxy", &["--backend", &format!("origin={}@0", origin.addr), "/"]);
+    let never = request_json(
+        "proxy",
+        &["--backend", &format!("origin={}@0", origin.addr), "/"],
+    );
     assert_eq!(never["status"], 502);
-    assert!(body(&never).contains("simulated backend failure"), "{never}");
-    let always = request_json("proxy", &["--backend", &format!("origin={}@100", origin.addr), "/"]);
+    assert!(
+        body(&never).contains("simulated backend failure"),
+        "{never}"
+    );
+    let always = request_json(
+        "proxy",
+        &["--backend", &format!("origin={}@100", origin.addr), "/"],
+    );
     assert_eq!(body(&always), "reached");
     assert_eq!(origin.requests().len(), 1);
 }
@@ -144,8 +222,22 @@ mock = { status = 203, headers = { "content-type" = "application/json" }, body =
     assert_eq!(v["status"], 203, "{v}");
     assert_eq!(body(&v), "{\"mocked\":true}");
     assert_eq!(header(&v, "content-type"), Some("application/json"));
-    let echo = temp_file("fastly.toml", "[local_server.backends.origin]\nmock = \"echo\"\n");
-    let v = request_json("proxy", &["-C", echo.to_str().unwrap(), "-X", "POST", "--data", "ping", "/e?q=1"]);
+    let echo = temp_file(
+        "fastly.toml",
+        "[local_server.backends.origin]\nmock = \"echo\"\n",
+    );
+    let v = request_json(
+        "proxy",
+        &[
+            "-C",
+            echo.to_str().unwrap(),
+            "-X",
+            "POST",
+            "--data",
+            "ping",
+            "/e?q=1",
+        ],
+    );
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(body(&v), "ping");
     assert_eq!(header(&v, "x-echo-method"), Some("POST"));
@@ -154,31 +246,71 @@ mock = { status = 203, headers = { "content-type" = "application/json" }, body =
 #[test]
 fn dynamic_backends_register_and_fetch() {
     let origin = Origin::start(|r| Reply::text(200, &format!("dyn {}", r.target)));
-    let v = request_json("dynamic", &[&format!("/?name=dyn1&target={}&path=/d", origin.addr)]);
-    assert_eq!(body(&v), "backend=dyn1 dynamic=true status=200 body=dyn /d\n", "{v}");
-    let clash = request_json("dynamic", &[&format!("/?name=dyn2&target={}&twice=1", origin.addr)]);
+    let v = request_json(
+        "dynamic",
+        &[&format!("/?name=dyn1&target={}&path=/d", origin.addr)],
+    );
+    assert_eq!(
+        body(&v),
+        "backend=dyn1 dynamic=true status=200 body=dyn /d\n",
+        "{v}"
+    );
+    let clash = request_json(
+        "dynamic",
+        &[&format!("/?name=dyn2&target={}&twice=1", origin.addr)],
+    );
     assert_eq!(clash["status"], 409, "{clash}");
 }
 
 #[test]
 fn js_guest_fetches_from_an_origin() {
-    let origin = Origin::start(|r| Reply::text(200, &format!("hi {} from={}", r.target, r.header("x-from").unwrap_or("?"))));
-    let v = request_json("js-app", &["--backend", &backend_flag("origin", &origin), "/fetch/greet?x=1"]);
+    let origin = Origin::start(|r| {
+        Reply::text(
+            200,
+            &format!("hi {} from={}", r.target, r.header("x-from").unwrap_or("?")),
+        )
+    });
+    let v = request_json(
+        "js-app",
+        &[
+            "--backend",
+            &backend_flag("origin", &origin),
+            "/fetch/greet?x=1",
+        ],
+    );
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(body(&v), "origin said: hi /greet?x=1 from=js");
-    let server = Server::start(&guest("js-app"), &["--backend", &backend_flag("origin", &origin)]);
+    let server = Server::start(
+        &guest("js-app"),
+        &["--backend", &backend_flag("origin", &origin)],
+    );
     let r = server.request("GET", "/fetch/again", &[], b"");
-    assert_eq!((r.status, r.text().as_str()), (200, "origin said: hi /again from=js"));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "origin said: hi /again from=js")
+    );
 }
 
 #[test]
 fn a_misspelt_backend_key_is_an_error_with_its_line() {
-    let cfg = temp_file("fastly.toml", "[local_server.backends.origin]\nurl = \"http://127.0.0.1:9\"\nfirst_byte_timeout = 300\n");
+    let cfg = temp_file(
+        "fastly.toml",
+        "[local_server.backends.origin]\nurl = \"http://127.0.0.1:9\"\nfirst_byte_timeout = 300\n",
+    );
     let out = std::process::Command::new(edgeplay_bin())
-        .args(["request", guest("proxy").to_str().unwrap(), "-C", cfg.to_str().unwrap(), "/"])
+        .args([
+            "request",
+            guest("proxy").to_str().unwrap(),
+            "-C",
+            cfg.to_str().unwrap(),
+            "/",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("first_byte_timeout") && err.contains("line 3"), "{err}");
+    assert!(
+        err.contains("first_byte_timeout") && err.contains("line 3"),
+        "{err}"
+    );
 }

@@ -318,7 +318,10 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -332,7 +335,12 @@ pub struct Reply {
 
 impl Reply {
     pub fn text(status: u16, body: &str) -> Reply {
-        Reply { status, headers: vec![("content-type".into(), "text/plain".into())], body: body.as_bytes().to_vec(), delay: Duration::ZERO }
+        Reply {
+            status,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: body.as_bytes().to_vec(),
+            delay: Duration::ZERO,
+        }
     }
 }
 
@@ -366,7 +374,10 @@ impl Origin {
                             return;
                         }
                         let mut parts = line.split_whitespace();
-                        let (method, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+                        let (method, target) = (
+                            parts.next().unwrap_or("").to_string(),
+                            parts.next().unwrap_or("").to_string(),
+                        );
                         let mut headers = Vec::new();
                         loop {
                             let mut l = String::new();
@@ -381,29 +392,52 @@ impl Origin {
                                 headers.push((n.trim().to_lowercase(), v.trim().to_string()));
                             }
                         }
-                        let len = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+                        let len = headers
+                            .iter()
+                            .find(|(n, _)| n == "content-length")
+                            .and_then(|(_, v)| v.parse().ok())
+                            .unwrap_or(0);
                         let mut body = vec![0; len];
                         if r.read_exact(&mut body).is_err() {
                             return;
                         }
-                        let req = Received { method, target, headers, body, at: std::time::Instant::now() };
+                        let req = Received {
+                            method,
+                            target,
+                            headers,
+                            body,
+                            at: std::time::Instant::now(),
+                        };
                         rec.lock().unwrap().push(req.clone());
                         let reply = handler(&req);
                         std::thread::sleep(reply.delay);
-                        let mut head = format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\n", reply.status, reply.body.len());
+                        let mut head = format!(
+                            "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
+                            reply.status,
+                            reply.body.len()
+                        );
                         for (n, v) in &reply.headers {
                             head.push_str(&format!("{n}: {v}\r\n"));
                         }
                         head.push_str("\r\n");
                         ans.lock().unwrap().push(std::time::Instant::now());
-                        if conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&reply.body)).is_err() {
+                        if conn
+                            .write_all(head.as_bytes())
+                            .and_then(|_| conn.write_all(&reply.body))
+                            .is_err()
+                        {
                             return;
                         }
                     }
                 });
             }
         });
-        Origin { addr: format!("127.0.0.1:{port}"), port, received, answered }
+        Origin {
+            addr: format!("127.0.0.1:{port}"),
+            port,
+            received,
+            answered,
+        }
     }
 
     pub fn requests(&self) -> Vec<Received> {

@@ -1,0 +1,29 @@
+//! The edgeplay web app's library: the browser adapters around the host core and
+//! the pieces the UI (`src/main.rs`) and the worker (`src/bin/worker.rs`) share.
+//!
+//! Platform-neutral (also built and tested natively): [`protocol`] (UI ↔ worker
+//! messages), [`request`] (composer → downstream request, config text → service
+//! config), [`examples`], [`format`] (presentation helpers), [`warmup`] (the
+//! interpreter's warm-up in the worker).
+//!
+//! Browser-only: [`platform`] (the core's `Clock` and `Random` on `performance` and
+//! Web Crypto), [`fetch`] (backend fetches with the browser's `fetch`), [`worker`]
+//! (the worker's driver loop), [`bridge`] (the UI's handle on the worker),
+//! [`storage`] (localStorage and IndexedDB).
+
+pub mod examples;
+pub mod format;
+pub mod protocol;
+pub mod request;
+pub mod warmup;
+
+#[cfg(target_arch = "wasm32")]
+pub mod bridge;
+#[cfg(target_arch = "wasm32")]
+pub mod fetch;
+#[cfg(target_arch = "wasm32")]
+pub mod platform;
+#[cfg(target_arch = "wasm32")]
+pub mod storage;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;

@@ -1,0 +1,240 @@
+//! The messages between the UI thread and the web worker that runs the guest.
+//!
+//! Both sides are Rust: a message is a serde value, turned into a JS value with
+//! `serde-wasm-bindgen` ([`crate::bridge`] on the UI side, [`crate::worker`] in the
+//! worker) and moved with `postMessage`. Bytes travel as `Uint8Array`s
+//! (`serde_bytes`), not as arrays of numbers.
+
+use edgeplay_host::engine::GuestInfo;
+use edgeplay_host::exec::Outcome;
+use edgeplay_host::http::ResponseHead;
+use edgeplay_host::{Output, TraceEvent};
+use serde::{Deserialize, Serialize};
+
+/// What the UI asks of the worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Load (validate, compile, link) a guest; it replaces the current one.
+    Load {
+        /// Chosen by the UI; the answer carries it.
+        load_id: u32,
+        /// File name, for messages.
+        name: String,
+        /// The `.wasm` bytes.
+        #[serde(with = "serde_bytes")]
+        wasm: Vec<u8>,
+    },
+    /// Run one downstream request against the loaded guest.
+    Run(RunRequest),
+}
+
+/// One run: the request, the service configuration and the limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// Chosen by the UI; every message about this run carries it.
+    pub run_id: u32,
+    /// The downstream request.
+    pub request: RequestSpec,
+    /// `fastly.toml` text (its `[local_server]` tables).
+    pub config_toml: String,
+    /// CPU limit in estimated platform milliseconds (`None`: no limit).
+    pub cpu_limit_ms: Option<u64>,
+}
+
+/// The downstream request as the composer has it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestSpec {
+    /// Method.
+    pub method: String,
+    /// URL or path.
+    pub url: String,
+    /// `Name: value` lines.
+    pub headers: String,
+    /// Body.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+    /// Client IP address (empty: 127.0.0.1).
+    pub client_ip: String,
+}
+
+/// What the worker tells the UI.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The worker is up and listening.
+    Ready,
+    /// A guest was loaded.
+    Loaded {
+        /// The load.
+        load_id: u32,
+        /// What it is: size, imports, ...
+        info: GuestInfo,
+        /// Milliseconds the worker spent loading it.
+        load_ms: f64,
+    },
+    /// A guest could not be loaded.
+    LoadFailed {
+        /// The load.
+        load_id: u32,
+        /// A plain explanation.
+        message: String,
+    },
+    /// A run started: the guest is instantiated.
+    Started {
+        /// The run.
+        run_id: u32,
+        /// The request id the guest sees.
+        request_id: String,
+        /// Milliseconds to instantiate.
+        instantiate_ms: f64,
+    },
+    /// What the guest produced since the last message, in order.
+    Progress {
+        /// The run.
+        run_id: u32,
+        /// Outputs (response head, body chunks, logs, ...).
+        outputs: Vec<WireOutput>,
+        /// Trace events (a suspended call's event comes when it finishes: sort by `seq`).
+        trace: Vec<TraceEvent>,
+        /// Milliseconds since the run started.
+        at_ms: f64,
+    },
+    /// Something the driver did that the user should know (a header the browser
+    /// would not send, a redirect the browser followed, ...).
+    Notice {
+        /// The run.
+        run_id: u32,
+        /// The note.
+        message: String,
+    },
+    /// The run is over.
+    Done {
+        /// The run.
+        run_id: u32,
+        /// How it ended.
+        outcome: Outcome,
+        /// Milliseconds from instantiation to the end.
+        run_ms: f64,
+    },
+    /// The run could not start (bad config, bad request, no guest, instantiation failed).
+    Failed {
+        /// The run.
+        run_id: u32,
+        /// A plain explanation.
+        message: String,
+    },
+}
+
+/// [`Output`] with its bytes as `Uint8Array`s on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WireOutput {
+    /// The response head.
+    Response(ResponseHead),
+    /// A piece of the body.
+    BodyChunk(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The body is complete.
+    BodyEnd,
+    /// The body was abandoned.
+    BodyAbort,
+    /// Guest stdout.
+    Stdout(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Guest stderr.
+    Stderr(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A line written to a named log endpoint.
+    Log {
+        /// Endpoint.
+        endpoint: String,
+        /// Line.
+        line: String,
+    },
+}
+
+impl From<Output> for WireOutput {
+    fn from(o: Output) -> Self {
+        match o {
+            Output::Response(h) => WireOutput::Response(h),
+            Output::BodyChunk(c) => WireOutput::BodyChunk(c),
+            Output::BodyEnd => WireOutput::BodyEnd,
+            Output::BodyAbort => WireOutput::BodyAbort,
+            Output::Stdout(b) => WireOutput::Stdout(b),
+            Output::Stderr(b) => WireOutput::Stderr(b),
+            Output::Log { endpoint, line } => WireOutput::Log { endpoint, line },
+        }
+    }
+}
+
+impl From<WireOutput> for Output {
+    fn from(o: WireOutput) -> Self {
+        match o {
+            WireOutput::Response(h) => Output::Response(h),
+            WireOutput::BodyChunk(c) => Output::BodyChunk(c),
+            WireOutput::BodyEnd => Output::BodyEnd,
+            WireOutput::BodyAbort => Output::BodyAbort,
+            WireOutput::Stdout(b) => Output::Stdout(b),
+            WireOutput::Stderr(b) => Output::Stderr(b),
+            WireOutput::Log { endpoint, line } => Output::Log { endpoint, line },
+        }
+    }
+}
+
+/// Encoding and decoding messages as JS values (the `postMessage` payload).
+#[cfg(target_arch = "wasm32")]
+pub mod js {
+    use serde::{de::DeserializeOwned, Serialize};
+    use wasm_bindgen::JsValue;
+
+    /// A message as a JS value. 64-bit integers that do not fit a JS number (a
+    /// hostcall argument can be any `i64`) become `BigInt`s.
+    pub fn encode<T: Serialize>(msg: &T) -> Result<JsValue, String> {
+        let ser =
+            serde_wasm_bindgen::Serializer::new().serialize_large_number_types_as_bigints(true);
+        msg.serialize(&ser)
+            .map_err(|e| format!("could not encode a message: {e}"))
+    }
+
+    /// A message from a JS value.
+    pub fn decode<T: DeserializeOwned>(v: JsValue) -> Result<T, String> {
+        serde_wasm_bindgen::from_value(v).map_err(|e| format!("could not decode a message: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_convert_both_ways() {
+        let outs = vec![
+            Output::Response(ResponseHead::new(201)),
+            Output::BodyChunk(b"abc".to_vec()),
+            Output::BodyEnd,
+            Output::BodyAbort,
+            Output::Stdout(b"o".to_vec()),
+            Output::Stderr(b"e".to_vec()),
+            Output::Log {
+                endpoint: "ep".into(),
+                line: "l".into(),
+            },
+        ];
+        for o in outs {
+            assert_eq!(Output::from(WireOutput::from(o.clone())), o);
+        }
+    }
+
+    #[test]
+    fn messages_roundtrip_through_serde() {
+        let m = ToWorker::Run(RunRequest {
+            run_id: 7,
+            request: RequestSpec {
+                method: "POST".into(),
+                url: "/x".into(),
+                headers: "a: b".into(),
+                body: vec![0, 1, 2],
+                client_ip: "10.0.0.1".into(),
+            },
+            config_toml: "".into(),
+            cpu_limit_ms: Some(50),
+        });
+        let j = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<ToWorker>(&j).unwrap(), m);
+    }
+}

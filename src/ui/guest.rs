@@ -1,0 +1,141 @@
+//! Loading a guest (file picker, examples menu) and what the tab knows about it.
+
+use super::controller;
+use super::state::{AppState, LoadedGuest};
+use edgeplay_web::examples::{self, EXAMPLES};
+use edgeplay_web::format::{self, group_imports, ImportGroup};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// The file picker and the examples menu.
+#[component]
+pub fn LoadControls() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let on_file = move |ev: web_sys::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+            controller::open_file(state, file);
+        }
+        // Picking the same file again must load it again.
+        input.set_value("");
+    };
+    let on_example = move |ev: web_sys::Event| {
+        let name = event_target_value(&ev);
+        if !name.is_empty() {
+            controller::load_example(state, name);
+        }
+    };
+    view! {
+        <div class="load-controls">
+            <label class="button file-button">
+                "Open .wasm…"
+                <input type="file" accept=".wasm,application/wasm" data-testid="guest-file" on:change=on_file/>
+            </label>
+            <select data-testid="examples" prop:value=move || state.example.get() on:change=on_example title="Example guests">
+                <option value="">"Examples…"</option>
+                {EXAMPLES
+                    .iter()
+                    .map(|e| view! { <option value=e.name title=e.teaches>{e.name}" — "{e.teaches}</option> })
+                    .collect_view()}
+            </select>
+        </div>
+    }
+}
+
+/// The guest's name, size, load time and imports (or how to load one).
+#[component]
+pub fn GuestCard() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <section class="guest-card" data-testid="guest-info">
+            {move || match (state.loading.get(), state.guest.get()) {
+                (Some(name), _) => view! { <div class="guest-empty">"Loading "<b>{name}</b>"…"</div> }.into_any(),
+                (None, Some(g)) => view! { <GuestSummary guest=g/> }.into_any(),
+                (None, None) => view! {
+                    <div class="guest-empty">
+                        "Drop a Compute guest (.wasm built with the Rust, JS or Go SDK) anywhere on this page, open one, or pick an example. "
+                        "It runs here, in a web worker: no server."
+                    </div>
+                }
+                .into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn GuestSummary(guest: LoadedGuest) -> impl IntoView {
+    let groups = group_imports(&guest.info.imports);
+    let (emulated, unsupported, unknown) = groups.iter().fold((0, 0, 0), |acc, g| {
+        (acc.0 + g.emulated, acc.1 + g.unsupported, acc.2 + g.unknown)
+    });
+    let teaches = guest.example.and_then(examples::find).map(|e| e.teaches);
+    let unknown_note = (!guest.info.unknown_imports.is_empty()).then(|| {
+        format!(
+            "This guest imports {} function{} the host does not know: {}. They link, and trap with a clear message if called.",
+            guest.info.unknown_imports.len(),
+            if guest.info.unknown_imports.len() == 1 { "" } else { "s" },
+            guest.info.unknown_imports.join(", ")
+        )
+    });
+    let load = if guest.info.cached {
+        "from the module cache".to_string()
+    } else {
+        format!("loaded in {}", format::millis(guest.worker_load_ms))
+    };
+    view! {
+        <div class="guest-summary">
+            <div class="guest-line">
+                <span class="guest-name" data-testid="guest-name">{guest.name.clone()}</span>
+                <span class="pill">{format::size(guest.info.size)}</span>
+                <span class="pill" title="validate, instrument for backtraces, compile and link, in the worker">{load}</span>
+                <span class="pill" title="imports by support level">
+                    {format!("{} imports: {emulated} emulated", guest.info.imports.len())}
+                    {(unsupported > 0).then(|| format!(", {unsupported} unsupported"))}
+                    {(unknown > 0).then(|| format!(", {unknown} unknown"))}
+                </span>
+                {guest.info.backtraces.then(|| view! { <span class="pill subtle" title="traps report the guest's call stack">"backtraces"</span> })}
+            </div>
+            {teaches.map(|t| view! { <div class="guest-teaches">{t}</div> })}
+            {unknown_note.map(|n| view! { <div class="warning" data-testid="guest-warning">{n}</div> })}
+            <details class="imports">
+                <summary>"Imports by module"</summary>
+                <div class="import-groups">
+                    {groups.into_iter().map(|g| view! { <ImportGroupView group=g/> }).collect_view()}
+                </div>
+            </details>
+        </div>
+    }
+}
+
+#[component]
+fn ImportGroupView(group: ImportGroup) -> impl IntoView {
+    let counts = format!(
+        "{} emulated · {} unsupported · {} unknown",
+        group.emulated, group.unsupported, group.unknown
+    );
+    view! {
+        <div class="import-group">
+            <div class="import-module"><code>{group.module.clone()}</code><span class="muted">{counts}</span></div>
+            <div class="import-names">
+                {group
+                    .names
+                    .into_iter()
+                    .map(|(name, support)| {
+                        let title = match support.as_str() {
+                            "emulated" => "emulated",
+                            "unsupported" => "links, answers UNSUPPORTED (not emulated yet)",
+                            _ => "not part of the ABI the host knows: traps if called",
+                        };
+                        view! { <span class=format!("chip {support}") title=title>{name}</span> }
+                    })
+                    .collect_view()}
+            </div>
+        </div>
+    }
+}

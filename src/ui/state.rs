@@ -1,0 +1,260 @@
+//! The app's state: signals only. The controller ([`super::controller`]) changes
+//! them; the components read them.
+
+use edgeplay_host::engine::GuestInfo;
+use edgeplay_host::exec::Outcome;
+use edgeplay_host::http::Headers;
+use edgeplay_host::TraceEvent;
+use edgeplay_web::format::BodyView;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The guest in the tab.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadedGuest {
+    /// File name.
+    pub name: String,
+    /// What the core says about it.
+    pub info: GuestInfo,
+    /// Milliseconds the worker took to load it (validate, instrument, compile, link).
+    pub worker_load_ms: f64,
+    /// Milliseconds from the drop (or pick) to loaded, as the user waited.
+    pub wall_ms: f64,
+    /// The example it came from, if any.
+    pub example: Option<&'static str>,
+}
+
+/// Where a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Nothing ran yet.
+    Idle,
+    /// Running in the worker.
+    Running,
+    /// Finished (see the outcome).
+    Done,
+    /// Stopped by the user.
+    Stopped,
+    /// Could not start.
+    Failed,
+}
+
+/// The response as it arrives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResponseView {
+    /// Status.
+    pub status: u16,
+    /// Headers.
+    pub headers: Headers,
+    /// True when the guest streams the body.
+    pub streaming: bool,
+    /// True when the host made this response (the guest sent none).
+    pub synthesized: bool,
+}
+
+/// One body chunk's arrival.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChunkMark {
+    /// Milliseconds since the run started (worker clock).
+    pub at_ms: f64,
+    /// Its size.
+    pub len: usize,
+}
+
+/// Times the user sees, in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timings {
+    /// Drop/pick to the file's bytes in hand (file read or example download).
+    pub read_ms: Option<f64>,
+    /// Worker: validate, instrument, compile, link.
+    pub load_ms: Option<f64>,
+    /// Worker: instantiate.
+    pub instantiate_ms: Option<f64>,
+    /// Run start to response head (worker clock).
+    pub first_byte_ms: Option<f64>,
+    /// Run start to the end (worker clock).
+    pub run_ms: Option<f64>,
+    /// From the drop (or the Run click) to the answer on screen.
+    pub wall_ms: Option<f64>,
+    /// True when `wall_ms` counts from a drop (load included).
+    pub from_drop: bool,
+}
+
+/// One log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Order of arrival.
+    pub n: usize,
+    /// `stdout`, `stderr`, an endpoint name, or `edgeplay` for the playground's notes.
+    pub source: String,
+    /// The line.
+    pub line: String,
+}
+
+/// The right-hand panels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    /// Response.
+    Response,
+    /// Logs.
+    Logs,
+    /// Trace.
+    Trace,
+}
+
+/// The request composer's fields (persisted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedRequest {
+    /// Method.
+    pub method: String,
+    /// URL or path.
+    pub url: String,
+    /// Header lines.
+    pub headers: String,
+    /// Body.
+    pub body: String,
+    /// Client IP.
+    pub client_ip: String,
+    /// CPU limit (ms, estimate).
+    pub cpu_limit: String,
+}
+
+/// The CPU limit the tab starts with: the platform's 50 ms, estimated with fuel.
+pub const DEFAULT_CPU_LIMIT_MS: u64 = 50;
+
+/// Every signal the app has.
+#[derive(Clone, Copy)]
+pub struct AppState {
+    /// The loaded guest.
+    pub guest: RwSignal<Option<LoadedGuest>>,
+    /// The name of a guest being loaded.
+    pub loading: RwSignal<Option<String>>,
+    /// The error banner.
+    pub error: RwSignal<Option<String>>,
+    /// A short non-error note (restored guest, stopped run, ...).
+    pub notice: RwSignal<Option<String>>,
+    /// The worker is up.
+    pub worker_ready: RwSignal<bool>,
+    /// Request method.
+    pub method: RwSignal<String>,
+    /// URL or path.
+    pub url: RwSignal<String>,
+    /// Header lines.
+    pub headers: RwSignal<String>,
+    /// Body text.
+    pub body: RwSignal<String>,
+    /// Client IP.
+    pub client_ip: RwSignal<String>,
+    /// CPU limit text (ms).
+    pub cpu_limit: RwSignal<String>,
+    /// fastly.toml text.
+    pub config_text: RwSignal<String>,
+    /// The run's phase.
+    pub phase: RwSignal<Phase>,
+    /// The current run's id.
+    pub run_id: RwSignal<u32>,
+    /// The request id the guest saw.
+    pub request_id: RwSignal<Option<String>>,
+    /// The response head.
+    pub response: RwSignal<Option<ResponseView>>,
+    /// The response body so far.
+    pub response_body: RwSignal<Vec<u8>>,
+    /// Body chunk arrivals.
+    pub chunks: RwSignal<Vec<ChunkMark>>,
+    /// The body ended normally.
+    pub body_complete: RwSignal<bool>,
+    /// The body was cut off.
+    pub body_aborted: RwSignal<bool>,
+    /// How the run ended.
+    pub outcome: RwSignal<Option<Outcome>>,
+    /// Timings.
+    pub timings: RwSignal<Timings>,
+    /// Logs in order.
+    pub logs: RwSignal<Vec<LogEntry>>,
+    /// Trace events, by `seq`.
+    pub trace: RwSignal<Vec<TraceEvent>>,
+    /// Selected panel.
+    pub tab: RwSignal<Tab>,
+    /// Chosen body view (`None`: automatic).
+    pub body_view: RwSignal<Option<BodyView>>,
+    /// Trace filter: `all`, `hostcalls`, or a group (`http_req`, `wasi`, ...).
+    pub trace_filter: RwSignal<String>,
+    /// Selected trace event.
+    pub selected: RwSignal<Option<u64>>,
+    /// The examples menu's value.
+    pub example: RwSignal<String>,
+    /// A file is dragged over the page.
+    pub dragging: RwSignal<bool>,
+}
+
+impl AppState {
+    /// Fresh state with the composer and config as given.
+    pub fn new(req: SavedRequest, config_text: String) -> Self {
+        AppState {
+            guest: RwSignal::new(None),
+            loading: RwSignal::new(None),
+            error: RwSignal::new(None),
+            notice: RwSignal::new(None),
+            worker_ready: RwSignal::new(false),
+            method: RwSignal::new(req.method),
+            url: RwSignal::new(req.url),
+            headers: RwSignal::new(req.headers),
+            body: RwSignal::new(req.body),
+            client_ip: RwSignal::new(req.client_ip),
+            cpu_limit: RwSignal::new(req.cpu_limit),
+            config_text: RwSignal::new(config_text),
+            phase: RwSignal::new(Phase::Idle),
+            run_id: RwSignal::new(0),
+            request_id: RwSignal::new(None),
+            response: RwSignal::new(None),
+            response_body: RwSignal::new(Vec::new()),
+            chunks: RwSignal::new(Vec::new()),
+            body_complete: RwSignal::new(false),
+            body_aborted: RwSignal::new(false),
+            outcome: RwSignal::new(None),
+            timings: RwSignal::new(Timings::default()),
+            logs: RwSignal::new(Vec::new()),
+            trace: RwSignal::new(Vec::new()),
+            tab: RwSignal::new(Tab::Response),
+            body_view: RwSignal::new(None),
+            trace_filter: RwSignal::new("hostcalls".into()),
+            selected: RwSignal::new(None),
+            example: RwSignal::new(String::new()),
+            dragging: RwSignal::new(false),
+        }
+    }
+
+    /// The composer's fields, for saving.
+    pub fn saved_request(&self) -> SavedRequest {
+        SavedRequest {
+            method: self.method.get(),
+            url: self.url.get(),
+            headers: self.headers.get(),
+            body: self.body.get(),
+            client_ip: self.client_ip.get(),
+            cpu_limit: self.cpu_limit.get(),
+        }
+    }
+
+    /// The CPU limit: `None` for 0 (no limit); bad text falls back to the default.
+    pub fn cpu_limit_ms(&self) -> Option<u64> {
+        match self.cpu_limit.get_untracked().trim().parse::<u64>() {
+            Ok(0) => None,
+            Ok(ms) => Some(ms),
+            Err(_) => Some(DEFAULT_CPU_LIMIT_MS),
+        }
+    }
+}
+
+impl Default for SavedRequest {
+    fn default() -> Self {
+        SavedRequest {
+            method: "GET".into(),
+            url: "/".into(),
+            headers: String::new(),
+            body: String::new(),
+            client_ip: "127.0.0.1".into(),
+            cpu_limit: DEFAULT_CPU_LIMIT_MS.to_string(),
+        }
+    }
+}

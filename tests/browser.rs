@@ -1,0 +1,332 @@
+//! The browser adapters, tested in headless Chromium with wasm-bindgen-test:
+//! the clock, the random source, the worker messages as JS values, the backend
+//! fetch adapter (against a CORS origin the harness serves on 127.0.0.1), sleeps,
+//! and the driver loop. Native builds compile this file to nothing.
+//!
+//! scripts/test.sh runs it: it starts `tests/e2e/cors-server.mjs`, then
+//! `EDGEPLAY_TEST_ORIGIN=http://127.0.0.1:PORT CHROMEDRIVER=/usr/bin/chromedriver
+//!  cargo test --target wasm32-unknown-unknown --test browser`.
+#![cfg(target_arch = "wasm32")]
+
+use edgeplay_host::platform::{Clock, Random};
+use edgeplay_host::trace::{ArgValue, EventKind, HandleKind};
+use edgeplay_host::{
+    DownstreamRequest, Engine, ExecOptions, Execution, Exit, FetchErrorKind, FetchRequest, Headers,
+    TraceEvent, WorkResult,
+};
+use edgeplay_web::fetch::{self, fetch as browser_fetch, page_origin};
+use edgeplay_web::platform::{browser_platform, BrowserClock, BrowserRandom};
+use edgeplay_web::protocol::{js, FromWorker, ToWorker, WireOutput};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The CORS origin the harness serves (compile-time: set by scripts/test.sh).
+const ORIGIN: Option<&str> = option_env!("EDGEPLAY_TEST_ORIGIN");
+
+#[wasm_bindgen_test]
+fn the_clock_is_monotonic_and_the_wall_clock_is_now() {
+    let c = BrowserClock;
+    let mut last = c.monotonic_ns();
+    for _ in 0..10_000 {
+        let now = c.monotonic_ns();
+        assert!(now >= last, "monotonic time went back: {last} -> {now}");
+        last = now;
+    }
+    let wall_ms = c.unix_ns() as f64 / 1e6;
+    assert!((wall_ms - js_sys::Date::now()).abs() < 60_000.0);
+    assert!(c.unix_ns() > 1_577_836_800_000_000_000, "after 2020");
+}
+
+#[wasm_bindgen_test]
+fn random_fills_big_buffers() {
+    // More than getRandomValues' 64 KiB limit per call.
+    let mut a = vec![0u8; 200_000];
+    let mut b = vec![0u8; 200_000];
+    BrowserRandom.fill(&mut a);
+    BrowserRandom.fill(&mut b);
+    assert_ne!(a, b);
+    let zeros = a.iter().filter(|x| **x == 0).count();
+    assert!(zeros < 2_000, "{zeros} zero bytes in 200000");
+    assert!(
+        a[150_000..].iter().any(|x| *x != 0),
+        "the tail is filled too"
+    );
+}
+
+#[wasm_bindgen_test]
+fn messages_roundtrip_as_js_values() {
+    let load = ToWorker::Load {
+        load_id: 3,
+        name: "x.wasm".into(),
+        wasm: vec![0, 97, 115, 109, 1, 0, 0, 0],
+    };
+    let v = js::encode(&load).unwrap();
+    // Bytes travel as a Uint8Array, not as an array of numbers.
+    let inner = js_sys::Reflect::get(&v, &"Load".into()).unwrap();
+    let wasm = js_sys::Reflect::get(&inner, &"wasm".into()).unwrap();
+    assert!(wasm.is_instance_of::<js_sys::Uint8Array>());
+    assert_eq!(js::decode::<ToWorker>(v).unwrap(), load);
+
+    let mut ev = TraceEvent::new(9, EventKind::Hostcall, "fastly_http_req", "header_insert");
+    ev.args.push((
+        "req".into(),
+        ArgValue::Handle {
+            kind: HandleKind::Request,
+            handle: 1,
+        },
+    ));
+    // Any i64 a guest passes must survive (it is a BigInt beyond 2^53).
+    ev.args.push(("big".into(), ArgValue::Int(i64::MIN)));
+    ev.args.push(("name".into(), ArgValue::Str("x-ü".into())));
+    ev.status = Some("ok".into());
+    ev.fuel = u64::MAX / 3;
+    let progress = FromWorker::Progress {
+        run_id: 1,
+        outputs: vec![
+            WireOutput::BodyChunk(vec![1, 2, 3]),
+            WireOutput::Log {
+                endpoint: "e".into(),
+                line: "l".into(),
+            },
+        ],
+        trace: vec![ev],
+        at_ms: 1.5,
+    };
+    let v = js::encode(&progress).unwrap();
+    // What postMessage does to it: a structured clone.
+    let cloned = structured_clone(&v);
+    assert_eq!(js::decode::<FromWorker>(cloned).unwrap(), progress);
+}
+
+fn structured_clone(v: &wasm_bindgen::JsValue) -> wasm_bindgen::JsValue {
+    let f = js_sys::Reflect::get(&js_sys::global(), &"structuredClone".into())
+        .unwrap()
+        .unchecked_into::<js_sys::Function>();
+    f.call1(&wasm_bindgen::JsValue::UNDEFINED, v).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn forbidden_headers_are_recognised() {
+    for h in [
+        "Host",
+        "connection",
+        "Content-Length",
+        "sec-fetch-mode",
+        "Proxy-Authorization",
+    ] {
+        assert!(fetch::is_forbidden_header(h), "{h}");
+    }
+    for h in ["x-custom", "content-type", "authorization", "accept"] {
+        assert!(!fetch::is_forbidden_header(h), "{h}");
+    }
+}
+
+fn request(url: String, method: &str, body: &[u8]) -> FetchRequest {
+    let mut headers = Headers::new();
+    headers.append("host", "origin.example");
+    headers.append("connection", "close");
+    headers.append("x-test", "one");
+    headers.append("x-test", "two");
+    headers.append("content-type", "text/plain");
+    FetchRequest {
+        backend: "origin_0".into(),
+        method: method.into(),
+        url,
+        headers,
+        body: body.to_vec(),
+        connect_timeout_ms: None,
+        first_byte_timeout_ms: None,
+        between_bytes_timeout_ms: None,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn fetch_sends_method_headers_and_body_and_notes_what_it_skips() {
+    let Some(origin) = ORIGIN else {
+        console_log!("EDGEPLAY_TEST_ORIGIN is not set: skipped (scripts/test.sh sets it)");
+        return;
+    };
+    let got = browser_fetch(request(format!("{origin}/echo?q=1"), "POST", b"hello body")).await;
+    let WorkResult::Fetched(resp) = got.result else {
+        panic!("fetch failed: {:?}", got.result);
+    };
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.headers.get("x-echo"), Some(&b"yes"[..]));
+    assert!(resp.first_byte_us <= resp.end_us);
+    let doc: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(doc["method"], "POST");
+    assert_eq!(doc["url"], "/echo?q=1");
+    assert_eq!(doc["body"], "hello body");
+    assert_eq!(doc["headers"]["x-test"], "one, two");
+    assert_eq!(doc["headers"]["content-type"], "text/plain");
+    // The browser sets Host itself: the page cannot.
+    assert_ne!(doc["headers"]["host"], "origin.example");
+    let notes = got.notes.join("\n");
+    assert!(
+        notes.contains("`host`") && notes.contains("`connection`"),
+        "{notes}"
+    );
+    assert!(notes.contains("origin_0"), "{notes}");
+}
+
+#[wasm_bindgen_test]
+async fn a_get_with_a_body_drops_the_body_and_says_so() {
+    let Some(origin) = ORIGIN else { return };
+    let got = browser_fetch(request(format!("{origin}/echo"), "GET", b"ignored")).await;
+    assert!(
+        matches!(got.result, WorkResult::Fetched(_)),
+        "{:?}",
+        got.result
+    );
+    assert!(got
+        .notes
+        .iter()
+        .any(|n| n.contains("cannot send a body with GET")));
+}
+
+#[wasm_bindgen_test]
+async fn a_cors_refusal_is_browser_blocked_with_a_useful_message() {
+    let Some(origin) = ORIGIN else { return };
+    let got = browser_fetch(request(format!("{origin}/nocors"), "GET", b"")).await;
+    let WorkResult::FetchFailed(e) = got.result else {
+        panic!(
+            "a response without CORS headers must not be readable: {:?}",
+            got.result
+        );
+    };
+    assert_eq!(e.kind, FetchErrorKind::BrowserBlocked);
+    for want in [
+        "origin_0",
+        "CORS",
+        &page_origin(),
+        "mock backend",
+        "/nocors",
+    ] {
+        assert!(e.message.contains(want), "{want} missing in: {}", e.message);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_connection_is_reported_the_same_way() {
+    let got = browser_fetch(request("http://127.0.0.1:9/".into(), "GET", b"")).await;
+    let WorkResult::FetchFailed(e) = got.result else {
+        panic!("nothing listens on port 9: {:?}", got.result);
+    };
+    assert_eq!(e.kind, FetchErrorKind::BrowserBlocked);
+    assert!(e.message.contains("may be CORS"), "{}", e.message);
+}
+
+#[wasm_bindgen_test]
+async fn a_slow_origin_hits_the_first_byte_timeout() {
+    let Some(origin) = ORIGIN else { return };
+    let mut req = request(format!("{origin}/slow"), "GET", b"");
+    req.first_byte_timeout_ms = Some(200);
+    let t0 = js_sys::Date::now();
+    let got = browser_fetch(req).await;
+    let WorkResult::FetchFailed(e) = got.result else {
+        panic!("expected a timeout: {:?}", got.result);
+    };
+    assert_eq!(e.kind, FetchErrorKind::HttpResponseTimeout);
+    assert!(js_sys::Date::now() - t0 < 2_500.0);
+}
+
+#[wasm_bindgen_test]
+async fn sleep_waits_at_least_as_long_as_asked() {
+    let t0 = js_sys::Date::now();
+    fetch::sleep_ms(30.0).await;
+    assert!(js_sys::Date::now() - t0 >= 29.0);
+}
+
+/// A guest that sleeps 20 ms (WASI `poll_oneoff`), then writes "slept\n" to stdout.
+const SLEEPER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 512) "slept\n")
+  (func (export "_start")
+    (i32.store8 (i32.const 8) (i32.const 0))
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const 20000000))
+    (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))
+    (i32.store (i32.const 256) (i32.const 512))
+    (i32.store (i32.const 260) (i32.const 6))
+    (drop (call $write (i32.const 1) (i32.const 256) (i32.const 1) (i32.const 300)))))"#;
+
+#[wasm_bindgen_test]
+async fn the_driver_performs_sleeps_and_streams_outputs() {
+    let engine = Engine::new(browser_platform());
+    let guest = engine.load(&wat::parse_str(SLEEPER).unwrap()).unwrap();
+    let exec = Execution::new(
+        &engine,
+        guest,
+        Arc::default(),
+        DownstreamRequest::new("GET", "/"),
+        "0".repeat(32),
+        ExecOptions::default(),
+    )
+    .unwrap();
+    let seen: Rc<RefCell<Vec<FromWorker>>> = Rc::default();
+    let sink = seen.clone();
+    let t0 = js_sys::Date::now();
+    let outcome =
+        edgeplay_web::worker::drive(exec, 5, Rc::new(move |m| sink.borrow_mut().push(m.clone())))
+            .await;
+    assert_eq!(outcome.exit, Exit::Returned);
+    assert!(js_sys::Date::now() - t0 >= 19.0, "the sleep was performed");
+    let seen = seen.borrow();
+    let mut stdout = Vec::new();
+    let mut calls = Vec::new();
+    for m in seen.iter() {
+        let FromWorker::Progress {
+            run_id,
+            outputs,
+            trace,
+            ..
+        } = m
+        else {
+            continue;
+        };
+        assert_eq!(*run_id, 5);
+        for o in outputs {
+            if let WireOutput::Stdout(b) = o {
+                stdout.extend_from_slice(b);
+            }
+        }
+        calls.extend(trace.iter().map(|e| e.qualified_name()));
+    }
+    assert_eq!(stdout, b"slept\n");
+    assert!(
+        calls.contains(&"wasi_snapshot_preview1::poll_oneoff".to_string()),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&"wasi_snapshot_preview1::fd_write".to_string()));
+}
+
+#[wasm_bindgen_test]
+async fn the_cpu_limit_stops_a_spinning_guest() {
+    let engine = Engine::new(browser_platform());
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "_start") (loop br 0)))"#,
+    )
+    .unwrap();
+    let guest = engine.load(&wasm).unwrap();
+    let exec = Execution::new(
+        &engine,
+        guest,
+        Arc::default(),
+        DownstreamRequest::new("GET", "/"),
+        "0".repeat(32),
+        ExecOptions {
+            cpu_limit_ms: Some(5),
+            ..ExecOptions::default()
+        },
+    )
+    .unwrap();
+    let outcome = edgeplay_web::worker::drive(exec, 1, Rc::new(|_| {})).await;
+    assert_eq!(outcome.exit, Exit::CpuLimit { limit_ms: 5 });
+}

@@ -1,0 +1,108 @@
+// The playground's benchmark (not a test): in headless Chromium, against the built
+// dist/ served on 127.0.0.1 —
+//   - app load to interactive (navigation to the guest worker ready),
+//   - drop → response for the hello example and the JS SDK guest (a fresh page each
+//     time: cold worker, cold module cache),
+//   - the wasm-in-wasm overhead: the CPU-bound guest (tests/guests cpu.wasm, /?n=5)
+//     in the tab vs the native runner (`edgeplay request --json`, timing.run_us).
+// Prints Markdown for the README. Run by scripts/bench.sh.
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+import fs from "node:fs";
+import { launch, openApp, serveDir, distDir, upload, guest, byId, targetDir } from "./harness.mjs";
+
+const RUNS = Number(process.env.BENCH_RUNS || 5);
+const native = process.env.EDGEPLAY_BIN || path.join(targetDir, "release", "edgeplay");
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+
+async function timings(page) {
+  await page.waitForFunction(() => document.querySelector('[data-testid="timings"]')?.dataset.wallMs !== undefined, null, {
+    timeout: 300_000,
+  });
+  return page.evaluate(() => {
+    const d = document.querySelector('[data-testid="timings"]').dataset;
+    const n = (v) => (v === undefined ? undefined : Number(v));
+    return { read: n(d.readMs), load: n(d.loadMs), instantiate: n(d.instantiateMs), firstByte: n(d.firstByteMs), run: n(d.runMs), wall: n(d.wallMs) };
+  });
+}
+
+const server = await serveDir(distDir);
+const browser = await launch();
+const rows = [];
+try {
+  // App load to interactive.
+  const loads = [];
+  for (let i = 0; i < RUNS; i++) {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const t0 = Date.now();
+    await page.goto(server.url);
+    await page.waitForSelector('[data-worker="ready"]', { timeout: 60_000 });
+    loads.push(Date.now() - t0);
+    await ctx.close();
+  }
+  rows.push(["app load to interactive (navigation → guest worker ready)", fmt(median(loads))]);
+
+  // Drop → response.
+  for (const [name, label] of [["hello", "hello example"], ["js-app", "JS SDK guest"]]) {
+    const walls = [];
+    const outside = [];
+    let size = 0;
+    for (let i = 0; i < RUNS; i++) {
+      const page = await openApp(browser, server.url);
+      size = fs.statSync(guest(name)).size;
+      const t0 = Date.now();
+      await upload(page, guest(name));
+      const t = await timings(page);
+      outside.push(Date.now() - t0);
+      walls.push(t.wall);
+      const status = await byId(page, "response-status").textContent();
+      if (!status.startsWith("200")) throw new Error(`${name}: ${status}`);
+      await page.context().close();
+    }
+    rows.push([`drop → response, ${label} (${(size / 1024 / 1024).toFixed(1)} MiB, cold)`, `${fmt(median(walls))} (as the page measures; ${fmt(median(outside))} as the test driver sees it)`]);
+  }
+
+  // Wasm-in-wasm: the same CPU-bound guest in the tab and natively.
+  const tab = [];
+  const tabWarm = [];
+  for (let i = 0; i < RUNS; i++) {
+    const page = await openApp(browser, server.url);
+    await byId(page, "cpu-limit").fill("0");
+    await byId(page, "request-url").fill("/?n=5");
+    await upload(page, guest("cpu"));
+    const t = await timings(page);
+    tab.push(t.instantiate + t.run);
+    // The same page again: the module's functions are already translated.
+    await byId(page, "run").click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="run-status"]')?.textContent.startsWith("done"));
+    const t2 = await timings(page);
+    tabWarm.push(t2.instantiate + t2.run);
+    await page.context().close();
+  }
+  const nat = [];
+  for (let i = 0; i < RUNS; i++) {
+    const out = execFileSync(native, ["request", "--json", guest("cpu"), "/?n=5"], { encoding: "utf8" });
+    nat.push(JSON.parse(out).timing.run_us / 1000);
+  }
+  const ratio = median(tab) / median(nat);
+  rows.push(["cpu.wasm `/?n=5` (SHA-256 of 5 MiB) in the tab, cold", fmt(median(tab))]);
+  rows.push(["same, second run in the same tab", fmt(median(tabWarm))]);
+  rows.push(["same guest, native runner (`edgeplay request`)", fmt(median(nat))]);
+  rows.push(["**wasm-in-wasm overhead** (tab ÷ native, cold)", `**${ratio.toFixed(2)}×**`]);
+} finally {
+  await browser.close();
+  await server.close();
+}
+
+const chromium = execFileSync(process.env.CHROMIUM || "/usr/bin/chromium", ["--version"], { encoding: "utf8" }).trim();
+console.log(`Headless ${chromium.replace(/^.*?(Chromium [\d.]+).*$/s, "$1")}, ${RUNS} runs each, medians:\n`);
+console.log("| measurement | result |");
+console.log("|---|---|");
+for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);

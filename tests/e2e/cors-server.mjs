@@ -1,0 +1,48 @@
+// A tiny origin for the browser tests: on 127.0.0.1, it answers with CORS headers on
+// /echo and /slow, and without them on /nocors. Used by tests/browser.rs (through
+// scripts/test.sh, which runs this file: it prints its origin on the first line of
+// stdout) and by the end-to-end tests (startCorsServer).
+import http from "node:http";
+
+const cors = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "*",
+  "access-control-allow-headers": "*",
+  "access-control-expose-headers": "x-echo",
+};
+
+function handle(req, res) {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => {
+    const url = new URL(req.url, "http://x");
+    if (req.method === "OPTIONS") {
+      res.writeHead(204, cors).end();
+    } else if (url.pathname.startsWith("/echo")) {
+      const body = Buffer.concat(chunks).toString("utf8");
+      res.writeHead(200, { ...cors, "content-type": "application/json", "x-echo": "yes" });
+      res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body }));
+    } else if (url.pathname === "/slow") {
+      setTimeout(() => res.writeHead(200, cors).end("late"), 3000);
+    } else if (url.pathname === "/nocors") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("no CORS headers here");
+    } else {
+      res.writeHead(404, cors).end("not found");
+    }
+  });
+}
+
+/** Start the origin on 127.0.0.1 (port 0: any free port). Resolves to { url, close }. */
+export function startCorsServer(port = 0) {
+  const server = http.createServer(handle);
+  return new Promise((resolve) => {
+    server.listen(port, "127.0.0.1", () => {
+      resolve({ url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) });
+    });
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { url } = await startCorsServer(Number(process.env.PORT || 0));
+  console.log(url);
+}

@@ -1,0 +1,385 @@
+// End-to-end tests of the playground: the built dist/ served on 127.0.0.1, driven in
+// headless Chromium through the page's data-testid hooks, as a user would.
+//   cd tests/e2e && npm ci && node --test playground.test.mjs
+// (scripts/test.sh builds dist/ and the guests first.)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import {
+  launch, openApp, serveDir, distDir, upload, guest, status, text, traceRows, byId, fill,
+  waitForRun, ensureArtifacts,
+} from "./harness.mjs";
+import { startCorsServer } from "./cors-server.mjs";
+
+let browser;
+let server;
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(distDir, "index.html")), `${distDir} has no index.html: run trunk build --release`);
+  server = await serveDir(distDir);
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function noConsoleErrors(page) {
+  // The page must not have logged errors (a panic, a failed message decode, ...).
+  assert.deepEqual(page.consoleErrors, [], "console errors");
+}
+
+test("hello: status, headers, body, guest info, trace rows; screenshot", async () => {
+  const page = await openApp(browser, server.url);
+  await upload(page, guest("hello"));
+  assert.match(await status(page), /^200 OK/);
+  await waitForRun(page);
+  assert.equal((await text(page, "response-body")).trim(), "Hello from edgeplay!");
+  const headers = await text(page, "response-headers");
+  assert.match(headers, /content-type\s*text\/plain; charset=utf-8/);
+  assert.match(headers, /x-edgeplay\s*hello/);
+  const info = await text(page, "guest-info");
+  assert.match(info, /hello\.wasm/);
+  assert.match(info, /KiB/);
+  assert.match(info, /imports: \d+ emulated/);
+  const rows = await traceRows(page);
+  for (const call of ["fastly_abi::init", "fastly_http_req::body_downstream_get", "fastly_http_resp::send_downstream"]) {
+    assert.ok(rows.includes(call), `trace has ${call}: ${rows.join(", ")}`);
+  }
+  assert.match(await text(page, "timings"), /drop → answer/);
+  assert.equal(await byId(page, "error").count(), 0);
+
+  // The trace panel: a click opens the details.
+  await page.click('button[data-tab="Trace"]');
+  await page.click('[data-testid="trace"] tr[data-hostcall="fastly_http_resp::send_downstream"]');
+  assert.match(await text(page, "trace-details"), /fastly_http_resp::send_downstream/);
+  const dir = ensureArtifacts();
+  await page.screenshot({ path: path.join(dir, "trace.png") });
+  await page.click('button[data-tab="Response"]');
+  await page.screenshot({ path: path.join(dir, "playground.png") });
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("a guest dropped anywhere on the page loads and runs", async () => {
+  const page = await openApp(browser, server.url);
+  const b64 = fs.readFileSync(guest("hello")).toString("base64");
+  const dt = await page.evaluateHandle((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], "dropped.wasm", { type: "application/wasm" }));
+    return dt;
+  }, b64);
+  await page.dispatchEvent('[data-testid="logs"]', "dragover", { dataTransfer: dt });
+  await page.locator(".drop-overlay").waitFor();
+  await page.dispatchEvent('[data-testid="logs"]', "drop", { dataTransfer: dt });
+  assert.match(await status(page), /^200/);
+  assert.equal(await page.locator(".drop-overlay").count(), 0);
+  assert.match(await text(page, "guest-name"), /dropped\.wasm/);
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("echo: the composed request reaches the guest (method, URL, headers, body)", async () => {
+  const page = await openApp(browser, server.url);
+  await byId(page, "request-method").selectOption("POST");
+  await fill(page, "request-url", "/echo/path?x=1&y=two");
+  await fill(page, "request-headers", "X-Echo-Demo: first\nx-echo-demo: second\ncontent-type: application/json");
+  await fill(page, "request-body", '{"hello":"edgeplay"}');
+  await fill(page, "client-ip", "203.0.113.7");
+  await upload(page, guest("echo"));
+  assert.match(await status(page), /^200/);
+  await waitForRun(page);
+  const doc = JSON.parse(await text(page, "response-body"));
+  assert.equal(doc.method, "POST");
+  assert.equal(doc.path, "/echo/path");
+  assert.equal(doc.query, "x=1&y=two");
+  assert.equal(doc.body, '{"hello":"edgeplay"}');
+  assert.equal(doc.body_len, 20);
+  const values = doc.headers.filter(([n]) => n === "x-echo-demo").map(([, v]) => v);
+  assert.deepEqual(values, ["first", "second"]);
+  const headers = await text(page, "response-headers");
+  assert.match(headers, /x-body-len\s*20/);
+  assert.match(headers, /x-echo-demo\s*first/);
+  assert.match(headers, /x-echo-demo\s*second/);
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("stream: chunks show while they arrive", async () => {
+  const page = await openApp(browser, server.url);
+  await fill(page, "request-url", "/?chunks=6&sleep_ms=250");
+  await upload(page, guest("stream"));
+  // Sample the body while the guest streams: it must grow in steps before the end.
+  const seen = new Set();
+  const deadline = Date.now() + 30_000;
+  let running = true;
+  while (running && Date.now() < deadline) {
+    const body = await text(page, "response-body");
+    const st = await text(page, "run-status");
+    if (st.startsWith("running") && body.length > 0) seen.add(body.length);
+    running = !st.startsWith("done");
+    await page.waitForTimeout(40);
+  }
+  await waitForRun(page);
+  const body = await text(page, "response-body");
+  for (let i = 0; i < 6; i++) assert.match(body, new RegExp(`chunk ${i}\\b`));
+  assert.ok(seen.size >= 2, `saw the body grow while streaming (lengths seen: ${[...seen]})`);
+  assert.match(await page.locator(".status-line").textContent(), /streamed: 6 chunks/);
+  assert.match(await page.locator(".status-line").textContent(), /complete/);
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("logging: stdout, stderr and endpoint lines, in order", async () => {
+  const page = await openApp(browser, server.url);
+  await upload(page, guest("logging"));
+  assert.match(await status(page), /^200/);
+  await waitForRun(page);
+  const lines = await page.$$eval('[data-testid="logs"] .log', (els) =>
+    els.map((e) => `${e.dataset.stream} :: ${e.querySelector(".log-line").textContent}`),
+  );
+  const want = ["stdout :: stdout line 1", "stderr :: stderr line 1", "my_endpoint :: hello endpoint", "my_endpoint :: second line"];
+  let at = -1;
+  for (const w of want) {
+    const i = lines.indexOf(w);
+    assert.ok(i > at, `${w} after the previous line in ${JSON.stringify(lines)}`);
+    at = i;
+  }
+  assert.ok((await traceRows(page)).includes("fastly_log::write"));
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("config: the examples menu and the fastly.toml editor (config store, dictionary, secret store)", async () => {
+  const page = await openApp(browser, server.url);
+  await byId(page, "examples").selectOption("config");
+  assert.match(await status(page), /^200/);
+  await waitForRun(page);
+  assert.equal((await text(page, "response-body")).trim(), "Hello from the config store!");
+  assert.match(await text(page, "guest-info"), /Config stores, dictionaries and secret stores/);
+
+  for (const [url, want] of [["/dict/legacy/colour", "blue"], ["/secret/vault/token", "s3cr3t"]]) {
+    await fill(page, "request-url", url);
+    await byId(page, "run").click();
+    await waitForRun(page);
+    assert.match(await status(page), /^200/);
+    assert.equal((await text(page, "response-body")).trim(), want);
+  }
+
+  // Edit the config: a new value is seen by the next run.
+  const cfg = await byId(page, "config").inputValue();
+  await fill(page, "config", cfg.replace('answer = "42"', 'answer = "forty-two"'));
+  await fill(page, "request-url", "/config/settings/answer");
+  await byId(page, "run").click();
+  await waitForRun(page);
+  assert.equal((await text(page, "response-body")).trim(), "forty-two");
+
+  // A broken config: the error points at the line, and a run says so.
+  await fill(page, "config", 'manifest_version = 3\n\n[local_server.config_stores.settings]\nformat = "inline-toml"\ncontents = 12\n');
+  assert.match(await text(page, "config-status"), /line 5/);
+  await fill(page, "config", "[local_server\nx = 1\n");
+  assert.match(await text(page, "config-status"), /line 1/);
+  await byId(page, "run").click();
+  assert.match(await text(page, "error"), /config does not validate.*line 1/s);
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("the JS SDK guest answers", async () => {
+  const page = await openApp(browser, server.url);
+  await upload(page, guest("js-app"));
+  assert.match(await status(page, 120_000), /^200/);
+  await waitForRun(page, 120_000);
+  assert.equal((await text(page, "response-body")).trim(), "Hello from JS!");
+  assert.match(await text(page, "response-headers"), /x-js\s*yes/);
+  const rows = await traceRows(page);
+  assert.ok(rows.includes("fastly_http_resp::send_downstream"), rows.join(", "));
+  assert.ok(rows.length > 10);
+  // The JS guest reads the config store too.
+  await fill(page, "request-url", "/config/answer");
+  await byId(page, "run").click();
+  await waitForRun(page, 60_000);
+  assert.equal((await text(page, "response-body")).trim(), "42");
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("backends in the tab: fetch to a CORS origin, a refusal explained, mock backends", async () => {
+  const origin = await startCorsServer();
+  const page = await openApp(browser, server.url);
+  try {
+    await fill(page, "config", `[local_server.backends.origin]\nurl = "${origin.url}"\n`);
+    await fill(page, "request-url", "/echo/hi?x=1");
+    await upload(page, guest("proxy"));
+    assert.match(await status(page), /^200/);
+    await waitForRun(page);
+    const doc = JSON.parse(await text(page, "response-body"));
+    assert.equal(doc.method, "GET");
+    assert.equal(doc.url, "/echo/hi?x=1");
+    assert.match(doc.headers["cdn-loop"] || "", /edgeplay/);
+    assert.match(await text(page, "response-headers"), /x-echo\s*yes/);
+    // The browser sets Host itself: the page says so.
+    const notes = await page.$$eval('[data-testid="logs"] .log[data-stream="edgeplay"]', (els) => els.map((e) => e.textContent));
+    assert.ok(notes.some((n) => n.includes("`host`") && n.includes("origin")), JSON.stringify(notes));
+
+    // An origin that does not answer with CORS headers: the fetch is refused, and
+    // the trace says why.
+    await fill(page, "request-url", "/nocors");
+    await byId(page, "run").click();
+    await waitForRun(page);
+    assert.match(await status(page), /^502/);
+    await page.click('button[data-tab="Trace"]');
+    await byId(page, "trace-filter").selectOption("all");
+    await page.click('[data-testid="trace"] tr[data-hostcall="backend::origin"]');
+    const details = await text(page, "trace-details");
+    assert.match(details, /may be CORS/);
+    assert.match(details, new RegExp(server.url.replace(/\/$/, "").replace(/[.]/g, "\\.")));
+    assert.match(details, /mock backend/);
+
+    // Mock backends answer in the tab; two requests at once, the faster first.
+    await fill(page, "config", [
+      "[local_server.backends.a]",
+      'mock = { status = 200, body = "slow", delay_ms = 300 }',
+      "[local_server.backends.b]",
+      'mock = { status = 200, body = "fast", delay_ms = 20 }',
+    ].join("\n"));
+    await fill(page, "request-url", "/");
+    await upload(page, guest("fanout"));
+    await page.waitForFunction(() => (document.querySelector('[data-testid="response-body"]')?.textContent || "").startsWith("first="));
+    assert.equal((await text(page, "response-body")).trim(), "first=b\na=slow\nb=fast");
+    await noConsoleErrors(page);
+  } finally {
+    await page.context().close();
+    await origin.close();
+  }
+});
+
+test("a runaway guest: the CPU limit stops it, the page stays responsive, Stop works", async () => {
+  const page = await openApp(browser, server.url);
+  // Default limit: 50 ms of estimated CPU.
+  await upload(page, guest("loop_forever"));
+  await waitForRun(page, 60_000);
+  assert.match(await text(page, "error"), /CPU limit.*50 ms.*estimate/s);
+  assert.match(await status(page), /^500/);
+
+  // No limit: the guest spins until Stop. The page answers clicks meanwhile.
+  await fill(page, "cpu-limit", "0");
+  await byId(page, "run").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="run-status"]')?.textContent.startsWith("running"));
+  await page.waitForTimeout(300);
+  for (const tab of ["Logs", "Trace", "Response"]) {
+    const t0 = Date.now();
+    await page.click(`button[data-tab="${tab}"]`, { timeout: 2000 });
+    assert.ok(Date.now() - t0 < 2000, "the tab switched at once");
+  }
+  await fill(page, "request-url", "/typed-while-running");
+  assert.equal(await byId(page, "request-url").inputValue(), "/typed-while-running");
+  assert.match(await text(page, "run-status"), /^running/, "still running while the page answered");
+  const t0 = Date.now();
+  await byId(page, "stop").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="run-status"]')?.textContent === "stopped");
+  assert.ok(Date.now() - t0 < 3000, "Stop is immediate");
+  assert.match(await text(page, "error"), /Stopped/);
+
+  // A fresh worker: the page keeps working.
+  await fill(page, "cpu-limit", "50");
+  await fill(page, "request-url", "/");
+  await upload(page, guest("hello"));
+  await page.waitForFunction(() => (document.querySelector('[data-testid="response-body"]')?.textContent || "").includes("Hello from edgeplay!"));
+  assert.match(await status(page), /^200/);
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+// (module (import "acme_telemetry" "report" (func (param i32))) (memory (export "memory") 1) (func (export "_start")))
+const UNKNOWN_IMPORT_WASM = [0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 2, 96, 1, 127, 0, 96, 0, 0, 2, 25, 1, 14, 97, 99, 109, 101, 95, 116, 101, 108, 101, 109, 101, 116, 114, 121, 6, 114, 101, 112, 111, 114, 116, 0, 0, 3, 2, 1, 1, 5, 3, 1, 0, 1, 7, 19, 2, 6, 109, 101, 109, 111, 114, 121, 2, 0, 6, 95, 115, 116, 97, 114, 116, 0, 1, 10, 4, 1, 2, 0, 11];
+// (module (tag $oops (param i32)) (memory (export "memory") 1) (func (export "_start") (throw $oops (i32.const 1))))
+const EXCEPTIONS_WASM = [0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 2, 96, 1, 127, 0, 96, 0, 0, 3, 2, 1, 1, 5, 3, 1, 0, 1, 13, 3, 1, 0, 0, 7, 19, 2, 6, 109, 101, 109, 111, 114, 121, 2, 0, 6, 95, 115, 116, 97, 114, 116, 0, 0, 10, 8, 1, 6, 0, 65, 1, 8, 0, 11];
+
+test("an import the host does not know is named plainly; the guest still runs", async () => {
+  const page = await openApp(browser, server.url);
+  await upload(page, { name: "telemetry.wasm", buffer: Buffer.from(UNKNOWN_IMPORT_WASM) });
+  await byId(page, "guest-warning").waitFor();
+  assert.match(await text(page, "guest-warning"), /1 function the host does not know: acme_telemetry::report/);
+  assert.match(await text(page, "guest-info"), /1 unknown/);
+  assert.match(await status(page), /^200/);
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("bad files give a clear message and the page keeps working", async () => {
+  const page = await openApp(browser, server.url);
+  const hello = fs.readFileSync(guest("hello"));
+  const cases = [
+    [{ name: "notes.txt", buffer: Buffer.from("hello, I am not wasm\n") }, /not a WebAssembly module/],
+    [{ name: "truncated.wasm", buffer: hello.subarray(0, 1000) }, /malformed or truncated/],
+    [{ name: "component.wasm", buffer: Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00]) }, /WebAssembly component/],
+    [{ name: "empty.wasm", buffer: Buffer.alloc(0) }, /not a WebAssembly module.*empty/s],
+    // (tag $oops (param i32)) and a `throw`: the exception-handling proposal.
+    [{ name: "exceptions.wasm", buffer: Buffer.from(EXCEPTIONS_WASM) }, /WebAssembly feature .*wasmi.* does not support.*exceptions/s],
+  ];
+  for (const [file, want] of cases) {
+    await upload(page, file);
+    await byId(page, "error").waitFor();
+    const msg = await text(page, "error");
+    assert.match(msg, want, `${file.name}: ${msg}`);
+    assert.match(msg, new RegExp(file.name.replace(".", "\\.")));
+  }
+  await upload(page, guest("hello"));
+  assert.match(await status(page), /^200/);
+  await waitForRun(page);
+  assert.equal(await byId(page, "error").count(), 0);
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("a reload keeps the config, the request and the last guest; bad stored data is ignored", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await openApp(browser, server.url, { context });
+  await fill(page, "config", '[local_server.config_stores.s]\nformat = "inline-toml"\n[local_server.config_stores.s.contents]\nk = "kept"\n');
+  await fill(page, "request-url", "/config/s/k");
+  await upload(page, guest("config"));
+  await waitForRun(page);
+  assert.equal((await text(page, "response-body")).trim(), "kept");
+  // The guest is saved to IndexedDB asynchronously.
+  await page.waitForTimeout(500);
+
+  await page.reload();
+  await page.waitForSelector('[data-worker="ready"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="guest-name"]')?.textContent === "config.wasm");
+  assert.match(await byId(page, "config").inputValue(), /k = "kept"/);
+  assert.equal(await byId(page, "request-url").inputValue(), "/config/s/k");
+  await byId(page, "run").click();
+  await waitForRun(page);
+  assert.equal((await text(page, "response-body")).trim(), "kept");
+
+  // Corrupt everything that is stored: the page still comes up and works.
+  await page.evaluate(async () => {
+    localStorage.setItem("edgeplay.request.v1", "{not json");
+    localStorage.setItem("edgeplay.config.v1", "\u0000\u0001 not toml [");
+    await new Promise((resolve, reject) => {
+      const open = indexedDB.open("edgeplay", 1);
+      open.onerror = reject;
+      open.onsuccess = () => {
+        const tx = open.result.transaction(["guests"], "readwrite");
+        tx.objectStore("guests").put({ name: 42, bytes: "nope" }, "last");
+        tx.oncomplete = resolve;
+        tx.onerror = reject;
+      };
+    });
+  });
+  await page.reload();
+  await page.waitForSelector('[data-worker="ready"]');
+  assert.equal(await byId(page, "request-url").inputValue(), "/");
+  // The stored config text is not TOML: the editor shows it, with the error.
+  assert.match(await text(page, "config-status"), /✗/);
+  await byId(page, "config-reset").click();
+  assert.match(await text(page, "config-status"), /✓/);
+  await upload(page, guest("hello"));
+  assert.match(await status(page), /^200/);
+  await noConsoleErrors(page);
+  await context.close();
+});

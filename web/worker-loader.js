@@ -1,0 +1,4 @@
+// Starts the guest worker (src/bin/worker.rs). trunk emits worker.js (wasm-bindgen's
+// no-modules glue) and worker_bg.wasm beside the page; the UI creates this worker.
+importScripts("./worker.js");
+wasm_bindgen({ module_or_path: "./worker_bg.wasm" });

@@ -19,6 +19,9 @@ pub struct Example {
     pub headers: &'static str,
     /// Request body to try.
     pub body: &'static str,
+    /// Backends the example needs, as `(name, fastly.toml table)`: picking the example
+    /// adds the ones the config does not declare ([`with_backends`]).
+    pub backends: &'static [(&'static str, &'static str)],
 }
 
 /// Every example, in menu order.
@@ -31,6 +34,7 @@ pub const EXAMPLES: &[Example] = &[
         path: "/",
         headers: "",
         body: "",
+        backends: &[],
     },
     Example {
         name: "echo",
@@ -40,6 +44,7 @@ pub const EXAMPLES: &[Example] = &[
         path: "/echo?lang=en",
         headers: "content-type: application/json\nx-echo-demo: copied back",
         body: "{\"hello\": \"edgeplay\"}",
+        backends: &[],
     },
     Example {
         name: "stream",
@@ -49,6 +54,7 @@ pub const EXAMPLES: &[Example] = &[
         path: "/?chunks=8&sleep_ms=150",
         headers: "",
         body: "",
+        backends: &[],
     },
     Example {
         name: "logging",
@@ -58,6 +64,7 @@ pub const EXAMPLES: &[Example] = &[
         path: "/",
         headers: "",
         body: "",
+        backends: &[],
     },
     Example {
         name: "config",
@@ -67,6 +74,7 @@ pub const EXAMPLES: &[Example] = &[
         path: "/config/settings/greeting",
         headers: "",
         body: "",
+        backends: &[],
     },
     Example {
         name: "js-app",
@@ -76,8 +84,64 @@ pub const EXAMPLES: &[Example] = &[
         path: "/",
         headers: "",
         body: "",
+        backends: &[],
+    },
+    Example {
+        name: "fanout",
+        file: "fanout.wasm",
+        teaches: "Two backend requests at once (send_async + select) to the mock backends a and b in fastly.toml: the Trace tab's waterfall shows them overlap. No network needed.",
+        method: "GET",
+        path: "/",
+        headers: "",
+        body: "",
+        backends: &[("a", MOCK_A), ("b", MOCK_B)],
     },
 ];
+
+/// The fanout example's slow mock backend.
+const MOCK_A: &str = r#"# A mock backend: edgeplay answers it itself (no network), after delay_ms.
+[local_server.backends.a]
+mock = { status = 200, headers = { "content-type" = "text/plain" }, body = "slow answer from a", delay_ms = 400 }
+"#;
+
+/// The fanout example's faster mock backend.
+const MOCK_B: &str = r#"[local_server.backends.b]
+mock = { status = 200, headers = { "content-type" = "text/plain" }, body = "fast answer from b", delay_ms = 150 }
+"#;
+
+/// `config_text` with the tables of the backends `ex` needs that it does not declare
+/// yet, appended: `Ok(None)` when nothing is missing, `Ok(Some((text, added)))`
+/// otherwise. An error (the config does not validate, before or after) leaves the
+/// config as it is.
+pub fn with_backends(
+    config_text: &str,
+    ex: &Example,
+) -> Result<Option<(String, Vec<&'static str>)>, String> {
+    if ex.backends.is_empty() {
+        return Ok(None);
+    }
+    let cfg = crate::request::parse_config(config_text).map_err(|e| e.to_string())?;
+    let missing: Vec<_> = ex
+        .backends
+        .iter()
+        .filter(|(name, _)| !cfg.backends.contains_key(*name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let mut text = config_text.trim_end().to_string();
+    if !text.is_empty() {
+        text.push_str("\n\n");
+    }
+    for (i, (_, table)) in missing.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(table);
+    }
+    crate::request::parse_config(&text).map_err(|e| e.to_string())?;
+    Ok(Some((text, missing.iter().map(|(n, _)| *n).collect())))
+}
 
 /// The example called `name`.
 pub fn find(name: &str) -> Option<&'static Example> {
@@ -85,7 +149,8 @@ pub fn find(name: &str) -> Option<&'static Example> {
 }
 
 /// The `fastly.toml` the config editor starts with: a config store, a dictionary and
-/// a secret store, so the config example (and the JS example's `/config/<key>`) answer.
+/// a secret store, so the config example (and the JS example's `/config/<key>`)
+/// answer, and the two mock backends of the fanout example.
 pub const DEFAULT_CONFIG: &str = r#"# fastly.toml: the [local_server] tables the runner (and Viceroy) read.
 manifest_version = 3
 name = "playground"
@@ -103,6 +168,14 @@ colour = "blue"
 
 [local_server.secret_stores]
 vault = [{ key = "token", data = "s3cr3t" }]
+
+# Mock backends (an edgeplay extension): answered without any network, so the
+# fanout example works offline. `mock = "echo"` echoes the request instead.
+[local_server.backends.a]
+mock = { status = 200, headers = { "content-type" = "text/plain" }, body = "slow answer from a", delay_ms = 400 }
+
+[local_server.backends.b]
+mock = { status = 200, headers = { "content-type" = "text/plain" }, body = "fast answer from b", delay_ms = 150 }
 "#;
 
 #[cfg(test)]
@@ -119,6 +192,44 @@ mod tests {
         assert_eq!(cfg.config_stores["settings"]["answer"], "42");
         assert_eq!(cfg.config_stores["legacy"]["colour"], "blue");
         assert_eq!(cfg.secret_stores["vault"]["token"], b"s3cr3t".to_vec());
+        for name in ["a", "b"] {
+            assert!(cfg.backends[name].mock.is_some(), "{name} is a mock");
+        }
+        // The fanout example needs nothing more from the default config.
+        assert_eq!(
+            with_backends(DEFAULT_CONFIG, find("fanout").unwrap()),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn picking_an_example_adds_the_backends_it_needs() {
+        let fanout = find("fanout").unwrap();
+        let (text, added) = with_backends("manifest_version = 3\n", fanout)
+            .unwrap()
+            .unwrap();
+        assert_eq!(added, vec!["a", "b"]);
+        assert!(text.starts_with("manifest_version = 3\n\n"));
+        let cfg = crate::request::parse_config(&text).unwrap();
+        assert_eq!(cfg.backends["a"].mock.as_ref().unwrap().delay_ms, 400);
+        // Only what is missing; a backend the user declared is kept as it is.
+        let mine = "[local_server.backends.a]\nurl = \"http://127.0.0.1:9000\"\n";
+        let (text, added) = with_backends(mine, fanout).unwrap().unwrap();
+        assert_eq!(added, vec!["b"]);
+        assert!(text.starts_with(mine));
+        assert_eq!(
+            with_backends("", fanout).unwrap().unwrap().1,
+            vec!["a", "b"]
+        );
+        // A config that does not validate is left alone.
+        assert!(with_backends("[local_server\n", fanout).is_err());
+        // An inline `local_server` table cannot take more tables: left alone too.
+        assert!(with_backends("local_server = { backends = {} }\n", fanout).is_err());
+        // Examples without backends never touch the config.
+        assert_eq!(
+            with_backends("[local_server\n", find("hello").unwrap()),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! only performs it, within what a page may do:
 //!
 //! - headers the browser does not let a page set (`Host`, `Connection`,
-//!   `Content-Length`, `Sec-*`, ...) are left out, and each one is noted;
+//!   `Content-Length`, `Sec-*`, ...) are left out, and listed in the result
+//!   (`headers_not_sent`: the core shows them on the fetch's trace event);
 //! - the request is a CORS request without credentials and without the HTTP cache;
 //! - when `fetch` rejects, the page cannot tell a CORS refusal from a refused
 //!   connection, so the failure is [`FetchErrorKind::BrowserBlocked`] with a message
@@ -28,13 +29,38 @@ extern "C" {
 /// How long a fetch may wait for the response head when the backend sets no timeout.
 pub const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u32 = 15_000;
 
-/// What a fetch gave, with the notes the user should see.
-#[derive(Debug)]
-pub struct Fetched {
-    /// The result for the core.
-    pub result: WorkResult,
-    /// What the adapter changed or could not do.
-    pub notes: Vec<String>,
+/// The notes a fetch's result carries (what the adapter changed or could not do), for
+/// the Logs panel; the core puts them on the fetch's trace event too.
+pub fn notes_of(result: &WorkResult) -> &[String] {
+    match result {
+        WorkResult::Fetched(r) => &r.notes,
+        WorkResult::FetchFailed(e) => &e.notes,
+        WorkResult::Slept => &[],
+    }
+}
+
+/// The Logs panel's note for request headers a fetch did not send (`None` for none).
+pub fn not_sent_note(backend: &str, names: &[String]) -> Option<String> {
+    if names.is_empty() {
+        return None;
+    }
+    let list = names
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "backend `{backend}`: not sent: {list}. The browser does not let a page set these headers; it sets its own (not as the guest set them)"
+    ))
+}
+
+/// The request headers a fetch's result says were not sent.
+pub fn headers_not_sent_of(result: &WorkResult) -> &[String] {
+    match result {
+        WorkResult::Fetched(r) => &r.headers_not_sent,
+        WorkResult::FetchFailed(e) => &e.headers_not_sent,
+        WorkResult::Slept => &[],
+    }
 }
 
 /// True for a request header name a page may not set (the Fetch standard's forbidden
@@ -87,14 +113,20 @@ pub fn blocked_message(backend: &str, url: &str, origin: &str, detail: &str) -> 
     )
 }
 
-/// Perform one backend request.
-pub async fn fetch(req: FetchRequest) -> Fetched {
+/// Perform one backend request. The result carries the headers the browser would not
+/// send and the adapter's notes ([`FetchResponse::notes`], [`FetchError::notes`]).
+pub async fn fetch(req: FetchRequest) -> WorkResult {
     let mut notes = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
     let origin = page_origin();
     let t0 = now_ms();
-    let fail = |kind: FetchErrorKind, message: String, notes: Vec<String>| Fetched {
-        result: WorkResult::FetchFailed(FetchError { kind, message }),
-        notes,
+    let fail = |kind: FetchErrorKind, message: String, notes: Vec<String>, skipped: Vec<String>| {
+        WorkResult::FetchFailed(FetchError {
+            kind,
+            message,
+            headers_not_sent: skipped,
+            notes,
+        })
     };
 
     let headers = match web_sys::Headers::new() {
@@ -104,22 +136,23 @@ pub async fn fetch(req: FetchRequest) -> Fetched {
                 FetchErrorKind::InternalError,
                 format!("backend `{}`: {}", req.backend, js_error(&e)),
                 notes,
+                skipped,
             )
         }
     };
-    let mut skipped = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
     for (name, value) in req.headers.iter() {
         if is_forbidden_header(name) {
-            if !skipped
-                .iter()
-                .any(|s: &String| s.eq_ignore_ascii_case(name))
-            {
+            if !skipped.iter().any(|s| s.eq_ignore_ascii_case(name)) {
                 skipped.push(name.to_string());
             }
             continue;
         }
         let value = String::from_utf8_lossy(value);
         if let Err(e) = headers.append(name, &value) {
+            if !refused.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                refused.push(name.to_string());
+            }
             notes.push(format!(
                 "backend `{}`: the browser refused header `{name}` ({}); it was not sent",
                 req.backend,
@@ -127,16 +160,10 @@ pub async fn fetch(req: FetchRequest) -> Fetched {
             ));
         }
     }
-    if !skipped.is_empty() {
-        notes.push(format!(
-            "backend `{}`: the browser does not let a page set {}; the browser sets its own (not sent as the guest set them)",
-            req.backend,
-            skipped
-                .iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    for name in refused {
+        if !skipped.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+            skipped.push(name);
+        }
     }
 
     let init = web_sys::RequestInit::new();
@@ -176,6 +203,7 @@ pub async fn fetch(req: FetchRequest) -> Fetched {
                     js_error(&e)
                 ),
                 notes,
+                skipped,
             )
         }
     };
@@ -213,12 +241,14 @@ pub async fn fetch(req: FetchRequest) -> Fetched {
                         req.backend, req.url
                     ),
                     notes,
+                    skipped,
                 );
             }
             return fail(
                 FetchErrorKind::BrowserBlocked,
                 blocked_message(&req.backend, &req.url, &origin, &detail),
                 notes,
+                skipped,
             );
         }
     };
@@ -251,6 +281,7 @@ pub async fn fetch(req: FetchRequest) -> Fetched {
                         js_error(&e)
                     ),
                     notes,
+                    skipped,
                 )
             }
         },
@@ -259,21 +290,21 @@ pub async fn fetch(req: FetchRequest) -> Fetched {
                 FetchErrorKind::InternalError,
                 format!("backend `{}`: {}", req.backend, js_error(&e)),
                 notes,
+                skipped,
             )
         }
     };
     let end_ms = now_ms() - t0;
-    Fetched {
-        result: WorkResult::Fetched(Box::new(FetchResponse {
-            status: response.status(),
-            headers: resp_headers,
-            body,
-            remote_addr: None,
-            first_byte_us: (first_byte_ms * 1000.0) as u64,
-            end_us: (end_ms * 1000.0) as u64,
-        })),
+    WorkResult::Fetched(Box::new(FetchResponse {
+        status: response.status(),
+        headers: resp_headers,
+        body,
+        remote_addr: None,
+        first_byte_us: (first_byte_ms * 1000.0) as u64,
+        end_us: (end_ms * 1000.0) as u64,
+        headers_not_sent: skipped,
         notes,
-    }
+    }))
 }
 
 #[wasm_bindgen]

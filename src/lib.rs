@@ -3,8 +3,9 @@
 //!
 //! Platform-neutral (also built and tested natively): [`protocol`] (UI ↔ worker
 //! messages), [`request`] (composer → downstream request, config text → service
-//! config), [`examples`], [`format`] (presentation helpers), [`warmup`] (the
-//! interpreter's warm-up in the worker).
+//! config), [`examples`], [`format`] (presentation helpers), [`waterfall`] (the
+//! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
+//! the worker).
 //!
 //! Browser-only: [`platform`] (the core's `Clock` and `Random` on `performance` and
 //! Web Crypto), [`fetch`] (backend fetches with the browser's `fetch`), [`worker`]
@@ -16,6 +17,7 @@ pub mod format;
 pub mod protocol;
 pub mod request;
 pub mod warmup;
+pub mod waterfall;
 
 #[cfg(target_arch = "wasm32")]
 pub mod bridge;

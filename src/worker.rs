@@ -288,11 +288,18 @@ fn start_work(w: Work, run_id: u32, tx: mpsc::UnboundedSender<(WorkId, WorkResul
             let _ = tx.unbounded_send((id, WorkResult::Slept));
         }),
         WorkKind::Fetch(req) => spawn_local(async move {
-            let fetched = fetch::fetch(*req).await;
-            for message in fetched.notes {
+            let backend = req.backend.clone();
+            let result = fetch::fetch(*req).await;
+            // The headers not sent and the notes go on the fetch's trace event (the
+            // core puts them there) and, as they matter, to the Logs panel too.
+            let not_sent = fetch::not_sent_note(&backend, fetch::headers_not_sent_of(&result));
+            for message in not_sent
+                .into_iter()
+                .chain(fetch::notes_of(&result).iter().cloned())
+            {
                 sink(&FromWorker::Notice { run_id, message });
             }
-            let _ = tx.unbounded_send((id, fetched.result));
+            let _ = tx.unbounded_send((id, result));
         }),
     }
 }

@@ -152,8 +152,8 @@ async fn fetch_sends_method_headers_and_body_and_notes_what_it_skips() {
         return;
     };
     let got = browser_fetch(request(format!("{origin}/echo?q=1"), "POST", b"hello body")).await;
-    let WorkResult::Fetched(resp) = got.result else {
-        panic!("fetch failed: {:?}", got.result);
+    let WorkResult::Fetched(resp) = &got else {
+        panic!("fetch failed: {got:?}");
     };
     assert_eq!(resp.status, 200);
     assert_eq!(resp.headers.get("x-echo"), Some(&b"yes"[..]));
@@ -166,25 +166,25 @@ async fn fetch_sends_method_headers_and_body_and_notes_what_it_skips() {
     assert_eq!(doc["headers"]["content-type"], "text/plain");
     // The browser sets Host itself: the page cannot.
     assert_ne!(doc["headers"]["host"], "origin.example");
-    let notes = got.notes.join("\n");
+    // The result lists the headers not sent (the core puts them on the trace event),
+    // and the Logs panel's note names them and the backend.
+    let not_sent = fetch::headers_not_sent_of(&got);
+    assert_eq!(not_sent, ["host", "connection"]);
+    let note = fetch::not_sent_note("origin_0", not_sent).unwrap();
     assert!(
-        notes.contains("`host`") && notes.contains("`connection`"),
-        "{notes}"
+        note.contains("`host`") && note.contains("`connection`"),
+        "{note}"
     );
-    assert!(notes.contains("origin_0"), "{notes}");
+    assert!(note.contains("origin_0"), "{note}");
+    assert_eq!(fetch::not_sent_note("origin_0", &[]), None);
 }
 
 #[wasm_bindgen_test]
 async fn a_get_with_a_body_drops_the_body_and_says_so() {
     let Some(origin) = ORIGIN else { return };
     let got = browser_fetch(request(format!("{origin}/echo"), "GET", b"ignored")).await;
-    assert!(
-        matches!(got.result, WorkResult::Fetched(_)),
-        "{:?}",
-        got.result
-    );
-    assert!(got
-        .notes
+    assert!(matches!(got, WorkResult::Fetched(_)), "{got:?}");
+    assert!(fetch::notes_of(&got)
         .iter()
         .any(|n| n.contains("cannot send a body with GET")));
 }
@@ -193,11 +193,8 @@ async fn a_get_with_a_body_drops_the_body_and_says_so() {
 async fn a_cors_refusal_is_browser_blocked_with_a_useful_message() {
     let Some(origin) = ORIGIN else { return };
     let got = browser_fetch(request(format!("{origin}/nocors"), "GET", b"")).await;
-    let WorkResult::FetchFailed(e) = got.result else {
-        panic!(
-            "a response without CORS headers must not be readable: {:?}",
-            got.result
-        );
+    let WorkResult::FetchFailed(e) = got else {
+        panic!("a response without CORS headers must not be readable: {got:?}");
     };
     assert_eq!(e.kind, FetchErrorKind::BrowserBlocked);
     for want in [
@@ -214,8 +211,8 @@ async fn a_cors_refusal_is_browser_blocked_with_a_useful_message() {
 #[wasm_bindgen_test]
 async fn a_refused_connection_is_reported_the_same_way() {
     let got = browser_fetch(request("http://127.0.0.1:9/".into(), "GET", b"")).await;
-    let WorkResult::FetchFailed(e) = got.result else {
-        panic!("nothing listens on port 9: {:?}", got.result);
+    let WorkResult::FetchFailed(e) = got else {
+        panic!("nothing listens on port 9: {got:?}");
     };
     assert_eq!(e.kind, FetchErrorKind::BrowserBlocked);
     assert!(e.message.contains("may be CORS"), "{}", e.message);
@@ -228,8 +225,8 @@ async fn a_slow_origin_hits_the_first_byte_timeout() {
     req.first_byte_timeout_ms = Some(200);
     let t0 = js_sys::Date::now();
     let got = browser_fetch(req).await;
-    let WorkResult::FetchFailed(e) = got.result else {
-        panic!("expected a timeout: {:?}", got.result);
+    let WorkResult::FetchFailed(e) = got else {
+        panic!("expected a timeout: {got:?}");
     };
     assert_eq!(e.kind, FetchErrorKind::HttpResponseTimeout);
     assert!(js_sys::Date::now() - t0 < 2_500.0);

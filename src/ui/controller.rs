@@ -190,6 +190,7 @@ pub fn load_example(state: AppState, name: String) {
     state.url.set(ex.path.into());
     state.headers.set(ex.headers.into());
     state.body.set(ex.body.into());
+    add_example_backends(state, ex);
     state.loading.set(Some(ex.file.into()));
     spawn_local(async move {
         match download(&format!("examples/{}", ex.file)).await {
@@ -211,6 +212,16 @@ pub fn load_example(state: AppState, name: String) {
             }
         }
     });
+}
+
+/// Add the backends an example needs (the fanout example's mocks) to the config
+/// editor when it does not declare them; a config that does not validate is left as
+/// it is (the run then says what is wrong).
+fn add_example_backends(state: AppState, ex: &examples::Example) {
+    let text = state.config_text.get_untracked();
+    if let Ok(Some((with, _added))) = examples::with_backends(&text, ex) {
+        state.config_text.set(with);
+    }
 }
 
 async fn download(url: &str) -> Result<Vec<u8>, String> {

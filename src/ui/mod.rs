@@ -7,3 +7,4 @@ pub mod panels;
 pub mod request;
 pub mod state;
 pub mod trace;
+pub mod waterfall;

@@ -1,9 +1,11 @@
-//! The trace panel: a row per hostcall (and per log line, outside work, lifecycle
+//! The trace panel: the backend waterfall ([`super::waterfall`]) when the guest made
+//! backend fetches, then a row per hostcall (and per log line, outside work, lifecycle
 //! step), filterable by group; a click opens the details, and the details step
 //! through the calls one by one (for walking a room through them).
 
 use super::controller;
 use super::state::AppState;
+use super::waterfall::BackendWaterfall;
 use edgeplay_host::trace::{ArgValue, EventKind};
 use edgeplay_host::TraceEvent;
 use edgeplay_web::format::{self, trace_group};
@@ -17,6 +19,7 @@ fn matches(filter: &str, e: &TraceEvent) -> bool {
         "all" => true,
         "hostcalls" => e.kind == EventKind::Hostcall,
         "unsupported" => e.unsupported,
+        "backends" => e.kind == EventKind::Work && e.module == "backend",
         g => e.kind == EventKind::Hostcall && trace_group(&e.module) == g,
     }
 }
@@ -82,6 +85,7 @@ pub fn TracePanel() -> impl IntoView {
     let on_filter = move |ev: web_sys::Event| state.trace_filter.set(event_target_value(&ev));
     let on_download = move |_| controller::download_trace(state);
     view! {
+        <BackendWaterfall/>
         <div class="trace-tools">
             <label class="small">
                 "Show "
@@ -89,6 +93,7 @@ pub fn TracePanel() -> impl IntoView {
                     <option value="hostcalls">"hostcalls"</option>
                     <option value="all">"everything (logs, work, lifecycle)"</option>
                     <option value="unsupported">"unsupported calls"</option>
+                    <option value="backends">"backend fetches"</option>
                     {move || groups.get().into_iter().map(|g| view! { <option value=g.clone()>{format!("group: {g}")}</option> }).collect_view()}
                 </select>
             </label>

@@ -4,15 +4,27 @@
 //   - drop → response for the hello example and the JS SDK guest (a fresh page each
 //     time: cold worker, cold module cache),
 //   - the wasm-in-wasm overhead: the CPU-bound guest (tests/guests cpu.wasm, /?n=5)
-//     in the tab vs the native runner (`edgeplay request --json`, timing.run_us).
+//     in the tab vs the native runner (`edgeplay request --json`, timing.run_us),
+//   - the concurrency ratio in the tab: the `fanout` guest (`send_async` to two slow
+//     origins, then `select`/`wait`) against the `proxy` guest run twice (one `send`
+//     to each), as crates/cli/benches/concurrency.rs measures it natively. The slow
+//     origins are two CORS servers on 127.0.0.1 (tests/e2e/cors-server.mjs,
+//     `/delay/200`), so the real `fetch()` path is measured; a second row does the
+//     same with two mock backends (`delay_ms = 200`, no network).
 // Prints Markdown for the README. Run by scripts/bench.sh.
+// BENCH_ONLY=concurrency (or load, drop, cpu) runs one part.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import fs from "node:fs";
 import { launch, openApp, serveDir, distDir, upload, guest, byId, targetDir } from "./harness.mjs";
+import { startCorsServer } from "./cors-server.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS || 5);
 const native = process.env.EDGEPLAY_BIN || path.join(targetDir, "release", "edgeplay");
+const ONLY = process.env.BENCH_ONLY || "";
+const part = (name) => ONLY === "" || ONLY === name;
+/** How long each slow origin takes to answer (as the native benchmark). */
+const DELAY_MS = 200;
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -32,70 +44,149 @@ async function timings(page) {
   });
 }
 
+/** Run the loaded guest again with `config` and `url`; its instantiate + run time (ms). */
+async function rerun(page, config, url) {
+  await byId(page, "config").fill(config);
+  await byId(page, "request-url").fill(url);
+  const before = await page.locator('[data-testid="timings"] .request-id').textContent();
+  await byId(page, "run").click();
+  await page.waitForFunction(
+    (before) => {
+      const st = document.querySelector('[data-testid="run-status"]')?.textContent || "";
+      const rid = document.querySelector('[data-testid="timings"] .request-id')?.textContent || "";
+      return st.startsWith("done") && rid !== "" && rid !== before;
+    },
+    before,
+    { timeout: 60_000 },
+  );
+  const status = await byId(page, "response-status").textContent();
+  if (!status.startsWith("200")) throw new Error(`${url}: ${status} ${await byId(page, "response-body").textContent()}`);
+  const t = await timings(page);
+  return t.instantiate + t.run;
+}
+
+/** A page with `name` loaded (and run once with `config`: the warm-up). */
+async function pageWith(name, config) {
+  const page = await openApp(browser, server.url);
+  await byId(page, "cpu-limit").fill("0");
+  await byId(page, "config").fill(config);
+  await upload(page, guest(name));
+  await timings(page);
+  return page;
+}
+
+/** Parallel (`fanout` to backends a and b) vs sequential (`proxy` to a, then to b). */
+async function concurrency(a, b) {
+  const both = `[local_server.backends.a]\n${a}\n[local_server.backends.b]\n${b}\n`;
+  const toA = `[local_server.backends.origin]\n${a}\n`;
+  const toB = `[local_server.backends.origin]\n${b}\n`;
+  const fan = await pageWith("fanout", both);
+  const prx = await pageWith("proxy", toA);
+  await rerun(fan, both, "/");
+  await rerun(prx, toB, "/");
+  const par = [];
+  const seq = [];
+  for (let i = 0; i < RUNS; i++) {
+    par.push(await rerun(fan, both, "/"));
+    seq.push((await rerun(prx, toA, "/")) + (await rerun(prx, toB, "/")));
+  }
+  await fan.context().close();
+  await prx.context().close();
+  if (process.env.BENCH_VERBOSE) console.error({ parallel: par, sequential: seq });
+  return [median(par), median(seq)];
+}
+
 const server = await serveDir(distDir);
 const browser = await launch();
 const rows = [];
+const concurrencyRows = [];
 try {
-  // App load to interactive.
-  const loads = [];
-  for (let i = 0; i < RUNS; i++) {
-    const ctx = await browser.newContext();
-    const page = await ctx.newPage();
-    const t0 = Date.now();
-    await page.goto(server.url);
-    await page.waitForSelector('[data-worker="ready"]', { timeout: 60_000 });
-    loads.push(Date.now() - t0);
-    await ctx.close();
+  if (part("concurrency")) {
+    const a = await startCorsServer();
+    const b = await startCorsServer();
+    try {
+      concurrencyRows.push([
+        "guest: `fanout` (`send_async` ×2 + `select`) vs `proxy` (`send`) twice, two CORS origins on 127.0.0.1 through `fetch()`",
+        await concurrency(`url = "${a.url}/delay/${DELAY_MS}"`, `url = "${b.url}/delay/${DELAY_MS}"`),
+      ]);
+      concurrencyRows.push([
+        `same guests, two mock backends (\`delay_ms = ${DELAY_MS}\`, no network)`,
+        await concurrency(
+          `mock = { status = 200, body = "ok", delay_ms = ${DELAY_MS} }`,
+          `mock = { status = 200, body = "ok", delay_ms = ${DELAY_MS} }`,
+        ),
+      ]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   }
-  rows.push(["app load to interactive (navigation → guest worker ready)", fmt(median(loads))]);
+  if (part("load")) {
+    // App load to interactive.
+    const loads = [];
+    for (let i = 0; i < RUNS; i++) {
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      const t0 = Date.now();
+      await page.goto(server.url);
+      await page.waitForSelector('[data-worker="ready"]', { timeout: 60_000 });
+      loads.push(Date.now() - t0);
+      await ctx.close();
+    }
+    rows.push(["app load to interactive (navigation → guest worker ready)", fmt(median(loads))]);
+  }
 
-  // Drop → response.
-  for (const [name, label] of [["hello", "hello example"], ["js-app", "JS SDK guest"]]) {
-    const walls = [];
-    const outside = [];
-    let size = 0;
+  if (part("drop")) {
+    // Drop → response.
+    for (const [name, label] of [["hello", "hello example"], ["js-app", "JS SDK guest"]]) {
+      const walls = [];
+      const outside = [];
+      let size = 0;
+      for (let i = 0; i < RUNS; i++) {
+        const page = await openApp(browser, server.url);
+        size = fs.statSync(guest(name)).size;
+        const t0 = Date.now();
+        await upload(page, guest(name));
+        const t = await timings(page);
+        outside.push(Date.now() - t0);
+        walls.push(t.wall);
+        const status = await byId(page, "response-status").textContent();
+        if (!status.startsWith("200")) throw new Error(`${name}: ${status}`);
+        await page.context().close();
+      }
+      rows.push([`drop → response, ${label} (${(size / 1024 / 1024).toFixed(1)} MiB, cold)`, `${fmt(median(walls))} (as the page measures; ${fmt(median(outside))} as the test driver sees it)`]);
+    }
+  }
+
+  if (part("cpu")) {
+    // Wasm-in-wasm: the same CPU-bound guest in the tab and natively.
+    const tab = [];
+    const tabWarm = [];
     for (let i = 0; i < RUNS; i++) {
       const page = await openApp(browser, server.url);
-      size = fs.statSync(guest(name)).size;
-      const t0 = Date.now();
-      await upload(page, guest(name));
+      await byId(page, "cpu-limit").fill("0");
+      await byId(page, "request-url").fill("/?n=5");
+      await upload(page, guest("cpu"));
       const t = await timings(page);
-      outside.push(Date.now() - t0);
-      walls.push(t.wall);
-      const status = await byId(page, "response-status").textContent();
-      if (!status.startsWith("200")) throw new Error(`${name}: ${status}`);
+      tab.push(t.instantiate + t.run);
+      // The same page again: the module's functions are already translated.
+      await byId(page, "run").click();
+      await page.waitForFunction(() => document.querySelector('[data-testid="run-status"]')?.textContent.startsWith("done"));
+      const t2 = await timings(page);
+      tabWarm.push(t2.instantiate + t2.run);
       await page.context().close();
     }
-    rows.push([`drop → response, ${label} (${(size / 1024 / 1024).toFixed(1)} MiB, cold)`, `${fmt(median(walls))} (as the page measures; ${fmt(median(outside))} as the test driver sees it)`]);
+    const nat = [];
+    for (let i = 0; i < RUNS; i++) {
+      const out = execFileSync(native, ["request", "--json", guest("cpu"), "/?n=5"], { encoding: "utf8" });
+      nat.push(JSON.parse(out).timing.run_us / 1000);
+    }
+    const ratio = median(tab) / median(nat);
+    rows.push(["cpu.wasm `/?n=5` (SHA-256 of 5 MiB) in the tab, cold", fmt(median(tab))]);
+    rows.push(["same, second run in the same tab", fmt(median(tabWarm))]);
+    rows.push(["same guest, native runner (`edgeplay request`)", fmt(median(nat))]);
+    rows.push(["**wasm-in-wasm overhead** (tab ÷ native, cold)", `**${ratio.toFixed(2)}×**`]);
   }
-
-  // Wasm-in-wasm: the same CPU-bound guest in the tab and natively.
-  const tab = [];
-  const tabWarm = [];
-  for (let i = 0; i < RUNS; i++) {
-    const page = await openApp(browser, server.url);
-    await byId(page, "cpu-limit").fill("0");
-    await byId(page, "request-url").fill("/?n=5");
-    await upload(page, guest("cpu"));
-    const t = await timings(page);
-    tab.push(t.instantiate + t.run);
-    // The same page again: the module's functions are already translated.
-    await byId(page, "run").click();
-    await page.waitForFunction(() => document.querySelector('[data-testid="run-status"]')?.textContent.startsWith("done"));
-    const t2 = await timings(page);
-    tabWarm.push(t2.instantiate + t2.run);
-    await page.context().close();
-  }
-  const nat = [];
-  for (let i = 0; i < RUNS; i++) {
-    const out = execFileSync(native, ["request", "--json", guest("cpu"), "/?n=5"], { encoding: "utf8" });
-    nat.push(JSON.parse(out).timing.run_us / 1000);
-  }
-  const ratio = median(tab) / median(nat);
-  rows.push(["cpu.wasm `/?n=5` (SHA-256 of 5 MiB) in the tab, cold", fmt(median(tab))]);
-  rows.push(["same, second run in the same tab", fmt(median(tabWarm))]);
-  rows.push(["same guest, native runner (`edgeplay request`)", fmt(median(nat))]);
-  rows.push(["**wasm-in-wasm overhead** (tab ÷ native, cold)", `**${ratio.toFixed(2)}×**`]);
 } finally {
   await browser.close();
   await server.close();
@@ -103,6 +194,15 @@ try {
 
 const chromium = execFileSync(process.env.CHROMIUM || "/usr/bin/chromium", ["--version"], { encoding: "utf8" }).trim();
 console.log(`Headless ${chromium.replace(/^.*?(Chromium [\d.]+).*$/s, "$1")}, ${RUNS} runs each, medians:\n`);
-console.log("| measurement | result |");
-console.log("|---|---|");
-for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+if (rows.length) {
+  console.log("| measurement | result |");
+  console.log("|---|---|");
+  for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+}
+if (concurrencyRows.length) {
+  if (rows.length) console.log("");
+  // The same columns as the native benchmark (crates/cli/benches/concurrency.rs).
+  console.log(`| two slow origins (${DELAY_MS} ms each), in the tab | parallel | sequential | ratio (0.50 = full overlap) |`);
+  console.log("|---|---:|---:|---:|");
+  for (const [k, [p, q]] of concurrencyRows) console.log(`| ${k} | ${p.toFixed(1)} ms | ${q.toFixed(1)} ms | **${(p / q).toFixed(2)}** |`);
+}

@@ -1,5 +1,6 @@
 // A tiny origin for the browser tests: on 127.0.0.1, it answers with CORS headers on
-// /echo and /slow, and without them on /nocors. Used by tests/browser.rs (through
+// /echo, /slow and /delay/<ms>/... (after <ms> milliseconds, at most 10 s: the
+// benchmark's slow origin), and without them on /nocors. Used by tests/browser.rs (through
 // scripts/test.sh, which runs this file: it prints its origin on the first line of
 // stdout) and by the end-to-end tests (startCorsServer).
 import http from "node:http";
@@ -22,6 +23,9 @@ function handle(req, res) {
       const body = Buffer.concat(chunks).toString("utf8");
       res.writeHead(200, { ...cors, "content-type": "application/json", "x-echo": "yes" });
       res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body }));
+    } else if (/^\/delay\/\d+(\/|$)/.test(url.pathname)) {
+      const ms = Math.min(Number(url.pathname.split("/")[2]), 10_000);
+      setTimeout(() => res.writeHead(200, { ...cors, "content-type": "text/plain" }).end(`after ${ms} ms`), ms);
     } else if (url.pathname === "/slow") {
       setTimeout(() => res.writeHead(200, cors).end("late"), 3000);
     } else if (url.pathname === "/nocors") {

@@ -207,9 +207,30 @@ test("the JS SDK guest answers", async () => {
   await page.context().close();
 });
 
-test("backends in the tab: fetch to a CORS origin, a refusal explained, mock backends", async () => {
+/** The waterfall's rows as plain objects (their data-* attributes and texts). */
+async function waterfallRows(page) {
+  return page.$$eval('[data-testid="waterfall"] [data-backend]', (rows) =>
+    rows.map((r) => ({
+      backend: r.dataset.backend,
+      seq: Number(r.dataset.seq),
+      start: Number(r.dataset.startUs),
+      firstByte: Number(r.dataset.firstByteUs),
+      end: Number(r.dataset.endUs),
+      status: r.dataset.status,
+      mock: r.dataset.mock,
+      failed: r.dataset.failed === "true",
+      notSent: r.dataset.headersNotSent ? r.dataset.headersNotSent.split(",") : [],
+      text: r.textContent,
+    })),
+  );
+}
+
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+test("backends in the tab: fetch to a CORS origin, forbidden headers and a CORS refusal in the trace, mock backends", async () => {
   const origin = await startCorsServer();
   const page = await openApp(browser, server.url);
+  const pageOrigin = server.url.replace(/\/$/, "");
   try {
     await fill(page, "config", `[local_server.backends.origin]\nurl = "${origin.url}"\n`);
     await fill(page, "request-url", "/echo/hi?x=1");
@@ -221,23 +242,51 @@ test("backends in the tab: fetch to a CORS origin, a refusal explained, mock bac
     assert.equal(doc.url, "/echo/hi?x=1");
     assert.match(doc.headers["cdn-loop"] || "", /edgeplay/);
     assert.match(await text(page, "response-headers"), /x-echo\s*yes/);
-    // The browser sets Host itself: the page says so.
+    // The browser sets Host itself: the page says so, in the logs...
     const notes = await page.$$eval('[data-testid="logs"] .log[data-stream="edgeplay"]', (els) => els.map((e) => e.textContent));
     assert.ok(notes.some((n) => n.includes("`host`") && n.includes("origin")), JSON.stringify(notes));
+    // ... and in the trace: the fetch's row lists the headers not sent, its details
+    // explain, and the waterfall row shows them.
+    await page.click('button[data-tab="Trace"]');
+    await byId(page, "trace-filter").selectOption("backends");
+    const row = page.locator('[data-testid="trace"] tr[data-hostcall="backend::origin"]');
+    assert.match(await row.locator("td.args").textContent(), /headers_not_sent=\[.*"host".*\]/);
+    assert.match(await row.locator("td.args").textContent(), /status=200/);
+    await row.click();
+    const fetchDetails = await text(page, "trace-details");
+    assert.match(fetchDetails, /headers_not_sent/);
+    assert.match(fetchDetails, /headers_not_sent\s*\[.*"host".*\]/);
+    let [wf] = await waterfallRows(page);
+    assert.equal(wf.backend, "origin");
+    assert.equal(wf.status, "200");
+    assert.ok(wf.notSent.includes("host"), JSON.stringify(wf));
+    assert.ok(!wf.notSent.includes("cdn-loop"), "cdn-loop is sent");
+    assert.match(wf.text, /not sent: .*host/);
+    assert.match(wf.text, new RegExp(`GET ${escapeRe(origin.url)}/echo/hi\\?x=1`));
+    assert.ok(wf.start <= wf.firstByte && wf.firstByte <= wf.end, JSON.stringify(wf));
 
     // An origin that does not answer with CORS headers: the fetch is refused, and
-    // the trace says why.
+    // the trace and the waterfall say why (CORS, the backend, the page's origin, a mock).
     await fill(page, "request-url", "/nocors");
     await byId(page, "run").click();
     await waitForRun(page);
     assert.match(await status(page), /^502/);
-    await page.click('button[data-tab="Trace"]');
     await byId(page, "trace-filter").selectOption("all");
     await page.click('[data-testid="trace"] tr[data-hostcall="backend::origin"]');
     const details = await text(page, "trace-details");
     assert.match(details, /may be CORS/);
-    assert.match(details, new RegExp(server.url.replace(/\/$/, "").replace(/[.]/g, "\\.")));
+    assert.match(details, new RegExp(escapeRe(pageOrigin)));
     assert.match(details, /mock backend/);
+    assert.match(details, /browser_blocked/);
+    [wf] = await waterfallRows(page);
+    assert.equal(wf.backend, "origin");
+    assert.equal(wf.failed, true);
+    assert.equal(wf.status, "browser_blocked");
+    const note = await page.locator('[data-testid="waterfall"] [data-backend="origin"] [data-testid="waterfall-note"]').textContent();
+    for (const want of [/may be CORS/, /backend `origin`/, new RegExp(escapeRe(pageOrigin)), /mock backend/, /\/nocors/]) {
+      assert.match(note, want);
+    }
+    await page.screenshot({ path: path.join(ensureArtifacts(), "waterfall-cors.png") });
 
     // Mock backends answer in the tab; two requests at once, the faster first.
     await fill(page, "config", [
@@ -250,6 +299,135 @@ test("backends in the tab: fetch to a CORS origin, a refusal explained, mock bac
     await upload(page, guest("fanout"));
     await page.waitForFunction(() => (document.querySelector('[data-testid="response-body"]')?.textContent || "").startsWith("first="));
     assert.equal((await text(page, "response-body")).trim(), "first=b\na=slow\nb=fast");
+
+    // An echo mock, declared in the editor: the request comes back, and the
+    // waterfall marks the fetch as a mock.
+    await fill(page, "config", '[local_server.backends.origin]\nmock = "echo"\n');
+    await byId(page, "request-method").selectOption("POST");
+    await fill(page, "request-url", "/items?id=3");
+    await fill(page, "request-body", "echo me");
+    await upload(page, guest("proxy"));
+    await page.waitForFunction(() => document.querySelector('[data-testid="response-body"]')?.textContent.includes("echo me"));
+    await waitForRun(page);
+    const echoed = await text(page, "response-headers");
+    assert.match(echoed, /x-echo-method\s*POST/);
+    assert.match(echoed, /x-echo-url\s*http:\/\/mock\.invalid\/items\?id=3/);
+    const echoRows = await waterfallRows(page);
+    assert.equal(echoRows.length, 1);
+    assert.equal(echoRows[0].mock, "echo");
+    assert.match(echoRows[0].text, /mock \(echo\)/);
+    await noConsoleErrors(page);
+  } finally {
+    await page.context().close();
+    await origin.close();
+  }
+});
+
+test("the waterfall: the fanout example's two delayed mock backends overlap, offline; screenshot", async () => {
+  const page = await openApp(browser, server.url);
+  // Block every request that leaves the page's own origin: the example needs no network.
+  const outside = [];
+  await page.context().route((url) => !url.href.startsWith(server.url), (route) => {
+    outside.push(route.request().url());
+    return route.abort();
+  });
+  // A config without the example's backends: picking the example adds them.
+  await fill(page, "config", 'manifest_version = 3\n[local_server.config_stores.s]\nformat = "inline-toml"\n[local_server.config_stores.s.contents]\nk = "v"\n');
+  await byId(page, "examples").selectOption("fanout");
+  assert.match(await status(page), /^200/);
+  await waitForRun(page);
+  const cfg = await byId(page, "config").inputValue();
+  assert.match(cfg, /k = "v"/, "the user's config is kept");
+  assert.match(cfg, /\[local_server\.backends\.a\]\nmock = .*delay_ms = 400/);
+  assert.match(cfg, /\[local_server\.backends\.b\]\nmock = .*delay_ms = 150/);
+  assert.equal(
+    (await text(page, "response-body")).trim(),
+    "first=b\na=slow answer from a\nb=fast answer from b",
+  );
+  assert.match(await text(page, "guest-info"), /waterfall/);
+
+  await page.click('button[data-tab="Trace"]');
+  const wf = byId(page, "waterfall");
+  await wf.waitFor();
+  const rows = await waterfallRows(page);
+  assert.deepEqual(rows.map((r) => r.backend).sort(), ["a", "b"]);
+  const a = rows.find((r) => r.backend === "a");
+  const b = rows.find((r) => r.backend === "b");
+  for (const r of [a, b]) {
+    assert.equal(r.mock, "static", "marked as a mock");
+    assert.equal(r.status, "200");
+    assert.equal(r.failed, false);
+    assert.ok(r.start <= r.firstByte && r.firstByte <= r.end, JSON.stringify(r));
+    assert.match(r.text, /mock \(static\)/);
+    assert.match(r.text, /GET http:\/\/mock\.invalid\//);
+  }
+  // Sent in parallel: both started before either ended (the bars overlap on the axis).
+  assert.ok(a.start < b.end && b.start < a.end, `overlap: ${JSON.stringify({ a, b })}`);
+  // b (the shorter delay) ends first, and both fit on the axis.
+  assert.ok(b.end < a.end, JSON.stringify({ a, b }));
+  const span = Number(await wf.getAttribute("data-span-us"));
+  assert.ok(span >= a.end, `axis ${span} covers ${a.end}`);
+  assert.match(await text(page, "waterfall-summary"), /2 backend fetches .*up to 2 at once/);
+  // The drawn bars overlap too.
+  const boxes = await page.$$eval('[data-testid="waterfall"] [data-backend] .wf-bar', (bars) =>
+    bars.map((b) => {
+      const r = b.getBoundingClientRect();
+      return { left: r.left, right: r.right, backend: b.closest("[data-backend]").dataset.backend };
+    }),
+  );
+  const [ba, bb] = ["a", "b"].map((n) => boxes.find((x) => x.backend === n));
+  assert.ok(ba.left < bb.right && bb.left < ba.right, JSON.stringify(boxes));
+  assert.ok(bb.right < ba.right, JSON.stringify(boxes));
+  // A click on a row opens the fetch's trace event.
+  await page.click('[data-testid="waterfall"] [data-backend="a"]');
+  assert.match(await text(page, "trace-details"), /backend::a/);
+  assert.match(await text(page, "trace-details"), /first_byte_us/);
+  assert.deepEqual(outside, [], "no request left the page's origin");
+  await wf.screenshot({ path: path.join(ensureArtifacts(), "waterfall.png") });
+  await page.screenshot({ path: path.join(ensureArtifacts(), "waterfall-page.png") });
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("the JS SDK guest fetches from a CORS origin through the tab (send_async + wait/select)", async () => {
+  const origin = await startCorsServer();
+  const page = await openApp(browser, server.url);
+  try {
+    await fill(page, "config", `[local_server.backends.origin]\nurl = "${origin.url}"\n`);
+    await fill(page, "request-url", "/fetch/echo/js?x=1");
+    await upload(page, guest("js-app"));
+    assert.match(await status(page, 120_000), /^200/);
+    await waitForRun(page, 120_000);
+    const body = await text(page, "response-body");
+    assert.match(body, /^origin said: /);
+    const doc = JSON.parse(body.slice("origin said: ".length));
+    assert.equal(doc.method, "GET");
+    assert.equal(doc.url, "/echo/js?x=1");
+    assert.equal(doc.headers["x-from"], "js");
+    assert.match(doc.headers["cdn-loop"] || "", /edgeplay/);
+    const headers = await text(page, "response-headers");
+    assert.match(headers, /x-js\s*yes/);
+    assert.match(headers, /x-origin-status\s*200/);
+    // The JS SDK sends asynchronously and waits: the hostcalls are in the trace.
+    const calls = await traceRows(page);
+    assert.ok(calls.some((c) => /^fastly_http_req::send_async/.test(c)), calls.join(", "));
+    assert.ok(
+      calls.some((c) => /pending_req_wait|fastly_async_io::select/.test(c)),
+      calls.filter((c) => /req|async/.test(c)).join(", "),
+    );
+    // The fetch is a backend trace row and a waterfall row.
+    await page.click('button[data-tab="Trace"]');
+    await byId(page, "trace-filter").selectOption("backends");
+    const row = page.locator('[data-testid="trace"] tr[data-hostcall="backend::origin"]');
+    assert.equal(await row.count(), 1);
+    assert.match(await row.locator("td.args").textContent(), /status=200/);
+    assert.match(await row.locator("td.args").textContent(), new RegExp(escapeRe(`${origin.url}/echo/js?x=1`)));
+    const rows = await waterfallRows(page);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].backend, "origin");
+    assert.equal(rows[0].status, "200");
+    assert.equal(rows[0].mock, undefined);
+    assert.ok(rows[0].start <= rows[0].firstByte && rows[0].firstByte <= rows[0].end, JSON.stringify(rows[0]));
     await noConsoleErrors(page);
   } finally {
     await page.context().close();

@@ -142,6 +142,8 @@ pub async fn fetch(req: FetchRequest) -> WorkResult {
         Err((kind, why)) => WorkResult::FetchFailed(FetchError {
             kind,
             message: format!("{what}: {why}"),
+            headers_not_sent: Vec::new(),
+            notes: Vec::new(),
         }),
     }
 }
@@ -218,6 +220,8 @@ async fn perform(req: FetchRequest) -> Result<FetchResponse, Failure> {
         remote_addr,
         first_byte_us,
         end_us: micros(t0.elapsed()),
+        headers_not_sent: Vec::new(),
+        notes: Vec::new(),
     })
 }
 

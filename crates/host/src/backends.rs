@@ -25,9 +25,11 @@
 //!   `content-encoding` and `content-length` as Viceroy does) and one trace event per
 //!   backend fetch (`EventKind::Work`, module `backend`, name = the backend) for the
 //!   waterfall: `start_us` when the fetch started, `dur_us` until its end; arguments
-//!   `method`, `url`, `status` and `bytes` (the body as received; `mock` for a mock);
+//!   `method`, `url`, `status` and `bytes` (the body as received; `mock` for a mock;
+//!   `headers_not_sent` when the driver could not send some, as in a browser);
 //!   results `first_byte_us` and `end_us` (µs from the fetch's start), or `error` (the
-//!   failure kind, also the event's status) with the message as the note.
+//!   failure kind, also the event's status) with the message as the note. The
+//!   driver's own notes on the fetch (`FetchResponse::notes`) join the note.
 //! - **Errors.** [`send_error_status`] and [`send_error_tag`] map a failed fetch to the
 //!   hostcall status (Viceroy's: `ERROR`, or `HTTPINVALID`/`HTTPINCOMPLETE` for a bad
 //!   or cut response) and to the `send_error_detail` tag the SDK turns into a
@@ -806,6 +808,12 @@ fn record_event(
         ev.args
             .push((Cow::Borrowed("mock"), ArgValue::Enum(m.to_string())));
     }
+    if !meta.headers_not_sent.is_empty() {
+        ev.args.push((
+            Cow::Borrowed("headers_not_sent"),
+            ArgValue::List(meta.headers_not_sent.clone()),
+        ));
+    }
     let first = if first_byte_us > 0 {
         first_byte_us as f64
     } else {
@@ -858,6 +866,8 @@ pub(crate) fn settle(s: &mut Session, h: u32, result: WorkResult) {
         (Some(c), _) => (*c, 0, 0),
         (None, WorkResult::Fetched(r)) => {
             let r = *r;
+            meta.headers_not_sent = r.headers_not_sent;
+            meta.notes.extend(r.notes);
             (
                 Ok(BackendResponse {
                     status: r.status,
@@ -869,14 +879,18 @@ pub(crate) fn settle(s: &mut Session, h: u32, result: WorkResult) {
                 r.end_us,
             )
         }
-        (None, WorkResult::FetchFailed(e)) => (
-            Err(SendFailure {
-                kind: e.kind,
-                message: e.message,
-            }),
-            0,
-            0,
-        ),
+        (None, WorkResult::FetchFailed(e)) => {
+            meta.headers_not_sent = e.headers_not_sent;
+            meta.notes.extend(e.notes);
+            (
+                Err(SendFailure {
+                    kind: e.kind,
+                    message: e.message,
+                }),
+                0,
+                0,
+            )
+        }
         (None, WorkResult::Slept) => (
             Err(SendFailure {
                 kind: FetchErrorKind::InternalError,

@@ -308,6 +308,14 @@ pub struct FetchResponse {
     pub first_byte_us: u64,
     /// Microseconds from the start of the fetch to the end of the body.
     pub end_us: u64,
+    /// Request headers the driver could not send as the guest set them (a browser
+    /// page may not set `Host`, `Connection`, ...): the fetch's trace event lists them.
+    #[serde(default)]
+    pub headers_not_sent: Vec<String>,
+    /// What the driver changed or could not do (a followed redirect, a dropped body,
+    /// ...): notes on the fetch's trace event.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Why a fetch failed, as `send_error_detail` tags name it.
@@ -346,6 +354,13 @@ pub struct FetchError {
     pub kind: FetchErrorKind,
     /// A human explanation (shown in the trace and in errors).
     pub message: String,
+    /// Request headers the driver could not send as the guest set them (see
+    /// [`FetchResponse::headers_not_sent`]).
+    #[serde(default)]
+    pub headers_not_sent: Vec<String>,
+    /// What the driver changed or could not do, besides the failure itself.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// A piece of outside work with its id.
@@ -434,6 +449,8 @@ pub struct FetchMeta {
     pub mock: Option<&'static str>,
     /// Notes for the trace event (framing fallback, ...).
     pub notes: Vec<String>,
+    /// Request headers the driver could not send (for the trace event).
+    pub headers_not_sent: Vec<String>,
 }
 
 /// Where a pending request is.

@@ -166,6 +166,8 @@ fn ok_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> WorkResult
         remote_addr: Some("127.0.0.1:9000".parse().unwrap()),
         first_byte_us: 1500,
         end_us: 2500,
+        headers_not_sent: Vec::new(),
+        notes: Vec::new(),
     }))
 }
 
@@ -173,6 +175,8 @@ fn failed(kind: FetchErrorKind) -> WorkResult {
     WorkResult::FetchFailed(FetchError {
         kind,
         message: format!("{kind:?} (test origin)"),
+        headers_not_sent: Vec::new(),
+        notes: Vec::new(),
     })
 }
 
@@ -322,6 +326,8 @@ fn a_request_that_comes_back_through_our_backend_is_a_loop() {
             remote_addr: None,
             first_byte_us: 1,
             end_us: 2,
+            headers_not_sent: Vec::new(),
+            notes: Vec::new(),
         }))
     });
     assert_eq!(seen, Some(true));
@@ -501,6 +507,45 @@ fn every_fetch_is_a_backend_trace_event_for_the_waterfall() {
     assert!(ev.start_us >= send.start_us);
     assert!(matches!(send.result("resp"), Some(ArgValue::Handle { .. })));
     assert_eq!(send.result("status"), Some(&ArgValue::Int(203)));
+}
+
+#[test]
+fn the_drivers_notes_and_unsent_headers_are_on_the_fetch_event() {
+    // A browser driver cannot send `host` or `connection`, and says so.
+    let r = run(&wat_proxy(""), origin_config(), get("/p"), |_| {
+        let WorkResult::Fetched(mut resp) = ok_response(200, &[], b"ok") else {
+            unreachable!()
+        };
+        resp.headers_not_sent = vec!["host".into(), "connection".into()];
+        resp.notes = vec!["the browser followed a redirect".into()];
+        WorkResult::Fetched(resp)
+    });
+    let ev = backend_events(&r)[0];
+    assert_eq!(
+        ev.arg("headers_not_sent"),
+        Some(&ArgValue::List(vec!["host".into(), "connection".into()]))
+    );
+    assert!(ev
+        .note
+        .as_deref()
+        .is_some_and(|n| n.contains("followed a redirect")));
+
+    // A failed fetch keeps its message first, then the driver's notes.
+    let r = run(&wat_proxy(""), origin_config(), get("/p"), |_| {
+        WorkResult::FetchFailed(FetchError {
+            kind: FetchErrorKind::BrowserBlocked,
+            message: "this may be CORS".into(),
+            headers_not_sent: vec!["host".into()],
+            notes: vec!["a note".into()],
+        })
+    });
+    let ev = backend_events(&r)[0];
+    assert_eq!(ev.status.as_deref(), Some("browser_blocked"));
+    assert_eq!(
+        ev.arg("headers_not_sent"),
+        Some(&ArgValue::List(vec!["host".into()]))
+    );
+    assert_eq!(ev.note.as_deref(), Some("this may be CORS; a note"));
 }
 
 #[test]

@@ -296,6 +296,7 @@ fn begin_send(
         auto_decompress: parts.auto_decompress,
         mock: None,
         notes,
+        headers_not_sent: Vec::new(),
     };
     cx.arg("url", ArgValue::Str(fetch.url.clone()));
     let state = if streaming {

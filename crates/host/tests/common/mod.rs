@@ -311,5 +311,7 @@ pub fn refuse(req: &FetchRequest) -> WorkResult {
     WorkResult::FetchFailed(edgeplay_host::FetchError {
         kind: edgeplay_host::FetchErrorKind::ConnectionRefused,
         message: format!("the test driver has no network ({})", req.url),
+        headers_not_sent: Vec::new(),
+        notes: Vec::new(),
     })
 }

@@ -36,9 +36,6 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 /// at the next slice: shorter slices reach the optimized code sooner.
 const SLICE_FUEL: u64 = 4_000_000;
 
-/// Consecutive slices without progress after which the driver gives up (as the native driver).
-const MAX_STALLED_SLICES: u32 = 10_000;
-
 struct State {
     engine: Engine,
     guest: Option<Arc<Guest>>,
@@ -196,7 +193,6 @@ pub async fn drive(mut exec: Execution, run_id: u32, sink: Sink) -> Outcome {
     let t0 = now_ms();
     let (tx, mut rx) = mpsc::unbounded::<(WorkId, WorkResult)>();
     let mut in_flight = 0usize;
-    let (mut last_fuel, mut stalled) = (u64::MAX, 0u32);
     loop {
         let poll = exec.run();
         for w in exec.take_work() {
@@ -210,15 +206,6 @@ pub async fn drive(mut exec: Execution, run_id: u32, sink: Sink) -> Outcome {
                 return outcome;
             }
             Poll::Yielded => {
-                let fuel = exec.fuel_consumed();
-                stalled = if fuel == last_fuel { stalled + 1 } else { 0 };
-                last_fuel = fuel;
-                if stalled >= MAX_STALLED_SLICES {
-                    let message = format!(
-                        "internal error: the execution stopped making progress after {fuel} fuel"
-                    );
-                    return stop_with(&mut exec, message, run_id, t0, &sink);
-                }
                 while let Ok((id, result)) = rx.try_recv() {
                     in_flight -= 1;
                     exec.complete(id, result);

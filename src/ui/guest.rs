@@ -5,24 +5,15 @@ use super::state::{AppState, LoadedGuest};
 use edgeplay_web::examples::{self, EXAMPLES};
 use edgeplay_web::format::{self, group_imports, ImportGroup};
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
 /// The file picker and the examples menu.
 #[component]
 pub fn LoadControls() -> impl IntoView {
     let state = expect_context::<AppState>();
     let on_file = move |ev: web_sys::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+        if let Some(file) = super::picked_file(&ev) {
             controller::open_file(state, file);
         }
-        // Picking the same file again must load it again.
-        input.set_value("");
     };
     let on_example = move |ev: web_sys::Event| {
         let name = event_target_value(&ev);

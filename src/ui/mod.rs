@@ -8,3 +8,15 @@ pub mod request;
 pub mod state;
 pub mod trace;
 pub mod waterfall;
+
+/// The file a `<input type="file">` change event picked, if any. The input is cleared,
+/// so picking the same file again fires another change.
+pub fn picked_file(ev: &web_sys::Event) -> Option<web_sys::File> {
+    use wasm_bindgen::JsCast;
+    let input = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())?;
+    let file = input.files().and_then(|f| f.get(0));
+    input.set_value("");
+    file
+}

@@ -6,7 +6,6 @@ use edgeplay_host::ServiceConfig;
 use edgeplay_web::format::line_span;
 use edgeplay_web::request::{parse_config, METHODS};
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
 /// Method, URL, headers, body, client IP, CPU limit.
 #[component]
@@ -89,16 +88,9 @@ pub fn ConfigEditor() -> impl IntoView {
     let validation = Memo::new(move |_| state.config_text.with(|t| validate(t)));
     let editor = NodeRef::<leptos::html::Textarea>::new();
     let on_import = move |ev: web_sys::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+        if let Some(file) = super::picked_file(&ev) {
             controller::import_config(state, file);
         }
-        input.set_value("");
     };
     let select_line = move |line: usize| {
         let Some(el) = editor.get() else { return };

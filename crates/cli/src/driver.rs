@@ -21,10 +21,6 @@ use std::task::Context;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
-/// Consecutive slices without any fuel used after which [`drive`] gives up on an
-/// execution instead of spinning.
-const MAX_STALLED_SLICES: u32 = 10_000;
-
 pub use edgeplay_host::exec::viceroy_request_id;
 
 /// Drive `exec` to its end, passing every output to `on_output` as soon as the slice
@@ -42,7 +38,6 @@ pub async fn drive_until(
 ) -> (Outcome, Vec<TraceEvent>) {
     let mut stop = pin!(stop);
     let mut work: JoinSet<(WorkId, WorkResult)> = JoinSet::new();
-    let (mut last_fuel, mut stalled) = (u64::MAX, 0u32);
     loop {
         if poll_once(stop.as_mut()) {
             return stopped(&mut exec, None, &mut on_output);
@@ -57,17 +52,6 @@ pub async fn drive_until(
         match poll {
             Poll::Done(outcome) => return finish(&mut exec, outcome, &mut on_output),
             Poll::Yielded => {
-                // A slice that used no fuel made no progress; many in a row mean the
-                // execution is stuck (the guest cannot spin without using fuel).
-                let fuel = exec.fuel_consumed();
-                stalled = if fuel == last_fuel { stalled + 1 } else { 0 };
-                last_fuel = fuel;
-                if stalled >= MAX_STALLED_SLICES {
-                    let message = format!(
-                        "internal error: the execution stopped making progress after {fuel} fuel"
-                    );
-                    return stopped(&mut exec, Some(message), &mut on_output);
-                }
                 if let Err(message) = complete_finished(&mut exec, &mut work) {
                     return stopped(&mut exec, Some(message), &mut on_output);
                 }

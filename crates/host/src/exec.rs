@@ -177,7 +177,14 @@ pub struct Execution {
     opts: ExecOptions,
     guest: Arc<Guest>,
     instance: wasmi::Instance,
+    /// Consecutive yields that consumed no fuel (see [`MAX_STALLED_SLICES`]).
+    stalled: u32,
 }
+
+/// Yields in a row that used no fuel before an execution is declared stuck. A guest
+/// cannot spin without using fuel, so this only ends an execution whose host side
+/// stopped making progress — a safety net every driver gets from [`Execution::run`].
+pub const MAX_STALLED_SLICES: u32 = 10_000;
 
 impl std::fmt::Debug for Execution {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -274,6 +281,7 @@ impl Execution {
             opts,
             guest,
             instance,
+            stalled: 0,
         })
     }
 
@@ -383,6 +391,26 @@ impl Execution {
 
     /// Run the guest for at most one fuel slice, or until it blocks or ends.
     pub fn run(&mut self) -> Poll {
+        let before = self.fuel_consumed();
+        let poll = self.run_slice();
+        if poll != Poll::Yielded {
+            self.stalled = 0;
+            return poll;
+        }
+        let fuel = self.fuel_consumed();
+        self.stalled = if fuel == before { self.stalled + 1 } else { 0 };
+        if self.stalled >= MAX_STALLED_SLICES {
+            return self.finish_with(Exit::Trap {
+                message: format!(
+                    "internal error: the execution stopped making progress after {fuel} fuel"
+                ),
+                backtrace: Vec::new(),
+            });
+        }
+        poll
+    }
+
+    fn run_slice(&mut self) -> Poll {
         let state = std::mem::replace(&mut self.state, State::Poisoned);
         let result = match state {
             State::Finished(o) => {

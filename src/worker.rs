@@ -20,11 +20,13 @@ use crate::platform::{browser_platform, now_ms};
 use crate::protocol::{js, FromWorker, RunRequest, ToWorker, WireOutput};
 use edgeplay_host::exec::{viceroy_request_id, StartError};
 use edgeplay_host::{
-    Engine, ExecOptions, Execution, Exit, Guest, Outcome, Poll, Work, WorkId, WorkKind, WorkResult,
+    Engine, ExecOptions, Execution, Exit, FetchError, FetchErrorKind, FetchRequest, Guest, Outcome,
+    Poll, Work, WorkId, WorkKind, WorkResult,
 };
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -193,11 +195,44 @@ pub async fn drive(mut exec: Execution, run_id: u32, sink: Sink) -> Outcome {
     let t0 = now_ms();
     let (tx, mut rx) = mpsc::unbounded::<(WorkId, WorkResult)>();
     let mut in_flight = 0usize;
+    // Streaming uploads being buffered (see [`Upload`]), by the work id of their fetch.
+    let mut uploads: HashMap<WorkId, FetchRequest> = HashMap::new();
     loop {
         let poll = exec.run();
         for w in exec.take_work() {
-            in_flight += 1;
-            start_work(w, run_id, tx.clone(), sink.clone());
+            match w.kind {
+                WorkKind::Fetch(req) if req.body_stream => {
+                    in_flight += 1;
+                    uploads.insert(w.id, *req);
+                }
+                WorkKind::FetchBodyChunk { fetch, bytes } => {
+                    if let Some(req) = uploads.get_mut(&fetch) {
+                        req.body.extend_from_slice(&bytes);
+                    }
+                }
+                WorkKind::FetchBodyEnd { fetch, abandoned } => {
+                    if let Some(mut req) = uploads.remove(&fetch) {
+                        if abandoned {
+                            let why =
+                                "the guest abandoned the streaming request body; the browser \
+                                       buffers uploads, so the request was never sent";
+                            let _ = tx.unbounded_send((fetch, upload_failed(why)));
+                        } else {
+                            req.body_stream = false;
+                            let work = Work {
+                                id: fetch,
+                                kind: WorkKind::Fetch(Box::new(req)),
+                            };
+                            start_work(work, run_id, tx.clone(), sink.clone(), true);
+                        }
+                    }
+                }
+                kind => {
+                    in_flight += 1;
+                    let work = Work { id: w.id, kind };
+                    start_work(work, run_id, tx.clone(), sink.clone(), false);
+                }
+            }
         }
         flush(&mut exec, run_id, t0, &sink);
         match poll {
@@ -216,6 +251,16 @@ pub async fn drive(mut exec: Execution, run_id: u32, sink: Sink) -> Outcome {
                 }
             }
             Poll::Blocked => {
+                if in_flight > 0 && in_flight == uploads.len() {
+                    // Only unclosed uploads are under way: the guest waits for a
+                    // response the browser cannot get before the body is complete.
+                    let why = "the guest waits for the response of a streaming upload it has \
+                               not closed; a browser sends a request body only once it is \
+                               complete (edgeplay's native runner streams it)";
+                    for (id, _) in uploads.drain() {
+                        let _ = tx.unbounded_send((id, upload_failed(why)));
+                    }
+                }
                 if in_flight == 0 {
                     let message =
                         "internal error: the guest is waiting, but no outside work is under way"
@@ -266,8 +311,32 @@ fn flush(exec: &mut Execution, run_id: u32, t0: f64, sink: &Sink) {
     });
 }
 
-/// Perform one piece of outside work; its result goes to `tx`.
-fn start_work(w: Work, run_id: u32, tx: mpsc::UnboundedSender<(WorkId, WorkResult)>, sink: Sink) {
+/// Browsers cannot stream a request body over HTTP/1.1, so a streaming upload
+/// (`send_async_streaming`, [`FetchRequest::body_stream`]) is buffered here: its
+/// chunks are collected and the fetch starts, with the whole body, when the guest
+/// closes it (an abandoned upload is never sent).
+const UPLOAD_NOTE: &str = "streaming upload: a browser cannot stream a request body, so \
+                           edgeplay sent it whole when the guest closed it";
+
+/// The failure of a buffered upload that was never sent.
+fn upload_failed(why: &str) -> WorkResult {
+    WorkResult::FetchFailed(FetchError {
+        kind: FetchErrorKind::InternalError,
+        message: why.to_string(),
+        headers_not_sent: Vec::new(),
+        notes: vec![UPLOAD_NOTE.to_string()],
+    })
+}
+
+/// Perform one piece of outside work; its result goes to `tx`. `upload`: a buffered
+/// streaming upload, whose trace event gets a note saying so.
+fn start_work(
+    w: Work,
+    run_id: u32,
+    tx: mpsc::UnboundedSender<(WorkId, WorkResult)>,
+    sink: Sink,
+    upload: bool,
+) {
     let id = w.id;
     match w.kind {
         WorkKind::Sleep { ns } => spawn_local(async move {
@@ -276,7 +345,14 @@ fn start_work(w: Work, run_id: u32, tx: mpsc::UnboundedSender<(WorkId, WorkResul
         }),
         WorkKind::Fetch(req) => spawn_local(async move {
             let backend = req.backend.clone();
-            let result = fetch::fetch(*req).await;
+            let mut result = fetch::fetch(*req).await;
+            if upload {
+                match &mut result {
+                    WorkResult::Fetched(r) => r.notes.push(UPLOAD_NOTE.to_string()),
+                    WorkResult::FetchFailed(e) => e.notes.push(UPLOAD_NOTE.to_string()),
+                    WorkResult::Slept => {}
+                }
+            }
             // The headers not sent and the notes go on the fetch's trace event (the
             // core puts them there) and, as they matter, to the Logs panel too.
             let not_sent = fetch::not_sent_note(&backend, fetch::headers_not_sent_of(&result));
@@ -288,6 +364,8 @@ fn start_work(w: Work, run_id: u32, tx: mpsc::UnboundedSender<(WorkId, WorkResul
             }
             let _ = tx.unbounded_send((id, result));
         }),
+        // Handled by `drive` (buffered uploads); never started as tasks.
+        WorkKind::FetchBodyChunk { .. } | WorkKind::FetchBodyEnd { .. } => {}
     }
 }
 

@@ -314,3 +314,179 @@ fn a_misspelt_backend_key_is_an_error_with_its_line() {
         "{err}"
     );
 }
+
+/// What a [`ChunkedOrigin`] saw, with when it saw it.
+#[derive(Clone, Debug, PartialEq)]
+enum Seen {
+    /// The request head.
+    Head,
+    /// One chunk of the body.
+    Chunk(String),
+    /// The last chunk: the body is complete.
+    End,
+    /// The connection closed before the body was complete.
+    Cut,
+}
+
+/// A raw HTTP/1.1 origin for streaming uploads: records the request head and each
+/// chunk of a chunked body as they arrive; answers `200` with the whole body once it is
+/// complete, or, with `early`, right after the head (then goes on reading the body).
+struct ChunkedOrigin {
+    addr: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(Seen, std::time::Instant)>>>,
+}
+
+impl ChunkedOrigin {
+    fn start(early: bool) -> ChunkedOrigin {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            let record = |s: Seen| log.lock().unwrap().push((s, std::time::Instant::now()));
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            let mut chunked = false;
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return record(Seen::Cut);
+                }
+                let l = line.trim_end().to_ascii_lowercase();
+                if l.is_empty() {
+                    break;
+                }
+                chunked |= l.starts_with("transfer-encoding:") && l.contains("chunked");
+            }
+            record(Seen::Head);
+            let reply = |conn: &mut std::net::TcpStream, body: &str| {
+                let _ = conn.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            };
+            if early {
+                reply(&mut conn, "early answer");
+            }
+            assert!(chunked, "a streaming upload is chunked");
+            let mut body = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return record(Seen::Cut);
+                }
+                let Ok(size) = usize::from_str_radix(line.trim_end(), 16) else {
+                    return record(Seen::Cut);
+                };
+                let mut data = vec![0; size + 2];
+                if r.read_exact(&mut data).is_err() {
+                    return record(Seen::Cut);
+                }
+                if size == 0 {
+                    record(Seen::End);
+                    break;
+                }
+                let text = String::from_utf8_lossy(&data[..size]).to_string();
+                body.push_str(&text);
+                record(Seen::Chunk(text));
+            }
+            if !early {
+                reply(&mut conn, &body);
+            }
+        });
+        ChunkedOrigin { addr, seen }
+    }
+
+    fn seen(&self) -> Vec<(Seen, std::time::Instant)> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// What it saw, without the times.
+    fn events(&self) -> Vec<Seen> {
+        self.seen().into_iter().map(|(s, _)| s).collect()
+    }
+}
+
+#[test]
+fn a_streaming_upload_reaches_the_origin_as_the_guest_writes_it() {
+    let origin = ChunkedOrigin::start(false);
+    let marker = Origin::start(|_| Reply::text(200, "marker"));
+    let v = request_json(
+        "upload",
+        &[
+            "--backend",
+            &format!("origin={}", origin.addr),
+            "--backend",
+            &backend_flag("marker", &marker),
+            "http://example.com/",
+        ],
+    );
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(body(&v), "origin said: first-chunk;second-chunk");
+    let seen = origin.seen();
+    let events: Vec<Seen> = seen.iter().map(|(s, _)| s.clone()).collect();
+    assert_eq!(
+        events,
+        vec![
+            Seen::Head,
+            Seen::Chunk("first-chunk;".into()),
+            Seen::Chunk("second-chunk".into()),
+            Seen::End
+        ]
+    );
+    // The guest sends the marker request after its first chunk and before its second
+    // one: the origin had the head and the first chunk before the marker came, the
+    // second chunk after.
+    let marker_at = marker.requests()[0].at;
+    assert!(seen[0].1 < marker_at && seen[1].1 < marker_at, "{seen:?}");
+    assert!(seen[2].1 > marker_at, "{seen:?}");
+}
+
+#[test]
+fn a_streaming_upload_can_wait_for_an_early_answer_before_it_finishes() {
+    let origin = ChunkedOrigin::start(true);
+    let v = request_json(
+        "upload",
+        &[
+            "--backend",
+            &format!("origin={}", origin.addr),
+            "http://example.com/?early=1",
+        ],
+    );
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(body(&v), "origin said: early answer");
+    assert_eq!(
+        origin.events()[..2],
+        [Seen::Head, Seen::Chunk("first-chunk;".into())]
+    );
+}
+
+#[test]
+fn an_abandoned_streaming_upload_reaches_the_origin_incomplete() {
+    let origin = ChunkedOrigin::start(false);
+    let v = request_json(
+        "upload",
+        &[
+            "--backend",
+            &format!("origin={}", origin.addr),
+            "http://example.com/?abandon=1",
+        ],
+    );
+    assert_eq!(v["status"], 502, "{v}");
+    // The origin sees the connection end without the last chunk.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !origin.events().contains(&Seen::Cut) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        origin.events(),
+        vec![Seen::Head, Seen::Chunk("first-chunk;".into()), Seen::Cut]
+    );
+}

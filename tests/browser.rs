@@ -139,6 +139,7 @@ fn request(url: String, method: &str, body: &[u8]) -> FetchRequest {
         url,
         headers,
         body: body.to_vec(),
+        body_stream: false,
         connect_timeout_ms: None,
         first_byte_timeout_ms: None,
         between_bytes_timeout_ms: None,

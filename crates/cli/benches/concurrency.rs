@@ -78,6 +78,7 @@ fn request(backend: &str, addr: SocketAddr) -> FetchRequest {
         url: format!("http://{addr}/"),
         headers,
         body: Vec::new(),
+        body_stream: false,
         connect_timeout_ms: None,
         first_byte_timeout_ms: None,
         between_bytes_timeout_ms: None,

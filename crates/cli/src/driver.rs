@@ -14,6 +14,7 @@ use edgeplay_host::{
     Collected, DownstreamRequest, Engine, ExecOptions, Execution, Exit, Guest, Outcome, Output,
     Poll, ServiceConfig, TraceEvent, Work, WorkId, WorkKind, WorkResult,
 };
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -38,13 +39,14 @@ pub async fn drive_until(
 ) -> (Outcome, Vec<TraceEvent>) {
     let mut stop = pin!(stop);
     let mut work: JoinSet<(WorkId, WorkResult)> = JoinSet::new();
+    let mut uploads: Uploads = HashMap::new();
     loop {
         if poll_once(stop.as_mut()) {
             return stopped(&mut exec, None, &mut on_output);
         }
         let poll = exec.run();
         for w in exec.take_work() {
-            start_work(&mut work, w);
+            start_work(&mut work, &mut uploads, w);
         }
         for o in exec.take_outputs() {
             on_output(o);
@@ -98,10 +100,36 @@ fn complete_finished(
     Ok(())
 }
 
-/// Start one piece of outside work as a task.
-fn start_work(set: &mut JoinSet<(WorkId, WorkResult)>, w: Work) {
+/// The body channels of streaming uploads under way, by the work id of their fetch.
+type Uploads = HashMap<WorkId, crate::fetch::UploadSender>;
+
+/// Start one piece of outside work as a task; pass a streaming upload's body chunks
+/// and end to its fetch (fire-and-forget work: never completed).
+fn start_work(set: &mut JoinSet<(WorkId, WorkResult)>, uploads: &mut Uploads, w: Work) {
+    use crate::fetch::UploadMsg;
     let id = w.id;
     match w.kind {
+        WorkKind::Fetch(req) if req.body_stream => {
+            let mut req = *req;
+            let (tx, body) = crate::fetch::upload_channel(std::mem::take(&mut req.body));
+            uploads.insert(id, tx);
+            set.spawn(async move { (id, crate::fetch::fetch_streaming(req, body).await) });
+        }
+        WorkKind::FetchBodyChunk { fetch, bytes } => {
+            if let Some(tx) = uploads.get(&fetch) {
+                // The fetch may be over (the origin answered early): then nobody reads.
+                let _ = tx.send(UploadMsg::Data(bytes.into()));
+            }
+        }
+        WorkKind::FetchBodyEnd { fetch, abandoned } => {
+            if let Some(tx) = uploads.remove(&fetch) {
+                let _ = tx.send(if abandoned {
+                    UploadMsg::Abort
+                } else {
+                    UploadMsg::End
+                });
+            }
+        }
         WorkKind::Sleep { ns } => {
             set.spawn(async move {
                 tokio::time::sleep(Duration::from_nanos(ns)).await;

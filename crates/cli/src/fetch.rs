@@ -20,6 +20,15 @@
 //! same numbers). Viceroy itself enforces no timeout unless `fastly.toml` sets one;
 //! edgeplay follows the platform there.
 //!
+//! A streaming upload ([`FetchRequest::body_stream`], from `send_async_streaming`)
+//! goes out at once: [`fetch_streaming`] sends the head with a channel-backed body
+//! ([`UploadBody`]; `transfer-encoding: chunked` unless the guest set a
+//! `content-length` in manual framing mode), the driver pushes each
+//! `WorkKind::FetchBodyChunk` into the channel ([`UploadSender`]) as the guest writes,
+//! and `FetchBodyEnd` ends the body, or, abandoned, makes the body fail so hyper cuts
+//! the request off and the origin sees an incomplete body. The origin may answer
+//! before the body ends.
+//!
 //! Every fetch is a future on the tokio runtime; nothing blocks a thread, so many
 //! fetches (of one guest or of many) run at once.
 
@@ -27,15 +36,20 @@ use bytes::Bytes;
 use edgeplay_host::{FetchError, FetchErrorKind, FetchRequest, FetchResponse, Headers, WorkResult};
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::{Method, Request, Uri, Version};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, SizeHint};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::{HttpConnector, HttpInfo};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// The platform's defaults (the core's, which it normally fills in already), used
 /// when a request has no timeout of its own.
@@ -49,7 +63,103 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// a request with yet another value gets a client (and connection) of its own.
 const MAX_POOLED_CLIENTS: usize = 64;
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type BoxError = Box<dyn StdError + Send + Sync>;
+type RequestBody = BoxBody<Bytes, BoxError>;
+type HttpClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+
+/// What the driver sends down a streaming upload's channel.
+#[derive(Debug)]
+pub enum UploadMsg {
+    /// More body bytes.
+    Data(Bytes),
+    /// The body is complete.
+    End,
+    /// The body is cut off: the request is aborted.
+    Abort,
+}
+
+/// The driver's end of a streaming upload's body channel.
+pub type UploadSender = mpsc::UnboundedSender<UploadMsg>;
+
+/// The body of a streaming upload: the bytes it started with, then whatever comes down
+/// its channel until [`UploadMsg::End`]. [`UploadMsg::Abort`], or the sender going away
+/// without an end, fails the body, so hyper aborts the request rather than finish it.
+#[derive(Debug)]
+pub struct UploadBody {
+    first: Option<Bytes>,
+    rx: mpsc::UnboundedReceiver<UploadMsg>,
+    ended: bool,
+    aborting: bool,
+}
+
+/// A channel for a streaming upload body that starts with `first`.
+pub fn upload_channel(first: Vec<u8>) -> (UploadSender, UploadBody) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let first = (!first.is_empty()).then(|| Bytes::from(first));
+    (
+        tx,
+        UploadBody {
+            first,
+            rx,
+            ended: false,
+            aborting: false,
+        },
+    )
+}
+
+impl Body for UploadBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if let Some(b) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(b))));
+        }
+        let aborted = || {
+            std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the guest abandoned the streaming request body",
+            )
+        };
+        if self.aborting {
+            self.ended = true;
+            return Poll::Ready(Some(Err(aborted())));
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(UploadMsg::Data(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
+            Poll::Ready(Some(UploadMsg::End)) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(UploadMsg::Abort)) | Poll::Ready(None) => {
+                if !self.aborting {
+                    // Let the connection flush what it has first (the head and the
+                    // chunks before the abort went out as the guest wrote them).
+                    self.aborting = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                self.ended = true;
+                Poll::Ready(Some(Err(aborted())))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
 
 /// The shared clients. The connect timeout is a property of the connector, so there is
 /// one pooled client per distinct connect timeout (in practice one per backend
@@ -131,13 +241,23 @@ fn micros(d: Duration) -> u64 {
 /// or a broken response all give [`WorkResult::FetchFailed`] with a
 /// [`FetchErrorKind`] and a message naming the backend and the URL.
 pub async fn fetch(req: FetchRequest) -> WorkResult {
+    fetch_with(req, None).await
+}
+
+/// [`fetch`] of a streaming upload: the request goes out at once with `body` (from
+/// [`upload_channel`]) as its body, which streams as the driver feeds the channel.
+pub async fn fetch_streaming(req: FetchRequest, body: UploadBody) -> WorkResult {
+    fetch_with(req, Some(body)).await
+}
+
+async fn fetch_with(req: FetchRequest, upload: Option<UploadBody>) -> WorkResult {
     let what = format!(
         "backend `{}` ({} {})",
         req.backend.escape_debug(),
         req.method.escape_debug(),
         req.url.escape_debug()
     );
-    match perform(req).await {
+    match perform(req, upload).await {
         Ok(resp) => WorkResult::Fetched(Box::new(resp)),
         Err((kind, why)) => WorkResult::FetchFailed(FetchError {
             kind,
@@ -150,14 +270,14 @@ pub async fn fetch(req: FetchRequest) -> WorkResult {
 
 type Failure = (FetchErrorKind, String);
 
-async fn perform(req: FetchRequest) -> Result<FetchResponse, Failure> {
+async fn perform(req: FetchRequest, upload: Option<UploadBody>) -> Result<FetchResponse, Failure> {
     let connect_ms = timeout_ms(req.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS);
     let first_byte_ms = timeout_ms(req.first_byte_timeout_ms, DEFAULT_FIRST_BYTE_TIMEOUT_MS);
     let between_ms = timeout_ms(
         req.between_bytes_timeout_ms,
         DEFAULT_BETWEEN_BYTES_TIMEOUT_MS,
     );
-    let request = build_request(req)?;
+    let request = build_request(req, upload)?;
     let client = client(connect_ms).map_err(|e| (FetchErrorKind::InternalError, e))?;
 
     let t0 = Instant::now();
@@ -226,7 +346,10 @@ async fn perform(req: FetchRequest) -> Result<FetchResponse, Failure> {
 }
 
 /// The request as hyper takes it; anything malformed is an error, not a panic.
-fn build_request(req: FetchRequest) -> Result<Request<Full<Bytes>>, Failure> {
+fn build_request(
+    req: FetchRequest,
+    upload: Option<UploadBody>,
+) -> Result<Request<RequestBody>, Failure> {
     let invalid = |why: String| (FetchErrorKind::InternalError, why);
     let uri: Uri = req
         .url
@@ -244,7 +367,13 @@ fn build_request(req: FetchRequest) -> Result<Request<Full<Bytes>>, Failure> {
     let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| invalid(format!("invalid method `{}`", req.method.escape_debug())))?;
 
-    let mut request = Request::new(Full::new(Bytes::from(req.body)));
+    let body: RequestBody = match upload {
+        Some(u) => u.map_err(BoxError::from).boxed(),
+        None => Full::new(Bytes::from(req.body))
+            .map_err(|e| match e {})
+            .boxed(),
+    };
+    let mut request = Request::new(body);
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_11;
@@ -375,6 +504,7 @@ mod tests {
             url: url.into(),
             headers: Headers::new(),
             body: Vec::new(),
+            body_stream: false,
             connect_timeout_ms: None,
             first_byte_timeout_ms: None,
             between_bytes_timeout_ms: None,
@@ -390,7 +520,7 @@ mod tests {
 
     #[test]
     fn a_missing_host_header_comes_from_the_url() {
-        let r = build_request(req("http://example.test:8080/x?y")).unwrap();
+        let r = build_request(req("http://example.test:8080/x?y"), None).unwrap();
         assert_eq!(r.headers()[HOST], "example.test:8080");
     }
 
@@ -398,7 +528,7 @@ mod tests {
     fn a_given_host_header_is_kept() {
         let mut q = req("http://127.0.0.1:1/");
         q.headers.append("host", "origin.example");
-        let r = build_request(q).unwrap();
+        let r = build_request(q, None).unwrap();
         assert_eq!(r.headers().get_all(HOST).iter().count(), 1);
         assert_eq!(r.headers()[HOST], "origin.example");
     }

@@ -87,6 +87,7 @@ fn request(backend: &str, url: String) -> FetchRequest {
         url,
         headers: Headers::new(),
         body: Vec::new(),
+        body_stream: false,
         connect_timeout_ms: None,
         first_byte_timeout_ms: None,
         between_bytes_timeout_ms: None,

@@ -509,6 +509,7 @@ pub fn build_fetch(
         url,
         headers,
         body,
+        body_stream: false,
         connect_timeout_ms: Some(backend.effective_connect_timeout_ms()),
         first_byte_timeout_ms: Some(backend.effective_first_byte_timeout_ms()),
         between_bytes_timeout_ms: Some(backend.effective_between_bytes_timeout_ms()),

@@ -350,6 +350,26 @@ impl Execution {
             );
             s.push_event(ev);
         }
+        // So is a streaming upload: the origin must not see its body as complete.
+        let uploads: Vec<WorkId> = s
+            .bodies
+            .values()
+            .filter_map(|b| match b.sink {
+                crate::session::BodySink::UploadStream(w) => Some(w),
+                _ => None,
+            })
+            .collect();
+        for fetch in uploads {
+            s.start_work(crate::session::WorkKind::FetchBodyEnd {
+                fetch,
+                abandoned: true,
+            });
+            let mut ev = s.event(EventKind::Lifecycle, "edgeplay", "upload-cut");
+            ev.note = Some(
+                "the guest ended without closing a streaming request body; the origin sees an incomplete body".into(),
+            );
+            s.push_event(ev);
+        }
         let mut ev = self
             .store
             .data_mut()

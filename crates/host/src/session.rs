@@ -171,9 +171,15 @@ pub enum BodySink {
     Buffer,
     /// The streaming downstream response body: writes become [`Output::BodyChunk`].
     Downstream,
-    /// The streaming upload body of a `send_async_streaming` request (the async item
-    /// handle of its pending request): writes are buffered, and `close` starts the fetch.
+    /// The streaming upload body of a `send_async_streaming` request to a mock or
+    /// unreliable backend (the async item handle of its pending request): writes are
+    /// buffered, and `close` starts the (simulated) fetch.
     Upload(u32),
+    /// The streaming upload body of a `send_async_streaming` request whose fetch is
+    /// already under way (the fetch's work id): writes become
+    /// [`WorkKind::FetchBodyChunk`], `close` [`WorkKind::FetchBodyEnd`], `abandon` an
+    /// aborted end.
+    UploadStream(WorkId),
 }
 
 impl BodySink {
@@ -255,6 +261,25 @@ pub enum WorkKind {
     /// Send a request to an origin and return its whole response
     /// ([`WorkResult::Fetched`] or [`WorkResult::FetchFailed`]).
     Fetch(Box<FetchRequest>),
+    /// More bytes of the streaming body of the fetch `fetch` (a [`WorkKind::Fetch`]
+    /// with [`FetchRequest::body_stream`] set), in order. Fire-and-forget: the driver
+    /// passes them on and never completes this work.
+    FetchBodyChunk {
+        /// The work id of the fetch.
+        fetch: WorkId,
+        /// The bytes, to send after everything before them.
+        bytes: Vec<u8>,
+    },
+    /// The end of the streaming body of the fetch `fetch`. `abandoned`: the guest
+    /// abandoned the body (or ended without closing it), so the origin must see an
+    /// incomplete body (the driver aborts the request). Fire-and-forget, like
+    /// [`WorkKind::FetchBodyChunk`].
+    FetchBodyEnd {
+        /// The work id of the fetch.
+        fetch: WorkId,
+        /// True when the body is cut off rather than complete.
+        abandoned: bool,
+    },
 }
 
 /// A backend request, exactly as it should go on the wire: the core has already
@@ -271,8 +296,13 @@ pub enum WorkKind {
 ///   driver frames `body` itself.
 /// - The timeouts are always set: the backend's values, or the platform's defaults
 ///   ([`crate::backends::DEFAULT_CONNECT_TIMEOUT_MS`] and its siblings).
-/// - A streaming upload (`send_async_streaming`) is buffered: the fetch starts when
-///   the guest closes the body, with the whole body.
+/// - A streaming upload (`send_async_streaming`) starts at once with
+///   [`FetchRequest::body_stream`] set: `body` holds the bytes the body had when it
+///   was sent, the rest follows as [`WorkKind::FetchBodyChunk`] work and ends with
+///   [`WorkKind::FetchBodyEnd`]. The driver sends the head at once and streams the
+///   body (native), or may buffer it and send it whole at the end (browser). The
+///   origin may answer before the body ends. (To a mock or unreliable backend the
+///   upload is buffered instead: the fetch starts when the guest closes the body.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FetchRequest {
     /// The backend's name (for the trace and error messages).
@@ -283,8 +313,12 @@ pub struct FetchRequest {
     pub url: String,
     /// Headers to send, including `host`.
     pub headers: Headers,
-    /// The whole request body.
+    /// The whole request body; with `body_stream`, its first bytes.
     pub body: Vec<u8>,
+    /// True when the body streams: more follows as [`WorkKind::FetchBodyChunk`] work
+    /// naming this fetch, up to a [`WorkKind::FetchBodyEnd`].
+    #[serde(default)]
+    pub body_stream: bool,
     /// Connect timeout.
     pub connect_timeout_ms: Option<u32>,
     /// Time allowed until the response head arrives.
@@ -456,8 +490,9 @@ pub struct FetchMeta {
 /// Where a pending request is.
 #[derive(Debug)]
 pub enum PendingState {
-    /// `send_async_streaming`: waiting for the guest to close the upload body (handle
-    /// `body`); the fetch starts then.
+    /// `send_async_streaming` to a mock or unreliable backend: waiting for the guest
+    /// to close the upload body (handle `body`); the (simulated) fetch starts then. (To
+    /// an origin the fetch starts at once and is [`PendingState::InFlight`].)
     AwaitingBody {
         /// The request to send, without its body yet.
         fetch: Box<FetchRequest>,

@@ -10,10 +10,14 @@
 //! response ([`Output::BodyEnd`]) and `abandon` aborts it ([`Output::BodyAbort`]), again
 //! with a yield, so the client has the whole response while the guest works on.
 //!
-//! The upload body of `send_async_streaming` ([`BodySink::Upload`]) is write-only too,
-//! but edgeplay buffers it: writes and appends add to it, and `close` hands the whole
-//! body to its pending request, which only then starts the fetch (`abandon` fails the
-//! request). See [`super::send`].
+//! The upload body of `send_async_streaming` to an origin ([`BodySink::UploadStream`])
+//! is write-only too: its fetch is already under way, every write or append becomes a
+//! [`crate::WorkKind::FetchBodyChunk`] (with a yield, so the driver sends it at once),
+//! `close` a [`crate::WorkKind::FetchBodyEnd`] and `abandon` an aborted end, so the
+//! origin sees an incomplete body. To a mock or unreliable backend
+//! ([`BodySink::Upload`]) the upload is buffered: writes and appends add to it, and
+//! `close` hands the whole body to its pending request, which only then starts
+//! (`abandon` fails the request). See [`super::send`].
 //!
 //! As in Viceroy: a streaming body cannot be read, front-written or appended from
 //! (BADF), nor have its trailers read (INVAL); trailers of any other body can be read
@@ -26,7 +30,7 @@ use super::headers::{self, Owner};
 use super::{Cx, Fault, HostResult, Registry};
 use crate::http::Output;
 use crate::memory::MemError;
-use crate::session::{Body, BodySink, YieldNow};
+use crate::session::{Body, BodySink, WorkId, WorkKind, YieldNow};
 use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind};
 
@@ -65,6 +69,21 @@ pub(crate) fn stream_chunk(cx: &mut Cx<'_>, bytes: Vec<u8>) -> HostResult {
         return Ok(Status::OK.0);
     }
     cx.s.emit(Output::BodyChunk(bytes));
+    cx.suspend(Box::new(YieldNow(Status::OK.0)))
+}
+
+/// Send bytes of a streaming upload to its fetch and yield so the driver sends them now.
+fn upload_chunk(cx: &mut Cx<'_>, fetch: WorkId, bytes: Vec<u8>) -> HostResult {
+    if bytes.is_empty() {
+        return Ok(Status::OK.0);
+    }
+    cx.s.start_work(WorkKind::FetchBodyChunk { fetch, bytes });
+    cx.suspend(Box::new(YieldNow(Status::OK.0)))
+}
+
+/// End the body of a streaming upload (`abandoned`: cut it off) and yield.
+fn upload_end(cx: &mut Cx<'_>, fetch: WorkId, abandoned: bool) -> HostResult {
+    cx.s.start_work(WorkKind::FetchBodyEnd { fetch, abandoned });
     cx.suspend(Box::new(YieldNow(Status::OK.0)))
 }
 
@@ -151,6 +170,11 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.result("nwritten", ArgValue::Int(n as i64));
                 return stream_chunk(cx, bytes);
             }
+            if let BodySink::UploadStream(fetch) = sink {
+                cx.mem.write_u32(nwritten_out, n as u32)?;
+                cx.result("nwritten", ArgValue::Int(n as i64));
+                return upload_chunk(cx, fetch, bytes);
+            }
             cx.mem.write_u32(nwritten_out, n as u32)?;
             let b = body_mut(cx, "body", body)?;
             let pos = b.pos.min(b.data.len());
@@ -183,6 +207,9 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             if dst_sink == BodySink::Downstream {
                 return stream_chunk(cx, bytes);
             }
+            if let BodySink::UploadStream(fetch) = dst_sink {
+                return upload_chunk(cx, fetch, bytes);
+            }
             let pos = to.pos.min(to.data.len());
             to.data.drain(..pos);
             to.pos = 0;
@@ -203,6 +230,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.note("the streaming response is complete");
                 return cx.suspend(Box::new(YieldNow(Status::OK.0)));
             }
+            if let BodySink::UploadStream(fetch) = b.sink {
+                cx.note("the streaming upload is complete");
+                return upload_end(cx, fetch, false);
+            }
             if let BodySink::Upload(pending) = b.sink {
                 let bytes = b.take_remaining();
                 cx.note(format!("the streaming upload is complete ({} bytes): the request is sent now", bytes.len()));
@@ -219,6 +250,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.s.emit(Output::BodyAbort);
                 cx.note("the streaming response was abandoned: the client sees an incomplete body");
                 return cx.suspend(Box::new(YieldNow(Status::OK.0)));
+            }
+            if let BodySink::UploadStream(fetch) = b.sink {
+                cx.note("the streaming upload was abandoned: the origin sees an incomplete body");
+                return upload_end(cx, fetch, true);
             }
             if let BodySink::Upload(pending) = b.sink {
                 cx.note("the streaming upload was abandoned: its request fails");

@@ -299,7 +299,30 @@ fn begin_send(
         headers_not_sent: Vec::new(),
     };
     cx.arg("url", ArgValue::Str(fetch.url.clone()));
-    let state = if streaming {
+    // A mock or an unreliable backend answers from the whole body: its upload is
+    // buffered until the guest closes it. A real origin gets the head now and the body
+    // as the guest writes it.
+    let buffered = backend.mock.is_some() || backend.reachable_percent.is_some();
+    let state = if streaming && !buffered {
+        let mut fetch = fetch;
+        fetch.body_stream = true;
+        if let Some(b) = cx.s.bodies.get_mut(body) {
+            fetch.body = b.take_remaining();
+        }
+        let state = backends::start(cx.s, h, &backend, fetch, &mut meta);
+        if let Some(b) = cx.s.bodies.get_mut(body) {
+            b.sink = match state {
+                PendingState::InFlight { work, .. } => BodySink::UploadStream(work),
+                _ => BodySink::Upload(h),
+            };
+            b.known_length = None;
+        }
+        meta.notes.push(
+            "streaming upload: the request head is sent now and the body streams as the guest writes it"
+                .into(),
+        );
+        state
+    } else if streaming {
         meta.start_us = cx.s.elapsed_us();
         if let Some(b) = cx.s.bodies.get_mut(body) {
             b.sink = BodySink::Upload(h);

@@ -250,15 +250,41 @@ pub fn run_driven(
     let mut exec = start(engine, wasm, config, req, opts);
     let mut collected = Collected::default();
     let mut outstanding: Vec<Work> = Vec::new();
-    let mut fetches = Vec::new();
+    let mut fetches: Vec<FetchRequest> = Vec::new();
+    // Streaming uploads: work id -> (index in `fetches`, body ended).
+    let mut uploads: std::collections::HashMap<u64, (usize, bool)> = Default::default();
+    let mut aborted: std::collections::HashSet<u64> = Default::default();
     let mut idle = 0;
     let mut spins = 0u64;
     let outcome = loop {
         let p = exec.run();
         collected.absorb(exec.take_outputs());
         for w in exec.take_work() {
-            if let WorkKind::Fetch(f) = &w.kind {
-                fetches.push((**f).clone());
+            match &w.kind {
+                WorkKind::Fetch(f) => {
+                    if f.body_stream {
+                        // A streaming upload: its body grows as chunks come in.
+                        uploads.insert(w.id, (fetches.len(), false));
+                    }
+                    fetches.push((**f).clone());
+                }
+                // Fire-and-forget: the body so far is what the origin has seen.
+                WorkKind::FetchBodyChunk { fetch, bytes } => {
+                    if let Some((i, false)) = uploads.get(fetch) {
+                        fetches[*i].body.extend_from_slice(bytes);
+                    }
+                    continue;
+                }
+                WorkKind::FetchBodyEnd { fetch, abandoned } => {
+                    if let Some(u) = uploads.get_mut(fetch) {
+                        u.1 = true;
+                        if *abandoned {
+                            aborted.insert(*fetch);
+                        }
+                    }
+                    continue;
+                }
+                WorkKind::Sleep { .. } => {}
             }
             outstanding.push(w);
         }
@@ -282,10 +308,27 @@ pub fn run_driven(
                 continue;
             }
             let i = i.min(outstanding.len() - 1);
+            // An origin answers a streaming upload early only when the guest waits.
+            let open = uploads.get(&outstanding[i].id).is_some_and(|u| !u.1);
+            if open && p == Poll::Yielded {
+                continue;
+            }
             let w = outstanding.remove(i);
             let result = match &w.kind {
-                WorkKind::Sleep { .. } => WorkResult::Slept,
+                WorkKind::Fetch(_) if aborted.contains(&w.id) => {
+                    WorkResult::FetchFailed(edgeplay_host::FetchError {
+                        kind: edgeplay_host::FetchErrorKind::InternalError,
+                        message: "the request body was abandoned".into(),
+                        headers_not_sent: Vec::new(),
+                        notes: Vec::new(),
+                    })
+                }
+                // The origin sees the body as sent so far.
+                WorkKind::Fetch(_) if uploads.contains_key(&w.id) => {
+                    origin(&fetches[uploads[&w.id].0])
+                }
                 WorkKind::Fetch(f) => origin(f),
+                _ => WorkResult::Slept,
             };
             exec.complete(w.id, result);
         }

@@ -1,6 +1,8 @@
 // A tiny origin for the browser tests: on 127.0.0.1, it answers with CORS headers on
-// /echo, /slow and /delay/<ms>/... (after <ms> milliseconds, at most 10 s: the
-// benchmark's slow origin), and without them on /nocors. Used by tests/browser.rs (through
+// /echo, /slow, /upload (the request body it received, as text), /marker (200, empty)
+// and /delay/<ms>/... (after <ms> milliseconds, at most 10 s: the benchmark's slow
+// origin), and without them on /nocors. Every request but a preflight is recorded
+// (method, URL, body) in `requests`. Used by tests/browser.rs (through
 // scripts/test.sh, which runs this file: it prints its origin on the first line of
 // stdout) and by the end-to-end tests (startCorsServer).
 import http from "node:http";
@@ -12,11 +14,14 @@ const cors = {
   "access-control-expose-headers": "x-echo",
 };
 
-function handle(req, res) {
+const handle = (requests) => (req, res) => {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
     const url = new URL(req.url, "http://x");
+    if (req.method !== "OPTIONS") {
+      requests.push({ method: req.method, url: req.url, body: Buffer.concat(chunks).toString("utf8") });
+    }
     if (req.method === "OPTIONS") {
       res.writeHead(204, cors).end();
     } else if (url.pathname.startsWith("/echo")) {
@@ -26,6 +31,10 @@ function handle(req, res) {
     } else if (/^\/delay\/\d+(\/|$)/.test(url.pathname)) {
       const ms = Math.min(Number(url.pathname.split("/")[2]), 10_000);
       setTimeout(() => res.writeHead(200, { ...cors, "content-type": "text/plain" }).end(`after ${ms} ms`), ms);
+    } else if (url.pathname === "/upload") {
+      res.writeHead(200, { ...cors, "content-type": "text/plain" }).end(Buffer.concat(chunks));
+    } else if (url.pathname === "/marker") {
+      res.writeHead(200, cors).end();
     } else if (url.pathname === "/slow") {
       setTimeout(() => res.writeHead(200, cors).end("late"), 3000);
     } else if (url.pathname === "/nocors") {
@@ -34,14 +43,19 @@ function handle(req, res) {
       res.writeHead(404, cors).end("not found");
     }
   });
-}
+};
 
-/** Start the origin on 127.0.0.1 (port 0: any free port). Resolves to { url, close }. */
+/** Start the origin on 127.0.0.1 (port 0: any free port). Resolves to { url, close, requests }. */
 export function startCorsServer(port = 0) {
-  const server = http.createServer(handle);
+  const requests = [];
+  const server = http.createServer(handle(requests));
   return new Promise((resolve) => {
     server.listen(port, "127.0.0.1", () => {
-      resolve({ url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) });
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}`,
+        close: () => new Promise((r) => server.close(r)),
+        requests,
+      });
     });
   });
 }

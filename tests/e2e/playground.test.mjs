@@ -435,6 +435,85 @@ test("the JS SDK guest fetches from a CORS origin through the tab (send_async + 
   }
 });
 
+/** Click Run and wait for that run to be over: a run that ends before the page is
+ * polled still counts (a MutationObserver sees the status go to "running…"). */
+async function runAgain(page, timeout = 60_000) {
+  await page.evaluate(() => {
+    window.__edgeplayRunStarted = false;
+    const s = document.querySelector('[data-testid="run-status"]');
+    const seen = () => s.textContent.startsWith("running") && (window.__edgeplayRunStarted = true);
+    new MutationObserver((_, obs) => seen() && obs.disconnect()).observe(s, { childList: true, characterData: true, subtree: true });
+  });
+  await byId(page, "run").click();
+  await page.waitForFunction(() => window.__edgeplayRunStarted, null, { timeout });
+  await waitForRun(page, timeout);
+}
+
+test("a streaming upload (send_async_streaming) in the tab: buffered and sent whole; abandoned or awaited unclosed, it fails plainly", async () => {
+  const origin = await startCorsServer();
+  const page = await openApp(browser, server.url);
+  const uploads = () => origin.requests.filter((r) => r.url.startsWith("/upload"));
+  // The details of the upload's trace row (then back to the Response tab).
+  const originDetails = async () => {
+    await page.click('button[data-tab="Trace"]');
+    await page.click('[data-testid="trace"] tr[data-hostcall="backend::origin"]');
+    const details = await text(page, "trace-details");
+    await page.click('button[data-tab="Response"]');
+    return details;
+  };
+  try {
+    await fill(page, "config", [
+      "[local_server.backends.origin]",
+      `url = "${origin.url}"`,
+      "[local_server.backends.marker]",
+      `url = "${origin.url}"`,
+    ].join("\n"));
+    await fill(page, "request-url", "/");
+    await upload(page, guest("upload"));
+    assert.match(await status(page), /^200/);
+    await waitForRun(page);
+    // The origin received the whole body, in one request.
+    assert.equal((await text(page, "response-body")).trim(), "origin said: first-chunk;second-chunk");
+    assert.deepEqual(uploads().map((r) => [r.method, r.body]), [["POST", "first-chunk;second-chunk"]]);
+    assert.ok(origin.requests.some((r) => r.url === "/marker"), JSON.stringify(origin.requests));
+    // The fetch's trace event says the tab buffered the upload.
+    await page.click('button[data-tab="Trace"]');
+    await byId(page, "trace-filter").selectOption("backends");
+    const row = page.locator('[data-testid="trace"] tr[data-hostcall="backend::origin"]');
+    assert.equal(await row.count(), 1);
+    assert.match(await row.locator("td.args").textContent(), /status=200/);
+    await row.click();
+    const details = await text(page, "trace-details");
+    assert.match(details, /streaming upload: a browser cannot stream a request body/);
+    assert.match(details, /sent it whole when the guest closed it/);
+    await byId(page, "trace-filter").selectOption("all");
+    await page.click('button[data-tab="Response"]');
+
+    // Abandoned after the first chunk: the send fails and nothing reaches the origin.
+    await fill(page, "request-url", "/?abandon=1");
+    await runAgain(page);
+    assert.match(await status(page), /^502/);
+    const abandoned = await text(page, "response-body");
+    assert.match(abandoned, /^send failed: /);
+    assert.equal(uploads().length, 1, JSON.stringify(origin.requests));
+    // The guest sees a generic send error; the fetch's trace event explains it.
+    assert.match(await originDetails(), /abandoned the streaming request body.*never sent/);
+
+    // Waiting for the response before closing the body: an explained failure, not a hang.
+    await fill(page, "request-url", "/?early=1");
+    await runAgain(page, 20_000);
+    assert.match(await status(page), /^502/);
+    const early = await text(page, "response-body");
+    assert.match(early, /^send failed: /);
+    assert.equal(uploads().length, 1, JSON.stringify(origin.requests));
+    assert.match(await originDetails(), /waits for the response of a streaming upload it has not closed/);
+    await noConsoleErrors(page);
+  } finally {
+    await page.context().close();
+    await origin.close();
+  }
+});
+
 test("a runaway guest: the CPU limit stops it, the page stays responsive, Stop works", async () => {
   const page = await openApp(browser, server.url);
   // Default limit: 50 ms of estimated CPU.

@@ -234,7 +234,7 @@ pub async fn run_request_with(
     let mut collected = Collected::default();
     if edgeplay_host::backends::loop_detected(&request) {
         // The platform answers a looping request without running the guest.
-        collected.absorb(edgeplay_host::backends::loop_detected_outputs());
+        collected.absorb(edgeplay_host::collect::loop_detected_outputs());
         return RequestResult {
             collected,
             outcome: Outcome {

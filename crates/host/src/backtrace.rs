@@ -3,7 +3,7 @@
 //! wasmi does not expose the guest call stack, so the guest keeps one itself: at load
 //! time [`instrument`] rewrites the module so that every defined function records its
 //! index on a *shadow call stack* on entry and removes it on every exit. After a trap
-//! the shadow stack still holds the frames that were live, and [`capture`] reads it
+//! the shadow stack still holds the frames that were live, and the execution (`crate::exec`) reads it
 //! and names them from the module's `name` section.
 //!
 //! The rewrite adds, after everything the module already has (so no existing index
@@ -48,8 +48,6 @@
 //! JS SDK guest takes 20 ms, and its load goes from 57 to 80 ms (once per guest:
 //! compiled modules are cached).
 
-use crate::engine::Guest;
-use crate::session::Session;
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{BlockType, ConstExpr, Encode, ExportKind, GlobalType, Instruction, MemArg};
 use wasmparser::{BinaryReader, FunctionBody, Operator, Payload, TypeRef};
@@ -721,30 +719,6 @@ pub fn shadow_frames(store: impl wasmi::AsContext, instance: &wasmi::Instance) -
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect(),
     )
-}
-
-/// Guest function names at the point of a trap, innermost first: the name from the
-/// `name` section (Rust symbols demangled, without their hash), or `func[<index>]`.
-/// Empty when the guest was not instrumented.
-pub fn capture(
-    store: &wasmi::Store<Session>,
-    instance: &wasmi::Instance,
-    guest: &Guest,
-) -> Vec<String> {
-    if !guest.info.backtraces {
-        return Vec::new();
-    }
-    let Some(frames) = shadow_frames(store, instance) else {
-        return Vec::new();
-    };
-    frames
-        .iter()
-        .rev()
-        .map(|&i| match guest.names.get(i) {
-            Some(name) => display_name(name),
-            None => format!("func[{i}]"),
-        })
-        .collect()
 }
 
 /// A function name as a backtrace shows it: Rust symbols (legacy `_ZN…E` and v0

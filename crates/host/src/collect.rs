@@ -2,8 +2,8 @@
 //! the logs, stdout and stderr. Both drivers (the runner's `request` and the web
 //! worker) use it; `serve` streams the same outputs instead of collecting them.
 
-use crate::exec::{Exit, Outcome};
 use crate::http::{Headers, HttpVersion, Output, ResponseHead};
+use crate::outcome::{Exit, Outcome};
 use serde::{Deserialize, Serialize};
 
 /// One log line with its endpoint.
@@ -54,7 +54,7 @@ impl FinalResponse {
     /// Detected), which drivers give without running the guest; see
     /// [`crate::backends::loop_detected`].
     pub fn loop_detected() -> FinalResponse {
-        crate::backends::loop_detected_response()
+        loop_detected_response()
     }
 }
 
@@ -123,4 +123,31 @@ impl ResponseHead {
             streaming: false,
         }
     }
+}
+
+/// The response to a looping request: 508 Loop Detected, plain text.
+pub fn loop_detected_response() -> FinalResponse {
+    let mut headers = Headers::new();
+    headers.append("content-type", "text/plain; charset=utf-8");
+    FinalResponse {
+        status: 508,
+        headers,
+        body: crate::backends::LOOP_DETECTED_BODY.as_bytes().to_vec(),
+        error: Some("request loop detected (cdn-loop carries the edgeplay token)".into()),
+    }
+}
+
+/// [`loop_detected_response`] as outputs, for a driver that streams responses.
+pub fn loop_detected_outputs() -> Vec<Output> {
+    let r = loop_detected_response();
+    vec![
+        Output::Response(ResponseHead {
+            status: r.status,
+            version: HttpVersion::Http11,
+            headers: r.headers,
+            streaming: false,
+        }),
+        Output::BodyChunk(r.body),
+        Output::BodyEnd,
+    ]
 }

@@ -26,22 +26,16 @@
 //! fuel budget calibrated to the platform's CPU milliseconds.
 
 use crate::abi::Flow;
-use crate::config::ServiceConfig;
 use crate::engine::{Engine, Guest};
 use crate::http::{DownstreamRequest, Output};
 use crate::memory::GuestMem;
 use crate::session::{Session, Work, WorkId, WorkResult};
+use crate::storage::Service;
 use crate::trace::{EventKind, TraceEvent};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// Fuel units per estimated platform CPU millisecond. wasmi charges about one unit per
-/// instruction; the platform runs compiled code at roughly 2 instructions per ns, so
-/// one CPU ms is on the order of 2 million wasm instructions. An estimate.
-pub const DEFAULT_FUEL_PER_CPU_MS: u64 = 2_000_000;
-
-/// The platform's heap limit per instance: 128 MiB.
-pub const DEFAULT_HEAP_LIMIT: usize = 128 * 1024 * 1024;
+pub use crate::limits::{DEFAULT_FUEL_PER_CPU_MS, DEFAULT_HEAP_LIMIT};
 
 /// Limits and knobs of one execution.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -76,79 +70,7 @@ impl Default for ExecOptions {
     }
 }
 
-/// How an execution ended.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Exit {
-    /// `_start` returned.
-    Returned,
-    /// The guest called `proc_exit(code)`.
-    Exit(i32),
-    /// The guest trapped.
-    Trap {
-        /// The trap message.
-        message: String,
-        /// Guest function names, innermost first (empty when unknown).
-        backtrace: Vec<String>,
-    },
-    /// The guest used more than its CPU budget.
-    CpuLimit {
-        /// The limit, in estimated CPU ms.
-        limit_ms: u64,
-    },
-    /// The driver stopped it.
-    Stopped,
-}
-
-impl Exit {
-    /// True for a normal end (returned, or exit code 0).
-    pub fn is_success(&self) -> bool {
-        matches!(self, Exit::Returned | Exit::Exit(0))
-    }
-
-    /// The error message a user sees, or `None` for a normal end.
-    pub fn error_message(&self) -> Option<String> {
-        match self {
-            Exit::Returned | Exit::Exit(0) => None,
-            Exit::Exit(c) => Some(format!("the guest exited with code {c}")),
-            Exit::Trap { message, backtrace } => {
-                let mut m = format!("the guest trapped: {message}");
-                if !backtrace.is_empty() {
-                    m.push_str("\nguest backtrace:");
-                    // Deep recursion: show the innermost and the outermost frames.
-                    let max = crate::backtrace::MAX_SHOWN_FRAMES;
-                    let tail = max / 4;
-                    let head = max - tail;
-                    for (i, f) in backtrace.iter().enumerate() {
-                        if backtrace.len() > max && i >= head && i < backtrace.len() - tail {
-                            if i == head {
-                                let hidden = backtrace.len() - max;
-                                m.push_str(&format!("\n  ... {hidden} more frames ..."));
-                            }
-                            continue;
-                        }
-                        m.push_str(&format!("\n  {i}: {f}"));
-                    }
-                }
-                Some(m)
-            }
-            Exit::CpuLimit { limit_ms } => Some(format!(
-                "the guest was stopped by the CPU limit: it used more than {limit_ms} ms of estimated CPU time (the platform allows 50 ms; measured in wasm fuel, an estimate)"
-            )),
-            Exit::Stopped => Some("the guest was stopped".into()),
-        }
-    }
-}
-
-/// The end of an execution.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
-    /// How it ended.
-    pub exit: Exit,
-    /// Total fuel consumed.
-    pub fuel: u64,
-    /// Estimated CPU ms (fuel / fuel per ms).
-    pub cpu_ms_estimate: f64,
-}
+pub use crate::outcome::{Exit, Outcome};
 
 /// What [`Execution::run`] reports.
 #[derive(Clone, Debug, PartialEq)]
@@ -226,17 +148,18 @@ pub fn default_env(request_id: &str) -> Vec<(String, String)> {
 }
 
 impl Execution {
-    /// Instantiate `guest` for one request.
+    /// Instantiate `guest` for one request of `service` (a configuration alone is a
+    /// service with fresh state: see [`Service`]).
     pub fn new(
         engine: &Engine,
         guest: Arc<Guest>,
-        config: Arc<ServiceConfig>,
+        service: impl Into<Service>,
         request: DownstreamRequest,
         request_id: String,
         opts: ExecOptions,
     ) -> Result<Self, StartError> {
         let mut session = Session::new(
-            config,
+            service.into(),
             engine.platform.clone(),
             request,
             request_id.clone(),
@@ -299,7 +222,16 @@ impl Execution {
     /// at once (its trace event gets the time it ended); the guest sees it when it next
     /// waits or polls. Results may come in any order.
     pub fn complete(&mut self, id: WorkId, result: WorkResult) {
-        self.store.data_mut().complete_work(id, result);
+        let s = self.store.data_mut();
+        if s.forgotten_work.remove(&id) {
+            return;
+        }
+        match s.fetch_work.remove(&id) {
+            Some(h) => crate::pending::settle(s, h, result),
+            None => {
+                s.finished_work.insert(id, result);
+            }
+        }
     }
 
     /// Outputs produced since the last call, in order.
@@ -338,7 +270,7 @@ impl Execution {
         // A streaming response the guest neither closed nor abandoned is cut off, as
         // on the platform and in Viceroy: the client must not see it as complete.
         let s = self.store.data_mut();
-        crate::backends::note_unfinished(s);
+        crate::pending::note_unfinished(s);
         if s.bodies
             .values()
             .any(|b| b.sink == crate::session::BodySink::Downstream)
@@ -533,7 +465,7 @@ impl Execution {
 
     /// Guest function names at the trap, innermost first, when the module was instrumented.
     fn backtrace(&self) -> Vec<String> {
-        crate::backtrace::capture(&self.store, &self.instance, &self.guest)
+        capture_backtrace(&self.store, &self.instance, &self.guest)
     }
 
     fn blocked_is_ready(&mut self) -> bool {
@@ -574,4 +506,28 @@ impl Execution {
             }
         }
     }
+}
+
+/// Guest function names at the point of a trap, innermost first: the name from the
+/// `name` section (Rust symbols demangled, without their hash), or `func[<index>]`.
+/// Empty when the guest was not instrumented.
+fn capture_backtrace(
+    store: &wasmi::Store<Session>,
+    instance: &wasmi::Instance,
+    guest: &Guest,
+) -> Vec<String> {
+    if !guest.info.backtraces {
+        return Vec::new();
+    }
+    let Some(frames) = crate::backtrace::shadow_frames(store, instance) else {
+        return Vec::new();
+    };
+    frames
+        .iter()
+        .rev()
+        .map(|&i| match guest.names.get(i) {
+            Some(name) => crate::backtrace::display_name(name),
+            None => format!("func[{i}]"),
+        })
+        .collect()
 }

@@ -243,3 +243,83 @@ pub enum Output {
         line: String,
     },
 }
+
+/// Cache override settings recorded on a request (`cache_override_*_set`), for the cache issue.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CacheOverride {
+    /// `cache_override_tag` bits.
+    pub tag: u32,
+    /// TTL seconds.
+    pub ttl: u32,
+    /// stale-while-revalidate seconds.
+    pub swr: u32,
+    /// Surrogate keys.
+    pub surrogate_keys: Option<String>,
+    /// Cache lookup timeout in ms (`cache_override_v3_set`, meaningful with the `lookup_timeout` bit).
+    pub lookup_timeout_ms: u32,
+}
+
+/// A request the guest holds (the downstream one, or one it built).
+#[derive(Clone, Debug)]
+pub struct RequestParts {
+    /// Method.
+    pub method: String,
+    /// Absolute URL.
+    pub uri: String,
+    /// Version.
+    pub version: HttpVersion,
+    /// Headers.
+    pub headers: Headers,
+    /// Recorded cache override.
+    pub cache_override: CacheOverride,
+    /// `framing_headers_mode` (0 automatic, 1 manual).
+    pub framing_mode: u32,
+    /// `content_encodings` bits for auto-decompression.
+    pub auto_decompress: u32,
+}
+
+impl RequestParts {
+    /// An empty `GET /` request, as `http_req.new` makes it.
+    pub fn empty() -> Self {
+        RequestParts {
+            method: "GET".into(),
+            uri: "/".into(),
+            version: HttpVersion::Http11,
+            headers: Headers::new(),
+            cache_override: CacheOverride::default(),
+            framing_mode: 0,
+            auto_decompress: 0,
+        }
+    }
+}
+
+/// A response the guest holds.
+#[derive(Clone, Debug)]
+pub struct ResponseParts {
+    /// Status code.
+    pub status: u16,
+    /// Version.
+    pub version: HttpVersion,
+    /// Headers.
+    pub headers: Headers,
+    /// `framing_headers_mode`.
+    pub framing_mode: u32,
+    /// `http_keepalive_mode`.
+    pub keepalive_mode: u32,
+    /// The backend address a backend response came from (`get_addr_dest_ip`/`_port`).
+    pub remote_addr: Option<std::net::SocketAddr>,
+}
+
+impl ResponseParts {
+    /// An empty `200` response, as `http_resp.new` makes it.
+    pub fn empty() -> Self {
+        ResponseParts {
+            status: 200,
+            version: HttpVersion::Http11,
+            headers: Headers::new(),
+            framing_mode: 0,
+            keepalive_mode: 0,
+            remote_addr: None,
+        }
+    }
+}

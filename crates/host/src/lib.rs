@@ -15,20 +15,29 @@
 //!
 //! Nothing here touches the OS, the browser, threads or an async runtime.
 
-pub mod abi;
+// The model: plain values and pure logic, importing nothing above it.
 pub mod backends;
 pub mod backtrace;
 pub mod collect;
 pub mod config;
-pub mod engine;
-pub mod exec;
 pub mod http;
+pub mod limits;
 pub mod memory;
 pub mod names;
+pub mod outcome;
 pub mod platform;
-pub mod session;
 pub mod status;
+pub mod storage;
 pub mod trace;
+pub mod work;
+// Per-request state.
+pub mod pending;
+pub mod session;
+// The hostcalls.
+pub mod abi;
+// Execution.
+pub mod engine;
+pub mod exec;
 
 pub use collect::{Collected, FinalResponse, LogLine};
 pub use config::ServiceConfig;
@@ -36,7 +45,8 @@ pub use engine::{Engine, EngineOptions, Guest, GuestInfo, LoadError};
 pub use exec::{ExecOptions, Execution, Exit, Outcome, Poll};
 pub use http::{DownstreamRequest, Headers, HttpVersion, Output, ResponseHead};
 pub use platform::Platform;
-pub use session::{
+pub use storage::{MemoryStorage, Service, SharedStorage, Storage};
+pub use trace::TraceEvent;
+pub use work::{
     FetchError, FetchErrorKind, FetchRequest, FetchResponse, Work, WorkId, WorkKind, WorkResult,
 };
-pub use trace::TraceEvent;

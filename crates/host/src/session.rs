@@ -5,13 +5,19 @@
 //! downstream request, as on the platform.
 
 use crate::config::ServiceConfig;
-use crate::http::{DownstreamRequest, Headers, HttpVersion, Output};
+use crate::http::{DownstreamRequest, Headers, Output};
 use crate::memory::GuestMem;
 use crate::platform::Platform;
+use crate::storage::{Service, SharedStorage};
 use crate::trace::{EventKind, TraceEvent};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+
+pub use crate::http::{CacheOverride, RequestParts, ResponseParts};
+pub use crate::work::{
+    BackendResponse, FetchError, FetchErrorKind, FetchRequest, FetchResponse, SendFailure, Work,
+    WorkId, WorkKind, WorkResult,
+};
 
 /// Most live handles of one kind a request may hold before calls answer LIMITEXCEEDED.
 pub const MAX_HANDLES: usize = 65_536;
@@ -81,86 +87,6 @@ impl<T> HandleTable<T> {
     /// Number of live handles.
     pub fn live(&self) -> usize {
         self.live
-    }
-}
-
-/// Cache override settings recorded on a request (`cache_override_*_set`), for the cache issue.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct CacheOverride {
-    /// `cache_override_tag` bits.
-    pub tag: u32,
-    /// TTL seconds.
-    pub ttl: u32,
-    /// stale-while-revalidate seconds.
-    pub swr: u32,
-    /// Surrogate keys.
-    pub surrogate_keys: Option<String>,
-    /// Cache lookup timeout in ms (`cache_override_v3_set`, meaningful with the `lookup_timeout` bit).
-    pub lookup_timeout_ms: u32,
-}
-
-/// A request the guest holds (the downstream one, or one it built).
-#[derive(Clone, Debug)]
-pub struct RequestParts {
-    /// Method.
-    pub method: String,
-    /// Absolute URL.
-    pub uri: String,
-    /// Version.
-    pub version: HttpVersion,
-    /// Headers.
-    pub headers: Headers,
-    /// Recorded cache override.
-    pub cache_override: CacheOverride,
-    /// `framing_headers_mode` (0 automatic, 1 manual).
-    pub framing_mode: u32,
-    /// `content_encodings` bits for auto-decompression.
-    pub auto_decompress: u32,
-}
-
-impl RequestParts {
-    /// An empty `GET /` request, as `http_req.new` makes it.
-    pub fn empty() -> Self {
-        RequestParts {
-            method: "GET".into(),
-            uri: "/".into(),
-            version: HttpVersion::Http11,
-            headers: Headers::new(),
-            cache_override: CacheOverride::default(),
-            framing_mode: 0,
-            auto_decompress: 0,
-        }
-    }
-}
-
-/// A response the guest holds.
-#[derive(Clone, Debug)]
-pub struct ResponseParts {
-    /// Status code.
-    pub status: u16,
-    /// Version.
-    pub version: HttpVersion,
-    /// Headers.
-    pub headers: Headers,
-    /// `framing_headers_mode`.
-    pub framing_mode: u32,
-    /// `http_keepalive_mode`.
-    pub keepalive_mode: u32,
-    /// The backend address a backend response came from (`get_addr_dest_ip`/`_port`).
-    pub remote_addr: Option<std::net::SocketAddr>,
-}
-
-impl ResponseParts {
-    /// An empty `200` response, as `http_resp.new` makes it.
-    pub fn empty() -> Self {
-        ResponseParts {
-            status: 200,
-            version: HttpVersion::Http11,
-            headers: Headers::new(),
-            framing_mode: 0,
-            keepalive_mode: 0,
-            remote_addr: None,
-        }
     }
 }
 
@@ -244,177 +170,6 @@ pub struct DownstreamInfo {
     pub req_handle: Option<u32>,
     /// Handle of the downstream body.
     pub body_handle: Option<u32>,
-}
-
-/// An id for outside work the driver performs.
-pub type WorkId = u64;
-
-/// Outside work the guest asked for; the driver performs it and calls
-/// [`crate::Execution::complete`].
-#[derive(Clone, Debug, PartialEq)]
-pub enum WorkKind {
-    /// Wait `ns` nanoseconds (a WASI `poll_oneoff` clock subscription).
-    Sleep {
-        /// How long.
-        ns: u64,
-    },
-    /// Send a request to an origin and return its whole response
-    /// ([`WorkResult::Fetched`] or [`WorkResult::FetchFailed`]).
-    Fetch(Box<FetchRequest>),
-    /// More bytes of the streaming body of the fetch `fetch` (a [`WorkKind::Fetch`]
-    /// with [`FetchRequest::body_stream`] set), in order. Fire-and-forget: the driver
-    /// passes them on and never completes this work.
-    FetchBodyChunk {
-        /// The work id of the fetch.
-        fetch: WorkId,
-        /// The bytes, to send after everything before them.
-        bytes: Vec<u8>,
-    },
-    /// The end of the streaming body of the fetch `fetch`. `abandoned`: the guest
-    /// abandoned the body (or ended without closing it), so the origin must see an
-    /// incomplete body (the driver aborts the request). Fire-and-forget, like
-    /// [`WorkKind::FetchBodyChunk`].
-    FetchBodyEnd {
-        /// The work id of the fetch.
-        fetch: WorkId,
-        /// True when the body is cut off rather than complete.
-        abandoned: bool,
-    },
-}
-
-/// A backend request, exactly as it should go on the wire: the core has already
-/// applied the backend's URL, `override_host`, the `cdn-loop` token and framing.
-/// The driver only performs it (native: hyper; browser: `fetch`).
-///
-/// - `url` is the backend's scheme, host, port and path prefix, then the guest
-///   request's path and query ([`crate::backends::backend_url`]).
-/// - `headers` always hold `host` (the backend's `override_host`, else the guest
-///   request's Host header, else its URL's authority, else the backend's host, as
-///   Viceroy picks it) and `cdn-loop` with the `edgeplay` token appended.
-/// - `content-length`/`transfer-encoding` are present only when the guest chose
-///   manual framing (`framing_headers_mode_set(1)`) with valid values; otherwise the
-///   driver frames `body` itself.
-/// - The timeouts are always set: the backend's values, or the platform's defaults
-///   ([`crate::backends::DEFAULT_CONNECT_TIMEOUT_MS`] and its siblings).
-/// - A streaming upload (`send_async_streaming`) starts at once with
-///   [`FetchRequest::body_stream`] set: `body` holds the bytes the body had when it
-///   was sent, the rest follows as [`WorkKind::FetchBodyChunk`] work and ends with
-///   [`WorkKind::FetchBodyEnd`]. The driver sends the head at once and streams the
-///   body (native), or may buffer it and send it whole at the end (browser). The
-///   origin may answer before the body ends. (To a mock or unreliable backend the
-///   upload is buffered instead: the fetch starts when the guest closes the body.)
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FetchRequest {
-    /// The backend's name (for the trace and error messages).
-    pub backend: String,
-    /// Method.
-    pub method: String,
-    /// Absolute URL to request (`http://127.0.0.1:8080/path?q`).
-    pub url: String,
-    /// Headers to send, including `host`.
-    pub headers: Headers,
-    /// The whole request body; with `body_stream`, its first bytes.
-    pub body: Vec<u8>,
-    /// True when the body streams: more follows as [`WorkKind::FetchBodyChunk`] work
-    /// naming this fetch, up to a [`WorkKind::FetchBodyEnd`].
-    #[serde(default)]
-    pub body_stream: bool,
-    /// Connect timeout.
-    pub connect_timeout_ms: Option<u32>,
-    /// Time allowed until the response head arrives.
-    pub first_byte_timeout_ms: Option<u32>,
-    /// Longest pause allowed between two body chunks.
-    pub between_bytes_timeout_ms: Option<u32>,
-}
-
-/// A backend response, whole.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FetchResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers as received.
-    pub headers: Headers,
-    /// The whole body (still content-encoded; the core decompresses when asked).
-    pub body: Vec<u8>,
-    /// The address the response came from, when the platform knows it.
-    pub remote_addr: Option<std::net::SocketAddr>,
-    /// Microseconds from the start of the fetch to the response head.
-    pub first_byte_us: u64,
-    /// Microseconds from the start of the fetch to the end of the body.
-    pub end_us: u64,
-    /// Request headers the driver could not send as the guest set them (a browser
-    /// page may not set `Host`, `Connection`, ...): the fetch's trace event lists them.
-    #[serde(default)]
-    pub headers_not_sent: Vec<String>,
-    /// What the driver changed or could not do (a followed redirect, a dropped body,
-    /// ...): notes on the fetch's trace event.
-    #[serde(default)]
-    pub notes: Vec<String>,
-}
-
-/// Why a fetch failed, as `send_error_detail` tags name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FetchErrorKind {
-    /// DNS lookup failed.
-    DnsError,
-    /// DNS lookup timed out.
-    DnsTimeout,
-    /// The connection was refused.
-    ConnectionRefused,
-    /// The connection could not be made in time.
-    ConnectionTimeout,
-    /// The connection ended early.
-    ConnectionTerminated,
-    /// No response head within the first-byte timeout, or a body pause over the between-bytes timeout.
-    HttpResponseTimeout,
-    /// The response was not valid HTTP.
-    HttpProtocolError,
-    /// The response ended before its body was complete.
-    HttpIncompleteResponse,
-    /// TLS certificate problem.
-    TlsCertificateError,
-    /// The browser refused the request (CORS or a forbidden request): the page cannot
-    /// tell why, so this is reported as its own kind with an explanation.
-    BrowserBlocked,
-    /// Anything else.
-    InternalError,
-}
-
-/// A failed fetch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FetchError {
-    /// What kind of failure.
-    pub kind: FetchErrorKind,
-    /// A human explanation (shown in the trace and in errors).
-    pub message: String,
-    /// Request headers the driver could not send as the guest set them (see
-    /// [`FetchResponse::headers_not_sent`]).
-    #[serde(default)]
-    pub headers_not_sent: Vec<String>,
-    /// What the driver changed or could not do, besides the failure itself.
-    #[serde(default)]
-    pub notes: Vec<String>,
-}
-
-/// A piece of outside work with its id.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Work {
-    /// The id to complete it with.
-    pub id: WorkId,
-    /// What to do.
-    pub kind: WorkKind,
-}
-
-/// The result of outside work.
-#[derive(Clone, Debug, PartialEq)]
-pub enum WorkResult {
-    /// The sleep finished.
-    Slept,
-    /// The fetch got a response.
-    Fetched(Box<FetchResponse>),
-    /// The fetch failed.
-    FetchFailed(FetchError),
 }
 
 /// A hostcall the guest is suspended in. `poll` is asked, whenever the driver resumes
@@ -517,28 +272,6 @@ pub enum PendingState {
     },
 }
 
-/// A backend response as the guest receives it (decompressed when asked).
-#[derive(Clone, Debug, PartialEq)]
-pub struct BackendResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers.
-    pub headers: Headers,
-    /// The whole body.
-    pub body: Vec<u8>,
-    /// The address it came from, when known.
-    pub remote_addr: Option<std::net::SocketAddr>,
-}
-
-/// Why a backend request failed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SendFailure {
-    /// The failure, as `send_error_detail` names it.
-    pub kind: FetchErrorKind,
-    /// A human explanation.
-    pub message: String,
-}
-
 /// Header changes queued for a response that has not arrived yet, applied as Viceroy
 /// applies them: removals first, then insertions (replacing), then appends.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -598,6 +331,8 @@ impl Blocked for YieldNow {
 pub struct Session {
     /// Service configuration.
     pub config: Arc<ServiceConfig>,
+    /// The service's state, shared with its other requests.
+    pub state: SharedStorage,
     /// Platform services.
     pub platform: Platform,
     /// The guest's exported memory, once instantiated.
@@ -671,7 +406,7 @@ pub struct Session {
 impl Session {
     /// A fresh session for one downstream request.
     pub fn new(
-        config: Arc<ServiceConfig>,
+        service: Service,
         platform: Platform,
         request: DownstreamRequest,
         request_id: String,
@@ -679,7 +414,8 @@ impl Session {
     ) -> Self {
         let started_ns = platform.clock.monotonic_ns();
         Session {
-            config,
+            config: service.config,
+            state: service.state,
             platform,
             memory: None,
             limits: wasmi::StoreLimitsBuilder::new()
@@ -714,7 +450,7 @@ impl Session {
             fuel_before_slice: 0,
             fuel_slice_start: 0,
             fuel_at_last_event: 0,
-            fuel_per_cpu_ms: crate::exec::DEFAULT_FUEL_PER_CPU_MS,
+            fuel_per_cpu_ms: crate::limits::DEFAULT_FUEL_PER_CPU_MS,
             new_work: Vec::new(),
             finished_work: HashMap::new(),
             next_work_id: 1,
@@ -743,20 +479,6 @@ impl Session {
         let h = self.bodies.reserve()?;
         self.async_items.insert(h, item);
         Some(h)
-    }
-
-    /// Hand in the result of outside work: a backend fetch (or a mock's delay) settles
-    /// its pending request now (so its trace event has the real end time); other work
-    /// waits in [`Session::finished_work`] for the call that asked for it.
-    pub fn complete_work(&mut self, id: WorkId, result: WorkResult) {
-        if self.forgotten_work.remove(&id) {
-            return;
-        }
-        if let Some(h) = self.fetch_work.remove(&id) {
-            crate::backends::settle(self, h, result);
-            return;
-        }
-        self.finished_work.insert(id, result);
     }
 
     /// Start outside work; the driver picks it up from [`crate::Execution::take_work`].

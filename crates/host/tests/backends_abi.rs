@@ -337,7 +337,7 @@ fn a_request_that_comes_back_through_our_backend_is_a_loop() {
     assert!(loop_detected(
         &get("/").with_header("CDN-Loop", "fastly, edgeplay")
     ));
-    let outputs = backends::loop_detected_outputs();
+    let outputs = edgeplay_host::collect::loop_detected_outputs();
     assert_eq!(outputs.len(), 3);
 }
 

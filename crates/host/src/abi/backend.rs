@@ -78,7 +78,7 @@ fn name_arg(cx: &mut Cx<'_>, ptr: u32, len: u32) -> HostResult<String> {
 /// The named backend, or INVAL.
 fn lookup(cx: &mut Cx<'_>, ptr: u32, len: u32) -> HostResult<Backend> {
     let name = name_arg(cx, ptr, len)?;
-    backends::resolve_checked(cx.s, &name).map_err(|why| {
+    crate::pending::resolve_checked(cx.s, &name).map_err(|why| {
         cx.note(why);
         Fault::Status(Status::INVAL.0)
     })
@@ -106,7 +106,7 @@ fn answer_tls_version(cx: &mut Cx<'_>, out: u32, v: Option<u32>) -> HostResult {
 /// unknown), then the value written to `out` and recorded.
 macro_rules! u32_getters {
     ($reg:expr; $($n:literal => $result:literal: |$b:ident| $v:expr,)*) => {
-        crate::hostcalls! { $reg; $(
+        super::hostcalls! { $reg; $(
             ["fastly_backend" :: $n]
             fn(cx, name_ptr: u32, name_len: u32, out: u32) -> i32 {
                 let $b = lookup(cx, name_ptr, name_len)?;
@@ -294,7 +294,7 @@ pub(crate) fn register_dynamic_backend(
     if has(18) {
         cx.mem.slice(field(&raw, 104), HEALTHCHECK_CONFIG_SIZE)?;
     }
-    if backends::exists(cx.s, &name) {
+    if crate::pending::exists(cx.s, &name) {
         cx.note(format!(
             "a backend named {name:?} already exists (the SDK reports NameInUse)"
         ));
@@ -317,11 +317,11 @@ pub(crate) fn register_dynamic_backend(
 
 /// Link the `fastly_backend` getters.
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_backend" :: "exists"]
         fn(cx, name_ptr: u32, name_len: u32, exists_out: u32) -> i32 {
             let name = name_arg(cx, name_ptr, name_len)?;
-            let e = backends::exists(cx.s, &name);
+            let e = crate::pending::exists(cx.s, &name);
             answer_u32(cx, exists_out, "exists", u32::from(e))
         }
 

@@ -45,7 +45,7 @@ fn product_flag(cx: &mut Cx<'_>, out: u32, product: &str) -> HostResult {
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_compute_runtime" :: "get_vcpu_ms", "env" :: "xqd_compute_runtime_get_vcpu_ms"]
         fn(cx, ms_out: u32) -> i32 {
             let ms = cx.fuel_consumed / cx.s.fuel_per_cpu_ms.max(1);

@@ -26,7 +26,7 @@ fn lookup(
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_device_detection" :: "lookup"]
         fn(cx, user_agent: u32, user_agent_len: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
             lookup(cx, user_agent, user_agent_len, buf, buf_len, nwritten_out)

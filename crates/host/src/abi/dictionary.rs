@@ -49,7 +49,7 @@ fn get(
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_dictionary" :: "open", "fastly_config_store" :: "open"]
         fn(cx, name: u32, name_len: u32, handle_out: u32) -> i32 {
             open(cx, name, name_len, handle_out)

@@ -8,7 +8,7 @@ use crate::trace::ArgValue;
 pub const ABI_VERSION: u64 = 1;
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_abi" :: "init", "fastly" :: "init", "env" :: "xqd_init"]
         fn(cx, abi_version: u64) -> i32 {
             cx.arg("abi_version", ArgValue::Int(abi_version as i64));

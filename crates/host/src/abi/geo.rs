@@ -52,7 +52,7 @@ fn lookup(
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_geo" :: "lookup"]
         fn(cx, addr_octets: u32, addr_len: u32, buf: u32, buf_len: u32, nwritten_out: u32) -> i32 {
             lookup(cx, addr_octets, addr_len, buf, buf_len, nwritten_out)

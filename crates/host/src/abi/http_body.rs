@@ -104,7 +104,7 @@ fn trailers_readable(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
 /// Link the `fastly_http_body` hostcalls, and their legacy `env.xqd_*` twins whose
 /// signature is the same.
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_http_body" :: "new", "env" :: "xqd_body_new"]
         fn(cx, body_out: u32) -> i32 {
             let h = cx.s.bodies.insert(Body::buffer(Vec::new()))

@@ -315,7 +315,7 @@ fn take_promise(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
 /// Link the `fastly_http_downstream` hostcalls, and their legacy `env.xqd_*` twins whose
 /// signature is the same.
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_http_downstream" :: "next_request", "env" :: "xqd_http_downstream_next_request"]
         fn(cx, options_mask: u32, options: u32, handle_out: u32) -> i32 {
             cx.arg("options_mask", ArgValue::Flags(next_request_flags(options_mask)));

@@ -114,7 +114,7 @@ fn set_cache_override(cx: &mut Cx<'_>, req: u32, ov: CacheOverride) -> HostResul
 /// Link the `fastly_http_req` hostcalls, and their legacy `env.xqd_*` twins whose
 /// signature is the same.
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_http_req" :: "body_downstream_get", "env" :: "xqd_req_body_downstream_get"]
         fn(cx, req_out: u32, body_out: u32) -> i32 {
             let (req, body) = match (cx.s.downstream.req_handle, cx.s.downstream.body_handle) {

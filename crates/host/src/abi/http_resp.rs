@@ -123,7 +123,7 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
 /// Link the `fastly_http_resp` hostcalls, and their legacy `env.xqd_*` twins whose
 /// signature is the same.
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_http_resp" :: "new", "env" :: "xqd_resp_new"]
         fn(cx, resp_out: u32) -> i32 {
             let h = cx.s.responses.insert(ResponseParts::empty())
@@ -286,7 +286,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.note("a response was already sent downstream");
                 return Err(Status::ERROR.into());
             }
-            super::async_io::wait(cx, vec![pending], None, super::async_io::Finish::Downstream)
+            super::wait::wait(cx, vec![pending], None, super::wait::Finish::Downstream)
         }
     }
     Ok(())

@@ -88,7 +88,7 @@ fn write(
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_log" :: "endpoint_get", "env" :: "xqd_log_endpoint_get"]
         fn(cx, name: u32, name_len: u32, endpoint_handle_out: u32) -> i32 {
             endpoint_get(cx, name, name_len, endpoint_handle_out)

@@ -41,6 +41,7 @@ pub mod log;
 pub mod secret_store;
 pub mod send;
 pub mod uap;
+pub mod wait;
 pub mod wasi;
 
 use crate::memory::{GuestMem, MemError};
@@ -308,16 +309,13 @@ impl Registry {
 ///     fn(cx, req: u32, out: u32) -> i32 { ... }
 /// }
 /// ```
-#[macro_export]
 macro_rules! hostcalls {
     ($reg:expr; $( [$($m:literal :: $n:literal),+ $(,)?] fn $sig:tt -> $r:ty $body:block )*) => {
-        $( $( $crate::hostcall_one!($reg, $m, $n, $sig, $r, $body); )+ )*
+        $( $( $crate::abi::hostcall_one!($reg, $m, $n, $sig, $r, $body); )+ )*
     };
 }
 
 /// One import of a [`hostcalls!`] item.
-#[doc(hidden)]
-#[macro_export]
 macro_rules! hostcall_one {
     ($reg:expr, $m:literal, $n:literal, ($cx:ident $(, $a:ident : $t:ty)* $(,)?), $r:ty, $body:block) => {
         $reg.define($m, $n, move |mut caller: wasmi::Caller<'_, $crate::session::Session>, $($a: $t),*| -> Result<$r, wasmi::Error> {
@@ -330,6 +328,7 @@ macro_rules! hostcall_one {
         })?;
     };
 }
+pub(crate) use {hostcall_one, hostcalls};
 
 /// Link every implemented hostcall.
 pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {

@@ -86,7 +86,7 @@ fn from_bytes(cx: &mut Cx<'_>, buf: u32, len: u32, secret_out: u32) -> HostResul
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_secret_store" :: "open"]
         fn(cx, name: u32, name_len: u32, store_handle_out: u32) -> i32 {
             open(cx, name, name_len, store_handle_out)

@@ -40,191 +40,16 @@
 //! response `send_downstream_pending` makes), applied as Viceroy does: removals, then
 //! insertions, then appends; removing an absent header is OK.
 
-use super::async_io::{self, Completion, Finish, INVALID_HANDLE, MAX_SELECT_HANDLES};
 use super::headers::{read_name, read_value};
+use super::wait::{self, deliver, write_detail, Finish, Outs, INVALID_HANDLE, MAX_SELECT_HANDLES};
 use super::{Cx, Fault, HostResult, Registry};
 use crate::backends;
-use crate::http::{HttpVersion, Output, ResponseHead};
-use crate::memory::GuestMem;
 use crate::session::{
-    AsyncItem, Body, BodySink, FetchErrorKind, FetchMeta, PendingHeaders, PendingRequest,
-    PendingState, ResponseParts, SendFailure, Session,
+    AsyncItem, BodySink, FetchErrorKind, FetchMeta, PendingHeaders, PendingRequest, PendingState,
+    SendFailure, Session,
 };
 use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind};
-
-/// Where a finished send writes its results.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Outs {
-    /// `send_error_detail` pointer, for the `_v2`/`_v3` calls.
-    pub detail: Option<u32>,
-    /// Response handle out-pointer.
-    pub resp_out: u32,
-    /// Body handle out-pointer.
-    pub body_out: u32,
-}
-
-/// Write `tag` and an all-clear mask to a `send_error_detail` (20 bytes: tag@0, mask@4).
-fn write_detail(mem: &mut GuestMem<'_>, detail: Option<u32>, tag: u32) -> Result<(), Fault> {
-    if let Some(p) = detail {
-        let mut b = [0u8; 8];
-        b[..4].copy_from_slice(&tag.to_le_bytes());
-        mem.write(p, &b)?;
-    }
-    Ok(())
-}
-
-/// Take the finished pending request `h` and give the guest its response. With
-/// `select_rules`, a failure answers OK with invalid handles.
-pub(crate) fn deliver(
-    mem: &mut GuestMem<'_>,
-    s: &mut Session,
-    h: u32,
-    outs: &Outs,
-    select_rules: bool,
-) -> Completion {
-    let Some(AsyncItem::Pending(p)) = s.async_items.remove(&h) else {
-        return Completion::status(Status::BADF);
-    };
-    let p = *p;
-    let PendingState::Done { result, .. } = p.state else {
-        s.async_items.insert(h, AsyncItem::Pending(Box::new(p)));
-        return Completion::status(Status::ERROR).with_note("internal error: request not finished");
-    };
-    match *result {
-        Ok(mut resp) => {
-            p.on_response.apply(&mut resp.headers);
-            let status = resp.status;
-            let parts = ResponseParts {
-                status,
-                version: HttpVersion::Http11,
-                headers: resp.headers,
-                framing_mode: 0,
-                keepalive_mode: 0,
-                remote_addr: resp.remote_addr,
-            };
-            let Some(rh) = s.responses.insert(parts) else {
-                return Completion::status(Status::LIMITEXCEEDED);
-            };
-            let Some(bh) = s.bodies.insert(Body::buffer(resp.body)) else {
-                s.responses.take(rh);
-                return Completion::status(Status::LIMITEXCEEDED);
-            };
-            let written = mem
-                .write_u32(outs.resp_out, rh)
-                .and_then(|()| mem.write_u32(outs.body_out, bh));
-            if let Err(e) = written {
-                s.responses.take(rh);
-                s.bodies.take(bh);
-                return Completion::status(Status::INVAL).with_note(e.to_string());
-            }
-            if let Err(Fault::Mem(e)) = write_detail(mem, outs.detail, backends::tag::OK) {
-                return Completion::status(Status::INVAL).with_note(e.to_string());
-            }
-            Completion {
-                code: Status::OK.0,
-                results: vec![
-                    (
-                        "resp",
-                        ArgValue::Handle {
-                            kind: HandleKind::Response,
-                            handle: rh,
-                        },
-                    ),
-                    (
-                        "body",
-                        ArgValue::Handle {
-                            kind: HandleKind::Body,
-                            handle: bh,
-                        },
-                    ),
-                    ("status", ArgValue::Int(i64::from(status))),
-                ],
-                note: None,
-            }
-        }
-        Err(f) => {
-            let tag = backends::send_error_tag(f.kind);
-            if let Err(Fault::Mem(e)) = write_detail(mem, outs.detail, tag) {
-                return Completion::status(Status::INVAL).with_note(e.to_string());
-            }
-            let mut results = vec![(
-                "error",
-                ArgValue::Enum(backends::error_kind_name(f.kind).to_string()),
-            )];
-            let code = if select_rules {
-                let invalid = mem
-                    .write_u32(outs.resp_out, INVALID_HANDLE)
-                    .and_then(|()| mem.write_u32(outs.body_out, INVALID_HANDLE));
-                if let Err(e) = invalid {
-                    return Completion::status(Status::INVAL).with_note(e.to_string());
-                }
-                Status::OK.0
-            } else {
-                backends::send_error_status(f.kind).0
-            };
-            results.push(("send_error", ArgValue::Int(i64::from(tag))));
-            Completion {
-                code,
-                results,
-                note: Some(format!("backend {:?}: {}", p.backend, f.message)),
-            }
-        }
-    }
-}
-
-/// `send_downstream_pending`: send the finished request's response downstream (its
-/// queued `on_response` headers applied), or, when it failed, an error response (502,
-/// or 504 for a timeout, as Viceroy) with the `on_error` headers.
-pub(crate) fn deliver_downstream(s: &mut Session, h: u32) -> Completion {
-    let Some(AsyncItem::Pending(p)) = s.async_items.remove(&h) else {
-        return Completion::status(Status::BADF);
-    };
-    let p = *p;
-    let PendingState::Done { result, .. } = p.state else {
-        return Completion::status(Status::ERROR).with_note("internal error: request not finished");
-    };
-    if s.response_sent {
-        return Completion::status(Status::ERROR)
-            .with_note("a response was already sent downstream");
-    }
-    let (status, mut headers, body, note) = match *result {
-        Ok(mut r) => {
-            p.on_response.apply(&mut r.headers);
-            (r.status, r.headers, r.body, None)
-        }
-        Err(f) => {
-            let mut headers = crate::http::Headers::new();
-            headers.append("content-type", "text/plain; charset=utf-8");
-            p.on_error.apply(&mut headers);
-            let msg = format!("backend {:?}: {}", p.backend, f.message);
-            (
-                backends::error_response_status(f.kind),
-                headers,
-                format!("{msg}\n").into_bytes(),
-                Some(msg),
-            )
-        }
-    };
-    // The client gets the body as the driver frames it.
-    headers.remove("transfer-encoding");
-    s.response_sent = true;
-    s.emit(Output::Response(ResponseHead {
-        status,
-        version: HttpVersion::Http11,
-        headers,
-        streaming: false,
-    }));
-    if !body.is_empty() {
-        s.emit(Output::BodyChunk(body));
-    }
-    s.emit(Output::BodyEnd);
-    Completion {
-        code: Status::OK.0,
-        results: vec![("status", ArgValue::Int(i64::from(status)))],
-        note,
-    }
-}
 
 /// Validate and consume the request and body of a send, and start the pending request.
 /// Returns its async handle. `streaming` keeps the body writable as the upload.
@@ -275,7 +100,7 @@ fn begin_send(
                 .ok_or(Fault::Status(Status::BADF.0))?;
         b.take_remaining()
     };
-    let backend = match backends::resolve_checked(cx.s, &name) {
+    let backend = match crate::pending::resolve_checked(cx.s, &name) {
         Ok(b) => b,
         Err(why) => {
             cx.note(why);
@@ -309,7 +134,7 @@ fn begin_send(
         if let Some(b) = cx.s.bodies.get_mut(body) {
             fetch.body = b.take_remaining();
         }
-        let state = backends::start(cx.s, h, &backend, fetch, &mut meta);
+        let state = crate::pending::start(cx.s, h, &backend, fetch, &mut meta);
         if let Some(b) = cx.s.bodies.get_mut(body) {
             b.sink = match state {
                 PendingState::InFlight { work, .. } => BodySink::UploadStream(work),
@@ -336,7 +161,7 @@ fn begin_send(
             backend: Box::new(backend.clone()),
         }
     } else {
-        backends::start(cx.s, h, &backend, fetch, &mut meta)
+        crate::pending::start(cx.s, h, &backend, fetch, &mut meta)
     };
     if !meta.notes.is_empty() {
         cx.note(meta.notes.join("; "));
@@ -369,7 +194,7 @@ fn wait_and_take(
         resp_out,
         body_out,
     };
-    async_io::wait(
+    wait::wait(
         cx,
         handles,
         None,
@@ -489,7 +314,7 @@ fn select(
         ));
         return Err(Status::INVAL.into());
     }
-    let list = async_io::read_handles(cx, handles, handles_len)?;
+    let list = wait::read_handles(cx, handles, handles_len)?;
     cx.arg(
         "handles",
         ArgValue::List(list.iter().map(|h| h.to_string()).collect()),
@@ -564,7 +389,7 @@ pub(crate) fn upload_closed(s: &mut Session, h: u32, bytes: Vec<u8>) {
     };
     let mut meta = p.meta.clone();
     fetch.body = bytes;
-    let state = backends::start(s, h, &backend, *fetch, &mut meta);
+    let state = crate::pending::start(s, h, &backend, *fetch, &mut meta);
     if let Some(AsyncItem::Pending(p)) = s.async_items.get_mut(&h) {
         p.state = state;
         p.meta = meta;
@@ -595,7 +420,7 @@ pub(crate) fn upload_abandoned(s: &mut Session, h: u32) {
 
 /// Link the sending hostcalls of `fastly_http_req` and their legacy twins.
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_http_req" :: "send", "env" :: "xqd_req_send"]
         fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, resp_out: u32, body_out: u32) -> i32 {
             send(cx, req, body, backend_ptr, backend_len, None, resp_out, body_out)

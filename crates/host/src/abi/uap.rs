@@ -176,7 +176,7 @@ fn parse_call(cx: &mut Cx<'_>, ua_ptr: u32, ua_len: u32, outs: [(u32, u32, u32);
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["fastly_uap" :: "parse"]
         fn(
             cx,

@@ -355,7 +355,7 @@ fn no_directory(cx: &mut Cx<'_>, fd: u32) -> HostResult {
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
-    crate::hostcalls! { reg;
+    super::hostcalls! { reg;
         ["wasi_snapshot_preview1" :: "args_sizes_get"]
         fn(cx, argc_out: u32, argv_buf_size_out: u32) -> i32 {
             let (count, size) = list_sizes(&args_bytes(cx.s));

@@ -1,0 +1,452 @@
+//! The waiting machinery every blocking call shares: `send`, `pending_req_wait*`,
+//! `pending_req_select*`, `async_io.select` and `send_downstream_pending` finish at
+//! once when an item is ready, or suspend the guest ([`wait`]) until one is (or a
+//! timeout sleep is over); [`deliver`] then hands a finished backend request's
+//! response (or its failure) to the guest. The hostcall modules (`send`, `async_io`)
+//! build on this; it imports neither.
+
+use super::{Cx, Fault, HostResult};
+use crate::backends;
+use crate::http::{HttpVersion, Output, ResponseHead};
+use crate::memory::GuestMem;
+use crate::session::{
+    AsyncItem, Blocked, Body, PendingState, ResponseParts, Session, WorkId, WorkKind, YieldNow,
+};
+use crate::status::Status;
+use crate::trace::{ArgValue, HandleKind, TraceEvent};
+use std::borrow::Cow;
+
+/// The invalid handle sentinel the ABI uses for every handle kind.
+pub const INVALID_HANDLE: u32 = 0xFFFF_FFFE;
+
+/// Most handles `select` takes (`fastly_shared::MAX_PENDING_REQS`).
+pub const MAX_SELECT_HANDLES: u32 = 16_384;
+
+/// What a finished call returns and adds to its trace event.
+#[derive(Debug, Default)]
+pub(crate) struct Completion {
+    /// The status code.
+    pub code: i32,
+    /// Values written back.
+    pub results: Vec<(&'static str, ArgValue)>,
+    /// A note.
+    pub note: Option<String>,
+}
+
+impl Completion {
+    /// A bare status.
+    pub fn status(s: Status) -> Self {
+        Completion {
+            code: s.0,
+            ..Completion::default()
+        }
+    }
+
+    /// With a note.
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    /// Give the result to a call that finishes now.
+    pub fn into_cx(self, cx: &mut Cx<'_>) -> HostResult {
+        for (n, v) in self.results {
+            cx.result(n, v);
+        }
+        if let Some(n) = self.note {
+            cx.note(n);
+        }
+        Ok(self.code)
+    }
+
+    fn annotate(&mut self, ev: &mut TraceEvent) {
+        for (n, v) in self.results.drain(..) {
+            ev.results.push((Cow::Borrowed(n), v));
+        }
+        if let Some(n) = self.note.take() {
+            ev.note = Some(n);
+        }
+    }
+}
+
+/// How a wait finishes once an item is ready (or its timeout is over).
+pub(crate) enum Finish {
+    /// Take the ready pending request and hand its response to the guest
+    /// (`send*`, `pending_req_wait*`, `pending_req_select*`).
+    Take {
+        /// Where the handles (and the error detail) go.
+        outs: Outs,
+        /// For `pending_req_select*`: where the index goes. A failed request then
+        /// answers OK with invalid handles (and the detail tag), as Viceroy and the SDK expect.
+        done_index_out: Option<u32>,
+    },
+    /// `async_io.select`: write the index (`u32::MAX` on timeout).
+    Index {
+        /// Where the index goes.
+        out: u32,
+    },
+    /// `send_downstream_pending`: send the response (or an error response) downstream.
+    Downstream,
+}
+
+impl Finish {
+    fn run(
+        &self,
+        mem: &mut GuestMem<'_>,
+        s: &mut Session,
+        handles: &[u32],
+        index: Option<usize>,
+    ) -> Completion {
+        match (self, index) {
+            (Finish::Index { out }, None) => match mem.write_u32(*out, u32::MAX) {
+                Ok(()) => Completion {
+                    code: Status::OK.0,
+                    results: vec![("index", ArgValue::Int(i64::from(u32::MAX)))],
+                    note: Some("timed out: no item was ready in time".into()),
+                },
+                Err(e) => Completion::status(Status::INVAL).with_note(e.to_string()),
+            },
+            (Finish::Index { out }, Some(i)) => {
+                let Ok(idx) = u32::try_from(i) else {
+                    return Completion::status(Status::ERROR);
+                };
+                match mem.write_u32(*out, idx) {
+                    Ok(()) => Completion {
+                        code: Status::OK.0,
+                        results: vec![("index", ArgValue::Int(i64::from(idx)))],
+                        note: None,
+                    },
+                    Err(e) => Completion::status(Status::INVAL).with_note(e.to_string()),
+                }
+            }
+            (_, None) => Completion::status(Status::ERROR),
+            (
+                Finish::Take {
+                    outs,
+                    done_index_out,
+                },
+                Some(i),
+            ) => {
+                let Some(&h) = handles.get(i) else {
+                    return Completion::status(Status::ERROR);
+                };
+                let mut pre = Vec::new();
+                if let Some(out) = done_index_out {
+                    let idx = u32::try_from(i).unwrap_or(u32::MAX);
+                    if let Err(e) = mem.write_u32(*out, idx) {
+                        return Completion::status(Status::INVAL).with_note(e.to_string());
+                    }
+                    pre.push(("done_index", ArgValue::Int(i64::from(idx))));
+                }
+                let mut c = deliver(mem, s, h, outs, done_index_out.is_some());
+                pre.append(&mut c.results);
+                c.results = pre;
+                c
+            }
+            (Finish::Downstream, Some(i)) => match handles.get(i) {
+                Some(&h) => deliver_downstream(s, h),
+                None => Completion::status(Status::ERROR),
+            },
+        }
+    }
+}
+
+/// The order in which `h` became ready (0: ready from the start), or `None` if it is not.
+pub(crate) fn ready_order(s: &Session, h: u32) -> Option<u64> {
+    match s.async_items.get(&h) {
+        Some(AsyncItem::Pending(p)) => match p.state {
+            PendingState::Done { order, .. } => Some(order),
+            _ => None,
+        },
+        Some(AsyncItem::RequestPromise) => Some(0),
+        None => s.bodies.contains(h).then_some(0),
+    }
+}
+
+/// The index of the ready handle that finished first, if any.
+fn ready_index(s: &Session, handles: &[u32]) -> Option<usize> {
+    handles
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| ready_order(s, *h).map(|o| (o, i)))
+        .min()
+        .map(|(_, i)| i)
+}
+
+/// True when some handle waits for driver work (so waiting can end).
+fn can_progress(s: &Session, handles: &[u32]) -> bool {
+    handles.iter().any(|h| {
+        matches!(
+            s.async_items.get(h),
+            Some(AsyncItem::Pending(p)) if matches!(p.state, PendingState::InFlight { .. })
+        )
+    })
+}
+
+/// A call suspended until one of its handles is ready (or its timeout sleep is over).
+pub(crate) struct Waiting {
+    handles: Vec<u32>,
+    sleep: Option<WorkId>,
+    finish: Finish,
+    done: Option<Completion>,
+}
+
+impl Blocked for Waiting {
+    fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
+        let index = match ready_index(s, &self.handles) {
+            Some(i) => {
+                if let Some(w) = self.sleep {
+                    if s.finished_work.remove(&w).is_none() {
+                        s.forgotten_work.insert(w);
+                    }
+                }
+                Some(i)
+            }
+            None => match self.sleep {
+                Some(w) if s.finished_work.remove(&w).is_some() => None,
+                _ => return None,
+            },
+        };
+        let c = self.finish.run(mem, s, &self.handles, index);
+        let code = c.code;
+        self.done = Some(c);
+        Some(code)
+    }
+
+    fn annotate(&mut self, ev: &mut TraceEvent) {
+        if let Some(c) = self.done.as_mut() {
+            c.annotate(ev);
+        }
+    }
+}
+
+/// Finish now when a handle is ready; otherwise suspend the guest until one is (or the
+/// `timeout_ms` sleep, if any, is over).
+pub(crate) fn wait(
+    cx: &mut Cx<'_>,
+    handles: Vec<u32>,
+    timeout_ms: Option<u32>,
+    finish: Finish,
+) -> HostResult {
+    if let Some(i) = ready_index(cx.s, &handles) {
+        let c = finish.run(&mut cx.mem, cx.s, &handles, Some(i));
+        let downstream = matches!(finish, Finish::Downstream) && c.code == Status::OK.0;
+        let code = c.into_cx(cx)?;
+        if downstream {
+            // Hand control to the driver so it forwards the response at once.
+            return cx.suspend(Box::new(YieldNow(code)));
+        }
+        return Ok(code);
+    }
+    if timeout_ms.is_none() && !can_progress(cx.s, &handles) {
+        cx.note(
+            "this wait can never end: the request's streaming body is still open (edgeplay sends a streaming upload once http_body.close is called)",
+        );
+        return Err(Status::ERROR.into());
+    }
+    let sleep = timeout_ms.map(|ms| {
+        cx.s.start_work(WorkKind::Sleep {
+            ns: u64::from(ms) * 1_000_000,
+        })
+    });
+    cx.suspend(Box::new(Waiting {
+        handles,
+        sleep,
+        finish,
+        done: None,
+    }))
+}
+
+/// Read a list of `len` u32 handles at `ptr`.
+pub(crate) fn read_handles(cx: &mut Cx<'_>, ptr: u32, len: u32) -> HostResult<Vec<u32>> {
+    let bytes = u64::from(len) * 4;
+    let n = u32::try_from(bytes).map_err(|_| {
+        Fault::Mem(crate::memory::MemError::OutOfBounds {
+            ptr,
+            len: bytes,
+            size: cx.mem.size(),
+        })
+    })?;
+    let raw = cx.mem.read_bytes(ptr, n)?;
+    Ok(raw
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+/// Where a finished send writes its results.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outs {
+    /// `send_error_detail` pointer, for the `_v2`/`_v3` calls.
+    pub detail: Option<u32>,
+    /// Response handle out-pointer.
+    pub resp_out: u32,
+    /// Body handle out-pointer.
+    pub body_out: u32,
+}
+
+/// Write `tag` and an all-clear mask to a `send_error_detail` (20 bytes: tag@0, mask@4).
+pub(crate) fn write_detail(
+    mem: &mut GuestMem<'_>,
+    detail: Option<u32>,
+    tag: u32,
+) -> Result<(), Fault> {
+    if let Some(p) = detail {
+        let mut b = [0u8; 8];
+        b[..4].copy_from_slice(&tag.to_le_bytes());
+        mem.write(p, &b)?;
+    }
+    Ok(())
+}
+
+/// Take the finished pending request `h` and give the guest its response. With
+/// `select_rules`, a failure answers OK with invalid handles.
+pub(crate) fn deliver(
+    mem: &mut GuestMem<'_>,
+    s: &mut Session,
+    h: u32,
+    outs: &Outs,
+    select_rules: bool,
+) -> Completion {
+    let Some(AsyncItem::Pending(p)) = s.async_items.remove(&h) else {
+        return Completion::status(Status::BADF);
+    };
+    let p = *p;
+    let PendingState::Done { result, .. } = p.state else {
+        s.async_items.insert(h, AsyncItem::Pending(Box::new(p)));
+        return Completion::status(Status::ERROR).with_note("internal error: request not finished");
+    };
+    match *result {
+        Ok(mut resp) => {
+            p.on_response.apply(&mut resp.headers);
+            let status = resp.status;
+            let parts = ResponseParts {
+                status,
+                version: HttpVersion::Http11,
+                headers: resp.headers,
+                framing_mode: 0,
+                keepalive_mode: 0,
+                remote_addr: resp.remote_addr,
+            };
+            let Some(rh) = s.responses.insert(parts) else {
+                return Completion::status(Status::LIMITEXCEEDED);
+            };
+            let Some(bh) = s.bodies.insert(Body::buffer(resp.body)) else {
+                s.responses.take(rh);
+                return Completion::status(Status::LIMITEXCEEDED);
+            };
+            let written = mem
+                .write_u32(outs.resp_out, rh)
+                .and_then(|()| mem.write_u32(outs.body_out, bh));
+            if let Err(e) = written {
+                s.responses.take(rh);
+                s.bodies.take(bh);
+                return Completion::status(Status::INVAL).with_note(e.to_string());
+            }
+            if let Err(Fault::Mem(e)) = write_detail(mem, outs.detail, backends::tag::OK) {
+                return Completion::status(Status::INVAL).with_note(e.to_string());
+            }
+            Completion {
+                code: Status::OK.0,
+                results: vec![
+                    (
+                        "resp",
+                        ArgValue::Handle {
+                            kind: HandleKind::Response,
+                            handle: rh,
+                        },
+                    ),
+                    (
+                        "body",
+                        ArgValue::Handle {
+                            kind: HandleKind::Body,
+                            handle: bh,
+                        },
+                    ),
+                    ("status", ArgValue::Int(i64::from(status))),
+                ],
+                note: None,
+            }
+        }
+        Err(f) => {
+            let tag = backends::send_error_tag(f.kind);
+            if let Err(Fault::Mem(e)) = write_detail(mem, outs.detail, tag) {
+                return Completion::status(Status::INVAL).with_note(e.to_string());
+            }
+            let mut results = vec![(
+                "error",
+                ArgValue::Enum(backends::error_kind_name(f.kind).to_string()),
+            )];
+            let code = if select_rules {
+                let invalid = mem
+                    .write_u32(outs.resp_out, INVALID_HANDLE)
+                    .and_then(|()| mem.write_u32(outs.body_out, INVALID_HANDLE));
+                if let Err(e) = invalid {
+                    return Completion::status(Status::INVAL).with_note(e.to_string());
+                }
+                Status::OK.0
+            } else {
+                backends::send_error_status(f.kind).0
+            };
+            results.push(("send_error", ArgValue::Int(i64::from(tag))));
+            Completion {
+                code,
+                results,
+                note: Some(format!("backend {:?}: {}", p.backend, f.message)),
+            }
+        }
+    }
+}
+
+/// `send_downstream_pending`: send the finished request's response downstream (its
+/// queued `on_response` headers applied), or, when it failed, an error response (502,
+/// or 504 for a timeout, as Viceroy) with the `on_error` headers.
+pub(crate) fn deliver_downstream(s: &mut Session, h: u32) -> Completion {
+    let Some(AsyncItem::Pending(p)) = s.async_items.remove(&h) else {
+        return Completion::status(Status::BADF);
+    };
+    let p = *p;
+    let PendingState::Done { result, .. } = p.state else {
+        return Completion::status(Status::ERROR).with_note("internal error: request not finished");
+    };
+    if s.response_sent {
+        return Completion::status(Status::ERROR)
+            .with_note("a response was already sent downstream");
+    }
+    let (status, mut headers, body, note) = match *result {
+        Ok(mut r) => {
+            p.on_response.apply(&mut r.headers);
+            (r.status, r.headers, r.body, None)
+        }
+        Err(f) => {
+            let mut headers = crate::http::Headers::new();
+            headers.append("content-type", "text/plain; charset=utf-8");
+            p.on_error.apply(&mut headers);
+            let msg = format!("backend {:?}: {}", p.backend, f.message);
+            (
+                backends::error_response_status(f.kind),
+                headers,
+                format!("{msg}\n").into_bytes(),
+                Some(msg),
+            )
+        }
+    };
+    // The client gets the body as the driver frames it.
+    headers.remove("transfer-encoding");
+    s.response_sent = true;
+    s.emit(Output::Response(ResponseHead {
+        status,
+        version: HttpVersion::Http11,
+        headers,
+        streaming: false,
+    }));
+    if !body.is_empty() {
+        s.emit(Output::BodyChunk(body));
+    }
+    s.emit(Output::BodyEnd);
+    Completion {
+        code: Status::OK.0,
+        results: vec![("status", ArgValue::Int(i64::from(status)))],
+        note,
+    }
+}

@@ -1,0 +1,200 @@
+//! The async boundary's contract: the outside work a guest asks for (sleeps, backend
+//! fetches, streaming upload chunks), its results, and the backend responses and
+//! failures the core makes of them. Plain data: the drivers (native, browser, tests)
+//! perform the work and hand the results back.
+
+use crate::http::Headers;
+use serde::{Deserialize, Serialize};
+
+/// An id for outside work the driver performs.
+pub type WorkId = u64;
+
+/// Outside work the guest asked for; the driver performs it and calls
+/// [`crate::Execution::complete`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkKind {
+    /// Wait `ns` nanoseconds (a WASI `poll_oneoff` clock subscription).
+    Sleep {
+        /// How long.
+        ns: u64,
+    },
+    /// Send a request to an origin and return its whole response
+    /// ([`WorkResult::Fetched`] or [`WorkResult::FetchFailed`]).
+    Fetch(Box<FetchRequest>),
+    /// More bytes of the streaming body of the fetch `fetch` (a [`WorkKind::Fetch`]
+    /// with [`FetchRequest::body_stream`] set), in order. Fire-and-forget: the driver
+    /// passes them on and never completes this work.
+    FetchBodyChunk {
+        /// The work id of the fetch.
+        fetch: WorkId,
+        /// The bytes, to send after everything before them.
+        bytes: Vec<u8>,
+    },
+    /// The end of the streaming body of the fetch `fetch`. `abandoned`: the guest
+    /// abandoned the body (or ended without closing it), so the origin must see an
+    /// incomplete body (the driver aborts the request). Fire-and-forget, like
+    /// [`WorkKind::FetchBodyChunk`].
+    FetchBodyEnd {
+        /// The work id of the fetch.
+        fetch: WorkId,
+        /// True when the body is cut off rather than complete.
+        abandoned: bool,
+    },
+}
+
+/// A backend request, exactly as it should go on the wire: the core has already
+/// applied the backend's URL, `override_host`, the `cdn-loop` token and framing.
+/// The driver only performs it (native: hyper; browser: `fetch`).
+///
+/// - `url` is the backend's scheme, host, port and path prefix, then the guest
+///   request's path and query ([`crate::backends::backend_url`]).
+/// - `headers` always hold `host` (the backend's `override_host`, else the guest
+///   request's Host header, else its URL's authority, else the backend's host, as
+///   Viceroy picks it) and `cdn-loop` with the `edgeplay` token appended.
+/// - `content-length`/`transfer-encoding` are present only when the guest chose
+///   manual framing (`framing_headers_mode_set(1)`) with valid values; otherwise the
+///   driver frames `body` itself.
+/// - The timeouts are always set: the backend's values, or the platform's defaults
+///   ([`crate::backends::DEFAULT_CONNECT_TIMEOUT_MS`] and its siblings).
+/// - A streaming upload (`send_async_streaming`) starts at once with
+///   [`FetchRequest::body_stream`] set: `body` holds the bytes the body had when it
+///   was sent, the rest follows as [`WorkKind::FetchBodyChunk`] work and ends with
+///   [`WorkKind::FetchBodyEnd`]. The driver sends the head at once and streams the
+///   body (native), or may buffer it and send it whole at the end (browser). The
+///   origin may answer before the body ends. (To a mock or unreliable backend the
+///   upload is buffered instead: the fetch starts when the guest closes the body.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    /// The backend's name (for the trace and error messages).
+    pub backend: String,
+    /// Method.
+    pub method: String,
+    /// Absolute URL to request (`http://127.0.0.1:8080/path?q`).
+    pub url: String,
+    /// Headers to send, including `host`.
+    pub headers: Headers,
+    /// The whole request body; with `body_stream`, its first bytes.
+    pub body: Vec<u8>,
+    /// True when the body streams: more follows as [`WorkKind::FetchBodyChunk`] work
+    /// naming this fetch, up to a [`WorkKind::FetchBodyEnd`].
+    #[serde(default)]
+    pub body_stream: bool,
+    /// Connect timeout.
+    pub connect_timeout_ms: Option<u32>,
+    /// Time allowed until the response head arrives.
+    pub first_byte_timeout_ms: Option<u32>,
+    /// Longest pause allowed between two body chunks.
+    pub between_bytes_timeout_ms: Option<u32>,
+}
+
+/// A backend response, whole.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FetchResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers as received.
+    pub headers: Headers,
+    /// The whole body (still content-encoded; the core decompresses when asked).
+    pub body: Vec<u8>,
+    /// The address the response came from, when the platform knows it.
+    pub remote_addr: Option<std::net::SocketAddr>,
+    /// Microseconds from the start of the fetch to the response head.
+    pub first_byte_us: u64,
+    /// Microseconds from the start of the fetch to the end of the body.
+    pub end_us: u64,
+    /// Request headers the driver could not send as the guest set them (a browser
+    /// page may not set `Host`, `Connection`, ...): the fetch's trace event lists them.
+    #[serde(default)]
+    pub headers_not_sent: Vec<String>,
+    /// What the driver changed or could not do (a followed redirect, a dropped body,
+    /// ...): notes on the fetch's trace event.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Why a fetch failed, as `send_error_detail` tags name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchErrorKind {
+    /// DNS lookup failed.
+    DnsError,
+    /// DNS lookup timed out.
+    DnsTimeout,
+    /// The connection was refused.
+    ConnectionRefused,
+    /// The connection could not be made in time.
+    ConnectionTimeout,
+    /// The connection ended early.
+    ConnectionTerminated,
+    /// No response head within the first-byte timeout, or a body pause over the between-bytes timeout.
+    HttpResponseTimeout,
+    /// The response was not valid HTTP.
+    HttpProtocolError,
+    /// The response ended before its body was complete.
+    HttpIncompleteResponse,
+    /// TLS certificate problem.
+    TlsCertificateError,
+    /// The browser refused the request (CORS or a forbidden request): the page cannot
+    /// tell why, so this is reported as its own kind with an explanation.
+    BrowserBlocked,
+    /// Anything else.
+    InternalError,
+}
+
+/// A failed fetch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FetchError {
+    /// What kind of failure.
+    pub kind: FetchErrorKind,
+    /// A human explanation (shown in the trace and in errors).
+    pub message: String,
+    /// Request headers the driver could not send as the guest set them (see
+    /// [`FetchResponse::headers_not_sent`]).
+    #[serde(default)]
+    pub headers_not_sent: Vec<String>,
+    /// What the driver changed or could not do, besides the failure itself.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// A piece of outside work with its id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Work {
+    /// The id to complete it with.
+    pub id: WorkId,
+    /// What to do.
+    pub kind: WorkKind,
+}
+
+/// The result of outside work.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkResult {
+    /// The sleep finished.
+    Slept,
+    /// The fetch got a response.
+    Fetched(Box<FetchResponse>),
+    /// The fetch failed.
+    FetchFailed(FetchError),
+}
+
+/// A backend response as the guest receives it (decompressed when asked).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackendResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Headers,
+    /// The whole body.
+    pub body: Vec<u8>,
+    /// The address it came from, when known.
+    pub remote_addr: Option<std::net::SocketAddr>,
+}
+
+/// Why a backend request failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendFailure {
+    /// The failure, as `send_error_detail` names it.
+    pub kind: FetchErrorKind,
+    /// A human explanation.
+    pub message: String,
+}

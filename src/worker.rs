@@ -1,14 +1,16 @@
-//! The web worker: it owns the [`Engine`] and drives the resumable guest — the
-//! browser twin of the native runner's driver (`crates/cli/src/driver.rs`).
+//! The web worker: it owns the [`Engine`] and is the browser adapter of the core's
+//! [`Driver`] — the twin of the native runner's (`crates/cli/src/driver.rs`). It only
+//! performs platform work; loop detection, uploads (buffered: a browser cannot stream
+//! a request body), what is in flight and failures are the core's.
 //!
 //! ```text
 //! loop {
-//!     poll = exec.run()                 // one fuel slice at most
-//!     start exec.take_work()            // setTimeout for sleeps, fetch() for backends
+//!     step = driver.step()              // one fuel slice at most
+//!     start driver.take_work()          // setTimeout for sleeps, fetch() for backends
 //!     post outputs + trace to the UI    // body chunks stream as they come
-//!     Done    -> post Done, stop
-//!     Yielded -> hand in finished work; yield to the event loop only while work is in flight
-//!     Blocked -> await the next finished work, hand it in
+//!     Done     -> post Done, stop
+//!     Continue -> hand in finished work; yield to the event loop only while work is in flight
+//!     Wait     -> await the next finished work, hand it in
 //! }
 //! ```
 //!
@@ -20,13 +22,12 @@ use crate::platform::{browser_platform, now_ms};
 use crate::protocol::{js, FromWorker, RunRequest, ToWorker, WireOutput};
 use edgeplay_host::exec::{viceroy_request_id, StartError};
 use edgeplay_host::{
-    Engine, ExecOptions, Execution, Exit, FetchError, FetchErrorKind, FetchRequest, Guest, Outcome,
-    Poll, Work, WorkId, WorkKind, WorkResult,
+    Capabilities, Driver, Engine, ExecOptions, Guest, Outcome, Poll, Step, Work, WorkId, WorkKind,
+    WorkResult,
 };
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -162,7 +163,7 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
 }
 
 /// Parse the config, build the request, instantiate the guest.
-fn prepare(s: &mut State, run: RunRequest) -> Result<(Execution, String, f64), String> {
+fn prepare(s: &mut State, run: RunRequest) -> Result<(Driver, String, f64), String> {
     let guest = s
         .guest
         .clone()
@@ -177,129 +178,65 @@ fn prepare(s: &mut State, run: RunRequest) -> Result<(Execution, String, f64), S
         ..ExecOptions::default()
     };
     let t0 = now_ms();
-    let exec = Execution::new(
+    let exec = Driver::start(
         &s.engine,
         guest,
         Arc::new(config),
         request,
         request_id.clone(),
         opts,
+        Capabilities::BROWSER,
     )
     .map_err(|e: StartError| e.to_string())?;
     Ok((exec, request_id, now_ms() - t0))
 }
 
-/// Run `exec` to its end, streaming what it produces to `sink` as `Progress`
+/// Run `driver` to its end, streaming what it produces to `sink` as `Progress`
 /// (and `Notice`) messages for `run_id`. Returns how it ended.
-pub async fn drive(mut exec: Execution, run_id: u32, sink: Sink) -> Outcome {
+pub async fn drive(mut driver: Driver, run_id: u32, sink: Sink) -> Outcome {
     let t0 = now_ms();
     let (tx, mut rx) = mpsc::unbounded::<(WorkId, WorkResult)>();
-    let mut in_flight = 0usize;
-    // Streaming uploads being buffered (see [`Upload`]), by the work id of their fetch.
-    let mut uploads: HashMap<WorkId, FetchRequest> = HashMap::new();
     loop {
-        let poll = exec.run();
-        for w in exec.take_work() {
-            match w.kind {
-                WorkKind::Fetch(req) if req.body_stream => {
-                    in_flight += 1;
-                    uploads.insert(w.id, *req);
-                }
-                WorkKind::FetchBodyChunk { fetch, bytes } => {
-                    if let Some(req) = uploads.get_mut(&fetch) {
-                        req.body.extend_from_slice(&bytes);
-                    }
-                }
-                WorkKind::FetchBodyEnd { fetch, abandoned } => {
-                    if let Some(mut req) = uploads.remove(&fetch) {
-                        if abandoned {
-                            let why =
-                                "the guest abandoned the streaming request body; the browser \
-                                       buffers uploads, so the request was never sent";
-                            let _ = tx.unbounded_send((fetch, upload_failed(why)));
-                        } else {
-                            req.body_stream = false;
-                            let work = Work {
-                                id: fetch,
-                                kind: WorkKind::Fetch(Box::new(req)),
-                            };
-                            start_work(work, run_id, tx.clone(), sink.clone(), true);
-                        }
-                    }
-                }
-                kind => {
-                    in_flight += 1;
-                    let work = Work { id: w.id, kind };
-                    start_work(work, run_id, tx.clone(), sink.clone(), false);
-                }
-            }
+        let step = driver.step();
+        for w in driver.take_work() {
+            start_work(w, run_id, tx.clone(), sink.clone());
         }
-        flush(&mut exec, run_id, t0, &sink);
-        match poll {
-            Poll::Done(outcome) => {
-                flush(&mut exec, run_id, t0, &sink);
+        flush(&mut driver, run_id, t0, &sink);
+        match step {
+            Step::Done(outcome) => {
+                flush(&mut driver, run_id, t0, &sink);
                 return outcome;
             }
-            Poll::Yielded => {
+            Step::Continue => {
                 while let Ok((id, result)) = rx.try_recv() {
-                    in_flight -= 1;
-                    exec.complete(id, result);
+                    driver.complete(id, result);
                 }
-                if in_flight > 0 {
+                if driver.in_flight() > 0 {
                     // Let timers and fetches make progress while the guest computes.
                     yield_to_event_loop().await;
                 }
             }
-            Poll::Blocked => {
-                if in_flight > 0 && in_flight == uploads.len() {
-                    // Only unclosed uploads are under way: the guest waits for a
-                    // response the browser cannot get before the body is complete.
-                    let why = "the guest waits for the response of a streaming upload it has \
-                               not closed; a browser sends a request body only once it is \
-                               complete (edgeplay's native runner streams it)";
-                    for (id, _) in uploads.drain() {
-                        let _ = tx.unbounded_send((id, upload_failed(why)));
+            Step::Wait => match rx.next().await {
+                Some((id, result)) => {
+                    driver.complete(id, result);
+                    while let Ok((id, result)) = rx.try_recv() {
+                        driver.complete(id, result);
                     }
                 }
-                if in_flight == 0 {
-                    let message =
-                        "internal error: the guest is waiting, but no outside work is under way"
-                            .to_string();
-                    return stop_with(&mut exec, message, run_id, t0, &sink);
+                None => {
+                    let outcome = driver.stop(Some("internal error: outside work was lost".into()));
+                    flush(&mut driver, run_id, t0, &sink);
+                    return outcome;
                 }
-                match rx.next().await {
-                    Some((id, result)) => {
-                        in_flight -= 1;
-                        exec.complete(id, result);
-                        while let Ok((id, result)) = rx.try_recv() {
-                            in_flight -= 1;
-                            exec.complete(id, result);
-                        }
-                    }
-                    None => {
-                        let message = "internal error: outside work was lost".to_string();
-                        return stop_with(&mut exec, message, run_id, t0, &sink);
-                    }
-                }
-            }
+            },
         }
     }
 }
 
-fn stop_with(exec: &mut Execution, message: String, run_id: u32, t0: f64, sink: &Sink) -> Outcome {
-    let mut outcome = exec.stop();
-    outcome.exit = Exit::Trap {
-        message,
-        backtrace: Vec::new(),
-    };
-    flush(exec, run_id, t0, sink);
-    outcome
-}
-
 /// Post the outputs and trace events produced since the last call (if any).
-fn flush(exec: &mut Execution, run_id: u32, t0: f64, sink: &Sink) {
-    let outputs: Vec<WireOutput> = exec.take_outputs().into_iter().map(Into::into).collect();
-    let trace = exec.take_trace();
+fn flush(driver: &mut Driver, run_id: u32, t0: f64, sink: &Sink) {
+    let outputs: Vec<WireOutput> = driver.take_outputs().into_iter().map(Into::into).collect();
+    let trace = driver.take_trace();
     if outputs.is_empty() && trace.is_empty() {
         return;
     }
@@ -311,32 +248,10 @@ fn flush(exec: &mut Execution, run_id: u32, t0: f64, sink: &Sink) {
     });
 }
 
-/// Browsers cannot stream a request body over HTTP/1.1, so a streaming upload
-/// (`send_async_streaming`, [`FetchRequest::body_stream`]) is buffered here: its
-/// chunks are collected and the fetch starts, with the whole body, when the guest
-/// closes it (an abandoned upload is never sent).
-const UPLOAD_NOTE: &str = "streaming upload: a browser cannot stream a request body, so \
-                           edgeplay sent it whole when the guest closed it";
-
-/// The failure of a buffered upload that was never sent.
-fn upload_failed(why: &str) -> WorkResult {
-    WorkResult::FetchFailed(FetchError {
-        kind: FetchErrorKind::InternalError,
-        message: why.to_string(),
-        headers_not_sent: Vec::new(),
-        notes: vec![UPLOAD_NOTE.to_string()],
-    })
-}
-
-/// Perform one piece of outside work; its result goes to `tx`. `upload`: a buffered
-/// streaming upload, whose trace event gets a note saying so.
-fn start_work(
-    w: Work,
-    run_id: u32,
-    tx: mpsc::UnboundedSender<(WorkId, WorkResult)>,
-    sink: Sink,
-    upload: bool,
-) {
+/// Perform one piece of outside work; its result goes to `tx`. The driver core
+/// buffers streaming uploads for the browser ([`Capabilities::BROWSER`]), so only
+/// sleeps and whole fetches arrive here.
+fn start_work(w: Work, run_id: u32, tx: mpsc::UnboundedSender<(WorkId, WorkResult)>, sink: Sink) {
     let id = w.id;
     match w.kind {
         WorkKind::Sleep { ns } => spawn_local(async move {
@@ -345,14 +260,7 @@ fn start_work(
         }),
         WorkKind::Fetch(req) => spawn_local(async move {
             let backend = req.backend.clone();
-            let mut result = fetch::fetch(*req).await;
-            if upload {
-                match &mut result {
-                    WorkResult::Fetched(r) => r.notes.push(UPLOAD_NOTE.to_string()),
-                    WorkResult::FetchFailed(e) => e.notes.push(UPLOAD_NOTE.to_string()),
-                    WorkResult::Slept => {}
-                }
-            }
+            let result = fetch::fetch(*req).await;
             // The headers not sent and the notes go on the fetch's trace event (the
             // core puts them there) and, as they matter, to the Logs panel too.
             let not_sent = fetch::not_sent_note(&backend, fetch::headers_not_sent_of(&result));
@@ -364,7 +272,7 @@ fn start_work(
             }
             let _ = tx.unbounded_send((id, result));
         }),
-        // Handled by `drive` (buffered uploads); never started as tasks.
+        // Never reach a browser driver: the core buffers uploads.
         WorkKind::FetchBodyChunk { .. } | WorkKind::FetchBodyEnd { .. } => {}
     }
 }

@@ -199,16 +199,54 @@ fn unreliable_backends_follow_their_percentage() {
     assert_eq!(origin.requests().len(), 1);
 }
 
+/// `cdn-loop` as a request carries it after `n` passes through edgeplay.
+fn passes(n: usize) -> String {
+    let mut v = vec!["other"];
+    v.extend(std::iter::repeat_n("edgeplay", n));
+    v.join(", ")
+}
+
 #[test]
-fn a_looping_request_gets_508_without_running_the_guest() {
-    let v = request_json("hello", &["-H", "cdn-loop: other, edgeplay", "/"]);
+fn a_request_that_looped_too_often_gets_508_without_running_the_guest() {
+    let looped = format!("cdn-loop: {}", passes(5));
+    let v = request_json("hello", &["-H", &looped, "/"]);
     assert_eq!(v["status"], 508);
+    assert!(body(&v).contains("Loop detected"), "{v}");
     assert!(trace_calls(&v).is_empty(), "the guest must not run");
+    // Fewer passes run the guest: a service may call itself.
+    let once = format!("cdn-loop: {}", passes(4));
+    let v = request_json("hello", &["-H", &once, "/"]);
+    assert_eq!(v["status"], 200, "{v}");
     let server = Server::start(&guest("hello"), &[]);
-    let r = server.request("GET", "/", &[("cdn-loop", "edgeplay")], b"");
+    let r = server.request("GET", "/", &[("cdn-loop", &passes(5))], b"");
     assert_eq!(r.status, 508);
+    let ok = server.request("GET", "/", &[("cdn-loop", "edgeplay")], b"");
+    assert_eq!(ok.status, 200);
     let ok = server.request("GET", "/", &[("cdn-loop", "someone-else")], b"");
     assert_eq!(ok.status, 200);
+}
+
+#[test]
+fn a_service_may_call_itself_until_the_loop_limit() {
+    // The proxy's backend is the server itself: each pass adds a token, the sixth
+    // entry is refused and the 508 travels back out through the five passes.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let server = Server::start_on(
+        &guest("proxy"),
+        &addr,
+        &["--backend", &format!("origin={addr}")],
+    );
+    let r = server.request("GET", "/", &[], b"");
+    assert_eq!(r.status, 508, "{}", server.log());
+    assert!(r.text().contains("Loop detected"));
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log();
+    assert_eq!(
+        log.matches("handling request").count(),
+        6,
+        "five passes ran the guest, the sixth was refused:\n{log}"
+    );
+    assert_eq!(log.matches("request loop detected").count(), 1, "{log}");
 }
 
 #[test]

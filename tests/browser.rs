@@ -11,8 +11,8 @@
 use edgeplay_host::platform::{Clock, Random};
 use edgeplay_host::trace::{ArgValue, EventKind, HandleKind};
 use edgeplay_host::{
-    DownstreamRequest, Engine, ExecOptions, Execution, Exit, FetchErrorKind, FetchRequest, Headers,
-    TraceEvent, WorkResult,
+    Capabilities, DownstreamRequest, Driver, Engine, ExecOptions, Execution, Exit, FetchErrorKind,
+    FetchRequest, Headers, TraceEvent, WorkResult,
 };
 use edgeplay_web::fetch::{self, fetch as browser_fetch, page_origin};
 use edgeplay_web::platform::{browser_platform, BrowserClock, BrowserRandom};
@@ -268,6 +268,7 @@ async fn the_driver_performs_sleeps_and_streams_outputs() {
         ExecOptions::default(),
     )
     .unwrap();
+    let exec = Driver::new(exec, Capabilities::BROWSER);
     let seen: Rc<RefCell<Vec<FromWorker>>> = Rc::default();
     let sink = seen.clone();
     let t0 = js_sys::Date::now();
@@ -325,6 +326,7 @@ async fn the_cpu_limit_stops_a_spinning_guest() {
         },
     )
     .unwrap();
+    let exec = Driver::new(exec, Capabilities::BROWSER);
     let outcome = edgeplay_web::worker::drive(exec, 1, Rc::new(|_| {})).await;
     assert_eq!(outcome.exit, Exit::CpuLimit { limit_ms: 5 });
 }

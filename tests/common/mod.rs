@@ -63,6 +63,15 @@ pub fn guest(name: &str) -> PathBuf {
     p
 }
 
+/// A port on 127.0.0.1 that was free a moment ago (for a server that must know its
+/// own address before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
 /// Write `text` to a fresh temp file and return its path.
 pub fn temp_file(name: &str, text: &str) -> PathBuf {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -139,10 +148,15 @@ pub struct Server {
 impl Server {
     /// Start `edgeplay serve GUEST --addr 127.0.0.1:0 ARGS...` and wait for its Listening line.
     pub fn start(guest_path: &Path, args: &[&str]) -> Server {
+        Server::start_on(guest_path, "127.0.0.1:0", args)
+    }
+
+    /// [`Server::start`] on a given address.
+    pub fn start_on(guest_path: &Path, addr: &str, args: &[&str]) -> Server {
         let mut child = Command::new(edgeplay_bin())
             .arg("serve")
             .arg(guest_path)
-            .args(["--addr", "127.0.0.1:0"])
+            .args(["--addr", addr])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

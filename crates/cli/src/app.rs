@@ -9,9 +9,7 @@ use crate::serve::{bind, serve, ServeCtx};
 use anyhow::{anyhow, Result};
 use base64::Engine as _;
 use edgeplay_host::abi::Coverage;
-use edgeplay_host::{
-    DownstreamRequest, Engine, ExecOptions, Execution, Exit, Guest, ServiceConfig,
-};
+use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, Exit, Guest, ServiceConfig};
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -161,7 +159,7 @@ pub async fn run_cmd(args: RunArgs) -> ExitCode {
     let mut argv = vec![program_name];
     argv.extend(args.wasm_args.iter().cloned());
     opts.args = Some(argv);
-    let exec = match Execution::new(
+    let exec = match crate::driver::start(
         &engine,
         guest,
         Arc::new(config),

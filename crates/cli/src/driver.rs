@@ -1,18 +1,21 @@
-//! The native async driver: runs an [`Execution`] on the tokio runtime.
+//! The native async driver: the tokio adapter of the core's [`Driver`].
 //!
-//! The guest runs in fuel slices on the calling task ([`Execution::run`]); between
+//! The guest runs in fuel slices on the calling task ([`Driver::step`]); between
 //! slices the task yields so other requests progress. Outside work the guest asks for
-//! ([`Execution::take_work`]) becomes tokio tasks in a [`JoinSet`] owned by the loop
-//! (a sleep is `tokio::time::sleep`); while the guest is blocked the loop awaits the
-//! next one to finish, hands its result in ([`Execution::complete`]) and resumes the
-//! guest. Nothing blocks a thread per guest: an [`Execution`] is `Send`, so a driven
-//! execution is an ordinary task on the multi-threaded runtime.
+//! ([`Driver::take_work`]) becomes tokio tasks in a [`JoinSet`] owned by the loop
+//! (a sleep is `tokio::time::sleep`, a fetch `crate::fetch`, a streaming upload's
+//! chunks go down its body channel); while the guest waits the loop awaits the next
+//! task to finish, hands its result in ([`Driver::complete`]) and steps again.
+//! Everything else — loop detection, what is in flight, failures — is the core's.
+//! Nothing blocks a thread per guest: a [`Driver`] is `Send`, so a driven execution
+//! is an ordinary task on the multi-threaded runtime.
 
 use edgeplay_host::collect::FinalResponse;
+use edgeplay_host::driver::{Capabilities, Driver, Step};
 use edgeplay_host::exec::StartError;
 use edgeplay_host::{
-    Collected, DownstreamRequest, Engine, ExecOptions, Execution, Exit, Guest, Outcome, Output,
-    Poll, ServiceConfig, TraceEvent, Work, WorkId, WorkKind, WorkResult,
+    Collected, DownstreamRequest, Engine, ExecOptions, Exit, Guest, Outcome, Output, Service,
+    TraceEvent, Work, WorkId, WorkKind, WorkResult,
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,16 +27,37 @@ use tokio::task::JoinSet;
 
 pub use edgeplay_host::exec::viceroy_request_id;
 
-/// Drive `exec` to its end, passing every output to `on_output` as soon as the slice
-/// that produced it returns. Returns how it ended and the trace.
-pub async fn drive(exec: Execution, on_output: impl FnMut(Output)) -> (Outcome, Vec<TraceEvent>) {
-    drive_until(exec, on_output, std::future::pending()).await
+/// Start one downstream request with the native platform's capabilities (uploads
+/// stream): loop detection and instantiation ([`Driver::start`]).
+pub fn start(
+    engine: &Engine,
+    guest: Arc<Guest>,
+    service: impl Into<Service>,
+    request: DownstreamRequest,
+    request_id: String,
+    opts: ExecOptions,
+) -> Result<Driver, StartError> {
+    Driver::start(
+        engine,
+        guest,
+        service,
+        request,
+        request_id,
+        opts,
+        Capabilities::NATIVE,
+    )
 }
 
-/// Like [`drive`], but stops the guest ([`Execution::stop`]) when `stop` completes: it
+/// Drive `driver` to its end, passing every output to `on_output` as soon as the slice
+/// that produced it returns. Returns how it ended and the trace.
+pub async fn drive(driver: Driver, on_output: impl FnMut(Output)) -> (Outcome, Vec<TraceEvent>) {
+    drive_until(driver, on_output, std::future::pending()).await
+}
+
+/// Like [`drive`], but stops the guest ([`Driver::stop`]) when `stop` completes: it
 /// is checked between fuel slices and while the guest waits for outside work.
 pub async fn drive_until(
-    mut exec: Execution,
+    mut driver: Driver,
     mut on_output: impl FnMut(Output),
     stop: impl Future<Output = ()>,
 ) -> (Outcome, Vec<TraceEvent>) {
@@ -42,44 +66,41 @@ pub async fn drive_until(
     let mut uploads: Uploads = HashMap::new();
     loop {
         if poll_once(stop.as_mut()) {
-            return stopped(&mut exec, None, &mut on_output);
+            return stopped(&mut driver, None, &mut on_output);
         }
-        let poll = exec.run();
-        for w in exec.take_work() {
+        let step = driver.step();
+        for w in driver.take_work() {
             start_work(&mut work, &mut uploads, w);
         }
-        for o in exec.take_outputs() {
+        for o in driver.take_outputs() {
             on_output(o);
         }
-        match poll {
-            Poll::Done(outcome) => return finish(&mut exec, outcome, &mut on_output),
-            Poll::Yielded => {
-                if let Err(message) = complete_finished(&mut exec, &mut work) {
-                    return stopped(&mut exec, Some(message), &mut on_output);
+        match step {
+            Step::Done(outcome) => return finish(&mut driver, outcome, &mut on_output),
+            Step::Continue => {
+                if let Err(message) = complete_finished(&mut driver, &mut work) {
+                    return stopped(&mut driver, Some(message), &mut on_output);
                 }
                 tokio::task::yield_now().await;
             }
-            Poll::Blocked => {
+            Step::Wait => {
                 let next = tokio::select! {
                     biased;
                     _ = stop.as_mut() => {
-                        return stopped(&mut exec, None, &mut on_output);
+                        return stopped(&mut driver, None, &mut on_output);
                     }
                     next = work.join_next() => next,
                 };
                 let result = match next {
                     Some(Ok((id, result))) => {
-                        exec.complete(id, result);
-                        complete_finished(&mut exec, &mut work)
+                        driver.complete(id, result);
+                        complete_finished(&mut driver, &mut work)
                     }
                     Some(Err(e)) => Err(format!("internal error: outside work failed: {e}")),
-                    None => Err(
-                        "internal error: the guest is waiting, but no outside work is under way"
-                            .to_string(),
-                    ),
+                    None => Err(edgeplay_host::driver::NOTHING_UNDER_WAY.to_string()),
                 };
                 if let Err(message) = result {
-                    return stopped(&mut exec, Some(message), &mut on_output);
+                    return stopped(&mut driver, Some(message), &mut on_output);
                 }
             }
         }
@@ -88,12 +109,12 @@ pub async fn drive_until(
 
 /// Hand in every result that is already there, without waiting.
 fn complete_finished(
-    exec: &mut Execution,
+    driver: &mut Driver,
     work: &mut JoinSet<(WorkId, WorkResult)>,
 ) -> Result<(), String> {
     while let Some(res) = work.try_join_next() {
         match res {
-            Ok((id, result)) => exec.complete(id, result),
+            Ok((id, result)) => driver.complete(id, result),
             Err(e) => return Err(format!("internal error: outside work failed: {e}")),
         }
     }
@@ -142,37 +163,24 @@ fn start_work(set: &mut JoinSet<(WorkId, WorkResult)>, uploads: &mut Uploads, w:
     }
 }
 
-/// Stop the execution; with a message, the outcome becomes a trap with that message
-/// (a driver failure the user should see), else it stays [`Exit::Stopped`].
-fn exec_stop(exec: &mut Execution, message: Option<String>) -> Outcome {
-    let mut outcome = exec.stop();
-    if let Some(message) = message {
-        outcome.exit = Exit::Trap {
-            message,
-            backtrace: Vec::new(),
-        };
-    }
-    outcome
-}
-
 fn stopped(
-    exec: &mut Execution,
+    driver: &mut Driver,
     message: Option<String>,
     on_output: &mut impl FnMut(Output),
 ) -> (Outcome, Vec<TraceEvent>) {
-    let outcome = exec_stop(exec, message);
-    finish(exec, outcome, on_output)
+    let outcome = driver.stop(message);
+    finish(driver, outcome, on_output)
 }
 
 fn finish(
-    exec: &mut Execution,
+    driver: &mut Driver,
     outcome: Outcome,
     on_output: &mut impl FnMut(Output),
 ) -> (Outcome, Vec<TraceEvent>) {
-    for o in exec.take_outputs() {
+    for o in driver.take_outputs() {
         on_output(o);
     }
-    (outcome, exec.take_trace())
+    (outcome, driver.take_trace())
 }
 
 /// Poll a future once without a real waker; true when it is ready.
@@ -213,11 +221,11 @@ pub fn start_failure(e: &StartError) -> Outcome {
 pub async fn run_request(
     engine: &Engine,
     guest: Arc<Guest>,
-    config: Arc<ServiceConfig>,
+    service: impl Into<Service>,
     request: DownstreamRequest,
     opts: ExecOptions,
 ) -> RequestResult {
-    run_request_with(engine, guest, config, request, opts, |_| {}).await
+    run_request_with(engine, guest, service, request, opts, |_| {}).await
 }
 
 /// [`run_request`], also showing each output to `observe` as it arrives (e.g. to print
@@ -225,39 +233,24 @@ pub async fn run_request(
 pub async fn run_request_with(
     engine: &Engine,
     guest: Arc<Guest>,
-    config: Arc<ServiceConfig>,
+    service: impl Into<Service>,
     request: DownstreamRequest,
     opts: ExecOptions,
     mut observe: impl FnMut(&Output),
 ) -> RequestResult {
     let t0 = Instant::now();
     let mut collected = Collected::default();
-    if edgeplay_host::backends::loop_detected(&request) {
-        // The platform answers a looping request without running the guest.
-        collected.absorb(edgeplay_host::collect::loop_detected_outputs());
-        return RequestResult {
-            collected,
-            outcome: Outcome {
-                exit: Exit::Returned,
-                fuel: 0,
-                cpu_ms_estimate: 0.0,
-            },
-            response: FinalResponse::loop_detected(),
-            trace: Vec::new(),
-            run_us: 0,
-        };
-    }
-    let (outcome, trace) =
-        match Execution::new(engine, guest, config, request, viceroy_request_id(0), opts) {
-            Ok(exec) => {
-                drive(exec, |o| {
-                    observe(&o);
-                    collected.absorb(vec![o]);
-                })
-                .await
-            }
-            Err(e) => (start_failure(&e), Vec::new()),
-        };
+    let (outcome, trace) = match start(engine, guest, service, request, viceroy_request_id(0), opts)
+    {
+        Ok(driver) => {
+            drive(driver, |o| {
+                observe(&o);
+                collected.absorb(vec![o]);
+            })
+            .await
+        }
+        Err(e) => (start_failure(&e), Vec::new()),
+    };
     let run_us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
     let response = collected.final_response(&outcome);
     RequestResult {
@@ -277,7 +270,7 @@ mod tests {
 
     #[test]
     fn an_execution_can_move_between_threads() {
-        assert_send::<Execution>();
+        assert_send::<Driver>();
         assert_send::<Arc<Engine>>();
         assert_send::<Arc<Guest>>();
     }
@@ -298,9 +291,9 @@ mod tests {
         .unwrap()
     }
 
-    fn start(engine: &Engine, wasm: &[u8]) -> Execution {
+    fn begin(engine: &Engine, wasm: &[u8]) -> Driver {
         let guest = engine.load(wasm).unwrap();
-        Execution::new(
+        start(
             engine,
             guest,
             Arc::default(),
@@ -314,7 +307,7 @@ mod tests {
     #[tokio::test]
     async fn sleeps_are_performed_by_the_runtime() {
         let engine = Engine::new(crate::platform::native_platform());
-        let (outcome, trace) = drive(start(&engine, &sleeper(5)), |_| {}).await;
+        let (outcome, trace) = drive(begin(&engine, &sleeper(5)), |_| {}).await;
         assert_eq!(outcome.exit, Exit::Returned);
         assert!(trace.iter().any(|e| e.name == "poll_oneoff"));
     }
@@ -322,7 +315,7 @@ mod tests {
     #[tokio::test]
     async fn a_stop_ends_a_waiting_guest() {
         let engine = Engine::new(crate::platform::native_platform());
-        let exec = start(&engine, &sleeper(3_600_000));
+        let exec = begin(&engine, &sleeper(3_600_000));
         let stop = tokio::time::sleep(Duration::from_millis(10));
         let (outcome, _) = drive_until(exec, |_| {}, stop).await;
         assert_eq!(outcome.exit, Exit::Stopped);

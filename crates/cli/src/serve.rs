@@ -13,8 +13,8 @@ use crate::driver::{drive, viceroy_request_id};
 use crate::logging::{GuestPrinter, LISTEN_TARGET};
 use bytes::Bytes;
 use edgeplay_host::{
-    Collected, DownstreamRequest, Engine, ExecOptions, Execution, Exit, Guest, Headers,
-    HttpVersion, Outcome, Output, ResponseHead, ServiceConfig,
+    Collected, DownstreamRequest, Driver, Engine, ExecOptions, Exit, Guest, Headers, HttpVersion,
+    Outcome, Output, ResponseHead, Service,
 };
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -38,8 +38,8 @@ pub struct ServeCtx {
     pub engine: Arc<Engine>,
     /// The loaded guest.
     pub guest: Arc<Guest>,
-    /// The service configuration.
-    pub config: Arc<ServiceConfig>,
+    /// The service: its configuration and the state every request shares.
+    pub service: Service,
     /// Limits and knobs of each execution.
     pub opts: ExecOptions,
     /// How guest output is printed.
@@ -52,14 +52,14 @@ impl ServeCtx {
     pub fn new(
         engine: Arc<Engine>,
         guest: Arc<Guest>,
-        config: Arc<ServiceConfig>,
+        service: impl Into<Service>,
         opts: ExecOptions,
         printer: GuestPrinter,
     ) -> Self {
         ServeCtx {
             engine,
             guest,
-            config,
+            service: service.into(),
             opts,
             printer,
             next_id: AtomicU64::new(0),
@@ -134,27 +134,23 @@ async fn handle(
     };
     let request = downstream_request(&parts, body, local, remote);
     info!(parent: &span, "handling request {} {}", request.method, request.url);
-    if edgeplay_host::backends::loop_detected(&request) {
-        warn!(parent: &span, "request loop detected (cdn-loop carries the edgeplay token): answering 508 without running the guest");
-        return plain_response(
-            StatusCode::LOOP_DETECTED,
-            edgeplay_host::backends::LOOP_DETECTED_BODY,
-        );
-    }
-    let exec = match Execution::new(
+    let exec = match crate::driver::start(
         &ctx.engine,
         ctx.guest.clone(),
-        ctx.config.clone(),
+        ctx.service.clone(),
         request,
         viceroy_request_id(id),
         ctx.opts.clone(),
     ) {
-        Ok(e) => e,
+        Ok(d) => d,
         Err(e) => {
             error!(parent: &span, "{e}");
             return plain_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
         }
     };
+    if exec.answered_without_guest() {
+        warn!(parent: &span, "request loop detected (cdn-loop carries the edgeplay token {} times): answering 508 without running the guest", edgeplay_host::backends::MAX_LOOP_HOPS);
+    }
     let (head_tx, head_rx) = oneshot::channel();
     let responder = Responder::new(head_tx, ctx.printer, span.clone());
     tokio::spawn(run_guest(exec, responder).instrument(span));
@@ -167,7 +163,7 @@ async fn handle(
 }
 
 /// Drive one execution, streaming its outputs to the client.
-async fn run_guest(exec: Execution, mut responder: Responder) {
+async fn run_guest(exec: Driver, mut responder: Responder) {
     let t0 = Instant::now();
     let (outcome, trace) = drive(exec, |o| responder.output(o)).await;
     responder.done(&outcome);

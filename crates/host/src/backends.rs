@@ -10,9 +10,11 @@
 //!   ([`add_loop_token`]); automatic framing drops the guest's `content-length` and
 //!   `transfer-encoding` (manual framing keeps them when they are valid, as Viceroy);
 //!   the timeouts are the backend's or the platform's defaults.
-//! - **Loop detection** (the platform's and Fastlike's; Viceroy has none): a client
-//!   request that already carries our token in `cdn-loop` came back through one of our
-//!   own backend requests. Drivers call [`loop_detected`] before running the guest and
+//! - **Loop detection** (the platform's; Viceroy has none): every backend request
+//!   carries our token in `cdn-loop` once more, so a client request that carries it
+//!   came back through our own backend requests, once per token. As on the platform,
+//!   a service may call itself: only a request that has passed through
+//!   [`MAX_LOOP_HOPS`] times is refused. Drivers call [`loop_detected`] before running the guest and
 //!   answer [`crate::collect::loop_detected_response`] (508 Loop Detected) without
 //!   running it.
 //! - **Mock backends** (`mock = ...` in `fastly.toml`, see [`crate::config::BackendConfig`])
@@ -309,28 +311,41 @@ pub fn add_loop_token(headers: &mut Headers) {
     headers.insert("cdn-loop", value);
 }
 
-/// True when `cdn-loop` values carry our token (RFC 8586: a list of `token [;params]`).
-fn carries_loop_token(headers: &Headers) -> bool {
-    headers.get_all("cdn-loop").into_iter().any(|v| {
-        String::from_utf8_lossy(v).split(',').any(|item| {
-            item.split(';')
-                .next()
-                .map(str::trim)
-                .is_some_and(|t| t.eq_ignore_ascii_case(LOOP_TOKEN))
+/// How many times our token appears in `cdn-loop` (RFC 8586: a list of `token [;params]`).
+pub fn loop_hops(headers: &Headers) -> usize {
+    headers
+        .get_all("cdn-loop")
+        .into_iter()
+        .map(|v| {
+            String::from_utf8_lossy(v)
+                .split(',')
+                .filter(|item| {
+                    item.split(';')
+                        .next()
+                        .map(str::trim)
+                        .is_some_and(|t| t.eq_ignore_ascii_case(LOOP_TOKEN))
+                })
+                .count()
         })
-    })
+        .sum()
 }
 
-/// True when a client request already went through one of our backend requests (its
-/// `cdn-loop` carries our token): drivers answer
-/// [`crate::collect::loop_detected_response`] without
-/// running the guest, as the platform and Fastlike do.
+/// Passes through this service a request may already have made before it is refused.
+/// The platform refuses a request only once it has looped too many times, so a
+/// service may fetch itself; the number is not documented: edgeplay allows a request
+/// that came back through five of its own backend requests and refuses the sixth.
+pub const MAX_LOOP_HOPS: usize = 5;
+
+/// True when a client request has already gone through [`MAX_LOOP_HOPS`] of our
+/// backend requests (its `cdn-loop` carries our token that often): drivers answer
+/// [`crate::collect::loop_detected_response`] without running the guest, as the
+/// platform does. Fewer passes run the guest: a service may call itself.
 pub fn loop_detected(req: &DownstreamRequest) -> bool {
-    carries_loop_token(&req.headers)
+    loop_hops(&req.headers) >= MAX_LOOP_HOPS
 }
 
 /// The body of the 508 answer to a looping request.
-pub const LOOP_DETECTED_BODY: &str = "Loop detected: this request already went through this edgeplay service (its cdn-loop header carries the `edgeplay` token). A backend probably points back at the service itself.\n";
+pub const LOOP_DETECTED_BODY: &str = "Loop detected: this request already went through this edgeplay service 5 times (its cdn-loop header carries the `edgeplay` token once per pass). A backend probably points back at the service itself.\n";
 
 /// Parse Fastlike's backend flag, `name=host:port@N` (also `name=http://host:port/@N`
 /// or without `@N`): `N`, 0 to 100, is the share of requests that reach the origin
@@ -650,10 +665,29 @@ mod tests {
             vec![&b"fastly, other; v=1, edgeplay"[..]]
         );
         let req = DownstreamRequest::new("GET", "/").with_header("CDN-Loop", "a, EdgePlay; x=1");
-        assert!(loop_detected(&req));
+        assert_eq!(
+            loop_hops(&req.headers),
+            1,
+            "tokens match case-insensitively, params aside"
+        );
+        assert!(
+            !loop_detected(&req),
+            "one pass through the service is allowed"
+        );
         let req = DownstreamRequest::new("GET", "/").with_header("cdn-loop", "edgeplayer");
-        assert!(!loop_detected(&req));
+        assert_eq!(loop_hops(&req.headers), 0);
         assert!(!loop_detected(&DownstreamRequest::new("GET", "/")));
+        // Hops are counted across values and header lines.
+        let mut req = DownstreamRequest::new("GET", "/")
+            .with_header("cdn-loop", "edgeplay, fastly, edgeplay")
+            .with_header("cdn-loop", "edgeplay");
+        assert_eq!(loop_hops(&req.headers), 3);
+        assert!(!loop_detected(&req));
+        for _ in 3..MAX_LOOP_HOPS {
+            add_loop_token(&mut req.headers);
+        }
+        assert_eq!(loop_hops(&req.headers), MAX_LOOP_HOPS);
+        assert!(loop_detected(&req), "the sixth entry is refused");
     }
 
     #[test]

@@ -133,7 +133,10 @@ pub fn loop_detected_response() -> FinalResponse {
         status: 508,
         headers,
         body: crate::backends::LOOP_DETECTED_BODY.as_bytes().to_vec(),
-        error: Some("request loop detected (cdn-loop carries the edgeplay token)".into()),
+        error: Some(format!(
+            "request loop detected (cdn-loop carries the edgeplay token {} times)",
+            crate::backends::MAX_LOOP_HOPS
+        )),
     }
 }
 

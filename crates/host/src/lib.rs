@@ -5,13 +5,24 @@
 //!
 //! - [`Engine`] loads guests (validated, cached by content hash) with every ABI import linked.
 //! - [`Execution`] runs one downstream request in a fresh instance, as resumable
-//!   fuel slices; outside work (sleeps, later fetches and store operations) is
-//!   handed to the driver ([`Execution::take_work`] / [`Execution::complete`]).
+//!   fuel slices; outside work (sleeps, fetches, upload chunks) is handed out
+//!   ([`Execution::take_work`] / [`Execution::complete`]).
+//! - [`Driver`] is the driver core every platform adapter shares: loop detection,
+//!   the work in flight, buffered uploads, failures; [`driver::blocking`] is the null
+//!   platform (no network, no timers) for tests.
+//! - [`Service`] is a service's configuration and the state its requests share,
+//!   behind the [`Storage`] seam ([`storage`]).
 //! - [`backends`] decides what every backend request looks like on the wire (URL,
-//!   Host, `cdn-loop`, framing, timeouts), answers mock and unreliable backends, and
-//!   detects request loops ([`backends::loop_detected`]) for the drivers.
+//!   Host, `cdn-loop`, framing, timeouts); [`pending`] keeps one request's backend
+//!   requests, answering mock and unreliable backends.
 //! - [`platform`] holds the traits the platform implements (clock, randomness).
 //! - [`trace`] records one event per hostcall.
+//!
+//! The modules form layers, bottom up: the model (plain values and pure logic:
+//! `http`, `status`, `config`, `work`, `storage`, `backends`, `trace`, ...), the
+//! per-request state (`session`, `pending`), the hostcalls (`abi`), and execution
+//! (`engine`, `exec`, `driver`). Nothing imports upward (`scripts/check-layers.py`
+//! checks it); `docs/architecture.md` describes each layer.
 //!
 //! Nothing here touches the OS, the browser, threads or an async runtime.
 
@@ -36,11 +47,13 @@ pub mod session;
 // The hostcalls.
 pub mod abi;
 // Execution.
+pub mod driver;
 pub mod engine;
 pub mod exec;
 
 pub use collect::{Collected, FinalResponse, LogLine};
 pub use config::ServiceConfig;
+pub use driver::{Capabilities, Driver, Step};
 pub use engine::{Engine, EngineOptions, Guest, GuestInfo, LoadError};
 pub use exec::{ExecOptions, Execution, Exit, Outcome, Poll};
 pub use http::{DownstreamRequest, Headers, HttpVersion, Output, ResponseHead};

@@ -3,9 +3,10 @@
 //! closure, or refused), and collects what a user would see.
 #![allow(dead_code)]
 
+use edgeplay_host::driver::blocking;
 use edgeplay_host::{
-    Collected, DownstreamRequest, Engine, ExecOptions, Execution, Exit, FetchRequest,
-    FinalResponse, Outcome, Platform, Poll, ServiceConfig, TraceEvent, Work, WorkKind, WorkResult,
+    Collected, DownstreamRequest, Driver, Engine, ExecOptions, Execution, Exit, FetchRequest,
+    FinalResponse, Outcome, Platform, ServiceConfig, TraceEvent, Work, WorkResult,
 };
 use std::sync::Arc;
 
@@ -244,96 +245,31 @@ pub fn run_driven(
     config: ServiceConfig,
     req: DownstreamRequest,
     opts: ExecOptions,
-    mut origin: impl FnMut(&FetchRequest) -> WorkResult,
-    mut pick: impl FnMut(&[Work]) -> usize,
+    origin: impl FnMut(&FetchRequest) -> WorkResult,
+    pick: impl FnMut(&[Work]) -> usize,
 ) -> Run {
-    let mut exec = start(engine, wasm, config, req, opts);
+    let guest = engine.load(wasm).expect("guest loads");
+    let driver = Driver::start(
+        engine,
+        guest,
+        Arc::new(config),
+        req,
+        "0".repeat(32),
+        opts,
+        blocking::CAPABILITIES,
+    )
+    .expect("guest instantiates");
+    let ran = blocking::run_picking(driver, origin, pick);
     let mut collected = Collected::default();
-    let mut outstanding: Vec<Work> = Vec::new();
-    let mut fetches: Vec<FetchRequest> = Vec::new();
-    // Streaming uploads: work id -> (index in `fetches`, body ended).
-    let mut uploads: std::collections::HashMap<u64, (usize, bool)> = Default::default();
-    let mut aborted: std::collections::HashSet<u64> = Default::default();
-    let mut idle = 0;
-    let mut spins = 0u64;
-    let outcome = loop {
-        let p = exec.run();
-        collected.absorb(exec.take_outputs());
-        for w in exec.take_work() {
-            match &w.kind {
-                WorkKind::Fetch(f) => {
-                    if f.body_stream {
-                        // A streaming upload: its body grows as chunks come in.
-                        uploads.insert(w.id, (fetches.len(), false));
-                    }
-                    fetches.push((**f).clone());
-                }
-                // Fire-and-forget: the body so far is what the origin has seen.
-                WorkKind::FetchBodyChunk { fetch, bytes } => {
-                    if let Some((i, false)) = uploads.get(fetch) {
-                        fetches[*i].body.extend_from_slice(bytes);
-                    }
-                    continue;
-                }
-                WorkKind::FetchBodyEnd { fetch, abandoned } => {
-                    if let Some(u) = uploads.get_mut(fetch) {
-                        u.1 = true;
-                        if *abandoned {
-                            aborted.insert(*fetch);
-                        }
-                    }
-                    continue;
-                }
-                WorkKind::Sleep { .. } => {}
-            }
-            outstanding.push(w);
-        }
-        match p {
-            Poll::Done(o) => break o,
-            Poll::Yielded => {
-                idle = 0;
-                spins += 1;
-                assert!(spins < 1_000_000, "guest keeps yielding");
-            }
-            Poll::Blocked => {
-                if outstanding.is_empty() {
-                    idle += 1;
-                    assert!(idle < 3, "guest blocked with no outside work pending");
-                }
-            }
-        }
-        if !outstanding.is_empty() {
-            let i = pick(&outstanding);
-            if i >= outstanding.len() && p == Poll::Yielded {
-                continue;
-            }
-            let i = i.min(outstanding.len() - 1);
-            // An origin answers a streaming upload early only when the guest waits.
-            let open = uploads.get(&outstanding[i].id).is_some_and(|u| !u.1);
-            if open && p == Poll::Yielded {
-                continue;
-            }
-            let w = outstanding.remove(i);
-            let result = match &w.kind {
-                WorkKind::Fetch(_) if aborted.contains(&w.id) => {
-                    WorkResult::FetchFailed(edgeplay_host::FetchError {
-                        kind: edgeplay_host::FetchErrorKind::InternalError,
-                        message: "the request body was abandoned".into(),
-                        headers_not_sent: Vec::new(),
-                        notes: Vec::new(),
-                    })
-                }
-                // The origin sees the body as sent so far.
-                WorkKind::Fetch(_) if uploads.contains_key(&w.id) => {
-                    origin(&fetches[uploads[&w.id].0])
-                }
-                WorkKind::Fetch(f) => origin(f),
-                _ => WorkResult::Slept,
-            };
-            exec.complete(w.id, result);
-        }
-    };
-    Run::finish(&mut exec, collected, outcome, fetches)
+    collected.absorb(ran.outputs);
+    let response = collected.final_response(&ran.outcome);
+    Run {
+        collected,
+        outcome: ran.outcome,
+        trace: ran.trace,
+        response,
+        fetches: ran.fetches,
+    }
 }
 
 /// Load `wasm` and start an execution of it (request id `0` × 32).
@@ -351,10 +287,5 @@ pub fn start(
 
 /// The default origin: nothing is reachable unless a test answers fetches itself.
 pub fn refuse(req: &FetchRequest) -> WorkResult {
-    WorkResult::FetchFailed(edgeplay_host::FetchError {
-        kind: edgeplay_host::FetchErrorKind::ConnectionRefused,
-        message: format!("the test driver has no network ({})", req.url),
-        headers_not_sent: Vec::new(),
-        notes: Vec::new(),
-    })
+    blocking::refuse(req)
 }

@@ -1501,7 +1501,7 @@ mock = "echo"
     assert_eq!(e.line, Some(2));
 }
 
-// ---- SDK guests (tests/guests), when built ----
+// ---- SDK guests (tests/guests) ----
 
 fn sdk_run(
     engine: &Engine,
@@ -1509,22 +1509,21 @@ fn sdk_run(
     cfg: ServiceConfig,
     req: DownstreamRequest,
     origin: impl FnMut(&FetchRequest) -> WorkResult,
-) -> Option<Run> {
-    let wasm = sdk_guest(name)?;
-    Some(run_with_origin(
+) -> Run {
+    run_with_origin(
         engine,
-        &wasm,
+        &sdk_guest(name),
         cfg,
         req,
         ExecOptions::default(),
         origin,
-    ))
+    )
 }
 
 #[test]
 fn the_sdk_proxy_forwards_and_decompresses() {
     let zipped = gzip(b"unzipped by the host");
-    let Some(r) = sdk_run(
+    let r = sdk_run(
         &engine(),
         "proxy",
         origin_config(),
@@ -1537,9 +1536,7 @@ fn the_sdk_proxy_forwards_and_decompresses() {
             assert_eq!(f.headers.get("x-client"), Some(&b"c"[..]));
             ok_response(200, &[("content-encoding", "gzip")], &zipped)
         },
-    ) else {
-        return;
-    };
+    );
     assert_eq!(
         r.outcome.exit,
         edgeplay_host::Exit::Returned,
@@ -1551,9 +1548,7 @@ fn the_sdk_proxy_forwards_and_decompresses() {
 
 #[test]
 fn the_sdk_fanout_guest_selects_the_first_to_finish() {
-    let Some(wasm) = sdk_guest("fanout") else {
-        return;
-    };
+    let wasm = sdk_guest("fanout");
     for first in ["a", "b"] {
         let r = run_driven(
             &engine(),
@@ -1576,7 +1571,7 @@ fn the_sdk_fanout_guest_selects_the_first_to_finish() {
 #[test]
 fn the_sdk_dynamic_guest_registers_and_fetches() {
     let engine = engine();
-    let Some(r) = sdk_run(
+    let r = sdk_run(
         &engine,
         "dynamic",
         origin_config(),
@@ -1588,9 +1583,7 @@ fn the_sdk_dynamic_guest_registers_and_fetches() {
             assert_eq!(f.first_byte_timeout_ms, Some(5678));
             ok_response(200, &[], b"dynamic!")
         },
-    ) else {
-        return;
-    };
+    );
     assert_eq!(
         String::from_utf8_lossy(&r.response.body),
         "backend=dyn dynamic=true status=200 body=dynamic!\n",
@@ -1603,8 +1596,7 @@ fn the_sdk_dynamic_guest_registers_and_fetches() {
         origin_config(),
         get("/?name=dyn&twice=1"),
         refuse,
-    )
-    .unwrap();
+    );
     assert_eq!(r.response.status, 409);
     assert_eq!(
         String::from_utf8_lossy(&r.response.body),
@@ -1616,8 +1608,7 @@ fn the_sdk_dynamic_guest_registers_and_fetches() {
         origin_config(),
         get("/?name=origin"),
         refuse,
-    )
-    .unwrap();
+    );
     assert_eq!(
         String::from_utf8_lossy(&r.response.body),
         "register: NameInUse\n"
@@ -1635,9 +1626,7 @@ between_bytes_timeout_ms = 3000
 reachable_percent = 100
 "#,
     );
-    let Some(r) = sdk_run(&engine(), "backend_info", cfg, get("/?name=origin"), refuse) else {
-        return;
-    };
+    let r = sdk_run(&engine(), "backend_info", cfg, get("/?name=origin"), refuse);
     assert_eq!(r.response.status, 200, "{}", trace_text(&r));
     let doc: serde_json::Value = serde_json::from_slice(&r.response.body).expect("JSON");
     assert_eq!(doc["exists"], true);
@@ -1674,15 +1663,13 @@ fn the_sdk_send_error_guest_sees_each_cause() {
         ),
     ];
     for (backend, result, want) in cases {
-        let Some(r) = sdk_run(
+        let r = sdk_run(
             &engine,
             "send_error",
             origin_config(),
             get(&format!("/?backend={backend}")),
             |_| result.clone(),
-        ) else {
-            return;
-        };
+        );
         assert_eq!(
             String::from_utf8_lossy(&r.response.body),
             want,

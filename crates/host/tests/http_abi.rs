@@ -11,8 +11,8 @@
 mod common;
 
 use common::{
-    engine, get, le_words, run_sdk, run_wat, start, summaries, Run, AGAIN, BADF, BUFLEN, BYTE_LOG,
-    ERROR, HTTPINVALID, INVAL, LIMITEXCEEDED, NONE, OK, UNSUPPORTED,
+    assert_returned, engine, get, le_words, run_sdk, run_wat, start, summaries, Run, AGAIN, BADF,
+    BUFLEN, BYTE_LOG, ERROR, HTTPINVALID, INVAL, LIMITEXCEEDED, NONE, OK, UNSUPPORTED,
 };
 use edgeplay_host::trace::ArgValue;
 use edgeplay_host::{DownstreamRequest, ExecOptions, Exit, Output, Poll, ServiceConfig};
@@ -1157,10 +1157,8 @@ fn method_uri_version_and_cache_override_are_validated_and_traced() {
 
 #[test]
 fn the_sdk_hello_guest_answers() {
-    let Some(run) = run_sdk("hello", get("/")) else {
-        return;
-    };
-    assert_eq!(run.outcome.exit, Exit::Returned, "{:?}", run.response.error);
+    let run = run_sdk("hello", get("/"));
+    assert_returned(&run);
     assert_eq!(run.response.status, 200);
     assert_eq!(run.response.headers.get("x-edgeplay"), Some(&b"hello"[..]));
     assert_eq!(run.body_text(), "Hello from edgeplay!\n");
@@ -1172,10 +1170,8 @@ fn the_sdk_echo_guest_sees_the_request() {
         .with_header("x-echo-a", "1")
         .with_header("x-echo-a", "2")
         .with_body("ping");
-    let Some(run) = run_sdk("echo", req) else {
-        return;
-    };
-    assert_eq!(run.outcome.exit, Exit::Returned, "{:?}", run.response.error);
+    let run = run_sdk("echo", req);
+    assert_returned(&run);
     assert_eq!(run.response.status, 200);
     assert_eq!(
         run.response.headers.get_all("x-echo-a"),

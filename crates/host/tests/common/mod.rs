@@ -7,7 +7,9 @@ use edgeplay_host::{
     Collected, DownstreamRequest, Engine, ExecOptions, Execution, Exit, FetchRequest,
     FinalResponse, Outcome, Platform, Poll, ServiceConfig, TraceEvent, Work, WorkKind, WorkResult,
 };
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
 
 /// `fastly_status` codes, as the ABI numbers them.
 pub const OK: i32 = 0;
@@ -90,24 +92,72 @@ pub fn config(toml: &str) -> ServiceConfig {
         .expect("valid config")
 }
 
-/// The SDK guests in tests/guests, when they have been built.
-pub fn sdk_guest(name: &str) -> Option<Vec<u8>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/guests/target/wasm32-wasip1/release")
-        .join(format!("{name}.wasm"));
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            eprintln!("{} not built; skipped", path.display());
-            None
+/// The repository root (this crate is `crates/host`).
+pub fn repo_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// The cargo target dir the tests were built in: `CARGO_TARGET_DIR`, else derived
+/// from the test executable (`.../target/debug/deps/<test>` → `.../target`).
+pub fn target_dir() -> PathBuf {
+    if let Ok(t) = std::env::var("CARGO_TARGET_DIR") {
+        return PathBuf::from(t);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.ancestors().nth(3).expect("target dir").to_path_buf()
+}
+
+/// Where `scripts/build-guests.sh` puts the SDK guests of `tests/guests`:
+/// `$EDGEPLAY_GUESTS`, else `<cargo target dir>/guests/wasm`. The first call in a test
+/// binary runs the script (`--rust-only`: these tests need no JS guest), which builds
+/// what is missing or stale; a failed build fails every test that needs a guest.
+pub fn guests_dir() -> &'static Path {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = DIR.get_or_init(|| {
+        let dir = std::env::var("EDGEPLAY_GUESTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| target_dir().join("guests").join("wasm"));
+        let script = repo_root().join("scripts/build-guests.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("--rust-only")
+            .env("EDGEPLAY_GUESTS", &dir)
+            .env("CARGO_TARGET_DIR", target_dir())
+            .output()
+            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} --rust-only failed ({}); the SDK guests need cargo and the wasm32-wasip1 \
+                 target (`rustup target add wasm32-wasip1`).\n{}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
+        Ok(dir)
+    });
+    match built {
+        Ok(dir) => dir,
+        Err(why) => panic!("building the SDK guests failed: {why}"),
     }
 }
 
-/// Run the SDK guest `name` (default configuration) on `req`, if it has been built.
-pub fn run_sdk(name: &str, req: DownstreamRequest) -> Option<Run> {
-    let wasm = sdk_guest(name)?;
-    Some(run_wasm(&engine(), &wasm, ServiceConfig::default(), req))
+/// The SDK guest `name` of `tests/guests` (built on first use; see [`guests_dir`]).
+pub fn sdk_guest(name: &str) -> Vec<u8> {
+    let path = guests_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "SDK guest {} is missing after scripts/build-guests.sh ({e}): is `{name}` a \
+             binary of tests/guests?",
+            path.display()
+        )
+    })
+}
+
+/// Run the SDK guest `name` (default configuration) on `req`.
+pub fn run_sdk(name: &str, req: DownstreamRequest) -> Run {
+    run_wasm(&engine(), &sdk_guest(name), ServiceConfig::default(), req)
 }
 
 /// The trace, one summary line per event.

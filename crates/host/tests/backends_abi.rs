@@ -6,13 +6,14 @@
 //! use real local origins.
 //!
 //! WAT guests report through a byte log, as in `http_abi.rs`: `$rec` appends an i32 and
-//! `$finish` sends the log as a 200 response.
+//! `$finish` sends the log as a 200 response, compared with an expected `common::Log`.
 
 mod common;
 
 use common::{
-    config, engine, get, le_words, refuse, run_driven, run_with_origin, sdk_guest, Run, BADF,
-    BYTE_LOG, ERROR, HTTPINCOMPLETE, HTTPINVALID, INVAL, LIMITEXCEEDED, NONE, OK,
+    assert_log, config, engine, get, le_words, refuse, run_driven, run_with_origin, sdk_guest,
+    summaries, Log, Run, BADF, BYTE_LOG, ERROR, HTTPINCOMPLETE, HTTPINVALID, INVAL, LIMITEXCEEDED,
+    NONE, OK,
 };
 use edgeplay_host::backends::{self, loop_detected, LOOP_TOKEN};
 use edgeplay_host::trace::{ArgValue, EventKind};
@@ -126,23 +127,9 @@ fn words(run: &Run) -> Vec<i32> {
         run.outcome.exit.is_success(),
         "guest failed: {:?}\n{}",
         run.outcome.exit,
-        trace_text(run)
+        summaries(run)
     );
     le_words(&run.response.body)
-}
-
-fn trace_text(run: &Run) -> String {
-    run.trace
-        .iter()
-        .map(|e| {
-            let mut s = e.summary();
-            if let Some(n) = &e.note {
-                s.push_str(&format!("  // {n}"));
-            }
-            s
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn origin_config() -> ServiceConfig {
@@ -222,7 +209,7 @@ fn a_forwarded_request_goes_to_the_backend_url_with_host_and_cdn_loop() {
     let r = run(&wat_proxy(""), origin_config(), req, |_| {
         ok_response(201, &[("x-origin", "yes")], b"pong")
     });
-    assert_eq!(r.response.status, 201, "{}", trace_text(&r));
+    assert_eq!(r.response.status, 201, "{}", summaries(&r));
     assert_eq!(r.response.body, b"pong");
     assert_eq!(r.response.headers.get("x-origin"), Some(&b"yes"[..]));
     let f = &r.fetches[0];
@@ -701,10 +688,6 @@ fn body_is_backend(f: &FetchRequest) -> WorkResult {
     ok_response(200, &[], f.backend.as_bytes())
 }
 
-fn log_bytes(words: &[i32]) -> Vec<u8> {
-    words.iter().flat_map(|w| w.to_le_bytes()).collect()
-}
-
 #[test]
 fn pending_req_select_picks_the_first_to_finish() {
     let mut outstanding_at_first_pick = 0;
@@ -724,11 +707,10 @@ fn pending_req_select_picks_the_first_to_finish() {
     );
     // Both fetches were under way before either finished: send_async does not suspend.
     assert_eq!(outstanding_at_first_pick, 2);
-    let mut want = log_bytes(&[OK, OK, OK, 1]);
-    want.extend_from_slice(b"b");
-    want.extend_from_slice(&OK.to_le_bytes());
-    want.extend_from_slice(b"a");
-    assert_eq!(r.response.body, want, "{}", trace_text(&r));
+    assert_log(
+        &r,
+        Log::default().words(&[OK, OK, OK, 1]).b(b"b").i(OK).b(b"a"),
+    );
 
     let r = run_driven(
         &engine(),
@@ -739,11 +721,10 @@ fn pending_req_select_picks_the_first_to_finish() {
         body_is_backend,
         finish_first("a"),
     );
-    let mut want = log_bytes(&[OK, OK, OK, 0]);
-    want.extend_from_slice(b"a");
-    want.extend_from_slice(&OK.to_le_bytes());
-    want.extend_from_slice(b"b");
-    assert_eq!(r.response.body, want);
+    assert_log(
+        &r,
+        Log::default().words(&[OK, OK, OK, 0]).b(b"a").i(OK).b(b"b"),
+    );
 }
 
 #[test]
@@ -840,7 +821,7 @@ fn async_io_select_times_out_with_u32_max() {
         words(&r),
         vec![OK, 0, OK, max, OK, 0, OK, 1, OK, 0, INVAL, BADF, BADF, OK, max, OK],
         "{}",
-        trace_text(&r)
+        summaries(&r)
     );
 }
 
@@ -928,7 +909,7 @@ fn dynamic_backends_register_clash_and_are_used() {
         words(&r),
         vec![OK, ERROR, ERROR, INVAL, INVAL, INVAL, INVAL, INVAL, OK, 1, OK, 1, OK, 0, OK],
         "{}",
-        trace_text(&r)
+        summaries(&r)
     );
     let f = &r.fetches[0];
     assert_eq!(f.backend, "dyn");
@@ -962,24 +943,17 @@ fn at_most_200_dynamic_backends() {
 }
 
 /// The log: pairs, then port, host and override host.
-fn getter_log(pairs: &[(i32, i32)], port: i32, host: &str, over: Option<&str>) -> Vec<u8> {
-    let mut w = Vec::new();
-    for (s, v) in pairs {
-        w.extend_from_slice(&s.to_le_bytes());
-        w.extend_from_slice(&v.to_le_bytes());
-    }
-    w.extend_from_slice(&OK.to_le_bytes());
-    w.extend_from_slice(&port.to_le_bytes());
-    w.extend_from_slice(&OK.to_le_bytes());
-    w.extend_from_slice(host.as_bytes());
+fn getter_log(pairs: &[(i32, i32)], port: i32, host: &str, over: Option<&str>) -> Log {
+    let log = pairs
+        .iter()
+        .fold(Log::default(), |log, &(s, v)| log.i(s).i(v))
+        .words(&[OK, port])
+        .i(OK)
+        .b(host.as_bytes());
     match over {
-        Some(o) => {
-            w.extend_from_slice(&OK.to_le_bytes());
-            w.extend_from_slice(o.as_bytes());
-        }
-        None => w.extend_from_slice(&NONE.to_le_bytes()),
+        Some(o) => log.i(OK).b(o.as_bytes()),
+        None => log.i(NONE),
     }
-    w
 }
 
 #[test]
@@ -1021,7 +995,7 @@ health = "unhealthy"
         "origin.example",
         Some("www.example.org"),
     );
-    assert_eq!(r.response.body, want, "{}", trace_text(&r));
+    assert_log(&r, want);
 }
 
 /// A guest calling every getter on the backend `name` (after `setup`); it logs
@@ -1100,8 +1074,8 @@ fn every_backend_getter_answers_for_a_dynamic_backend() {
     );
     let wasm = getters_guest("dyn", &setup);
     let r = run(&wasm, ServiceConfig::default(), get("/"), refuse);
-    let mut want = OK.to_le_bytes().to_vec();
-    want.extend(getter_log(
+    // The registration's status, then the getters.
+    let getters = getter_log(
         &[
             (OK, 1),
             (OK, 0),
@@ -1125,8 +1099,8 @@ fn every_backend_getter_answers_for_a_dynamic_backend() {
         9200,
         "127.0.0.1",
         Some("over.example"),
-    ));
-    assert_eq!(r.response.body, want, "{}", trace_text(&r));
+    );
+    assert_log(&r, Log::default().i(OK).b(&getters.0));
 }
 
 #[test]
@@ -1136,16 +1110,11 @@ fn backend_getters_of_an_unknown_backend_are_inval() {
     let u = -7;
     let mut pairs: Vec<(i32, i32)> = vec![(OK, 0)];
     pairs.extend(std::iter::repeat_n((INVAL, u), 17));
-    let mut want = Vec::new();
-    for (s, v) in pairs {
-        want.extend_from_slice(&s.to_le_bytes());
-        want.extend_from_slice(&v.to_le_bytes());
-    }
-    want.extend_from_slice(&INVAL.to_le_bytes());
-    want.extend_from_slice(&0i32.to_le_bytes());
-    want.extend_from_slice(&INVAL.to_le_bytes());
-    want.extend_from_slice(&INVAL.to_le_bytes());
-    assert_eq!(r.response.body, want, "{}", trace_text(&r));
+    let want = pairs
+        .iter()
+        .fold(Log::default(), |log, &(s, v)| log.i(s).i(v))
+        .words(&[INVAL, 0, INVAL, INVAL]);
+    assert_log(&r, want);
 }
 
 #[test]
@@ -1203,10 +1172,11 @@ reachable_percent = 0
         let body = &r.response.body;
         let n = i32::from_le_bytes(body[0..4].try_into().unwrap());
         let rest = &body[4..];
-        let mut tail = log_bytes(&[OK, 502]);
-        tail.extend_from_slice(b"Backend request failed: simulated backend failure (uptime=0%)");
-        tail.extend_from_slice(&log_bytes(&[OK, 1, OK, 2]));
-        assert_eq!(rest, &tail[..], "{}", trace_text(&r));
+        let tail = Log::default()
+            .words(&[OK, 502])
+            .b(b"Backend request failed: simulated backend failure (uptime=0%)")
+            .words(&[OK, 1, OK, 2]);
+        assert_eq!(rest, &tail.0[..], "{}", summaries(&r));
         dropped += n;
         total += 30;
         reached += r.fetches.len() as i32;
@@ -1261,7 +1231,7 @@ fn pending_req_poll_then_queued_headers_apply() {
             b"polled",
         )
     });
-    assert!(r.outcome.exit.is_success(), "{}", trace_text(&r));
+    assert!(r.outcome.exit.is_success(), "{}", summaries(&r));
     assert_eq!(r.response.body, b"polled");
     let h = &r.response.headers;
     assert_eq!(h.get_all("x-keep"), vec![&b"v1"[..], &b"v2"[..]]);
@@ -1322,7 +1292,7 @@ fn a_streaming_upload_streams_its_body_to_the_origin() {
         words(&r),
         vec![OK, OK, OK, BADF, OK, OK, OK, OK, OK, OK, OK, OK, ERROR],
         "{}",
-        trace_text(&r)
+        summaries(&r)
     );
     assert_eq!(r.fetches.len(), 3);
     assert!(r.fetches.iter().all(|f| f.body_stream));
@@ -1386,10 +1356,13 @@ fn a_backend_response_knows_its_address() {
 "#,
     );
     let r = run(&wasm, ab_config(), get("/"), |_| ok_response(200, &[], b""));
-    let mut want = log_bytes(&[OK, 4]);
-    want.extend_from_slice(&[127, 0, 0, 1]);
-    want.extend_from_slice(&log_bytes(&[OK, 9000]));
-    assert_eq!(r.response.body, want);
+    assert_log(
+        &r,
+        Log::default()
+            .words(&[OK, 4])
+            .b(&[127, 0, 0, 1])
+            .words(&[OK, 9000]),
+    );
 }
 
 #[test]
@@ -1443,7 +1416,7 @@ fn hostile_arguments_never_panic() {
         words(&r),
         vec![INVAL, BADF, INVAL, INVAL, BADF, BADF, BADF, INVAL, BADF, INVAL],
         "{}",
-        trace_text(&r)
+        summaries(&r)
     );
 }
 
@@ -1541,7 +1514,7 @@ fn the_sdk_proxy_forwards_and_decompresses() {
         r.outcome.exit,
         edgeplay_host::Exit::Returned,
         "{}",
-        trace_text(&r)
+        summaries(&r)
     );
     assert_eq!(r.response.body, b"unzipped by the host");
 }
@@ -1563,7 +1536,7 @@ fn the_sdk_fanout_guest_selects_the_first_to_finish() {
             String::from_utf8_lossy(&r.response.body),
             format!("first={first}\na=body-a\nb=body-b\n"),
             "{}",
-            trace_text(&r)
+            summaries(&r)
         );
     }
 }
@@ -1588,7 +1561,7 @@ fn the_sdk_dynamic_guest_registers_and_fetches() {
         String::from_utf8_lossy(&r.response.body),
         "backend=dyn dynamic=true status=200 body=dynamic!\n",
         "{}",
-        trace_text(&r)
+        summaries(&r)
     );
     let r = sdk_run(
         &engine,
@@ -1627,7 +1600,7 @@ reachable_percent = 100
 "#,
     );
     let r = sdk_run(&engine(), "backend_info", cfg, get("/?name=origin"), refuse);
-    assert_eq!(r.response.status, 200, "{}", trace_text(&r));
+    assert_eq!(r.response.status, 200, "{}", summaries(&r));
     let doc: serde_json::Value = serde_json::from_slice(&r.response.body).expect("JSON");
     assert_eq!(doc["exists"], true);
     assert_eq!(doc["is_dynamic"], false);
@@ -1674,7 +1647,7 @@ fn the_sdk_send_error_guest_sees_each_cause() {
             String::from_utf8_lossy(&r.response.body),
             want,
             "{}",
-            trace_text(&r)
+            summaries(&r)
         );
     }
 }

@@ -160,13 +160,69 @@ pub fn run_sdk(name: &str, req: DownstreamRequest) -> Run {
     run_wasm(&engine(), &sdk_guest(name), ServiceConfig::default(), req)
 }
 
-/// The trace, one summary line per event.
+/// The trace, one summary line per event (with its note, if any).
 pub fn summaries(run: &Run) -> String {
     run.trace
         .iter()
-        .map(|e| e.summary())
+        .map(|e| match &e.note {
+            Some(n) => format!("{}  // {n}", e.summary()),
+            None => e.summary(),
+        })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Status names of every call of `module::name` in `trace`, in order.
+pub fn statuses(trace: &[TraceEvent], qualified: &str) -> Vec<String> {
+    trace
+        .iter()
+        .filter(|e| e.qualified_name() == qualified)
+        .map(|e| e.status.as_deref().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The expected log of a [`BYTE_LOG`] guest: i32s (little-endian) and raw bytes, in
+/// the order the guest appends them.
+#[derive(Default)]
+pub struct Log(pub Vec<u8>);
+
+impl Log {
+    /// An i32, as `$rec` appends it.
+    pub fn i(mut self, v: i32) -> Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Several i32s.
+    pub fn words(self, vs: &[i32]) -> Self {
+        vs.iter().fold(self, |log, &v| log.i(v))
+    }
+    /// Raw bytes, as `$rec_bytes` appends them.
+    pub fn b(mut self, bytes: &[u8]) -> Self {
+        self.0.extend_from_slice(bytes);
+        self
+    }
+}
+
+/// Compare a [`BYTE_LOG`] guest's log (its response body) with the expected one,
+/// showing both readably, and the trace, on failure.
+pub fn assert_log(run: &Run, expected: Log) {
+    assert!(
+        run.outcome.exit.is_success(),
+        "guest failed: {:?}\ntrace:\n{}",
+        run.outcome.exit,
+        summaries(run)
+    );
+    let got = &run.response.body;
+    if *got != expected.0 {
+        panic!(
+            "log differs\n got: {:?}\n     {:?}\nwant: {:?}\n     {:?}\ntrace:\n{}",
+            le_words(got),
+            String::from_utf8_lossy(got),
+            le_words(&expected.0),
+            String::from_utf8_lossy(&expected.0),
+            summaries(run)
+        );
+    }
 }
 
 /// The guest returned normally (the trace is shown when it did not).
@@ -196,6 +252,10 @@ impl Run {
             .iter()
             .filter(|e| e.qualified_name() == qualified)
             .collect()
+    }
+    /// Status names of every call of `module::name`, in order.
+    pub fn statuses(&self, qualified: &str) -> Vec<String> {
+        statuses(&self.trace, qualified)
     }
     /// The status name of the first call of `module::name`.
     pub fn status_of(&self, qualified: &str) -> Option<String> {

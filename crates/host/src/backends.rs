@@ -22,7 +22,9 @@
 //!   those that miss get Fastlike's synthetic 502 ([`simulated_failure`]).
 //! - **Responses.** `settle` finishes a pending request when its work completes:
 //!   gzip auto-decompression (`auto_decompress_response_set`, removing
-//!   `content-encoding` and `content-length` as Viceroy does) and one trace event per
+//!   `content-encoding` and `content-length` as Viceroy does; a stream that will not
+//!   decompress gives the bytes decoded before the error, then a read error, as
+//!   Viceroy's streaming decoder does) and one trace event per
 //!   backend fetch (`EventKind::Work`, module `backend`, name = the backend) for the
 //!   waterfall: `start_us` when the fetch started, `dur_us` until its end; arguments
 //!   `method`, `url`, `status` and `bytes` (the body as received; `mock` for a mock;
@@ -528,6 +530,7 @@ pub fn simulated_failure(reachable_percent: u8) -> BackendResponse {
             "Backend request failed: simulated backend failure (uptime={reachable_percent}%)"
         )
         .into_bytes(),
+        body_error: None,
         remote_addr: None,
     }
 }
@@ -565,6 +568,7 @@ pub fn mock_answer(mock: &MockConfig, fetch: &FetchRequest) -> BackendResponse {
         status,
         headers,
         body,
+        body_error: None,
         remote_addr: None,
     }
 }
@@ -772,10 +776,13 @@ fn finish_response(
             b
         }
         Err((b, why)) => {
-            meta.notes.push(format!(
-                "gzip body could not be decompressed ({why}); the body is cut after {} bytes",
+            let why = format!(
+                "the gzip body could not be decompressed after {} bytes: {why}",
                 b.len()
-            ));
+            );
+            meta.notes
+                .push(format!("{why}; the guest reads those bytes, then an error"));
+            resp.body_error = Some(why);
             b
         }
     };
@@ -874,6 +881,7 @@ pub(crate) fn settle(s: &mut Session, h: u32, result: WorkResult) {
                     status: r.status,
                     headers: r.headers,
                     body: r.body,
+                    body_error: None,
                     remote_addr: r.remote_addr,
                 }),
                 r.first_byte_us,

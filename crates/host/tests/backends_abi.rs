@@ -365,6 +365,81 @@ fn gzip_responses_are_decompressed_when_asked() {
     );
 }
 
+/// Asks for gzip decompression, sends to `origin`, reads the response body until a read
+/// fails or ends, then reads once more. The log: `[send status, last read status,
+/// bytes read before it, status and nread of the read after]`.
+fn gunzip_reader() -> Vec<u8> {
+    guest(
+        r#"
+  (data (i32.const 0x100) "origin")
+  (func (export "_start") (local $st i32) (local $total i32)
+    (call $new_req)
+    (drop (call $req_decompress (i32.load (i32.const 0x1000)) (i32.const 1)))
+    (call $rec (call $send (i32.load (i32.const 0x1000)) (i32.load (i32.const 0x1004))
+      (i32.const 0x100) (i32.const 6) (i32.const 0x1010) (i32.const 0x1014)))
+    (block $done
+      (loop $next
+        (local.set $st (call $body_read (i32.load (i32.const 0x1014)) (i32.const 0x4000) (i32.const 4096) (i32.const 0x1030)))
+        (br_if $done (local.get $st))
+        (br_if $done (i32.eqz (i32.load (i32.const 0x1030))))
+        (local.set $total (i32.add (local.get $total) (i32.load (i32.const 0x1030))))
+        (br $next)))
+    (call $rec (local.get $st))
+    (call $rec (local.get $total))
+    (i32.store (i32.const 0x1030) (i32.const -1))
+    (call $rec (call $body_read (i32.load (i32.const 0x1014)) (i32.const 0x4000) (i32.const 4096) (i32.const 0x1030)))
+    (call $rec_at (i32.const 0x1030))
+    (call $finish))
+"#,
+    )
+}
+
+#[test]
+fn a_gzip_body_that_will_not_decompress_is_a_read_error() {
+    let gzipped = |body: Vec<u8>| {
+        move |_: &FetchRequest| ok_response(200, &[("content-encoding", "gzip")], &body)
+    };
+    // Not gzip at all: the first read is the error, not an empty body.
+    let r = run(
+        &gunzip_reader(),
+        origin_config(),
+        get("/"),
+        gzipped(b"this is not gzip".to_vec()),
+    );
+    assert_log(&r, Log::default().words(&[OK, ERROR, 0, OK, 0]));
+    let failed: Vec<_> = r
+        .calls("fastly_http_body::read")
+        .into_iter()
+        .filter(|e| e.status.as_deref() == Some("error"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", summaries(&r));
+    let note = failed[0].note.as_deref().unwrap_or("");
+    assert!(note.contains("could not be decompressed"), "{note}");
+
+    // Cut off halfway: the bytes decoded before the cut arrive, then the error.
+    let text: Vec<u8> = (0..60_000u32)
+        .flat_map(|i| format!("{i} ").into_bytes())
+        .collect();
+    let mut cut = gzip(&text);
+    cut.truncate(cut.len() / 2);
+    let Err((decodable, _)) = backends::gunzip(&cut) else {
+        panic!("half a gzip stream decompressed");
+    };
+    assert!(!decodable.is_empty() && decodable.len() < text.len());
+    assert_eq!(decodable[..], text[..decodable.len()]);
+    let r = run(&gunzip_reader(), origin_config(), get("/"), gzipped(cut));
+    assert_log(
+        &r,
+        Log::default().words(&[OK, ERROR, decodable.len() as i32, OK, 0]),
+    );
+    let ev = backend_events(&r)[0];
+    assert!(
+        ev.note.as_deref().unwrap_or("").contains("then an error"),
+        "{:?}",
+        ev.note
+    );
+}
+
 #[test]
 fn framing_headers_are_kept_only_in_valid_manual_mode() {
     let manual = "(drop (call $req_framing (i32.load (i32.const 0x1000)) (i32.const 1)))";

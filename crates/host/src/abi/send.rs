@@ -113,7 +113,10 @@ pub(crate) fn deliver(
             let Some(rh) = s.responses.insert(parts) else {
                 return Completion::status(Status::LIMITEXCEEDED);
             };
-            let Some(bh) = s.bodies.insert(Body::buffer(resp.body)) else {
+            let Some(bh) = s
+                .bodies
+                .insert(Body::buffer(resp.body).ending_in(resp.body_error))
+            else {
                 s.responses.take(rh);
                 return Completion::status(Status::LIMITEXCEEDED);
             };

@@ -2,7 +2,14 @@
 # Build the test/example guests: the Rust ones (fastly crate, wasm32-wasip1) and the
 # JS one (@fastly/js-compute from npm, cached outside the clone).
 # Output: $EDGEPLAY_GUESTS (default: <cargo target dir>/guests/wasm), one .wasm per guest.
+# usage: scripts/build-guests.sh [--rust-only]   (--rust-only: skip the JS guest and npm)
 set -euo pipefail
+rust_only=false
+case "${1:-}" in
+  "") ;;
+  --rust-only) rust_only=true ;;
+  *) echo "usage: $0 [--rust-only]" >&2; exit 2 ;;
+esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 out=${EDGEPLAY_GUESTS:-$target/guests/wasm}
@@ -15,6 +22,8 @@ for f in "$target"/guests/wasm32-wasip1/release/*.wasm; do
   cp -u "$f" "$out/"
 done
 
-echo "== building the JS guest (tests/js/app.js with @fastly/js-compute)"
-bash "$root/tests/js/build.sh" "$out/js-app.wasm"
+if ! $rust_only; then
+  echo "== building the JS guest (tests/js/app.js with @fastly/js-compute)"
+  bash "$root/tests/js/build.sh" "$out/js-app.wasm"
+fi
 ls "$out"

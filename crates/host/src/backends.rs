@@ -25,7 +25,9 @@
 //!   those that miss get Fastlike's synthetic 502 ([`simulated_failure`]).
 //! - **Responses.** `crate::pending::settle` finishes a pending request when its work completes:
 //!   gzip auto-decompression (`auto_decompress_response_set`, removing
-//!   `content-encoding` and `content-length` as Viceroy does) and one trace event per
+//!   `content-encoding` and `content-length` as Viceroy does; a stream that will not
+//!   decompress gives the bytes decoded before the error, then a read error, as
+//!   Viceroy's streaming decoder does) and one trace event per
 //!   backend fetch (`EventKind::Work`, module `backend`, name = the backend) for the
 //!   waterfall: `start_us` when the fetch started, `dur_us` until its end; arguments
 //!   `method`, `url`, `status` and `bytes` (the body as received; `mock` for a mock;
@@ -476,6 +478,7 @@ pub fn simulated_failure(reachable_percent: u8) -> BackendResponse {
             "Backend request failed: simulated backend failure (uptime={reachable_percent}%)"
         )
         .into_bytes(),
+        body_error: None,
         remote_addr: None,
     }
 }
@@ -513,6 +516,7 @@ pub fn mock_answer(mock: &MockConfig, fetch: &FetchRequest) -> BackendResponse {
         status,
         headers,
         body,
+        body_error: None,
         remote_addr: None,
     }
 }

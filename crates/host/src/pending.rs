@@ -153,10 +153,13 @@ fn finish_response(
             b
         }
         Err((b, why)) => {
-            meta.notes.push(format!(
-                "gzip body could not be decompressed ({why}); the body is cut after {} bytes",
+            let why = format!(
+                "the gzip body could not be decompressed after {} bytes: {why}",
                 b.len()
-            ));
+            );
+            meta.notes
+                .push(format!("{why}; the guest reads those bytes, then an error"));
+            resp.body_error = Some(why);
             b
         }
     };
@@ -255,6 +258,7 @@ pub(crate) fn settle(s: &mut Session, h: u32, result: WorkResult) {
                     status: r.status,
                     headers: r.headers,
                     body: r.body,
+                    body_error: None,
                     remote_addr: r.remote_addr,
                 }),
                 r.first_byte_us,

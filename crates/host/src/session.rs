@@ -131,6 +131,10 @@ pub struct Body {
     /// True once a read hit the end of the body: trailers can be read from then on
     /// (before that the trailer getters answer AGAIN, as Viceroy does).
     pub trailers_ready: bool,
+    /// The error the body ends in, after `data` (a gzip response that would not
+    /// decompress): the read that reaches it answers ERROR once, with this as its note,
+    /// and later reads see the end, as with Viceroy's streaming decompression.
+    pub error: Option<String>,
 }
 
 impl Body {
@@ -144,7 +148,17 @@ impl Body {
             sink: BodySink::Buffer,
             known_length: Some(len),
             trailers_ready: false,
+            error: None,
         }
+    }
+
+    /// The body ends in `error` (if any) after its bytes; its length is then unknown.
+    pub fn ending_in(mut self, error: Option<String>) -> Self {
+        if error.is_some() {
+            self.known_length = None;
+        }
+        self.error = error;
+        self
     }
 
     /// The unread bytes.

@@ -184,8 +184,12 @@ pub struct BackendResponse {
     pub status: u16,
     /// Headers.
     pub headers: Headers,
-    /// The whole body.
+    /// The whole body (as decoded, when it was decompressed).
     pub body: Vec<u8>,
+    /// Why the body stops short of what the origin sent (a gzip stream that would not
+    /// decompress): `body` is what was decoded before the error, and reading past it
+    /// is an error (see `Body::error` in `crate::session`).
+    pub body_error: Option<String>,
     /// The address it came from, when known.
     pub remote_addr: Option<std::net::SocketAddr>,
 }

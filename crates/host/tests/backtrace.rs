@@ -423,12 +423,7 @@ fn malformed_modules_still_get_the_validation_error() {
 
 #[test]
 fn a_rust_panic_names_the_panicking_functions() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/guests/target/wasm32-wasip1/release/panic.wasm");
-    let Ok(wasm) = std::fs::read(&path) else {
-        eprintln!("{} not built; skipped", path.display());
-        return;
-    };
+    let wasm = common::sdk_guest("panic");
     let run = run_wasm(&common::engine(), &wasm, ServiceConfig::default(), req());
     let bt = backtrace(&run);
     assert_eq!(bt.last().map(String::as_str), Some("_start"), "{bt:?}");

@@ -6,13 +6,14 @@
 //!
 //! Most guests report through a byte log: `$rec` appends an i32 (a status or an
 //! out-value), `$rec_bytes` appends raw bytes, and `$finish` sends the log as the body
-//! of a 200 response, which the test compares with the expected [`Log`].
+//! of a 200 response, which the test compares with the expected [`Log`] (both in
+//! `common`).
 
 mod common;
 
 use common::{
-    engine, get, le_words, run_sdk, run_wat, start, summaries, Run, AGAIN, BADF, BUFLEN, BYTE_LOG,
-    ERROR, HTTPINVALID, INVAL, LIMITEXCEEDED, NONE, OK, UNSUPPORTED,
+    assert_log, assert_returned, engine, get, run_sdk, run_wat, start, statuses, Log, AGAIN, BADF,
+    BUFLEN, BYTE_LOG, ERROR, HTTPINVALID, INVAL, LIMITEXCEEDED, NONE, OK, UNSUPPORTED,
 };
 use edgeplay_host::trace::ArgValue;
 use edgeplay_host::{DownstreamRequest, ExecOptions, Exit, Output, Poll, ServiceConfig};
@@ -87,49 +88,6 @@ fn guest(body: &str) -> String {
     format!("(module\n{IMPORTS}\n{BYTE_LOG}\n{body}\n)")
 }
 
-/// The expected byte log.
-#[derive(Default)]
-struct Log(Vec<u8>);
-
-impl Log {
-    fn i(mut self, v: i32) -> Self {
-        self.0.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-    fn b(mut self, bytes: &[u8]) -> Self {
-        self.0.extend_from_slice(bytes);
-        self
-    }
-}
-
-/// Compare the guest's log with the expected one, showing both readably on failure.
-fn assert_log(run: &Run, expected: Log) {
-    assert!(
-        run.outcome.exit.is_success(),
-        "guest failed: {:?}",
-        run.outcome.exit
-    );
-    let got = &run.response.body;
-    if *got != expected.0 {
-        panic!(
-            "log differs\n got: {:?}\n     {:?}\nwant: {:?}\n     {:?}\ntrace:\n{}",
-            le_words(got),
-            String::from_utf8_lossy(got),
-            le_words(&expected.0),
-            String::from_utf8_lossy(&expected.0),
-            summaries(run)
-        );
-    }
-}
-
-/// Status names of every call of `module::name`, in order.
-fn statuses(run: &Run, qualified: &str) -> Vec<String> {
-    run.calls(qualified)
-        .iter()
-        .map(|e| e.status.as_deref().unwrap_or("").to_string())
-        .collect()
-}
-
 #[test]
 fn header_value_get_buflen_missing_and_invalid_name() {
     let wat = guest(
@@ -166,7 +124,7 @@ fn header_value_get_buflen_missing_and_invalid_name() {
             .i(HTTPINVALID),
     );
     assert_eq!(
-        statuses(&run, "fastly_http_req::header_value_get"),
+        run.statuses("fastly_http_req::header_value_get"),
         ["buflen", "ok", "inval", "httpinvalid"]
     );
     let ok_call = run.calls("fastly_http_req::header_value_get")[1];
@@ -345,10 +303,10 @@ fn insert_append_and_remove_with_an_absent_header_being_inval() {
             .i(INVAL),
     );
     assert_eq!(
-        statuses(&run, "fastly_http_req::header_remove"),
+        run.statuses("fastly_http_req::header_remove"),
         ["ok", "inval"]
     );
-    assert_eq!(statuses(&run, "env::xqd_req_header_insert"), ["ok"]);
+    assert_eq!(run.statuses("env::xqd_req_header_insert"), ["ok"]);
 }
 
 #[test]
@@ -554,17 +512,14 @@ fn a_synthetic_response_reaches_the_user_whole() {
     let head = run.collected.head.as_ref().expect("a head");
     assert!(!head.streaming);
     assert_eq!(
-        statuses(&run, "fastly_http_resp::send_downstream"),
+        run.statuses("fastly_http_resp::send_downstream"),
         ["ok", "error"]
     );
     assert_eq!(
-        statuses(&run, "fastly_http_body::write"),
+        run.statuses("fastly_http_body::write"),
         ["ok", "ok", "ok", "badf"]
     );
-    assert_eq!(
-        statuses(&run, "fastly_http_resp::status_set"),
-        ["ok", "badf"]
-    );
+    assert_eq!(run.statuses("fastly_http_resp::status_set"), ["ok", "badf"]);
     assert_eq!(
         run.calls("fastly_http_resp::status_get")[0].result("status"),
         Some(&ArgValue::Int(201))
@@ -646,13 +601,7 @@ fn a_streamed_response_arrives_chunk_by_chunk_and_ends_on_close() {
     assert_eq!(batches[3], [chunk("c")]);
     assert_eq!(batches[4], [Output::BodyEnd]);
     assert_eq!(batches.len(), 5);
-    let st = |name: &str| -> Vec<String> {
-        trace
-            .iter()
-            .filter(|e| e.qualified_name() == name)
-            .map(|e| e.status.as_deref().unwrap_or("").to_string())
-            .collect()
-    };
+    let st = |name: &str| statuses(&trace, name);
     assert_eq!(
         st("fastly_http_body::write"),
         ["ok", "ok", "ok", "ok", "badf", "badf"]
@@ -938,15 +887,15 @@ fn next_request_gives_a_promise_and_waiting_on_it_answers_none() {
             .i(UNSUPPORTED),
     );
     assert_eq!(
-        statuses(&run, "fastly_http_downstream::next_request_wait"),
+        run.statuses("fastly_http_downstream::next_request_wait"),
         ["unsupported", "none"]
     );
     assert_eq!(
-        statuses(&run, "fastly_http_downstream::next_request_abandon"),
+        run.statuses("fastly_http_downstream::next_request_abandon"),
         ["badf", "ok"]
     );
     assert_eq!(
-        statuses(&run, "fastly_http_downstream::next_request"),
+        run.statuses("fastly_http_downstream::next_request"),
         ["ok", "limitexceeded", "inval", "ok"]
     );
 }
@@ -1157,10 +1106,8 @@ fn method_uri_version_and_cache_override_are_validated_and_traced() {
 
 #[test]
 fn the_sdk_hello_guest_answers() {
-    let Some(run) = run_sdk("hello", get("/")) else {
-        return;
-    };
-    assert_eq!(run.outcome.exit, Exit::Returned, "{:?}", run.response.error);
+    let run = run_sdk("hello", get("/"));
+    assert_returned(&run);
     assert_eq!(run.response.status, 200);
     assert_eq!(run.response.headers.get("x-edgeplay"), Some(&b"hello"[..]));
     assert_eq!(run.body_text(), "Hello from edgeplay!\n");
@@ -1172,10 +1119,8 @@ fn the_sdk_echo_guest_sees_the_request() {
         .with_header("x-echo-a", "1")
         .with_header("x-echo-a", "2")
         .with_body("ping");
-    let Some(run) = run_sdk("echo", req) else {
-        return;
-    };
-    assert_eq!(run.outcome.exit, Exit::Returned, "{:?}", run.response.error);
+    let run = run_sdk("echo", req);
+    assert_returned(&run);
     assert_eq!(run.response.status, 200);
     assert_eq!(
         run.response.headers.get_all("x-echo-a"),

@@ -1,69 +1,113 @@
-//! Every import of the ABI data links with its exact signature.
+//! The import catalog is the ABI data (every column of every row), and every import
+//! links with its exact signature.
 
 use edgeplay_host::abi::catalog::IMPORTS;
+use edgeplay_host::abi::catalog_types::ValTy;
 use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, Execution, Exit, Platform, Poll};
 use std::sync::Arc;
 
-fn tsv_path() -> Option<std::path::PathBuf> {
+/// The ABI data, `shared/abi/hostcalls.tsv` beside the repository (where
+/// `scripts/gen-catalog.py` reads it). Without it the catalog cannot be checked, and the
+/// check fails rather than pass unchecked.
+fn tsv_path() -> std::path::PathBuf {
     let p =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/abi/hostcalls.tsv");
-    p.exists().then_some(p)
+    assert!(
+        p.exists(),
+        "the ABI data {} is missing: the catalog cannot be checked against it (it is \
+         shared/abi/hostcalls.tsv beside the repository)",
+        p.display()
+    );
+    p
 }
 
 /// A guest importing every catalog row (with its signature) and calling none.
 fn import_everything_wat() -> String {
     let mut wat = String::from("(module\n");
     for (i, imp) in IMPORTS.iter().enumerate() {
-        let params: Vec<&str> = imp
-            .params
-            .iter()
-            .map(|t| {
-                if matches!(t, edgeplay_host::abi::catalog_types::ValTy::I64) {
-                    "i64"
-                } else {
-                    "i32"
-                }
-            })
-            .collect();
-        let results: Vec<&str> = imp.results.iter().map(|_| "i32").collect();
+        let wat_types = |tys: &[ValTy]| types(tys).replace(',', " ");
         wat.push_str(&format!(
             "  (import \"{}\" \"{}\" (func $f{} (param {}) (result {})))\n",
             imp.module,
             imp.name,
             i,
-            params.join(" "),
-            results.join(" ")
+            wat_types(imp.params),
+            wat_types(imp.results)
         ));
     }
     wat.push_str("  (memory (export \"memory\") 1)\n  (func (export \"_start\"))\n)\n");
     wat.replace("(param )", "").replace("(result )", "")
 }
 
+/// A signature column of the TSV: types, comma-separated (`i32,i64`; empty for none).
+fn types(tys: &[ValTy]) -> String {
+    tys.iter()
+        .map(|t| format!("{t:?}").to_lowercase())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[test]
 fn catalog_matches_the_abi_data() {
-    let Some(path) = tsv_path() else {
-        eprintln!("shared/abi/hostcalls.tsv not beside the repo; catalog check skipped");
-        return;
-    };
-    let text = std::fs::read_to_string(path).unwrap();
-    let rows: Vec<Vec<&str>> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split('\t').collect())
-        .collect();
+    let text = std::fs::read_to_string(tsv_path()).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header row").split('\t').collect();
+    assert_eq!(
+        header,
+        [
+            "module",
+            "function",
+            "wasm_params",
+            "wasm_results",
+            "group",
+            "in_fastly_sys",
+            "in_witx",
+            "viceroy",
+            "fastlike",
+            "js_sdk_imports",
+            "summary"
+        ],
+        "the ABI data's columns changed: update scripts/gen-catalog.py, `Import` and this test"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
     assert_eq!(
         rows.len(),
         IMPORTS.len(),
         "catalog is stale: run scripts/gen-catalog.py"
     );
-    for (row, imp) in rows.iter().zip(IMPORTS) {
-        assert_eq!((row[0], row[1]), (imp.module, imp.name));
-        let params: Vec<String> = imp
-            .params
-            .iter()
-            .map(|t| format!("{t:?}").to_lowercase())
-            .collect();
-        assert_eq!(row[2], params.join(","), "{}::{}", imp.module, imp.name);
+    for (i, (row, imp)) in rows.iter().zip(IMPORTS).enumerate() {
+        let catalog = [
+            imp.module.to_string(),
+            imp.name.to_string(),
+            types(imp.params),
+            types(imp.results),
+            imp.group.to_string(),
+            imp.in_fastly_sys.to_string(),
+            imp.in_witx.to_string(),
+            imp.viceroy.to_string(),
+            imp.fastlike.to_string(),
+            imp.js_sdk_imports.to_string(),
+            imp.summary.to_string(),
+        ];
+        assert_eq!(
+            row.len(),
+            header.len(),
+            "row {} ({}::{}) has {} columns",
+            i + 2,
+            imp.module,
+            imp.name,
+            row.len()
+        );
+        for ((column, tsv), ours) in header.iter().zip(row).zip(&catalog) {
+            assert_eq!(
+                tsv,
+                ours,
+                "catalog is stale at row {} ({}::{}), column {column}: run scripts/gen-catalog.py",
+                i + 2,
+                imp.module,
+                imp.name
+            );
+        }
     }
 }
 

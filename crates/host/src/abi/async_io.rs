@@ -17,9 +17,11 @@
 //!   is; with a non-zero timeout a sleep races the items and `u32::MAX` means the
 //!   timeout won. No handles and timeout 0 is INVAL (the platform's and Viceroy's
 //!   rule); no handles with a timeout just sleeps.
-//! - A wait that can never finish (every item is a streaming request whose body is
-//!   still open, since edgeplay sends an upload once it is closed) answers ERROR with
-//!   a note instead of hanging.
+//! - A wait that can never finish (every item is a streaming request to a mock or an
+//!   unreliable backend whose body is still open: those answer from the whole body, so
+//!   their upload is buffered and sent on close) answers ERROR with a note instead of
+//!   hanging. A streaming upload to any other backend is already under way (it streams
+//!   as the guest writes it), so waiting on it waits for the response.
 
 use super::wait::{read_handles, ready_order, wait, Finish, MAX_SELECT_HANDLES};
 use super::Registry;

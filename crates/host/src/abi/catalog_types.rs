@@ -19,7 +19,7 @@ impl ValTy {
     }
 }
 
-/// One import a guest may have.
+/// One import a guest may have: one row of the ABI data (`hostcalls.tsv`), every column.
 #[derive(Clone, Copy, Debug)]
 pub struct Import {
     /// Import module (`fastly_http_req`, `env`, `wasi_snapshot_preview1`).
@@ -32,4 +32,16 @@ pub struct Import {
     pub results: &'static [ValTy],
     /// ABI group (`http_req`, `legacy_xqd`, `wasi`, ...).
     pub group: &'static str,
+    /// Declared by `fastly-sys`: `yes`, `yes_deprecated` or `no`.
+    pub in_fastly_sys: &'static str,
+    /// In Viceroy's witx files: `yes` or `no`.
+    pub in_witx: &'static str,
+    /// What Viceroy does with it: `implemented`, `stub` or `absent`.
+    pub viceroy: &'static str,
+    /// What Fastlike does with it: `implemented`, `stub` or `absent`.
+    pub fastlike: &'static str,
+    /// Imported by the JS SDK's runtime: `yes` or `no`.
+    pub js_sdk_imports: &'static str,
+    /// What it does, in one line.
+    pub summary: &'static str,
 }

@@ -3,7 +3,9 @@
 //!
 //! An ordinary body is an in-memory buffer: `read` takes from the front (0 bytes is the
 //! end), `write` adds to the back or the front, `append` moves another body's bytes and
-//! trailers onto the end and consumes it. After `http_resp.send_downstream(..,
+//! trailers onto the end and consumes it. A backend response whose gzip would not
+//! decompress ends in an error ([`Body::error`]): the read after its last good byte
+//! answers ERROR (once; then the end), as in Viceroy. After `http_resp.send_downstream(..,
 //! streaming=1)` the body handle becomes the streaming response body
 //! ([`BodySink::Downstream`]): every write or append becomes an [`Output::BodyChunk`]
 //! (and the guest yields so the driver can forward it at once), `close` ends the
@@ -121,6 +123,13 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         fn(cx, body: u32, buf: u32, buf_len: u32, nread_out: u32) -> i32 {
             buffer_body(cx, "body", body, "read")?;
             check_range(cx, buf, buf_len)?;
+            let b = body_mut(cx, "body", body)?;
+            if b.remaining().is_empty() {
+                if let Some(why) = b.error.take() {
+                    cx.note(why);
+                    return Err(Status::ERROR.into());
+                }
+            }
             let n = {
                 let b = body_mut(cx, "body", body)?;
                 b.remaining().len().min(buf_len as usize)
@@ -218,6 +227,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 _ => None,
             };
             to.data.extend_from_slice(&bytes);
+            // An error `src` ends in now ends `dst` (after the bytes of both).
+            if from.error.is_some() {
+                to.error = to.error.take().or(from.error);
+            }
             Ok(Status::OK.0)
         }
 

@@ -107,7 +107,7 @@ fn read_surrogate_keys(cx: &mut Cx<'_>, ptr: u32, len: u32) -> HostResult<Option
 fn set_cache_override(cx: &mut Cx<'_>, req: u32, ov: CacheOverride) -> HostResult {
     let r = req_mut(cx, req)?;
     r.cache_override = ov;
-    cx.note("recorded; edgeplay applies cache overrides when it sends the request");
+    cx.note("recorded, not applied yet: edgeplay does not cache backend responses");
     Ok(Status::OK.0)
 }
 

@@ -4,7 +4,8 @@
 //! `env.xqd_*` twins; plus the pieces `fastly_http_resp.send_downstream_pending` and
 //! `fastly_http_body.close`/`abandon` (of a streaming upload) use.
 //!
-//! How a send goes (the async boundary of DESIGN.md):
+//! How a send goes (the async boundary between the core and its driver; see
+//! docs/architecture.md):
 //!
 //! 1. The request and body handles are consumed (as in Viceroy, also when the backend
 //!    turns out to be unknown, which is INVAL), and [`backends::build_fetch`] makes
@@ -30,10 +31,17 @@
 //! answers LIMITEXCEEDED without consuming its handles); Viceroy has no such limit.
 //!
 //! `send_async_streaming` (and `send_async_v2` with `streaming = 1`) keep the body
-//! handle writable. edgeplay's drivers send whole bodies, so the upload is buffered
-//! and the fetch starts when the guest closes the body (`http_body.close`); abandoning
-//! it fails the request. Waiting for such a request before closing its body would never
-//! end, so it answers ERROR with a note.
+//! handle writable, and the upload streams: the fetch starts at once with the bytes
+//! written so far ([`crate::FetchRequest::body_stream`]), each later write goes to the
+//! driver as a [`crate::WorkKind::FetchBodyChunk`], and `http_body.close` (or
+//! `abandon`, which aborts the request) ends it with a
+//! [`crate::WorkKind::FetchBodyEnd`]. The native runner sends the head at once and each
+//! chunk as it is written; only the browser's driver buffers the upload (a page cannot
+//! stream a request body) and sends it whole on close (the driver core does it:
+//! [`crate::driver`]). A mock or an unreliable backend answers from the whole body, so
+//! for those the core buffers the upload and starts the fetch on close; waiting for
+//! such a request before closing its body would never end, so it answers ERROR with a
+//! note.
 //!
 //! `pending_req_header_insert/append/remove(h, ..., target)` queue header changes for
 //! the response when it arrives (`target` 0: both, 1: the response, 2: the error

@@ -240,7 +240,7 @@ pub(crate) fn wait(
     }
     if timeout_ms.is_none() && !can_progress(cx.s, &handles) {
         cx.note(
-            "this wait can never end: the request's streaming body is still open (edgeplay sends a streaming upload once http_body.close is called)",
+            "this wait can never end: the request's streaming body is still open, and a mock or unreliable backend answers only once http_body.close has sent the whole body",
         );
         return Err(Status::ERROR.into());
     }
@@ -331,7 +331,10 @@ pub(crate) fn deliver(
             let Some(rh) = s.responses.insert(parts) else {
                 return Completion::status(Status::LIMITEXCEEDED);
             };
-            let Some(bh) = s.bodies.insert(Body::buffer(resp.body)) else {
+            let Some(bh) = s
+                .bodies
+                .insert(Body::buffer(resp.body).ending_in(resp.body_error))
+            else {
                 s.responses.take(rh);
                 return Completion::status(Status::LIMITEXCEEDED);
             };

@@ -8,7 +8,9 @@ use edgeplay_host::{
     Collected, DownstreamRequest, Driver, Engine, ExecOptions, Execution, Exit, FetchRequest,
     FinalResponse, Outcome, Platform, ServiceConfig, TraceEvent, Work, WorkResult,
 };
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
 
 /// `fastly_status` codes, as the ABI numbers them.
 pub const OK: i32 = 0;
@@ -91,33 +93,137 @@ pub fn config(toml: &str) -> ServiceConfig {
         .expect("valid config")
 }
 
-/// The SDK guests in tests/guests, when they have been built.
-pub fn sdk_guest(name: &str) -> Option<Vec<u8>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/guests/target/wasm32-wasip1/release")
-        .join(format!("{name}.wasm"));
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            eprintln!("{} not built; skipped", path.display());
-            None
+/// The repository root (this crate is `crates/host`).
+pub fn repo_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// The cargo target dir the tests were built in: `CARGO_TARGET_DIR`, else derived
+/// from the test executable (`.../target/debug/deps/<test>` → `.../target`).
+pub fn target_dir() -> PathBuf {
+    if let Ok(t) = std::env::var("CARGO_TARGET_DIR") {
+        return PathBuf::from(t);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.ancestors().nth(3).expect("target dir").to_path_buf()
+}
+
+/// Where `scripts/build-guests.sh` puts the SDK guests of `tests/guests`:
+/// `$EDGEPLAY_GUESTS`, else `<cargo target dir>/guests/wasm`. The first call in a test
+/// binary runs the script (`--rust-only`: these tests need no JS guest), which builds
+/// what is missing or stale; a failed build fails every test that needs a guest.
+pub fn guests_dir() -> &'static Path {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = DIR.get_or_init(|| {
+        let dir = std::env::var("EDGEPLAY_GUESTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| target_dir().join("guests").join("wasm"));
+        let script = repo_root().join("scripts/build-guests.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("--rust-only")
+            .env("EDGEPLAY_GUESTS", &dir)
+            .env("CARGO_TARGET_DIR", target_dir())
+            .output()
+            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} --rust-only failed ({}); the SDK guests need cargo and the wasm32-wasip1 \
+                 target (`rustup target add wasm32-wasip1`).\n{}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
+        Ok(dir)
+    });
+    match built {
+        Ok(dir) => dir,
+        Err(why) => panic!("building the SDK guests failed: {why}"),
     }
 }
 
-/// Run the SDK guest `name` (default configuration) on `req`, if it has been built.
-pub fn run_sdk(name: &str, req: DownstreamRequest) -> Option<Run> {
-    let wasm = sdk_guest(name)?;
-    Some(run_wasm(&engine(), &wasm, ServiceConfig::default(), req))
+/// The SDK guest `name` of `tests/guests` (built on first use; see [`guests_dir`]).
+pub fn sdk_guest(name: &str) -> Vec<u8> {
+    let path = guests_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "SDK guest {} is missing after scripts/build-guests.sh ({e}): is `{name}` a \
+             binary of tests/guests?",
+            path.display()
+        )
+    })
 }
 
-/// The trace, one summary line per event.
+/// Run the SDK guest `name` (default configuration) on `req`.
+pub fn run_sdk(name: &str, req: DownstreamRequest) -> Run {
+    run_wasm(&engine(), &sdk_guest(name), ServiceConfig::default(), req)
+}
+
+/// The trace, one summary line per event (with its note, if any).
 pub fn summaries(run: &Run) -> String {
     run.trace
         .iter()
-        .map(|e| e.summary())
+        .map(|e| match &e.note {
+            Some(n) => format!("{}  // {n}", e.summary()),
+            None => e.summary(),
+        })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Status names of every call of `module::name` in `trace`, in order.
+pub fn statuses(trace: &[TraceEvent], qualified: &str) -> Vec<String> {
+    trace
+        .iter()
+        .filter(|e| e.qualified_name() == qualified)
+        .map(|e| e.status.as_deref().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The expected log of a [`BYTE_LOG`] guest: i32s (little-endian) and raw bytes, in
+/// the order the guest appends them.
+#[derive(Default)]
+pub struct Log(pub Vec<u8>);
+
+impl Log {
+    /// An i32, as `$rec` appends it.
+    pub fn i(mut self, v: i32) -> Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Several i32s.
+    pub fn words(self, vs: &[i32]) -> Self {
+        vs.iter().fold(self, |log, &v| log.i(v))
+    }
+    /// Raw bytes, as `$rec_bytes` appends them.
+    pub fn b(mut self, bytes: &[u8]) -> Self {
+        self.0.extend_from_slice(bytes);
+        self
+    }
+}
+
+/// Compare a [`BYTE_LOG`] guest's log (its response body) with the expected one,
+/// showing both readably, and the trace, on failure.
+pub fn assert_log(run: &Run, expected: Log) {
+    assert!(
+        run.outcome.exit.is_success(),
+        "guest failed: {:?}\ntrace:\n{}",
+        run.outcome.exit,
+        summaries(run)
+    );
+    let got = &run.response.body;
+    if *got != expected.0 {
+        panic!(
+            "log differs\n got: {:?}\n     {:?}\nwant: {:?}\n     {:?}\ntrace:\n{}",
+            le_words(got),
+            String::from_utf8_lossy(got),
+            le_words(&expected.0),
+            String::from_utf8_lossy(&expected.0),
+            summaries(run)
+        );
+    }
 }
 
 /// The guest returned normally (the trace is shown when it did not).
@@ -147,6 +253,10 @@ impl Run {
             .iter()
             .filter(|e| e.qualified_name() == qualified)
             .collect()
+    }
+    /// Status names of every call of `module::name`, in order.
+    pub fn statuses(&self, qualified: &str) -> Vec<String> {
+        statuses(&self.trace, qualified)
     }
     /// The status name of the first call of `module::name`.
     pub fn status_of(&self, qualified: &str) -> Option<String> {

@@ -1,5 +1,5 @@
 //! `[local_server.backends]`: Viceroy's backend keys plus edgeplay's `mock` and
-//! `reachable_percent`.
+//! `reachable_percent`; the backend URL check; Fastlike's `--backend NAME=HOST:PORT@N`.
 
 use super::parse::{KeyPath, Parser, R};
 use serde::{Deserialize, Serialize};
@@ -106,6 +106,80 @@ impl Default for MockConfig {
     }
 }
 
+/// Check a backend URL: an absolute `http` or `https` URL with a host. The error says
+/// what is wrong. (These are the checks the backends layer makes when it splits the
+/// URL into scheme, host, port and path prefix; the config layer checks them here so
+/// that it needs nothing from that layer.)
+pub fn check_backend_url(url: &str) -> Result<(), String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
+        Some(s) => {
+            return Err(format!(
+                "URL {url:?}: the scheme must be http or https, not {s:?}"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "URL {url:?} has no scheme: write http://{url} or https://{url}"
+            ))
+        }
+    }
+    match uri.authority() {
+        Some(a) if !a.host().is_empty() => Ok(()),
+        _ => Err(format!("URL {url:?} has no host")),
+    }
+}
+
+/// Parse Fastlike's backend flag, `name=host:port@N` (also `name=http://host:port/@N`
+/// or without `@N`): `N`, 0 to 100, is the share of requests that reach the origin
+/// (the others get a synthetic 502; `is_healthy` answers unhealthy for 0, healthy
+/// otherwise). An address without a scheme is `http://`. As in Fastlike, only an
+/// all-digit suffix after the last `@` is a share, so a URL with user info keeps its `@`.
+pub fn parse_backend_flag(flag: &str) -> Result<(String, BackendConfig), String> {
+    let Some((name, addr)) = flag.split_once('=') else {
+        return Err(format!(
+            "backend {flag:?} has no name: write NAME=HOST:PORT (optionally @PERCENT)"
+        ));
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("backend {flag:?} has an empty name"));
+    }
+    let mut addr = addr.trim();
+    let mut reachable_percent = None;
+    if let Some(at) = addr.rfind('@') {
+        let suffix = &addr[at + 1..];
+        if !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) {
+            match suffix.parse::<u8>() {
+                Ok(n) if n <= 100 => reachable_percent = Some(n),
+                _ => {
+                    return Err(format!(
+                        "backend {name:?}: the reachability suffix @{suffix} is out of range, it must be 0..100"
+                    ))
+                }
+            }
+            addr = &addr[..at];
+        }
+    }
+    let url = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    check_backend_url(&url).map_err(|e| format!("backend {name:?}: {e}"))?;
+    Ok((
+        name.to_string(),
+        BackendConfig {
+            url,
+            reachable_percent,
+            ..BackendConfig::default()
+        },
+    ))
+}
+
 impl Parser<'_> {
     pub(super) fn backend(&self, path: &KeyPath, v: Value) -> R<BackendConfig> {
         let mut t = self.table(path, v, "a table with a `url`")?;
@@ -119,7 +193,7 @@ impl Parser<'_> {
             Some(v) => self.string(&path.key("url"), v)?,
         };
         if !url.is_empty() {
-            if let Err(e) = crate::backends::check_backend_url(&url) {
+            if let Err(e) = check_backend_url(&url) {
                 return Err(self.err(&path.key("url"), e));
             }
         }
@@ -343,6 +417,42 @@ url = "https://example.org"
         assert_eq!(o.connect_timeout_ms, Some(250));
         assert_eq!(o.extra["grpc"], Value::Boolean(true));
         assert_eq!(c.backends["shark.server"].url, "https://example.org");
+    }
+
+    #[test]
+    fn backend_urls_are_checked() {
+        assert_eq!(check_backend_url("http://127.0.0.1:8080"), Ok(()));
+        assert_eq!(check_backend_url("HTTPS://example.com/api"), Ok(()));
+        assert_eq!(
+            check_backend_url("127.0.0.1:8080"),
+            Err("URL \"127.0.0.1:8080\" has no scheme: write http://127.0.0.1:8080 or https://127.0.0.1:8080".into())
+        );
+        assert_eq!(
+            check_backend_url("ftp://x/"),
+            Err("URL \"ftp://x/\": the scheme must be http or https, not \"ftp\"".into())
+        );
+        assert!(check_backend_url("http://").is_err());
+        assert!(check_backend_url("not a url").is_err());
+        let e = err("[local_server.backends.o]\nurl = \"ftp://x/\"\n");
+        assert_eq!(e.key.as_deref(), Some("local_server.backends.o.url"));
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("http or https"), "{}", e.message);
+    }
+
+    #[test]
+    fn fastlike_backend_flags_parse() {
+        let (n, c) = parse_backend_flag("api=localhost:8000@50").unwrap();
+        assert_eq!(n, "api");
+        assert_eq!(c.url, "http://localhost:8000");
+        assert_eq!(c.reachable_percent, Some(50));
+        let (_, c) = parse_backend_flag("x=https://u@h.example/p").unwrap();
+        assert_eq!(c.url, "https://u@h.example/p");
+        assert_eq!(c.reachable_percent, None);
+        let (_, c) = parse_backend_flag("x=127.0.0.1:1@0").unwrap();
+        assert_eq!(c.reachable_percent, Some(0));
+        assert!(parse_backend_flag("x=h:1@101").is_err());
+        assert!(parse_backend_flag("h:1").is_err());
+        assert!(parse_backend_flag("=h:1").is_err());
     }
 
     #[test]

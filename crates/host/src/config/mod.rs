@@ -30,7 +30,10 @@
 //! The parsers live beside each other, one file per table, as in Viceroy's
 //! `lib/src/config/`: `parse` (the error type, key paths, spans and file reading they
 //! share), `backends`, `stores` (config and secret stores), `geo`,
-//! `device_detection`.
+//! `device_detection`. This module is the bottom layer of the crate: it uses no other
+//! part of it (the backend URL check and Fastlike's `--backend` flag,
+//! [`check_backend_url`] and [`parse_backend_flag`], live here for that reason), so
+//! every other part can use it.
 
 mod backends;
 mod device_detection;
@@ -40,7 +43,9 @@ mod stores;
 #[cfg(test)]
 mod testing;
 
-pub use backends::{BackendConfig, BackendHealth, MockConfig};
+pub use backends::{
+    check_backend_url, parse_backend_flag, BackendConfig, BackendHealth, MockConfig,
+};
 pub use geo::{default_geo_record, GeoConfig};
 pub use parse::ConfigError;
 pub use stores::{CONFIG_KEY_MAX_CHARS, CONFIG_VALUE_MAX_CHARS};

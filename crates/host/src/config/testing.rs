@@ -30,4 +30,3 @@ pub(super) fn parse(text: &str) -> Result<ServiceConfig, ConfigError> {
 pub(super) fn err(text: &str) -> ConfigError {
     parse(text).expect_err("config should be rejected")
 }
-

@@ -20,7 +20,13 @@
 //!   [`BackendConfig`]); other keys are kept in [`BackendConfig::extra`].
 //! - `fake_valid_fastly_keys`: Viceroy's list of Fastly API keys that
 //!   `fastly_key_is_valid` accepts in a request's `fastly-key` header.
-//! - `kv_stores` / `object_stores` / `object_store` and `acls` are kept raw.
+//! - `kv_stores` / `object_stores` / `object_store` (one namespace): an array of `{key,
+//!   data|file, metadata}` tables, or `{file, format = "json"}` (a JSON object of key →
+//!   string, or key → `{data|file, metadata}`); see [`KvStoreConfig`]. Keys follow the
+//!   platform's rules ([`check_kv_key`]).
+//! - `acls`: a JSON file name, `{file}`, or (an edgeplay extension, for the browser
+//!   tab) `{entries = [{prefix, action}, ...]}`; the JSON is Fastly's ACL format, `{
+//!   "entries": [{"prefix": "192.168.0.0/16", "action": "BLOCK"}] }`; see [`AclConfig`].
 //!
 //! Files named by `file` are read through the caller's reader (the core has no file
 //! system), relative to the directory of the `fastly.toml` (Viceroy reads them
@@ -30,23 +36,27 @@
 //! The parsers live beside each other, one file per table, as in Viceroy's
 //! `lib/src/config/`: `parse` (the error type, key paths, spans and file reading they
 //! share), `backends`, `stores` (config and secret stores), `geo`,
-//! `device_detection`. This module is the bottom layer of the crate: it uses no other
-//! part of it (the backend URL check and Fastlike's `--backend` flag,
-//! [`check_backend_url`] and [`parse_backend_flag`], live here for that reason), so
-//! every other part can use it.
+//! `device_detection`, `kv_stores`, `acls`. This module is the bottom layer of the
+//! crate: it uses no other part of it (the backend URL check and Fastlike's
+//! `--backend` flag, [`check_backend_url`] and [`parse_backend_flag`], live here for
+//! that reason), so every other part can use it.
 
+mod acls;
 mod backends;
 mod device_detection;
 mod geo;
+mod kv_stores;
 mod parse;
 mod stores;
 #[cfg(test)]
 mod testing;
 
+pub use acls::{AclConfig, AclEntry, IpPrefix};
 pub use backends::{
     check_backend_url, parse_backend_flag, BackendConfig, BackendHealth, MockConfig,
 };
 pub use geo::{default_geo_record, GeoConfig};
+pub use kv_stores::{check_kv_key, KvEntryConfig, KvStoreConfig, KV_KEY_MAX_BYTES};
 pub use parse::ConfigError;
 pub use stores::{CONFIG_KEY_MAX_CHARS, CONFIG_VALUE_MAX_CHARS};
 
@@ -71,10 +81,10 @@ pub struct ServiceConfig {
     pub device_detection: BTreeMap<String, serde_json::Value>,
     /// Backends by name.
     pub backends: BTreeMap<String, BackendConfig>,
-    /// KV stores (raw, for the KV issue).
-    pub kv_stores: BTreeMap<String, toml::Value>,
-    /// ACLs (raw, for the ACL issue).
-    pub acls: BTreeMap<String, toml::Value>,
+    /// KV stores by name (`kv_stores`, or Viceroy's older `object_stores` / `object_store`).
+    pub kv_stores: BTreeMap<String, KvStoreConfig>,
+    /// ACLs by name.
+    pub acls: BTreeMap<String, AclConfig>,
     /// Fastly API keys `fastly_key_is_valid` accepts (Viceroy's `fake_valid_fastly_keys`).
     pub fake_valid_fastly_keys: Vec<String>,
 }
@@ -193,18 +203,28 @@ impl Parser<'_> {
                 }
                 "kv_stores" | "object_stores" | "object_store" => {
                     for (store, def) in self.table(&p, v, "a table of stores")? {
+                        let sp = p.key(&store);
+                        if store.is_empty() {
+                            return Err(self.err(&sp, "the KV store name is empty"));
+                        }
                         if config.kv_stores.contains_key(&store) {
                             return Err(self.err(
-                                &p.key(&store),
-                                format!("KV store {store:?} is defined twice"),
+                                &sp,
+                                format!("KV store {store:?} is defined twice (kv_stores, object_stores and object_store share one namespace)"),
                             ));
                         }
-                        config.kv_stores.insert(store, def);
+                        let kv = self.kv_store(&sp, def)?;
+                        config.kv_stores.insert(store, kv);
                     }
                 }
                 "acls" => {
-                    for (acl, def) in self.table(&p, v, "a table of ACLs")? {
-                        config.acls.insert(acl, def);
+                    for (name, def) in self.table(&p, v, "a table of ACLs")? {
+                        let ap = p.key(&name);
+                        if name.is_empty() {
+                            return Err(self.err(&ap, "the ACL name is empty"));
+                        }
+                        let acl = self.acl(&ap, def)?;
+                        config.acls.insert(name, acl);
                     }
                 }
                 "fake_valid_fastly_keys" => {
@@ -301,24 +321,5 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.file, "proj/nums.json");
         assert_eq!(e.key.as_deref(), Some("a"));
-    }
-
-    #[test]
-    fn kv_stores_and_acls_are_kept_raw() {
-        let c = parse(
-            r#"
-[local_server.kv_stores]
-store_one = [{key = "first", data = "This is some data"}]
-[local_server.object_stores]
-store_two = {file = "kv.json", format = "json"}
-
-[local_server.acls]
-my_acl = "acl.json"
-"#,
-        )
-        .unwrap();
-        assert!(c.kv_stores.contains_key("store_one"));
-        assert!(c.kv_stores.contains_key("store_two"));
-        assert_eq!(c.acls["my_acl"], Value::String("acl.json".into()));
     }
 }

@@ -167,6 +167,174 @@ pub(super) fn scalar_to_json(v: &Value) -> Option<serde_json::Value> {
     })
 }
 
+/// A JSON file a `fastly.toml` names, with its text, so that errors about its
+/// values can give their line.
+pub(super) struct JsonFile {
+    /// The path it was read from (resolved against the `fastly.toml`'s directory).
+    pub(super) path: String,
+    text: String,
+}
+
+impl JsonFile {
+    /// An error about the value at `key` (a path inside the file, e.g.
+    /// `entries[2].prefix`; empty for the whole file), on the line where that value
+    /// starts.
+    pub(super) fn err(&self, key: &KeyPath, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.path.clone(),
+            line: Some(json_line(&self.text, key)),
+            key: (!key.0.is_empty()).then(|| key.to_string()),
+            message: message.into(),
+        }
+    }
+}
+
+/// The 1-based line where the value at `path` starts in the JSON `text` (of the
+/// deepest part of the path present; line 1 when nothing matches).
+pub(super) fn json_line(text: &str, path: &KeyPath) -> usize {
+    let mut cursor = JsonCursor {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    cursor.space();
+    line_at(text, cursor.find(&path.0))
+}
+
+/// Just enough of a JSON reader to walk a key path through a document (already known
+/// to be valid JSON) and say where each value starts; serde_json keeps no positions.
+struct JsonCursor<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl JsonCursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// Skip the string under the cursor and return it, unescaped.
+    fn string(&mut self) -> Option<String> {
+        let start = self.at;
+        if self.peek()? != b'"' {
+            return None;
+        }
+        self.at += 1;
+        loop {
+            match self.peek()? {
+                b'\\' => self.at += 2,
+                b'"' => {
+                    self.at += 1;
+                    return serde_json::from_str(self.text.get(start..self.at)?).ok();
+                }
+                _ => self.at += 1,
+            }
+        }
+    }
+
+    fn skip_value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => {
+                self.string()?;
+            }
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek()? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.at += 1;
+                                return Some(());
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.at += 1;
+                }
+            }
+            _ => {
+                while !matches!(
+                    self.peek(),
+                    None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                ) {
+                    self.at += 1;
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// The offset of the value at `path`, from the value under the cursor.
+    fn find(&mut self, path: &[Seg]) -> usize {
+        let here = self.at;
+        let Some((first, rest)) = path.split_first() else {
+            return here;
+        };
+        let found = match (first, self.peek()) {
+            (Seg::Key(k), Some(b'{')) => self.member(k),
+            (Seg::Index(n), Some(b'[')) => self.element(*n),
+            _ => None,
+        };
+        match found {
+            Some(()) => self.find(rest),
+            None => here,
+        }
+    }
+
+    /// Move from `{` to the value of member `key`.
+    fn member(&mut self, key: &str) -> Option<()> {
+        self.at += 1;
+        loop {
+            self.space();
+            let name = self.string()?;
+            self.space();
+            if self.peek()? != b':' {
+                return None;
+            }
+            self.at += 1;
+            self.space();
+            if name == key {
+                return Some(());
+            }
+            self.skip_value()?;
+            self.space();
+            if self.peek()? != b',' {
+                return None;
+            }
+            self.at += 1;
+        }
+    }
+
+    /// Move from `[` to element `n`.
+    fn element(&mut self, n: usize) -> Option<()> {
+        self.at += 1;
+        for _ in 0..n {
+            self.space();
+            self.skip_value()?;
+            self.space();
+            if self.peek()? != b',' {
+                return None;
+            }
+            self.at += 1;
+        }
+        self.space();
+        (self.peek()? != b']').then_some(())
+    }
+}
+
 /// Reads one `fastly.toml`: its values, with errors that name the file, key and line,
 /// and the files it names, through the caller's reader. Each table's parser is an
 /// `impl Parser` block in its own module.
@@ -241,6 +409,17 @@ impl Parser<'_> {
         path: &KeyPath,
         t: &mut Table,
     ) -> R<(String, serde_json::Map<String, serde_json::Value>)> {
+        let (file, map) = self.json_object_file_spanned(path, t)?;
+        Ok((file.path, map))
+    }
+
+    /// [`Parser::json_object_file`], keeping the file's text for the line numbers of
+    /// later errors ([`JsonFile::err`]).
+    pub(super) fn json_object_file_spanned(
+        &self,
+        path: &KeyPath,
+        t: &mut Table,
+    ) -> R<(JsonFile, serde_json::Map<String, serde_json::Value>)> {
         let fpath = path.key("file");
         let file = match t.remove("file") {
             None => {
@@ -248,12 +427,21 @@ impl Parser<'_> {
             }
             Some(v) => self.string(&fpath, v)?,
         };
+        self.read_json_object(&fpath, &file)
+    }
+
+    /// Read `file` (named by the value at `fpath`) and parse it as a JSON object.
+    pub(super) fn read_json_object(
+        &self,
+        fpath: &KeyPath,
+        file: &str,
+    ) -> R<(JsonFile, serde_json::Map<String, serde_json::Value>)> {
         if file.is_empty() {
-            return Err(self.err(&fpath, "the file name is empty"));
+            return Err(self.err(fpath, "the file name is empty"));
         }
-        let resolved = self.resolve(&file);
+        let resolved = self.resolve(file);
         let text = (self.read_file)(&resolved)
-            .map_err(|e| self.err(&fpath, format!("cannot read {resolved}: {e}")))?;
+            .map_err(|e| self.err(fpath, format!("cannot read {resolved}: {e}")))?;
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| ConfigError {
             file: resolved.clone(),
             line: Some(e.line()),
@@ -261,7 +449,13 @@ impl Parser<'_> {
             message: format!("invalid JSON (named by `{fpath}` in {}): {e}", self.file),
         })?;
         match json {
-            serde_json::Value::Object(map) => Ok((resolved, map)),
+            serde_json::Value::Object(map) => Ok((
+                JsonFile {
+                    path: resolved,
+                    text,
+                },
+                map,
+            )),
             other => Err(ConfigError {
                 file: resolved,
                 line: None,
@@ -273,6 +467,17 @@ impl Parser<'_> {
                 ),
             }),
         }
+    }
+
+    /// Read the file named by the string at `fpath` (a `file` reference) as bytes.
+    pub(super) fn read_bytes(&self, fpath: &KeyPath, file: &str) -> R<Vec<u8>> {
+        if file.is_empty() {
+            return Err(self.err(fpath, "the file name is empty"));
+        }
+        let resolved = self.resolve(file);
+        (self.read_file)(&resolved)
+            .map(String::into_bytes)
+            .map_err(|e| self.err(fpath, format!("cannot read {resolved}: {e}")))
     }
 
     /// `format`: `Some("inline-toml" | "json")`, or `None` when absent.
@@ -364,6 +569,24 @@ mod tests {
         assert_eq!(base_dir("/fastly.toml"), "/");
         assert_eq!(base_dir("fastly.toml"), "");
         assert_eq!(base_dir("C:\\p\\fastly.toml"), "C:\\p");
+    }
+
+    #[test]
+    fn json_values_are_found_by_key_path() {
+        let text = "{\n  \"a\": \"x\",\n  \"b\\\"q\": {\"c\": [1,\n {\"d\": \"}\"},\n  {\"e\": true}]},\n  \"f\": 2\n}";
+        let line = |p: KeyPath| json_line(text, &p);
+        let top = KeyPath::default();
+        assert_eq!(line(top.clone()), 1);
+        assert_eq!(line(top.key("a")), 2);
+        assert_eq!(line(top.key("b\"q")), 3);
+        assert_eq!(line(top.key("b\"q").key("c").index(0)), 3);
+        assert_eq!(line(top.key("b\"q").key("c").index(1).key("d")), 4);
+        assert_eq!(line(top.key("b\"q").key("c").index(2).key("e")), 5);
+        assert_eq!(line(top.key("f")), 6);
+        // The deepest part present: a missing key or index stops at its parent.
+        assert_eq!(line(top.key("b\"q").key("c").index(9)), 3);
+        assert_eq!(line(top.key("f").key("g")), 6);
+        assert_eq!(line(top.key("nope")), 1);
     }
 
     #[test]

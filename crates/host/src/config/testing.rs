@@ -30,3 +30,8 @@ pub(super) fn parse(text: &str) -> Result<ServiceConfig, ConfigError> {
 pub(super) fn err(text: &str) -> ConfigError {
     parse(text).expect_err("config should be rejected")
 }
+
+/// The error `text` gives with `fs` beside it.
+pub(super) fn err_with(text: &str, fs: &HashMap<String, String>) -> ConfigError {
+    parse_with(text, fs).expect_err("config should be rejected")
+}

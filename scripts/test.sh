@@ -9,6 +9,9 @@ bash scripts/setup.sh --web --browser
 source scripts/web-env.sh
 target=${CARGO_TARGET_DIR:-$root/target}
 
+echo "== import layers of the host core (scripts/check-layers.py)"
+python3 scripts/check-layers.py crates/host/src
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -76,7 +76,7 @@ pub fn build_request(spec: &RequestSpec) -> Result<DownstreamRequest, String> {
 pub fn parse_config(text: &str) -> Result<ServiceConfig, ConfigError> {
     ServiceConfig::from_toml_str(text, "fastly.toml", &|path| {
         Err(format!(
-            "{path}: the playground cannot read files named in fastly.toml; put the data inline (`format = \"inline-toml\"`, or `data =` for secrets)"
+            "{path}: the playground cannot read files named in fastly.toml; put the data inline (`format = \"inline-toml\"`, `data =` for secrets and KV entries, `entries =` for ACLs)"
         ))
     })
 }

@@ -17,7 +17,7 @@ use common::{guests_dir, median};
 use edgeplay_cli::driver::run_request;
 use edgeplay_cli::fetch::fetch;
 use edgeplay_cli::platform::native_platform;
-use edgeplay_host::backends::parse_backend_flag;
+use edgeplay_host::config::parse_backend_flag;
 use edgeplay_host::{
     DownstreamRequest, Engine, ExecOptions, FetchRequest, Guest, Headers, ServiceConfig, WorkResult,
 };

@@ -288,9 +288,9 @@ pub struct RequestArgs {
 }
 
 /// Parse one `--backend` value (Fastlike's form; see
-/// [`edgeplay_host::backends::parse_backend_flag`]).
+/// [`edgeplay_host::config::parse_backend_flag`]).
 fn parse_backend(flag: &str) -> Result<(String, BackendConfig), String> {
-    edgeplay_host::backends::parse_backend_flag(flag)
+    edgeplay_host::config::parse_backend_flag(flag)
 }
 
 /// `edgeplay coverage`.

@@ -21,8 +21,8 @@
 //!   are answered here, with no driver work unless they have a delay; they still get a
 //!   backend trace event.
 //! - **Unreliable backends** (`reachable_percent`, Fastlike's `name=host:port@N`, see
-//!   [`parse_backend_flag`]): each request draws from the platform's random source;
-//!   those that miss get Fastlike's synthetic 502 ([`simulated_failure`]).
+//!   [`crate::config::parse_backend_flag`]): each request draws from the platform's
+//!   random source; those that miss get Fastlike's synthetic 502 ([`simulated_failure`]).
 //! - **Responses.** `crate::pending::settle` finishes a pending request when its work completes:
 //!   gzip auto-decompression (`auto_decompress_response_set`, removing
 //!   `content-encoding` and `content-length` as Viceroy does; a stream that will not
@@ -165,12 +165,6 @@ fn split_url(url: &str) -> Result<UrlParts, String> {
         port,
         path_prefix,
     })
-}
-
-/// Check a backend URL: an absolute `http` or `https` URL with a host. The error says
-/// what is wrong.
-pub fn check_backend_url(url: &str) -> Result<(), String> {
-    split_url(url).map(|_| ())
 }
 
 impl Backend {
@@ -348,53 +342,6 @@ pub fn loop_detected(req: &DownstreamRequest) -> bool {
 
 /// The body of the 508 answer to a looping request.
 pub const LOOP_DETECTED_BODY: &str = "Loop detected: this request already went through this edgeplay service 5 times (its cdn-loop header carries the `edgeplay` token once per pass). A backend probably points back at the service itself.\n";
-
-/// Parse Fastlike's backend flag, `name=host:port@N` (also `name=http://host:port/@N`
-/// or without `@N`): `N`, 0 to 100, is the share of requests that reach the origin
-/// (the others get a synthetic 502; `is_healthy` answers unhealthy for 0, healthy
-/// otherwise). An address without a scheme is `http://`. As in Fastlike, only an
-/// all-digit suffix after the last `@` is a share, so a URL with user info keeps its `@`.
-pub fn parse_backend_flag(flag: &str) -> Result<(String, BackendConfig), String> {
-    let Some((name, addr)) = flag.split_once('=') else {
-        return Err(format!(
-            "backend {flag:?} has no name: write NAME=HOST:PORT (optionally @PERCENT)"
-        ));
-    };
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(format!("backend {flag:?} has an empty name"));
-    }
-    let mut addr = addr.trim();
-    let mut reachable_percent = None;
-    if let Some(at) = addr.rfind('@') {
-        let suffix = &addr[at + 1..];
-        if !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) {
-            match suffix.parse::<u8>() {
-                Ok(n) if n <= 100 => reachable_percent = Some(n),
-                _ => {
-                    return Err(format!(
-                        "backend {name:?}: the reachability suffix @{suffix} is out of range, it must be 0..100"
-                    ))
-                }
-            }
-            addr = &addr[..at];
-        }
-    }
-    let url = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    check_backend_url(&url).map_err(|e| format!("backend {name:?}: {e}"))?;
-    Ok((
-        name.to_string(),
-        BackendConfig {
-            url,
-            reachable_percent,
-            ..BackendConfig::default()
-        },
-    ))
-}
 
 /// True when the header values make valid manual framing (as Viceroy checks it): one
 /// all-digit `content-length`, or one `transfer-encoding: chunked`, and at least one.
@@ -651,8 +598,6 @@ mod tests {
             "https://example.com/api/"
         );
         assert_eq!(backend("https://example.com").port, 443);
-        assert!(check_backend_url("127.0.0.1:8080").is_err());
-        assert!(check_backend_url("ftp://x/").is_err());
     }
 
     #[test]
@@ -692,22 +637,6 @@ mod tests {
         }
         assert_eq!(loop_hops(&req.headers), MAX_LOOP_HOPS);
         assert!(loop_detected(&req), "the sixth entry is refused");
-    }
-
-    #[test]
-    fn fastlike_backend_flags_parse() {
-        let (n, c) = parse_backend_flag("api=localhost:8000@50").unwrap();
-        assert_eq!(n, "api");
-        assert_eq!(c.url, "http://localhost:8000");
-        assert_eq!(c.reachable_percent, Some(50));
-        let (_, c) = parse_backend_flag("x=https://u@h.example/p").unwrap();
-        assert_eq!(c.url, "https://u@h.example/p");
-        assert_eq!(c.reachable_percent, None);
-        let (_, c) = parse_backend_flag("x=127.0.0.1:1@0").unwrap();
-        assert_eq!(c.reachable_percent, Some(0));
-        assert!(parse_backend_flag("x=h:1@101").is_err());
-        assert!(parse_backend_flag("h:1").is_err());
-        assert!(parse_backend_flag("=h:1").is_err());
     }
 
     #[test]

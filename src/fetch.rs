@@ -35,7 +35,7 @@ pub fn notes_of(result: &WorkResult) -> &[String] {
     match result {
         WorkResult::Fetched(r) => &r.notes,
         WorkResult::FetchFailed(e) => &e.notes,
-        WorkResult::Slept => &[],
+        WorkResult::Slept | WorkResult::Sent => &[],
     }
 }
 
@@ -59,7 +59,7 @@ pub fn headers_not_sent_of(result: &WorkResult) -> &[String] {
     match result {
         WorkResult::Fetched(r) => &r.headers_not_sent,
         WorkResult::FetchFailed(e) => &e.headers_not_sent,
-        WorkResult::Slept => &[],
+        WorkResult::Slept | WorkResult::Sent => &[],
     }
 }
 

@@ -234,7 +234,8 @@ fn a_service_may_call_itself_until_the_loop_limit() {
     let server = Server::start_on(
         &guest("proxy"),
         &addr,
-        &["--backend", &format!("origin={addr}")],
+        // -v: the Listening line (only shown for port 0 otherwise) and request lines.
+        &["-v", "--backend", &format!("origin={addr}")],
     );
     let r = server.request("GET", "/", &[], b"");
     assert_eq!(r.status, 508, "{}", server.log());
@@ -526,5 +527,58 @@ fn an_abandoned_streaming_upload_reaches_the_origin_incomplete() {
     assert_eq!(
         origin.events(),
         vec![Seen::Head, Seen::Chunk("first-chunk;".into()), Seen::Cut]
+    );
+}
+
+/// An origin that reads a request's head and then nothing: it never reads the body
+/// and never answers (until the test ends).
+fn deaf_origin() -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept() {
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 && line.trim_end() != "" {
+                line.clear();
+            }
+            held.push(conn);
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_streaming_upload_to_an_origin_that_does_not_read_holds_the_guests_writes() {
+    // Backpressure: the writes wait while the origin takes nothing; when the request
+    // fails (its first-byte timeout), the next write fails instead of filling memory.
+    let addr = deaf_origin();
+    let toml = temp_file(
+        "fastly.toml",
+        &format!(
+            "[local_server.backends.origin]\nurl = \"http://{addr}\"\nfirst_byte_timeout_ms = 1500\n"
+        ),
+    );
+    let v = request_json("upload_flood", &["-C", toml.to_str().unwrap(), "/"]);
+    assert_eq!(v["status"], 200, "{v}");
+    let text = body(&v);
+    let written: u64 = text
+        .strip_prefix("wrote ")
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected body: {text}"));
+    assert!(
+        written < 64 << 20,
+        "the guest wrote {written} bytes to an origin that reads nothing: {text}"
+    );
+    assert!(
+        !text.contains("write error: none"),
+        "a write failed: {text}"
+    );
+    assert!(
+        text.contains("HttpResponseTimeout") || text.contains("timeout"),
+        "{text}"
     );
 }

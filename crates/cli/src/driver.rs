@@ -121,11 +121,18 @@ fn complete_finished(
     Ok(())
 }
 
-/// The body channels of streaming uploads under way, by the work id of their fetch.
-type Uploads = HashMap<WorkId, crate::fetch::UploadSender>;
+/// A streaming upload under way: its body channel, and a flag its fetch sets when it
+/// is over (the connection may still hold the body, so a full channel never drains).
+struct Upload {
+    tx: crate::fetch::UploadSender,
+    over: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The streaming uploads under way, by the work id of their fetch.
+type Uploads = HashMap<WorkId, Upload>;
 
 /// Start one piece of outside work as a task; pass a streaming upload's body chunks
-/// and end to its fetch (fire-and-forget work: never completed).
+/// (completed once taken) and end (never completed) to its fetch.
 fn start_work(set: &mut JoinSet<(WorkId, WorkResult)>, uploads: &mut Uploads, w: Work) {
     use crate::fetch::UploadMsg;
     let id = w.id;
@@ -133,21 +140,42 @@ fn start_work(set: &mut JoinSet<(WorkId, WorkResult)>, uploads: &mut Uploads, w:
         WorkKind::Fetch(req) if req.body_stream => {
             let mut req = *req;
             let (tx, body) = crate::fetch::upload_channel(std::mem::take(&mut req.body));
-            uploads.insert(id, tx);
-            set.spawn(async move { (id, crate::fetch::fetch_streaming(req, body).await) });
+            let (over_tx, over) = tokio::sync::watch::channel(false);
+            uploads.insert(id, Upload { tx, over });
+            set.spawn(async move {
+                let result = crate::fetch::fetch_streaming(req, body).await;
+                let _ = over_tx.send(true);
+                (id, result)
+            });
         }
         WorkKind::FetchBodyChunk { fetch, bytes } => {
-            if let Some(tx) = uploads.get(&fetch) {
-                // The fetch may be over (the origin answered early): then nobody reads.
-                let _ = tx.send(UploadMsg::Data(bytes.into()));
-            }
+            // Taken once the upload's bounded channel has room: an origin that stops
+            // reading holds the guest's write. The fetch may be over (the origin
+            // answered early, or failed): then nobody reads and it is taken at once.
+            let upload = uploads.get(&fetch).map(|u| (u.tx.clone(), u.over.clone()));
+            set.spawn(async move {
+                if let Some((tx, mut over)) = upload {
+                    tokio::select! {
+                        _ = tx.send(UploadMsg::Data(bytes.into())) => {}
+                        _ = over.wait_for(|over| *over) => {}
+                    }
+                }
+                (id, WorkResult::Sent)
+            });
         }
         WorkKind::FetchBodyEnd { fetch, abandoned } => {
-            if let Some(tx) = uploads.remove(&fetch) {
-                let _ = tx.send(if abandoned {
+            if let Some(Upload { tx, mut over }) = uploads.remove(&fetch) {
+                let msg = if abandoned {
                     UploadMsg::Abort
                 } else {
                     UploadMsg::End
+                };
+                // After every chunk the guest wrote (each was taken before it went on).
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = tx.send(msg) => {}
+                        _ = over.wait_for(|over| *over) => {}
+                    }
                 });
             }
         }

@@ -79,7 +79,11 @@ pub enum UploadMsg {
 }
 
 /// The driver's end of a streaming upload's body channel.
-pub type UploadSender = mpsc::UnboundedSender<UploadMsg>;
+pub type UploadSender = mpsc::Sender<UploadMsg>;
+
+/// Chunks a streaming upload's channel holds before a write waits for the origin to
+/// read (with hyper's own buffer, what an upload keeps in memory at most).
+pub const UPLOAD_WINDOW: usize = 4;
 
 /// The body of a streaming upload: the bytes it started with, then whatever comes down
 /// its channel until [`UploadMsg::End`]. [`UploadMsg::Abort`], or the sender going away
@@ -87,14 +91,14 @@ pub type UploadSender = mpsc::UnboundedSender<UploadMsg>;
 #[derive(Debug)]
 pub struct UploadBody {
     first: Option<Bytes>,
-    rx: mpsc::UnboundedReceiver<UploadMsg>,
+    rx: mpsc::Receiver<UploadMsg>,
     ended: bool,
     aborting: bool,
 }
 
 /// A channel for a streaming upload body that starts with `first`.
 pub fn upload_channel(first: Vec<u8>) -> (UploadSender, UploadBody) {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(UPLOAD_WINDOW);
     let first = (!first.is_empty()).then(|| Bytes::from(first));
     (
         tx,

@@ -227,7 +227,16 @@ impl Execution {
             return;
         }
         match s.fetch_work.remove(&id) {
-            Some(h) => crate::pending::settle(s, h, result),
+            Some(h) => {
+                if let WorkResult::FetchFailed(e) = &result {
+                    // A streaming upload of a failed request takes no more writes.
+                    let sink = crate::session::BodySink::UploadStream(id);
+                    for b in s.bodies.values_mut().filter(|b| b.sink == sink) {
+                        b.error = Some(format!("the request failed: {}", e.message));
+                    }
+                }
+                crate::pending::settle(s, h, result)
+            }
             None => {
                 s.finished_work.insert(id, result);
             }

@@ -277,10 +277,10 @@ pub(crate) fn settle(s: &mut Session, h: u32, result: WorkResult) {
                 0,
             )
         }
-        (None, WorkResult::Slept) => (
+        (None, WorkResult::Slept | WorkResult::Sent) => (
             Err(SendFailure {
                 kind: FetchErrorKind::InternalError,
-                message: "internal error: the driver answered a fetch with a sleep".into(),
+                message: "internal error: the driver answered a fetch with something else".into(),
             }),
             0,
             0,

@@ -22,8 +22,10 @@ pub enum WorkKind {
     /// ([`WorkResult::Fetched`] or [`WorkResult::FetchFailed`]).
     Fetch(Box<FetchRequest>),
     /// More bytes of the streaming body of the fetch `fetch` (a [`WorkKind::Fetch`]
-    /// with [`FetchRequest::body_stream`] set), in order. Fire-and-forget: the driver
-    /// passes them on and never completes this work.
+    /// with [`FetchRequest::body_stream`] set), in order. The driver completes it with
+    /// [`WorkResult::Sent`] once the platform has taken the bytes (or the fetch is
+    /// over): the guest's write waits for that, so an origin that stops reading stops
+    /// the guest's writes (backpressure) instead of letting the upload grow in memory.
     FetchBodyChunk {
         /// The work id of the fetch.
         fetch: WorkId,
@@ -32,8 +34,8 @@ pub enum WorkKind {
     },
     /// The end of the streaming body of the fetch `fetch`. `abandoned`: the guest
     /// abandoned the body (or ended without closing it), so the origin must see an
-    /// incomplete body (the driver aborts the request). Fire-and-forget, like
-    /// [`WorkKind::FetchBodyChunk`].
+    /// incomplete body (the driver aborts the request). Fire-and-forget: the driver
+    /// passes it on and never completes it.
     FetchBodyEnd {
         /// The work id of the fetch.
         fetch: WorkId,
@@ -171,6 +173,8 @@ pub struct Work {
 pub enum WorkResult {
     /// The sleep finished.
     Slept,
+    /// The platform took an upload chunk ([`WorkKind::FetchBodyChunk`]).
+    Sent,
     /// The fetch got a response.
     Fetched(Box<FetchResponse>),
     /// The fetch failed.

@@ -14,7 +14,8 @@
 //!
 //! The upload body of `send_async_streaming` to an origin ([`BodySink::UploadStream`])
 //! is write-only too: its fetch is already under way, every write or append becomes a
-//! [`crate::WorkKind::FetchBodyChunk`] (with a yield, so the driver sends it at once),
+//! [`crate::WorkKind::FetchBodyChunk`], and the call waits until the platform has taken
+//! the bytes (so an origin that does not read stops the guest's writes),
 //! `close` a [`crate::WorkKind::FetchBodyEnd`] and `abandon` an aborted end, so the
 //! origin sees an incomplete body. To a mock or unreliable backend
 //! ([`BodySink::Upload`]) the upload is buffered: writes and appends add to it, and
@@ -31,8 +32,9 @@
 use super::headers::{self, Owner};
 use super::{Cx, Fault, HostResult, Registry};
 use crate::http::Output;
+use crate::memory::GuestMem;
 use crate::memory::MemError;
-use crate::session::{Body, BodySink, WorkId, WorkKind, YieldNow};
+use crate::session::{Blocked, Body, BodySink, Session, WorkId, WorkKind, YieldNow};
 use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind};
 
@@ -74,13 +76,25 @@ pub(crate) fn stream_chunk(cx: &mut Cx<'_>, bytes: Vec<u8>) -> HostResult {
     cx.suspend(Box::new(YieldNow(Status::OK.0)))
 }
 
-/// Send bytes of a streaming upload to its fetch and yield so the driver sends them now.
+/// Send bytes of a streaming upload to its fetch, and wait until the platform has
+/// taken them: an origin that stops reading stops the guest's writes (backpressure).
 fn upload_chunk(cx: &mut Cx<'_>, fetch: WorkId, bytes: Vec<u8>) -> HostResult {
     if bytes.is_empty() {
         return Ok(Status::OK.0);
     }
-    cx.s.start_work(WorkKind::FetchBodyChunk { fetch, bytes });
-    cx.suspend(Box::new(YieldNow(Status::OK.0)))
+    let work = cx.s.start_work(WorkKind::FetchBodyChunk { fetch, bytes });
+    cx.suspend(Box::new(ChunkTaken { work }))
+}
+
+/// A write to a streaming upload, waiting for the platform to take its bytes.
+struct ChunkTaken {
+    work: WorkId,
+}
+
+impl Blocked for ChunkTaken {
+    fn poll(&mut self, _: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
+        s.finished_work.remove(&self.work).map(|_| Status::OK.0)
+    }
 }
 
 /// End the body of a streaming upload (`abandoned`: cut it off) and yield.
@@ -180,6 +194,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 return stream_chunk(cx, bytes);
             }
             if let BodySink::UploadStream(fetch) = sink {
+                if let Some(why) = cx.s.bodies.get(body).and_then(|b| b.error.clone()) {
+                    cx.note(format!("the upload takes no more bytes: {why}"));
+                    return Err(Status::ERROR.into());
+                }
                 cx.mem.write_u32(nwritten_out, n as u32)?;
                 cx.result("nwritten", ArgValue::Int(n as i64));
                 return upload_chunk(cx, fetch, bytes);
@@ -217,6 +235,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 return stream_chunk(cx, bytes);
             }
             if let BodySink::UploadStream(fetch) = dst_sink {
+                if let Some(why) = to.error.clone() {
+                    cx.note(format!("the upload takes no more bytes: {why}"));
+                    return Err(Status::ERROR.into());
+                }
                 return upload_chunk(cx, fetch, bytes);
             }
             let pos = to.pos.min(to.data.len());

@@ -82,6 +82,8 @@ pub fn run_picking(
                     if let Some((i, false)) = uploads.get(fetch) {
                         fetches[*i].body.extend_from_slice(bytes);
                     }
+                    // The origin takes every byte at once.
+                    driver.complete(w.id, WorkResult::Sent);
                     continue;
                 }
                 WorkKind::FetchBodyEnd {

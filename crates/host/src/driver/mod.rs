@@ -28,8 +28,8 @@
 //!   HTTP/1.1: [`Capabilities::streams_uploads`] false) never sees a streaming
 //!   upload: its chunks are buffered here and the fetch is handed over whole when the
 //!   guest closes the body, with a note on its trace event; an abandoned upload is
-//!   never sent. A platform that streams gets the fetch at once and the chunks and
-//!   end as fire-and-forget work.
+//!   never sent. A platform that streams gets the fetch at once, then each chunk (the
+//!   guest's write waits until the platform has taken it: backpressure) and the end.
 //! - **Bookkeeping and failures.** Which work is in flight; a guest that waits with
 //!   nothing under way (only unclosed buffered uploads: they fail with an explanation;
 //!   nothing at all: the execution stops with an internal error); stopping with a
@@ -249,6 +249,8 @@ impl Driver {
                 if let Some(req) = self.buffering.get_mut(&fetch) {
                     req.body.extend_from_slice(&bytes);
                 }
+                // Taken: into the buffer.
+                self.hand_in(w.id, WorkResult::Sent);
             }
             WorkKind::FetchBodyEnd { fetch, abandoned } if buffer => {
                 let Some(mut req) = self.buffering.remove(&fetch) else {
@@ -267,7 +269,7 @@ impl Driver {
                 }
             }
             // Fire-and-forget: passed on, never completed.
-            kind @ (WorkKind::FetchBodyChunk { .. } | WorkKind::FetchBodyEnd { .. }) => {
+            kind @ WorkKind::FetchBodyEnd { .. } => {
                 self.ready.push(Work { id: w.id, kind });
             }
             kind => {
@@ -284,9 +286,10 @@ impl Driver {
     }
 
     /// Work the platform should start now, in the order the guest asked for it.
-    /// `Sleep` and `Fetch` are completed with [`Driver::complete`];
-    /// `FetchBodyChunk`/`FetchBodyEnd` (streaming platforms only) are passed to the
-    /// fetch they name and never completed.
+    /// `Sleep`, `Fetch` and `FetchBodyChunk` (streaming platforms only: once the
+    /// platform has taken the bytes) are completed with [`Driver::complete`];
+    /// `FetchBodyEnd` (streaming platforms only) is passed to its fetch and never
+    /// completed.
     pub fn take_work(&mut self) -> Vec<Work> {
         std::mem::take(&mut self.ready)
     }
@@ -298,7 +301,7 @@ impl Driver {
             match &mut result {
                 WorkResult::Fetched(r) => r.notes.push(BUFFERED_UPLOAD_NOTE.to_string()),
                 WorkResult::FetchFailed(e) => e.notes.push(BUFFERED_UPLOAD_NOTE.to_string()),
-                WorkResult::Slept => {}
+                WorkResult::Slept | WorkResult::Sent => {}
             }
         }
         self.hand_in(id, result);

@@ -165,8 +165,8 @@ impl Execution {
             request_id.clone(),
             opts.heap_limit,
         );
-        session.tracing = opts.trace;
-        session.fuel_per_cpu_ms = opts.fuel_per_cpu_ms.max(1);
+        session.tracer.set_hostcalls(opts.trace);
+        session.fuel = crate::session::FuelMeter::new(opts.fuel_per_cpu_ms);
         let mut env = default_env(&request_id);
         for (k, v) in &opts.env {
             env.retain(|(ek, _)| ek != k);
@@ -215,7 +215,7 @@ impl Execution {
 
     /// Work the guest started since the last call; the driver performs it.
     pub fn take_work(&mut self) -> Vec<Work> {
-        std::mem::take(&mut self.store.data_mut().new_work)
+        self.store.data_mut().work.take_new()
     }
 
     /// Hand in the result of finished work. A backend fetch settles its pending request
@@ -223,22 +223,22 @@ impl Execution {
     /// waits or polls. Results may come in any order.
     pub fn complete(&mut self, id: WorkId, result: WorkResult) {
         let s = self.store.data_mut();
-        if s.forgotten_work.remove(&id) {
+        if s.work.drop_if_forgotten(id) {
             return;
         }
-        match s.fetch_work.remove(&id) {
+        match s.pending.fetch_work.remove(&id) {
             Some(h) => {
                 if let WorkResult::FetchFailed(e) = &result {
                     // A streaming upload of a failed request takes no more writes.
                     let sink = crate::session::BodySink::UploadStream(id);
-                    for b in s.bodies.values_mut().filter(|b| b.sink == sink) {
+                    for b in s.http.bodies.values_mut().filter(|b| b.sink == sink) {
                         b.error = Some(format!("the request failed: {}", e.message));
                     }
                 }
                 crate::pending::settle(s, h, result)
             }
             None => {
-                s.finished_work.insert(id, result);
+                s.work.finish(id, result);
             }
         }
     }
@@ -250,7 +250,7 @@ impl Execution {
 
     /// Trace events recorded so far (moves them out).
     pub fn take_trace(&mut self) -> Vec<TraceEvent> {
-        std::mem::take(&mut self.store.data_mut().trace)
+        self.store.data_mut().tracer.take()
     }
 
     /// Total fuel consumed so far.
@@ -280,7 +280,8 @@ impl Execution {
         // on the platform and in Viceroy: the client must not see it as complete.
         let s = self.store.data_mut();
         crate::pending::note_unfinished(s);
-        if s.bodies
+        if s.http
+            .bodies
             .values()
             .any(|b| b.sink == crate::session::BodySink::Downstream)
         {
@@ -293,6 +294,7 @@ impl Execution {
         }
         // So is a streaming upload: the origin must not see its body as complete.
         let uploads: Vec<WorkId> = s
+            .http
             .bodies
             .values()
             .filter_map(|b| match b.sink {
@@ -343,8 +345,7 @@ impl Execution {
             None => want,
         };
         let s = self.store.data_mut();
-        s.fuel_before_slice = consumed;
-        s.fuel_slice_start = slice;
+        s.fuel.start_slice(consumed, slice);
         // Setting fuel cannot fail: fuel metering is always on in our engine.
         let _ = self.store.set_fuel(slice);
         true
@@ -505,11 +506,7 @@ impl Execution {
                     ev.bytes_written += mem.bytes_written;
                     ev.code = Some(value);
                     ev.status = Some(crate::abi::status_name(&ev.module, value).into());
-                    ev.dur_us = s.elapsed_us() - ev.start_us;
-                    if s.tracing {
-                        let at = s.trace.partition_point(|e| e.seq < ev.seq);
-                        s.trace.insert(at, ev);
-                    }
+                    s.tracer.close_hostcall(&s.platform, ev);
                 }
                 Some(value)
             }

@@ -24,7 +24,7 @@ pub fn resolve_checked(s: &Session, name: &str) -> Result<Backend, String> {
         return Backend::from_config(name, c)
             .map_err(|e| format!("backend {name:?} is misconfigured: {e}"));
     }
-    if let Some(b) = s.dynamic_backends.get(name) {
+    if let Some(b) = s.pending.dynamic_backends.get(name) {
         return Ok(b.clone());
     }
     let known = names(s);
@@ -37,7 +37,7 @@ pub fn resolve_checked(s: &Session, name: &str) -> Result<Backend, String> {
 
 /// True when a backend called `name` exists (configured or registered).
 pub fn exists(s: &Session, name: &str) -> bool {
-    s.config.backends.contains_key(name) || s.dynamic_backends.contains_key(name)
+    s.config.backends.contains_key(name) || s.pending.dynamic_backends.contains_key(name)
 }
 
 /// The names of every backend, for error notes.
@@ -45,7 +45,7 @@ pub fn names(s: &Session) -> Vec<String> {
     s.config
         .backends
         .keys()
-        .chain(s.dynamic_backends.keys())
+        .chain(s.pending.dynamic_backends.keys())
         .cloned()
         .collect()
 }
@@ -108,22 +108,22 @@ pub(crate) fn start(
         let work = s.start_work(WorkKind::Sleep {
             ns: u64::from(delay_ms) * 1_000_000,
         });
-        s.fetch_work.insert(work, h);
+        s.pending.fetch_work.insert(work, h);
         return PendingState::InFlight {
             work,
             canned: Some(Box::new(result)),
         };
     }
     let work = s.start_work(WorkKind::Fetch(Box::new(fetch)));
-    s.fetch_work.insert(work, h);
+    s.pending.fetch_work.insert(work, h);
     PendingState::InFlight { work, canned: None }
 }
 
 fn done(s: &mut Session, result: Result<BackendResponse, SendFailure>) -> PendingState {
-    s.done_counter += 1;
+    s.pending.done_counter += 1;
     PendingState::Done {
         result: Box::new(result),
-        order: s.done_counter,
+        order: s.pending.done_counter,
     }
 }
 
@@ -238,7 +238,7 @@ fn record_event(
 
 /// Finish the pending request `h` with the result of its work.
 pub(crate) fn settle(s: &mut Session, h: u32, result: WorkResult) {
-    let Some(crate::session::AsyncItem::Pending(p)) = s.async_items.get_mut(&h) else {
+    let Some(crate::session::AsyncItem::Pending(p)) = s.pending.async_items.get_mut(&h) else {
         return;
     };
     let canned = match &mut p.state {
@@ -292,7 +292,7 @@ pub(crate) fn settle(s: &mut Session, h: u32, result: WorkResult) {
     let outcome = finish_response(outcome, &mut meta);
     record_event(s, &backend, &meta, &received, first_byte_us, end_us);
     let state = done(s, outcome);
-    if let Some(crate::session::AsyncItem::Pending(p)) = s.async_items.get_mut(&h) {
+    if let Some(crate::session::AsyncItem::Pending(p)) = s.pending.async_items.get_mut(&h) {
         p.state = state;
         p.meta = meta;
     }
@@ -301,7 +301,7 @@ pub(crate) fn settle(s: &mut Session, h: u32, result: WorkResult) {
 /// Record trace events for backend requests the guest left unfinished when it ended.
 pub(crate) fn note_unfinished(s: &mut Session) {
     let mut notes = Vec::new();
-    for item in s.async_items.values() {
+    for item in s.pending.async_items.values() {
         if let crate::session::AsyncItem::Pending(p) = item {
             let why = match p.state {
                 PendingState::InFlight { .. } => {

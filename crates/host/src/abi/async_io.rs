@@ -31,7 +31,7 @@ use crate::trace::{ArgValue, HandleKind};
 
 /// True when `h` is an async item or a body (what `select`/`is_ready` accept).
 fn is_async_handle(s: &Session, h: u32) -> bool {
-    s.async_items.contains_key(&h) || s.bodies.contains(h)
+    s.pending.async_items.contains_key(&h) || s.http.bodies.contains(h)
 }
 
 fn handle_list(handles: &[u32]) -> ArgValue {

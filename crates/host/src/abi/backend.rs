@@ -271,7 +271,7 @@ pub(crate) fn register_dynamic_backend(
     if has(13) {
         cx.mem.slice(field(&raw, 60), field(&raw, 64))?;
         let key = field(&raw, 68);
-        if !cx.s.secrets.contains(key) {
+        if !cx.s.stores.secrets.contains(key) {
             cx.note(format!("client_key {key} is not a secret handle"));
             return Err(Status::BADF.into());
         }
@@ -300,7 +300,7 @@ pub(crate) fn register_dynamic_backend(
         ));
         return Err(Status::ERROR.into());
     }
-    if cx.s.dynamic_backends.len() >= backends::MAX_DYNAMIC_BACKENDS {
+    if cx.s.pending.dynamic_backends.len() >= backends::MAX_DYNAMIC_BACKENDS {
         cx.note(format!(
             "the platform allows {} dynamic backends",
             backends::MAX_DYNAMIC_BACKENDS
@@ -311,7 +311,7 @@ pub(crate) fn register_dynamic_backend(
         "url",
         ArgValue::Str(format!("{}://{}/", b.scheme, b.authority)),
     );
-    cx.s.dynamic_backends.insert(name, b);
+    cx.s.pending.dynamic_backends.insert(name, b);
     Ok(Status::OK.0)
 }
 

@@ -48,12 +48,12 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
     super::hostcalls! { reg;
         ["fastly_compute_runtime" :: "get_vcpu_ms", "env" :: "xqd_compute_runtime_get_vcpu_ms"]
         fn(cx, ms_out: u32) -> i32 {
-            let ms = cx.fuel_consumed / cx.s.fuel_per_cpu_ms.max(1);
+            let ms = cx.fuel_consumed / cx.s.fuel.per_cpu_ms();
             cx.mem.write_u64(ms_out, ms)?;
             cx.result("vcpu_ms", ArgValue::Int(ms as i64));
             cx.note(format!(
                 "estimated from {} fuel at {} fuel per CPU ms",
-                cx.fuel_consumed, cx.s.fuel_per_cpu_ms
+                cx.fuel_consumed, cx.s.fuel.per_cpu_ms()
             ));
             Ok(Status::OK.0)
         }

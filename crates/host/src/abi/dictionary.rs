@@ -18,7 +18,7 @@ fn open(cx: &mut Cx<'_>, name_ptr: u32, name_len: u32, handle_out: u32) -> HostR
         ));
         return Ok(Status::BADF.0);
     }
-    let Some(handle) = cx.s.dictionaries.insert(name) else {
+    let Some(handle) = cx.s.stores.dictionaries.insert(name) else {
         return Ok(Status::LIMITEXCEEDED.0);
     };
     cx.mem.write_u32(handle_out, handle)?;
@@ -36,7 +36,7 @@ fn get(
     nwritten_out: u32,
 ) -> HostResult {
     cx.handle_arg("store", HandleKind::Dictionary, handle);
-    let Some(store) = cx.s.dictionaries.get(handle).cloned() else {
+    let Some(store) = cx.s.stores.dictionaries.get(handle).cloned() else {
         return Ok(Status::BADF.0);
     };
     let key = cx.str_arg("key", key_ptr, key_len)?;

@@ -40,9 +40,9 @@ impl Owner {
     /// The header list, or BADF when the handle is not live.
     pub fn headers_mut(self, s: &mut Session) -> Result<&mut Headers, Fault> {
         let headers = match self {
-            Owner::Request(h) => s.requests.get_mut(h).map(|r| &mut r.headers),
-            Owner::Response(h) => s.responses.get_mut(h).map(|r| &mut r.headers),
-            Owner::Trailers(h) => s.bodies.get_mut(h).map(|b| &mut b.trailers),
+            Owner::Request(h) => s.http.requests.get_mut(h).map(|r| &mut r.headers),
+            Owner::Response(h) => s.http.responses.get_mut(h).map(|r| &mut r.headers),
+            Owner::Trailers(h) => s.http.bodies.get_mut(h).map(|b| &mut b.trailers),
         };
         headers.ok_or(Fault::Status(Status::BADF.0))
     }

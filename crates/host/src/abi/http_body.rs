@@ -41,7 +41,10 @@ use crate::trace::{ArgValue, HandleKind};
 /// Record a body handle argument and check it is live (BADF otherwise).
 fn body_mut<'a>(cx: &'a mut Cx<'_>, name: &'static str, h: u32) -> HostResult<&'a mut Body> {
     cx.handle_arg(name, HandleKind::Body, h);
-    cx.s.bodies.get_mut(h).ok_or(Fault::Status(Status::BADF.0))
+    cx.s.http
+        .bodies
+        .get_mut(h)
+        .ok_or(Fault::Status(Status::BADF.0))
 }
 
 /// BADF unless the body is live and an ordinary (non-streaming) body.
@@ -93,7 +96,7 @@ struct ChunkTaken {
 
 impl Blocked for ChunkTaken {
     fn poll(&mut self, _: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
-        s.finished_work.remove(&self.work).map(|_| Status::OK.0)
+        s.work.take_result(self.work).map(|_| Status::OK.0)
     }
 }
 
@@ -123,10 +126,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
     super::hostcalls! { reg;
         ["fastly_http_body" :: "new", "env" :: "xqd_body_new"]
         fn(cx, body_out: u32) -> i32 {
-            let h = cx.s.bodies.insert(Body::buffer(Vec::new()))
+            let h = cx.s.http.bodies.insert(Body::buffer(Vec::new()))
                 .ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
             if let Err(e) = cx.mem.write_u32(body_out, h) {
-                cx.s.bodies.take(h);
+                cx.s.http.bodies.take(h);
                 return Err(e.into());
             }
             cx.handle_result("handle", HandleKind::Body, h);
@@ -149,7 +152,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 b.remaining().len().min(buf_len as usize)
             };
             cx.mem.write_u32(nread_out, n as u32)?;
-            let b = cx.s.bodies.get_mut(body).ok_or(Fault::Status(Status::BADF.0))?;
+            let b = cx.s.http.bodies.get_mut(body).ok_or(Fault::Status(Status::BADF.0))?;
             let start = b.pos.min(b.data.len());
             let end = start.saturating_add(n).min(b.data.len());
             let chunk = b.data.get(start..end).unwrap_or_default();
@@ -194,7 +197,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 return stream_chunk(cx, bytes);
             }
             if let BodySink::UploadStream(fetch) = sink {
-                if let Some(why) = cx.s.bodies.get(body).and_then(|b| b.error.clone()) {
+                if let Some(why) = cx.s.http.bodies.get(body).and_then(|b| b.error.clone()) {
                     cx.note(format!("the upload takes no more bytes: {why}"));
                     return Err(Status::ERROR.into());
                 }
@@ -225,9 +228,9 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.note("cannot append a body to itself");
                 return Err(Status::BADF.into());
             }
-            let mut from = cx.s.bodies.take(src).ok_or(Fault::Status(Status::BADF.0))?;
+            let mut from = cx.s.http.bodies.take(src).ok_or(Fault::Status(Status::BADF.0))?;
             let bytes = from.take_remaining();
-            let to = cx.s.bodies.get_mut(dst).ok_or(Fault::Status(Status::BADF.0))?;
+            let to = cx.s.http.bodies.get_mut(dst).ok_or(Fault::Status(Status::BADF.0))?;
             for (n, v) in from.trailers.iter() {
                 to.trailers.append(n, v);
             }
@@ -259,7 +262,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         ["fastly_http_body" :: "close", "env" :: "xqd_body_close", "env" :: "xqd_body_close_downstream"]
         fn(cx, body: u32) -> i32 {
             cx.handle_arg("body", HandleKind::Body, body);
-            let mut b = cx.s.bodies.take(body).ok_or(Fault::Status(Status::BADF.0))?;
+            let mut b = cx.s.http.bodies.take(body).ok_or(Fault::Status(Status::BADF.0))?;
             if b.sink == BodySink::Downstream {
                 cx.s.emit(Output::BodyEnd);
                 cx.note("the streaming response is complete");
@@ -280,7 +283,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         ["fastly_http_body" :: "abandon", "env" :: "xqd_body_abandon"]
         fn(cx, body: u32) -> i32 {
             cx.handle_arg("body", HandleKind::Body, body);
-            let b = cx.s.bodies.take(body).ok_or(Fault::Status(Status::BADF.0))?;
+            let b = cx.s.http.bodies.take(body).ok_or(Fault::Status(Status::BADF.0))?;
             if b.sink == BodySink::Downstream {
                 cx.s.emit(Output::BodyAbort);
                 cx.note("the streaming response was abandoned: the client sees an incomplete body");

@@ -40,7 +40,7 @@ pub(crate) fn check_meta(cx: &mut Cx<'_>, h: Option<u32>) -> HostResult<()> {
     if cx.s.downstream.req_handle == Some(h) {
         return Ok(());
     }
-    if cx.s.requests.contains(h) {
+    if cx.s.http.requests.contains(h) {
         cx.note("this request did not come from the client: it has no downstream metadata");
         return Err(Status::ERROR.into());
     }
@@ -140,7 +140,7 @@ pub(crate) fn fastly_key_is_valid(cx: &mut Cx<'_>, h: Option<u32>, out: u32) -> 
     let key = match h {
         Some(h) => {
             cx.handle_arg("req", HandleKind::Request, h);
-            match cx.s.requests.get(h) {
+            match cx.s.http.requests.get(h) {
                 Some(r) => r.headers.get("fastly-key").map(<[u8]>::to_vec),
                 None => return Err(Status::BADF.into()),
             }
@@ -149,7 +149,7 @@ pub(crate) fn fastly_key_is_valid(cx: &mut Cx<'_>, h: Option<u32>, out: u32) -> 
             .s
             .downstream
             .req_handle
-            .and_then(|d| cx.s.requests.get(d))
+            .and_then(|d| cx.s.http.requests.get(d))
         {
             Some(r) => r.headers.get("fastly-key").map(<[u8]>::to_vec),
             None => original,
@@ -303,9 +303,9 @@ pub fn bot_category_kind(category: &str) -> Option<u32> {
 /// Consume a request-promise handle argument: BADF unless live.
 fn take_promise(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
     cx.handle_arg("promise", HandleKind::RequestPromise, h);
-    match cx.s.async_items.get(&h) {
+    match cx.s.pending.async_items.get(&h) {
         Some(AsyncItem::RequestPromise) => {
-            cx.s.async_items.remove(&h);
+            cx.s.pending.async_items.remove(&h);
             Ok(())
         }
         _ => Err(Status::BADF.into()),
@@ -328,13 +328,13 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             if options_mask & 0b10 != 0 {
                 cx.arg("timeout_ms", ArgValue::Int(timeout_ms as i64));
             }
-            if cx.s.async_items.values().any(|i| matches!(i, AsyncItem::RequestPromise)) {
+            if cx.s.pending.async_items.values().any(|i| matches!(i, AsyncItem::RequestPromise)) {
                 cx.note("a request promise is already pending");
                 return Err(Status::LIMITEXCEEDED.into());
             }
             let h = cx.s.insert_async(AsyncItem::RequestPromise).ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
             if let Err(e) = cx.mem.write_u32(handle_out, h) {
-                cx.s.async_items.remove(&h);
+                cx.s.pending.async_items.remove(&h);
                 return Err(e.into());
             }
             cx.handle_result("handle", HandleKind::RequestPromise, h);

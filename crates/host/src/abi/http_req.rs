@@ -64,7 +64,8 @@ pub fn framing_mode_name(mode: u32) -> String {
 /// Record a request handle argument and check it is live (BADF otherwise).
 fn req_mut<'a>(cx: &'a mut Cx<'_>, h: u32) -> HostResult<&'a mut RequestParts> {
     cx.handle_arg("req", HandleKind::Request, h);
-    cx.s.requests
+    cx.s.http
+        .requests
         .get_mut(h)
         .ok_or(Fault::Status(Status::BADF.0))
 }
@@ -131,9 +132,9 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                     parts.headers = d.headers.clone();
                     let body = Body::buffer(d.body.clone());
                     let limit = Fault::Status(Status::LIMITEXCEEDED.0);
-                    let r = cx.s.requests.insert(parts).ok_or(limit)?;
-                    let Some(b) = cx.s.bodies.insert(body) else {
-                        cx.s.requests.take(r);
+                    let r = cx.s.http.requests.insert(parts).ok_or(limit)?;
+                    let Some(b) = cx.s.http.bodies.insert(body) else {
+                        cx.s.http.requests.take(r);
                         return Err(Status::LIMITEXCEEDED.into());
                     };
                     cx.s.downstream.req_handle = Some(r);
@@ -150,10 +151,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
 
         ["fastly_http_req" :: "new", "env" :: "xqd_req_new"]
         fn(cx, req_out: u32) -> i32 {
-            let h = cx.s.requests.insert(RequestParts::empty())
+            let h = cx.s.http.requests.insert(RequestParts::empty())
                 .ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
             if let Err(e) = cx.mem.write_u32(req_out, h) {
-                cx.s.requests.take(h);
+                cx.s.http.requests.take(h);
                 return Err(e.into());
             }
             cx.handle_result("handle", HandleKind::Request, h);
@@ -163,7 +164,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         ["fastly_http_req" :: "close", "env" :: "xqd_req_close"]
         fn(cx, req: u32) -> i32 {
             cx.handle_arg("req", HandleKind::Request, req);
-            match cx.s.requests.take(req) {
+            match cx.s.http.requests.take(req) {
                 Some(_) => Ok(Status::OK.0),
                 None => Err(Status::BADF.into()),
             }

@@ -37,7 +37,8 @@ use crate::trace::{ArgValue, HandleKind};
 /// Record a response handle argument and check it is live (BADF otherwise).
 fn resp_mut<'a>(cx: &'a mut Cx<'_>, h: u32) -> HostResult<&'a mut ResponseParts> {
     cx.handle_arg("resp", HandleKind::Response, h);
-    cx.s.responses
+    cx.s.http
+        .responses
         .get_mut(h)
         .ok_or(Fault::Status(Status::BADF.0))
 }
@@ -51,7 +52,7 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
         "streaming",
         ArgValue::Enum(if streaming { "streaming" } else { "whole" }.into()),
     );
-    let body_sink = match cx.s.bodies.get(body) {
+    let body_sink = match cx.s.http.bodies.get(body) {
         Some(b) => b.sink,
         None => return Err(Status::BADF.into()),
     };
@@ -65,22 +66,23 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
     }
     // From here on both handles are consumed, whatever the outcome (as in Viceroy).
     let parts =
-        cx.s.responses
+        cx.s.http
+            .responses
             .take(resp)
             .ok_or(Fault::Status(Status::BADF.0))?;
     cx.arg("status", ArgValue::Int(parts.status as i64));
     if parts.status == 103 {
-        cx.s.bodies.take(body);
+        cx.s.http.bodies.take(body);
         cx.note("103 Early Hints accepted; edgeplay does not forward informational responses");
         return Ok(Status::OK.0);
     }
     if (100..200).contains(&parts.status) {
-        cx.s.bodies.take(body);
+        cx.s.http.bodies.take(body);
         cx.note("only 103 may be sent as an informational response");
         return Err(Status::INVAL.into());
     }
     if cx.s.response_sent {
-        cx.s.bodies.take(body);
+        cx.s.http.bodies.take(body);
         cx.note("a response was already sent downstream");
         return Err(Status::ERROR.into());
     }
@@ -94,7 +96,8 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
     cx.s.emit(Output::Response(head));
     if streaming {
         let b =
-            cx.s.bodies
+            cx.s.http
+                .bodies
                 .get_mut(body)
                 .ok_or(Fault::Status(Status::BADF.0))?;
         let buffered = b.take_remaining();
@@ -108,7 +111,8 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
         cx.note("streaming: the body handle stays writable until close or abandon");
     } else {
         let mut b =
-            cx.s.bodies
+            cx.s.http
+                .bodies
                 .take(body)
                 .ok_or(Fault::Status(Status::BADF.0))?;
         let bytes = b.take_remaining();
@@ -126,10 +130,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
     super::hostcalls! { reg;
         ["fastly_http_resp" :: "new", "env" :: "xqd_resp_new"]
         fn(cx, resp_out: u32) -> i32 {
-            let h = cx.s.responses.insert(ResponseParts::empty())
+            let h = cx.s.http.responses.insert(ResponseParts::empty())
                 .ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
             if let Err(e) = cx.mem.write_u32(resp_out, h) {
-                cx.s.responses.take(h);
+                cx.s.http.responses.take(h);
                 return Err(e.into());
             }
             cx.handle_result("handle", HandleKind::Response, h);
@@ -139,7 +143,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         ["fastly_http_resp" :: "close", "env" :: "xqd_resp_close"]
         fn(cx, resp: u32) -> i32 {
             cx.handle_arg("resp", HandleKind::Response, resp);
-            match cx.s.responses.take(resp) {
+            match cx.s.http.responses.take(resp) {
                 Some(_) => Ok(Status::OK.0),
                 None => Err(Status::BADF.into()),
             }
@@ -274,7 +278,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         ["fastly_http_resp" :: "send_downstream_pending"]
         fn(cx, pending: u32) -> i32 {
             cx.handle_arg("pending", HandleKind::PendingRequest, pending);
-            let state = match cx.s.async_items.get(&pending) {
+            let state = match cx.s.pending.async_items.get(&pending) {
                 Some(AsyncItem::Pending(p)) => &p.state,
                 _ => return Err(Status::BADF.into()),
             };

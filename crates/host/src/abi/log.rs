@@ -52,12 +52,12 @@ fn endpoint_get(cx: &mut Cx<'_>, name_ptr: u32, name_len: u32, handle_out: u32) 
     let name = String::from_utf8_lossy(&name).into_owned();
     // Endpoints are never closed, so the live handles are 0, 1, 2, ...
     let existing = (0u32..)
-        .map_while(|h| cx.s.endpoints.get(h).map(|n| (h, n)))
+        .map_while(|h| cx.s.stores.endpoints.get(h).map(|n| (h, n)))
         .find(|(_, n)| **n == name)
         .map(|(h, _)| h);
     let handle = match existing {
         Some(h) => h,
-        None => match cx.s.endpoints.insert(name) {
+        None => match cx.s.stores.endpoints.insert(name) {
             Some(h) => h,
             None => return Ok(Status::LIMITEXCEEDED.0),
         },
@@ -75,7 +75,7 @@ fn write(
     nwritten_out: u32,
 ) -> HostResult {
     cx.handle_arg("endpoint", HandleKind::Endpoint, handle);
-    let Some(endpoint) = cx.s.endpoints.get(handle).cloned() else {
+    let Some(endpoint) = cx.s.stores.endpoints.get(handle).cloned() else {
         return Ok(Status::BADF.0);
     };
     let msg = cx.bytes_arg("msg", msg_ptr, msg_len)?;

@@ -47,7 +47,7 @@ pub mod wasi;
 use crate::memory::{GuestMem, MemError};
 use crate::session::{Blocked, Session};
 use crate::status::{errno, errno_name, fastly_status_name, Status};
-use crate::trace::{ArgValue, EventKind, HandleKind, TraceEvent};
+use crate::trace::{ArgValue, HandleKind, TraceEvent};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use wasmi::{Caller, Linker};
@@ -217,12 +217,7 @@ pub fn dispatch<R: CallResult>(
         None => (&mut [], caller.data_mut()),
     };
     let consumed = s.fuel_consumed(fuel_left);
-    let mut ev = TraceEvent::new(0, EventKind::Hostcall, module, name);
-    ev.seq = s.next_seq;
-    s.next_seq += 1;
-    ev.start_us = s.elapsed_us();
-    ev.fuel = consumed.saturating_sub(s.fuel_at_last_event);
-    s.fuel_at_last_event = consumed;
+    let mut ev = s.tracer.open_hostcall(&s.platform, module, name, consumed);
     ev.args = raw_args
         .iter()
         .map(|(n, v)| (Cow::Borrowed(*n), ArgValue::Int(*v)))
@@ -256,10 +251,7 @@ pub fn dispatch<R: CallResult>(
                 ev.code = Some(code);
                 ev.status = Some(Cow::Borrowed(status_name(module, code)));
             }
-            ev.dur_us = s.elapsed_us() - ev.start_us;
-            if s.tracing {
-                s.trace.push(ev);
-            }
+            s.tracer.close_hostcall(&s.platform, ev);
             Ok(r)
         }
         Err(Flow::Suspend) => {
@@ -271,8 +263,7 @@ pub fn dispatch<R: CallResult>(
         }
         Err(flow) => {
             ev.note = Some(flow.to_string());
-            ev.dur_us = s.elapsed_us() - ev.start_us;
-            s.trace.push(ev);
+            s.tracer.close_final(&s.platform, ev);
             Err(wasmi::Error::host(flow))
         }
     }

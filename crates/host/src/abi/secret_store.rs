@@ -14,7 +14,7 @@ fn redacted(len: usize) -> ArgValue {
 
 /// A new secret handle for `plaintext`, written to `secret_out`.
 fn new_secret(cx: &mut Cx<'_>, plaintext: Vec<u8>, secret_out: u32) -> HostResult {
-    let Some(handle) = cx.s.secrets.insert(plaintext) else {
+    let Some(handle) = cx.s.stores.secrets.insert(plaintext) else {
         return Ok(Status::LIMITEXCEEDED.0);
     };
     cx.mem.write_u32(secret_out, handle)?;
@@ -30,7 +30,7 @@ fn open(cx: &mut Cx<'_>, name_ptr: u32, name_len: u32, handle_out: u32) -> HostR
         ));
         return Ok(Status::NONE.0);
     }
-    let Some(handle) = cx.s.secret_stores.insert(name) else {
+    let Some(handle) = cx.s.stores.secret_stores.insert(name) else {
         return Ok(Status::LIMITEXCEEDED.0);
     };
     cx.mem.write_u32(handle_out, handle)?;
@@ -40,7 +40,7 @@ fn open(cx: &mut Cx<'_>, name_ptr: u32, name_len: u32, handle_out: u32) -> HostR
 
 fn get(cx: &mut Cx<'_>, store: u32, name_ptr: u32, name_len: u32, secret_out: u32) -> HostResult {
     cx.handle_arg("store", HandleKind::SecretStore, store);
-    let Some(store_name) = cx.s.secret_stores.get(store).cloned() else {
+    let Some(store_name) = cx.s.stores.secret_stores.get(store).cloned() else {
         return Ok(Status::BADF.0);
     };
     let name = cx.str_arg("name", name_ptr, name_len)?;
@@ -64,7 +64,7 @@ fn plaintext(
     nwritten_out: u32,
 ) -> HostResult {
     cx.handle_arg("secret", HandleKind::Secret, secret);
-    let Some(value) = cx.s.secrets.get(secret).cloned() else {
+    let Some(value) = cx.s.stores.secrets.get(secret).cloned() else {
         return Ok(Status::BADF.0);
     };
     let status = cx.mem.write_out_buf(buf, buf_len, nwritten_out, &value)?;

@@ -73,10 +73,10 @@ fn begin_send(
     cx.handle_arg("req", HandleKind::Request, req);
     cx.handle_arg("body", HandleKind::Body, body);
     let name = cx.str_arg("backend", backend_ptr, backend_len)?;
-    if !cx.s.requests.contains(req) {
+    if !cx.s.http.requests.contains(req) {
         return Err(Status::BADF.into());
     }
-    match cx.s.bodies.get(body) {
+    match cx.s.http.bodies.get(body) {
         None => return Err(Status::BADF.into()),
         Some(b) if b.sink.is_streaming() => {
             cx.note("a streaming body cannot be sent as a request body");
@@ -88,7 +88,7 @@ fn begin_send(
         // Check the error-detail struct is in guest memory before sending anything.
         cx.mem.slice(p, 20)?;
     }
-    if cx.s.backend_requests >= backends::MAX_BACKEND_REQUESTS {
+    if cx.s.pending.backend_requests >= backends::MAX_BACKEND_REQUESTS {
         cx.note(format!(
             "the platform allows {} backend requests per client request; this is one more",
             backends::MAX_BACKEND_REQUESTS
@@ -96,14 +96,16 @@ fn begin_send(
         return Err(Status::LIMITEXCEEDED.into());
     }
     let parts =
-        cx.s.requests
+        cx.s.http
+            .requests
             .take(req)
             .ok_or(Fault::Status(Status::BADF.0))?;
     let bytes = if streaming {
         Vec::new()
     } else {
         let mut b =
-            cx.s.bodies
+            cx.s.http
+                .bodies
                 .take(body)
                 .ok_or(Fault::Status(Status::BADF.0))?;
         b.take_remaining()
@@ -117,10 +119,11 @@ fn begin_send(
         }
     };
     let h =
-        cx.s.bodies
+        cx.s.http
+            .bodies
             .reserve()
             .ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
-    cx.s.backend_requests += 1;
+    cx.s.pending.backend_requests += 1;
     let (fetch, notes) = backends::build_fetch(&backend, &parts, bytes);
     let mut meta = FetchMeta {
         method: fetch.method.clone(),
@@ -139,11 +142,11 @@ fn begin_send(
     let state = if streaming && !buffered {
         let mut fetch = fetch;
         fetch.body_stream = true;
-        if let Some(b) = cx.s.bodies.get_mut(body) {
+        if let Some(b) = cx.s.http.bodies.get_mut(body) {
             fetch.body = b.take_remaining();
         }
         let state = crate::pending::start(cx.s, h, &backend, fetch, &mut meta);
-        if let Some(b) = cx.s.bodies.get_mut(body) {
+        if let Some(b) = cx.s.http.bodies.get_mut(body) {
             b.sink = match state {
                 PendingState::InFlight { work, .. } => BodySink::UploadStream(work),
                 _ => BodySink::Upload(h),
@@ -157,7 +160,7 @@ fn begin_send(
         state
     } else if streaming {
         meta.start_us = cx.s.elapsed_us();
-        if let Some(b) = cx.s.bodies.get_mut(body) {
+        if let Some(b) = cx.s.http.bodies.get_mut(body) {
             b.sink = BodySink::Upload(h);
             b.known_length = None;
         }
@@ -174,7 +177,7 @@ fn begin_send(
     if !meta.notes.is_empty() {
         cx.note(meta.notes.join("; "));
     }
-    cx.s.async_items.insert(
+    cx.s.pending.async_items.insert(
         h,
         AsyncItem::Pending(Box::new(PendingRequest {
             backend: backend.name.clone(),
@@ -252,7 +255,7 @@ fn send_async(
 /// Record a pending-request handle argument and check it names a pending request.
 fn pending_arg(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
     cx.handle_arg("pending", HandleKind::PendingRequest, h);
-    match cx.s.async_items.get(&h) {
+    match cx.s.pending.async_items.get(&h) {
         Some(AsyncItem::Pending(_)) => Ok(()),
         Some(other) => {
             cx.note(format!("handle {h} is a {}", other.kind_name()));
@@ -264,7 +267,7 @@ fn pending_arg(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
 
 /// The pending request behind `h` (checked by [`pending_arg`]).
 fn pending_mut<'a>(cx: &'a mut Cx<'_>, h: u32) -> HostResult<&'a mut PendingRequest> {
-    match cx.s.async_items.get_mut(&h) {
+    match cx.s.pending.async_items.get_mut(&h) {
         Some(AsyncItem::Pending(p)) => Ok(p),
         _ => Err(Status::BADF.into()),
     }
@@ -328,7 +331,7 @@ fn select(
         ArgValue::List(list.iter().map(|h| h.to_string()).collect()),
     );
     for h in &list {
-        if !matches!(cx.s.async_items.get(h), Some(AsyncItem::Pending(_))) {
+        if !matches!(cx.s.pending.async_items.get(h), Some(AsyncItem::Pending(_))) {
             cx.note(format!("{h} is not a pending request"));
             return Err(Status::BADF.into());
         }
@@ -382,7 +385,7 @@ fn pending_header_set(
 
 /// `fastly_http_body.close` of a streaming upload: the body is complete, send the request.
 pub(crate) fn upload_closed(s: &mut Session, h: u32, bytes: Vec<u8>) {
-    let Some(AsyncItem::Pending(p)) = s.async_items.get_mut(&h) else {
+    let Some(AsyncItem::Pending(p)) = s.pending.async_items.get_mut(&h) else {
         return;
     };
     let placeholder = PendingState::InFlight {
@@ -398,7 +401,7 @@ pub(crate) fn upload_closed(s: &mut Session, h: u32, bytes: Vec<u8>) {
     let mut meta = p.meta.clone();
     fetch.body = bytes;
     let state = crate::pending::start(s, h, &backend, *fetch, &mut meta);
-    if let Some(AsyncItem::Pending(p)) = s.async_items.get_mut(&h) {
+    if let Some(AsyncItem::Pending(p)) = s.pending.async_items.get_mut(&h) {
         p.state = state;
         p.meta = meta;
     }
@@ -406,15 +409,15 @@ pub(crate) fn upload_closed(s: &mut Session, h: u32, bytes: Vec<u8>) {
 
 /// `fastly_http_body.abandon` of a streaming upload: the request fails.
 pub(crate) fn upload_abandoned(s: &mut Session, h: u32) {
-    let Some(AsyncItem::Pending(p)) = s.async_items.get_mut(&h) else {
+    let Some(AsyncItem::Pending(p)) = s.pending.async_items.get_mut(&h) else {
         return;
     };
     if !matches!(p.state, PendingState::AwaitingBody { .. }) {
         return;
     }
-    s.done_counter += 1;
-    let order = s.done_counter;
-    if let Some(AsyncItem::Pending(p)) = s.async_items.get_mut(&h) {
+    s.pending.done_counter += 1;
+    let order = s.pending.done_counter;
+    if let Some(AsyncItem::Pending(p)) = s.pending.async_items.get_mut(&h) {
         p.state = PendingState::Done {
             result: Box::new(Err(SendFailure {
                 kind: FetchErrorKind::InternalError,

@@ -153,13 +153,13 @@ impl Finish {
 
 /// The order in which `h` became ready (0: ready from the start), or `None` if it is not.
 pub(crate) fn ready_order(s: &Session, h: u32) -> Option<u64> {
-    match s.async_items.get(&h) {
+    match s.pending.async_items.get(&h) {
         Some(AsyncItem::Pending(p)) => match p.state {
             PendingState::Done { order, .. } => Some(order),
             _ => None,
         },
         Some(AsyncItem::RequestPromise) => Some(0),
-        None => s.bodies.contains(h).then_some(0),
+        None => s.http.bodies.contains(h).then_some(0),
     }
 }
 
@@ -177,7 +177,7 @@ fn ready_index(s: &Session, handles: &[u32]) -> Option<usize> {
 fn can_progress(s: &Session, handles: &[u32]) -> bool {
     handles.iter().any(|h| {
         matches!(
-            s.async_items.get(h),
+            s.pending.async_items.get(h),
             Some(AsyncItem::Pending(p)) if matches!(p.state, PendingState::InFlight { .. })
         )
     })
@@ -196,14 +196,12 @@ impl Blocked for Waiting {
         let index = match ready_index(s, &self.handles) {
             Some(i) => {
                 if let Some(w) = self.sleep {
-                    if s.finished_work.remove(&w).is_none() {
-                        s.forgotten_work.insert(w);
-                    }
+                    s.work.forget(w);
                 }
                 Some(i)
             }
             None => match self.sleep {
-                Some(w) if s.finished_work.remove(&w).is_some() => None,
+                Some(w) if s.work.take_result(w).is_some() => None,
                 _ => return None,
             },
         };
@@ -308,12 +306,14 @@ pub(crate) fn deliver(
     outs: &Outs,
     select_rules: bool,
 ) -> Completion {
-    let Some(AsyncItem::Pending(p)) = s.async_items.remove(&h) else {
+    let Some(AsyncItem::Pending(p)) = s.pending.async_items.remove(&h) else {
         return Completion::status(Status::BADF);
     };
     let p = *p;
     let PendingState::Done { result, .. } = p.state else {
-        s.async_items.insert(h, AsyncItem::Pending(Box::new(p)));
+        s.pending
+            .async_items
+            .insert(h, AsyncItem::Pending(Box::new(p)));
         return Completion::status(Status::ERROR).with_note("internal error: request not finished");
     };
     match *result {
@@ -328,22 +328,23 @@ pub(crate) fn deliver(
                 keepalive_mode: 0,
                 remote_addr: resp.remote_addr,
             };
-            let Some(rh) = s.responses.insert(parts) else {
+            let Some(rh) = s.http.responses.insert(parts) else {
                 return Completion::status(Status::LIMITEXCEEDED);
             };
             let Some(bh) = s
+                .http
                 .bodies
                 .insert(Body::buffer(resp.body).ending_in(resp.body_error))
             else {
-                s.responses.take(rh);
+                s.http.responses.take(rh);
                 return Completion::status(Status::LIMITEXCEEDED);
             };
             let written = mem
                 .write_u32(outs.resp_out, rh)
                 .and_then(|()| mem.write_u32(outs.body_out, bh));
             if let Err(e) = written {
-                s.responses.take(rh);
-                s.bodies.take(bh);
+                s.http.responses.take(rh);
+                s.http.bodies.take(bh);
                 return Completion::status(Status::INVAL).with_note(e.to_string());
             }
             if let Err(Fault::Mem(e)) = write_detail(mem, outs.detail, backends::tag::OK) {
@@ -405,7 +406,7 @@ pub(crate) fn deliver(
 /// queued `on_response` headers applied), or, when it failed, an error response (502,
 /// or 504 for a timeout, as Viceroy) with the `on_error` headers.
 pub(crate) fn deliver_downstream(s: &mut Session, h: u32) -> Completion {
-    let Some(AsyncItem::Pending(p)) = s.async_items.remove(&h) else {
+    let Some(AsyncItem::Pending(p)) = s.pending.async_items.remove(&h) else {
         return Completion::status(Status::BADF);
     };
     let p = *p;

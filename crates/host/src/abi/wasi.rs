@@ -186,7 +186,7 @@ struct PollSleep {
 
 impl Blocked for PollSleep {
     fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
-        s.finished_work.remove(&self.work)?;
+        s.work.take_result(self.work)?;
         Some(
             match write_events(mem, self.out, self.nevents_out, &self.due) {
                 Ok(()) => errno::SUCCESS,

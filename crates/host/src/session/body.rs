@@ -1,0 +1,87 @@
+//! The bodies a guest holds.
+
+use crate::http::Headers;
+use crate::work::WorkId;
+
+/// Where a body's writes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodySink {
+    /// An ordinary in-memory body.
+    Buffer,
+    /// The streaming downstream response body: writes become [`Output::BodyChunk`].
+    Downstream,
+    /// The streaming upload body of a `send_async_streaming` request to a mock or
+    /// unreliable backend (the async item handle of its pending request): writes are
+    /// buffered, and `close` starts the (simulated) fetch.
+    Upload(u32),
+    /// The streaming upload body of a `send_async_streaming` request whose fetch is
+    /// already under way (the fetch's work id): writes become
+    /// [`WorkKind::FetchBodyChunk`], `close` [`WorkKind::FetchBodyEnd`], `abandon` an
+    /// aborted end.
+    UploadStream(WorkId),
+}
+
+impl BodySink {
+    /// True for a write-only streaming body (the downstream response or an upload).
+    pub fn is_streaming(self) -> bool {
+        !matches!(self, BodySink::Buffer)
+    }
+}
+
+/// A body the guest holds.
+#[derive(Debug)]
+pub struct Body {
+    /// Unread bytes (for a buffer body).
+    pub data: Vec<u8>,
+    /// Read position in `data`.
+    pub pos: usize,
+    /// Trailers.
+    pub trailers: Headers,
+    /// Where writes go.
+    pub sink: BodySink,
+    /// The exact length, when the host knows it.
+    pub known_length: Option<u64>,
+    /// True once a read hit the end of the body: trailers can be read from then on
+    /// (before that the trailer getters answer AGAIN, as Viceroy does).
+    pub trailers_ready: bool,
+    /// The error the body ends in, after `data` (a gzip response that would not
+    /// decompress): the read that reaches it answers ERROR once, with this as its note,
+    /// and later reads see the end, as with Viceroy's streaming decompression.
+    pub error: Option<String>,
+}
+
+impl Body {
+    /// A buffer body holding `data`.
+    pub fn buffer(data: Vec<u8>) -> Self {
+        let len = data.len() as u64;
+        Body {
+            data,
+            pos: 0,
+            trailers: Headers::new(),
+            sink: BodySink::Buffer,
+            known_length: Some(len),
+            trailers_ready: false,
+            error: None,
+        }
+    }
+
+    /// The body ends in `error` (if any) after its bytes; its length is then unknown.
+    pub fn ending_in(mut self, error: Option<String>) -> Self {
+        if error.is_some() {
+            self.known_length = None;
+        }
+        self.error = error;
+        self
+    }
+
+    /// The unread bytes.
+    pub fn remaining(&self) -> &[u8] {
+        &self.data[self.pos.min(self.data.len())..]
+    }
+
+    /// Take the unread bytes out of the body.
+    pub fn take_remaining(&mut self) -> Vec<u8> {
+        let start = self.pos.min(self.data.len());
+        self.data.split_off(start)
+    }
+}

@@ -1,0 +1,239 @@
+//! Per-request state: every handle table, the downstream request, the outputs the
+//! driver drains, the trace, and the outside work the guest is waiting for.
+//!
+//! One `Session` lives in each wasmi `Store`; it is created fresh for every
+//! downstream request, as on the platform.
+
+use crate::config::ServiceConfig;
+use crate::http::{DownstreamRequest, Output};
+use crate::memory::GuestMem;
+use crate::platform::Platform;
+use crate::storage::{Service, SharedStorage};
+use crate::trace::{EventKind, TraceEvent};
+use std::sync::Arc;
+
+mod body;
+mod fuel;
+mod handles;
+mod pending;
+mod queue;
+mod tracer;
+
+pub use body::{Body, BodySink};
+pub use fuel::FuelMeter;
+pub use handles::{HandleTable, MAX_HANDLES};
+pub use pending::{
+    AsyncItem, FetchMeta, PendingHeaders, PendingRequest, PendingRequests, PendingState,
+};
+pub use queue::WorkQueue;
+pub use tracer::Tracer;
+
+pub use crate::http::{CacheOverride, RequestParts, ResponseParts};
+pub use crate::work::{
+    BackendResponse, FetchError, FetchErrorKind, FetchRequest, FetchResponse, SendFailure, Work,
+    WorkId, WorkKind, WorkResult,
+};
+
+/// What the downstream request looked like, for the downstream metadata getters.
+#[derive(Clone, Debug)]
+pub struct DownstreamInfo {
+    /// The request as the driver handed it in.
+    pub request: DownstreamRequest,
+    /// The request id (`downstream_client_request_id`, `FASTLY_TRACE_ID`).
+    pub request_id: String,
+    /// Handle of the downstream request, once the guest fetched it.
+    pub req_handle: Option<u32>,
+    /// Handle of the downstream body.
+    pub body_handle: Option<u32>,
+}
+
+/// A hostcall the guest is suspended in. `poll` is asked, whenever the driver resumes
+/// the execution, whether the call can finish now; it returns the call's result.
+pub trait Blocked: Send {
+    /// `Some(return value)` when the call is finished (memory writes done), `None` to keep waiting.
+    fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32>;
+
+    /// True when the call can finish without the driver doing anything (a plain yield).
+    fn is_ready_now(&self) -> bool {
+        false
+    }
+
+    /// Add what the call produced to its trace event, once `poll` finished it.
+    fn annotate(&mut self, _ev: &mut TraceEvent) {}
+}
+
+/// A suspension that finishes at once: used to hand control back to the driver (e.g.
+/// so it can stream a body chunk) without waiting for anything.
+pub struct YieldNow(pub i32);
+
+impl Blocked for YieldNow {
+    fn poll(&mut self, _: &mut GuestMem<'_>, _: &mut Session) -> Option<i32> {
+        Some(self.0)
+    }
+    fn is_ready_now(&self) -> bool {
+        true
+    }
+}
+
+/// The HTTP handles of one request.
+#[derive(Debug, Default)]
+pub struct HttpHandles {
+    /// Requests.
+    pub requests: HandleTable<RequestParts>,
+    /// Responses.
+    pub responses: HandleTable<ResponseParts>,
+    /// Bodies.
+    pub bodies: HandleTable<Body>,
+}
+
+/// The store handles of one request.
+#[derive(Debug, Default)]
+pub struct StoreHandles {
+    /// Log endpoints by handle (their names).
+    pub endpoints: HandleTable<String>,
+    /// Open dictionaries / config stores (their names).
+    pub dictionaries: HandleTable<String>,
+    /// Open secret stores (their names).
+    pub secret_stores: HandleTable<String>,
+    /// Secrets (their plaintext).
+    pub secrets: HandleTable<Vec<u8>>,
+}
+
+/// Per-request state, owned by the wasmi `Store`, grouped by kind: the HTTP handles
+/// ([`HttpHandles`]), the store handles ([`StoreHandles`]), the async items and
+/// backend requests ([`PendingRequests`]), the work queue ([`WorkQueue`]), the trace
+/// ([`Tracer`]) and the fuel meter ([`FuelMeter`]). The last three keep their fields
+/// to themselves: everything goes through their methods.
+pub struct Session {
+    /// Service configuration.
+    pub config: Arc<ServiceConfig>,
+    /// The service's state, shared with its other requests.
+    pub state: SharedStorage,
+    /// Platform services.
+    pub platform: Platform,
+    /// The guest's exported memory, once instantiated.
+    pub memory: Option<wasmi::Memory>,
+    /// Store limits (heap size).
+    pub limits: wasmi::StoreLimits,
+    /// Requests, responses and bodies.
+    pub http: HttpHandles,
+    /// Log endpoints, dictionaries, secret stores and secrets.
+    pub stores: StoreHandles,
+    /// Async items and backend requests.
+    pub pending: PendingRequests,
+    /// Outside work.
+    pub work: WorkQueue,
+    /// The trace.
+    pub tracer: Tracer,
+    /// Fuel used.
+    pub fuel: FuelMeter,
+    /// The downstream request.
+    pub downstream: DownstreamInfo,
+    /// True once a response head went downstream.
+    pub response_sent: bool,
+    /// What the driver has not drained yet.
+    pub outputs: Vec<Output>,
+    /// Environment variables the guest sees through WASI.
+    pub env: Vec<(String, String)>,
+    /// Arguments the guest sees through WASI.
+    pub args: Vec<String>,
+    /// The call the guest is suspended in, and its trace event.
+    pub blocked: Option<(Box<dyn Blocked>, Option<TraceEvent>)>,
+}
+
+impl Session {
+    /// A fresh session for one downstream request.
+    pub fn new(
+        service: Service,
+        platform: Platform,
+        request: DownstreamRequest,
+        request_id: String,
+        heap_limit: usize,
+    ) -> Self {
+        let tracer = Tracer::new(&platform);
+        Session {
+            config: service.config,
+            state: service.state,
+            platform,
+            memory: None,
+            limits: wasmi::StoreLimitsBuilder::new()
+                .memory_size(heap_limit)
+                .build(),
+            http: HttpHandles::default(),
+            stores: StoreHandles::default(),
+            pending: PendingRequests::default(),
+            work: WorkQueue::default(),
+            tracer,
+            fuel: FuelMeter::new(crate::limits::DEFAULT_FUEL_PER_CPU_MS),
+            downstream: DownstreamInfo {
+                request,
+                request_id,
+                req_handle: None,
+                body_handle: None,
+            },
+            response_sent: false,
+            outputs: Vec::new(),
+            env: Vec::new(),
+            args: vec!["compute-app".to_string()],
+            blocked: None,
+        }
+    }
+
+    /// Microseconds since the execution started.
+    pub fn elapsed_us(&self) -> f64 {
+        self.tracer.elapsed_us(&self.platform)
+    }
+
+    /// Total fuel consumed, given the fuel left in the current slice.
+    pub fn fuel_consumed(&self, fuel_left: u64) -> u64 {
+        self.fuel.consumed(fuel_left)
+    }
+
+    /// Store an async item under a fresh number of the shared async/body number space;
+    /// `None` past [`MAX_HANDLES`] items.
+    pub fn insert_async(&mut self, item: AsyncItem) -> Option<u32> {
+        if self.pending.async_items.len() >= MAX_HANDLES {
+            return None;
+        }
+        let h = self.http.bodies.reserve()?;
+        self.pending.async_items.insert(h, item);
+        Some(h)
+    }
+
+    /// Start outside work; the driver picks it up from [`crate::Execution::take_work`].
+    pub fn start_work(&mut self, kind: WorkKind) -> WorkId {
+        self.work.start(kind)
+    }
+
+    /// Record a non-hostcall event (a log line, finished work, a lifecycle step).
+    pub fn push_event(&mut self, ev: TraceEvent) {
+        self.tracer.push(&self.platform, ev);
+    }
+
+    /// A new event of `kind` at the current time (numbered when it is pushed).
+    pub fn event(
+        &mut self,
+        kind: EventKind,
+        module: &'static str,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> TraceEvent {
+        self.tracer.event(&self.platform, kind, module, name)
+    }
+
+    /// Queue an output for the driver.
+    pub fn emit(&mut self, out: Output) {
+        self.outputs.push(out);
+    }
+
+    /// Write a log line to a named endpoint: an output and a trace event.
+    pub fn log_line(&mut self, endpoint: &str, line: String) {
+        let mut ev = self.event(EventKind::Log, "log", endpoint.to_string());
+        ev.args
+            .push(("line".into(), crate::trace::ArgValue::Str(line.clone())));
+        self.push_event(ev);
+        self.emit(Output::Log {
+            endpoint: endpoint.to_string(),
+            line,
+        });
+    }
+}

@@ -1,0 +1,150 @@
+//! The async items of one request: pending backend requests and request promises.
+
+use crate::backends::Backend;
+use crate::http::Headers;
+use crate::work::{BackendResponse, FetchRequest, SendFailure, WorkId};
+use std::collections::{BTreeMap, HashMap};
+
+/// The async items and backend requests of one request.
+#[derive(Debug, Default)]
+pub struct PendingRequests {
+    /// Async items (pending backend requests, request promises): one number space,
+    /// shared with the bodies (numbers come from [`super::HandleTable::reserve`]), as
+    /// `async_io.select` takes any of them.
+    pub async_items: BTreeMap<u32, AsyncItem>,
+    /// Backends the guest registered (`register_dynamic_backend`).
+    pub dynamic_backends: BTreeMap<String, Backend>,
+    /// Backend requests sent so far (the platform allows 32 per client request).
+    pub backend_requests: u32,
+    /// Pending requests whose fetch (or mock delay) is this work.
+    pub fetch_work: HashMap<WorkId, u32>,
+    /// Counts pending requests as they finish, to tell which finished first.
+    pub done_counter: u64,
+}
+
+/// An entry of the shared async-item table ([`PendingRequests::async_items`]).
+#[derive(Debug)]
+pub enum AsyncItem {
+    /// A backend request (`send_async*`, or the one behind a blocking `send`).
+    Pending(Box<PendingRequest>),
+    /// A promise of a further downstream request (`http_downstream.next_request`).
+    /// edgeplay runs one request per instance: it is ready at once, with no request.
+    RequestPromise,
+}
+
+impl AsyncItem {
+    /// The item's kind, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            AsyncItem::Pending(_) => "pending request",
+            AsyncItem::RequestPromise => "request promise",
+        }
+    }
+}
+
+/// A backend request the guest started.
+#[derive(Debug)]
+pub struct PendingRequest {
+    /// The backend's name.
+    pub backend: String,
+    /// Where the request is.
+    pub state: PendingState,
+    /// Headers to set on the response when it arrives (`pending_req_header_*`).
+    pub on_response: PendingHeaders,
+    /// Headers to set on the synthetic error response `send_downstream_pending` sends
+    /// when the request fails.
+    pub on_error: PendingHeaders,
+    /// The trace details of the fetch.
+    pub meta: FetchMeta,
+}
+
+/// What the trace shows of a backend fetch, and how to finish its response.
+#[derive(Clone, Debug)]
+pub struct FetchMeta {
+    /// Method.
+    pub method: String,
+    /// The URL as it goes on the wire.
+    pub url: String,
+    /// When the fetch started (µs since the execution started).
+    pub start_us: f64,
+    /// `content_encodings` bits of `auto_decompress_response_set` (bit 0: gzip).
+    pub auto_decompress: u32,
+    /// `Some("static" | "echo")` for a mock backend.
+    pub mock: Option<&'static str>,
+    /// Notes for the trace event (framing fallback, ...).
+    pub notes: Vec<String>,
+    /// Request headers the driver could not send (for the trace event).
+    pub headers_not_sent: Vec<String>,
+}
+
+/// Where a pending request is.
+#[derive(Debug)]
+pub enum PendingState {
+    /// `send_async_streaming` to a mock or unreliable backend: waiting for the guest
+    /// to close the upload body (handle `body`); the (simulated) fetch starts then. (To
+    /// an origin the fetch starts at once and is [`PendingState::InFlight`].)
+    AwaitingBody {
+        /// The request to send, without its body yet.
+        fetch: Box<FetchRequest>,
+        /// The upload body handle.
+        body: u32,
+        /// The backend it goes to.
+        backend: Box<Backend>,
+    },
+    /// Handed to the driver (a fetch, or a mock's delay); the work's id.
+    InFlight {
+        /// The work to wait for.
+        work: WorkId,
+        /// A mock's answer, given when its delay (the work) is over.
+        canned: Option<Box<Result<BackendResponse, SendFailure>>>,
+    },
+    /// Finished; `order` counts completions (smaller finished earlier).
+    Done {
+        /// The response or the failure.
+        result: Box<Result<BackendResponse, SendFailure>>,
+        /// Completion order.
+        order: u64,
+    },
+}
+
+/// Header changes queued for a response that has not arrived yet, applied as Viceroy
+/// applies them: removals first, then insertions (replacing), then appends.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PendingHeaders {
+    remove: Vec<String>,
+    insert: Vec<(String, Vec<u8>)>,
+    append: Vec<(String, Vec<u8>)>,
+}
+
+impl PendingHeaders {
+    /// Queue `name: value`, replacing every value of `name` (and earlier queued appends).
+    pub fn insert(&mut self, name: &str, value: Vec<u8>) {
+        self.append.retain(|(n, _)| n != name);
+        self.insert.retain(|(n, _)| n != name);
+        self.insert.push((name.to_string(), value));
+    }
+    /// Queue `name: value` after the existing values.
+    pub fn append(&mut self, name: &str, value: Vec<u8>) {
+        self.append.push((name.to_string(), value));
+    }
+    /// Queue the removal of `name` (and drop queued insertions and appends of it).
+    pub fn remove(&mut self, name: &str) {
+        self.insert.retain(|(n, _)| n != name);
+        self.append.retain(|(n, _)| n != name);
+        if !self.remove.iter().any(|n| n == name) {
+            self.remove.push(name.to_string());
+        }
+    }
+    /// Apply the queued changes to `headers`.
+    pub fn apply(&self, headers: &mut Headers) {
+        for n in &self.remove {
+            headers.remove(n);
+        }
+        for (n, v) in &self.insert {
+            headers.insert(n, v.clone());
+        }
+        for (n, v) in &self.append {
+            headers.append(n, v.clone());
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The tracer: opens, numbers and closes every trace event of one request, in one
+//! place (a step-through mode needs one check here, not one per hostcall).
+
+use crate::platform::Platform;
+use crate::trace::{EventKind, TraceEvent};
+use std::borrow::Cow;
+
+/// The trace of one request.
+#[derive(Debug)]
+pub struct Tracer {
+    events: Vec<TraceEvent>,
+    /// Record hostcall events (lifecycle, log and work events are always recorded).
+    hostcalls: bool,
+    next_seq: u64,
+    started_ns: u64,
+    fuel_at_last_event: u64,
+}
+
+impl Tracer {
+    /// A tracer whose clock starts now.
+    pub fn new(platform: &Platform) -> Self {
+        Tracer {
+            events: Vec::new(),
+            hostcalls: true,
+            next_seq: 0,
+            started_ns: platform.clock.monotonic_ns(),
+            fuel_at_last_event: 0,
+        }
+    }
+
+    /// Record hostcall events or not.
+    pub fn set_hostcalls(&mut self, on: bool) {
+        self.hostcalls = on;
+    }
+
+    /// Microseconds since the execution started.
+    pub fn elapsed_us(&self, platform: &Platform) -> f64 {
+        let now = platform.clock.monotonic_ns();
+        now.saturating_sub(self.started_ns) as f64 / 1000.0
+    }
+
+    /// Open the event of a hostcall: numbered, timed, with the fuel used since the
+    /// previous hostcall (`consumed` is the total so far).
+    pub fn open_hostcall(
+        &mut self,
+        platform: &Platform,
+        module: &'static str,
+        name: &'static str,
+        consumed: u64,
+    ) -> TraceEvent {
+        let mut ev = TraceEvent::new(self.take_seq(), EventKind::Hostcall, module, name);
+        ev.start_us = self.elapsed_us(platform);
+        ev.fuel = consumed.saturating_sub(self.fuel_at_last_event);
+        self.fuel_at_last_event = consumed;
+        ev
+    }
+
+    /// Close a hostcall event: its duration, then recorded (if hostcalls are traced).
+    /// An event closed late (a call that was suspended) goes back to its place in
+    /// sequence order.
+    pub fn close_hostcall(&mut self, platform: &Platform, mut ev: TraceEvent) {
+        ev.dur_us = self.elapsed_us(platform) - ev.start_us;
+        if !self.hostcalls {
+            return;
+        }
+        let at = self.events.partition_point(|e| e.seq < ev.seq);
+        self.events.insert(at, ev);
+    }
+
+    /// Close a hostcall event that ended the execution (an exit or a trap): always
+    /// recorded.
+    pub fn close_final(&mut self, platform: &Platform, mut ev: TraceEvent) {
+        ev.dur_us = self.elapsed_us(platform) - ev.start_us;
+        self.events.push(ev);
+    }
+
+    /// A new (unnumbered) event of `kind` at the current time.
+    pub fn event(
+        &self,
+        platform: &Platform,
+        kind: EventKind,
+        module: &'static str,
+        name: impl Into<Cow<'static, str>>,
+    ) -> TraceEvent {
+        let mut ev = TraceEvent::new(0, kind, module, name);
+        ev.start_us = self.elapsed_us(platform);
+        ev
+    }
+
+    /// Record a non-hostcall event (a log line, finished work, a lifecycle step):
+    /// numbered now, timed now unless it has a start already.
+    pub fn push(&mut self, platform: &Platform, mut ev: TraceEvent) {
+        ev.seq = self.take_seq();
+        if ev.start_us == 0.0 {
+            ev.start_us = self.elapsed_us(platform);
+        }
+        self.events.push(ev);
+    }
+
+    /// The events recorded since the last call.
+    pub fn take(&mut self) -> Vec<TraceEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn take_seq(&mut self) -> u64 {
+        let s = self.next_seq;
+        self.next_seq += 1;
+        s
+    }
+}

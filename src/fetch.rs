@@ -33,9 +33,9 @@ pub const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u32 = 15_000;
 /// the Logs panel; the core puts them on the fetch's trace event too.
 pub fn notes_of(result: &WorkResult) -> &[String] {
     match result {
-        WorkResult::Fetched(r) => &r.notes,
+        WorkResult::Fetched(r) | WorkResult::FetchedHead(r) => &r.notes,
         WorkResult::FetchFailed(e) => &e.notes,
-        WorkResult::Slept | WorkResult::Sent => &[],
+        WorkResult::Slept | WorkResult::Sent | WorkResult::BodyChunk { .. } => &[],
     }
 }
 
@@ -57,9 +57,9 @@ pub fn not_sent_note(backend: &str, names: &[String]) -> Option<String> {
 /// The request headers a fetch's result says were not sent.
 pub fn headers_not_sent_of(result: &WorkResult) -> &[String] {
     match result {
-        WorkResult::Fetched(r) => &r.headers_not_sent,
+        WorkResult::Fetched(r) | WorkResult::FetchedHead(r) => &r.headers_not_sent,
         WorkResult::FetchFailed(e) => &e.headers_not_sent,
-        WorkResult::Slept | WorkResult::Sent => &[],
+        WorkResult::Slept | WorkResult::Sent | WorkResult::BodyChunk { .. } => &[],
     }
 }
 

@@ -272,6 +272,17 @@ fn start_work(w: Work, run_id: u32, tx: mpsc::UnboundedSender<(WorkId, WorkResul
             }
             let _ = tx.unbounded_send((id, result));
         }),
+        // The tab answers whole responses (`fetch` reads the body before answering), so
+        // a read only finds the end.
+        WorkKind::FetchBodyRead { .. } => {
+            let _ = tx.unbounded_send((
+                id,
+                WorkResult::BodyChunk {
+                    bytes: Vec::new(),
+                    end: true,
+                },
+            ));
+        }
         // Never reach a browser driver: the core buffers uploads.
         WorkKind::FetchBodyChunk { .. } | WorkKind::FetchBodyEnd { .. } => {}
     }

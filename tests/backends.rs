@@ -582,3 +582,100 @@ fn a_streaming_upload_to_an_origin_that_does_not_read_holds_the_guests_writes() 
         "{text}"
     );
 }
+
+/// An origin that sends a response head and the chunk `hello`, then (after `pause`)
+/// the chunk ` world` and the end — or, with no `pause`, nothing more while the test
+/// runs.
+fn slow_body_origin(pause: Option<Duration>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((mut conn, _)) = listener.accept() {
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 && line.trim_end() != "" {
+                line.clear();
+            }
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-origin: slow\r\n\r\n5\r\nhello\r\n",
+            );
+            let _ = conn.flush();
+            match pause {
+                Some(p) => {
+                    std::thread::sleep(p);
+                    let _ = conn.write_all(b"6\r\n world\r\n0\r\n\r\n");
+                }
+                None => held.push(conn),
+            }
+        }
+    });
+    addr
+}
+
+fn slow_config(addr: &str) -> std::path::PathBuf {
+    temp_file(
+        "fastly.toml",
+        &format!(
+            "[local_server.backends.origin]\nurl = \"http://{addr}\"\nbetween_bytes_timeout_ms = 700\n"
+        ),
+    )
+}
+
+#[test]
+fn a_backend_body_streams_so_send_returns_at_the_head() {
+    // The body pauses 400 ms (within the between-bytes timeout): the guest gets the
+    // response at once and the client gets the whole body.
+    let addr = slow_body_origin(Some(Duration::from_millis(400)));
+    let toml = slow_config(&addr);
+    let v = request_json("proxy", &["-C", toml.to_str().unwrap(), "/"]);
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(body(&v), "hello world");
+    assert_eq!(header(&v, "x-origin"), Some("slow"));
+    let send = v["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "send" || e["name"] == "send_v2" || e["name"] == "send_v3")
+        .expect("a send event");
+    let dur = send["dur_us"].as_f64().unwrap();
+    assert!(
+        dur < 300_000.0,
+        "send waited for the body ({dur} µs) instead of returning at the head"
+    );
+}
+
+#[test]
+fn a_backend_body_that_stalls_cuts_the_response_instead_of_failing_the_send() {
+    // Past the between-bytes timeout the body read fails: the guest already had its
+    // 200, so the client sees a cut-off 200, not a 502 from a failed send.
+    let addr = slow_body_origin(None);
+    let toml = slow_config(&addr);
+    let v = request_json("proxy", &["-C", toml.to_str().unwrap(), "/"]);
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(body(&v), "hello");
+    let trace = serde_json::to_string(&v["trace"]).unwrap();
+    assert!(trace.contains("between-bytes timeout"), "{trace}");
+    assert!(trace.contains("stream-cut"), "{trace}");
+}
+
+#[test]
+fn a_guest_reads_a_streaming_backend_body_as_it_arrives() {
+    // `take_body_str` reads until the end: its reads wait for the second chunk.
+    let slow = slow_body_origin(Some(Duration::from_millis(300)));
+    let quick = Origin::start(|_| Reply::text(200, "quick"));
+    let v = request_json(
+        "fanout",
+        &[
+            "--backend",
+            &format!("a={slow}"),
+            "--backend",
+            &backend_flag("b", &quick),
+            "/",
+        ],
+    );
+    assert_eq!(v["status"], 200, "{v}");
+    assert!(body(&v).contains("a=hello world\n"), "{}", body(&v));
+    assert!(body(&v).contains("b=quick\n"), "{}", body(&v));
+}

@@ -143,6 +143,7 @@ fn request(url: String, method: &str, body: &[u8]) -> FetchRequest {
         connect_timeout_ms: None,
         first_byte_timeout_ms: None,
         between_bytes_timeout_ms: None,
+        stream_response: false,
     }
 }
 

@@ -82,6 +82,7 @@ fn request(backend: &str, addr: SocketAddr) -> FetchRequest {
         connect_timeout_ms: None,
         first_byte_timeout_ms: None,
         between_bytes_timeout_ms: None,
+        stream_response: false,
     }
 }
 

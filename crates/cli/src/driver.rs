@@ -10,6 +10,7 @@
 //! Nothing blocks a thread per guest: a [`Driver`] is `Send`, so a driven execution
 //! is an ordinary task on the multi-threaded runtime.
 
+use crate::fetch::ResponseStream;
 use edgeplay_host::collect::FinalResponse;
 use edgeplay_host::driver::{Capabilities, Driver, Step};
 use edgeplay_host::exec::StartError;
@@ -62,15 +63,14 @@ pub async fn drive_until(
     stop: impl Future<Output = ()>,
 ) -> (Outcome, Vec<TraceEvent>) {
     let mut stop = pin!(stop);
-    let mut work: JoinSet<(WorkId, WorkResult)> = JoinSet::new();
-    let mut uploads: Uploads = HashMap::new();
+    let mut tasks = Tasks::default();
     loop {
         if poll_once(stop.as_mut()) {
             return stopped(&mut driver, None, &mut on_output);
         }
         let step = driver.step();
         for w in driver.take_work() {
-            start_work(&mut work, &mut uploads, w);
+            tasks.start(w);
         }
         for o in driver.take_outputs() {
             on_output(o);
@@ -78,7 +78,7 @@ pub async fn drive_until(
         match step {
             Step::Done(outcome) => return finish(&mut driver, outcome, &mut on_output),
             Step::Continue => {
-                if let Err(message) = complete_finished(&mut driver, &mut work) {
+                if let Err(message) = tasks.complete_finished(&mut driver) {
                     return stopped(&mut driver, Some(message), &mut on_output);
                 }
                 tokio::task::yield_now().await;
@@ -89,12 +89,12 @@ pub async fn drive_until(
                     _ = stop.as_mut() => {
                         return stopped(&mut driver, None, &mut on_output);
                     }
-                    next = work.join_next() => next,
+                    next = tasks.set.join_next() => next,
                 };
                 let result = match next {
-                    Some(Ok((id, result))) => {
-                        driver.complete(id, result);
-                        complete_finished(&mut driver, &mut work)
+                    Some(Ok(done)) => {
+                        tasks.hand_in(&mut driver, done);
+                        tasks.complete_finished(&mut driver)
                     }
                     Some(Err(e)) => Err(format!("internal error: outside work failed: {e}")),
                     None => Err(edgeplay_host::driver::NOTHING_UNDER_WAY.to_string()),
@@ -107,19 +107,9 @@ pub async fn drive_until(
     }
 }
 
-/// Hand in every result that is already there, without waiting.
-fn complete_finished(
-    driver: &mut Driver,
-    work: &mut JoinSet<(WorkId, WorkResult)>,
-) -> Result<(), String> {
-    while let Some(res) = work.try_join_next() {
-        match res {
-            Ok((id, result)) => driver.complete(id, result),
-            Err(e) => return Err(format!("internal error: outside work failed: {e}")),
-        }
-    }
-    Ok(())
-}
+/// A finished task: the work, its result, and the response body stream it leaves
+/// (a fetch answered with its head, or a read of a body that goes on), by fetch id.
+type Finished = (WorkId, WorkResult, Option<(WorkId, ResponseStream)>);
 
 /// A streaming upload under way: its body channel, and a flag its fetch sets when it
 /// is over (the connection may still hold the body, so a full channel never drains).
@@ -128,65 +118,118 @@ struct Upload {
     over: tokio::sync::watch::Receiver<bool>,
 }
 
-/// The streaming uploads under way, by the work id of their fetch.
-type Uploads = HashMap<WorkId, Upload>;
+/// The platform work of one execution: tokio tasks, the streaming uploads and the
+/// response bodies still streaming (by the work id of their fetch).
+#[derive(Default)]
+struct Tasks {
+    set: JoinSet<Finished>,
+    uploads: HashMap<WorkId, Upload>,
+    streams: HashMap<WorkId, ResponseStream>,
+}
 
-/// Start one piece of outside work as a task; pass a streaming upload's body chunks
-/// (completed once taken) and end (never completed) to its fetch.
-fn start_work(set: &mut JoinSet<(WorkId, WorkResult)>, uploads: &mut Uploads, w: Work) {
-    use crate::fetch::UploadMsg;
-    let id = w.id;
-    match w.kind {
-        WorkKind::Fetch(req) if req.body_stream => {
-            let mut req = *req;
-            let (tx, body) = crate::fetch::upload_channel(std::mem::take(&mut req.body));
-            let (over_tx, over) = tokio::sync::watch::channel(false);
-            uploads.insert(id, Upload { tx, over });
-            set.spawn(async move {
-                let result = crate::fetch::fetch_streaming(req, body).await;
-                let _ = over_tx.send(true);
-                (id, result)
-            });
+impl Tasks {
+    /// Hand in one finished task's result, keeping the stream it leaves.
+    fn hand_in(&mut self, driver: &mut Driver, (id, result, stream): Finished) {
+        if let Some((fetch, s)) = stream {
+            self.streams.insert(fetch, s);
         }
-        WorkKind::FetchBodyChunk { fetch, bytes } => {
-            // Taken once the upload's bounded channel has room: an origin that stops
-            // reading holds the guest's write. The fetch may be over (the origin
-            // answered early, or failed): then nobody reads and it is taken at once.
-            let upload = uploads.get(&fetch).map(|u| (u.tx.clone(), u.over.clone()));
-            set.spawn(async move {
-                if let Some((tx, mut over)) = upload {
-                    tokio::select! {
-                        _ = tx.send(UploadMsg::Data(bytes.into())) => {}
-                        _ = over.wait_for(|over| *over) => {}
+        driver.complete(id, result);
+    }
+
+    /// Hand in every result that is already there, without waiting.
+    fn complete_finished(&mut self, driver: &mut Driver) -> Result<(), String> {
+        while let Some(res) = self.set.try_join_next() {
+            match res {
+                Ok(done) => self.hand_in(driver, done),
+                Err(e) => return Err(format!("internal error: outside work failed: {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Start one piece of outside work as a task; pass a streaming upload's body chunks
+    /// (completed once taken) and end (never completed) to its fetch.
+    fn start(&mut self, w: Work) {
+        use crate::fetch::UploadMsg;
+        let id = w.id;
+        match w.kind {
+            WorkKind::Fetch(req) if req.body_stream => {
+                let mut req = *req;
+                let (tx, body) = crate::fetch::upload_channel(std::mem::take(&mut req.body));
+                let (over_tx, over) = tokio::sync::watch::channel(false);
+                self.uploads.insert(id, Upload { tx, over });
+                self.set.spawn(async move {
+                    let result = crate::fetch::fetch_streaming(req, body).await;
+                    let _ = over_tx.send(true);
+                    (id, result, None)
+                });
+            }
+            WorkKind::FetchBodyChunk { fetch, bytes } => {
+                // Taken once the upload's bounded channel has room: an origin that stops
+                // reading holds the guest's write. The fetch may be over (the origin
+                // answered early, or failed): then nobody reads and it is taken at once.
+                let upload = self
+                    .uploads
+                    .get(&fetch)
+                    .map(|u| (u.tx.clone(), u.over.clone()));
+                self.set.spawn(async move {
+                    if let Some((tx, mut over)) = upload {
+                        tokio::select! {
+                            _ = tx.send(UploadMsg::Data(bytes.into())) => {}
+                            _ = over.wait_for(|over| *over) => {}
+                        }
                     }
+                    (id, WorkResult::Sent, None)
+                });
+            }
+            WorkKind::FetchBodyEnd { fetch, abandoned } => {
+                if let Some(Upload { tx, mut over }) = self.uploads.remove(&fetch) {
+                    let msg = if abandoned {
+                        UploadMsg::Abort
+                    } else {
+                        UploadMsg::End
+                    };
+                    // After every chunk the guest wrote (each was taken before it went on).
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = tx.send(msg) => {}
+                            _ = over.wait_for(|over| *over) => {}
+                        }
+                    });
                 }
-                (id, WorkResult::Sent)
-            });
-        }
-        WorkKind::FetchBodyEnd { fetch, abandoned } => {
-            if let Some(Upload { tx, mut over }) = uploads.remove(&fetch) {
-                let msg = if abandoned {
-                    UploadMsg::Abort
-                } else {
-                    UploadMsg::End
-                };
-                // After every chunk the guest wrote (each was taken before it went on).
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = tx.send(msg) => {}
-                        _ = over.wait_for(|over| *over) => {}
+            }
+            WorkKind::Sleep { ns } => {
+                self.set.spawn(async move {
+                    tokio::time::sleep(Duration::from_nanos(ns)).await;
+                    (id, WorkResult::Slept, None)
+                });
+            }
+            WorkKind::Fetch(req) => {
+                self.set.spawn(async move {
+                    let (result, stream) = crate::fetch::fetch_with(*req, None).await;
+                    (id, result, stream.map(|s| (id, s)))
+                });
+            }
+            WorkKind::FetchBodyRead { fetch } => {
+                let stream = self.streams.remove(&fetch);
+                self.set.spawn(async move {
+                    match stream {
+                        Some(s) => {
+                            let (result, rest) = s.read().await;
+                            (id, result, rest.map(|s| (fetch, s)))
+                        }
+                        // Over already (the core never reads past the end).
+                        None => (
+                            id,
+                            WorkResult::BodyChunk {
+                                bytes: Vec::new(),
+                                end: true,
+                            },
+                            None,
+                        ),
                     }
                 });
             }
-        }
-        WorkKind::Sleep { ns } => {
-            set.spawn(async move {
-                tokio::time::sleep(Duration::from_nanos(ns)).await;
-                (id, WorkResult::Slept)
-            });
-        }
-        WorkKind::Fetch(req) => {
-            set.spawn(async move { (id, crate::fetch::fetch(*req).await) });
         }
     }
 }

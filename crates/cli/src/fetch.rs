@@ -5,7 +5,12 @@
 //! The core has already applied the backend's URL, `override_host`, the `cdn-loop`
 //! token and the framing headers; [`fetch`] sends `method`, `url`, `headers` and
 //! `body` as they are (it adds a `host` header only if the request has none, as
-//! HTTP/1.1 requires) and collects the whole response, still content-encoded.
+//! HTTP/1.1 requires). The response stays content-encoded. With
+//! [`FetchRequest::stream_response`] ([`fetch_with`]) a body that is not all there
+//! with the head streams: the fetch answers [`WorkResult::FetchedHead`] with what came
+//! (up to [`HEAD_GATHER_LIMIT`]) and a [`ResponseStream`] the driver reads on for each
+//! `FetchBodyRead`, each read bounded by the between-bytes timeout; otherwise
+//! ([`fetch`]) the whole body is collected.
 //!
 //! Timeouts (each `None`, or `Some(0)`, means the platform's default):
 //!
@@ -244,37 +249,129 @@ fn micros(d: Duration) -> u64 {
 /// Never panics: a malformed URL, method or header, an unreachable origin, a timeout
 /// or a broken response all give [`WorkResult::FetchFailed`] with a
 /// [`FetchErrorKind`] and a message naming the backend and the URL.
-pub async fn fetch(req: FetchRequest) -> WorkResult {
-    fetch_with(req, None).await
+pub async fn fetch(mut req: FetchRequest) -> WorkResult {
+    req.stream_response = false;
+    fetch_with(req, None).await.0
 }
 
 /// [`fetch`] of a streaming upload: the request goes out at once with `body` (from
 /// [`upload_channel`]) as its body, which streams as the driver feeds the channel.
-pub async fn fetch_streaming(req: FetchRequest, body: UploadBody) -> WorkResult {
-    fetch_with(req, Some(body)).await
+pub async fn fetch_streaming(mut req: FetchRequest, body: UploadBody) -> WorkResult {
+    req.stream_response = false;
+    fetch_with(req, Some(body)).await.0
 }
 
-async fn fetch_with(req: FetchRequest, upload: Option<UploadBody>) -> WorkResult {
+/// Bytes of a streaming response gathered with the head (what is there at once), at
+/// most: past that the rest streams.
+pub const HEAD_GATHER_LIMIT: usize = 1 << 20;
+
+/// The rest of a response body that streams ([`WorkResult::FetchedHead`]), read one
+/// piece at a time with [`ResponseStream::read`].
+#[derive(Debug)]
+pub struct ResponseStream {
+    body: hyper::body::Incoming,
+    between_ms: u32,
+    received: usize,
+    what: String,
+}
+
+impl ResponseStream {
+    /// The next bytes: [`WorkResult::BodyChunk`] (with `end` once the body is
+    /// complete), or [`WorkResult::FetchFailed`] when it breaks off or pauses past the
+    /// between-bytes timeout. `None` for the stream when nothing follows.
+    pub async fn read(mut self) -> (WorkResult, Option<ResponseStream>) {
+        let between = Duration::from_millis(self.between_ms.into());
+        loop {
+            let frame = match tokio::time::timeout(between, self.body.frame()).await {
+                Err(_) => {
+                    let why = format!(
+                        "the response body paused longer than the between-bytes timeout ({} ms) after {} bytes",
+                        self.between_ms, self.received
+                    );
+                    return (self.failed(FetchErrorKind::HttpResponseTimeout, why), None);
+                }
+                Ok(f) => f,
+            };
+            match frame {
+                None => {
+                    return (
+                        WorkResult::BodyChunk {
+                            bytes: Vec::new(),
+                            end: true,
+                        },
+                        None,
+                    )
+                }
+                Some(Ok(frame)) => {
+                    // Trailers are not part of the fetch contract yet; data frames are.
+                    if let Ok(chunk) = frame.into_data() {
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                        self.received += chunk.len();
+                        let end = self.body.is_end_stream();
+                        let result = WorkResult::BodyChunk {
+                            bytes: chunk.to_vec(),
+                            end,
+                        };
+                        return (result, (!end).then_some(self));
+                    }
+                }
+                Some(Err(e)) => {
+                    let (kind, why) = classify(&e, Stage::Body);
+                    let why = format!("{why} (after {} body bytes)", self.received);
+                    return (self.failed(kind, why), None);
+                }
+            }
+        }
+    }
+
+    fn failed(&self, kind: FetchErrorKind, why: String) -> WorkResult {
+        WorkResult::FetchFailed(FetchError {
+            kind,
+            message: format!("{}: {why}", self.what),
+            headers_not_sent: Vec::new(),
+            notes: Vec::new(),
+        })
+    }
+}
+
+/// Perform one backend request. With [`FetchRequest::stream_response`], a body that
+/// is not all there with the head streams: the result is
+/// [`WorkResult::FetchedHead`] and the rest comes from the [`ResponseStream`].
+pub async fn fetch_with(
+    req: FetchRequest,
+    upload: Option<UploadBody>,
+) -> (WorkResult, Option<ResponseStream>) {
     let what = format!(
         "backend `{}` ({} {})",
         req.backend.escape_debug(),
         req.method.escape_debug(),
         req.url.escape_debug()
     );
-    match perform(req, upload).await {
-        Ok(resp) => WorkResult::Fetched(Box::new(resp)),
-        Err((kind, why)) => WorkResult::FetchFailed(FetchError {
-            kind,
-            message: format!("{what}: {why}"),
-            headers_not_sent: Vec::new(),
-            notes: Vec::new(),
-        }),
+    match perform(req, upload, what.clone()).await {
+        Ok((resp, None)) => (WorkResult::Fetched(Box::new(resp)), None),
+        Ok((resp, Some(stream))) => (WorkResult::FetchedHead(Box::new(resp)), Some(stream)),
+        Err((kind, why)) => (
+            WorkResult::FetchFailed(FetchError {
+                kind,
+                message: format!("{what}: {why}"),
+                headers_not_sent: Vec::new(),
+                notes: Vec::new(),
+            }),
+            None,
+        ),
     }
 }
 
 type Failure = (FetchErrorKind, String);
 
-async fn perform(req: FetchRequest, upload: Option<UploadBody>) -> Result<FetchResponse, Failure> {
+async fn perform(
+    req: FetchRequest,
+    upload: Option<UploadBody>,
+    what: String,
+) -> Result<(FetchResponse, Option<ResponseStream>), Failure> {
+    let stream_response = req.stream_response;
     let connect_ms = timeout_ms(req.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS);
     let first_byte_ms = timeout_ms(req.first_byte_timeout_ms, DEFAULT_FIRST_BYTE_TIMEOUT_MS);
     let between_ms = timeout_ms(
@@ -310,18 +407,52 @@ async fn perform(req: FetchRequest, upload: Option<UploadBody>) -> Result<FetchR
     let mut data: Vec<u8> = Vec::new();
     let between = Duration::from_millis(between_ms.into());
     loop {
-        let frame = tokio::time::timeout(between, body.frame())
-            .await
-            .map_err(|_| {
-                (
-                    FetchErrorKind::HttpResponseTimeout,
-                    format!(
-                        "the response body paused longer than the between-bytes timeout \
+        // A streaming response takes what is there with the head; the rest streams.
+        let wait = if stream_response {
+            Duration::ZERO
+        } else {
+            between
+        };
+        if stream_response && (data.len() >= HEAD_GATHER_LIMIT || body.is_end_stream()) {
+            if body.is_end_stream() {
+                break;
+            }
+            let received = data.len();
+            return Ok((
+                response(status, headers, data, remote_addr, first_byte_us, t0),
+                Some(ResponseStream {
+                    body,
+                    between_ms,
+                    received,
+                    what,
+                }),
+            ));
+        }
+        let frame = match tokio::time::timeout(wait, body.frame()).await {
+            Err(_) if stream_response => {
+                let received = data.len();
+                return Ok((
+                    response(status, headers, data, remote_addr, first_byte_us, t0),
+                    Some(ResponseStream {
+                        body,
+                        between_ms,
+                        received,
+                        what,
+                    }),
+                ));
+            }
+            r => r,
+        };
+        let frame = frame.map_err(|_| {
+            (
+                FetchErrorKind::HttpResponseTimeout,
+                format!(
+                    "the response body paused longer than the between-bytes timeout \
                          ({between_ms} ms) after {} bytes",
-                        data.len()
-                    ),
-                )
-            })?;
+                    data.len()
+                ),
+            )
+        })?;
         match frame {
             None => break,
             Some(Ok(frame)) => {
@@ -337,16 +468,30 @@ async fn perform(req: FetchRequest, upload: Option<UploadBody>) -> Result<FetchR
         }
     }
 
-    Ok(FetchResponse {
+    Ok((
+        response(status, headers, data, remote_addr, first_byte_us, t0),
+        None,
+    ))
+}
+
+fn response(
+    status: u16,
+    headers: Headers,
+    body: Vec<u8>,
+    remote_addr: Option<std::net::SocketAddr>,
+    first_byte_us: u64,
+    t0: Instant,
+) -> FetchResponse {
+    FetchResponse {
         status,
         headers,
-        body: data,
+        body,
         remote_addr,
         first_byte_us,
         end_us: micros(t0.elapsed()),
         headers_not_sent: Vec::new(),
         notes: Vec::new(),
-    })
+    }
 }
 
 /// The request as hyper takes it; anything malformed is an error, not a panic.
@@ -512,6 +657,7 @@ mod tests {
             connect_timeout_ms: None,
             first_byte_timeout_ms: None,
             between_bytes_timeout_ms: None,
+            stream_response: false,
         }
     }
 

@@ -91,6 +91,7 @@ fn request(backend: &str, url: String) -> FetchRequest {
         connect_timeout_ms: None,
         first_byte_timeout_ms: None,
         between_bytes_timeout_ms: None,
+        stream_response: false,
     }
 }
 

@@ -410,6 +410,8 @@ pub fn build_fetch(
         connect_timeout_ms: Some(backend.effective_connect_timeout_ms()),
         first_byte_timeout_ms: Some(backend.effective_first_byte_timeout_ms()),
         between_bytes_timeout_ms: Some(backend.effective_between_bytes_timeout_ms()),
+        // gzip auto-decompression works on the whole body.
+        stream_response: parts.auto_decompress & 1 == 0,
     };
     (fetch, notes)
 }
@@ -426,6 +428,7 @@ pub fn simulated_failure(reachable_percent: u8) -> BackendResponse {
         )
         .into_bytes(),
         body_error: None,
+        stream: None,
         remote_addr: None,
     }
 }
@@ -464,6 +467,7 @@ pub fn mock_answer(mock: &MockConfig, fetch: &FetchRequest) -> BackendResponse {
         headers,
         body,
         body_error: None,
+        stream: None,
         remote_addr: None,
     }
 }

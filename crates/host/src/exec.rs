@@ -226,6 +226,9 @@ impl Execution {
         if s.work.drop_if_forgotten(id) {
             return;
         }
+        let Some(result) = s.complete_pipe(id, result) else {
+            return;
+        };
         match s.pending.fetch_work.remove(&id) {
             Some(h) => {
                 if let WorkResult::FetchFailed(e) = &result {
@@ -235,7 +238,7 @@ impl Execution {
                         b.error = Some(format!("the request failed: {}", e.message));
                     }
                 }
-                crate::pending::settle(s, h, result)
+                crate::pending::settle(s, h, id, result)
             }
             None => {
                 s.work.finish(id, result);
@@ -261,7 +264,14 @@ impl Execution {
 
     /// Stop the execution now (the driver's Stop button). Outputs already produced stay.
     pub fn stop(&mut self) -> Outcome {
+        if let State::Finished(o) = &self.state {
+            // The guest had ended; only forwarding was left.
+            let o = o.clone();
+            self.store.data_mut().cut_pipes();
+            return o;
+        }
         let outcome = self.outcome(Exit::Stopped);
+        self.store.data_mut().cut_pipes();
         self.finish(outcome.clone());
         outcome
     }
@@ -327,7 +337,17 @@ impl Execution {
         self.store.data_mut().push_event(ev);
         self.store.data_mut().blocked = None;
         self.state = State::Finished(outcome.clone());
-        Poll::Done(outcome)
+        self.done_or_draining(outcome)
+    }
+
+    /// Over, unless backend bodies are still being forwarded downstream: then the
+    /// execution waits for them (the guest has ended; its outcome is settled).
+    fn done_or_draining(&self, outcome: Outcome) -> Poll {
+        if self.store.data().pipes.is_empty() {
+            Poll::Done(outcome)
+        } else {
+            Poll::Blocked
+        }
     }
 
     /// Start a new fuel slice of at least `required` fuel (what the next instruction
@@ -377,7 +397,7 @@ impl Execution {
         let result = match state {
             State::Finished(o) => {
                 self.state = State::Finished(o.clone());
-                return Poll::Done(o);
+                return self.done_or_draining(o);
             }
             State::Poisoned => {
                 return self.finish_with(Exit::Trap {

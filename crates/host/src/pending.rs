@@ -9,7 +9,7 @@ use crate::backends::{error_kind_name, gunzip, mock_answer, simulated_failure, B
 use crate::session::{FetchMeta, PendingState, Session};
 use crate::trace::{ArgValue, EventKind};
 use crate::work::{
-    BackendResponse, FetchErrorKind, FetchRequest, SendFailure, WorkKind, WorkResult,
+    BackendResponse, FetchErrorKind, FetchRequest, SendFailure, WorkId, WorkKind, WorkResult,
 };
 use std::borrow::Cow;
 
@@ -237,7 +237,36 @@ fn record_event(
 }
 
 /// Finish the pending request `h` with the result of its work.
-pub(crate) fn settle(s: &mut Session, h: u32, result: WorkResult) {
+/// The response of a fetch, as the pending request keeps it; `stream`: the fetch
+/// whose body is still arriving. Returns it with the first-byte and end times.
+fn fetched(
+    meta: &mut FetchMeta,
+    r: crate::work::FetchResponse,
+    stream: Option<WorkId>,
+) -> (Result<BackendResponse, SendFailure>, u64, u64) {
+    meta.headers_not_sent = r.headers_not_sent;
+    meta.notes.extend(r.notes);
+    if stream.is_some() {
+        meta.notes.push(format!(
+            "the body streams: {} bytes came with the head, the rest arrives as the guest reads it",
+            r.body.len()
+        ));
+    }
+    (
+        Ok(BackendResponse {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+            body_error: None,
+            stream,
+            remote_addr: r.remote_addr,
+        }),
+        r.first_byte_us,
+        r.end_us,
+    )
+}
+
+pub(crate) fn settle(s: &mut Session, h: u32, id: WorkId, result: WorkResult) {
     let Some(crate::session::AsyncItem::Pending(p)) = s.pending.async_items.get_mut(&h) else {
         return;
     };
@@ -249,22 +278,8 @@ pub(crate) fn settle(s: &mut Session, h: u32, result: WorkResult) {
     let backend = p.backend.clone();
     let (outcome, first_byte_us, end_us) = match (canned, result) {
         (Some(c), _) => (*c, 0, 0),
-        (None, WorkResult::Fetched(r)) => {
-            let r = *r;
-            meta.headers_not_sent = r.headers_not_sent;
-            meta.notes.extend(r.notes);
-            (
-                Ok(BackendResponse {
-                    status: r.status,
-                    headers: r.headers,
-                    body: r.body,
-                    body_error: None,
-                    remote_addr: r.remote_addr,
-                }),
-                r.first_byte_us,
-                r.end_us,
-            )
-        }
+        (None, WorkResult::Fetched(r)) => fetched(&mut meta, *r, None),
+        (None, WorkResult::FetchedHead(r)) => fetched(&mut meta, *r, Some(id)),
         (None, WorkResult::FetchFailed(e)) => {
             meta.headers_not_sent = e.headers_not_sent;
             meta.notes.extend(e.notes);
@@ -277,7 +292,7 @@ pub(crate) fn settle(s: &mut Session, h: u32, result: WorkResult) {
                 0,
             )
         }
-        (None, WorkResult::Slept | WorkResult::Sent) => (
+        (None, WorkResult::Slept | WorkResult::Sent | WorkResult::BodyChunk { .. }) => (
             Err(SendFailure {
                 kind: FetchErrorKind::InternalError,
                 message: "internal error: the driver answered a fetch with something else".into(),

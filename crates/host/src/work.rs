@@ -42,6 +42,15 @@ pub enum WorkKind {
         /// True when the body is cut off rather than complete.
         abandoned: bool,
     },
+    /// The next bytes of the response body of the fetch `fetch`, which was answered
+    /// with [`WorkResult::FetchedHead`]: completed with [`WorkResult::BodyChunk`] (the
+    /// bytes that arrived since the last read, or the end), or
+    /// [`WorkResult::FetchFailed`] when the body breaks off or pauses longer than the
+    /// between-bytes timeout. At most one read per fetch is under way at a time.
+    FetchBodyRead {
+        /// The work id of the fetch.
+        fetch: WorkId,
+    },
 }
 
 /// A backend request, exactly as it should go on the wire: the core has already
@@ -87,6 +96,11 @@ pub struct FetchRequest {
     pub first_byte_timeout_ms: Option<u32>,
     /// Longest pause allowed between two body chunks.
     pub between_bytes_timeout_ms: Option<u32>,
+    /// The driver may answer with the head alone ([`WorkResult::FetchedHead`]) and
+    /// stream the body ([`WorkKind::FetchBodyRead`]), as the platform does. False when
+    /// the core needs the whole body (gzip auto-decompression).
+    #[serde(default)]
+    pub stream_response: bool,
 }
 
 /// A backend response, whole.
@@ -177,6 +191,19 @@ pub enum WorkResult {
     Sent,
     /// The fetch got a response.
     Fetched(Box<FetchResponse>),
+    /// The fetch got the head of a response whose body streams (only for a request
+    /// with [`FetchRequest::stream_response`]): `body` holds the bytes that came with
+    /// the head, `end_us` is the time of the head, and the rest is read with
+    /// [`WorkKind::FetchBodyRead`].
+    FetchedHead(Box<FetchResponse>),
+    /// Bytes of a streaming response body ([`WorkKind::FetchBodyRead`]); `end`: the body
+    /// is complete after them.
+    BodyChunk {
+        /// The bytes (may be empty at the end).
+        bytes: Vec<u8>,
+        /// True when nothing follows.
+        end: bool,
+    },
     /// The fetch failed.
     FetchFailed(FetchError),
 }
@@ -194,6 +221,9 @@ pub struct BackendResponse {
     /// decompress): `body` is what was decoded before the error, and reading past it
     /// is an error (see `Body::error` in `crate::session`).
     pub body_error: Option<String>,
+    /// The fetch whose body is still streaming after `body` (read with
+    /// [`WorkKind::FetchBodyRead`]), and its announced length.
+    pub stream: Option<WorkId>,
     /// The address it came from, when known.
     pub remote_addr: Option<std::net::SocketAddr>,
 }

@@ -34,7 +34,7 @@ use super::{Cx, Fault, HostResult, Registry};
 use crate::http::Output;
 use crate::memory::GuestMem;
 use crate::memory::MemError;
-use crate::session::{Blocked, Body, BodySink, Session, WorkId, WorkKind, YieldNow};
+use crate::session::{Blocked, Body, BodySink, Session, WorkId, WorkKind, WorkResult, YieldNow};
 use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind};
 
@@ -106,6 +106,124 @@ fn upload_end(cx: &mut Cx<'_>, fetch: WorkId, abandoned: bool) -> HostResult {
     cx.suspend(Box::new(YieldNow(Status::OK.0)))
 }
 
+/// Start reading the next bytes of a backend body that is still arriving (once per
+/// body at a time), and suspend the read until they come.
+fn pull(cx: &mut Cx<'_>, body: u32, buf: u32, buf_len: u32, nread_out: u32) -> HostResult {
+    let Some(b) = cx.s.http.bodies.get_mut(body) else {
+        return Err(Status::BADF.into());
+    };
+    let Some(mut incoming) = b.incoming else {
+        return Err(Status::ERROR.into());
+    };
+    let read = match incoming.read {
+        Some(r) => r,
+        None => {
+            let r = cx.s.start_work(WorkKind::FetchBodyRead {
+                fetch: incoming.fetch,
+            });
+            incoming.read = Some(r);
+            if let Some(b) = cx.s.http.bodies.get_mut(body) {
+                b.incoming = Some(incoming);
+            }
+            r
+        }
+    };
+    cx.suspend(Box::new(Pulling {
+        body,
+        read,
+        buf,
+        buf_len,
+        nread_out,
+        note: None,
+        nread: 0,
+    }))
+}
+
+/// A read waiting for the next bytes of a backend body.
+struct Pulling {
+    body: u32,
+    read: WorkId,
+    buf: u32,
+    buf_len: u32,
+    nread_out: u32,
+    note: Option<String>,
+    nread: usize,
+}
+
+impl Blocked for Pulling {
+    fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
+        let result = s.work.take_result(self.read)?;
+        let b = s.http.bodies.get_mut(self.body)?;
+        let fetch = b.incoming.map(|i| i.fetch);
+        match result {
+            WorkResult::BodyChunk { bytes, end } => {
+                b.data.extend_from_slice(&bytes);
+                b.incoming = match (end, fetch) {
+                    (false, Some(fetch)) => Some(crate::session::Incoming { fetch, read: None }),
+                    _ => None,
+                };
+                if bytes.is_empty() && !end {
+                    // Nothing yet: ask again.
+                    let read = s.start_work(WorkKind::FetchBodyRead { fetch: fetch? });
+                    if let Some(b) = s.http.bodies.get_mut(self.body) {
+                        b.incoming = fetch.map(|fetch| crate::session::Incoming {
+                            fetch,
+                            read: Some(read),
+                        });
+                    }
+                    self.read = read;
+                    return None;
+                }
+            }
+            WorkResult::FetchFailed(e) => {
+                b.incoming = None;
+                b.known_length = None;
+                if b.remaining().is_empty() {
+                    self.note = Some(format!("the backend body broke off: {}", e.message));
+                    return Some(Status::ERROR.0);
+                }
+                b.error = Some(format!("the backend body broke off: {}", e.message));
+            }
+            _ => {
+                b.incoming = None;
+                self.note = Some("internal error: a body read got another answer".into());
+                return Some(Status::ERROR.0);
+            }
+        }
+        let b = s.http.bodies.get_mut(self.body)?;
+        let n = b.remaining().len().min(self.buf_len as usize);
+        let start = b.pos.min(b.data.len());
+        let end = start.saturating_add(n).min(b.data.len());
+        let chunk = b.data.get(start..end).unwrap_or_default().to_vec();
+        if mem.write(self.buf, &chunk).is_err() || mem.write_u32(self.nread_out, n as u32).is_err()
+        {
+            return Some(Status::INVAL.0);
+        }
+        b.pos = end;
+        b.known_length = b.known_length.map(|l| l.saturating_sub(n as u64));
+        if b.pos >= b.data.len() {
+            b.data.clear();
+            b.pos = 0;
+            if n == 0 && b.incoming.is_none() {
+                b.trailers_ready = true;
+            }
+        }
+        self.nread = n;
+        if n == 0 {
+            self.note = Some("end of body".into());
+        }
+        Some(Status::OK.0)
+    }
+
+    fn annotate(&mut self, ev: &mut crate::trace::TraceEvent) {
+        ev.results
+            .push(("nread".into(), ArgValue::Int(self.nread as i64)));
+        if let Some(n) = self.note.take() {
+            ev.note = Some(n);
+        }
+    }
+}
+
 /// Readiness checks of the trailer getters: streaming → INVAL, not read to the end → AGAIN.
 fn trailers_readable(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
     let b = body_mut(cx, "body", h)?;
@@ -140,6 +258,11 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         fn(cx, body: u32, buf: u32, buf_len: u32, nread_out: u32) -> i32 {
             buffer_body(cx, "body", body, "read")?;
             check_range(cx, buf, buf_len)?;
+            let b = body_mut(cx, "body", body)?;
+            if b.remaining().is_empty() && b.incoming.is_some() && buf_len > 0 {
+                // A backend body still arriving: wait for its next bytes.
+                return pull(cx, body, buf, buf_len, nread_out);
+            }
             let b = body_mut(cx, "body", body)?;
             if b.remaining().is_empty() {
                 if let Some(why) = b.error.take() {
@@ -228,6 +351,12 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.note("cannot append a body to itself");
                 return Err(Status::BADF.into());
             }
+            let incoming = cx.s.http.bodies.get(src).and_then(|b| b.incoming);
+            let dst_incoming = cx.s.http.bodies.get(dst).and_then(|b| b.incoming);
+            if incoming.is_some() && (dst_incoming.is_some() || matches!(dst_sink, BodySink::Upload(_) | BodySink::UploadStream(_))) {
+                cx.note("this backend body is still arriving: it can be appended only to an ordinary body or the streaming response");
+                return Err(Status::ERROR.into());
+            }
             let mut from = cx.s.http.bodies.take(src).ok_or(Fault::Status(Status::BADF.0))?;
             let bytes = from.take_remaining();
             let to = cx.s.http.bodies.get_mut(dst).ok_or(Fault::Status(Status::BADF.0))?;
@@ -235,6 +364,14 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 to.trailers.append(n, v);
             }
             if dst_sink == BodySink::Downstream {
+                if let Some(i) = incoming {
+                    // Forwarded as it arrives, after what came already.
+                    if !bytes.is_empty() {
+                        cx.s.emit(Output::BodyChunk(bytes));
+                    }
+                    cx.s.pipe_downstream(i.fetch, false);
+                    return cx.suspend(Box::new(YieldNow(Status::OK.0)));
+                }
                 return stream_chunk(cx, bytes);
             }
             if let BodySink::UploadStream(fetch) = dst_sink {
@@ -252,6 +389,11 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 _ => None,
             };
             to.data.extend_from_slice(&bytes);
+            // The rest of a backend body still arriving now arrives into `dst`.
+            if incoming.is_some() {
+                to.incoming = incoming;
+                to.known_length = None;
+            }
             // An error `src` ends in now ends `dst` (after the bytes of both).
             if from.error.is_some() {
                 to.error = to.error.take().or(from.error);

@@ -105,8 +105,13 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
         b.pos = 0;
         b.sink = BodySink::Downstream;
         b.known_length = None;
+        let incoming = b.incoming.take();
         if !buffered.is_empty() {
             cx.s.emit(Output::BodyChunk(buffered));
+        }
+        if let Some(i) = incoming {
+            // The rest of a backend body goes on arriving; the guest may write after it.
+            cx.s.pipe_downstream(i.fetch, false);
         }
         cx.note("streaming: the body handle stays writable until close or abandon");
     } else {
@@ -119,7 +124,14 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
         if !bytes.is_empty() {
             cx.s.emit(Output::BodyChunk(bytes));
         }
-        cx.s.emit(Output::BodyEnd);
+        match b.incoming {
+            // A backend body still arriving: forwarded as it comes, while the guest goes on.
+            Some(i) => {
+                cx.s.pipe_downstream(i.fetch, true);
+                cx.note("the backend body is forwarded as it arrives");
+            }
+            None => cx.s.emit(Output::BodyEnd),
+        }
     }
     cx.suspend(Box::new(YieldNow(Status::OK.0)))
 }

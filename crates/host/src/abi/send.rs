@@ -82,6 +82,12 @@ fn begin_send(
             cx.note("a streaming body cannot be sent as a request body");
             return Err(Status::BADF.into());
         }
+        Some(b) if b.incoming.is_some() => {
+            cx.note(
+                "this backend response body is still arriving: edgeplay cannot forward it as a request body yet; read it to its end first",
+            );
+            return Err(Status::ERROR.into());
+        }
         Some(_) => {}
     }
     if let Some(p) = detail {

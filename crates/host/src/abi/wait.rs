@@ -320,6 +320,7 @@ pub(crate) fn deliver(
         Ok(mut resp) => {
             p.on_response.apply(&mut resp.headers);
             let status = resp.status;
+            let length = content_length(&resp.headers);
             let parts = ResponseParts {
                 status,
                 version: HttpVersion::Http11,
@@ -331,11 +332,11 @@ pub(crate) fn deliver(
             let Some(rh) = s.http.responses.insert(parts) else {
                 return Completion::status(Status::LIMITEXCEEDED);
             };
-            let Some(bh) = s
-                .http
-                .bodies
-                .insert(Body::buffer(resp.body).ending_in(resp.body_error))
-            else {
+            let Some(bh) = s.http.bodies.insert(
+                Body::buffer(resp.body)
+                    .ending_in(resp.body_error)
+                    .streaming_from(resp.stream, length),
+            ) else {
                 s.http.responses.take(rh);
                 return Completion::status(Status::LIMITEXCEEDED);
             };
@@ -417,10 +418,10 @@ pub(crate) fn deliver_downstream(s: &mut Session, h: u32) -> Completion {
         return Completion::status(Status::ERROR)
             .with_note("a response was already sent downstream");
     }
-    let (status, mut headers, body, note) = match *result {
+    let (status, mut headers, body, note, stream) = match *result {
         Ok(mut r) => {
             p.on_response.apply(&mut r.headers);
-            (r.status, r.headers, r.body, None)
+            (r.status, r.headers, r.body, None, r.stream)
         }
         Err(f) => {
             let mut headers = crate::http::Headers::new();
@@ -432,6 +433,7 @@ pub(crate) fn deliver_downstream(s: &mut Session, h: u32) -> Completion {
                 headers,
                 format!("{msg}\n").into_bytes(),
                 Some(msg),
+                None,
             )
         }
     };
@@ -447,10 +449,20 @@ pub(crate) fn deliver_downstream(s: &mut Session, h: u32) -> Completion {
     if !body.is_empty() {
         s.emit(Output::BodyChunk(body));
     }
-    s.emit(Output::BodyEnd);
+    match stream {
+        // The rest of the body is forwarded as it arrives.
+        Some(fetch) => s.pipe_downstream(fetch, true),
+        None => s.emit(Output::BodyEnd),
+    }
     Completion {
         code: Status::OK.0,
         results: vec![("status", ArgValue::Int(i64::from(status)))],
         note,
     }
+}
+
+/// The length a response announces (`content-length`), when valid.
+pub(crate) fn content_length(headers: &crate::http::Headers) -> Option<u64> {
+    let v = headers.get("content-length")?;
+    std::str::from_utf8(v).ok()?.trim().parse().ok()
 }

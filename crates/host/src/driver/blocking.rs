@@ -98,7 +98,7 @@ pub fn run_picking(
                     }
                     continue;
                 }
-                WorkKind::Sleep { .. } => {}
+                WorkKind::Sleep { .. } | WorkKind::FetchBodyRead { .. } => {}
             }
             outstanding.push(w);
         }
@@ -141,6 +141,11 @@ pub fn run_picking(
             // The origin sees the body as sent so far.
             WorkKind::Fetch(_) if uploads.contains_key(&w.id) => origin(&fetches[uploads[&w.id].0]),
             WorkKind::Fetch(f) => origin(f),
+            // The origin answers whole bodies: a read finds the end.
+            WorkKind::FetchBodyRead { .. } => WorkResult::BodyChunk {
+                bytes: Vec::new(),
+                end: true,
+            },
             _ => WorkResult::Slept,
         };
         driver.complete(w.id, result);

@@ -299,9 +299,11 @@ impl Driver {
         self.in_flight.remove(&id);
         if self.sent_whole.remove(&id) {
             match &mut result {
-                WorkResult::Fetched(r) => r.notes.push(BUFFERED_UPLOAD_NOTE.to_string()),
+                WorkResult::Fetched(r) | WorkResult::FetchedHead(r) => {
+                    r.notes.push(BUFFERED_UPLOAD_NOTE.to_string())
+                }
                 WorkResult::FetchFailed(e) => e.notes.push(BUFFERED_UPLOAD_NOTE.to_string()),
-                WorkResult::Slept | WorkResult::Sent => {}
+                WorkResult::Slept | WorkResult::Sent | WorkResult::BodyChunk { .. } => {}
             }
         }
         self.hand_in(id, result);

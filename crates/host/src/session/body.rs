@@ -48,6 +48,17 @@ pub struct Body {
     /// decompress): the read that reaches it answers ERROR once, with this as its note,
     /// and later reads see the end, as with Viceroy's streaming decompression.
     pub error: Option<String>,
+    /// The rest of a backend response body that is still arriving (after `data`).
+    pub incoming: Option<Incoming>,
+}
+
+/// The part of a backend response body that has not arrived yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    /// The fetch whose body it is ([`crate::WorkKind::FetchBodyRead`] names it).
+    pub fetch: WorkId,
+    /// The read under way, if any.
+    pub read: Option<WorkId>,
 }
 
 impl Body {
@@ -62,6 +73,7 @@ impl Body {
             known_length: Some(len),
             trailers_ready: false,
             error: None,
+            incoming: None,
         }
     }
 
@@ -71,6 +83,16 @@ impl Body {
             self.known_length = None;
         }
         self.error = error;
+        self
+    }
+
+    /// The rest of the body arrives from the fetch `stream` (if any); its length is
+    /// then what the response announced (`content-length`), if anything.
+    pub fn streaming_from(mut self, stream: Option<WorkId>, length: Option<u64>) -> Self {
+        if let Some(fetch) = stream {
+            self.incoming = Some(Incoming { fetch, read: None });
+            self.known_length = length;
+        }
         self
     }
 

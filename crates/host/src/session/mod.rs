@@ -16,15 +16,17 @@ mod body;
 mod fuel;
 mod handles;
 mod pending;
+mod pipes;
 mod queue;
 mod tracer;
 
-pub use body::{Body, BodySink};
+pub use body::{Body, BodySink, Incoming};
 pub use fuel::FuelMeter;
 pub use handles::{HandleTable, MAX_HANDLES};
 pub use pending::{
     AsyncItem, FetchMeta, PendingHeaders, PendingRequest, PendingRequests, PendingState,
 };
+pub use pipes::Pipe;
 pub use queue::WorkQueue;
 pub use tracer::Tracer;
 
@@ -139,6 +141,8 @@ pub struct Session {
     pub args: Vec<String>,
     /// The call the guest is suspended in, and its trace event.
     pub blocked: Option<(Box<dyn Blocked>, Option<TraceEvent>)>,
+    /// Backend bodies being forwarded downstream.
+    pub pipes: Vec<Pipe>,
 }
 
 impl Session {
@@ -176,6 +180,7 @@ impl Session {
             env: Vec::new(),
             args: vec!["compute-app".to_string()],
             blocked: None,
+            pipes: Vec::new(),
         }
     }
 

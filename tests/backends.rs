@@ -679,3 +679,31 @@ fn a_guest_reads_a_streaming_backend_body_as_it_arrives() {
     assert!(body(&v).contains("a=hello world\n"), "{}", body(&v));
     assert!(body(&v).contains("b=quick\n"), "{}", body(&v));
 }
+
+#[test]
+fn a_streaming_backend_body_relayed_to_another_backend_streams_there() {
+    let source = slow_body_origin(Some(Duration::from_millis(300)));
+    let sink = ChunkedOrigin::start(false);
+    let v = request_json(
+        "relay",
+        &[
+            "--backend",
+            &format!("source={source}"),
+            "--backend",
+            &format!("sink={}", sink.addr),
+            "/",
+        ],
+    );
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(body(&v), "sink said: hello world");
+    assert_eq!(
+        sink.events(),
+        vec![
+            Seen::Head,
+            Seen::Chunk("hello".into()),
+            Seen::Chunk(" world".into()),
+            Seen::End
+        ],
+        "the sink got the body chunk by chunk, as it arrived"
+    );
+}

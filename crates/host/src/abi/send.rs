@@ -82,11 +82,9 @@ fn begin_send(
             cx.note("a streaming body cannot be sent as a request body");
             return Err(Status::BADF.into());
         }
-        Some(b) if b.incoming.is_some() => {
-            cx.note(
-                "this backend response body is still arriving: edgeplay cannot forward it as a request body yet; read it to its end first",
-            );
-            return Err(Status::ERROR.into());
+        Some(b) if b.incoming.is_some() && streaming => {
+            cx.note("a backend body still arriving cannot be a streaming upload's body");
+            return Err(Status::BADF.into());
         }
         Some(_) => {}
     }
@@ -106,15 +104,15 @@ fn begin_send(
             .requests
             .take(req)
             .ok_or(Fault::Status(Status::BADF.0))?;
-    let bytes = if streaming {
-        Vec::new()
+    let (bytes, incoming) = if streaming {
+        (Vec::new(), None)
     } else {
         let mut b =
             cx.s.http
                 .bodies
                 .take(body)
                 .ok_or(Fault::Status(Status::BADF.0))?;
-        b.take_remaining()
+        (b.take_remaining(), b.incoming)
     };
     let backend = match crate::pending::resolve_checked(cx.s, &name) {
         Ok(b) => b,
@@ -124,6 +122,10 @@ fn begin_send(
             return Err(Status::INVAL.into());
         }
     };
+    if incoming.is_some() && (backend.mock.is_some() || backend.reachable_percent.is_some()) {
+        cx.note("a mock or unreliable backend answers from a whole body; this backend body is still arriving: read it to its end first");
+        return Err(Status::ERROR.into());
+    }
     let h =
         cx.s.http
             .bodies
@@ -145,7 +147,20 @@ fn begin_send(
     // buffered until the guest closes it. A real origin gets the head now and the body
     // as the guest writes it.
     let buffered = backend.mock.is_some() || backend.reachable_percent.is_some();
-    let state = if streaming && !buffered {
+    let state = if let Some(i) = incoming {
+        // A backend body still arriving is forwarded as it comes: a streaming upload.
+        let mut fetch = fetch;
+        fetch.body_stream = true;
+        let state = crate::pending::start(cx.s, h, &backend, fetch, &mut meta);
+        if let PendingState::InFlight { work, .. } = state {
+            cx.s.pipe(i.fetch, crate::session::PipeTo::Upload { fetch: work });
+        }
+        meta.notes.push(
+            "the request body is a backend body still arriving: it streams to this backend as it comes"
+                .into(),
+        );
+        state
+    } else if streaming && !buffered {
         let mut fetch = fetch;
         fetch.body_stream = true;
         if let Some(b) = cx.s.http.bodies.get_mut(body) {

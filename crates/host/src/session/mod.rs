@@ -26,7 +26,7 @@ pub use handles::{HandleTable, MAX_HANDLES};
 pub use pending::{
     AsyncItem, FetchMeta, PendingHeaders, PendingRequest, PendingRequests, PendingState,
 };
-pub use pipes::Pipe;
+pub use pipes::{Pipe, PipeTo};
 pub use queue::WorkQueue;
 pub use tracer::Tracer;
 

@@ -40,7 +40,7 @@
 //!   or cut response) and to the `send_error_detail` tag the SDK turns into a
 //!   `SendErrorCause`.
 
-use crate::config::{BackendConfig, BackendHealth, MockConfig};
+use crate::config::{split_url, BackendConfig, BackendHealth, MockConfig};
 use crate::http::RequestParts;
 use crate::http::{DownstreamRequest, Headers};
 use crate::work::{BackendResponse, FetchErrorKind, FetchRequest};
@@ -115,56 +115,6 @@ pub struct Backend {
     pub max_use: u32,
     /// Pool limit: connection lifetime in ms (0: none).
     pub max_lifetime_ms: u32,
-}
-
-/// The parts of a backend URL.
-struct UrlParts {
-    scheme: String,
-    authority: String,
-    host: String,
-    port: u16,
-    path_prefix: String,
-}
-
-fn split_url(url: &str) -> Result<UrlParts, String> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
-    let scheme = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") => "http",
-        Some(s) if s.eq_ignore_ascii_case("https") => "https",
-        Some(s) => {
-            return Err(format!(
-                "URL {url:?}: the scheme must be http or https, not {s:?}"
-            ))
-        }
-        None => {
-            return Err(format!(
-                "URL {url:?} has no scheme: write http://{url} or https://{url}"
-            ))
-        }
-    };
-    let authority = uri
-        .authority()
-        .ok_or_else(|| format!("URL {url:?} has no host"))?;
-    let host = authority.host().to_string();
-    if host.is_empty() {
-        return Err(format!("URL {url:?} has no host"));
-    }
-    let port = authority
-        .port_u16()
-        .unwrap_or(if scheme == "https" { 443 } else { 80 });
-    let mut path_prefix = uri.path().to_string();
-    if !path_prefix.ends_with('/') {
-        path_prefix.push('/');
-    }
-    Ok(UrlParts {
-        scheme: scheme.to_string(),
-        authority: authority.as_str().to_string(),
-        host,
-        port,
-        path_prefix,
-    })
 }
 
 impl Backend {

@@ -111,11 +111,32 @@ impl Default for MockConfig {
 /// URL into scheme, host, port and path prefix; the config layer checks them here so
 /// that it needs nothing from that layer.)
 pub fn check_backend_url(url: &str) -> Result<(), String> {
+    split_url(url).map(|_| ())
+}
+
+/// The parts of a backend URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UrlParts {
+    /// The URL's scheme.
+    pub scheme: String,
+    /// The URL's authority.
+    pub authority: String,
+    /// The URL's host.
+    pub host: String,
+    /// The URL's port.
+    pub port: u16,
+    /// The URL's path prefix.
+    pub path_prefix: String,
+}
+
+/// Split a backend URL (http or https, with a host), or say what is wrong with it.
+pub fn split_url(url: &str) -> Result<UrlParts, String> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
-    match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
+    let scheme = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") => "http",
+        Some(s) if s.eq_ignore_ascii_case("https") => "https",
         Some(s) => {
             return Err(format!(
                 "URL {url:?}: the scheme must be http or https, not {s:?}"
@@ -126,11 +147,28 @@ pub fn check_backend_url(url: &str) -> Result<(), String> {
                 "URL {url:?} has no scheme: write http://{url} or https://{url}"
             ))
         }
+    };
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("URL {url:?} has no host"))?;
+    let host = authority.host().to_string();
+    if host.is_empty() {
+        return Err(format!("URL {url:?} has no host"));
     }
-    match uri.authority() {
-        Some(a) if !a.host().is_empty() => Ok(()),
-        _ => Err(format!("URL {url:?} has no host")),
+    let port = authority
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let mut path_prefix = uri.path().to_string();
+    if !path_prefix.ends_with('/') {
+        path_prefix.push('/');
     }
+    Ok(UrlParts {
+        scheme: scheme.to_string(),
+        authority: authority.as_str().to_string(),
+        host,
+        port,
+        path_prefix,
+    })
 }
 
 /// Parse Fastlike's backend flag, `name=host:port@N` (also `name=http://host:port/@N`

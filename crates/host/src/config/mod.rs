@@ -53,7 +53,8 @@ mod testing;
 
 pub use acls::{AclConfig, AclEntry, IpPrefix};
 pub use backends::{
-    check_backend_url, parse_backend_flag, BackendConfig, BackendHealth, MockConfig,
+    check_backend_url, parse_backend_flag, split_url, BackendConfig, BackendHealth, MockConfig,
+    UrlParts,
 };
 pub use geo::{default_geo_record, GeoConfig};
 pub use kv_stores::{check_kv_key, KvEntryConfig, KvStoreConfig, KV_KEY_MAX_BYTES};

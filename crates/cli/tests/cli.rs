@@ -219,6 +219,117 @@ fn request_json_has_the_documented_shape() {
     assert!(!text(&out.stderr).contains("mylog ::"));
 }
 
+/// Two `send_async` fetches under way at once (to mocks `a` and `b`), both waited
+/// for, then a third to `a` alone; answers "ok".
+fn overlapping_fetches_wat() -> String {
+    format!(
+        r#"(module
+  (import "fastly_http_req" "new" (func $req_new (param i32) (result i32)))
+  (import "fastly_http_req" "send_async" (func $send_async (param i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_req" "pending_req_wait" (func $wait (param i32 i32 i32) (result i32)))
+  {PRELUDE}
+  (data (i32.const 64) "ab")
+  (data (i32.const 80) "ok")
+  ;; send_async a fresh GET to the backend named by the byte at $name; pending handle at $out
+  (func $fetch (param $name i32) (param $out i32)
+    (drop (call $req_new (i32.const 16)))
+    (drop (call $body_new (i32.const 20)))
+    (drop (call $send_async (i32.load (i32.const 16)) (i32.load (i32.const 20))
+      (local.get $name) (i32.const 1) (local.get $out))))
+  (func (export "_start")
+    (call $fetch (i32.const 64) (i32.const 24))
+    (call $fetch (i32.const 65) (i32.const 28))
+    (drop (call $wait (i32.load (i32.const 24)) (i32.const 32) (i32.const 36)))
+    (drop (call $wait (i32.load (i32.const 28)) (i32.const 32) (i32.const 36)))
+    (call $fetch (i32.const 64) (i32.const 24))
+    (drop (call $wait (i32.load (i32.const 24)) (i32.const 32) (i32.const 36)))
+    (call $start_response (i32.const 200))
+    (call $write (i32.const 80) (i32.const 2))
+    (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 0))))
+)"#
+    )
+}
+
+#[test]
+fn trace_out_puts_overlapping_fetches_on_their_own_tracks() {
+    let dir = temp_dir("traceout");
+    let wasm = guest(&dir, "fetches", &overlapping_fetches_wat());
+    let toml = dir.join("fastly.toml");
+    std::fs::write(
+        &toml,
+        "[local_server.backends.a]\nmock = { body = \"A\", delay_ms = 60 }\n\
+         [local_server.backends.b]\nmock = { body = \"B\", delay_ms = 60 }\n",
+    )
+    .unwrap();
+    let trace = dir.join("trace.json");
+    let out = edgeplay(&[
+        "request",
+        "-C",
+        toml.to_str().unwrap(),
+        "--trace-out",
+        trace.to_str().unwrap(),
+        "--json",
+        wasm.to_str().unwrap(),
+        "/",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["body"], "ok", "{v}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    let complete: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert_eq!(complete.len(), v["trace"].as_array().unwrap().len());
+    let tracks: Vec<(u64, &str)> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .map(|e| {
+            (
+                e["tid"].as_u64().unwrap(),
+                e["args"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tracks.iter().map(|t| t.1).collect::<Vec<_>>(),
+        ["guest", "backend fetch 1", "backend fetch 2"],
+        "two fetches at once need two lanes; the third reuses one"
+    );
+    let fetches: Vec<_> = complete.iter().filter(|e| e["cat"] == "work").collect();
+    assert_eq!(fetches.len(), 3);
+    let mut by_start = fetches.clone();
+    by_start.sort_by(|a, b| {
+        a["ts"]
+            .as_f64()
+            .unwrap()
+            .total_cmp(&b["ts"].as_f64().unwrap())
+    });
+    let tid = |e: &serde_json::Value| e["tid"].as_u64().unwrap();
+    assert_ne!(tid(by_start[0]), tid(by_start[1]), "a and b overlap");
+    assert_eq!(
+        tid(by_start[2]),
+        tracks[1].0,
+        "the third fetch reuses the free lane"
+    );
+    assert_eq!(by_start[0]["name"], "backend::a");
+    assert_eq!(by_start[0]["args"]["args"]["method"], "GET");
+    assert_eq!(by_start[0]["args"]["status"], "ok");
+    // Hostcalls stay on the guest's track, with their results.
+    let hostcalls: Vec<_> = complete.iter().filter(|e| e["cat"] == "hostcall").collect();
+    assert!(hostcalls.iter().all(|e| tid(e) == tracks[0].0));
+    let send = hostcalls
+        .iter()
+        .find(|e| e["name"] == "fastly_http_req::send_async")
+        .unwrap();
+    assert_eq!(send["args"]["args"]["backend"], "a", "{send}");
+    assert!(
+        send["args"]["results"]
+            .as_object()
+            .is_some_and(|r| !r.is_empty()),
+        "{send}"
+    );
+}
+
 #[test]
 fn request_prints_the_response_like_curl_i() {
     let dir = temp_dir("text");

@@ -403,6 +403,8 @@ enum BodyState {
     Full(Option<Bytes>),
     /// Some bytes, then an error.
     Aborted(Option<Bytes>),
+    /// The bytes went out; the error comes next.
+    Failing,
     /// Chunks as the guest writes them.
     Channel(mpsc::UnboundedReceiver<BodyMsg>),
     /// Over.
@@ -462,10 +464,17 @@ impl Body for ServeBody {
             BodyState::Aborted(b) => match b.take() {
                 Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
                 None => {
-                    this.state = BodyState::Done;
-                    Poll::Ready(Some(Err(BodyAborted)))
+                    // Yield once so hyper writes out what it has before the error
+                    // ends the connection (it drops unflushed bytes then).
+                    this.state = BodyState::Failing;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
                 }
             },
+            BodyState::Failing => {
+                this.state = BodyState::Done;
+                Poll::Ready(Some(Err(BodyAborted)))
+            }
             BodyState::Channel(rx) => match rx.poll_recv(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Some(BodyMsg::Data(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),

@@ -731,6 +731,81 @@ fn serve_ends_an_abandoned_body_as_incomplete() {
     assert!(!resp.ends_with("0\r\n\r\n"), "no last chunk: {resp:?}");
 }
 
+/// Answers "meow" with a `content-length` of its own, framed as the first byte of the
+/// request body picks: `0` automatic, whole, `content-length: 1`; `1` manual, streamed,
+/// `4`; `2` manual, whole, `2`; `3` manual, whole, `9`; `4` automatic, streamed, `1`.
+fn framing_wat() -> String {
+    format!(
+        r#"(module
+  (import "fastly_http_resp" "framing_headers_mode_set" (func $framing (param i32 i32) (result i32)))
+  {PRELUDE}
+  (data (i32.const 64) "content-length")
+  (data (i32.const 80) "1   4   2   9   1")
+  (data (i32.const 112) "meow")
+  (func (export "_start") (local $case i32)
+    (drop (call $body_downstream_get (i32.const 20) (i32.const 24)))
+    (drop (call $body_read (i32.load (i32.const 24)) (i32.const 1024) (i32.const 16) (i32.const 28)))
+    (local.set $case (i32.sub (i32.load8_u (i32.const 1024)) (i32.const 48)))
+    (call $start_response (i32.const 200))
+    (if (i32.and (i32.ge_u (local.get $case) (i32.const 1)) (i32.le_u (local.get $case) (i32.const 3)))
+      (then (drop (call $framing (i32.load (i32.const 0)) (i32.const 1)))))
+    (drop (call $header_append (i32.load (i32.const 0)) (i32.const 64) (i32.const 14)
+      (i32.add (i32.const 80) (i32.mul (local.get $case) (i32.const 4))) (i32.const 1)))
+    (if (i32.or (i32.eq (local.get $case) (i32.const 1)) (i32.eq (local.get $case) (i32.const 4)))
+      (then
+        (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 1)))
+        (call $write (i32.const 112) (i32.const 4))
+        (drop (call $body_close (i32.load (i32.const 4)))))
+      (else
+        (call $write (i32.const 112) (i32.const 4))
+        (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 0))))))
+)"#
+    )
+}
+
+#[test]
+fn serve_frames_a_guest_content_length_as_the_platform_does() {
+    let dir = temp_dir("framing");
+    let wasm = guest(&dir, "framing", &framing_wat());
+    let server = start_server(&wasm, &[]);
+    let get = |case: &str| {
+        let (resp, _) = http(server.addr, "POST", "/", case);
+        let (head, body) = resp
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("case {case}: {resp:?}"));
+        (head.to_lowercase() + "\r\n", body.to_string())
+    };
+    // Automatic framing: the guest's content-length: 1 is replaced by the real one.
+    let (head, body) = get("0");
+    assert!(head.contains("\r\ncontent-length: 4\r\n"), "{head}");
+    assert!(!head.contains("content-length: 1\r\n"), "{head}");
+    assert_eq!(body, "meow");
+    // ... and a streamed body is chunked.
+    let (head, body) = get("4");
+    assert!(
+        head.contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{head}"
+    );
+    assert!(!head.contains("content-length"), "{head}");
+    assert_eq!(body, "4\r\nmeow\r\n0\r\n\r\n");
+    // Manual framing: a streamed body goes out with the guest's content-length, not
+    // chunked (the JS SDK's override-content-length fixture).
+    let (head, body) = get("1");
+    assert!(head.contains("\r\ncontent-length: 4\r\n"), "{head}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert_eq!(body, "meow");
+    // A longer body is cut at the content-length.
+    let (head, body) = get("2");
+    assert!(head.contains("\r\ncontent-length: 2\r\n"), "{head}");
+    assert_eq!(body, "me");
+    // A shorter one ends the connection early: the client has 4 of 9 bytes.
+    let (head, body) = get("3");
+    assert!(head.contains("\r\ncontent-length: 9\r\n"), "{head}");
+    assert_eq!(body, "meow");
+    // The server goes on serving.
+    assert_eq!(get("0").1, "meow");
+}
+
 #[cfg(unix)]
 #[test]
 fn serve_stops_cleanly_on_ctrl_c() {

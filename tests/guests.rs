@@ -287,8 +287,18 @@ fn the_trace_exports_to_the_chrome_trace_format() {
     let v = request_json("hello", &["--trace-out", out.to_str().unwrap(), "/"]);
     assert_eq!(v["status"], 200);
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let events = doc["traceEvents"].as_array().unwrap();
+    let events: Vec<&Value> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .collect();
     assert_eq!(events.len(), v["trace"].as_array().unwrap().len());
+    assert!(doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["ph"] == "M" && e["args"]["name"] == "guest"));
     let send = events
         .iter()
         .find(|e| e["name"] == "fastly_http_resp::send_downstream")

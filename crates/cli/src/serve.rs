@@ -12,6 +12,7 @@
 use crate::driver::{drive, viceroy_request_id};
 use crate::logging::{GuestPrinter, LISTEN_TARGET};
 use bytes::Bytes;
+use edgeplay_host::collect::Framing;
 use edgeplay_host::{
     Collected, DownstreamRequest, Driver, Engine, ExecOptions, Exit, Guest, Headers, HttpVersion,
     Outcome, Output, ResponseHead, Service,
@@ -152,7 +153,8 @@ async fn handle(
         warn!(parent: &span, "request loop detected (cdn-loop carries the edgeplay token {} times): answering 508 without running the guest", edgeplay_host::backends::MAX_LOOP_HOPS);
     }
     let (head_tx, head_rx) = oneshot::channel();
-    let responder = Responder::new(head_tx, ctx.printer, span.clone());
+    let mut responder = Responder::new(head_tx, ctx.printer, span.clone());
+    responder.head_request = parts.method == http::Method::HEAD;
     tokio::spawn(run_guest(exec, responder).instrument(span));
     head_rx.await.unwrap_or_else(|_| {
         plain_response(
@@ -254,6 +256,9 @@ struct Responder {
     body_tx: Option<mpsc::UnboundedSender<BodyMsg>>,
     /// A non-streaming response waits for its whole body (so it gets a Content-Length).
     buffered: Option<(ResponseHead, Vec<u8>)>,
+    /// The client asked with HEAD: a guest's manual `content-length` describes a body
+    /// that is not sent.
+    head_request: bool,
     printer: GuestPrinter,
     span: Span,
 }
@@ -268,6 +273,7 @@ impl Responder {
             head_tx: Some(head_tx),
             body_tx: None,
             buffered: None,
+            head_request: false,
             printer,
             span,
         }
@@ -290,7 +296,8 @@ impl Responder {
             }
             Output::BodyEnd => {
                 if let Some((head, buf)) = self.buffered.take() {
-                    self.send(&head, ServeBody::full(buf));
+                    let body = self.whole(&head, buf);
+                    self.send(&head, body);
                 } else if let Some(tx) = self.body_tx.take() {
                     let _ = tx.send(BodyMsg::End);
                 }
@@ -328,6 +335,30 @@ impl Responder {
         }
     }
 
+    /// A whole body, framed as the head says. With the guest's manual
+    /// `content-length`, as the platform documents it: a longer body is cut at that
+    /// length, and a shorter one ends the connection early (the client sees an
+    /// incomplete message). A streamed body needs nothing here: hyper frames it by the
+    /// header.
+    fn whole(&self, head: &ResponseHead, mut buf: Vec<u8>) -> ServeBody {
+        let no_body = self.head_request || matches!(head.status, 204 | 304);
+        match head.framing() {
+            // The content-length describes a body the client does not get.
+            Framing::Length(_) if no_body => ServeBody::full(Vec::new()),
+            Framing::Length(n) => {
+                let len = buf.len() as u64;
+                if len >= n {
+                    buf.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+                    ServeBody::full(buf)
+                } else {
+                    warn!(parent: &self.span, "the response body ({len} bytes) is shorter than the guest's content-length {n}: closing the connection early");
+                    ServeBody::aborted(buf)
+                }
+            }
+            _ => ServeBody::full(buf),
+        }
+    }
+
     fn send(&mut self, head: &ResponseHead, body: ServeBody) {
         if let Some(tx) = self.head_tx.take() {
             let resp = to_hyper(head, body, &self.span);
@@ -341,7 +372,7 @@ impl Responder {
         let ok = outcome.exit.is_success();
         if let Some((head, buf)) = self.buffered.take() {
             let body = if ok {
-                ServeBody::full(buf)
+                self.whole(&head, buf)
             } else {
                 ServeBody::aborted(buf)
             };
@@ -364,9 +395,11 @@ impl Responder {
     }
 }
 
-/// The hyper response for a guest's head. Framing headers are hyper's to set (as
-/// Viceroy's automatic framing mode does): a guest's `content-length` and
-/// `transfer-encoding` are dropped; hyper adds `date`.
+/// The hyper response for a guest's head. The core leaves framing headers on a head
+/// only when they are the guest's valid manual ones
+/// ([`edgeplay_host::collect::apply_response_framing`]): those go out and hyper frames
+/// the body by them; otherwise hyper sets them (a `content-length` for a whole body,
+/// chunked for a stream), as in Viceroy. hyper adds `date`.
 fn to_hyper(head: &ResponseHead, body: ServeBody, span: &Span) -> Response<ServeBody> {
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(head.status).unwrap_or_else(|_| {
@@ -374,9 +407,6 @@ fn to_hyper(head: &ResponseHead, body: ServeBody, span: &Span) -> Response<Serve
         StatusCode::INTERNAL_SERVER_ERROR
     });
     for (name, value) in head.headers.iter() {
-        if name == "content-length" || name == "transfer-encoding" {
-            continue;
-        }
         match (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_bytes(value),
@@ -403,6 +433,8 @@ enum BodyState {
     Full(Option<Bytes>),
     /// Some bytes, then an error.
     Aborted(Option<Bytes>),
+    /// The bytes went out; the error comes next.
+    Failing,
     /// Chunks as the guest writes them.
     Channel(mpsc::UnboundedReceiver<BodyMsg>),
     /// Over.
@@ -462,10 +494,17 @@ impl Body for ServeBody {
             BodyState::Aborted(b) => match b.take() {
                 Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
                 None => {
-                    this.state = BodyState::Done;
-                    Poll::Ready(Some(Err(BodyAborted)))
+                    // Yield once so hyper writes out what it has before the error
+                    // ends the connection (it drops unflushed bytes then).
+                    this.state = BodyState::Failing;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
                 }
             },
+            BodyState::Failing => {
+                this.state = BodyState::Done;
+                Poll::Ready(Some(Err(BodyAborted)))
+            }
             BodyState::Channel(rx) => match rx.poll_recv(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Some(BodyMsg::Data(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
@@ -544,10 +583,8 @@ mod tests {
     }
 
     #[test]
-    fn framing_headers_are_left_to_hyper() {
+    fn framing_headers_are_left_to_hyper_unless_manual() {
         let mut head = ResponseHead::new(201);
-        head.headers.append("content-length", "99");
-        head.headers.append("transfer-encoding", "chunked");
         head.headers.append("x-a", "1");
         head.headers.append("x-a", "2");
         let r = to_hyper(&head, ServeBody::full(b"abc".to_vec()), &Span::none());
@@ -556,5 +593,27 @@ mod tests {
         assert!(r.headers().get("transfer-encoding").is_none());
         assert_eq!(r.headers().get_all("x-a").iter().count(), 2);
         assert_eq!(r.body().size_hint().exact(), Some(3));
+        // A manual content-length (the core leaves only valid ones) goes out.
+        head.headers.append("content-length", "3");
+        let r = to_hyper(&head, ServeBody::full(b"abc".to_vec()), &Span::none());
+        assert_eq!(r.headers().get("content-length").unwrap(), "3");
+    }
+
+    #[test]
+    fn a_manual_content_length_cuts_or_aborts_a_whole_body() {
+        let (tx, _rx) = oneshot::channel();
+        let mut resp = Responder::new(tx, GuestPrinter::default(), Span::none());
+        let mut head = ResponseHead::new(200);
+        head.headers.append("content-length", "2");
+        let b = resp.whole(&head, b"meow".to_vec());
+        assert_eq!(b.size_hint().exact(), Some(2), "cut to the content-length");
+        head.headers.set_all("content-length", vec![b"9".to_vec()]);
+        let b = resp.whole(&head, b"meow".to_vec());
+        assert!(matches!(b.state, BodyState::Aborted(_)), "ends early");
+        resp.head_request = true;
+        let b = resp.whole(&head, b"meow".to_vec());
+        assert_eq!(b.size_hint().exact(), Some(0), "HEAD: no body to check");
+        let b = resp.whole(&ResponseHead::new(200), b"meow".to_vec());
+        assert_eq!(b.size_hint().exact(), Some(4), "automatic: the whole body");
     }
 }

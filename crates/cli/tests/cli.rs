@@ -219,6 +219,117 @@ fn request_json_has_the_documented_shape() {
     assert!(!text(&out.stderr).contains("mylog ::"));
 }
 
+/// Two `send_async` fetches under way at once (to mocks `a` and `b`), both waited
+/// for, then a third to `a` alone; answers "ok".
+fn overlapping_fetches_wat() -> String {
+    format!(
+        r#"(module
+  (import "fastly_http_req" "new" (func $req_new (param i32) (result i32)))
+  (import "fastly_http_req" "send_async" (func $send_async (param i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_req" "pending_req_wait" (func $wait (param i32 i32 i32) (result i32)))
+  {PRELUDE}
+  (data (i32.const 64) "ab")
+  (data (i32.const 80) "ok")
+  ;; send_async a fresh GET to the backend named by the byte at $name; pending handle at $out
+  (func $fetch (param $name i32) (param $out i32)
+    (drop (call $req_new (i32.const 16)))
+    (drop (call $body_new (i32.const 20)))
+    (drop (call $send_async (i32.load (i32.const 16)) (i32.load (i32.const 20))
+      (local.get $name) (i32.const 1) (local.get $out))))
+  (func (export "_start")
+    (call $fetch (i32.const 64) (i32.const 24))
+    (call $fetch (i32.const 65) (i32.const 28))
+    (drop (call $wait (i32.load (i32.const 24)) (i32.const 32) (i32.const 36)))
+    (drop (call $wait (i32.load (i32.const 28)) (i32.const 32) (i32.const 36)))
+    (call $fetch (i32.const 64) (i32.const 24))
+    (drop (call $wait (i32.load (i32.const 24)) (i32.const 32) (i32.const 36)))
+    (call $start_response (i32.const 200))
+    (call $write (i32.const 80) (i32.const 2))
+    (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 0))))
+)"#
+    )
+}
+
+#[test]
+fn trace_out_puts_overlapping_fetches_on_their_own_tracks() {
+    let dir = temp_dir("traceout");
+    let wasm = guest(&dir, "fetches", &overlapping_fetches_wat());
+    let toml = dir.join("fastly.toml");
+    std::fs::write(
+        &toml,
+        "[local_server.backends.a]\nmock = { body = \"A\", delay_ms = 60 }\n\
+         [local_server.backends.b]\nmock = { body = \"B\", delay_ms = 60 }\n",
+    )
+    .unwrap();
+    let trace = dir.join("trace.json");
+    let out = edgeplay(&[
+        "request",
+        "-C",
+        toml.to_str().unwrap(),
+        "--trace-out",
+        trace.to_str().unwrap(),
+        "--json",
+        wasm.to_str().unwrap(),
+        "/",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["body"], "ok", "{v}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    let complete: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert_eq!(complete.len(), v["trace"].as_array().unwrap().len());
+    let tracks: Vec<(u64, &str)> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .map(|e| {
+            (
+                e["tid"].as_u64().unwrap(),
+                e["args"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tracks.iter().map(|t| t.1).collect::<Vec<_>>(),
+        ["guest", "backend fetch 1", "backend fetch 2"],
+        "two fetches at once need two lanes; the third reuses one"
+    );
+    let fetches: Vec<_> = complete.iter().filter(|e| e["cat"] == "work").collect();
+    assert_eq!(fetches.len(), 3);
+    let mut by_start = fetches.clone();
+    by_start.sort_by(|a, b| {
+        a["ts"]
+            .as_f64()
+            .unwrap()
+            .total_cmp(&b["ts"].as_f64().unwrap())
+    });
+    let tid = |e: &serde_json::Value| e["tid"].as_u64().unwrap();
+    assert_ne!(tid(by_start[0]), tid(by_start[1]), "a and b overlap");
+    assert_eq!(
+        tid(by_start[2]),
+        tracks[1].0,
+        "the third fetch reuses the free lane"
+    );
+    assert_eq!(by_start[0]["name"], "backend::a");
+    assert_eq!(by_start[0]["args"]["args"]["method"], "GET");
+    assert_eq!(by_start[0]["args"]["status"], "ok");
+    // Hostcalls stay on the guest's track, with their results.
+    let hostcalls: Vec<_> = complete.iter().filter(|e| e["cat"] == "hostcall").collect();
+    assert!(hostcalls.iter().all(|e| tid(e) == tracks[0].0));
+    let send = hostcalls
+        .iter()
+        .find(|e| e["name"] == "fastly_http_req::send_async")
+        .unwrap();
+    assert_eq!(send["args"]["args"]["backend"], "a", "{send}");
+    assert!(
+        send["args"]["results"]
+            .as_object()
+            .is_some_and(|r| !r.is_empty()),
+        "{send}"
+    );
+}
+
 #[test]
 fn request_prints_the_response_like_curl_i() {
     let dir = temp_dir("text");
@@ -618,6 +729,81 @@ fn serve_ends_an_abandoned_body_as_incomplete() {
     assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
     assert!(resp.contains("second\n"), "{resp}");
     assert!(!resp.ends_with("0\r\n\r\n"), "no last chunk: {resp:?}");
+}
+
+/// Answers "meow" with a `content-length` of its own, framed as the first byte of the
+/// request body picks: `0` automatic, whole, `content-length: 1`; `1` manual, streamed,
+/// `4`; `2` manual, whole, `2`; `3` manual, whole, `9`; `4` automatic, streamed, `1`.
+fn framing_wat() -> String {
+    format!(
+        r#"(module
+  (import "fastly_http_resp" "framing_headers_mode_set" (func $framing (param i32 i32) (result i32)))
+  {PRELUDE}
+  (data (i32.const 64) "content-length")
+  (data (i32.const 80) "1   4   2   9   1")
+  (data (i32.const 112) "meow")
+  (func (export "_start") (local $case i32)
+    (drop (call $body_downstream_get (i32.const 20) (i32.const 24)))
+    (drop (call $body_read (i32.load (i32.const 24)) (i32.const 1024) (i32.const 16) (i32.const 28)))
+    (local.set $case (i32.sub (i32.load8_u (i32.const 1024)) (i32.const 48)))
+    (call $start_response (i32.const 200))
+    (if (i32.and (i32.ge_u (local.get $case) (i32.const 1)) (i32.le_u (local.get $case) (i32.const 3)))
+      (then (drop (call $framing (i32.load (i32.const 0)) (i32.const 1)))))
+    (drop (call $header_append (i32.load (i32.const 0)) (i32.const 64) (i32.const 14)
+      (i32.add (i32.const 80) (i32.mul (local.get $case) (i32.const 4))) (i32.const 1)))
+    (if (i32.or (i32.eq (local.get $case) (i32.const 1)) (i32.eq (local.get $case) (i32.const 4)))
+      (then
+        (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 1)))
+        (call $write (i32.const 112) (i32.const 4))
+        (drop (call $body_close (i32.load (i32.const 4)))))
+      (else
+        (call $write (i32.const 112) (i32.const 4))
+        (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 0))))))
+)"#
+    )
+}
+
+#[test]
+fn serve_frames_a_guest_content_length_as_the_platform_does() {
+    let dir = temp_dir("framing");
+    let wasm = guest(&dir, "framing", &framing_wat());
+    let server = start_server(&wasm, &[]);
+    let get = |case: &str| {
+        let (resp, _) = http(server.addr, "POST", "/", case);
+        let (head, body) = resp
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("case {case}: {resp:?}"));
+        (head.to_lowercase() + "\r\n", body.to_string())
+    };
+    // Automatic framing: the guest's content-length: 1 is replaced by the real one.
+    let (head, body) = get("0");
+    assert!(head.contains("\r\ncontent-length: 4\r\n"), "{head}");
+    assert!(!head.contains("content-length: 1\r\n"), "{head}");
+    assert_eq!(body, "meow");
+    // ... and a streamed body is chunked.
+    let (head, body) = get("4");
+    assert!(
+        head.contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{head}"
+    );
+    assert!(!head.contains("content-length"), "{head}");
+    assert_eq!(body, "4\r\nmeow\r\n0\r\n\r\n");
+    // Manual framing: a streamed body goes out with the guest's content-length, not
+    // chunked (the JS SDK's override-content-length fixture).
+    let (head, body) = get("1");
+    assert!(head.contains("\r\ncontent-length: 4\r\n"), "{head}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert_eq!(body, "meow");
+    // A longer body is cut at the content-length.
+    let (head, body) = get("2");
+    assert!(head.contains("\r\ncontent-length: 2\r\n"), "{head}");
+    assert_eq!(body, "me");
+    // A shorter one ends the connection early: the client has 4 of 9 bytes.
+    let (head, body) = get("3");
+    assert!(head.contains("\r\ncontent-length: 9\r\n"), "{head}");
+    assert_eq!(body, "meow");
+    // The server goes on serving.
+    assert_eq!(get("0").1, "meow");
 }
 
 #[cfg(unix)]

@@ -295,7 +295,8 @@ pub const LOOP_DETECTED_BODY: &str = "Loop detected: this request already went t
 
 /// True when the header values make valid manual framing (as Viceroy checks it): one
 /// all-digit `content-length`, or one `transfer-encoding: chunked`, and at least one.
-fn manual_framing_valid(headers: &Headers) -> Result<(), &'static str> {
+/// Requests and downstream responses share it ([`crate::collect::apply_response_framing`]).
+pub(crate) fn manual_framing_valid(headers: &Headers) -> Result<(), &'static str> {
     let cl = headers.get_all("content-length");
     let te = headers.get_all("transfer-encoding");
     if cl.len() > 1

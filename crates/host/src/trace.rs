@@ -225,29 +225,328 @@ impl TraceEvent {
     }
 }
 
-/// Export events to the Chrome/Perfetto trace-event JSON format (complete events, `ph: "X"`).
+/// The process every exported event belongs to.
+const CHROME_PID: u32 = 1;
+/// The guest's own track: hostcalls, logs and lifecycle events.
+const GUEST_TID: u32 = 1;
+
+/// Export events to the Chrome/Perfetto trace-event JSON format, for
+/// ui.perfetto.dev or `chrome://tracing`.
+///
+/// Every event is a complete event (`ph: "X"`). Hostcalls, logs and lifecycle events
+/// are on the guest's track; outside work (a backend fetch, module `backend`) runs
+/// beside the guest and, under `send_async`, beside other fetches, so each goes on a
+/// lane of its own: fetches that overlap in time get distinct lanes, and a lane is
+/// reused once its fetch has ended. Tracks are named with `thread_name` metadata
+/// events ("guest", "backend fetch 1", ...). An event's `args` holds its arguments
+/// (`args`), its results (`results`), its status and note, so a click shows them.
 pub fn to_chrome_trace(events: &[TraceEvent]) -> serde_json::Value {
-    let evs: Vec<serde_json::Value> = events
-        .iter()
-        .map(|e| {
-            let mut args = serde_json::Map::new();
-            for (n, v) in &e.args {
-                args.insert(n.to_string(), serde_json::Value::String(v.display()));
-            }
-            if let Some(st) = &e.status {
-                args.insert("status".into(), serde_json::Value::String(st.to_string()));
-            }
-            serde_json::json!({
-                "name": e.qualified_name(),
-                "cat": format!("{:?}", e.kind).to_lowercase(),
-                "ph": "X",
-                "ts": e.start_us,
-                "dur": e.dur_us,
-                "pid": 1,
-                "tid": 1,
-                "args": args,
-            })
-        })
-        .collect();
+    let (tids, lanes) = work_lanes(events);
+    let mut evs: Vec<serde_json::Value> = Vec::with_capacity(events.len() + lanes.len() + 2);
+    evs.push(serde_json::json!({
+        "name": "process_name", "ph": "M", "pid": CHROME_PID, "tid": GUEST_TID,
+        "args": { "name": "edgeplay" },
+    }));
+    let mut tracks = vec![(GUEST_TID, "guest".to_string())];
+    tracks.extend(lanes);
+    for (tid, name) in tracks {
+        evs.push(serde_json::json!({
+            "name": "thread_name", "ph": "M", "pid": CHROME_PID, "tid": tid,
+            "args": { "name": name },
+        }));
+        evs.push(serde_json::json!({
+            "name": "thread_sort_index", "ph": "M", "pid": CHROME_PID, "tid": tid,
+            "args": { "sort_index": tid },
+        }));
+    }
+    for (e, tid) in events.iter().zip(tids) {
+        evs.push(serde_json::json!({
+            "name": e.qualified_name(),
+            "cat": format!("{:?}", e.kind).to_lowercase(),
+            "ph": "X",
+            "ts": e.start_us,
+            "dur": e.dur_us,
+            "pid": CHROME_PID,
+            "tid": tid,
+            "args": chrome_args(e),
+        }));
+    }
     serde_json::json!({ "traceEvents": evs, "displayTimeUnit": "ms" })
+}
+
+/// The track of each event (in event order), and the work lanes as (tid, name).
+///
+/// Work events are taken in start order; each goes on the first lane of its module
+/// that is free by then (its last event ended at or before this one starts), or on a
+/// new lane.
+fn work_lanes(events: &[TraceEvent]) -> (Vec<u32>, Vec<(u32, String)>) {
+    let mut tids = vec![GUEST_TID; events.len()];
+    let mut work: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i].kind == EventKind::Work)
+        .collect();
+    work.sort_by(|&a, &b| {
+        events[a]
+            .start_us
+            .total_cmp(&events[b].start_us)
+            .then(events[a].seq.cmp(&events[b].seq))
+    });
+    // Per lane: its module, its tid, and when its last event ends.
+    let mut lanes: Vec<(&str, u32, f64)> = Vec::new();
+    let mut named = Vec::new();
+    for i in work {
+        let e = &events[i];
+        let end = e.start_us + e.dur_us.max(0.0);
+        let free = lanes
+            .iter_mut()
+            .find(|(m, _, busy_until)| *m == e.module && *busy_until <= e.start_us);
+        let tid = match free {
+            Some(lane) => {
+                lane.2 = end;
+                lane.1
+            }
+            None => {
+                let tid = GUEST_TID + 1 + lanes.len() as u32;
+                let n = lanes.iter().filter(|(m, _, _)| *m == e.module).count() + 1;
+                let what = if e.module == "backend" {
+                    "backend fetch"
+                } else {
+                    &e.module
+                };
+                named.push((tid, format!("{what} {n}")));
+                lanes.push((&e.module, tid, end));
+                tid
+            }
+        };
+        tids[i] = tid;
+    }
+    (tids, named)
+}
+
+/// A value as Perfetto shows it: numbers as numbers, text unquoted, lists as arrays.
+fn chrome_value(v: &ArgValue) -> serde_json::Value {
+    match v {
+        ArgValue::Int(i) => serde_json::Value::from(*i),
+        ArgValue::Str(s) | ArgValue::Enum(s) => serde_json::Value::String(s.clone()),
+        ArgValue::List(l) => serde_json::Value::from(l.clone()),
+        other => serde_json::Value::String(other.display()),
+    }
+}
+
+/// Named values as a JSON object; a repeated name gets a `#2`, `#3`... suffix.
+fn chrome_values(values: &[(Cow<'static, str>, ArgValue)]) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (n, v) in values {
+        let mut key = n.to_string();
+        let mut k = 1;
+        while m.contains_key(&key) {
+            k += 1;
+            key = format!("{n}#{k}");
+        }
+        m.insert(key, chrome_value(v));
+    }
+    serde_json::Value::Object(m)
+}
+
+/// An event's `args`: its arguments and results (each an object), status, code, note
+/// and the counters that are not zero.
+fn chrome_args(e: &TraceEvent) -> serde_json::Value {
+    let mut args = serde_json::Map::new();
+    if !e.args.is_empty() {
+        args.insert("args".into(), chrome_values(&e.args));
+    }
+    if !e.results.is_empty() {
+        args.insert("results".into(), chrome_values(&e.results));
+    }
+    if let Some(st) = &e.status {
+        args.insert("status".into(), serde_json::Value::String(st.to_string()));
+    }
+    if let Some(code) = e.code {
+        args.insert("code".into(), code.into());
+    }
+    if let Some(note) = &e.note {
+        args.insert("note".into(), serde_json::Value::String(note.clone()));
+    }
+    if e.unsupported {
+        args.insert("unsupported".into(), true.into());
+    }
+    args.insert("seq".into(), e.seq.into());
+    for (name, n) in [
+        ("bytes_read", e.bytes_read),
+        ("bytes_written", e.bytes_written),
+        ("fuel", e.fuel),
+    ] {
+        if n > 0 {
+            args.insert(name.into(), n.into());
+        }
+    }
+    serde_json::Value::Object(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetch(seq: u64, start_us: f64, dur_us: f64) -> TraceEvent {
+        let mut e = TraceEvent::new(seq, EventKind::Work, "backend", "origin");
+        e.start_us = start_us;
+        e.dur_us = dur_us;
+        e
+    }
+
+    fn hostcall(seq: u64, start_us: f64, name: &'static str) -> TraceEvent {
+        let mut e = TraceEvent::new(seq, EventKind::Hostcall, "fastly_http_req", name);
+        e.start_us = start_us;
+        e.dur_us = 1.0;
+        e
+    }
+
+    /// The exported complete events, in event order.
+    fn complete(doc: &serde_json::Value) -> Vec<&serde_json::Value> {
+        doc["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["ph"] == "X")
+            .collect()
+    }
+
+    fn thread_names(doc: &serde_json::Value) -> Vec<(u64, String)> {
+        doc["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+            .map(|e| {
+                (
+                    e["tid"].as_u64().unwrap(),
+                    e["args"]["name"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlapping_fetches_get_their_own_tracks() {
+        // Two send_async fetches that overlap, settled out of start order, and the
+        // guest's hostcalls meanwhile.
+        let events = vec![
+            hostcall(0, 0.0, "send_async"),
+            hostcall(1, 5.0, "send_async"),
+            fetch(3, 10.0, 100.0),
+            fetch(2, 2.0, 50.0),
+            hostcall(4, 120.0, "pending_req_wait"),
+        ];
+        let doc = to_chrome_trace(&events);
+        let x = complete(&doc);
+        assert_eq!(x.len(), events.len());
+        let tid = |i: usize| x[i]["tid"].as_u64().unwrap();
+        assert_eq!(
+            [tid(0), tid(1), tid(4)],
+            [1, 1, 1],
+            "hostcalls on the guest"
+        );
+        assert_ne!(tid(2), 1);
+        assert_ne!(tid(3), 1);
+        assert_ne!(tid(2), tid(3), "overlapping fetches on distinct tracks");
+        // The earlier-starting fetch took the first lane.
+        let names = thread_names(&doc);
+        assert!(names.contains(&(1, "guest".into())), "{names:?}");
+        assert!(
+            names.contains(&(tid(3), "backend fetch 1".into())),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&(tid(2), "backend fetch 2".into())),
+            "{names:?}"
+        );
+        assert!(x.iter().all(|e| e["pid"] == 1));
+    }
+
+    #[test]
+    fn sequential_fetches_share_a_track() {
+        let events = vec![
+            fetch(0, 0.0, 10.0),
+            fetch(1, 10.0, 10.0),
+            fetch(2, 30.0, 5.0),
+            fetch(3, 31.0, 5.0),
+        ];
+        let doc = to_chrome_trace(&events);
+        let x = complete(&doc);
+        let tid = |i: usize| x[i]["tid"].as_u64().unwrap();
+        assert_eq!(tid(0), tid(1), "one after the other: one lane");
+        assert_eq!(tid(0), tid(2));
+        assert_ne!(tid(2), tid(3), "overlapping: two lanes");
+        assert_eq!(thread_names(&doc).len(), 3, "guest + two lanes");
+    }
+
+    #[test]
+    fn args_carry_arguments_results_status_and_note() {
+        let mut e = hostcall(7, 0.0, "send_async");
+        e.args.push((
+            "req".into(),
+            ArgValue::Handle {
+                kind: HandleKind::Request,
+                handle: 2,
+            },
+        ));
+        e.args
+            .push(("backend".into(), ArgValue::Str("origin".into())));
+        e.results.push((
+            "pending".into(),
+            ArgValue::Handle {
+                kind: HandleKind::PendingRequest,
+                handle: 3,
+            },
+        ));
+        e.results.push(("len".into(), ArgValue::Int(42)));
+        e.results.push(("len".into(), ArgValue::Int(43)));
+        e.status = Some("ok".into());
+        e.code = Some(0);
+        e.note = Some("a note".into());
+        e.fuel = 9;
+        let mut f = fetch(8, 0.0, 3.0);
+        f.args.push(("status".into(), ArgValue::Int(200)));
+        f.status = Some("ok".into());
+        let doc = to_chrome_trace(&[e, f]);
+        let x = complete(&doc);
+        let a = &x[0]["args"];
+        assert_eq!(a["args"]["req"], "request#2");
+        assert_eq!(a["args"]["backend"], "origin");
+        assert_eq!(a["results"]["pending"], "pendingrequest#3");
+        assert_eq!(a["results"]["len"], 42);
+        assert_eq!(a["results"]["len#2"], 43);
+        assert_eq!(a["status"], "ok");
+        assert_eq!(a["code"], 0);
+        assert_eq!(a["note"], "a note");
+        assert_eq!(a["seq"], 7);
+        assert_eq!(a["fuel"], 9);
+        // A backend's HTTP status argument does not clash with the event's status.
+        assert_eq!(x[1]["args"]["args"]["status"], 200);
+        assert_eq!(x[1]["args"]["status"], "ok");
+    }
+
+    #[test]
+    fn the_export_is_valid_trace_event_json() {
+        let events = vec![hostcall(0, 0.0, "new"), fetch(1, 0.5, 2.0)];
+        let text = to_chrome_trace(&events).to_string();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let all = doc["traceEvents"].as_array().unwrap();
+        for e in all {
+            assert!(e["ph"] == "X" || e["ph"] == "M", "{e}");
+            assert!(e["pid"].is_u64() && e["tid"].is_u64(), "{e}");
+            if e["ph"] == "X" {
+                assert!(e["ts"].is_number() && e["dur"].is_number(), "{e}");
+                assert!(e["name"].is_string() && e["args"].is_object(), "{e}");
+            }
+        }
+        assert_eq!(complete(&doc).len(), 2);
+        assert_eq!(doc["displayTimeUnit"], "ms");
+        assert_eq!(
+            to_chrome_trace(&[])["traceEvents"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+    }
 }

@@ -363,7 +363,8 @@ fn gzip_responses_are_decompressed_when_asked() {
     let r = run(&wat_proxy(asked), origin_config(), get("/"), origin);
     assert_eq!(r.response.body, b"hello, decompressed world");
     assert_eq!(r.response.headers.get("content-encoding"), None);
-    assert_eq!(r.response.headers.get("content-length"), None);
+    // The gzip length is gone; the client gets the decompressed body's length.
+    assert_eq!(r.response.headers.get_all("content-length"), [&b"25"[..]]);
     let ev = backend_events(&r)[0];
     assert!(
         ev.note.as_deref().unwrap_or("").contains("decompressed"),
@@ -1408,12 +1409,20 @@ fn send_downstream_pending_forwards_the_response_or_an_error() {
     (drop (call $resp_send_pending (local.get $p))))
 "#,
     );
+    // The origin's framing headers do not reach the client: the body is framed anew
+    // (automatic framing, as Viceroy).
     let r = run(&wasm, ab_config(), get("/"), |_| {
-        ok_response(206, &[], b"from the origin")
+        ok_response(
+            206,
+            &[("content-length", "99"), ("transfer-encoding", "chunked")],
+            b"from the origin",
+        )
     });
     assert_eq!(r.response.status, 206);
     assert_eq!(r.response.body, b"from the origin");
     assert_eq!(r.response.headers.get("x-via"), Some(&b"pending"[..]));
+    assert_eq!(r.response.headers.get_all("content-length"), [&b"15"[..]]);
+    assert_eq!(r.response.headers.get("transfer-encoding"), None);
     let calls = r.calls("fastly_http_resp::send_downstream_pending");
     assert_eq!(calls[0].code, Some(OK));
     assert_eq!(calls[1].code, Some(BADF));

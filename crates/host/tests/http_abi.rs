@@ -536,6 +536,173 @@ fn a_synthetic_response_reaches_the_user_whole() {
     );
 }
 
+/// A guest that sets `framing_headers_mode` to `mode`, appends `headers`, and sends
+/// `body` whole (or streams it: head first, then one write and `close`).
+fn framing_guest(mode: u32, headers: &[(&str, &str)], body: &str, streaming: bool) -> String {
+    let mut data = String::new();
+    let mut calls = String::new();
+    for (i, (n, v)) in headers.iter().enumerate() {
+        let (np, vp) = (0x100 + i * 0x80, 0x140 + i * 0x80);
+        data.push_str(&format!(
+            "  (data (i32.const {np}) \"{n}\")\n  (data (i32.const {vp}) \"{v}\")\n"
+        ));
+        calls.push_str(&format!(
+            "    (drop (call $resp_append (local.get $resp) (i32.const {np}) (i32.const {}) (i32.const {vp}) (i32.const {})))\n",
+            n.len(),
+            v.len()
+        ));
+    }
+    let write = format!(
+        "(drop (call $body_write (local.get $body) (i32.const 0x800) (i32.const {}) (i32.const 0) (i32.const 0x1008)))",
+        body.len()
+    );
+    let send = if streaming {
+        format!("(drop (call $resp_send (local.get $resp) (local.get $body) (i32.const 1)))\n    {write}\n    (drop (call $body_close (local.get $body)))")
+    } else {
+        format!("{write}\n    (drop (call $resp_send (local.get $resp) (local.get $body) (i32.const 0)))")
+    };
+    guest(&format!(
+        r#"
+{data}  (data (i32.const 0x800) "{body}")
+  (func (export "_start") (local $resp i32) (local $body i32)
+    (drop (call $resp_new (i32.const 0x1000)))
+    (local.set $resp (i32.load (i32.const 0x1000)))
+    (drop (call $resp_framing (local.get $resp) (i32.const {mode})))
+{calls}    (drop (call $body_new (i32.const 0x1004)))
+    (local.set $body (i32.load (i32.const 0x1004)))
+    {send})
+"#
+    ))
+}
+
+/// Run a [`framing_guest`]: the head the guest sent, the response the client gets, and
+/// the note on `send_downstream`.
+fn framed(
+    mode: u32,
+    headers: &[(&str, &str)],
+    body: &str,
+    streaming: bool,
+) -> (
+    edgeplay_host::ResponseHead,
+    edgeplay_host::FinalResponse,
+    String,
+) {
+    let run = run_wat(&framing_guest(mode, headers, body, streaming), get("/"));
+    assert_eq!(run.outcome.exit, Exit::Returned);
+    let note = run.calls("fastly_http_resp::send_downstream")[0]
+        .note
+        .clone()
+        .unwrap_or_default();
+    (run.collected.head.clone().unwrap(), run.response, note)
+}
+
+fn header<'a>(r: &'a edgeplay_host::FinalResponse, name: &str) -> Vec<&'a str> {
+    r.headers
+        .get_all(name)
+        .into_iter()
+        .map(|v| std::str::from_utf8(v).unwrap())
+        .collect()
+}
+
+#[test]
+fn automatic_framing_replaces_the_guests_framing_headers() {
+    // As the platform documents FramingHeadersMode::Automatic (and Viceroy does): the
+    // guest's content-length and transfer-encoding are discarded; a whole body gets
+    // its real length.
+    let guest_says = [("content-length", "1"), ("transfer-encoding", "chunked")];
+    let (head, r, _) = framed(0, &guest_says, "meow", false);
+    assert!(head.headers.get("content-length").is_none());
+    assert!(head.headers.get("transfer-encoding").is_none());
+    assert_eq!(head.framing(), edgeplay_host::collect::Framing::Automatic);
+    assert_eq!(header(&r, "content-length"), ["4"]);
+    assert!(header(&r, "transfer-encoding").is_empty());
+    assert_eq!(r.body, b"meow");
+    // Streamed: chunked, whatever length the guest claimed.
+    let (head, r, _) = framed(0, &[("content-length", "1")], "meow", true);
+    assert!(head.headers.get("content-length").is_none());
+    assert_eq!(header(&r, "transfer-encoding"), ["chunked"]);
+    assert!(header(&r, "content-length").is_empty());
+    assert_eq!(r.body, b"meow");
+    // Nothing set: the same.
+    let (_, r, _) = framed(0, &[], "meow", false);
+    assert_eq!(header(&r, "content-length"), ["4"]);
+}
+
+#[test]
+fn manual_framing_keeps_a_valid_content_length() {
+    // The JS SDK's override-content-length fixture: manualFramingHeaders with a
+    // streamed body and content-length 4; production answers content-length: 4.
+    let (head, r, note) = framed(1, &[("content-length", "4")], "meow", true);
+    assert_eq!(head.framing(), edgeplay_host::collect::Framing::Length(4));
+    assert_eq!(header(&r, "content-length"), ["4"]);
+    assert!(header(&r, "transfer-encoding").is_empty());
+    assert_eq!(r.body, b"meow");
+    assert!(!note.contains("falls back"), "{note}");
+    // Whole, matching.
+    let (_, r, note) = framed(1, &[("content-length", "4")], "meow", false);
+    assert_eq!(
+        (header(&r, "content-length"), &r.body[..]),
+        (vec!["4"], &b"meow"[..])
+    );
+    assert!(note.is_empty(), "{note}");
+    // Too long a body is cut at the content-length.
+    let (_, r, note) = framed(1, &[("content-length", "2")], "meow", false);
+    assert_eq!(
+        (header(&r, "content-length"), &r.body[..]),
+        (vec!["2"], &b"me"[..])
+    );
+    assert!(note.contains("the client gets the first 2"), "{note}");
+    // Too short a body: the connection ends early; the client has what was sent.
+    let (_, r, note) = framed(1, &[("content-length", "9")], "meow", false);
+    assert_eq!(
+        (header(&r, "content-length"), &r.body[..]),
+        (vec!["9"], &b"meow"[..])
+    );
+    assert!(note.contains("connection is closed"), "{note}");
+    // A streamed body longer than the content-length is cut as well.
+    let (_, r, _) = framed(1, &[("content-length", "3")], "meow", true);
+    assert_eq!(r.body, b"meo");
+}
+
+#[test]
+fn manual_framing_keeps_chunked_and_falls_back_when_invalid() {
+    let (head, r, _) = framed(1, &[("transfer-encoding", "chunked")], "meow", false);
+    assert_eq!(head.framing(), edgeplay_host::collect::Framing::Chunked);
+    assert_eq!(header(&r, "transfer-encoding"), ["chunked"]);
+    assert!(header(&r, "content-length").is_empty());
+    // Both: chunked wins and the content-length goes (RFC 9112 §6.1).
+    let both = [("content-length", "4"), ("transfer-encoding", "chunked")];
+    let (head, r, note) = framed(1, &both, "meow", false);
+    assert!(head.headers.get("content-length").is_none());
+    assert_eq!(header(&r, "transfer-encoding"), ["chunked"]);
+    assert!(note.contains("content-length dropped"), "{note}");
+    // Invalid manual framing falls back to automatic, as Viceroy, with a note.
+    for (headers, why) in [
+        (
+            &[("content-length", "four")][..],
+            "malformed content-length",
+        ),
+        (
+            &[("content-length", "4"), ("content-length", "4")][..],
+            "malformed content-length",
+        ),
+        (
+            &[("transfer-encoding", "gzip")][..],
+            "unsupported transfer-encoding",
+        ),
+        (&[][..], "neither content-length nor transfer-encoding"),
+    ] {
+        let (head, r, note) = framed(1, headers, "meow", false);
+        assert_eq!(head.framing(), edgeplay_host::collect::Framing::Automatic);
+        assert_eq!(header(&r, "content-length"), ["4"], "{headers:?}");
+        assert!(header(&r, "transfer-encoding").is_empty(), "{headers:?}");
+        assert!(
+            note.contains("falls back to automatic") && note.contains(why),
+            "{headers:?}: {note}"
+        );
+    }
+}
+
 /// Streaming guest: a buffered prefix, then three writes, then `close` (or `abandon`).
 fn streaming_guest(finish: &str) -> String {
     guest(&format!(

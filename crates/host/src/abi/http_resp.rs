@@ -15,6 +15,11 @@
 //! `http_keepalive_mode_set(no_keepalive)`, edgeplay accepts both modes, as the
 //! platform does.
 //!
+//! The response's `framing_headers_mode` applies as it is sent
+//! ([`crate::collect::apply_response_framing`]): automatic framing drops the guest's
+//! `content-length` and `transfer-encoding`; manual framing keeps valid ones, and the
+//! trace notes a fallback or a `content-length` that does not match a whole body.
+//!
 //! `send_downstream_pending(pending)` sends a pending backend request's response
 //! downstream when it arrives (an error response, 502 or 504, if the request fails,
 //! as Viceroy). Viceroy lets the guest go on at once and forwards the response in the
@@ -29,6 +34,7 @@
 use super::headers::{self, Owner};
 use super::http_req::framing_mode_name;
 use super::{Cx, Fault, HostResult, Registry};
+use crate::collect::{apply_response_framing, Framing};
 use crate::http::{HttpVersion, Output, ResponseHead};
 use crate::session::{AsyncItem, BodySink, PendingState, ResponseParts, YieldNow};
 use crate::status::Status;
@@ -87,12 +93,16 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
         return Err(Status::ERROR.into());
     }
     cx.s.response_sent = true;
+    let mut headers = parts.headers;
+    let mut notes: Vec<String> = Vec::new();
+    notes.extend(apply_response_framing(&mut headers, parts.framing_mode));
     let head = ResponseHead {
         status: parts.status,
         version: parts.version,
-        headers: parts.headers,
+        headers,
         streaming,
     };
+    let framing = head.framing();
     cx.s.emit(Output::Response(head));
     if streaming {
         let b =
@@ -113,7 +123,7 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
             // The rest of a backend body goes on arriving; the guest may write after it.
             cx.s.pipe_downstream(i.fetch, false);
         }
-        cx.note("streaming: the body handle stays writable until close or abandon");
+        notes.push("streaming: the body handle stays writable until close or abandon".into());
     } else {
         let mut b =
             cx.s.http
@@ -121,6 +131,14 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
                 .take(body)
                 .ok_or(Fault::Status(Status::BADF.0))?;
         let bytes = b.take_remaining();
+        if let Framing::Length(n) = framing {
+            let len = bytes.len() as u64;
+            if len > n {
+                notes.push(format!("manual framing: content-length {n} but the body has {len} bytes: the client gets the first {n}"));
+            } else if len < n {
+                notes.push(format!("manual framing: content-length {n} but the body has {len} bytes: the connection is closed after them"));
+            }
+        }
         if !bytes.is_empty() {
             cx.s.emit(Output::BodyChunk(bytes));
         }
@@ -128,10 +146,13 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
             // A backend body still arriving: forwarded as it comes, while the guest goes on.
             Some(i) => {
                 cx.s.pipe_downstream(i.fetch, true);
-                cx.note("the backend body is forwarded as it arrives");
+                notes.push("the backend body is forwarded as it arrives".into());
             }
             None => cx.s.emit(Output::BodyEnd),
         }
+    }
+    if !notes.is_empty() {
+        cx.note(notes.join("; "));
     }
     cx.suspend(Box::new(YieldNow(Status::OK.0)))
 }

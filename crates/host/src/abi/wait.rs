@@ -437,8 +437,8 @@ pub(crate) fn deliver_downstream(s: &mut Session, h: u32) -> Completion {
             )
         }
     };
-    // The client gets the body as the driver frames it.
-    headers.remove("transfer-encoding");
+    // The client gets the body as the driver frames it (automatic framing, as Viceroy).
+    crate::collect::apply_response_framing(&mut headers, 0);
     s.response_sent = true;
     s.emit(Output::Response(ResponseHead {
         status,

@@ -1,7 +1,8 @@
 //! The browser adapters, tested in headless Chromium with wasm-bindgen-test:
 //! the clock, the random source, the worker messages as JS values, the backend
 //! fetch adapter (against a CORS origin the harness serves on 127.0.0.1), sleeps,
-//! and the driver loop. Native builds compile this file to nothing.
+//! the driver loop, and a service calling itself (served by the worker, 508 at the
+//! sixth pass). Native builds compile this file to nothing.
 //!
 //! scripts/test.sh runs it: it starts `tests/e2e/cors-server.mjs`, then
 //! `EDGEPLAY_TEST_ORIGIN=http://127.0.0.1:PORT CHROMEDRIVER=/usr/bin/chromedriver
@@ -12,11 +13,12 @@ use edgeplay_host::platform::{Clock, Random};
 use edgeplay_host::trace::{ArgValue, EventKind, HandleKind};
 use edgeplay_host::{
     Capabilities, DownstreamRequest, Driver, Engine, ExecOptions, Execution, Exit, FetchErrorKind,
-    FetchRequest, Headers, TraceEvent, WorkResult,
+    FetchRequest, Headers, Service, TraceEvent, WorkResult,
 };
 use edgeplay_web::fetch::{self, fetch as browser_fetch, page_origin};
 use edgeplay_web::platform::{browser_platform, BrowserClock, BrowserRandom};
 use edgeplay_web::protocol::{js, FromWorker, ToWorker, WireOutput};
+use edgeplay_web::worker::Itself;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -272,9 +274,13 @@ async fn the_driver_performs_sleeps_and_streams_outputs() {
     let seen: Rc<RefCell<Vec<FromWorker>>> = Rc::default();
     let sink = seen.clone();
     let t0 = js_sys::Date::now();
-    let outcome =
-        edgeplay_web::worker::drive(exec, 5, Rc::new(move |m| sink.borrow_mut().push(m.clone())))
-            .await;
+    let outcome = edgeplay_web::worker::drive(
+        exec,
+        5,
+        Rc::new(move |m| sink.borrow_mut().push(m.clone())),
+        None,
+    )
+    .await;
     assert_eq!(outcome.exit, Exit::Returned);
     assert!(js_sys::Date::now() - t0 >= 19.0, "the sleep was performed");
     let seen = seen.borrow();
@@ -327,6 +333,179 @@ async fn the_cpu_limit_stops_a_spinning_guest() {
     )
     .unwrap();
     let exec = Driver::new(exec, Capabilities::BROWSER);
-    let outcome = edgeplay_web::worker::drive(exec, 1, Rc::new(|_| {})).await;
+    let outcome = edgeplay_web::worker::drive(exec, 1, Rc::new(|_| {}), None).await;
     assert_eq!(outcome.exit, Exit::CpuLimit { limit_ms: 5 });
+}
+
+/// A guest for the self-call tests: it forwards the downstream request to the backend
+/// `self` and answers with what came back, except that a request which came through
+/// the service already (it carries `cdn-loop`) is answered 203 at once — unless it
+/// carries `x-runaway`, which makes every pass forward.
+const SELF_CALLER: &str = r#"(module
+  (import "fastly_http_req" "body_downstream_get" (func $downstream (param i32 i32) (result i32)))
+  (import "fastly_http_req" "header_value_get" (func $value (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_req" "send" (func $send (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_resp" "new" (func $resp_new (param i32) (result i32)))
+  (import "fastly_http_resp" "status_set" (func $status_set (param i32 i32) (result i32)))
+  (import "fastly_http_body" "new" (func $body_new (param i32) (result i32)))
+  (import "fastly_http_resp" "send_downstream" (func $send_downstream (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "self")
+  (data (i32.const 120) "x-runaway")
+  (data (i32.const 140) "cdn-loop")
+  (func $has (param $name i32) (param $len i32) (result i32)
+    (i32.eqz (call $value (i32.load (i32.const 0)) (local.get $name) (local.get $len)
+      (i32.const 1000) (i32.const 1000) (i32.const 16))))
+  (func (export "_start")
+    (drop (call $downstream (i32.const 0) (i32.const 4)))
+    (if (i32.and
+          (call $has (i32.const 140) (i32.const 8))
+          (i32.eqz (call $has (i32.const 120) (i32.const 9))))
+      (then
+        (drop (call $resp_new (i32.const 8)))
+        (drop (call $status_set (i32.load (i32.const 8)) (i32.const 203)))
+        (drop (call $body_new (i32.const 12))))
+      (else
+        (drop (call $send (i32.load (i32.const 0)) (i32.load (i32.const 4))
+          (i32.const 100) (i32.const 4) (i32.const 8) (i32.const 12)))))
+    (drop (call $send_downstream (i32.load (i32.const 8)) (i32.load (i32.const 12)) (i32.const 0)))))"#;
+
+/// What a drive produced: the collected outputs, the trace, and the notices.
+#[derive(Default)]
+struct Seen {
+    got: edgeplay_host::Collected,
+    trace: Vec<TraceEvent>,
+    notices: Vec<String>,
+}
+
+/// Run SELF_CALLER for `request` in a service whose backend `self` is the service's
+/// own address, as the worker does.
+async fn run_self_caller(request: DownstreamRequest) -> (Exit, Seen) {
+    let engine = Rc::new(Engine::new(browser_platform()));
+    let guest = engine.load(&wat::parse_str(SELF_CALLER).unwrap()).unwrap();
+    let config = edgeplay_web::request::parse_config(
+        "[local_server.backends.self]\nurl = \"http://127.0.0.1:7676\"\n",
+    )
+    .unwrap();
+    let service = Service::new(Arc::new(config));
+    let opts = ExecOptions::default();
+    let itself = Itself::new(
+        engine.clone(),
+        guest.clone(),
+        service.clone(),
+        opts.clone(),
+        &request.url,
+    );
+    let driver = Driver::start(
+        &engine,
+        guest,
+        service,
+        request,
+        "0".repeat(32),
+        opts,
+        Capabilities::BROWSER,
+    )
+    .unwrap();
+    let seen: Rc<RefCell<Seen>> = Rc::default();
+    let sink = seen.clone();
+    let outcome = edgeplay_web::worker::drive(
+        driver,
+        7,
+        Rc::new(move |m| {
+            let mut s = sink.borrow_mut();
+            match m {
+                FromWorker::Progress { outputs, trace, .. } => {
+                    s.got
+                        .absorb(outputs.iter().cloned().map(Into::into).collect());
+                    s.trace.extend(trace.iter().cloned());
+                }
+                FromWorker::Notice { message, .. } => s.notices.push(message.clone()),
+                _ => {}
+            }
+        }),
+        Some(Rc::new(itself)),
+    )
+    .await;
+    let seen = Rc::try_unwrap(seen).ok().unwrap().into_inner();
+    (outcome.exit, seen)
+}
+
+fn backend_events(seen: &Seen) -> Vec<&TraceEvent> {
+    seen.trace
+        .iter()
+        .filter(|e| e.qualified_name() == "backend::self")
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_fetch_to_the_service_itself_runs_the_guest_again() {
+    let (exit, seen) = run_self_caller(DownstreamRequest::new("GET", "/hello")).await;
+    assert_eq!(exit, Exit::Returned);
+    // Pass 2 saw cdn-loop and answered 203; pass 1 forwarded that.
+    assert_eq!(seen.got.head.as_ref().map(|h| h.status), Some(203));
+    let events = backend_events(&seen);
+    assert_eq!(events.len(), 1);
+    let note = events[0].note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("served by this service itself, pass 2"),
+        "{note}"
+    );
+    assert!(note.contains("answered 203"), "{note}");
+    assert!(
+        seen.notices.iter().any(|n| n.contains("pass 2")),
+        "{:?}",
+        seen.notices
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_runaway_self_call_ends_in_508_at_the_sixth_pass() {
+    let request = DownstreamRequest::new("GET", "/").with_header("x-runaway", "1");
+    let (exit, seen) = run_self_caller(request).await;
+    assert_eq!(exit, Exit::Returned);
+    let head = seen.got.head.as_ref().expect("a response");
+    assert_eq!(head.status, 508);
+    assert!(String::from_utf8_lossy(&seen.got.body).contains("Loop detected"));
+    let events = backend_events(&seen);
+    assert_eq!(events.len(), 1, "the nested passes' traces stay out");
+    let note = events[0].note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("served by this service itself, pass 2"),
+        "{note}"
+    );
+    // Every pass's fetch said who served it; the sixth was answered without the guest.
+    for pass in 2..=6 {
+        assert!(
+            seen.notices
+                .iter()
+                .any(|n| n.contains(&format!("served by this service itself, pass {pass}"))),
+            "pass {pass}: {:?}",
+            seen.notices
+        );
+    }
+    assert!(
+        seen.notices
+            .iter()
+            .any(|n| n.contains("pass 6: answered 508 without running the guest")),
+        "{:?}",
+        seen.notices
+    );
+    assert!(!seen.notices.iter().any(|n| n.contains("pass 7")));
+}
+
+#[wasm_bindgen_test]
+async fn a_fetch_elsewhere_is_not_served_by_the_service() {
+    let engine = Rc::new(Engine::new(browser_platform()));
+    let guest = engine.load(&wat::parse_str(SELF_CALLER).unwrap()).unwrap();
+    let itself = Itself::new(
+        engine,
+        guest,
+        Service::default(),
+        ExecOptions::default(),
+        "http://127.0.0.1:7676/x",
+    );
+    assert!(itself.serves("http://127.0.0.1:7676/other?q=1"));
+    assert!(!itself.serves("http://127.0.0.1:7677/"));
+    assert!(!itself.serves("http://localhost:7676/"));
+    assert!(!itself.serves(&format!("{}/x", page_origin())));
 }

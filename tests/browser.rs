@@ -1,8 +1,9 @@
 //! The browser adapters, tested in headless Chromium with wasm-bindgen-test:
 //! the clock, the random source, the worker messages as JS values, the backend
-//! fetch adapter (against a CORS origin the harness serves on 127.0.0.1), sleeps,
-//! the driver loop, and a service calling itself (served by the worker, 508 at the
-//! sixth pass). Native builds compile this file to nothing.
+//! fetch adapter (against a CORS origin the harness serves on 127.0.0.1) with the
+//! CORS safelist that decides where `cdn-loop` goes, sleeps, the driver loop, and a
+//! service calling itself (served by the worker, 508 at the sixth pass). Native builds
+//! compile this file to nothing.
 //!
 //! scripts/test.sh runs it: it starts `tests/e2e/cors-server.mjs`, then
 //! `EDGEPLAY_TEST_ORIGIN=http://127.0.0.1:PORT CHROMEDRIVER=/usr/bin/chromedriver
@@ -120,6 +121,7 @@ fn forbidden_headers_are_recognised() {
         "Content-Length",
         "sec-fetch-mode",
         "Proxy-Authorization",
+        "User-Agent",
     ] {
         assert!(fetch::is_forbidden_header(h), "{h}");
     }
@@ -135,6 +137,8 @@ fn request(url: String, method: &str, body: &[u8]) -> FetchRequest {
     headers.append("x-test", "one");
     headers.append("x-test", "two");
     headers.append("content-type", "text/plain");
+    // As the core sets it on every backend request.
+    headers.append("cdn-loop", "edgeplay");
     FetchRequest {
         backend: "origin_0".into(),
         method: method.into(),
@@ -169,6 +173,8 @@ async fn fetch_sends_method_headers_and_body_and_notes_what_it_skips() {
     assert_eq!(doc["headers"]["content-type"], "text/plain");
     // The browser sets Host itself: the page cannot.
     assert_ne!(doc["headers"]["host"], "origin.example");
+    // `x-test` needs a CORS preflight anyway, so `cdn-loop` costs nothing and is sent.
+    assert_eq!(doc["headers"]["cdn-loop"], "edgeplay");
     // The result lists the headers not sent (the core puts them on the trace event),
     // and the Logs panel's note names them and the backend.
     let not_sent = fetch::headers_not_sent_of(&got);
@@ -180,6 +186,234 @@ async fn fetch_sends_method_headers_and_body_and_notes_what_it_skips() {
     );
     assert!(note.contains("origin_0"), "{note}");
     assert_eq!(fetch::not_sent_note("origin_0", &[]), None);
+}
+
+#[wasm_bindgen_test]
+fn the_cors_safelist_follows_the_fetch_standard() {
+    for m in ["GET", "HEAD", "POST", "get", "post"] {
+        assert!(fetch::is_cors_safelisted_method(m), "{m}");
+    }
+    for m in ["PUT", "DELETE", "PATCH", "OPTIONS", "PURGE"] {
+        assert!(!fetch::is_cors_safelisted_method(m), "{m}");
+    }
+    let safe: &[(&str, &str)] = &[
+        ("accept", "*/*"),
+        ("Accept", "text/html, application/json;q=0.9"),
+        ("accept-language", "en-GB, fr;q=0.5"),
+        ("content-language", "de-DE"),
+        ("content-type", "text/plain"),
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("content-type", "multipart/form-data; boundary=x"),
+        ("content-type", " TEXT/Plain "),
+        ("range", "bytes=0-"),
+        ("range", "bytes=10-20"),
+    ];
+    for (n, v) in safe {
+        assert!(
+            fetch::is_cors_safelisted_header(n, v.as_bytes()),
+            "{n}: {v}"
+        );
+    }
+    let long = "a".repeat(129);
+    let not_safe: &[(&str, &str)] = &[
+        ("x-custom", "1"),
+        ("cdn-loop", "edgeplay"),
+        ("authorization", "Bearer x"),
+        ("user-agent", "edgeplay"),
+        ("accept", "text/html (x)"),
+        ("accept", "a\"b"),
+        ("accept", &long),
+        ("accept-language", "en_GB"),
+        ("content-language", "de/DE"),
+        ("content-type", "application/json"),
+        ("content-type", "text/html"),
+        ("content-type", "text/plain; charset=\"utf-8\""),
+        ("content-type", "text"),
+        ("content-type", "text/plain, text/plain"),
+        ("range", "bytes=-500"),
+        ("range", "bytes=5-1"),
+        ("range", "bytes=0-1,3-4"),
+        ("range", "items=0-1"),
+    ];
+    for (n, v) in not_safe {
+        assert!(
+            !fetch::is_cors_safelisted_header(n, v.as_bytes()),
+            "{n}: {v}"
+        );
+    }
+
+    let none: &[(&str, &str)] = &[];
+    assert!(!fetch::needs_preflight("GET", none));
+    assert!(!fetch::needs_preflight(
+        "POST",
+        &[("content-type", "text/plain"), ("accept", "*/*")]
+    ));
+    assert!(fetch::needs_preflight("PUT", none));
+    assert!(fetch::needs_preflight("GET", &[("x-test", "1")]));
+    assert!(fetch::needs_preflight(
+        "POST",
+        &[("content-type", "application/json")]
+    ));
+    assert_eq!(
+        fetch::cors_unsafe_header_names(&[
+            ("X-B", "1"),
+            ("accept", "*/*"),
+            ("x-a", "2"),
+            ("x-b", "3")
+        ]),
+        ["x-a", "x-b"]
+    );
+    // A name's values are combined as the browser sends them.
+    assert_eq!(
+        fetch::cors_unsafe_header_names(&[
+            ("content-type", "text/plain"),
+            ("Content-Type", "text/plain")
+        ]),
+        ["content-type"]
+    );
+    // Combined, a name's values count against the 128-byte limit together (what
+    // Chromium checks; stricter than the standard's per-entry rule and its 1024-byte
+    // total, which combined values of at most 128 bytes each can never reach).
+    let v = "a".repeat(60);
+    let two = [("accept", v.as_str()), ("accept", v.as_str())];
+    assert!(fetch::cors_unsafe_header_names(&two[..1]).is_empty());
+    assert!(
+        fetch::cors_unsafe_header_names(&two).is_empty(),
+        "122 bytes"
+    );
+    let three = [
+        ("accept", v.as_str()),
+        ("Accept", v.as_str()),
+        ("accept", "abcde"),
+    ];
+    assert_eq!(
+        fetch::cors_unsafe_header_names(&three),
+        ["accept"],
+        "129 bytes"
+    );
+    let w = "a".repeat(64);
+    assert_eq!(
+        fetch::cors_unsafe_header_names(&[("accept", w.as_str()), ("accept", w.as_str())]),
+        ["accept"],
+        "130 bytes"
+    );
+
+    // `cdn-loop` goes where it costs no preflight: the page's own origin, or a request
+    // that needs one anyway.
+    let page = page_origin();
+    let other = "http://127.0.0.1:9";
+    assert!(fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{page}/x"),
+        "GET",
+        none
+    ));
+    assert!(fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{page}/x"),
+        "PUT",
+        none
+    ));
+    assert!(!fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{other}/x"),
+        "GET",
+        none
+    ));
+    assert!(!fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{other}/x"),
+        "POST",
+        &[("content-type", "text/plain")]
+    ));
+    assert!(fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{other}/x"),
+        "DELETE",
+        none
+    ));
+    assert!(fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{other}/x"),
+        "GET",
+        &[("x-test", "1")]
+    ));
+}
+
+/// A GET as the core builds it: `host`, `cdn-loop`, and the given headers.
+fn simple_get(url: String, extra: &[(&str, &str)]) -> FetchRequest {
+    let mut req = request(url, "GET", b"");
+    req.headers = Headers::new();
+    req.headers.append("host", "origin.example");
+    req.headers.append("accept", "*/*");
+    for (n, v) in extra {
+        req.headers.append(n, *v);
+    }
+    req.headers.append("cdn-loop", "edgeplay");
+    req
+}
+
+#[wasm_bindgen_test]
+async fn a_simple_cross_origin_fetch_leaves_cdn_loop_out_and_says_so() {
+    let Some(origin) = ORIGIN else { return };
+    // /simple allows simple requests only: with cdn-loop this would need a preflight,
+    // which it refuses.
+    // (Chromium sends its own user-agent whatever the page sets: it does not count.)
+    let got = browser_fetch(simple_get(
+        format!("{origin}/simple/a"),
+        &[("user-agent", "guest-agent/1")],
+    ))
+    .await;
+    let WorkResult::Fetched(resp) = &got else {
+        panic!("a simple request must succeed: {got:?}");
+    };
+    assert_eq!(resp.status, 200);
+    let doc: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(doc["url"], "/simple/a");
+    assert_eq!(doc["headers"]["accept"], "*/*");
+    assert!(doc["headers"].get("cdn-loop").is_none(), "{doc}");
+    assert_ne!(doc["headers"]["user-agent"], "guest-agent/1");
+    assert_eq!(
+        fetch::headers_not_sent_of(&got),
+        ["host", "user-agent", "cdn-loop"]
+    );
+    let notes = fetch::notes_of(&got);
+    assert!(
+        notes.iter().any(|n| n.contains("`cdn-loop` not sent")
+            && n.contains("preflight")
+            && n.contains("origin_0")),
+        "{notes:?}"
+    );
+    // The Logs panel's note on headers a page may not set leaves cdn-loop to its own note.
+    let note = fetch::not_sent_note("origin_0", fetch::headers_not_sent_of(&got)).unwrap();
+    assert!(
+        note.contains("`host`") && !note.contains("cdn-loop"),
+        "{note}"
+    );
+
+    // The same origin refuses what needs a preflight: that is what cdn-loop would cost.
+    let got = browser_fetch(simple_get(format!("{origin}/simple/b"), &[("x-test", "1")])).await;
+    let WorkResult::FetchFailed(e) = &got else {
+        panic!("/simple refuses preflights: {got:?}");
+    };
+    assert_eq!(e.kind, FetchErrorKind::BrowserBlocked);
+    // Needing a preflight anyway, the request carried cdn-loop (not listed as not sent).
+    assert_eq!(e.headers_not_sent, ["host"]);
+}
+
+#[wasm_bindgen_test]
+async fn a_fetch_to_the_pages_own_origin_sends_cdn_loop() {
+    let page = page_origin();
+    let got = browser_fetch(simple_get(
+        format!("{page}/edgeplay-same-origin-probe"),
+        &[],
+    ))
+    .await;
+    // Whatever the test server answers, the fetch is same-origin: no CORS, cdn-loop sent.
+    assert!(matches!(got, WorkResult::Fetched(_)), "{got:?}");
+    assert_eq!(fetch::headers_not_sent_of(&got), ["host"]);
+    assert!(!fetch::notes_of(&got).iter().any(|n| n.contains("cdn-loop")));
 }
 
 #[wasm_bindgen_test]

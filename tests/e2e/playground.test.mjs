@@ -234,12 +234,16 @@ test("backends in the tab: fetch to a CORS origin, forbidden headers and a CORS 
   try {
     await fill(page, "config", `[local_server.backends.origin]\nurl = "${origin.url}"\n`);
     await fill(page, "request-url", "/echo/hi?x=1");
+    // A header that is not CORS-safelisted: the fetch needs a preflight anyway, so
+    // cdn-loop costs nothing and is sent.
+    await fill(page, "request-headers", "X-Demo: 1");
     await upload(page, guest("proxy"));
     assert.match(await status(page), /^200/);
     await waitForRun(page);
     const doc = JSON.parse(await text(page, "response-body"));
     assert.equal(doc.method, "GET");
     assert.equal(doc.url, "/echo/hi?x=1");
+    assert.equal(doc.headers["x-demo"], "1");
     assert.match(doc.headers["cdn-loop"] || "", /edgeplay/);
     assert.match(await text(page, "response-headers"), /x-echo\s*yes/);
     // The browser sets Host itself: the page says so, in the logs...
@@ -316,6 +320,57 @@ test("backends in the tab: fetch to a CORS origin, forbidden headers and a CORS 
     assert.equal(echoRows.length, 1);
     assert.equal(echoRows[0].mock, "echo");
     assert.match(echoRows[0].text, /mock \(echo\)/);
+    await noConsoleErrors(page);
+  } finally {
+    await page.context().close();
+    await origin.close();
+  }
+});
+
+test("cdn-loop in the tab: left out of a simple cross-origin request (an origin allowing simple requests only answers), sent where a preflight is due anyway", async () => {
+  const origin = await startCorsServer();
+  const page = await openApp(browser, server.url);
+  try {
+    await fill(page, "config", `[local_server.backends.origin]\nurl = "${origin.url}"\n`);
+    await fill(page, "request-url", "/simple/hi?x=1");
+    await upload(page, guest("proxy"));
+    assert.match(await status(page), /^200/);
+    await waitForRun(page);
+    // /simple answers simple requests only (it refuses every preflight): it answered,
+    // without cdn-loop and without a preflight.
+    const doc = JSON.parse(await text(page, "response-body"));
+    assert.equal(doc.url, "/simple/hi?x=1");
+    assert.equal(doc.headers["cdn-loop"], undefined);
+    assert.deepEqual(origin.preflights, []);
+    assert.equal(origin.requests.at(-1).headers["cdn-loop"], undefined);
+    // The fetch's trace event and waterfall row say it was not sent, and why.
+    await page.click('button[data-tab="Trace"]');
+    await byId(page, "trace-filter").selectOption("backends");
+    const row = page.locator('[data-testid="trace"] tr[data-hostcall="backend::origin"]');
+    assert.match(await row.locator("td.args").textContent(), /headers_not_sent=\[.*"cdn-loop".*\]/);
+    assert.match(await row.locator("td.args").textContent(), /status=200/);
+    const [wf] = await waterfallRows(page);
+    assert.equal(wf.status, "200");
+    assert.ok(wf.notSent.includes("cdn-loop") && wf.notSent.includes("host"), JSON.stringify(wf));
+    assert.match(wf.text, /cdn-loop \(on this simple cross-origin request it would cost a CORS preflight\)/);
+    const note = await page.locator('[data-testid="waterfall"] [data-backend="origin"] [data-testid="waterfall-note"]').textContent();
+    assert.match(note, /`cdn-loop` not sent: .*CORS preflight/);
+    // The Logs panel: the cdn-loop note, and the note on headers a page may not set
+    // without cdn-loop in it.
+    const notes = await page.$$eval('[data-testid="logs"] .log[data-stream="edgeplay"]', (els) => els.map((e) => e.textContent));
+    assert.ok(notes.some((n) => n.includes("`cdn-loop` not sent")), JSON.stringify(notes));
+    assert.ok(notes.some((n) => n.includes("`host`") && !n.includes("cdn-loop")), JSON.stringify(notes));
+
+    // A header that is not safelisted needs a preflight anyway: cdn-loop goes with it
+    // (here the preflight is refused, which is what cdn-loop alone would have cost).
+    await byId(page, "trace-filter").selectOption("all");
+    await page.click('button[data-tab="Response"]');
+    await fill(page, "request-headers", "X-Demo: 1");
+    await runAgain(page);
+    assert.match(await status(page), /^502/);
+    assert.equal(origin.preflights.length, 1, JSON.stringify(origin.preflights));
+    assert.match(origin.preflights[0].headers, /cdn-loop/);
+    assert.match(origin.preflights[0].headers, /x-demo/);
     await noConsoleErrors(page);
   } finally {
     await page.context().close();

@@ -378,6 +378,59 @@ test("cdn-loop in the tab: left out of a simple cross-origin request (an origin 
   }
 });
 
+test("loop detection in the tab: a request carrying the edgeplay token five times is answered 508 without the guest", async () => {
+  const page = await openApp(browser, server.url);
+  await fill(page, "request-headers", "CDN-Loop: edgeplay, edgeplay, edgeplay, edgeplay, edgeplay");
+  await upload(page, guest("hello"));
+  assert.match(await status(page), /^508/);
+  await waitForRun(page);
+  assert.match(await text(page, "response-body"), /Loop detected/);
+  assert.deepEqual(await traceRows(page), [], "the guest did not run");
+  // Four tokens: the guest runs (a service may be passed through five times).
+  await fill(page, "request-headers", "CDN-Loop: edgeplay, edgeplay, edgeplay, edgeplay");
+  await runAgain(page);
+  assert.match(await status(page), /^200/);
+  assert.equal((await text(page, "response-body")).trim(), "Hello from edgeplay!");
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("a backend pointing at the service itself: the tab runs the guest again for it, and a runaway self-call ends in 508 after five passes", async () => {
+  const page = await openApp(browser, server.url);
+  // Nothing may go to the service's address: the worker serves those fetches itself.
+  const outside = [];
+  await page.context().route((url) => url.href.startsWith("http://127.0.0.1:7676"), (route) => {
+    outside.push(route.request().url());
+    return route.abort();
+  });
+  await fill(page, "config", '[local_server.backends.origin]\nurl = "http://127.0.0.1:7676"\n');
+  await fill(page, "request-url", "/again");
+  await upload(page, guest("proxy"));
+  assert.match(await status(page), /^508/);
+  await waitForRun(page);
+  assert.match(await text(page, "response-body"), /Loop detected/);
+  // The run's one fetch was served by pass 2 (which forwarded to pass 3, ...).
+  await page.click('button[data-tab="Trace"]');
+  const rows = await waterfallRows(page);
+  assert.equal(rows.length, 1, JSON.stringify(rows));
+  assert.equal(rows[0].backend, "origin");
+  assert.equal(rows[0].status, "508");
+  assert.equal(rows[0].failed, false);
+  const note = await page.locator('[data-testid="waterfall"] [data-backend="origin"] [data-testid="waterfall-note"]').textContent();
+  assert.match(note, /served by this service itself, pass 2/);
+  assert.match(note, /answered 508/);
+  // Every pass is in the Logs panel; the sixth was refused without running the guest.
+  const notes = await page.$$eval('[data-testid="logs"] .log[data-stream="edgeplay"]', (els) => els.map((e) => e.textContent));
+  for (let pass = 2; pass <= 6; pass++) {
+    assert.ok(notes.some((n) => n.includes(`served by this service itself, pass ${pass}`)), `pass ${pass}: ${JSON.stringify(notes)}`);
+  }
+  assert.ok(notes.some((n) => /pass 6: answered 508 without running the guest/.test(n)), JSON.stringify(notes));
+  assert.ok(!notes.some((n) => n.includes("pass 7")), JSON.stringify(notes));
+  assert.deepEqual(outside, [], "no fetch went to the service's address");
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
 test("the waterfall: the fanout example's two delayed mock backends overlap, offline; screenshot", async () => {
   const page = await openApp(browser, server.url);
   // Block every request that leaves the page's own origin: the example needs no network.

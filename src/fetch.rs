@@ -6,6 +6,13 @@
 //! - headers the browser does not let a page set (`Host`, `Connection`,
 //!   `Content-Length`, `Sec-*`, ...) are left out, and listed in the result
 //!   (`headers_not_sent`: the core shows them on the fetch's trace event);
+//! - the core's loop-detection header (`cdn-loop: edgeplay`) is sent only where it
+//!   costs no CORS preflight: to the page's own origin, or on a request that needs a
+//!   preflight anyway ([`needs_preflight`]). On a simple cross-origin request it would
+//!   force a preflight, which an origin that allows simple requests only refuses, so it
+//!   is left out and the result says so. The tab does not need it to detect a loop: a
+//!   fetch to the service's own origin never gets here (the worker serves it by running
+//!   the guest again, counting the passes in `cdn-loop`);
 //! - the request is a CORS request without credentials and without the HTTP cache;
 //! - when `fetch` rejects, the page cannot tell a CORS refusal from a refused
 //!   connection, so the failure is [`FetchErrorKind::BrowserBlocked`] with a message
@@ -40,7 +47,12 @@ pub fn notes_of(result: &WorkResult) -> &[String] {
 }
 
 /// The Logs panel's note for request headers a fetch did not send (`None` for none).
+/// `cdn-loop` is left out of it: the fetch's own note says why it was not sent.
 pub fn not_sent_note(backend: &str, names: &[String]) -> Option<String> {
+    let names: Vec<&String> = names
+        .iter()
+        .filter(|n| !n.eq_ignore_ascii_case(CDN_LOOP))
+        .collect();
     if names.is_empty() {
         return None;
     }
@@ -64,7 +76,9 @@ pub fn headers_not_sent_of(result: &WorkResult) -> &[String] {
 }
 
 /// True for a request header name a page may not set (the Fetch standard's forbidden
-/// request headers).
+/// request headers, and `user-agent`: the standard allows it since 2015, but Chromium
+/// still sends its own in its place, so it is not sent as the guest set it — and
+/// counting it for the preflight rule would send `cdn-loop` where it costs one).
 pub fn is_forbidden_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     const FORBIDDEN: &[&str] = &[
@@ -88,9 +102,164 @@ pub fn is_forbidden_header(name: &str) -> bool {
         "trailer",
         "transfer-encoding",
         "upgrade",
+        "user-agent",
         "via",
     ];
     FORBIDDEN.contains(&n.as_str()) || n.starts_with("proxy-") || n.starts_with("sec-")
+}
+
+/// The core's loop-detection header (`edgeplay_host::backends::add_loop_token`).
+pub const CDN_LOOP: &str = "cdn-loop";
+
+/// The note on a fetch that left `cdn-loop` out.
+pub fn cdn_loop_not_sent_note(backend: &str) -> String {
+    format!(
+        "backend `{backend}`: `cdn-loop` not sent: it is not a CORS-safelisted header, so on this \
+         simple cross-origin request it would have forced a CORS preflight, which an origin that \
+         allows simple requests only refuses. The tab detects loops without it: a fetch to the \
+         service's own origin is served by the service itself"
+    )
+}
+
+/// True for a method a cross-origin request may use without a CORS preflight (the
+/// Fetch standard's CORS-safelisted methods; `fetch` normalizes their case).
+pub fn is_cors_safelisted_method(method: &str) -> bool {
+    ["GET", "HEAD", "POST"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method))
+}
+
+/// The Fetch standard's CORS-unsafe request-header bytes.
+fn is_cors_unsafe_byte(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b"\"():<>?@[\\]{}\x7f".contains(&b)
+}
+
+/// True for a header token character (RFC 9110).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The essence (`type/subtype`, lowercased) of a MIME type, `None` when it does not
+/// parse (the Fetch standard's "parse a MIME type", without the parameters).
+fn mime_essence(value: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(value).ok()?;
+    let head = text.split(';').next()?;
+    let head = head.trim_matches([' ', '\t', '\r', '\n']);
+    let (ty, sub) = head.split_once('/')?;
+    let sub = sub.trim_end_matches([' ', '\t', '\r', '\n']);
+    let token = |s: &str| !s.is_empty() && s.bytes().all(is_token_byte);
+    (token(ty) && token(sub)).then(|| format!("{ty}/{sub}").to_ascii_lowercase())
+}
+
+/// True for a `range` value the Fetch standard safelists: one `bytes=start-[end]` range
+/// with a start (a suffix range `bytes=-500` is not safelisted).
+fn is_simple_range(value: &[u8]) -> bool {
+    let Some(rest) = value
+        .get(..6)
+        .filter(|p| p.eq_ignore_ascii_case(b"bytes="))
+        .map(|_| &value[6..])
+    else {
+        return false;
+    };
+    let Some(dash) = rest.iter().position(|b| *b == b'-') else {
+        return false;
+    };
+    let (start, end) = (&rest[..dash], &rest[dash + 1..]);
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    if start.is_empty() || !digits(start) || !digits(end) {
+        return false;
+    }
+    if end.is_empty() {
+        return true;
+    }
+    let num = |s: &[u8]| std::str::from_utf8(s).ok()?.parse::<u128>().ok();
+    matches!((num(start), num(end)), (Some(a), Some(b)) if a <= b)
+}
+
+/// True for a request header (name and whole value) a cross-origin request may carry
+/// without a CORS preflight: the Fetch standard's CORS-safelisted request-headers
+/// (`accept`, `accept-language`, `content-language`, `content-type` with a form or
+/// plain-text essence, a simple `range`; each value at most 128 bytes).
+pub fn is_cors_safelisted_header(name: &str, value: &[u8]) -> bool {
+    if value.len() > 128 {
+        return false;
+    }
+    match name.to_ascii_lowercase().as_str() {
+        "accept" => !value.iter().any(|b| is_cors_unsafe_byte(*b)),
+        "accept-language" | "content-language" => value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b" *,-.;=".contains(b)),
+        "content-type" => {
+            !value.iter().any(|b| is_cors_unsafe_byte(*b))
+                && mime_essence(value).is_some_and(|e| {
+                    matches!(
+                        e.as_str(),
+                        "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain"
+                    )
+                })
+        }
+        "range" => is_simple_range(value),
+        _ => false,
+    }
+}
+
+/// The headers among `headers` (the ones the page sets) that make a cross-origin
+/// request need a CORS preflight: the Fetch standard's CORS-unsafe request-header
+/// names — the headers that are not safelisted, and all of them once the safelisted
+/// values add up to more than 1024 bytes. A name's values are checked combined with
+/// `, `, as Chromium checks and sends them (the standard checks each entry; combined is
+/// never less strict). Lowercased, sorted, each once.
+pub fn cors_unsafe_header_names<N: AsRef<str>, V: AsRef<[u8]>>(headers: &[(N, V)]) -> Vec<String> {
+    let mut combined: Vec<(String, Vec<u8>)> = Vec::new();
+    for (name, value) in headers {
+        let name = name.as_ref().to_ascii_lowercase();
+        let value = value.as_ref();
+        match combined.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => {
+                v.extend_from_slice(b", ");
+                v.extend_from_slice(value);
+            }
+            None => combined.push((name, value.to_vec())),
+        }
+    }
+    let mut unsafe_names = Vec::new();
+    let mut safelisted = Vec::new();
+    let mut safelisted_bytes = 0;
+    for (name, value) in combined {
+        if is_cors_safelisted_header(&name, &value) {
+            safelisted_bytes += value.len();
+            safelisted.push(name);
+        } else {
+            unsafe_names.push(name);
+        }
+    }
+    if safelisted_bytes > 1024 {
+        unsafe_names.extend(safelisted);
+    }
+    unsafe_names.sort();
+    unsafe_names.dedup();
+    unsafe_names
+}
+
+/// True when a cross-origin `fetch` with this method and these headers (the ones the
+/// page sets) needs a CORS preflight (Fetch standard: a method that is not safelisted,
+/// or any CORS-unsafe request-header name). A `Uint8Array` body, as the adapter sends
+/// it, never needs one.
+pub fn needs_preflight<N: AsRef<str>, V: AsRef<[u8]>>(method: &str, headers: &[(N, V)]) -> bool {
+    !is_cors_safelisted_method(method) || !cors_unsafe_header_names(headers).is_empty()
+}
+
+/// True when a fetch from a page at `page_origin` may carry `cdn-loop` without paying
+/// a CORS preflight for it: the request goes to the page's own origin (no CORS at all),
+/// or it needs a preflight anyway ([`needs_preflight`]; `headers` are the ones the page
+/// sets besides `cdn-loop`).
+pub fn cdn_loop_costs_nothing<N: AsRef<str>, V: AsRef<[u8]>>(
+    page_origin: &str,
+    url: &str,
+    method: &str,
+    headers: &[(N, V)],
+) -> bool {
+    crate::request::same_origin(page_origin, url) || needs_preflight(method, headers)
 }
 
 /// The page's origin (`http://127.0.0.1:8080`), on the page or in a worker.
@@ -141,6 +310,26 @@ pub async fn fetch(req: FetchRequest) -> WorkResult {
         }
     };
     let mut refused: Vec<String> = Vec::new();
+    // What the page sets (for the preflight rule), and `cdn-loop`, decided last.
+    let mut set: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut cdn_loop: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut append = |name: &str, value: &[u8], notes: &mut Vec<String>| -> bool {
+        let text = String::from_utf8_lossy(value);
+        match headers.append(name, &text) {
+            Ok(()) => true,
+            Err(e) => {
+                if !refused.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                    refused.push(name.to_string());
+                }
+                notes.push(format!(
+                    "backend `{}`: the browser refused header `{name}` ({}); it was not sent",
+                    req.backend,
+                    js_error(&e)
+                ));
+                false
+            }
+        }
+    };
     for (name, value) in req.headers.iter() {
         if is_forbidden_header(name) {
             if !skipped.iter().any(|s| s.eq_ignore_ascii_case(name)) {
@@ -148,16 +337,22 @@ pub async fn fetch(req: FetchRequest) -> WorkResult {
             }
             continue;
         }
-        let value = String::from_utf8_lossy(value);
-        if let Err(e) = headers.append(name, &value) {
-            if !refused.iter().any(|s| s.eq_ignore_ascii_case(name)) {
-                refused.push(name.to_string());
+        if name.eq_ignore_ascii_case(CDN_LOOP) {
+            cdn_loop.push((name.to_string(), value.to_vec()));
+            continue;
+        }
+        if append(name, value, &mut notes) {
+            set.push((name.to_string(), value.to_vec()));
+        }
+    }
+    if !cdn_loop.is_empty() {
+        if cdn_loop_costs_nothing(&origin, &req.url, &req.method, &set) {
+            for (name, value) in &cdn_loop {
+                append(name, value, &mut notes);
             }
-            notes.push(format!(
-                "backend `{}`: the browser refused header `{name}` ({}); it was not sent",
-                req.backend,
-                js_error(&e)
-            ));
+        } else {
+            skipped.push(cdn_loop[0].0.clone());
+            notes.push(cdn_loop_not_sent_note(&req.backend));
         }
     }
     for name in refused {

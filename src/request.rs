@@ -72,6 +72,31 @@ pub fn build_request(spec: &RequestSpec) -> Result<DownstreamRequest, String> {
     Ok(req)
 }
 
+/// The origin of an absolute URL as a browser serializes it (`http://127.0.0.1:7676`):
+/// scheme and host lowercased, the scheme's default port left out. `None` for a URL
+/// without a scheme or a host. The worker compares origins to tell a backend fetch
+/// to the service itself (the downstream request's origin) or to the page's own
+/// origin (no CORS) from one to somewhere else.
+pub fn origin_of(url: &str) -> Option<String> {
+    let uri: http::Uri = url.trim().parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host().filter(|h| !h.is_empty())?.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    };
+    Some(match uri.port_u16() {
+        Some(p) if Some(p) != default_port => format!("{scheme}://{host}:{p}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
+/// True when both URLs have an origin and it is the same one.
+pub fn same_origin(a: &str, b: &str) -> bool {
+    matches!((origin_of(a), origin_of(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// The service config as the tab has it: `fastly.toml` text, and no files beside it.
 pub fn parse_config(text: &str) -> Result<ServiceConfig, ConfigError> {
     ServiceConfig::from_toml_str(text, "fastly.toml", &|path| {
@@ -131,5 +156,53 @@ mod tests {
             build_request(&s).unwrap().client_ip.to_string(),
             "203.0.113.7"
         );
+    }
+
+    #[test]
+    fn origins_are_compared_as_a_browser_serializes_them() {
+        assert_eq!(
+            origin_of("http://127.0.0.1:7676/a?b=1").as_deref(),
+            Some("http://127.0.0.1:7676")
+        );
+        assert_eq!(
+            origin_of("HTTP://Example.COM:80/x").as_deref(),
+            Some("http://example.com")
+        );
+        assert_eq!(
+            origin_of("https://example.com:443").as_deref(),
+            Some("https://example.com")
+        );
+        assert_eq!(
+            origin_of("https://example.com:8443/").as_deref(),
+            Some("https://example.com:8443")
+        );
+        assert_eq!(
+            origin_of("http://[::1]:8080/").as_deref(),
+            Some("http://[::1]:8080")
+        );
+        assert_eq!(origin_of("/just/a/path"), None);
+        assert_eq!(origin_of("not a url"), None);
+        // The composer's path is absolute against the runner's address.
+        let r = build_request(&spec("GET", "/x", "")).unwrap();
+        assert_eq!(origin_of(&r.url).as_deref(), Some("http://127.0.0.1:7676"));
+
+        assert!(same_origin(
+            "http://127.0.0.1:7676/",
+            "http://127.0.0.1:7676/other?q"
+        ));
+        assert!(same_origin("http://example.com/", "http://EXAMPLE.com:80/"));
+        assert!(!same_origin(
+            "http://127.0.0.1:7676/",
+            "http://localhost:7676/"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:7676/",
+            "https://127.0.0.1:7676/"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:7676/",
+            "http://127.0.0.1:7677/"
+        ));
+        assert!(!same_origin("/a", "/a"));
     }
 }

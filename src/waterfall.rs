@@ -177,15 +177,32 @@ impl FetchRow {
         )
     }
 
-    /// `not sent: host, connection` when the driver could not send some headers.
+    /// `not sent: host, connection (...)` when the driver could not send some headers;
+    /// `cdn-loop`, which the tab leaves out of a simple cross-origin request (it would
+    /// cost a CORS preflight), is named with its own reason.
     pub fn not_sent_label(&self) -> String {
-        if self.headers_not_sent.is_empty() {
+        let (loop_header, page): (Vec<&String>, Vec<&String>) = self
+            .headers_not_sent
+            .iter()
+            .partition(|n| n.eq_ignore_ascii_case("cdn-loop"));
+        let mut parts = Vec::new();
+        if !page.is_empty() {
+            let names: Vec<&str> = page.iter().map(|s| s.as_str()).collect();
+            parts.push(format!(
+                "{} (a page may not set these headers; the browser sets its own)",
+                names.join(", ")
+            ));
+        }
+        if !loop_header.is_empty() {
+            parts.push(
+                "cdn-loop (on this simple cross-origin request it would cost a CORS preflight)"
+                    .to_string(),
+            );
+        }
+        if parts.is_empty() {
             String::new()
         } else {
-            format!(
-                "not sent: {} (a page may not set these headers; the browser sets its own)",
-                self.headers_not_sent.join(", ")
-            )
+            format!("not sent: {}", parts.join("; "))
         }
     }
 
@@ -435,6 +452,20 @@ mod tests {
         assert!(row
             .not_sent_label()
             .starts_with("not sent: host, connection ("));
+        let mut with_loop = row.clone();
+        with_loop.headers_not_sent.push("cdn-loop".into());
+        let label = with_loop.not_sent_label();
+        assert!(label.starts_with("not sent: host, connection ("), "{label}");
+        assert!(
+            label.ends_with(
+                "; cdn-loop (on this simple cross-origin request it would cost a CORS preflight)"
+            ),
+            "{label}"
+        );
+        with_loop.headers_not_sent = vec!["cdn-loop".into()];
+        assert!(with_loop
+            .not_sent_label()
+            .starts_with("not sent: cdn-loop ("));
         assert_eq!(row.class(), "wf-row failed");
         assert!(row.note.as_deref().unwrap().contains("CORS"));
 

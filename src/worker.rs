@@ -16,18 +16,29 @@
 //!
 //! Stop is the UI terminating this worker: nothing here has to cooperate, so a
 //! runaway guest can always be ended at once. The CPU limit is the core's fuel budget.
+//!
+//! A backend fetch to the service's own origin (the downstream request's, e.g.
+//! `http://127.0.0.1:7676`) is a request to the service itself: there is no server
+//! behind that address in a browser, so the worker serves it, running the same guest
+//! again as a nested downstream request ([`Itself`]) through this same loop. Its
+//! `cdn-loop` header counts the passes, so a service may call itself and the sixth
+//! pass of a runaway self-call is answered 508 by [`Driver::start`].
 
 use crate::fetch;
 use crate::platform::{browser_platform, now_ms};
 use crate::protocol::{js, FromWorker, RunRequest, ToWorker, WireOutput};
+use edgeplay_host::backends::{loop_hops, MAX_LOOP_HOPS};
 use edgeplay_host::exec::{viceroy_request_id, StartError};
 use edgeplay_host::{
-    Capabilities, Driver, Engine, ExecOptions, Guest, Outcome, Poll, Step, Work, WorkId, WorkKind,
-    WorkResult,
+    Capabilities, Collected, DownstreamRequest, Driver, Engine, ExecOptions, FetchError,
+    FetchErrorKind, FetchRequest, FetchResponse, FinalResponse, Guest, Outcome, Poll, Service,
+    Step, Work, WorkId, WorkKind, WorkResult,
 };
 use futures_channel::mpsc;
 use futures_util::StreamExt;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -40,10 +51,62 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 const SLICE_FUEL: u64 = 4_000_000;
 
 struct State {
-    engine: Engine,
+    engine: Rc<Engine>,
     guest: Option<Arc<Guest>>,
-    requests: u64,
+    /// Downstream requests so far (for request ids), nested ones included.
+    requests: Rc<Cell<u64>>,
     busy: bool,
+}
+
+/// What a run needs to serve the requests its service makes to itself: the guest,
+/// the service (its config and state, shared with every nested request), the
+/// execution options and the service's own origin. Each nested request is driven by
+/// [`drive`] with a copy one pass deeper.
+#[derive(Clone)]
+pub struct Itself {
+    engine: Rc<Engine>,
+    guest: Arc<Guest>,
+    service: Service,
+    opts: ExecOptions,
+    /// The service's own origin (`http://127.0.0.1:7676`); `None` serves nothing.
+    origin: Option<String>,
+    requests: Rc<Cell<u64>>,
+    /// Runs of this service open around this one, this one included (the run the
+    /// user started is 1). The passes are counted in `cdn-loop`; this count only
+    /// stops a guest that drops the token from recursing without end.
+    depth: usize,
+}
+
+impl Itself {
+    /// A service whose own URL is `service_url` (the downstream request's URL).
+    pub fn new(
+        engine: Rc<Engine>,
+        guest: Arc<Guest>,
+        service: Service,
+        opts: ExecOptions,
+        service_url: &str,
+    ) -> Itself {
+        Itself {
+            engine,
+            guest,
+            service,
+            opts,
+            origin: crate::request::origin_of(service_url),
+            requests: Rc::new(Cell::new(0)),
+            depth: 1,
+        }
+    }
+
+    /// True when a fetch to `url` is a request to the service itself.
+    pub fn serves(&self, url: &str) -> bool {
+        self.origin.is_some() && crate::request::origin_of(url) == self.origin
+    }
+
+    fn next_request_id(&self) -> String {
+        let n = self.requests.get();
+        self.requests.set(n + 1);
+        viceroy_request_id(n)
+    }
 }
 
 /// Where the driver's messages go: the UI (through `postMessage`), or a test.
@@ -64,9 +127,9 @@ pub fn post(msg: &FromWorker) {
 pub fn start() {
     console_error_panic_hook::set_once();
     let state = Rc::new(RefCell::new(State {
-        engine: Engine::new(browser_platform()),
+        engine: Rc::new(Engine::new(browser_platform())),
         guest: None,
-        requests: 0,
+        requests: Rc::new(Cell::new(0)),
         busy: false,
     }));
     let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
@@ -137,7 +200,7 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
                 }
             };
             match prepared {
-                Ok((exec, request_id, instantiate_ms)) => {
+                Ok((exec, itself, request_id, instantiate_ms)) => {
                     state.borrow_mut().busy = true;
                     post(&FromWorker::Started {
                         run_id,
@@ -147,7 +210,8 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
                     let state = state.clone();
                     spawn_local(async move {
                         let t0 = now_ms();
-                        let outcome = drive(exec, run_id, Rc::new(post)).await;
+                        let outcome =
+                            drive(exec, run_id, Rc::new(post), Some(Rc::new(itself))).await;
                         state.borrow_mut().busy = false;
                         post(&FromWorker::Done {
                             run_id,
@@ -163,43 +227,58 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
 }
 
 /// Parse the config, build the request, instantiate the guest.
-fn prepare(s: &mut State, run: RunRequest) -> Result<(Driver, String, f64), String> {
+fn prepare(s: &mut State, run: RunRequest) -> Result<(Driver, Itself, String, f64), String> {
     let guest = s
         .guest
         .clone()
         .ok_or("no guest is loaded: drop a .wasm file or pick an example")?;
     let config = crate::request::parse_config(&run.config_toml).map_err(|e| e.to_string())?;
     let request = crate::request::build_request(&run.request)?;
-    let request_id = viceroy_request_id(s.requests);
-    s.requests += 1;
     let opts = ExecOptions {
         cpu_limit_ms: run.cpu_limit_ms,
         slice_fuel: SLICE_FUEL,
         ..ExecOptions::default()
     };
+    let service = Service::new(Arc::new(config));
+    let mut itself = Itself::new(
+        s.engine.clone(),
+        guest.clone(),
+        service.clone(),
+        opts.clone(),
+        &request.url,
+    );
+    itself.requests = s.requests.clone();
+    let request_id = itself.next_request_id();
     let t0 = now_ms();
     let exec = Driver::start(
         &s.engine,
         guest,
-        Arc::new(config),
+        service,
         request,
         request_id.clone(),
         opts,
         Capabilities::BROWSER,
     )
     .map_err(|e: StartError| e.to_string())?;
-    Ok((exec, request_id, now_ms() - t0))
+    Ok((exec, itself, request_id, now_ms() - t0))
 }
 
 /// Run `driver` to its end, streaming what it produces to `sink` as `Progress`
-/// (and `Notice`) messages for `run_id`. Returns how it ended.
-pub async fn drive(mut driver: Driver, run_id: u32, sink: Sink) -> Outcome {
+/// (and `Notice`) messages for `run_id`. Returns how it ended. With `itself`, a
+/// backend fetch to the service's own origin is served by running the guest again
+/// ([`serve_itself`], which drives the nested request with this same loop).
+pub async fn drive(
+    mut driver: Driver,
+    run_id: u32,
+    sink: Sink,
+    itself: Option<Rc<Itself>>,
+) -> Outcome {
     let t0 = now_ms();
     let (tx, mut rx) = mpsc::unbounded::<(WorkId, WorkResult)>();
     loop {
         let step = driver.step();
         for w in driver.take_work() {
-            start_work(w, run_id, tx.clone(), sink.clone());
+            start_work(w, run_id, tx.clone(), sink.clone(), itself.clone());
         }
         flush(&mut driver, run_id, t0, &sink);
         match step {
@@ -250,8 +329,15 @@ fn flush(driver: &mut Driver, run_id: u32, t0: f64, sink: &Sink) {
 
 /// Perform one piece of outside work; its result goes to `tx`. The driver core
 /// buffers streaming uploads for the browser ([`Capabilities::BROWSER`]), so only
-/// sleeps and whole fetches arrive here.
-fn start_work(w: Work, run_id: u32, tx: mpsc::UnboundedSender<(WorkId, WorkResult)>, sink: Sink) {
+/// sleeps and whole fetches arrive here. A fetch to the service itself is served by
+/// the service ([`serve_itself`]), any other by the browser ([`fetch::fetch`]).
+fn start_work(
+    w: Work,
+    run_id: u32,
+    tx: mpsc::UnboundedSender<(WorkId, WorkResult)>,
+    sink: Sink,
+    itself: Option<Rc<Itself>>,
+) {
     let id = w.id;
     match w.kind {
         WorkKind::Sleep { ns } => spawn_local(async move {
@@ -260,7 +346,10 @@ fn start_work(w: Work, run_id: u32, tx: mpsc::UnboundedSender<(WorkId, WorkResul
         }),
         WorkKind::Fetch(req) => spawn_local(async move {
             let backend = req.backend.clone();
-            let result = fetch::fetch(*req).await;
+            let result = match itself.filter(|s| s.serves(&req.url)) {
+                Some(service) => serve_itself(service, *req, run_id, sink.clone()).await,
+                None => fetch::fetch(*req).await,
+            };
             // The headers not sent and the notes go on the fetch's trace event (the
             // core puts them there) and, as they matter, to the Logs panel too.
             let not_sent = fetch::not_sent_note(&backend, fetch::headers_not_sent_of(&result));
@@ -286,6 +375,162 @@ fn start_work(w: Work, run_id: u32, tx: mpsc::UnboundedSender<(WorkId, WorkResul
         // Never reach a browser driver: the core buffers uploads.
         WorkKind::FetchBodyChunk { .. } | WorkKind::FetchBodyEnd { .. } => {}
     }
+}
+
+/// The downstream request a backend fetch to the service itself becomes: its method,
+/// URL, headers (`host` and `cdn-loop` as the core set them) and body, arriving from
+/// the loopback address as it would at the runner.
+pub fn nested_request(req: FetchRequest) -> DownstreamRequest {
+    let mut d = DownstreamRequest::new(&req.method, &req.url);
+    d.headers = req.headers;
+    // What an HTTP client adds to a whole body the core framed automatically.
+    if !req.body.is_empty()
+        && d.headers.get("content-length").is_none()
+        && d.headers.get("transfer-encoding").is_none()
+    {
+        d.headers
+            .insert("content-length", req.body.len().to_string().into_bytes());
+    }
+    d.original_header_names = d.headers.iter().map(|(n, _)| n.to_string()).collect();
+    d.body = req.body;
+    d
+}
+
+/// Serve a backend fetch to the service itself: run the guest again for it as a nested
+/// downstream request (a fresh [`Driver`] for the same guest and service, driven by
+/// [`drive`]), and turn what it answered into the fetch's response. The nested run's
+/// response and logs stay out of the page (its own fetches' notes reach the Logs
+/// panel); the fetch's trace event says which pass served it.
+async fn serve_itself(
+    itself: Rc<Itself>,
+    req: FetchRequest,
+    run_id: u32,
+    sink: Sink,
+) -> WorkResult {
+    let t0 = now_ms();
+    let backend = req.backend.clone();
+    let url = req.url.clone();
+    let request = nested_request(req);
+    let hops = loop_hops(&request.headers);
+    let pass = hops + 1;
+    let depth = itself.depth + 1;
+    let served = format!("backend `{backend}`: served by this service itself, pass {pass}");
+    let origin = itself.origin.clone().unwrap_or_default();
+    let elapsed_us = |since: f64| ((now_ms() - since).max(0.0) * 1000.0) as u64;
+    if depth > MAX_LOOP_HOPS && hops < MAX_LOOP_HOPS {
+        // The guest dropped the token on the way: count the passes here instead.
+        let r = FinalResponse::loop_detected();
+        let us = elapsed_us(t0);
+        return fetched(
+            r,
+            us,
+            us,
+            vec![format!(
+                "{served}: answered 508 Loop Detected without running the guest: this is                  nested pass {depth} in the tab although `cdn-loop` counts only {hops} (the                  guest dropped the edgeplay token)"
+            )],
+        );
+    }
+    let driver = match Driver::start(
+        &itself.engine,
+        itself.guest.clone(),
+        itself.service.clone(),
+        request,
+        itself.next_request_id(),
+        itself.opts.clone(),
+        Capabilities::BROWSER,
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            return WorkResult::FetchFailed(FetchError {
+                kind: FetchErrorKind::InternalError,
+                message: format!("{served}: the guest could not start: {e}"),
+                headers_not_sent: Vec::new(),
+                notes: Vec::new(),
+            })
+        }
+    };
+    let answered = driver.answered_without_guest();
+    let got: Rc<RefCell<Collected>> = Rc::default();
+    let first_byte_us: Rc<Cell<Option<u64>>> = Rc::default();
+    let events = Rc::new(Cell::new(0usize));
+    let inner: Sink = {
+        let (got, first_byte_us, events, sink) = (
+            got.clone(),
+            first_byte_us.clone(),
+            events.clone(),
+            sink.clone(),
+        );
+        Rc::new(move |m: &FromWorker| match m {
+            FromWorker::Progress { outputs, trace, .. } => {
+                if first_byte_us.get().is_none()
+                    && outputs.iter().any(|o| matches!(o, WireOutput::Response(_)))
+                {
+                    first_byte_us.set(Some(elapsed_us(t0)));
+                }
+                got.borrow_mut()
+                    .absorb(outputs.iter().cloned().map(Into::into).collect());
+                events.set(events.get() + trace.len());
+            }
+            // The notes of the nested run's own fetches (a deeper pass, a header not
+            // sent): the Logs panel shows them as they come.
+            other => sink(other),
+        })
+    };
+    let nested = Rc::new(Itself {
+        depth,
+        ..(*itself).clone()
+    });
+    // Async recursion: the nested drive is boxed.
+    let run: Pin<Box<dyn Future<Output = Outcome>>> =
+        Box::pin(drive(driver, run_id, inner, Some(nested)));
+    let outcome = run.await;
+    let end_us = elapsed_us(t0);
+    let got = got.borrow();
+    let response = got.final_response(&outcome);
+    let mut note = if answered {
+        format!(
+            "{served}: answered {} without running the guest",
+            response.status
+        )
+    } else {
+        format!(
+            "{served}: {url} has the service's own origin ({origin}), so the tab ran the guest              again for it (it answered {}; its {} trace events are not shown here)",
+            response.status,
+            events.get()
+        )
+    };
+    if let Some(error) = &response.error {
+        note.push_str(&format!(": {error}"));
+    }
+    if got.head.is_some() && !got.body_complete {
+        let why = if got.body_aborted {
+            "the guest abandoned the response body"
+        } else {
+            "the response body ended early"
+        };
+        return WorkResult::FetchFailed(FetchError {
+            kind: FetchErrorKind::HttpIncompleteResponse,
+            message: format!("{served}: {why}"),
+            headers_not_sent: Vec::new(),
+            notes: vec![note],
+        });
+    }
+    let first = first_byte_us.get().unwrap_or(end_us);
+    fetched(response, first, end_us, vec![note])
+}
+
+/// A fetch's result from a response the service gave itself.
+fn fetched(r: FinalResponse, first_byte_us: u64, end_us: u64, notes: Vec<String>) -> WorkResult {
+    WorkResult::Fetched(Box::new(FetchResponse {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+        remote_addr: None,
+        first_byte_us,
+        end_us,
+        headers_not_sent: Vec::new(),
+        notes,
+    }))
 }
 
 /// Yield one macrotask (a `MessageChannel` round trip: no timer clamping).

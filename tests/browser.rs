@@ -1,7 +1,9 @@
 //! The browser adapters, tested in headless Chromium with wasm-bindgen-test:
 //! the clock, the random source, the worker messages as JS values, the backend
-//! fetch adapter (against a CORS origin the harness serves on 127.0.0.1), sleeps,
-//! and the driver loop. Native builds compile this file to nothing.
+//! fetch adapter (against a CORS origin the harness serves on 127.0.0.1) with the
+//! CORS safelist that decides where `cdn-loop` goes, sleeps, the driver loop, and a
+//! service calling itself (served by the worker, 508 at the sixth pass). Native builds
+//! compile this file to nothing.
 //!
 //! scripts/test.sh runs it: it starts `tests/e2e/cors-server.mjs`, then
 //! `EDGEPLAY_TEST_ORIGIN=http://127.0.0.1:PORT CHROMEDRIVER=/usr/bin/chromedriver
@@ -12,11 +14,12 @@ use edgeplay_host::platform::{Clock, Random};
 use edgeplay_host::trace::{ArgValue, EventKind, HandleKind};
 use edgeplay_host::{
     Capabilities, DownstreamRequest, Driver, Engine, ExecOptions, Execution, Exit, FetchErrorKind,
-    FetchRequest, Headers, TraceEvent, WorkResult,
+    FetchRequest, Headers, Service, TraceEvent, WorkResult,
 };
 use edgeplay_web::fetch::{self, fetch as browser_fetch, page_origin};
 use edgeplay_web::platform::{browser_platform, BrowserClock, BrowserRandom};
 use edgeplay_web::protocol::{js, FromWorker, ToWorker, WireOutput};
+use edgeplay_web::worker::Itself;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -118,6 +121,7 @@ fn forbidden_headers_are_recognised() {
         "Content-Length",
         "sec-fetch-mode",
         "Proxy-Authorization",
+        "User-Agent",
     ] {
         assert!(fetch::is_forbidden_header(h), "{h}");
     }
@@ -133,6 +137,8 @@ fn request(url: String, method: &str, body: &[u8]) -> FetchRequest {
     headers.append("x-test", "one");
     headers.append("x-test", "two");
     headers.append("content-type", "text/plain");
+    // As the core sets it on every backend request.
+    headers.append("cdn-loop", "edgeplay");
     FetchRequest {
         backend: "origin_0".into(),
         method: method.into(),
@@ -168,6 +174,8 @@ async fn fetch_sends_method_headers_and_body_and_notes_what_it_skips() {
     assert_eq!(doc["headers"]["content-type"], "text/plain");
     // The browser sets Host itself: the page cannot.
     assert_ne!(doc["headers"]["host"], "origin.example");
+    // `x-test` needs a CORS preflight anyway, so `cdn-loop` costs nothing and is sent.
+    assert_eq!(doc["headers"]["cdn-loop"], "edgeplay");
     // The result lists the headers not sent (the core puts them on the trace event),
     // and the Logs panel's note names them and the backend.
     let not_sent = fetch::headers_not_sent_of(&got);
@@ -179,6 +187,234 @@ async fn fetch_sends_method_headers_and_body_and_notes_what_it_skips() {
     );
     assert!(note.contains("origin_0"), "{note}");
     assert_eq!(fetch::not_sent_note("origin_0", &[]), None);
+}
+
+#[wasm_bindgen_test]
+fn the_cors_safelist_follows_the_fetch_standard() {
+    for m in ["GET", "HEAD", "POST", "get", "post"] {
+        assert!(fetch::is_cors_safelisted_method(m), "{m}");
+    }
+    for m in ["PUT", "DELETE", "PATCH", "OPTIONS", "PURGE"] {
+        assert!(!fetch::is_cors_safelisted_method(m), "{m}");
+    }
+    let safe: &[(&str, &str)] = &[
+        ("accept", "*/*"),
+        ("Accept", "text/html, application/json;q=0.9"),
+        ("accept-language", "en-GB, fr;q=0.5"),
+        ("content-language", "de-DE"),
+        ("content-type", "text/plain"),
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("content-type", "multipart/form-data; boundary=x"),
+        ("content-type", " TEXT/Plain "),
+        ("range", "bytes=0-"),
+        ("range", "bytes=10-20"),
+    ];
+    for (n, v) in safe {
+        assert!(
+            fetch::is_cors_safelisted_header(n, v.as_bytes()),
+            "{n}: {v}"
+        );
+    }
+    let long = "a".repeat(129);
+    let not_safe: &[(&str, &str)] = &[
+        ("x-custom", "1"),
+        ("cdn-loop", "edgeplay"),
+        ("authorization", "Bearer x"),
+        ("user-agent", "edgeplay"),
+        ("accept", "text/html (x)"),
+        ("accept", "a\"b"),
+        ("accept", &long),
+        ("accept-language", "en_GB"),
+        ("content-language", "de/DE"),
+        ("content-type", "application/json"),
+        ("content-type", "text/html"),
+        ("content-type", "text/plain; charset=\"utf-8\""),
+        ("content-type", "text"),
+        ("content-type", "text/plain, text/plain"),
+        ("range", "bytes=-500"),
+        ("range", "bytes=5-1"),
+        ("range", "bytes=0-1,3-4"),
+        ("range", "items=0-1"),
+    ];
+    for (n, v) in not_safe {
+        assert!(
+            !fetch::is_cors_safelisted_header(n, v.as_bytes()),
+            "{n}: {v}"
+        );
+    }
+
+    let none: &[(&str, &str)] = &[];
+    assert!(!fetch::needs_preflight("GET", none));
+    assert!(!fetch::needs_preflight(
+        "POST",
+        &[("content-type", "text/plain"), ("accept", "*/*")]
+    ));
+    assert!(fetch::needs_preflight("PUT", none));
+    assert!(fetch::needs_preflight("GET", &[("x-test", "1")]));
+    assert!(fetch::needs_preflight(
+        "POST",
+        &[("content-type", "application/json")]
+    ));
+    assert_eq!(
+        fetch::cors_unsafe_header_names(&[
+            ("X-B", "1"),
+            ("accept", "*/*"),
+            ("x-a", "2"),
+            ("x-b", "3")
+        ]),
+        ["x-a", "x-b"]
+    );
+    // A name's values are combined as the browser sends them.
+    assert_eq!(
+        fetch::cors_unsafe_header_names(&[
+            ("content-type", "text/plain"),
+            ("Content-Type", "text/plain")
+        ]),
+        ["content-type"]
+    );
+    // Combined, a name's values count against the 128-byte limit together (what
+    // Chromium checks; stricter than the standard's per-entry rule and its 1024-byte
+    // total, which combined values of at most 128 bytes each can never reach).
+    let v = "a".repeat(60);
+    let two = [("accept", v.as_str()), ("accept", v.as_str())];
+    assert!(fetch::cors_unsafe_header_names(&two[..1]).is_empty());
+    assert!(
+        fetch::cors_unsafe_header_names(&two).is_empty(),
+        "122 bytes"
+    );
+    let three = [
+        ("accept", v.as_str()),
+        ("Accept", v.as_str()),
+        ("accept", "abcde"),
+    ];
+    assert_eq!(
+        fetch::cors_unsafe_header_names(&three),
+        ["accept"],
+        "129 bytes"
+    );
+    let w = "a".repeat(64);
+    assert_eq!(
+        fetch::cors_unsafe_header_names(&[("accept", w.as_str()), ("accept", w.as_str())]),
+        ["accept"],
+        "130 bytes"
+    );
+
+    // `cdn-loop` goes where it costs no preflight: the page's own origin, or a request
+    // that needs one anyway.
+    let page = page_origin();
+    let other = "http://127.0.0.1:9";
+    assert!(fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{page}/x"),
+        "GET",
+        none
+    ));
+    assert!(fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{page}/x"),
+        "PUT",
+        none
+    ));
+    assert!(!fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{other}/x"),
+        "GET",
+        none
+    ));
+    assert!(!fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{other}/x"),
+        "POST",
+        &[("content-type", "text/plain")]
+    ));
+    assert!(fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{other}/x"),
+        "DELETE",
+        none
+    ));
+    assert!(fetch::cdn_loop_costs_nothing(
+        &page,
+        &format!("{other}/x"),
+        "GET",
+        &[("x-test", "1")]
+    ));
+}
+
+/// A GET as the core builds it: `host`, `cdn-loop`, and the given headers.
+fn simple_get(url: String, extra: &[(&str, &str)]) -> FetchRequest {
+    let mut req = request(url, "GET", b"");
+    req.headers = Headers::new();
+    req.headers.append("host", "origin.example");
+    req.headers.append("accept", "*/*");
+    for (n, v) in extra {
+        req.headers.append(n, *v);
+    }
+    req.headers.append("cdn-loop", "edgeplay");
+    req
+}
+
+#[wasm_bindgen_test]
+async fn a_simple_cross_origin_fetch_leaves_cdn_loop_out_and_says_so() {
+    let Some(origin) = ORIGIN else { return };
+    // /simple allows simple requests only: with cdn-loop this would need a preflight,
+    // which it refuses.
+    // (Chromium sends its own user-agent whatever the page sets: it does not count.)
+    let got = browser_fetch(simple_get(
+        format!("{origin}/simple/a"),
+        &[("user-agent", "guest-agent/1")],
+    ))
+    .await;
+    let WorkResult::Fetched(resp) = &got else {
+        panic!("a simple request must succeed: {got:?}");
+    };
+    assert_eq!(resp.status, 200);
+    let doc: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(doc["url"], "/simple/a");
+    assert_eq!(doc["headers"]["accept"], "*/*");
+    assert!(doc["headers"].get("cdn-loop").is_none(), "{doc}");
+    assert_ne!(doc["headers"]["user-agent"], "guest-agent/1");
+    assert_eq!(
+        fetch::headers_not_sent_of(&got),
+        ["host", "user-agent", "cdn-loop"]
+    );
+    let notes = fetch::notes_of(&got);
+    assert!(
+        notes.iter().any(|n| n.contains("`cdn-loop` not sent")
+            && n.contains("preflight")
+            && n.contains("origin_0")),
+        "{notes:?}"
+    );
+    // The Logs panel's note on headers a page may not set leaves cdn-loop to its own note.
+    let note = fetch::not_sent_note("origin_0", fetch::headers_not_sent_of(&got)).unwrap();
+    assert!(
+        note.contains("`host`") && !note.contains("cdn-loop"),
+        "{note}"
+    );
+
+    // The same origin refuses what needs a preflight: that is what cdn-loop would cost.
+    let got = browser_fetch(simple_get(format!("{origin}/simple/b"), &[("x-test", "1")])).await;
+    let WorkResult::FetchFailed(e) = &got else {
+        panic!("/simple refuses preflights: {got:?}");
+    };
+    assert_eq!(e.kind, FetchErrorKind::BrowserBlocked);
+    // Needing a preflight anyway, the request carried cdn-loop (not listed as not sent).
+    assert_eq!(e.headers_not_sent, ["host"]);
+}
+
+#[wasm_bindgen_test]
+async fn a_fetch_to_the_pages_own_origin_sends_cdn_loop() {
+    let page = page_origin();
+    let got = browser_fetch(simple_get(
+        format!("{page}/edgeplay-same-origin-probe"),
+        &[],
+    ))
+    .await;
+    // Whatever the test server answers, the fetch is same-origin: no CORS, cdn-loop sent.
+    assert!(matches!(got, WorkResult::Fetched(_)), "{got:?}");
+    assert_eq!(fetch::headers_not_sent_of(&got), ["host"]);
+    assert!(!fetch::notes_of(&got).iter().any(|n| n.contains("cdn-loop")));
 }
 
 #[wasm_bindgen_test]
@@ -273,9 +509,13 @@ async fn the_driver_performs_sleeps_and_streams_outputs() {
     let seen: Rc<RefCell<Vec<FromWorker>>> = Rc::default();
     let sink = seen.clone();
     let t0 = js_sys::Date::now();
-    let outcome =
-        edgeplay_web::worker::drive(exec, 5, Rc::new(move |m| sink.borrow_mut().push(m.clone())))
-            .await;
+    let outcome = edgeplay_web::worker::drive(
+        exec,
+        5,
+        Rc::new(move |m| sink.borrow_mut().push(m.clone())),
+        None,
+    )
+    .await;
     assert_eq!(outcome.exit, Exit::Returned);
     assert!(js_sys::Date::now() - t0 >= 19.0, "the sleep was performed");
     let seen = seen.borrow();
@@ -328,6 +568,179 @@ async fn the_cpu_limit_stops_a_spinning_guest() {
     )
     .unwrap();
     let exec = Driver::new(exec, Capabilities::BROWSER);
-    let outcome = edgeplay_web::worker::drive(exec, 1, Rc::new(|_| {})).await;
+    let outcome = edgeplay_web::worker::drive(exec, 1, Rc::new(|_| {}), None).await;
     assert_eq!(outcome.exit, Exit::CpuLimit { limit_ms: 5 });
+}
+
+/// A guest for the self-call tests: it forwards the downstream request to the backend
+/// `self` and answers with what came back, except that a request which came through
+/// the service already (it carries `cdn-loop`) is answered 203 at once — unless it
+/// carries `x-runaway`, which makes every pass forward.
+const SELF_CALLER: &str = r#"(module
+  (import "fastly_http_req" "body_downstream_get" (func $downstream (param i32 i32) (result i32)))
+  (import "fastly_http_req" "header_value_get" (func $value (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_req" "send" (func $send (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_resp" "new" (func $resp_new (param i32) (result i32)))
+  (import "fastly_http_resp" "status_set" (func $status_set (param i32 i32) (result i32)))
+  (import "fastly_http_body" "new" (func $body_new (param i32) (result i32)))
+  (import "fastly_http_resp" "send_downstream" (func $send_downstream (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "self")
+  (data (i32.const 120) "x-runaway")
+  (data (i32.const 140) "cdn-loop")
+  (func $has (param $name i32) (param $len i32) (result i32)
+    (i32.eqz (call $value (i32.load (i32.const 0)) (local.get $name) (local.get $len)
+      (i32.const 1000) (i32.const 1000) (i32.const 16))))
+  (func (export "_start")
+    (drop (call $downstream (i32.const 0) (i32.const 4)))
+    (if (i32.and
+          (call $has (i32.const 140) (i32.const 8))
+          (i32.eqz (call $has (i32.const 120) (i32.const 9))))
+      (then
+        (drop (call $resp_new (i32.const 8)))
+        (drop (call $status_set (i32.load (i32.const 8)) (i32.const 203)))
+        (drop (call $body_new (i32.const 12))))
+      (else
+        (drop (call $send (i32.load (i32.const 0)) (i32.load (i32.const 4))
+          (i32.const 100) (i32.const 4) (i32.const 8) (i32.const 12)))))
+    (drop (call $send_downstream (i32.load (i32.const 8)) (i32.load (i32.const 12)) (i32.const 0)))))"#;
+
+/// What a drive produced: the collected outputs, the trace, and the notices.
+#[derive(Default)]
+struct Seen {
+    got: edgeplay_host::Collected,
+    trace: Vec<TraceEvent>,
+    notices: Vec<String>,
+}
+
+/// Run SELF_CALLER for `request` in a service whose backend `self` is the service's
+/// own address, as the worker does.
+async fn run_self_caller(request: DownstreamRequest) -> (Exit, Seen) {
+    let engine = Rc::new(Engine::new(browser_platform()));
+    let guest = engine.load(&wat::parse_str(SELF_CALLER).unwrap()).unwrap();
+    let config = edgeplay_web::request::parse_config(
+        "[local_server.backends.self]\nurl = \"http://127.0.0.1:7676\"\n",
+    )
+    .unwrap();
+    let service = Service::new(Arc::new(config));
+    let opts = ExecOptions::default();
+    let itself = Itself::new(
+        engine.clone(),
+        guest.clone(),
+        service.clone(),
+        opts.clone(),
+        &request.url,
+    );
+    let driver = Driver::start(
+        &engine,
+        guest,
+        service,
+        request,
+        "0".repeat(32),
+        opts,
+        Capabilities::BROWSER,
+    )
+    .unwrap();
+    let seen: Rc<RefCell<Seen>> = Rc::default();
+    let sink = seen.clone();
+    let outcome = edgeplay_web::worker::drive(
+        driver,
+        7,
+        Rc::new(move |m| {
+            let mut s = sink.borrow_mut();
+            match m {
+                FromWorker::Progress { outputs, trace, .. } => {
+                    s.got
+                        .absorb(outputs.iter().cloned().map(Into::into).collect());
+                    s.trace.extend(trace.iter().cloned());
+                }
+                FromWorker::Notice { message, .. } => s.notices.push(message.clone()),
+                _ => {}
+            }
+        }),
+        Some(Rc::new(itself)),
+    )
+    .await;
+    let seen = Rc::try_unwrap(seen).ok().unwrap().into_inner();
+    (outcome.exit, seen)
+}
+
+fn backend_events(seen: &Seen) -> Vec<&TraceEvent> {
+    seen.trace
+        .iter()
+        .filter(|e| e.qualified_name() == "backend::self")
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_fetch_to_the_service_itself_runs_the_guest_again() {
+    let (exit, seen) = run_self_caller(DownstreamRequest::new("GET", "/hello")).await;
+    assert_eq!(exit, Exit::Returned);
+    // Pass 2 saw cdn-loop and answered 203; pass 1 forwarded that.
+    assert_eq!(seen.got.head.as_ref().map(|h| h.status), Some(203));
+    let events = backend_events(&seen);
+    assert_eq!(events.len(), 1);
+    let note = events[0].note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("served by this service itself, pass 2"),
+        "{note}"
+    );
+    assert!(note.contains("answered 203"), "{note}");
+    assert!(
+        seen.notices.iter().any(|n| n.contains("pass 2")),
+        "{:?}",
+        seen.notices
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_runaway_self_call_ends_in_508_at_the_sixth_pass() {
+    let request = DownstreamRequest::new("GET", "/").with_header("x-runaway", "1");
+    let (exit, seen) = run_self_caller(request).await;
+    assert_eq!(exit, Exit::Returned);
+    let head = seen.got.head.as_ref().expect("a response");
+    assert_eq!(head.status, 508);
+    assert!(String::from_utf8_lossy(&seen.got.body).contains("Loop detected"));
+    let events = backend_events(&seen);
+    assert_eq!(events.len(), 1, "the nested passes' traces stay out");
+    let note = events[0].note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("served by this service itself, pass 2"),
+        "{note}"
+    );
+    // Every pass's fetch said who served it; the sixth was answered without the guest.
+    for pass in 2..=6 {
+        assert!(
+            seen.notices
+                .iter()
+                .any(|n| n.contains(&format!("served by this service itself, pass {pass}"))),
+            "pass {pass}: {:?}",
+            seen.notices
+        );
+    }
+    assert!(
+        seen.notices
+            .iter()
+            .any(|n| n.contains("pass 6: answered 508 without running the guest")),
+        "{:?}",
+        seen.notices
+    );
+    assert!(!seen.notices.iter().any(|n| n.contains("pass 7")));
+}
+
+#[wasm_bindgen_test]
+async fn a_fetch_elsewhere_is_not_served_by_the_service() {
+    let engine = Rc::new(Engine::new(browser_platform()));
+    let guest = engine.load(&wat::parse_str(SELF_CALLER).unwrap()).unwrap();
+    let itself = Itself::new(
+        engine,
+        guest,
+        Service::default(),
+        ExecOptions::default(),
+        "http://127.0.0.1:7676/x",
+    );
+    assert!(itself.serves("http://127.0.0.1:7676/other?q=1"));
+    assert!(!itself.serves("http://127.0.0.1:7677/"));
+    assert!(!itself.serves("http://localhost:7676/"));
+    assert!(!itself.serves(&format!("{}/x", page_origin())));
 }

@@ -1,8 +1,11 @@
 // A tiny origin for the browser tests: on 127.0.0.1, it answers with CORS headers on
 // /echo, /slow, /upload (the request body it received, as text), /marker (200, empty)
 // and /delay/<ms>/... (after <ms> milliseconds, at most 10 s: the benchmark's slow
-// origin), and without them on /nocors. Every request but a preflight is recorded
-// (method, URL, body) in `requests`. Used by tests/browser.rs (through
+// origin), and without them on /nocors. /simple/... allows simple requests only: it
+// echoes like /echo with `access-control-allow-origin: *`, but answers a preflight
+// without any allow headers, so a request that needs one is refused. Every request but
+// a preflight is recorded (method, URL, headers, body) in `requests`, every preflight
+// (URL, requested method and headers) in `preflights`. Used by tests/browser.rs (through
 // scripts/test.sh, which runs this file: it prints its origin on the first line of
 // stdout) and by the end-to-end tests (startCorsServer).
 import http from "node:http";
@@ -14,16 +17,30 @@ const cors = {
   "access-control-expose-headers": "x-echo",
 };
 
-const handle = (requests) => (req, res) => {
+const handle = (requests, preflights) => (req, res) => {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
     const url = new URL(req.url, "http://x");
-    if (req.method !== "OPTIONS") {
-      requests.push({ method: req.method, url: req.url, body: Buffer.concat(chunks).toString("utf8") });
-    }
+    const simple = url.pathname === "/simple" || url.pathname.startsWith("/simple/");
     if (req.method === "OPTIONS") {
+      preflights.push({
+        url: req.url,
+        method: req.headers["access-control-request-method"] || "",
+        headers: req.headers["access-control-request-headers"] || "",
+      });
+    } else {
+      requests.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+    }
+    if (req.method === "OPTIONS" && simple) {
+      // No access-control-allow-* at all: the browser refuses the request.
+      res.writeHead(204).end();
+    } else if (req.method === "OPTIONS") {
       res.writeHead(204, cors).end();
+    } else if (simple) {
+      const body = Buffer.concat(chunks).toString("utf8");
+      res.writeHead(200, { "access-control-allow-origin": "*", "content-type": "application/json" });
+      res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body }));
     } else if (url.pathname.startsWith("/echo")) {
       const body = Buffer.concat(chunks).toString("utf8");
       res.writeHead(200, { ...cors, "content-type": "application/json", "x-echo": "yes" });
@@ -45,16 +62,18 @@ const handle = (requests) => (req, res) => {
   });
 };
 
-/** Start the origin on 127.0.0.1 (port 0: any free port). Resolves to { url, close, requests }. */
+/** Start the origin on 127.0.0.1 (port 0: any free port). Resolves to { url, close, requests, preflights }. */
 export function startCorsServer(port = 0) {
   const requests = [];
-  const server = http.createServer(handle(requests));
+  const preflights = [];
+  const server = http.createServer(handle(requests, preflights));
   return new Promise((resolve) => {
     server.listen(port, "127.0.0.1", () => {
       resolve({
         url: `http://127.0.0.1:${server.address().port}`,
         close: () => new Promise((r) => server.close(r)),
         requests,
+        preflights,
       });
     });
   });

@@ -234,12 +234,16 @@ test("backends in the tab: fetch to a CORS origin, forbidden headers and a CORS 
   try {
     await fill(page, "config", `[local_server.backends.origin]\nurl = "${origin.url}"\n`);
     await fill(page, "request-url", "/echo/hi?x=1");
+    // A header that is not CORS-safelisted: the fetch needs a preflight anyway, so
+    // cdn-loop costs nothing and is sent.
+    await fill(page, "request-headers", "X-Demo: 1");
     await upload(page, guest("proxy"));
     assert.match(await status(page), /^200/);
     await waitForRun(page);
     const doc = JSON.parse(await text(page, "response-body"));
     assert.equal(doc.method, "GET");
     assert.equal(doc.url, "/echo/hi?x=1");
+    assert.equal(doc.headers["x-demo"], "1");
     assert.match(doc.headers["cdn-loop"] || "", /edgeplay/);
     assert.match(await text(page, "response-headers"), /x-echo\s*yes/);
     // The browser sets Host itself: the page says so, in the logs...
@@ -321,6 +325,110 @@ test("backends in the tab: fetch to a CORS origin, forbidden headers and a CORS 
     await page.context().close();
     await origin.close();
   }
+});
+
+test("cdn-loop in the tab: left out of a simple cross-origin request (an origin allowing simple requests only answers), sent where a preflight is due anyway", async () => {
+  const origin = await startCorsServer();
+  const page = await openApp(browser, server.url);
+  try {
+    await fill(page, "config", `[local_server.backends.origin]\nurl = "${origin.url}"\n`);
+    await fill(page, "request-url", "/simple/hi?x=1");
+    await upload(page, guest("proxy"));
+    assert.match(await status(page), /^200/);
+    await waitForRun(page);
+    // /simple answers simple requests only (it refuses every preflight): it answered,
+    // without cdn-loop and without a preflight.
+    const doc = JSON.parse(await text(page, "response-body"));
+    assert.equal(doc.url, "/simple/hi?x=1");
+    assert.equal(doc.headers["cdn-loop"], undefined);
+    assert.deepEqual(origin.preflights, []);
+    assert.equal(origin.requests.at(-1).headers["cdn-loop"], undefined);
+    // The fetch's trace event and waterfall row say it was not sent, and why.
+    await page.click('button[data-tab="Trace"]');
+    await byId(page, "trace-filter").selectOption("backends");
+    const row = page.locator('[data-testid="trace"] tr[data-hostcall="backend::origin"]');
+    assert.match(await row.locator("td.args").textContent(), /headers_not_sent=\[.*"cdn-loop".*\]/);
+    assert.match(await row.locator("td.args").textContent(), /status=200/);
+    const [wf] = await waterfallRows(page);
+    assert.equal(wf.status, "200");
+    assert.ok(wf.notSent.includes("cdn-loop") && wf.notSent.includes("host"), JSON.stringify(wf));
+    assert.match(wf.text, /cdn-loop \(on this simple cross-origin request it would cost a CORS preflight\)/);
+    const note = await page.locator('[data-testid="waterfall"] [data-backend="origin"] [data-testid="waterfall-note"]').textContent();
+    assert.match(note, /`cdn-loop` not sent: .*CORS preflight/);
+    // The Logs panel: the cdn-loop note, and the note on headers a page may not set
+    // without cdn-loop in it.
+    const notes = await page.$$eval('[data-testid="logs"] .log[data-stream="edgeplay"]', (els) => els.map((e) => e.textContent));
+    assert.ok(notes.some((n) => n.includes("`cdn-loop` not sent")), JSON.stringify(notes));
+    assert.ok(notes.some((n) => n.includes("`host`") && !n.includes("cdn-loop")), JSON.stringify(notes));
+
+    // A header that is not safelisted needs a preflight anyway: cdn-loop goes with it
+    // (here the preflight is refused, which is what cdn-loop alone would have cost).
+    await byId(page, "trace-filter").selectOption("all");
+    await page.click('button[data-tab="Response"]');
+    await fill(page, "request-headers", "X-Demo: 1");
+    await runAgain(page);
+    assert.match(await status(page), /^502/);
+    assert.equal(origin.preflights.length, 1, JSON.stringify(origin.preflights));
+    assert.match(origin.preflights[0].headers, /cdn-loop/);
+    assert.match(origin.preflights[0].headers, /x-demo/);
+    await noConsoleErrors(page);
+  } finally {
+    await page.context().close();
+    await origin.close();
+  }
+});
+
+test("loop detection in the tab: a request carrying the edgeplay token five times is answered 508 without the guest", async () => {
+  const page = await openApp(browser, server.url);
+  await fill(page, "request-headers", "CDN-Loop: edgeplay, edgeplay, edgeplay, edgeplay, edgeplay");
+  await upload(page, guest("hello"));
+  assert.match(await status(page), /^508/);
+  await waitForRun(page);
+  assert.match(await text(page, "response-body"), /Loop detected/);
+  assert.deepEqual(await traceRows(page), [], "the guest did not run");
+  // Four tokens: the guest runs (a service may be passed through five times).
+  await fill(page, "request-headers", "CDN-Loop: edgeplay, edgeplay, edgeplay, edgeplay");
+  await runAgain(page);
+  assert.match(await status(page), /^200/);
+  assert.equal((await text(page, "response-body")).trim(), "Hello from edgeplay!");
+  await noConsoleErrors(page);
+  await page.context().close();
+});
+
+test("a backend pointing at the service itself: the tab runs the guest again for it, and a runaway self-call ends in 508 after five passes", async () => {
+  const page = await openApp(browser, server.url);
+  // Nothing may go to the service's address: the worker serves those fetches itself.
+  const outside = [];
+  await page.context().route((url) => url.href.startsWith("http://127.0.0.1:7676"), (route) => {
+    outside.push(route.request().url());
+    return route.abort();
+  });
+  await fill(page, "config", '[local_server.backends.origin]\nurl = "http://127.0.0.1:7676"\n');
+  await fill(page, "request-url", "/again");
+  await upload(page, guest("proxy"));
+  assert.match(await status(page), /^508/);
+  await waitForRun(page);
+  assert.match(await text(page, "response-body"), /Loop detected/);
+  // The run's one fetch was served by pass 2 (which forwarded to pass 3, ...).
+  await page.click('button[data-tab="Trace"]');
+  const rows = await waterfallRows(page);
+  assert.equal(rows.length, 1, JSON.stringify(rows));
+  assert.equal(rows[0].backend, "origin");
+  assert.equal(rows[0].status, "508");
+  assert.equal(rows[0].failed, false);
+  const note = await page.locator('[data-testid="waterfall"] [data-backend="origin"] [data-testid="waterfall-note"]').textContent();
+  assert.match(note, /served by this service itself, pass 2/);
+  assert.match(note, /answered 508/);
+  // Every pass is in the Logs panel; the sixth was refused without running the guest.
+  const notes = await page.$$eval('[data-testid="logs"] .log[data-stream="edgeplay"]', (els) => els.map((e) => e.textContent));
+  for (let pass = 2; pass <= 6; pass++) {
+    assert.ok(notes.some((n) => n.includes(`served by this service itself, pass ${pass}`)), `pass ${pass}: ${JSON.stringify(notes)}`);
+  }
+  assert.ok(notes.some((n) => /pass 6: answered 508 without running the guest/.test(n)), JSON.stringify(notes));
+  assert.ok(!notes.some((n) => n.includes("pass 7")), JSON.stringify(notes));
+  assert.deepEqual(outside, [], "no fetch went to the service's address");
+  await noConsoleErrors(page);
+  await page.context().close();
 });
 
 test("the waterfall: the fanout example's two delayed mock backends overlap, offline; screenshot", async () => {

@@ -284,18 +284,28 @@ pub fn blocked_message(backend: &str, url: &str, origin: &str, detail: &str) -> 
 
 /// Perform one backend request. The result carries the headers the browser would not
 /// send and the adapter's notes ([`FetchResponse::notes`], [`FetchError::notes`]).
-pub async fn fetch(req: FetchRequest) -> WorkResult {
+pub async fn fetch(mut req: FetchRequest) -> WorkResult {
+    req.stream_response = false;
+    fetch_with(req).await.0
+}
+
+/// [`fetch`], but when the request allows it ([`FetchRequest::stream_response`]) the
+/// answer comes at the response head ([`WorkResult::FetchedHead`]) and the body is
+/// read on from the returned [`BodyReader`], as the platform streams it.
+pub async fn fetch_with(req: FetchRequest) -> (WorkResult, Option<BodyReader>) {
     let mut notes = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     let origin = page_origin();
     let t0 = now_ms();
+    let stream_response = req.stream_response;
     let fail = |kind: FetchErrorKind, message: String, notes: Vec<String>, skipped: Vec<String>| {
-        WorkResult::FetchFailed(FetchError {
+        let failed = WorkResult::FetchFailed(FetchError {
             kind,
             message,
             headers_not_sent: skipped,
             notes,
-        })
+        });
+        (failed, None)
     };
 
     let headers = match web_sys::Headers::new() {
@@ -463,6 +473,35 @@ pub async fn fetch(req: FetchRequest) -> WorkResult {
             }
         }
     }
+    if stream_response {
+        if let Some(stream) = response.body() {
+            if let Ok(reader) = js_sys::Reflect::get(&stream, &"getReader".into())
+                .and_then(|f| f.dyn_into::<js_sys::Function>())
+                .and_then(|f| f.call0(&stream))
+            {
+                let head = FetchResponse {
+                    status: response.status(),
+                    headers: resp_headers,
+                    body: Vec::new(),
+                    remote_addr: None,
+                    first_byte_us: (first_byte_ms * 1000.0) as u64,
+                    end_us: (first_byte_ms * 1000.0) as u64,
+                    headers_not_sent: skipped,
+                    notes,
+                };
+                let reader = BodyReader {
+                    reader,
+                    between_ms: req
+                        .between_bytes_timeout_ms
+                        .filter(|&ms| ms > 0)
+                        .unwrap_or(edgeplay_host::backends::DEFAULT_BETWEEN_BYTES_TIMEOUT_MS),
+                    received: 0,
+                    what: format!("backend `{}` ({} {})", req.backend, req.method, req.url),
+                };
+                return (WorkResult::FetchedHead(Box::new(head)), Some(reader));
+            }
+        }
+    }
     let body = match response.array_buffer() {
         Ok(p) => match JsFuture::from(p).await {
             Ok(buf) => Uint8Array::new(&buf).to_vec(),
@@ -490,7 +529,7 @@ pub async fn fetch(req: FetchRequest) -> WorkResult {
         }
     };
     let end_ms = now_ms() - t0;
-    WorkResult::Fetched(Box::new(FetchResponse {
+    let whole = WorkResult::Fetched(Box::new(FetchResponse {
         status: response.status(),
         headers: resp_headers,
         body,
@@ -499,7 +538,99 @@ pub async fn fetch(req: FetchRequest) -> WorkResult {
         end_us: (end_ms * 1000.0) as u64,
         headers_not_sent: skipped,
         notes,
-    }))
+    }));
+    (whole, None)
+}
+
+/// The rest of a response body that streams, read from its `ReadableStream`.
+pub struct BodyReader {
+    reader: JsValue,
+    between_ms: u32,
+    received: usize,
+    what: String,
+}
+
+impl BodyReader {
+    /// The next bytes: [`WorkResult::BodyChunk`] (with `end` once the body is
+    /// complete), or [`WorkResult::FetchFailed`] when the stream errors or pauses
+    /// longer than the between-bytes timeout. The reader comes back when more follows.
+    pub async fn read(mut self) -> (WorkResult, Option<BodyReader>) {
+        loop {
+            let read = js_sys::Reflect::get(&self.reader, &"read".into())
+                .and_then(|f| f.dyn_into::<js_sys::Function>())
+                .and_then(|f| f.call0(&self.reader))
+                .and_then(|p| p.dyn_into::<Promise>());
+            let read = match read {
+                Ok(p) => p,
+                Err(e) => {
+                    return (
+                        self.failed(FetchErrorKind::InternalError, js_error(&e)),
+                        None,
+                    )
+                }
+            };
+            let ms = self.between_ms.min(i32::MAX as u32) as i32;
+            let timeout = Promise::new(&mut |resolve, _| {
+                set_timeout(&resolve, ms);
+            });
+            let race = Promise::race(&js_sys::Array::of2(&read, &timeout));
+            let value = match JsFuture::from(race).await {
+                Ok(v) => v,
+                Err(e) => {
+                    let why = format!(
+                        "the response body broke off after {} bytes: {}",
+                        self.received,
+                        js_error(&e)
+                    );
+                    return (
+                        self.failed(FetchErrorKind::HttpIncompleteResponse, why),
+                        None,
+                    );
+                }
+            };
+            if value.is_undefined() {
+                // The timer won.
+                let _ = js_sys::Reflect::get(&self.reader, &"cancel".into())
+                    .and_then(|f| f.dyn_into::<js_sys::Function>())
+                    .and_then(|f| f.call0(&self.reader));
+                let why = format!(
+                    "the response body paused longer than the between-bytes timeout ({} ms) after {} bytes",
+                    self.between_ms, self.received
+                );
+                return (self.failed(FetchErrorKind::HttpResponseTimeout, why), None);
+            }
+            let done = js_sys::Reflect::get(&value, &"done".into())
+                .map(|d| d.is_truthy())
+                .unwrap_or(true);
+            if done {
+                let end = WorkResult::BodyChunk {
+                    bytes: Vec::new(),
+                    end: true,
+                };
+                return (end, None);
+            }
+            let bytes = js_sys::Reflect::get(&value, &"value".into())
+                .ok()
+                .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+                .map(|a| a.to_vec())
+                .unwrap_or_default();
+            if bytes.is_empty() {
+                continue;
+            }
+            self.received += bytes.len();
+            let chunk = WorkResult::BodyChunk { bytes, end: false };
+            return (chunk, Some(self));
+        }
+    }
+
+    fn failed(&self, kind: FetchErrorKind, why: String) -> WorkResult {
+        WorkResult::FetchFailed(FetchError {
+            kind,
+            message: format!("{}: {why}", self.what),
+            headers_not_sent: Vec::new(),
+            notes: Vec::new(),
+        })
+    }
 }
 
 #[wasm_bindgen]

@@ -37,6 +37,7 @@ use edgeplay_host::{
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -274,11 +275,17 @@ pub async fn drive(
     itself: Option<Rc<Itself>>,
 ) -> Outcome {
     let t0 = now_ms();
-    let (tx, mut rx) = mpsc::unbounded::<(WorkId, WorkResult)>();
+    let (tx, mut rx) = mpsc::unbounded::<Finished>();
+    // Response bodies still streaming, by the work id of their fetch.
+    let mut readers: HashMap<WorkId, fetch::BodyReader> = HashMap::new();
     loop {
         let step = driver.step();
         for w in driver.take_work() {
-            start_work(w, run_id, tx.clone(), sink.clone(), itself.clone());
+            let reader = match &w.kind {
+                WorkKind::FetchBodyRead { fetch } => readers.remove(fetch),
+                _ => None,
+            };
+            start_work(w, run_id, tx.clone(), sink.clone(), itself.clone(), reader);
         }
         flush(&mut driver, run_id, t0, &sink);
         match step {
@@ -287,8 +294,8 @@ pub async fn drive(
                 return outcome;
             }
             Step::Continue => {
-                while let Ok((id, result)) = rx.try_recv() {
-                    driver.complete(id, result);
+                while let Ok(done) = rx.try_recv() {
+                    hand_in(&mut driver, &mut readers, done);
                 }
                 if driver.in_flight() > 0 {
                     // Let timers and fetches make progress while the guest computes.
@@ -296,10 +303,10 @@ pub async fn drive(
                 }
             }
             Step::Wait => match rx.next().await {
-                Some((id, result)) => {
-                    driver.complete(id, result);
-                    while let Ok((id, result)) = rx.try_recv() {
-                        driver.complete(id, result);
+                Some(done) => {
+                    hand_in(&mut driver, &mut readers, done);
+                    while let Ok(done) = rx.try_recv() {
+                        hand_in(&mut driver, &mut readers, done);
                     }
                 }
                 None => {
@@ -311,6 +318,22 @@ pub async fn drive(
         }
     }
 }
+
+/// Hand in finished work, keeping the body reader it leaves.
+fn hand_in(
+    driver: &mut Driver,
+    readers: &mut HashMap<WorkId, fetch::BodyReader>,
+    (id, result, reader): Finished,
+) {
+    if let Some((fetch, r)) = reader {
+        readers.insert(fetch, r);
+    }
+    driver.complete(id, result);
+}
+
+/// Finished work: its id, its result, and the body reader it leaves (a fetch answered
+/// at its head, or a read of a body that goes on), by the work id of the fetch.
+type Finished = (WorkId, WorkResult, Option<(WorkId, fetch::BodyReader)>);
 
 /// Post the outputs and trace events produced since the last call (if any).
 fn flush(driver: &mut Driver, run_id: u32, t0: f64, sink: &Sink) {
@@ -334,21 +357,25 @@ fn flush(driver: &mut Driver, run_id: u32, t0: f64, sink: &Sink) {
 fn start_work(
     w: Work,
     run_id: u32,
-    tx: mpsc::UnboundedSender<(WorkId, WorkResult)>,
+    tx: mpsc::UnboundedSender<Finished>,
     sink: Sink,
     itself: Option<Rc<Itself>>,
+    reader: Option<fetch::BodyReader>,
 ) {
     let id = w.id;
     match w.kind {
         WorkKind::Sleep { ns } => spawn_local(async move {
             fetch::sleep_ms(ns as f64 / 1_000_000.0).await;
-            let _ = tx.unbounded_send((id, WorkResult::Slept));
+            let _ = tx.unbounded_send((id, WorkResult::Slept, None));
         }),
         WorkKind::Fetch(req) => spawn_local(async move {
             let backend = req.backend.clone();
-            let result = match itself.filter(|s| s.serves(&req.url)) {
-                Some(service) => serve_itself(service, *req, run_id, sink.clone()).await,
-                None => fetch::fetch(*req).await,
+            let (result, reader) = match itself.filter(|s| s.serves(&req.url)) {
+                Some(service) => (
+                    serve_itself(service, *req, run_id, sink.clone()).await,
+                    None,
+                ),
+                None => fetch::fetch_with(*req).await,
             };
             // The headers not sent and the notes go on the fetch's trace event (the
             // core puts them there) and, as they matter, to the Logs panel too.
@@ -359,19 +386,23 @@ fn start_work(
             {
                 sink(&FromWorker::Notice { run_id, message });
             }
-            let _ = tx.unbounded_send((id, result));
+            let _ = tx.unbounded_send((id, result, reader.map(|r| (id, r))));
         }),
-        // The tab answers whole responses (`fetch` reads the body before answering), so
-        // a read only finds the end.
-        WorkKind::FetchBodyRead { .. } => {
-            let _ = tx.unbounded_send((
-                id,
-                WorkResult::BodyChunk {
-                    bytes: Vec::new(),
-                    end: true,
-                },
-            ));
-        }
+        // The next bytes of a response body that streams (`ReadableStream`).
+        WorkKind::FetchBodyRead { fetch } => spawn_local(async move {
+            let (result, rest) = match reader {
+                Some(r) => r.read().await,
+                // Over already (the core never reads past the end).
+                None => {
+                    let end = WorkResult::BodyChunk {
+                        bytes: Vec::new(),
+                        end: true,
+                    };
+                    (end, None)
+                }
+            };
+            let _ = tx.unbounded_send((id, result, rest.map(|r| (fetch, r))));
+        }),
         // Never reach a browser driver: the core buffers uploads.
         WorkKind::FetchBodyChunk { .. } | WorkKind::FetchBodyEnd { .. } => {}
     }

@@ -31,6 +31,11 @@ wasm_bindgen_test_configure!(run_in_browser);
 /// The CORS origin the harness serves (compile-time: set by scripts/test.sh).
 const ORIGIN: Option<&str> = option_env!("EDGEPLAY_TEST_ORIGIN");
 
+/// The CORS test origin scripts/test.sh starts; a test that needs it fails without it.
+fn origin() -> &'static str {
+    ORIGIN.expect("EDGEPLAY_TEST_ORIGIN is not set: run these tests through scripts/test.sh")
+}
+
 #[wasm_bindgen_test]
 fn the_clock_is_monotonic_and_the_wall_clock_is_now() {
     let c = BrowserClock;
@@ -155,10 +160,7 @@ fn request(url: String, method: &str, body: &[u8]) -> FetchRequest {
 
 #[wasm_bindgen_test]
 async fn fetch_sends_method_headers_and_body_and_notes_what_it_skips() {
-    let Some(origin) = ORIGIN else {
-        console_log!("EDGEPLAY_TEST_ORIGIN is not set: skipped (scripts/test.sh sets it)");
-        return;
-    };
+    let origin = origin();
     let got = browser_fetch(request(format!("{origin}/echo?q=1"), "POST", b"hello body")).await;
     let WorkResult::Fetched(resp) = &got else {
         panic!("fetch failed: {got:?}");
@@ -357,7 +359,7 @@ fn simple_get(url: String, extra: &[(&str, &str)]) -> FetchRequest {
 
 #[wasm_bindgen_test]
 async fn a_simple_cross_origin_fetch_leaves_cdn_loop_out_and_says_so() {
-    let Some(origin) = ORIGIN else { return };
+    let origin = origin();
     // /simple allows simple requests only: with cdn-loop this would need a preflight,
     // which it refuses.
     // (Chromium sends its own user-agent whatever the page sets: it does not count.)
@@ -419,7 +421,7 @@ async fn a_fetch_to_the_pages_own_origin_sends_cdn_loop() {
 
 #[wasm_bindgen_test]
 async fn a_get_with_a_body_drops_the_body_and_says_so() {
-    let Some(origin) = ORIGIN else { return };
+    let origin = origin();
     let got = browser_fetch(request(format!("{origin}/echo"), "GET", b"ignored")).await;
     assert!(matches!(got, WorkResult::Fetched(_)), "{got:?}");
     assert!(fetch::notes_of(&got)
@@ -429,7 +431,7 @@ async fn a_get_with_a_body_drops_the_body_and_says_so() {
 
 #[wasm_bindgen_test]
 async fn a_cors_refusal_is_browser_blocked_with_a_useful_message() {
-    let Some(origin) = ORIGIN else { return };
+    let origin = origin();
     let got = browser_fetch(request(format!("{origin}/nocors"), "GET", b"")).await;
     let WorkResult::FetchFailed(e) = got else {
         panic!("a response without CORS headers must not be readable: {got:?}");
@@ -458,7 +460,7 @@ async fn a_refused_connection_is_reported_the_same_way() {
 
 #[wasm_bindgen_test]
 async fn a_slow_origin_hits_the_first_byte_timeout() {
-    let Some(origin) = ORIGIN else { return };
+    let origin = origin();
     let mut req = request(format!("{origin}/slow"), "GET", b"");
     req.first_byte_timeout_ms = Some(200);
     let t0 = js_sys::Date::now();
@@ -743,4 +745,70 @@ async fn a_fetch_elsewhere_is_not_served_by_the_service() {
     assert!(!itself.serves("http://127.0.0.1:7677/"));
     assert!(!itself.serves("http://localhost:7676/"));
     assert!(!itself.serves(&format!("{}/x", page_origin())));
+}
+
+/// A request that may stream its response, to `path` of the test origin.
+fn streaming(path: &str, between_ms: Option<u32>) -> FetchRequest {
+    let mut r = request(format!("{}{path}", origin()), "GET", b"");
+    r.stream_response = true;
+    r.between_bytes_timeout_ms = between_ms;
+    r
+}
+
+/// Read a streaming body to its end (or failure): the chunks, and the failure.
+async fn read_all(mut reader: Option<fetch::BodyReader>) -> (Vec<String>, Option<FetchErrorKind>) {
+    let mut chunks = Vec::new();
+    while let Some(r) = reader.take() {
+        let (result, rest) = r.read().await;
+        match result {
+            WorkResult::BodyChunk { bytes, end } => {
+                if !bytes.is_empty() {
+                    chunks.push(String::from_utf8_lossy(&bytes).into_owned());
+                }
+                assert_eq!(end, rest.is_none());
+                if end {
+                    break;
+                }
+            }
+            WorkResult::FetchFailed(e) => return (chunks, Some(e.kind)),
+            other => panic!("unexpected {other:?}"),
+        }
+        reader = rest;
+    }
+    (chunks, None)
+}
+
+#[wasm_bindgen_test]
+async fn a_response_body_streams_from_the_head_on() {
+    let (head, reader) = fetch::fetch_with(streaming("/trickle", None)).await;
+    let WorkResult::FetchedHead(h) = head else {
+        panic!("expected the head first, got {head:?}");
+    };
+    assert_eq!(h.status, 200);
+    assert!(h.body.is_empty());
+    let (chunks, failed) = read_all(reader).await;
+    assert_eq!(failed, None);
+    assert_eq!(chunks.concat(), "hello world");
+    assert!(chunks.len() >= 2, "the body came in pieces: {chunks:?}");
+}
+
+#[wasm_bindgen_test]
+async fn a_stalled_response_body_fails_the_read_at_the_between_bytes_timeout() {
+    let (head, reader) = fetch::fetch_with(streaming("/stall", Some(300))).await;
+    assert!(matches!(head, WorkResult::FetchedHead(_)), "{head:?}");
+    let (chunks, failed) = read_all(reader).await;
+    assert_eq!(chunks.concat(), "hello");
+    assert_eq!(failed, Some(FetchErrorKind::HttpResponseTimeout));
+}
+
+#[wasm_bindgen_test]
+async fn a_fetch_that_may_not_stream_reads_the_whole_body() {
+    let mut req = streaming("/trickle", None);
+    req.stream_response = false;
+    let (whole, reader) = fetch::fetch_with(req).await;
+    assert!(reader.is_none());
+    let WorkResult::Fetched(r) = whole else {
+        panic!("expected a whole response, got {whole:?}");
+    };
+    assert_eq!(r.body, b"hello world");
 }

@@ -1,5 +1,5 @@
 // A tiny origin for the browser tests: on 127.0.0.1, it answers with CORS headers on
-// /echo, /slow, /upload (the request body it received, as text), /marker (200, empty)
+// /echo, /slow, /trickle (a body in two pieces), /stall (a body that stops), /upload (the request body it received, as text), /marker (200, empty)
 // and /delay/<ms>/... (after <ms> milliseconds, at most 10 s: the benchmark's slow
 // origin), and without them on /nocors. /simple/... allows simple requests only: it
 // echoes like /echo with `access-control-allow-origin: *`, but answers a preflight
@@ -54,6 +54,16 @@ const handle = (requests, preflights) => (req, res) => {
       res.writeHead(200, cors).end();
     } else if (url.pathname === "/slow") {
       setTimeout(() => res.writeHead(200, cors).end("late"), 3000);
+    } else if (url.pathname === "/trickle") {
+      // A body in two pieces, 400 ms apart.
+      res.writeHead(200, { ...cors, "content-type": "text/plain" });
+      res.write("hello");
+      setTimeout(() => res.end(" world"), 400);
+    } else if (url.pathname === "/stall") {
+      // A body that stops after its first piece (the connection stays open).
+      res.writeHead(200, { ...cors, "content-type": "text/plain" });
+      res.write("hello");
+      setTimeout(() => res.end(), 30_000);
     } else if (url.pathname === "/nocors") {
       res.writeHead(200, { "content-type": "text/plain" }).end("no CORS headers here");
     } else {

@@ -1749,3 +1749,56 @@ fn the_sdk_send_error_guest_sees_each_cause() {
         );
     }
 }
+
+#[test]
+fn a_platform_that_cannot_stream_uploads_gets_the_body_whole_on_close() {
+    // As in the tab (Capabilities::BROWSER): the driver core buffers the chunks — each
+    // write is taken at once — and hands the fetch over whole when the body closes.
+    let wasm = guest(
+        r#"
+  (data (i32.const 0x100) "a")
+  (data (i32.const 0x110) "part1,part2")
+  (func (export "_start") (local $p i32) (local $b i32)
+    (call $new_req)
+    (local.set $b (i32.load (i32.const 0x1004)))
+    (call $rec (call $send_async_streaming (i32.load (i32.const 0x1000)) (local.get $b)
+      (i32.const 0x100) (i32.const 1) (i32.const 0x1200)))
+    (local.set $p (i32.load (i32.const 0x1200)))
+    (call $rec (call $body_write (local.get $b) (i32.const 0x110) (i32.const 6) (i32.const 0) (i32.const 0x1030)))
+    (call $rec (call $body_write (local.get $b) (i32.const 0x116) (i32.const 5) (i32.const 0) (i32.const 0x1030)))
+    (call $rec (call $body_close (local.get $b)))
+    (call $rec (call $wait (local.get $p) (i32.const 0x1010) (i32.const 0x1014)))
+    (call $finish))
+"#,
+    );
+    let engine = engine();
+    let driver = edgeplay_host::Driver::start(
+        &engine,
+        engine.load(&wasm).unwrap(),
+        ab_config(),
+        get("/"),
+        "0".repeat(32),
+        ExecOptions::default(),
+        edgeplay_host::Capabilities::BROWSER,
+    )
+    .unwrap();
+    let ran = edgeplay_host::driver::blocking::run(driver, |f| ok_response(200, &[], &f.body));
+    assert!(ran.outcome.exit.is_success(), "{:?}", ran.outcome);
+    assert_eq!(ran.fetches.len(), 1);
+    assert!(!ran.fetches[0].body_stream, "handed over whole");
+    assert_eq!(ran.fetches[0].body, b"part1,part2");
+    let fetch = ran
+        .trace
+        .iter()
+        .find(|e| e.module == "backend")
+        .expect("a backend event");
+    assert!(
+        fetch
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("sent it whole"),
+        "{:?}",
+        fetch.note
+    );
+}

@@ -116,6 +116,9 @@ pub struct Driver {
     /// Outputs of a request answered without running the guest.
     outputs: Vec<Output>,
     done: Option<Outcome>,
+    /// The core handed a result in itself while routing (a buffered upload chunk
+    /// taken, an abandoned upload failed): a guest that just blocked may go on.
+    handed_in: bool,
 }
 
 impl std::fmt::Debug for Driver {
@@ -158,6 +161,7 @@ impl Driver {
             ready: Vec::new(),
             outputs: Vec::new(),
             done: None,
+            handed_in: false,
         }
     }
 
@@ -171,6 +175,7 @@ impl Driver {
             sent_whole: HashSet::new(),
             ready: Vec::new(),
             outputs,
+            handed_in: false,
             done: Some(Outcome {
                 exit: Exit::Returned,
                 fuel: 0,
@@ -205,6 +210,7 @@ impl Driver {
         };
         let poll = exec.run();
         let work = exec.take_work();
+        self.handed_in = false;
         for w in work {
             self.route(w);
         }
@@ -222,6 +228,10 @@ impl Driver {
             }
             crate::exec::Poll::Yielded => Step::Continue,
             crate::exec::Poll::Blocked => {
+                if self.handed_in {
+                    // What the guest waits for may be here already.
+                    return Step::Continue;
+                }
                 if !self.in_flight.is_empty() {
                     return Step::Wait;
                 }
@@ -280,6 +290,7 @@ impl Driver {
     }
 
     fn hand_in(&mut self, id: WorkId, result: WorkResult) {
+        self.handed_in = true;
         if let Some(exec) = self.exec.as_mut() {
             exec.complete(id, result);
         }

@@ -111,11 +111,23 @@ pub async fn drive_until(
 /// (a fetch answered with its head, or a read of a body that goes on), by fetch id.
 type Finished = (WorkId, WorkResult, Option<(WorkId, ResponseStream)>);
 
-/// A streaming upload under way: its body channel, and a flag its fetch sets when it
-/// is over (the connection may still hold the body, so a full channel never drains).
+/// A streaming upload under way: its body channel, and what its fetch sets when it is
+/// over — `Some(None)` answered, `Some(Some(failure))` failed (the connection may still
+/// hold the body, so a full channel never drains).
 struct Upload {
     tx: crate::fetch::UploadSender,
-    over: tokio::sync::watch::Receiver<bool>,
+    over: tokio::sync::watch::Receiver<Over>,
+}
+
+/// How a streaming upload's fetch ended, once it has.
+type Over = Option<Option<edgeplay_host::FetchError>>;
+
+/// What a chunk's write answers once its fetch is over.
+fn chunk_result(over: &Over) -> WorkResult {
+    match over {
+        Some(Some(e)) => WorkResult::FetchFailed(e.clone()),
+        _ => WorkResult::Sent,
+    }
 }
 
 /// The platform work of one execution: tokio tasks, the streaming uploads and the
@@ -156,11 +168,15 @@ impl Tasks {
             WorkKind::Fetch(req) if req.body_stream => {
                 let mut req = *req;
                 let (tx, body) = crate::fetch::upload_channel(std::mem::take(&mut req.body));
-                let (over_tx, over) = tokio::sync::watch::channel(false);
+                let (over_tx, over) = tokio::sync::watch::channel(None);
                 self.uploads.insert(id, Upload { tx, over });
                 self.set.spawn(async move {
                     let result = crate::fetch::fetch_streaming(req, body).await;
-                    let _ = over_tx.send(true);
+                    let failure = match &result {
+                        WorkResult::FetchFailed(e) => Some(e.clone()),
+                        _ => None,
+                    };
+                    let _ = over_tx.send(Some(failure));
                     (id, result, None)
                 });
             }
@@ -173,13 +189,21 @@ impl Tasks {
                     .get(&fetch)
                     .map(|u| (u.tx.clone(), u.over.clone()));
                 self.set.spawn(async move {
-                    if let Some((tx, mut over)) = upload {
-                        tokio::select! {
-                            _ = tx.send(UploadMsg::Data(bytes.into())) => {}
-                            _ = over.wait_for(|over| *over) => {}
-                        }
+                    let Some((tx, mut over)) = upload else {
+                        return (id, WorkResult::Sent, None);
+                    };
+                    let ended = over.borrow().clone();
+                    if ended.is_some() {
+                        return (id, chunk_result(&ended), None);
                     }
-                    (id, WorkResult::Sent, None)
+                    let result = tokio::select! {
+                        _ = tx.send(UploadMsg::Data(bytes.into())) => WorkResult::Sent,
+                        o = over.wait_for(Option::is_some) => match o {
+                            Ok(o) => chunk_result(&o),
+                            Err(_) => WorkResult::Sent,
+                        },
+                    };
+                    (id, result, None)
                 });
             }
             WorkKind::FetchBodyEnd { fetch, abandoned } => {
@@ -193,7 +217,7 @@ impl Tasks {
                     tokio::spawn(async move {
                         tokio::select! {
                             _ = tx.send(msg) => {}
-                            _ = over.wait_for(|over| *over) => {}
+                            _ = over.wait_for(Option::is_some) => {}
                         }
                     });
                 }

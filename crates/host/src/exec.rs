@@ -230,16 +230,7 @@ impl Execution {
             return;
         };
         match s.pending.fetch_work.remove(&id) {
-            Some(h) => {
-                if let WorkResult::FetchFailed(e) = &result {
-                    // A streaming upload of a failed request takes no more writes.
-                    let sink = crate::session::BodySink::UploadStream(id);
-                    for b in s.http.bodies.values_mut().filter(|b| b.sink == sink) {
-                        b.error = Some(format!("the request failed: {}", e.message));
-                    }
-                }
-                crate::pending::settle(s, h, id, result)
-            }
+            Some(h) => crate::pending::settle(s, h, id, result),
             None => {
                 s.work.finish(id, result);
             }

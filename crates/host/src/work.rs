@@ -24,8 +24,9 @@ pub enum WorkKind {
     /// More bytes of the streaming body of the fetch `fetch` (a [`WorkKind::Fetch`]
     /// with [`FetchRequest::body_stream`] set), in order. The driver completes it with
     /// [`WorkResult::Sent`] once the platform has taken the bytes (or the fetch is
-    /// over): the guest's write waits for that, so an origin that stops reading stops
-    /// the guest's writes (backpressure) instead of letting the upload grow in memory.
+    /// over), or [`WorkResult::FetchFailed`] once the request has failed: the guest's
+    /// write waits for that, so an origin that stops reading stops the guest's writes
+    /// (backpressure) instead of letting the upload grow in memory.
     FetchBodyChunk {
         /// The work id of the fetch.
         fetch: WorkId,

@@ -86,17 +86,34 @@ fn upload_chunk(cx: &mut Cx<'_>, fetch: WorkId, bytes: Vec<u8>) -> HostResult {
         return Ok(Status::OK.0);
     }
     let work = cx.s.start_work(WorkKind::FetchBodyChunk { fetch, bytes });
-    cx.suspend(Box::new(ChunkTaken { work }))
+    cx.suspend(Box::new(ChunkTaken { work, failed: None }))
 }
 
 /// A write to a streaming upload, waiting for the platform to take its bytes.
 struct ChunkTaken {
     work: WorkId,
+    failed: Option<String>,
 }
 
 impl Blocked for ChunkTaken {
     fn poll(&mut self, _: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
-        s.work.take_result(self.work).map(|_| Status::OK.0)
+        match s.work.take_result(self.work)? {
+            // The request failed: the upload takes no more bytes.
+            WorkResult::FetchFailed(e) => {
+                self.failed = Some(format!(
+                    "the upload takes no more bytes: the request failed: {}",
+                    e.message
+                ));
+                Some(Status::ERROR.0)
+            }
+            _ => Some(Status::OK.0),
+        }
+    }
+
+    fn annotate(&mut self, ev: &mut crate::trace::TraceEvent) {
+        if let Some(n) = self.failed.take() {
+            ev.note = Some(n);
+        }
     }
 }
 
@@ -320,10 +337,6 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 return stream_chunk(cx, bytes);
             }
             if let BodySink::UploadStream(fetch) = sink {
-                if let Some(why) = cx.s.http.bodies.get(body).and_then(|b| b.error.clone()) {
-                    cx.note(format!("the upload takes no more bytes: {why}"));
-                    return Err(Status::ERROR.into());
-                }
                 cx.mem.write_u32(nwritten_out, n as u32)?;
                 cx.result("nwritten", ArgValue::Int(n as i64));
                 return upload_chunk(cx, fetch, bytes);
@@ -375,10 +388,6 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 return stream_chunk(cx, bytes);
             }
             if let BodySink::UploadStream(fetch) = dst_sink {
-                if let Some(why) = to.error.clone() {
-                    cx.note(format!("the upload takes no more bytes: {why}"));
-                    return Err(Status::ERROR.into());
-                }
                 return upload_chunk(cx, fetch, bytes);
             }
             let pos = to.pos.min(to.data.len());

@@ -2,7 +2,8 @@
 //!
 //! Each connection is a tokio task; each request reads its body, builds a
 //! [`DownstreamRequest`] (absolute URL from the Host header, client and server address
-//! from the socket), and drives a fresh [`Execution`] on its own task. The response is
+//! from the socket), and drives a fresh execution ([`Driver`]) of the one [`Service`]
+//! all requests share (its state outlives each of them) on its own task. The response is
 //! streamed: the head goes out when the guest sends it, a streaming body chunk by chunk
 //! as the guest writes it, ending when the guest closes it; an abandoned body ends with
 //! an error so the client sees an incomplete message. The guest keeps running after

@@ -107,32 +107,7 @@ impl Parser<'_> {
                 Ok(store)
             }
             Value::Table(mut t) => {
-                match (t.contains_key("file"), t.contains_key("format")) {
-                    (true, true) => {}
-                    (false, false) => {
-                        return Err(self.err(
-                            path,
-                            "expected an array of {key, data|file} tables, or a table with `file` and `format = \"json\"`",
-                        ))
-                    }
-                    _ => {
-                        return Err(self.err(
-                            path,
-                            "`file` and `format` go together: set both, or use an array of entries",
-                        ))
-                    }
-                }
-                let fpath = path.key("format");
-                let format = match t.remove("format") {
-                    Some(v) => self.string(&fpath, v)?,
-                    None => String::new(),
-                };
-                if format != "json" {
-                    return Err(self.err(
-                        &fpath,
-                        format!("unknown format {format:?}: KV store files are \"json\""),
-                    ));
-                }
+                self.json_file_format(path, &mut t, "{key, data|file}", "entries", "KV store")?;
                 if let Some(k) = t.keys().find(|k| *k != "file") {
                     return Err(self.err(
                         &path.key(k),

@@ -103,6 +103,43 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// The `file` + `format = "json"` form of a store table: both keys, and `json`
+    /// (`format` is taken out of `t`). `entries`: the entry form it stands for, as the
+    /// messages name it; `plural`: what its entries are called; `what`: the store kind.
+    pub(super) fn json_file_format(
+        &self,
+        path: &KeyPath,
+        t: &mut toml::Table,
+        entries: &str,
+        plural: &str,
+        what: &str,
+    ) -> R<()> {
+        match (t.contains_key("file"), t.contains_key("format")) {
+            (true, true) => {}
+            (false, false) => {
+                return Err(self.err(
+                    path,
+                    format!("expected an array of {entries} tables, or a table with `file` and `format = \"json\"`"),
+                ))
+            }
+            _ => {
+                return Err(self.err(
+                    path,
+                    format!("`file` and `format` go together: set both, or use an array of {plural}"),
+                ))
+            }
+        }
+        let fpath = path.key("format");
+        let format = self.string(&fpath, t.remove("format").unwrap_or(Value::Boolean(false)))?;
+        if format != "json" {
+            return Err(self.err(
+                &fpath,
+                format!("unknown format {format:?}: {what} files are \"json\""),
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn secret_store(
         &self,
         path: &KeyPath,
@@ -118,26 +155,7 @@ impl Parser<'_> {
         let mut secrets = BTreeMap::new();
         match v {
             Value::Table(mut t) => {
-                match (t.contains_key("file"), t.contains_key("format")) {
-                    (true, true) => {}
-                    (false, false) => {
-                        return Err(self.err(
-                            path,
-                            "expected an array of {key, data|file|env} tables, or a table with `file` and `format = \"json\"`",
-                        ))
-                    }
-                    _ => {
-                        return Err(self.err(
-                            path,
-                            "`file` and `format` go together: set both, or use an array of secrets",
-                        ))
-                    }
-                }
-                let fpath = path.key("format");
-                let format = self.string(&fpath, t.remove("format").unwrap_or(Value::Boolean(false)))?;
-                if format != "json" {
-                    return Err(self.err(&fpath, format!("unknown format {format:?}: secret store files are \"json\"")));
-                }
+                self.json_file_format(path, &mut t, "{key, data|file|env}", "secrets", "secret store")?;
                 let (file, map) = self.json_object_file(path, &mut t)?;
                 for (k, v) in map {
                     let serde_json::Value::String(s) = v else {

@@ -407,41 +407,33 @@ async fn perform(
     let mut data: Vec<u8> = Vec::new();
     let between = Duration::from_millis(between_ms.into());
     loop {
-        // A streaming response takes what is there with the head; the rest streams.
-        let wait = if stream_response {
-            Duration::ZERO
-        } else {
-            between
-        };
-        if stream_response && (data.len() >= HEAD_GATHER_LIMIT || body.is_end_stream()) {
+        // A streaming response takes what is there with the head (up to a limit); the
+        // rest streams from the first frame that is not there yet.
+        let frame = if stream_response {
             if body.is_end_stream() {
                 break;
             }
-            let received = data.len();
-            return Ok((
-                response(status, headers, data, remote_addr, first_byte_us, t0),
-                Some(ResponseStream {
+            let ready = if data.len() < HEAD_GATHER_LIMIT {
+                tokio::time::timeout(Duration::ZERO, body.frame())
+                    .await
+                    .ok()
+            } else {
+                None
+            };
+            let Some(frame) = ready else {
+                let received = data.len();
+                let rest = ResponseStream {
                     body,
                     between_ms,
                     received,
                     what,
-                }),
-            ));
-        }
-        let frame = match tokio::time::timeout(wait, body.frame()).await {
-            Err(_) if stream_response => {
-                let received = data.len();
-                return Ok((
-                    response(status, headers, data, remote_addr, first_byte_us, t0),
-                    Some(ResponseStream {
-                        body,
-                        between_ms,
-                        received,
-                        what,
-                    }),
-                ));
-            }
-            r => r,
+                };
+                let head = response(status, headers, data, remote_addr, first_byte_us, t0);
+                return Ok((head, Some(rest)));
+            };
+            Ok(frame)
+        } else {
+            tokio::time::timeout(between, body.frame()).await
         };
         let frame = frame.map_err(|_| {
             (

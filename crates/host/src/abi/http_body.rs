@@ -208,22 +208,11 @@ impl Blocked for Pulling {
             }
         }
         let b = s.http.bodies.get_mut(self.body)?;
-        let n = b.remaining().len().min(self.buf_len as usize);
-        let start = b.pos.min(b.data.len());
-        let end = start.saturating_add(n).min(b.data.len());
-        let chunk = b.data.get(start..end).unwrap_or_default().to_vec();
+        let chunk = b.read_up_to(self.buf_len as usize);
+        let n = chunk.len();
         if mem.write(self.buf, &chunk).is_err() || mem.write_u32(self.nread_out, n as u32).is_err()
         {
             return Some(Status::INVAL.0);
-        }
-        b.pos = end;
-        b.known_length = b.known_length.map(|l| l.saturating_sub(n as u64));
-        if b.pos >= b.data.len() {
-            b.data.clear();
-            b.pos = 0;
-            if n == 0 && b.incoming.is_none() {
-                b.trailers_ready = true;
-            }
         }
         self.nread = n;
         if n == 0 {
@@ -293,19 +282,8 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             };
             cx.mem.write_u32(nread_out, n as u32)?;
             let b = cx.s.http.bodies.get_mut(body).ok_or(Fault::Status(Status::BADF.0))?;
-            let start = b.pos.min(b.data.len());
-            let end = start.saturating_add(n).min(b.data.len());
-            let chunk = b.data.get(start..end).unwrap_or_default();
-            cx.mem.write(buf, chunk)?;
-            b.pos = end;
-            b.known_length = b.known_length.map(|l| l.saturating_sub(n as u64));
-            if b.pos >= b.data.len() {
-                b.data.clear();
-                b.pos = 0;
-                if n == 0 {
-                    b.trailers_ready = true;
-                }
-            }
+            let chunk = b.read_up_to(n);
+            cx.mem.write(buf, &chunk)?;
             cx.result("nread", ArgValue::Int(n as i64));
             if n == 0 {
                 cx.note("end of body");

@@ -152,35 +152,35 @@ impl Driver {
 
     /// Drive an execution that is already instantiated.
     pub fn new(exec: Execution, caps: Capabilities) -> Driver {
-        Driver {
-            exec: Some(exec),
-            caps,
-            in_flight: HashSet::new(),
-            buffering: HashMap::new(),
-            sent_whole: HashSet::new(),
-            ready: Vec::new(),
-            outputs: Vec::new(),
-            done: None,
-            handed_in: false,
-        }
+        Driver::with(Some(exec), Vec::new(), None, caps)
     }
 
     /// A request the platform answers itself, without running the guest.
     fn answered(outputs: Vec<Output>, caps: Capabilities) -> Driver {
+        let done = Outcome {
+            exit: Exit::Returned,
+            fuel: 0,
+            cpu_ms_estimate: 0.0,
+        };
+        Driver::with(None, outputs, Some(done), caps)
+    }
+
+    fn with(
+        exec: Option<Execution>,
+        outputs: Vec<Output>,
+        done: Option<Outcome>,
+        caps: Capabilities,
+    ) -> Driver {
         Driver {
-            exec: None,
+            exec,
             caps,
             in_flight: HashSet::new(),
             buffering: HashMap::new(),
             sent_whole: HashSet::new(),
             ready: Vec::new(),
             outputs,
+            done,
             handed_in: false,
-            done: Some(Outcome {
-                exit: Exit::Returned,
-                fuel: 0,
-                cpu_ms_estimate: 0.0,
-            }),
         }
     }
 

@@ -101,6 +101,26 @@ impl Body {
         &self.data[self.pos.min(self.data.len())..]
     }
 
+    /// Read up to `max` unread bytes (what `http_body.read` gives the guest): the read
+    /// position, the known length and the end of the body follow; a read that finds
+    /// nothing at the very end (no bytes still arriving) makes the trailers readable.
+    pub fn read_up_to(&mut self, max: usize) -> Vec<u8> {
+        let start = self.pos.min(self.data.len());
+        let end = start.saturating_add(max).min(self.data.len());
+        let chunk = self.data[start..end].to_vec();
+        self.pos = end;
+        let n = chunk.len() as u64;
+        self.known_length = self.known_length.map(|l| l.saturating_sub(n));
+        if self.pos >= self.data.len() {
+            self.data.clear();
+            self.pos = 0;
+            if chunk.is_empty() && self.incoming.is_none() {
+                self.trailers_ready = true;
+            }
+        }
+        chunk
+    }
+
     /// Take the unread bytes out of the body.
     pub fn take_remaining(&mut self) -> Vec<u8> {
         let start = self.pos.min(self.data.len());

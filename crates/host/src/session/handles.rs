@@ -61,10 +61,6 @@ impl<T> HandleTable<T> {
     pub fn values(&self) -> impl Iterator<Item = &T> {
         self.items.iter().flatten()
     }
-    /// Every live value, mutably.
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.items.iter_mut().flatten()
-    }
     /// True if `h` is live.
     pub fn contains(&self, h: u32) -> bool {
         self.get(h).is_some()

@@ -37,6 +37,7 @@ pub mod memory;
 pub mod names;
 pub mod outcome;
 pub mod platform;
+pub mod seed;
 pub mod status;
 pub mod storage;
 pub mod trace;

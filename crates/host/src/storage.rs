@@ -12,7 +12,18 @@
 //!
 //! Keys are bytes, ordered bytewise. Each engine keeps its data under its own prefix
 //! (for example `kv/<store>/<key>`), so one store holds the whole service state and
-//! [`Storage::scan`] lists one engine's (or one store's) entries in order.
+//! [`Storage::scan`] lists one engine's (or one store's) entries in order. Store
+//! names never contain NUL, so a NUL ends the store part of a key:
+//!
+//! | prefix | what | engine |
+//! |---|---|---|
+//! | `kv/<store>\0<key>` | one KV entry (value, metadata, generation, expiry) | `kv` |
+//! | `kvgen/<store>` | the store's last generation number | `kv` |
+//! | `acl/<acl>\0<prefix>` | one ACL entry (`192.0.2.0/24` → action) | `acl` |
+//! | `erl/rc/<counter>\0<entry>` | one rate counter entry's buckets | `erl` |
+//! | `erl/pb/<box>\0<entry>` | one penalty box entry's expiry | `erl` |
+//! | `seed/<kind>/<name>` | which seed a store last applied | [`crate::seed`] |
+//! | `cache/…` | the cache | (the cache engine) |
 //!
 //! # The journal
 //!

@@ -6,6 +6,7 @@ use crate::load::{load_config, load_guest, read_data};
 use crate::logging::{init_tracing, GuestPrinter, LogDest, COMPAT_TARGET};
 use crate::platform::native_platform;
 use crate::serve::{bind, serve, ServeCtx};
+use crate::state::ServiceState;
 use anyhow::{anyhow, Result};
 use base64::Engine as _;
 use edgeplay_host::abi::Coverage;
@@ -40,15 +41,33 @@ pub fn exec_options(cpu_limit_ms: u64, trace: bool) -> ExecOptions {
     }
 }
 
-/// Engine, guest and configuration for `serve` and `run`, with Viceroy's warnings.
-fn prepare(shared: &SharedArgs) -> Result<(Arc<Engine>, Arc<Guest>, ServiceConfig)> {
+/// Engine, guest and service state for `serve` and `run`, with Viceroy's warnings.
+fn prepare(shared: &SharedArgs) -> Result<(Arc<Engine>, Arc<Guest>, ServiceState)> {
     for w in shared.compat.ignored() {
         warn!(target: COMPAT_TARGET, "{w}");
     }
     let engine = Arc::new(Engine::new(native_platform()));
     let input = shared.input();
     let (guest, config) = load_inputs(&engine, &input, &shared.config)?;
-    Ok((engine, guest, config))
+    let state = service_state(config, &shared.config)?;
+    Ok((engine, guest, state))
+}
+
+/// The service's state: in memory, or in `--state-dir` (seeded from the
+/// configuration either way; `--reset-state` puts it back to the seed first).
+fn service_state(config: ServiceConfig, args: &ConfigArgs) -> Result<ServiceState> {
+    if args.reset_state && args.state_dir.is_none() {
+        info!("--reset-state without --state-dir: the state starts from the configuration anyway");
+    }
+    let state = ServiceState::open(
+        Arc::new(config),
+        args.state_dir.as_deref(),
+        args.reset_state,
+    )?;
+    if let Some(dir) = state.dir() {
+        info!("service state kept in {}", dir.display());
+    }
+    Ok(state)
 }
 
 /// Load the guest and the configuration (the file, then the `--backend` flags),
@@ -101,17 +120,17 @@ fn load_inputs(
 pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
     let addr = args.addr();
     init_tracing(args.shared.verbosity, LogDest::Viceroy, addr.port() == 0);
-    let (engine, guest, config) = match prepare(&args.shared) {
+    let (engine, guest, state) = match prepare(&args.shared) {
         Ok(p) => p,
         Err(e) => {
-            error!("{e}");
+            error!("{e:#}");
             return ExitCode::FAILURE;
         }
     };
-    let ctx = Arc::new(ServeCtx::new(
+    let ctx = Arc::new(ServeCtx::with_state(
         engine,
         guest,
-        Arc::new(config),
+        state,
         exec_options(args.shared.cpu_limit_ms, args.shared.verbosity >= 2),
         GuestPrinter {
             log_stdout: args.shared.log_stdout,
@@ -139,10 +158,10 @@ pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
 /// `edgeplay run`: one execution, no server, the guest's exit code passed through.
 pub async fn run_cmd(args: RunArgs) -> ExitCode {
     init_tracing(args.shared.verbosity, LogDest::Viceroy, false);
-    let (engine, guest, config) = match prepare(&args.shared) {
+    let (engine, guest, state) = match prepare(&args.shared) {
         Ok(p) => p,
         Err(e) => {
-            error!("{e}");
+            error!("{e:#}");
             return ExitCode::FAILURE;
         }
     };
@@ -162,7 +181,7 @@ pub async fn run_cmd(args: RunArgs) -> ExitCode {
     let exec = match crate::driver::start(
         &engine,
         guest,
-        Arc::new(config),
+        state.service.clone(),
         request,
         viceroy_request_id(0),
         opts,
@@ -182,6 +201,10 @@ pub async fn run_cmd(args: RunArgs) -> ExitCode {
         printer.print(&o);
     })
     .await;
+    if let Err(e) = state.flush() {
+        error!("{e:#}");
+        return ExitCode::FAILURE;
+    }
     for ev in &trace {
         tracing::debug!("{}", ev.summary());
     }
@@ -363,12 +386,14 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
     init_tracing(args.verbosity, LogDest::Stderr, false);
     let engine = Engine::new(native_platform());
     let t0 = std::time::Instant::now();
-    let loaded = load_inputs(&engine, &args.input, &args.config)
-        .and_then(|(g, c)| Ok((g, c, build_request(&args)?)));
-    let (guest, config, request) = match loaded {
+    let loaded = load_inputs(&engine, &args.input, &args.config).and_then(|(g, c)| {
+        let request = build_request(&args)?;
+        Ok((g, service_state(c, &args.config)?, request))
+    });
+    let (guest, state, request) = match loaded {
         Ok(x) => x,
         Err(e) => {
-            error!("{e}");
+            error!("{e:#}");
             return ExitCode::FAILURE;
         }
     };
@@ -382,7 +407,7 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
     let result = run_request_with(
         &engine,
         guest,
-        Arc::new(config),
+        state.service.clone(),
         request,
         exec_options(args.cpu_limit_ms, true),
         |o| {
@@ -392,6 +417,10 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
         },
     )
     .await;
+    if let Err(e) = state.flush() {
+        error!("{e:#}");
+        return ExitCode::FAILURE;
+    }
     if let Some(path) = &args.trace_out {
         let doc = edgeplay_host::trace::to_chrome_trace(&result.trace);
         if let Err(e) = std::fs::write(path, doc.to_string()) {

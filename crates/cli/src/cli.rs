@@ -129,6 +129,19 @@ pub struct ConfigArgs {
     /// Repeatable; replaces a backend of the same name from the configuration file.
     #[arg(long = "backend", value_name = "NAME=HOST:PORT[@N]", value_parser = parse_backend)]
     pub backends: Vec<(String, BackendConfig)>,
+
+    /// Keep the service's state (KV stores, ACLs, rate counters and penalty boxes) in
+    /// DIR, across requests and restarts (created when missing; one process at a
+    /// time). Without it the state lives in memory and starts from the configuration
+    /// every time, as in Viceroy.
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Put the state back to what the configuration seeds before the first request:
+    /// every store holds exactly its configured entries, rate counters and penalty
+    /// boxes are empty (for use with --state-dir).
+    #[arg(long = "reset-state")]
+    pub reset_state: bool,
 }
 
 impl SharedArgs {

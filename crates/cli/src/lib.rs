@@ -13,3 +13,4 @@ pub mod load;
 pub mod logging;
 pub mod platform;
 pub mod serve;
+pub mod state;

@@ -12,6 +12,7 @@
 
 use crate::driver::{drive, viceroy_request_id};
 use crate::logging::{GuestPrinter, LISTEN_TARGET};
+use crate::state::ServiceState;
 use bytes::Bytes;
 use edgeplay_host::collect::Framing;
 use edgeplay_host::{
@@ -40,8 +41,9 @@ pub struct ServeCtx {
     pub engine: Arc<Engine>,
     /// The loaded guest.
     pub guest: Arc<Guest>,
-    /// The service: its configuration and the state every request shares.
-    pub service: Service,
+    /// The service: its configuration and the state every request shares, kept in
+    /// memory or in a state directory.
+    pub state: ServiceState,
     /// Limits and knobs of each execution.
     pub opts: ExecOptions,
     /// How guest output is printed.
@@ -58,10 +60,27 @@ impl ServeCtx {
         opts: ExecOptions,
         printer: GuestPrinter,
     ) -> Self {
+        Self::with_state(
+            engine,
+            guest,
+            ServiceState::in_memory(service.into()),
+            opts,
+            printer,
+        )
+    }
+
+    /// A context whose service state is `state` (e.g. kept in a state directory).
+    pub fn with_state(
+        engine: Arc<Engine>,
+        guest: Arc<Guest>,
+        state: ServiceState,
+        opts: ExecOptions,
+        printer: GuestPrinter,
+    ) -> Self {
         ServeCtx {
             engine,
             guest,
-            service: service.into(),
+            state,
             opts,
             printer,
             next_id: AtomicU64::new(0),
@@ -139,7 +158,7 @@ async fn handle(
     let exec = match crate::driver::start(
         &ctx.engine,
         ctx.guest.clone(),
-        ctx.service.clone(),
+        ctx.state.service.clone(),
         request,
         viceroy_request_id(id),
         ctx.opts.clone(),
@@ -156,7 +175,7 @@ async fn handle(
     let (head_tx, head_rx) = oneshot::channel();
     let mut responder = Responder::new(head_tx, ctx.printer, span.clone());
     responder.head_request = parts.method == http::Method::HEAD;
-    tokio::spawn(run_guest(exec, responder).instrument(span));
+    tokio::spawn(run_guest(ctx, exec, responder).instrument(span));
     head_rx.await.unwrap_or_else(|_| {
         plain_response(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -165,10 +184,14 @@ async fn handle(
     })
 }
 
-/// Drive one execution, streaming its outputs to the client.
-async fn run_guest(exec: Driver, mut responder: Responder) {
+/// Drive one execution, streaming its outputs to the client. What the request wrote
+/// to the service's state is made durable before its response is finished.
+async fn run_guest(ctx: Arc<ServeCtx>, exec: Driver, mut responder: Responder) {
     let t0 = Instant::now();
     let (outcome, trace) = drive(exec, |o| responder.output(o)).await;
+    if let Err(e) = ctx.state.flush() {
+        error!("{e:#}");
+    }
     responder.done(&outcome);
     // Viceroy's wording: "WebAssembly trapped: ..." / "WebAssembly exited with error: ...".
     let message = outcome.exit.error_message().unwrap_or_default();

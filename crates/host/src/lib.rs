@@ -38,6 +38,7 @@ pub mod names;
 pub mod outcome;
 pub mod platform;
 pub mod seed;
+pub mod service;
 pub mod status;
 pub mod storage;
 pub mod trace;
@@ -59,7 +60,8 @@ pub use engine::{Engine, EngineOptions, Guest, GuestInfo, LoadError};
 pub use exec::{ExecOptions, Execution, Exit, Outcome, Poll};
 pub use http::{DownstreamRequest, Headers, HttpVersion, Output, ResponseHead};
 pub use platform::Platform;
-pub use storage::{MemoryStorage, Service, SharedStorage, Storage};
+pub use service::Service;
+pub use storage::{MemoryStorage, SharedStorage, Storage};
 pub use trace::TraceEvent;
 pub use work::{
     FetchError, FetchErrorKind, FetchRequest, FetchResponse, Work, WorkId, WorkKind, WorkResult,

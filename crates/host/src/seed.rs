@@ -104,6 +104,24 @@ pub fn reset(seeds: &[StoreSeed], storage: &mut dyn Storage, only: Option<(&str,
     deleted
 }
 
+/// The state prefixes "reset to config" clears: the stores and the rate-limiting
+/// state, and the seed markers. Not `kvgen/` (generation numbers keep counting up,
+/// so a generation read before a reset never matches an entry written after it), and
+/// not the cache (purging is its own operation).
+pub const RESET_PREFIXES: [&[u8]; 4] = [b"kv/", b"acl/", b"erl/", b"seed/"];
+
+/// Put the whole service state back to what `config` seeds: every store, ACL, rate
+/// counter and penalty box is cleared ([`RESET_PREFIXES`]), then every seed is
+/// written. Returns how many entries were deleted.
+pub fn reset_all(config: &ServiceConfig, storage: &mut dyn Storage) -> usize {
+    let deleted = RESET_PREFIXES
+        .iter()
+        .map(|p| clear_prefix(storage, p))
+        .sum();
+    apply(&service_seeds(config), storage);
+    deleted
+}
+
 /// Delete every key under `prefix`; returns how many there were.
 pub fn clear_prefix(storage: &mut dyn Storage, prefix: &[u8]) -> usize {
     let mut deleted = 0;
@@ -170,6 +188,24 @@ mod tests {
         assert_eq!(st.get(b"kv/s\0a"), Some(b"1".to_vec()));
         assert_eq!(st.get(b"kv/s\0b"), None);
         assert_eq!(st.get(b"kv/other\0b"), Some(b"kept".to_vec()));
+    }
+
+    #[test]
+    fn reset_all_clears_every_store_and_the_rate_state_but_not_the_cache() {
+        let mut st = MemoryStorage::new();
+        for k in [
+            "kv/s\0a",
+            "acl/a\0x",
+            "erl/rc/c\0e",
+            "seed/kv/s",
+            "cache/x",
+            "kvgen/s",
+        ] {
+            st.put(k.as_bytes(), b"v".to_vec());
+        }
+        assert_eq!(reset_all(&ServiceConfig::default(), &mut st), 4);
+        let left: Vec<_> = st.scan(b"", None, 10).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(left, [b"cache/x".to_vec(), b"kvgen/s".to_vec()]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! *service*, not to one execution: every request of a service sees what earlier
 //! requests wrote. The core keeps that state behind [`Storage`], a small ordered
 //! key–value interface it owns, and hands it to every execution of a service
-//! through [`Service`]. The engines that give the state its meaning (KV semantics,
+//! through [`crate::service::Service`]. The engines that give the state its meaning (KV semantics,
 //! cache freshness, rate windows) are written against this trait; the trait itself
 //! knows nothing of them.
 //!
@@ -52,8 +52,6 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use crate::config::ServiceConfig;
 
 /// One change to stored state, as the journal records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,45 +207,6 @@ impl std::fmt::Debug for SharedStorage {
     }
 }
 
-/// A service: its configuration and the state its requests share. Cheap to clone
-/// (both parts are shared); a driver keeps one per service and gives a clone to every
-/// execution.
-#[derive(Clone, Debug, Default)]
-pub struct Service {
-    /// The `fastly.toml` configuration.
-    pub config: Arc<ServiceConfig>,
-    /// What outlives one request.
-    pub state: SharedStorage,
-}
-
-impl Service {
-    /// A service with `config` and its own fresh in-memory state.
-    pub fn new(config: Arc<ServiceConfig>) -> Self {
-        Service {
-            config,
-            state: SharedStorage::default(),
-        }
-    }
-
-    /// A service with `config` and the given state.
-    pub fn with_state(config: Arc<ServiceConfig>, state: SharedStorage) -> Self {
-        Service { config, state }
-    }
-}
-
-/// A configuration alone is a service with fresh, empty state (one-off runs, tests).
-impl From<Arc<ServiceConfig>> for Service {
-    fn from(config: Arc<ServiceConfig>) -> Self {
-        Service::new(config)
-    }
-}
-
-impl From<ServiceConfig> for Service {
-    fn from(config: ServiceConfig) -> Self {
-        Service::new(Arc::new(config))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,19 +278,6 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s.get(b"k"), Some(b"w".to_vec()), "the last value wins");
         assert!(s.take_journal().is_empty());
-    }
-
-    #[test]
-    fn a_service_shares_its_state_between_clones() {
-        let service = Service::from(ServiceConfig::default());
-        let other = service.clone();
-        service.state.lock().put(b"k", b"v".to_vec());
-        assert_eq!(other.state.lock().get(b"k"), Some(b"v".to_vec()));
-        assert_eq!(other.state.take_journal().len(), 1);
-        assert!(service.state.take_journal().is_empty());
-        // A fresh service has fresh state.
-        let fresh = Service::new(service.config.clone());
-        assert_eq!(fresh.state.lock().get(b"k"), None);
     }
 
     #[test]

@@ -45,7 +45,7 @@ use crate::engine::{Engine, Guest};
 use crate::exec::{ExecOptions, Execution, StartError};
 use crate::http::{DownstreamRequest, Output};
 use crate::outcome::{Exit, Outcome};
-use crate::storage::Service;
+use crate::service::Service;
 use crate::trace::TraceEvent;
 use crate::work::{FetchError, FetchErrorKind, FetchRequest, Work, WorkId, WorkKind, WorkResult};
 use std::collections::{HashMap, HashSet};

@@ -8,7 +8,8 @@ use crate::config::ServiceConfig;
 use crate::http::{DownstreamRequest, Output};
 use crate::memory::GuestMem;
 use crate::platform::Platform;
-use crate::storage::{Service, SharedStorage};
+use crate::service::Service;
+use crate::storage::SharedStorage;
 use crate::trace::{EventKind, TraceEvent};
 use std::sync::Arc;
 

@@ -538,3 +538,27 @@ fn rates_and_counts_follow_the_windows_as_the_clock_moves() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn too_many_open_acls_is_limitexceeded() {
+    let wasm = guest(
+        r#"
+  (data (i32.const 0x200) "blocklist")
+  (func (export "_start") (local $n i32) (local $st i32)
+    (loop $more
+      (local.set $st (call $acl_open (i32.const 0x200) (i32.const 9) (i32.const 0x1000)))
+      (if (i32.eqz (local.get $st))
+        (then (local.set $n (i32.add (local.get $n) (i32.const 1))) (br $more))))
+    (call $rec (local.get $n))
+    (call $rec (local.get $st))
+    (call $finish))
+"#,
+    );
+    let run = run_wasm(
+        &engine(),
+        &wasm,
+        config(ACL_TOML),
+        DownstreamRequest::new("GET", "/"),
+    );
+    assert_log(&run, Log::default().i(65_536).i(common::LIMITEXCEEDED));
+}

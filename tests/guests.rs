@@ -307,3 +307,101 @@ fn the_trace_exports_to_the_chrome_trace_format() {
     assert_eq!(send["args"]["status"], "ok");
     let _ = std::fs::remove_file(out);
 }
+
+/// A `fastly.toml` with one ACL, inline, and one in Fastly's JSON format (a file).
+fn acl_config() -> std::path::PathBuf {
+    let json = temp_file(
+        "acl.json",
+        r#"{ "entries": [
+  { "op": "create", "prefix": "198.51.100.0/24", "action": "BLOCK" },
+  { "op": "create", "prefix": "2001:db8::/32", "action": "ALLOW" }
+] }"#,
+    );
+    temp_file(
+        "fastly.toml",
+        &format!(
+            "[local_server.acls]\nfile_acl = {:?}\nblocklist = {{ entries = [\n  {{ prefix = \"192.0.2.0/24\", action = \"BLOCK\" }},\n  {{ prefix = \"192.0.2.128/25\", action = \"ALLOW\" }},\n] }}\n",
+            json.display().to_string()
+        ),
+    )
+}
+
+#[test]
+fn acl_guest_blocks_allows_and_misses_by_the_longest_prefix() {
+    let cfg = acl_config();
+    let cfg = cfg.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["-C", cfg];
+        all.extend_from_slice(args);
+        request_json("acl", &all)
+    };
+    let v = run(&["--client-ip", "192.0.2.9", "/"]);
+    assert_eq!(v["status"], 403, "{v}");
+    assert_eq!(body(&v), "192.0.2.9 is blocked by 192.0.2.0/24\n");
+    assert_eq!(header(&v, "x-acl-action"), Some("BLOCK"));
+    let v = run(&["--client-ip", "192.0.2.200", "/"]);
+    assert_eq!(
+        (v["status"].as_u64(), body(&v)),
+        (Some(200), "192.0.2.200 is allowed by 192.0.2.128/25\n")
+    );
+    let v = run(&["--client-ip", "203.0.113.1", "/"]);
+    assert_eq!(
+        (v["status"].as_u64(), body(&v)),
+        (Some(200), "203.0.113.1: no match\n")
+    );
+    // The ACL from a JSON file, IPv4 and IPv6.
+    let v = run(&["/?acl=file_acl&ip=198.51.100.77"]);
+    assert_eq!(v["status"], 403, "{v}");
+    assert_eq!(header(&v, "x-acl-prefix"), Some("198.51.100.0/24"));
+    let v = run(&["/?acl=file_acl&ip=2001:db8:0:1::5"]);
+    assert_eq!(body(&v), "2001:db8:0:1::5 is allowed by 2001:db8::/32\n");
+    // An ACL the configuration does not define: the SDK's AclNotFound.
+    let v = run(&["/?acl=missing"]);
+    assert_eq!(
+        (v["status"].as_u64(), body(&v)),
+        (Some(500), "no ACL named missing\n")
+    );
+    let calls = trace_calls(&v);
+    assert!(calls.iter().any(|c| c == "fastly_acl::open"), "{calls:?}");
+}
+
+#[test]
+fn erl_guest_counts_and_blocks_within_one_request() {
+    // A fresh `edgeplay request` has fresh state: one request counts 1.
+    let v = request_json("erl", &["/?limit=5"]);
+    assert_eq!(
+        (v["status"].as_u64(), body(&v)),
+        (Some(200), "127.0.0.1: 1 in 10 s\n")
+    );
+    // limit 0/s: the first request is already over it.
+    let v = request_json("erl", &["--client-ip", "203.0.113.5", "/?limit=0"]);
+    assert_eq!(
+        (v["status"].as_u64(), body(&v)),
+        (Some(429), "203.0.113.5 is rate limited\n")
+    );
+    let check = v["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "check_rate")
+        .unwrap_or_else(|| panic!("no check_rate in the trace: {v}"));
+    assert_eq!(
+        check["results"][0],
+        serde_json::json!(["blocked", {"type": "int", "value": 1}]),
+        "{check}"
+    );
+    assert_eq!(
+        check["args"][1],
+        serde_json::json!(["rc_len", {"type": "int", "value": 2}])
+    );
+    assert!(
+        check["args"]
+            .to_string()
+            .contains(r#"["entry",{"type":"str","value":"203.0.113.5"}]"#),
+        "{check}"
+    );
+    let v = request_json("erl", &["/peek"]);
+    let doc: Value = serde_json::from_str(body(&v)).unwrap();
+    assert_eq!(doc["count_60s"], 0);
+    assert_eq!(doc["in_box"], false);
+}

@@ -103,3 +103,72 @@ fn js_guest_through_serve() {
     let r = server.request("GET", "/config/answer", &[], b"");
     assert_eq!((r.status, r.text().as_str()), (200, "42"));
 }
+
+#[test]
+fn acl_blocks_the_client_address_through_serve() {
+    let cfg = temp_file(
+        "fastly.toml",
+        "[local_server.acls]\nblocklist = { entries = [\n  { prefix = \"127.0.0.0/8\", action = \"BLOCK\" },\n  { prefix = \"127.0.0.2\", action = \"ALLOW\" },\n] }\n",
+    );
+    let server = Server::start(&guest("acl"), &["-C", cfg.to_str().unwrap()]);
+    // The client is 127.0.0.1: blocked by the /8.
+    let r = server.request("GET", "/", &[], b"");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (403, "127.0.0.1 is blocked by 127.0.0.0/8\n")
+    );
+    let r = server.request("GET", "/?ip=127.0.0.2", &[], b"");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "127.0.0.2 is allowed by 127.0.0.2/32\n")
+    );
+    let r = server.request("GET", "/?ip=10.0.0.1", &[], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "10.0.0.1: no match\n"));
+}
+
+#[test]
+fn erl_state_outlives_the_request_the_eleventh_is_blocked_and_stays_blocked() {
+    let server = Server::start(&guest("erl"), &[]);
+    // limit 1/s over 10 s: ten requests pass, counting up.
+    for i in 1..=10 {
+        let r = server.request("GET", "/?entry=alice", &[], b"");
+        assert_eq!(
+            (r.status, r.text()),
+            (200, format!("alice: {i} in 10 s\n")),
+            "request {i}"
+        );
+    }
+    let r = server.request("GET", "/?entry=alice", &[], b"");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (429, "alice is rate limited\n")
+    );
+    // The penalty box holds alice for 60 s: later requests stay blocked.
+    for _ in 0..3 {
+        let r = server.request("GET", "/?entry=alice", &[], b"");
+        assert_eq!(r.status, 429);
+    }
+    let r = server.request("GET", "/peek?entry=alice", &[], b"");
+    let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(doc["in_box"], true, "{doc}");
+    assert_eq!(doc["count_60s"], 14, "{doc}");
+    // Another entry is counted on its own.
+    let r = server.request("GET", "/?entry=bob", &[], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "bob: 1 in 10 s\n"));
+    // Counting without checking, and boxing directly.
+    let r = server.request("GET", "/add?entry=carol&delta=50", &[], b"");
+    assert_eq!(r.status, 200);
+    let r = server.request("GET", "/peek?entry=carol", &[], b"");
+    let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        (doc["count_10s"].as_u64(), doc["in_box"].as_bool()),
+        (Some(50), Some(false)),
+        "{doc}"
+    );
+    server.request("GET", "/box?entry=carol&ttl=120", &[], b"");
+    let r = server.request("GET", "/?entry=carol&limit=1000", &[], b"");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (429, "carol is rate limited\n")
+    );
+}

@@ -27,10 +27,12 @@
 //! Nothing here touches the OS, the browser, threads or an async runtime.
 
 // The model: plain values and pure logic, importing nothing above it.
+pub mod acl;
 pub mod backends;
 pub mod backtrace;
 pub mod collect;
 pub mod config;
+pub mod erl;
 pub mod http;
 pub mod limits;
 pub mod memory;

@@ -16,6 +16,9 @@
 //!   over the store; keys the seed does not name (a guest's writes) stay.
 //! - [`reset`] deletes everything under the store's prefix first: the store is then
 //!   exactly its seed.
+//! - A store guests cannot write (an ACL: [`StoreSeed::is_exact`]) is always exactly
+//!   its seed: a changed seed clears the store before it is written, so an entry
+//!   removed from `fastly.toml` is gone.
 
 use crate::config::ServiceConfig;
 use crate::storage::Storage;
@@ -35,6 +38,12 @@ pub struct StoreSeed {
 }
 
 impl StoreSeed {
+    /// True for stores that hold nothing but their seed (ACLs: no hostcall writes
+    /// them), which a changed seed replaces whole.
+    pub fn is_exact(&self) -> bool {
+        self.kind == crate::acl::SEED_KIND
+    }
+
     fn marker(&self) -> Vec<u8> {
         marker_key(self.kind, &self.name)
     }
@@ -66,8 +75,23 @@ pub fn marker_key(kind: &str, name: &str) -> Vec<u8> {
 
 /// Every store seed `config` defines, from every engine.
 pub fn service_seeds(config: &ServiceConfig) -> Vec<StoreSeed> {
-    let _ = config;
-    Vec::new()
+    let mut seeds = Vec::new();
+    seeds.extend(acl_seeds(config));
+    seeds
+}
+
+/// The ACLs of `[local_server.acls]`, one store each (see [`crate::acl`]).
+pub fn acl_seeds(config: &ServiceConfig) -> Vec<StoreSeed> {
+    config
+        .acls
+        .iter()
+        .map(|(name, acl)| StoreSeed {
+            kind: crate::acl::SEED_KIND,
+            name: name.clone(),
+            prefix: crate::acl::store_prefix(name),
+            entries: crate::acl::seed_entries(name, acl),
+        })
+        .collect()
 }
 
 /// Write every seed whose marker does not match it (see the module doc). Returns the
@@ -77,6 +101,9 @@ pub fn apply(seeds: &[StoreSeed], storage: &mut dyn Storage) -> Vec<String> {
     for seed in seeds {
         if storage.get(&seed.marker()).as_deref() == Some(&seed.digest()[..]) {
             continue;
+        }
+        if seed.is_exact() {
+            clear_prefix(storage, &seed.prefix);
         }
         seed.write(storage);
         seeded.push(format!("{}/{}", seed.kind, seed.name));
@@ -206,6 +233,46 @@ mod tests {
         assert_eq!(reset_all(&ServiceConfig::default(), &mut st), 4);
         let left: Vec<_> = st.scan(b"", None, 10).into_iter().map(|(k, _)| k).collect();
         assert_eq!(left, [b"cache/x".to_vec(), b"kvgen/s".to_vec()]);
+    }
+
+    #[test]
+    fn acls_are_seeded_from_the_config_and_stay_exactly_their_seed() {
+        use crate::acl::{lookup, Lookup};
+        use crate::config::{AclConfig, AclEntry};
+        let acl = |entries: &[(&str, &str)]| AclConfig {
+            entries: entries
+                .iter()
+                .map(|(p, a)| AclEntry {
+                    prefix: p.parse().unwrap(),
+                    action: a.to_string(),
+                })
+                .collect(),
+        };
+        let mut config = ServiceConfig::default();
+        config.acls.insert(
+            "blocklist".into(),
+            acl(&[("192.0.2.0/24", "BLOCK"), ("198.51.100.7", "ALLOW")]),
+        );
+        let seeds = service_seeds(&config);
+        assert_eq!(seeds.len(), 1);
+        assert_eq!(
+            (seeds[0].kind, seeds[0].name.as_str()),
+            ("acl", "blocklist")
+        );
+        assert_eq!(seeds[0].prefix, b"acl/blocklist\0");
+        let mut st = MemoryStorage::new();
+        assert_eq!(seed(&config, &mut st), ["acl/blocklist"]);
+        assert!(seed(&config, &mut st).is_empty());
+        assert!(st.get(b"acl/blocklist\x00192.0.2.0/24").is_some());
+        let ip = "198.51.100.7".parse().unwrap();
+        assert!(matches!(lookup(&st, "blocklist", ip), Lookup::Match(e) if e.action == "ALLOW"));
+        // An entry removed from the configuration is gone after reseeding.
+        config
+            .acls
+            .insert("blocklist".into(), acl(&[("192.0.2.0/24", "BLOCK")]));
+        assert_eq!(seed(&config, &mut st), ["acl/blocklist"]);
+        assert_eq!(lookup(&st, "blocklist", ip), Lookup::NoMatch);
+        assert_eq!(st.scan(b"acl/", None, 10).len(), 1);
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub enum HandleKind {
     SecretStore,
     /// `secret_handle`
     Secret,
+    /// `acl_handle`
+    Acl,
     /// `kv_store_handle`
     KvStore,
     /// any async item

@@ -13,6 +13,7 @@
 //! | `fastly_dictionary`, `fastly_config_store` | `dictionary.rs` (config store is an alias) |
 //! | `fastly_secret_store` | `secret_store.rs` |
 //! | `fastly_compute_runtime` | `compute_runtime.rs` |
+//! | `fastly_acl` / `fastly_erl` | `acl.rs` / `erl.rs` (engines: [`crate::acl`], [`crate::erl`]) |
 //! | `fastly_geo` / `fastly_device_detection` / `fastly_uap` | `geo.rs` / `device_detection.rs` / `uap.rs` |
 //! | `wasi_snapshot_preview1` | `wasi.rs` |
 //! | `env` (`xqd_*`, legacy) | registered beside their twins, same bodies |
@@ -23,6 +24,7 @@
 //! linked by [`link_unsupported`] to a stub that answers UNSUPPORTED (ENOSYS for WASI)
 //! and marks its trace event unsupported.
 
+pub mod acl;
 pub mod async_io;
 pub mod backend;
 pub mod catalog;
@@ -30,6 +32,7 @@ pub mod catalog_types;
 pub mod compute_runtime;
 pub mod device_detection;
 pub mod dictionary;
+pub mod erl;
 pub mod fastly_abi;
 pub mod geo;
 pub mod headers;
@@ -324,11 +327,13 @@ pub(crate) use {hostcall_one, hostcalls};
 /// Link every implemented hostcall.
 pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
     fastly_abi::link(reg)?;
+    acl::link(reg)?;
     async_io::link(reg)?;
     backend::link(reg)?;
     compute_runtime::link(reg)?;
     device_detection::link(reg)?;
     dictionary::link(reg)?;
+    erl::link(reg)?;
     geo::link(reg)?;
     http_body::link(reg)?;
     http_downstream::link(reg)?;

@@ -371,6 +371,37 @@ third = { file = "acl.json", format = "json" }
     }
 
     #[test]
+    fn viceroys_own_acl_test_configuration_parses() {
+        // Viceroy's ACL test: dotted keys under [local_server], a path and a {file}.
+        let fs = files(&[
+            ("proj/data/my-acl-1.json", ACL_JSON),
+            (
+                "proj/data/my-acl-2.json",
+                r#"{ "entries": [
+    { "op": "update", "prefix": "2000::/24", "action": "BLOCK" },
+    { "op": "create", "prefix": "FACE::/16", "action": "ALLOW" }
+] }"#,
+            ),
+        ]);
+        let c = parse_with(
+            r#"
+name = "acl"
+language = "rust"
+[local_server]
+acls.my-acl-1 = "data/my-acl-1.json"
+acls.my-acl-2 = {file = "data/my-acl-2.json"}
+"#,
+            &fs,
+        )
+        .unwrap();
+        assert_eq!(c.acls["my-acl-1"].entries.len(), 4);
+        assert_eq!(
+            c.acls["my-acl-2"].entries,
+            vec![entry("2000::/24", "BLOCK"), entry("face::/16", "ALLOW")]
+        );
+    }
+
+    #[test]
     fn inline_entries() {
         let c = parse(
             r#"

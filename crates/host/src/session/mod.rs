@@ -100,6 +100,8 @@ pub struct StoreHandles {
     pub secret_stores: HandleTable<String>,
     /// Secrets (their plaintext).
     pub secrets: HandleTable<Vec<u8>>,
+    /// Open ACLs (their names; the entries are service state).
+    pub acls: HandleTable<String>,
 }
 
 /// Per-request state, owned by the wasmi `Store`, grouped by kind: the HTTP handles

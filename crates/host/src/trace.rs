@@ -30,6 +30,8 @@ pub enum HandleKind {
     Secret,
     /// `kv_store_handle`
     KvStore,
+    /// a pending KV lookup, insert, delete or list (an async item)
+    KvPending,
     /// any async item
     AsyncItem,
     /// WASI file descriptor

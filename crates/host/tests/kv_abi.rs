@@ -705,3 +705,31 @@ fn seeding_keeps_what_requests_wrote() {
     assert_eq!(entry.value, b"more");
     assert!(entry.metadata.is_empty());
 }
+
+#[test]
+fn an_operation_never_waited_for_is_done_and_still_a_span() {
+    let service = Service::from(config(STORES));
+    let engine = engine();
+    let fire_and_forget = wasm(&[
+        expect("(call $open)", OK),
+        "(call $config (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i64.const 0))".into(),
+        expect("(call $insert (i32.const 0x140) (i32.const 5) (i32.const 0x160) (i32.const 2) (i32.const 0))", OK),
+        "(call $say (i32.const 0x160) (i32.const 2))".into(),
+    ]
+    .concat());
+    let r = run_in(&engine, &fire_and_forget, &service);
+    assert_returned(&r);
+    let span = r
+        .trace
+        .iter()
+        .find(|e| e.kind == EventKind::Work && e.module == "kv")
+        .expect("a kv span");
+    assert_eq!(span.arg("op"), Some(&ArgValue::Enum("insert".into())));
+    assert_eq!(span.status.as_deref(), Some("ok"));
+    assert!(span.note.as_deref().unwrap().contains("never waited"));
+    let stored = service.state.lock().get(b"kv/store\0fresh").unwrap();
+    assert_eq!(
+        edgeplay_host::kv::Entry::decode(&stored).unwrap().value,
+        b"v1"
+    );
+}

@@ -26,8 +26,7 @@ use super::{Cx, Fault, HostResult, Registry};
 use crate::kv::{self, InsertMode, InsertOptions, KvError, ListOptions, KV_ERROR_OK};
 use crate::session::{AsyncItem, Body, KvOp, KvPending};
 use crate::status::Status;
-use crate::trace::{ArgValue, EventKind, HandleKind};
-use std::borrow::Cow;
+use crate::trace::{ArgValue, HandleKind};
 
 /// `kv_insert_config_options` bits.
 mod insert_bits {
@@ -281,39 +280,7 @@ pub(crate) fn finished(cx: &mut Cx<'_>, p: &KvPending) {
     cx.arg("store_name", ArgValue::Str(p.store.clone()));
     let outcome = p.op.outcome();
     cx.result("result", ArgValue::Enum(outcome.to_string()));
-    let mut ev = cx.s.event(EventKind::Work, "kv", p.store.clone());
-    ev.start_us = p.start_us;
-    ev.dur_us = (cx.s.elapsed_us() - p.start_us).max(0.0);
-    ev.args
-        .push((Cow::Borrowed("op"), ArgValue::Enum(p.op.name().to_string())));
-    match &p.op {
-        KvOp::Lookup { key, .. } | KvOp::Delete { key, .. } => {
-            ev.args
-                .push((Cow::Borrowed("key"), ArgValue::Str(key.clone())));
-        }
-        KvOp::Insert { key, mode, .. } => {
-            ev.args
-                .push((Cow::Borrowed("key"), ArgValue::Str(key.clone())));
-            ev.args.push((
-                Cow::Borrowed("mode"),
-                ArgValue::Enum(mode.name().to_string()),
-            ));
-        }
-        KvOp::List { prefix, result } => {
-            if let Some(pfx) = prefix {
-                ev.args
-                    .push((Cow::Borrowed("prefix"), ArgValue::Str(pfx.clone())));
-            }
-            if let Ok(page) = result {
-                ev.results.push((
-                    Cow::Borrowed("count"),
-                    ArgValue::Int(page.keys.len() as i64),
-                ));
-            }
-        }
-    }
-    ev.status = Some(Cow::Borrowed(outcome));
-    cx.s.push_event(ev);
+    crate::pending::kv_span(cx.s, p, None);
 }
 
 fn write_kv_error(cx: &mut Cx<'_>, out: u32, result: Result<(), KvError>) -> HostResult<()> {

@@ -202,6 +202,36 @@ fn main() {
         per_op(d, n)
     );
 
+    // What every execution pays to check that the configured seed is applied.
+    let mut seeded = ServiceConfig::default();
+    let mut store = edgeplay_host::config::KvStoreConfig::default();
+    for i in 0..KEYS {
+        store.entries.insert(
+            key(i),
+            edgeplay_host::config::KvEntryConfig {
+                value: vec![b'v'; 100],
+                metadata: None,
+            },
+        );
+    }
+    seeded.kv_stores.insert("bench".into(), store);
+    let seeded = Arc::new(seeded);
+    let mut seeded_state = MemoryStorage::new();
+    edgeplay_host::seed::seed_once(&seeded, &mut seeded_state);
+    let d = median(
+        || {
+            let t = Instant::now();
+            let again = edgeplay_host::seed::seed_once(&seeded, &mut seeded_state);
+            assert!(again.is_empty());
+            t.elapsed()
+        },
+        15,
+    );
+    println!(
+        "| seed check at execution start, {KEYS} configured keys (already applied) | {:.2} µs |",
+        d.as_secs_f64() * 1e6
+    );
+
     // Listing every key: pages of 1000 (the default limit), following the cursor.
     let mut pages = 0;
     let d = median(

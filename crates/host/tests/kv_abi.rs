@@ -245,6 +245,7 @@ fn lookup_of_a_seeded_key_gives_value_metadata_and_generation() {
     assert_eq!(r.body_text(), "hello");
     let wait = &r.calls("fastly_kv_store::lookup_wait_v2")[0];
     assert_eq!(wait.result("result"), Some(&ArgValue::Enum("found".into())));
+    assert_eq!(wait.arg("key"), Some(&ArgValue::Str("seeded".into())));
     assert_eq!(wait.result("generation"), Some(&ArgValue::Int(1)));
     assert_eq!(wait.result("metadata_len"), Some(&ArgValue::Int(6)));
     let lookup = &r.calls("fastly_kv_store::lookup")[0];

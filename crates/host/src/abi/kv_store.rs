@@ -404,6 +404,15 @@ pub(crate) fn take_pending(cx: &mut Cx<'_>, h: u32) -> HostResult<KvPending> {
 /// result on the call's event, and its span on the trace.
 pub(crate) fn finished(cx: &mut Cx<'_>, p: &KvPending) {
     cx.arg("store_name", ArgValue::Str(p.store.clone()));
+    match &p.op {
+        KvOp::Lookup { key, .. } | KvOp::Insert { key, .. } | KvOp::Delete { key, .. } => {
+            cx.arg("key", ArgValue::Str(key.clone()));
+        }
+        KvOp::List {
+            prefix: Some(pfx), ..
+        } => cx.arg("prefix", ArgValue::Str(pfx.clone())),
+        KvOp::List { .. } => {}
+    }
     let outcome = p.op.outcome();
     cx.result("result", ArgValue::Enum(outcome.to_string()));
     crate::pending::kv_span(cx.s, p, None);

@@ -15,10 +15,7 @@ store = [
 "#;
 
 fn fresh_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "edgeplay-state-test-{}-{name}",
-        std::process::id()
-    ));
+    let d = std::env::temp_dir().join(format!("edgeplay-state-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
@@ -47,11 +44,21 @@ fn request_runs_share_a_state_dir_and_reset_state_restores_the_seed() {
         (200, "from the config".into())
     );
     assert_eq!(
-        kv(&cfg, &dir, &["-X", "POST", "-d", "written", "/kv/store/new"]).0,
+        kv(
+            &cfg,
+            &dir,
+            &["-X", "POST", "-d", "written", "/kv/store/new"]
+        )
+        .0,
         200
     );
     assert_eq!(
-        kv(&cfg, &dir, &["-X", "POST", "-d", "changed", "/kv/store/seeded"]).0,
+        kv(
+            &cfg,
+            &dir,
+            &["-X", "POST", "-d", "changed", "/kv/store/seeded"]
+        )
+        .0,
         200
     );
     // A later process sees both writes: the seed is not applied again.
@@ -85,7 +92,12 @@ fn serve_keeps_what_finished_requests_wrote_across_a_kill_and_a_restart() {
     {
         let server = Server::start(&guest("kv"), &args);
         for i in 0..20 {
-            let r = server.request("POST", &format!("/kv/store/k{i}"), &[], format!("v{i}").as_bytes());
+            let r = server.request(
+                "POST",
+                &format!("/kv/store/k{i}"),
+                &[],
+                format!("v{i}").as_bytes(),
+            );
             assert_eq!(r.status, 200, "{}", r.text());
         }
         let r = server.request("GET", "/kv/store/k7", &[], b"");
@@ -118,11 +130,19 @@ fn a_damaged_state_dir_is_a_clear_error_and_is_left_as_it_was() {
         let out = Command::new(edgeplay_bin())
             .args(cmd)
             .arg(guest("kv"))
-            .args(["-C", cfg.to_str().unwrap(), "--state-dir", dir.to_str().unwrap()])
+            .args([
+                "-C",
+                cfg.to_str().unwrap(),
+                "--state-dir",
+                dir.to_str().unwrap(),
+            ])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{cmd:?} refused the damaged state dir");
+        assert!(
+            !out.status.success(),
+            "{cmd:?} refused the damaged state dir"
+        );
         assert!(
             stderr.contains("cannot be used") && stderr.contains("state.redb"),
             "{cmd:?}: {stderr}"

@@ -34,6 +34,7 @@ pub mod collect;
 pub mod config;
 pub mod erl;
 pub mod http;
+pub mod kv;
 pub mod limits;
 pub mod memory;
 pub mod names;

@@ -16,56 +16,44 @@
 //!   over the store; keys the seed does not name (a guest's writes) stay.
 //! - [`reset`] deletes everything under the store's prefix first: the store is then
 //!   exactly its seed.
-//! - A store guests cannot write (an ACL: [`StoreSeed::is_exact`]) is always exactly
+//! - A store guests cannot write (an ACL: [`is_exact`]) is always exactly
 //!   its seed: a changed seed clears the store before it is written, so an entry
 //!   removed from `fastly.toml` is gone.
 
 use crate::config::ServiceConfig;
 use crate::storage::Storage;
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex, Weak};
 
-/// The storage entries one store's configuration defines.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreSeed {
-    /// The engine's name for the store kind (`"kv"`, `"acl"`).
-    pub kind: &'static str,
-    /// The store's name.
-    pub name: String,
-    /// The storage prefix under which the store keeps all its entries.
-    pub prefix: Vec<u8>,
-    /// The entries, as storage keys (under `prefix`) and encoded values.
-    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+pub use crate::storage::StoreSeed;
+
+/// True for stores that hold nothing but their seed (ACLs: no hostcall writes
+/// them), which a changed seed replaces whole.
+pub fn is_exact(seed: &StoreSeed) -> bool {
+    seed.kind == crate::acl::SEED_KIND
 }
 
-impl StoreSeed {
-    /// True for stores that hold nothing but their seed (ACLs: no hostcall writes
-    /// them), which a changed seed replaces whole.
-    pub fn is_exact(&self) -> bool {
-        self.kind == crate::acl::SEED_KIND
-    }
+fn marker(seed: &StoreSeed) -> Vec<u8> {
+    marker_key(seed.kind, &seed.name)
+}
 
-    fn marker(&self) -> Vec<u8> {
-        marker_key(self.kind, &self.name)
+fn digest(seed: &StoreSeed) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(&seed.prefix);
+    for (k, v) in &seed.entries {
+        h.update((k.len() as u64).to_le_bytes());
+        h.update(k);
+        h.update((v.len() as u64).to_le_bytes());
+        h.update(v);
     }
+    h.finalize().to_vec()
+}
 
-    fn digest(&self) -> Vec<u8> {
-        let mut h = Sha256::new();
-        h.update(&self.prefix);
-        for (k, v) in &self.entries {
-            h.update((k.len() as u64).to_le_bytes());
-            h.update(k);
-            h.update((v.len() as u64).to_le_bytes());
-            h.update(v);
-        }
-        h.finalize().to_vec()
+fn write(seed: &StoreSeed, storage: &mut dyn Storage) {
+    for (k, v) in &seed.entries {
+        storage.put(k, v.clone());
     }
-
-    fn write(&self, storage: &mut dyn Storage) {
-        for (k, v) in &self.entries {
-            storage.put(k, v.clone());
-        }
-        storage.put(&self.marker(), self.digest());
-    }
+    storage.put(&marker(seed), digest(seed));
 }
 
 /// The storage key of the marker that records which seed a store last applied.
@@ -76,6 +64,7 @@ pub fn marker_key(kind: &str, name: &str) -> Vec<u8> {
 /// Every store seed `config` defines, from every engine.
 pub fn service_seeds(config: &ServiceConfig) -> Vec<StoreSeed> {
     let mut seeds = Vec::new();
+    seeds.extend(crate::kv::seeds(config));
     seeds.extend(acl_seeds(config));
     seeds
 }
@@ -99,13 +88,13 @@ pub fn acl_seeds(config: &ServiceConfig) -> Vec<StoreSeed> {
 pub fn apply(seeds: &[StoreSeed], storage: &mut dyn Storage) -> Vec<String> {
     let mut seeded = Vec::new();
     for seed in seeds {
-        if storage.get(&seed.marker()).as_deref() == Some(&seed.digest()[..]) {
+        if storage.get(&marker(seed)).as_deref() == Some(&digest(seed)[..]) {
             continue;
         }
-        if seed.is_exact() {
+        if is_exact(seed) {
             clear_prefix(storage, &seed.prefix);
         }
-        seed.write(storage);
+        write(seed, storage);
         seeded.push(format!("{}/{}", seed.kind, seed.name));
     }
     seeded
@@ -114,6 +103,43 @@ pub fn apply(seeds: &[StoreSeed], storage: &mut dyn Storage) -> Vec<String> {
 /// Seed a service's state from its configuration ([`service_seeds`] then [`apply`]).
 pub fn seed(config: &ServiceConfig, storage: &mut dyn Storage) -> Vec<String> {
     apply(&service_seeds(config), storage)
+}
+
+/// [`seed`] for an execution's start: the same effect, but the digests of a
+/// configuration's seeds are computed once per configuration (kept beside it while it
+/// lives), so a start whose seeds are all applied only reads their markers instead of
+/// re-encoding and hashing every configured entry.
+pub fn seed_once(config: &Arc<ServiceConfig>, storage: &mut dyn Storage) -> Vec<String> {
+    type Digests = Vec<(Vec<u8>, Vec<u8>)>;
+    static DIGESTS: Mutex<Vec<(Weak<ServiceConfig>, Arc<Digests>)>> = Mutex::new(Vec::new());
+    let known = {
+        let mut cache = DIGESTS.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|(w, _)| w.strong_count() > 0);
+        let hit = cache
+            .iter()
+            .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(config)))
+            .map(|(_, d)| d.clone());
+        match hit {
+            Some(d) => d,
+            None => {
+                let d: Arc<Digests> = Arc::new(
+                    service_seeds(config)
+                        .iter()
+                        .map(|s| (marker(s), digest(s)))
+                        .collect(),
+                );
+                cache.push((Arc::downgrade(config), d.clone()));
+                d
+            }
+        }
+    };
+    if known
+        .iter()
+        .all(|(m, d)| storage.get(m).as_deref() == Some(&d[..]))
+    {
+        return Vec::new();
+    }
+    seed(config, storage)
 }
 
 /// Put stores back to their seed: every entry under the store's prefix is deleted,
@@ -126,7 +152,7 @@ pub fn reset(seeds: &[StoreSeed], storage: &mut dyn Storage, only: Option<(&str,
             continue;
         }
         deleted += clear_prefix(storage, &seed.prefix);
-        seed.write(storage);
+        write(seed, storage);
     }
     deleted
 }
@@ -215,6 +241,30 @@ mod tests {
         assert_eq!(st.get(b"kv/s\0a"), Some(b"1".to_vec()));
         assert_eq!(st.get(b"kv/s\0b"), None);
         assert_eq!(st.get(b"kv/other\0b"), Some(b"kept".to_vec()));
+    }
+
+    #[test]
+    fn seed_once_applies_like_seed_and_then_only_checks() {
+        let no_files = |p: &str| Err(format!("{p}: no files"));
+        let config = Arc::new(
+            ServiceConfig::from_toml_str(
+                "[local_server.kv_stores]\ns = [{ key = \"a\", data = \"1\" }]\n",
+                "fastly.toml",
+                &no_files,
+            )
+            .unwrap(),
+        );
+        let mut st = MemoryStorage::new();
+        assert_eq!(seed_once(&config, &mut st), ["kv/s"]);
+        assert!(seed_once(&config, &mut st).is_empty());
+        // Another state with the same configuration is seeded too.
+        let mut other = MemoryStorage::new();
+        assert_eq!(seed_once(&config, &mut other), ["kv/s"]);
+        // A reset store (marker gone) is seeded again.
+        st.delete(&marker_key("kv", "s"));
+        st.delete(b"kv/s\0a");
+        assert_eq!(seed_once(&config, &mut st), ["kv/s"]);
+        assert!(st.get(b"kv/s\0a").is_some());
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub use body::{Body, BodySink, Incoming};
 pub use fuel::FuelMeter;
 pub use handles::{HandleTable, MAX_HANDLES};
 pub use pending::{
-    AsyncItem, FetchMeta, PendingHeaders, PendingRequest, PendingRequests, PendingState,
+    AsyncItem, FetchMeta, KvOp, KvPending, PendingHeaders, PendingRequest, PendingRequests,
+    PendingState,
 };
 pub use pipes::{Pipe, PipeTo};
 pub use queue::WorkQueue;
@@ -102,6 +103,8 @@ pub struct StoreHandles {
     pub secrets: HandleTable<Vec<u8>>,
     /// Open ACLs (their names; the entries are service state).
     pub acls: HandleTable<String>,
+    /// Open KV stores (their names; `fastly_object_store` handles are the same).
+    pub kv_stores: HandleTable<String>,
 }
 
 /// Per-request state, owned by the wasmi `Store`, grouped by kind: the HTTP handles

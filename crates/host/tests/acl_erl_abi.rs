@@ -10,9 +10,7 @@ use common::{
 use edgeplay_host::driver::blocking;
 use edgeplay_host::platform::{FixedClock, SeededRandom};
 use edgeplay_host::trace::ArgValue;
-use edgeplay_host::{
-    Collected, DownstreamRequest, Driver, Engine, ExecOptions, Platform, Service, ServiceConfig,
-};
+use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, Platform, Service, ServiceConfig};
 use std::sync::Arc;
 
 const IMPORTS: &str = r#"
@@ -401,28 +399,15 @@ impl Svc {
     }
 
     fn run(&self, wasm: &[u8]) -> Run {
-        let guest = self.engine.load(wasm).expect("guest loads");
-        let driver = Driver::start(
+        common::run_driven(
             &self.engine,
-            guest,
+            wasm,
             self.service.clone(),
             DownstreamRequest::new("GET", "/"),
-            "0".repeat(32),
             ExecOptions::default(),
-            blocking::CAPABILITIES,
+            blocking::refuse,
+            |_| 0,
         )
-        .expect("guest instantiates");
-        let ran = blocking::run(driver, blocking::refuse);
-        let mut collected = Collected::default();
-        collected.absorb(ran.outputs);
-        let response = collected.final_response(&ran.outcome);
-        Run {
-            collected,
-            outcome: ran.outcome,
-            trace: ran.trace,
-            response,
-            fetches: ran.fetches,
-        }
     }
 }
 

@@ -10,7 +10,7 @@ use common::{
 use edgeplay_host::driver::blocking;
 use edgeplay_host::platform::{FixedClock, SeededRandom};
 use edgeplay_host::trace::{ArgValue, EventKind};
-use edgeplay_host::{Collected, DownstreamRequest, Driver, Engine, ExecOptions, Platform, Service};
+use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, Platform, Service};
 use std::sync::Arc;
 
 /// `kv_error` values.
@@ -147,28 +147,15 @@ fn run_in_with(
     service: &Service,
     origin: impl FnMut(&edgeplay_host::FetchRequest) -> edgeplay_host::WorkResult,
 ) -> Run {
-    let guest = engine.load(wasm).expect("guest loads");
-    let driver = Driver::start(
+    common::run_driven(
         engine,
-        guest,
+        wasm,
         service.clone(),
         DownstreamRequest::new("GET", "/"),
-        "0".repeat(32),
         ExecOptions::default(),
-        blocking::CAPABILITIES,
+        origin,
+        |_| 0,
     )
-    .expect("guest instantiates");
-    let ran = blocking::run_picking(driver, origin, |_| 0);
-    let mut collected = Collected::default();
-    collected.absorb(ran.outputs);
-    let response = collected.final_response(&ran.outcome);
-    Run {
-        collected,
-        outcome: ran.outcome,
-        trace: ran.trace,
-        response,
-        fetches: ran.fetches,
-    }
 }
 
 /// Run `body` once with the [`STORES`] configuration; it must return normally.

@@ -6,7 +6,7 @@
 use edgeplay_host::driver::blocking;
 use edgeplay_host::{
     Collected, DownstreamRequest, Driver, Engine, ExecOptions, Execution, Exit, FetchRequest,
-    FinalResponse, Outcome, Platform, ServiceConfig, TraceEvent, Work, WorkResult,
+    FinalResponse, Outcome, Platform, Service, ServiceConfig, TraceEvent, Work, WorkResult,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -352,7 +352,7 @@ pub fn run_with_origin(
 pub fn run_driven(
     engine: &Engine,
     wasm: &[u8],
-    config: ServiceConfig,
+    service: impl Into<Service>,
     req: DownstreamRequest,
     opts: ExecOptions,
     origin: impl FnMut(&FetchRequest) -> WorkResult,
@@ -362,7 +362,7 @@ pub fn run_driven(
     let driver = Driver::start(
         engine,
         guest,
-        Arc::new(config),
+        service,
         req,
         "0".repeat(32),
         opts,

@@ -102,6 +102,26 @@ pub enum Tab {
     Trace,
 }
 
+/// Where the worker's service state is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StoredState {
+    /// The worker is not up yet.
+    Starting,
+    /// The worker is reading IndexedDB.
+    Loading,
+    /// Loaded.
+    Loaded {
+        /// Keys loaded.
+        keys: u32,
+        /// Milliseconds reading IndexedDB took.
+        load_ms: f64,
+        /// Milliseconds from the worker's start to the loaded state.
+        since_start_ms: f64,
+        /// False when the state does not survive a reload (no IndexedDB).
+        durable: bool,
+    },
+}
+
 /// The request composer's fields (persisted).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedRequest {
@@ -185,6 +205,11 @@ pub struct AppState {
     pub example: RwSignal<String>,
     /// A file is dragged over the page.
     pub dragging: RwSignal<bool>,
+    /// The worker's service state.
+    pub stored: RwSignal<StoredState>,
+    /// Bumped whenever the service state changed (here or in another tab): the
+    /// Stores panel lists again.
+    pub state_version: RwSignal<u64>,
 }
 
 impl AppState {
@@ -221,6 +246,8 @@ impl AppState {
             selected: RwSignal::new(None),
             example: RwSignal::new(String::new()),
             dragging: RwSignal::new(false),
+            stored: RwSignal::new(StoredState::Starting),
+            state_version: RwSignal::new(0),
         }
     }
 

@@ -1,0 +1,259 @@
+//! The Stores panel's operations on the service state ([`StoreOp`]), as the worker
+//! performs them on its [`Storage`]. Platform-neutral (tested natively); the worker
+//! makes the writes durable afterwards (its journal).
+
+use crate::protocol::{Bytes, ListedKey, StoreAnswer, StoreOp};
+use edgeplay_host::seed;
+use edgeplay_host::storage::Storage;
+
+/// Whether `op` changes the state (the worker then waits for the write to commit).
+pub fn writes(op: &StoreOp) -> bool {
+    !matches!(
+        op,
+        StoreOp::List { .. } | StoreOp::Get { .. } | StoreOp::Export { .. }
+    )
+}
+
+/// Perform `op` on `storage`.
+pub fn perform(storage: &mut dyn Storage, op: StoreOp) -> Result<StoreAnswer, String> {
+    match op {
+        StoreOp::List {
+            prefix,
+            after,
+            search,
+            limit,
+        } => Ok(list(
+            storage,
+            &prefix,
+            after.as_ref().map(|a| a.as_slice()),
+            &search,
+            limit,
+        )),
+        StoreOp::Get { key } => Ok(StoreAnswer::Value {
+            value: storage.get(&key).map(Bytes::from),
+            key,
+        }),
+        StoreOp::Put { key, value } => {
+            storage.put(&key, value.into_vec());
+            Ok(StoreAnswer::Done { changed: 1 })
+        }
+        StoreOp::Delete { key } => Ok(StoreAnswer::Done {
+            changed: storage.delete(&key) as u32,
+        }),
+        StoreOp::Reset { config_toml } => {
+            let config = crate::request::parse_config(&config_toml)
+                .map_err(|e| format!("the config does not validate: {e}"))?;
+            let seeds = seed::service_seeds(&config);
+            let deleted = seed::reset(&seeds, storage, None);
+            let written: usize = seeds.iter().map(|s| s.entries.len()).sum();
+            Ok(StoreAnswer::Done {
+                changed: (deleted + written) as u32,
+            })
+        }
+        StoreOp::Import {
+            prefix,
+            entries,
+            replace,
+        } => {
+            if let Some((k, _)) = entries.iter().find(|(k, _)| !k.starts_with(&prefix)) {
+                return Err(format!(
+                    "the key {:?} is not in this store",
+                    String::from_utf8_lossy(k)
+                ));
+            }
+            let mut changed = 0;
+            if replace {
+                changed += seed::clear_prefix(storage, &prefix);
+            }
+            for (k, v) in entries {
+                storage.put(&k, v.into_vec());
+                changed += 1;
+            }
+            Ok(StoreAnswer::Done {
+                changed: changed as u32,
+            })
+        }
+        StoreOp::Export { prefix } => Ok(StoreAnswer::Entries {
+            entries: all(storage, &prefix)
+                .into_iter()
+                .map(|(k, v)| (Bytes::from(k), Bytes::from(v)))
+                .collect(),
+        }),
+    }
+}
+
+/// Every entry under `prefix`, in key order.
+pub fn all(storage: &dyn Storage, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    loop {
+        let last = out.last().map(|(k, _): &(Vec<u8>, Vec<u8>)| k.clone());
+        let page = storage.scan(prefix, last.as_deref(), 4096);
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+fn list(
+    storage: &dyn Storage,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    search: &str,
+    limit: u32,
+) -> StoreAnswer {
+    let needle = search.to_lowercase();
+    let entries = all(storage, prefix);
+    let total = entries.len() as u32;
+    let mut matching = entries
+        .into_iter()
+        .filter(|(k, _)| after.is_none_or(|a| k.as_slice() > a))
+        .filter(|(k, _)| {
+            needle.is_empty()
+                || String::from_utf8_lossy(&k[prefix.len()..])
+                    .to_lowercase()
+                    .contains(&needle)
+        });
+    let keys: Vec<ListedKey> = matching
+        .by_ref()
+        .take(limit as usize)
+        .map(|(k, v)| ListedKey {
+            key: Bytes::from(k),
+            size: v.len() as u32,
+        })
+        .collect();
+    StoreAnswer::Listed {
+        keys,
+        more: matching.next().is_some(),
+        total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplay_host::storage::MemoryStorage;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::from(s.as_bytes().to_vec())
+    }
+
+    fn keys(a: &StoreAnswer) -> Vec<String> {
+        match a {
+            StoreAnswer::Listed { keys, .. } => keys
+                .iter()
+                .map(|k| String::from_utf8_lossy(k.key.as_ref()).into_owned())
+                .collect(),
+            other => panic!("not a list: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_pages_searches_and_counts() {
+        let mut st = MemoryStorage::new();
+        for k in ["apple", "banana", "cherry", "Apricot"] {
+            st.put(format!("kv/s\0{k}").as_bytes(), b"v".to_vec());
+        }
+        st.put(b"kv/other\0apple", b"v".to_vec());
+        let list = |st: &mut MemoryStorage, after: Option<&str>, search: &str, limit| {
+            perform(
+                st,
+                StoreOp::List {
+                    prefix: b("kv/s\0"),
+                    after: after.map(b),
+                    search: search.into(),
+                    limit,
+                },
+            )
+            .unwrap()
+        };
+        let page = list(&mut st, None, "", 2);
+        assert_eq!(keys(&page), ["kv/s\0Apricot", "kv/s\0apple"]);
+        assert!(matches!(
+            page,
+            StoreAnswer::Listed {
+                more: true,
+                total: 4,
+                ..
+            }
+        ));
+        let next = list(&mut st, Some("kv/s\0apple"), "", 2);
+        assert_eq!(keys(&next), ["kv/s\0banana", "kv/s\0cherry"]);
+        assert!(matches!(next, StoreAnswer::Listed { more: false, .. }));
+        assert_eq!(
+            keys(&list(&mut st, None, "AP", 10)),
+            ["kv/s\0Apricot", "kv/s\0apple"],
+            "search is case-insensitive and stays in the store"
+        );
+        // The store prefix itself is not searched.
+        assert!(keys(&list(&mut st, None, "kv/", 10)).is_empty());
+    }
+
+    #[test]
+    fn put_get_delete_and_a_checked_import() {
+        let mut st = MemoryStorage::new();
+        perform(
+            &mut st,
+            StoreOp::Put {
+                key: b("kv/s\0a"),
+                value: b("1"),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            perform(&mut st, StoreOp::Get { key: b("kv/s\0a") }).unwrap(),
+            StoreAnswer::Value {
+                key: b("kv/s\0a"),
+                value: Some(b("1"))
+            }
+        );
+        let err = perform(
+            &mut st,
+            StoreOp::Import {
+                prefix: b("kv/s\0"),
+                entries: vec![(b("kv/s\0b"), b("2")), (b("kv/t\0c"), b("3"))],
+                replace: true,
+            },
+        )
+        .unwrap_err();
+        assert!(err.contains("not in this store"), "{err}");
+        assert_eq!(st.get(b"kv/s\0a"), Some(b"1".to_vec()), "nothing was lost");
+        assert_eq!(st.get(b"kv/s\0b"), None, "nothing was half imported");
+        let done = perform(
+            &mut st,
+            StoreOp::Import {
+                prefix: b("kv/s\0"),
+                entries: vec![(b("kv/s\0b"), b("2"))],
+                replace: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(done, StoreAnswer::Done { changed: 2 });
+        assert_eq!(st.get(b"kv/s\0a"), None, "replace: the old key went");
+        let exported = perform(
+            &mut st,
+            StoreOp::Export {
+                prefix: b("kv/s\0"),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            exported,
+            StoreAnswer::Entries {
+                entries: vec![(b("kv/s\0b"), b("2"))]
+            }
+        );
+        assert_eq!(
+            perform(&mut st, StoreOp::Delete { key: b("kv/s\0b") }).unwrap(),
+            StoreAnswer::Done { changed: 1 }
+        );
+        assert!(perform(
+            &mut st,
+            StoreOp::Reset {
+                config_toml: "[[".into()
+            }
+        )
+        .unwrap_err()
+        .contains("does not validate"));
+    }
+}

@@ -158,8 +158,12 @@ impl Execution {
         request_id: String,
         opts: ExecOptions,
     ) -> Result<Self, StartError> {
+        let service = service.into();
+        // The stores `fastly.toml` defines hold their seed before the guest runs (a
+        // no-op once applied: see `seed`).
+        crate::seed::seed(&service.config, &mut **service.state.lock());
         let mut session = Session::new(
-            service.into(),
+            service,
             engine.platform.clone(),
             request,
             request_id.clone(),

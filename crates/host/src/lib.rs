@@ -32,6 +32,7 @@ pub mod backtrace;
 pub mod collect;
 pub mod config;
 pub mod http;
+pub mod kv;
 pub mod limits;
 pub mod memory;
 pub mod names;

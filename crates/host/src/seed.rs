@@ -21,42 +21,29 @@ use crate::config::ServiceConfig;
 use crate::storage::Storage;
 use sha2::{Digest, Sha256};
 
-/// The storage entries one store's configuration defines.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreSeed {
-    /// The engine's name for the store kind (`"kv"`, `"acl"`).
-    pub kind: &'static str,
-    /// The store's name.
-    pub name: String,
-    /// The storage prefix under which the store keeps all its entries.
-    pub prefix: Vec<u8>,
-    /// The entries, as storage keys (under `prefix`) and encoded values.
-    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+pub use crate::storage::StoreSeed;
+
+fn marker(seed: &StoreSeed) -> Vec<u8> {
+    marker_key(seed.kind, &seed.name)
 }
 
-impl StoreSeed {
-    fn marker(&self) -> Vec<u8> {
-        marker_key(self.kind, &self.name)
+fn digest(seed: &StoreSeed) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(&seed.prefix);
+    for (k, v) in &seed.entries {
+        h.update((k.len() as u64).to_le_bytes());
+        h.update(k);
+        h.update((v.len() as u64).to_le_bytes());
+        h.update(v);
     }
+    h.finalize().to_vec()
+}
 
-    fn digest(&self) -> Vec<u8> {
-        let mut h = Sha256::new();
-        h.update(&self.prefix);
-        for (k, v) in &self.entries {
-            h.update((k.len() as u64).to_le_bytes());
-            h.update(k);
-            h.update((v.len() as u64).to_le_bytes());
-            h.update(v);
-        }
-        h.finalize().to_vec()
+fn write(seed: &StoreSeed, storage: &mut dyn Storage) {
+    for (k, v) in &seed.entries {
+        storage.put(k, v.clone());
     }
-
-    fn write(&self, storage: &mut dyn Storage) {
-        for (k, v) in &self.entries {
-            storage.put(k, v.clone());
-        }
-        storage.put(&self.marker(), self.digest());
-    }
+    storage.put(&marker(seed), digest(seed));
 }
 
 /// The storage key of the marker that records which seed a store last applied.
@@ -66,8 +53,9 @@ pub fn marker_key(kind: &str, name: &str) -> Vec<u8> {
 
 /// Every store seed `config` defines, from every engine.
 pub fn service_seeds(config: &ServiceConfig) -> Vec<StoreSeed> {
-    let _ = config;
-    Vec::new()
+    let mut seeds = Vec::new();
+    seeds.extend(crate::kv::seeds(config));
+    seeds
 }
 
 /// Write every seed whose marker does not match it (see the module doc). Returns the
@@ -75,10 +63,10 @@ pub fn service_seeds(config: &ServiceConfig) -> Vec<StoreSeed> {
 pub fn apply(seeds: &[StoreSeed], storage: &mut dyn Storage) -> Vec<String> {
     let mut seeded = Vec::new();
     for seed in seeds {
-        if storage.get(&seed.marker()).as_deref() == Some(&seed.digest()[..]) {
+        if storage.get(&marker(seed)).as_deref() == Some(&digest(seed)[..]) {
             continue;
         }
-        seed.write(storage);
+        write(seed, storage);
         seeded.push(format!("{}/{}", seed.kind, seed.name));
     }
     seeded
@@ -99,7 +87,7 @@ pub fn reset(seeds: &[StoreSeed], storage: &mut dyn Storage, only: Option<(&str,
             continue;
         }
         deleted += clear_prefix(storage, &seed.prefix);
-        seed.write(storage);
+        write(seed, storage);
     }
     deleted
 }

@@ -192,6 +192,21 @@ impl Storage for MemoryStorage {
     }
 }
 
+/// The storage entries one store's configuration defines: what [`crate::seed`]
+/// writes, built by each engine (`kv::seeds`, ...). Plain data, kept here so that an
+/// engine can build seeds without depending on the seeding module that gathers them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreSeed {
+    /// The engine's name for the store kind (`"kv"`, `"acl"`).
+    pub kind: &'static str,
+    /// The store's name.
+    pub name: String,
+    /// The storage prefix under which the store keeps all its entries.
+    pub prefix: Vec<u8>,
+    /// The entries, as storage keys (under `prefix`) and encoded values.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
 /// Service state shared by every execution of a service (and, natively, by
 /// concurrent requests): a [`Storage`] behind a mutex.
 #[derive(Clone)]

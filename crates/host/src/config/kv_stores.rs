@@ -10,7 +10,8 @@
 //!   { key = "second", file = "data/second.txt" },
 //! ]
 //! # A JSON file: an object of key → string value, or key → { "data" | "file",
-//! # "metadata" }.
+//! # "metadata" } (Fastlike's `-kv name=file.json` files, whose objects say "body"
+//! # for "data", are read too).
 //! store_two = { file = "kv.json", format = "json" }
 //! # An empty store.
 //! store_three = []
@@ -85,7 +86,7 @@ pub fn check_kv_key(key: &str) -> Result<(), String> {
 /// The keys an inline entry or a JSON entry object may have.
 const ENTRY_KEYS: &str = "`key`, one of `data` or `file`, and `metadata`";
 /// The keys an entry object in a store's JSON file may have.
-const JSON_ENTRY_KEYS: &str = "one of `data` or `file`, and `metadata`";
+const JSON_ENTRY_KEYS: &str = "one of `data` (or Fastlike's `body`) or `file`, and `metadata`";
 
 impl Parser<'_> {
     /// One `[local_server.kv_stores]` store: an array of entries, or a JSON file.
@@ -208,6 +209,17 @@ impl Parser<'_> {
             }
         };
         let data = string("data")?;
+        // Fastlike's KV files say "body" for the value.
+        let body = string("body")?;
+        let data = match (data, body) {
+            (Some(_), Some(_)) => {
+                return Err(file.err(
+                    &kp,
+                    format!("entry {key:?} has both `data` and `body`: set one"),
+                ))
+            }
+            (d, b) => d.or(b),
+        };
         let path = string("file")?;
         let metadata = string("metadata")?;
         if let Some(k) = obj.keys().next() {
@@ -313,6 +325,42 @@ empty = []
         assert_eq!(s["plain"], entry("a string", None));
         assert_eq!(s["with-meta"], entry("d", Some("m")));
         assert_eq!(s["from-file"], entry("blob contents", None));
+    }
+
+    #[test]
+    fn fastlike_json_files_say_body() {
+        let fs = files(&[(
+            "proj/kv.json",
+            r#"{
+  "simple_key": "simple value",
+  "key_with_metadata": { "body": "the value content", "metadata": "optional metadata" }
+}"#,
+        )]);
+        let c = parse_with(
+            "[local_server.kv_stores]\nstore = { file = \"kv.json\", format = \"json\" }\n",
+            &fs,
+        )
+        .unwrap();
+        let s = &c.kv_stores["store"].entries;
+        assert_eq!(s["simple_key"], entry("simple value", None));
+        assert_eq!(
+            s["key_with_metadata"],
+            entry("the value content", Some("optional metadata"))
+        );
+        let fs = files(&[(
+            "proj/kv.json",
+            "{\n  \"k\": { \"body\": \"a\", \"data\": \"b\" }\n}",
+        )]);
+        let e = err_with(
+            "[local_server.kv_stores]\nstore = { file = \"kv.json\", format = \"json\" }\n",
+            &fs,
+        );
+        assert_eq!(at(&e), ("proj/kv.json", Some(2), Some("k")));
+        assert!(
+            e.message.contains("both `data` and `body`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! Platform-neutral (also built and tested natively): [`protocol`] (UI ↔ worker
 //! messages), [`request`] (composer → downstream request, config text → service
-//! config), [`store_ops`] (the Stores panel's operations on the state), [`examples`], [`format`] (presentation helpers), [`waterfall`] (the
+//! config), [`store_ops`] (the Stores panel's operations on the state), [`stores`]
+//! (what the Stores panel shows: stores, values, import/export, config edits),
+//! [`examples`], [`format`] (presentation helpers), [`waterfall`] (the
 //! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
 //! the worker).
 //!
@@ -18,6 +20,7 @@ pub mod format;
 pub mod protocol;
 pub mod request;
 pub mod store_ops;
+pub mod stores;
 pub mod warmup;
 pub mod waterfall;
 

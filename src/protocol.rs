@@ -92,6 +92,36 @@ pub enum StoreOp {
         /// The store's prefix.
         prefix: Bytes,
     },
+    /// Write a KV store entry as the KV engine does (a fresh generation, the TTL
+    /// counted from now).
+    KvPut {
+        /// The KV store.
+        store: String,
+        /// The entry.
+        entry: KvWrite,
+    },
+    /// Write KV store entries (an import); with `replace`, the store's other keys go.
+    KvImport {
+        /// The KV store.
+        store: String,
+        /// The entries.
+        entries: Vec<KvWrite>,
+        /// Delete the store's other keys first.
+        replace: bool,
+    },
+}
+
+/// One KV entry to write.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KvWrite {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Bytes,
+    /// Metadata (`None`: none).
+    pub metadata: Option<String>,
+    /// Seconds until it expires (`None`: never).
+    pub ttl_sec: Option<u32>,
 }
 
 /// One listed key.

@@ -2,9 +2,9 @@
 //! performs them on its [`Storage`]. Platform-neutral (tested natively); the worker
 //! makes the writes durable afterwards (its journal).
 
-use crate::protocol::{Bytes, ListedKey, StoreAnswer, StoreOp};
-use edgeplay_host::seed;
+use crate::protocol::{Bytes, KvWrite, ListedKey, StoreAnswer, StoreOp};
 use edgeplay_host::storage::Storage;
+use edgeplay_host::{kv, seed};
 
 /// Whether `op` changes the state (the worker then waits for the write to commit).
 pub fn writes(op: &StoreOp) -> bool {
@@ -14,9 +14,38 @@ pub fn writes(op: &StoreOp) -> bool {
     )
 }
 
-/// Perform `op` on `storage`.
-pub fn perform(storage: &mut dyn Storage, op: StoreOp) -> Result<StoreAnswer, String> {
+/// Perform `op` on `storage`; `now_unix_ns` is the time KV writes count from.
+pub fn perform(
+    storage: &mut dyn Storage,
+    op: StoreOp,
+    now_unix_ns: u64,
+) -> Result<StoreAnswer, String> {
     match op {
+        StoreOp::KvPut { store, entry } => {
+            kv_write(storage, &store, &entry, now_unix_ns)?;
+            Ok(StoreAnswer::Done { changed: 1 })
+        }
+        StoreOp::KvImport {
+            store,
+            entries,
+            replace,
+        } => {
+            // Checked whole first: a bad entry imports nothing.
+            for e in &entries {
+                check(&e.key, &e.value, e.metadata.as_deref())?;
+            }
+            let mut changed = 0;
+            if replace {
+                changed += seed::clear_prefix(storage, &kv::store_prefix(&store));
+            }
+            for e in &entries {
+                kv_write(storage, &store, e, now_unix_ns)?;
+                changed += 1;
+            }
+            Ok(StoreAnswer::Done {
+                changed: changed as u32,
+            })
+        }
         StoreOp::List {
             prefix,
             after,
@@ -80,6 +109,38 @@ pub fn perform(storage: &mut dyn Storage, op: StoreOp) -> Result<StoreAnswer, St
                 .collect(),
         }),
     }
+}
+
+fn check(key: &str, value: &[u8], metadata: Option<&str>) -> Result<(), String> {
+    edgeplay_host::config::check_kv_key(key).map_err(|e| format!("key {key:?}: {e}"))?;
+    if value.len() > kv::VALUE_MAX_BYTES {
+        return Err(format!(
+            "the value of {key:?} is larger than a KV store allows"
+        ));
+    }
+    if metadata.map_or(0, str::len) > kv::METADATA_MAX_BYTES {
+        return Err(format!(
+            "the metadata of {key:?} is longer than {} bytes",
+            kv::METADATA_MAX_BYTES
+        ));
+    }
+    Ok(())
+}
+
+fn kv_write(
+    storage: &mut dyn Storage,
+    store: &str,
+    e: &KvWrite,
+    now_unix_ns: u64,
+) -> Result<u64, String> {
+    check(&e.key, &e.value, e.metadata.as_deref())?;
+    let opts = kv::InsertOptions {
+        metadata: e.metadata.clone().map(String::into_bytes),
+        ttl_sec: e.ttl_sec,
+        ..kv::InsertOptions::default()
+    };
+    kv::insert(storage, store, &e.key, &e.value, &opts, now_unix_ns)
+        .map_err(|err| format!("could not write {:?}: {}", e.key, err.name()))
 }
 
 /// Every entry under `prefix`, in key order.
@@ -149,6 +210,58 @@ mod tests {
     }
 
     #[test]
+    fn kv_writes_are_kv_entries_with_generations_and_a_bad_import_writes_nothing() {
+        let mut st = MemoryStorage::new();
+        let w = |key: &str, v: &str| KvWrite {
+            key: key.into(),
+            value: b(v),
+            metadata: Some("m".into()),
+            ttl_sec: Some(10),
+        };
+        let put = StoreOp::KvPut {
+            store: "s".into(),
+            entry: w("a", "1"),
+        };
+        perform(&mut st, put.clone(), 1_000).unwrap();
+        perform(&mut st, put, 2_000).unwrap();
+        let e = kv::Entry::decode(&st.get(&kv::entry_key("s", "a")).unwrap()).unwrap();
+        assert_eq!((e.value, e.metadata), (b"1".to_vec(), b"m".to_vec()));
+        assert_eq!(e.generation, 2, "each write is a new generation");
+        assert_eq!(e.expires_unix_ns, Some(2_000 + 10_000_000_000));
+        let err = perform(
+            &mut st,
+            StoreOp::KvImport {
+                store: "s".into(),
+                entries: vec![w("b", "2"), w("bad\nkey", "3")],
+                replace: true,
+            },
+            3_000,
+        )
+        .unwrap_err();
+        assert!(err.contains("bad\\nkey"), "{err}");
+        assert!(
+            st.get(&kv::entry_key("s", "a")).is_some(),
+            "nothing was lost"
+        );
+        assert!(
+            st.get(&kv::entry_key("s", "b")).is_none(),
+            "nothing was imported"
+        );
+        perform(
+            &mut st,
+            StoreOp::KvImport {
+                store: "s".into(),
+                entries: vec![w("b", "2")],
+                replace: true,
+            },
+            3_000,
+        )
+        .unwrap();
+        assert!(st.get(&kv::entry_key("s", "a")).is_none(), "replaced");
+        assert!(st.get(&kv::entry_key("s", "b")).is_some());
+    }
+
+    #[test]
     fn list_pages_searches_and_counts() {
         let mut st = MemoryStorage::new();
         for k in ["apple", "banana", "cherry", "Apricot"] {
@@ -164,6 +277,7 @@ mod tests {
                     search: search.into(),
                     limit,
                 },
+                0,
             )
             .unwrap()
         };
@@ -198,10 +312,11 @@ mod tests {
                 key: b("kv/s\0a"),
                 value: b("1"),
             },
+            0,
         )
         .unwrap();
         assert_eq!(
-            perform(&mut st, StoreOp::Get { key: b("kv/s\0a") }).unwrap(),
+            perform(&mut st, StoreOp::Get { key: b("kv/s\0a") }, 0).unwrap(),
             StoreAnswer::Value {
                 key: b("kv/s\0a"),
                 value: Some(b("1"))
@@ -214,6 +329,7 @@ mod tests {
                 entries: vec![(b("kv/s\0b"), b("2")), (b("kv/t\0c"), b("3"))],
                 replace: true,
             },
+            0,
         )
         .unwrap_err();
         assert!(err.contains("not in this store"), "{err}");
@@ -226,6 +342,7 @@ mod tests {
                 entries: vec![(b("kv/s\0b"), b("2"))],
                 replace: true,
             },
+            0,
         )
         .unwrap();
         assert_eq!(done, StoreAnswer::Done { changed: 2 });
@@ -235,6 +352,7 @@ mod tests {
             StoreOp::Export {
                 prefix: b("kv/s\0"),
             },
+            0,
         )
         .unwrap();
         assert_eq!(
@@ -244,14 +362,15 @@ mod tests {
             }
         );
         assert_eq!(
-            perform(&mut st, StoreOp::Delete { key: b("kv/s\0b") }).unwrap(),
+            perform(&mut st, StoreOp::Delete { key: b("kv/s\0b") }, 0).unwrap(),
             StoreAnswer::Done { changed: 1 }
         );
         assert!(perform(
             &mut st,
             StoreOp::Reset {
                 config_toml: "[[".into()
-            }
+            },
+            0,
         )
         .unwrap_err()
         .contains("does not validate"));

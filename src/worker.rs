@@ -195,7 +195,8 @@ pub fn state_message(ev: StateEvent) -> FromWorker {
 /// Perform a Stores panel request; a write is answered once it committed.
 pub async fn store_request(persist: Rc<Persist>, req_id: u32, op: StoreOp) -> FromWorker {
     let writes = crate::store_ops::writes(&op);
-    let mut result = crate::store_ops::perform(&mut **persist.state.lock(), op);
+    let now = edgeplay_host::platform::Clock::unix_ns(&crate::platform::BrowserClock);
+    let mut result = crate::store_ops::perform(&mut **persist.state.lock(), op, now);
     if writes {
         persist.flush();
         if let Err(e) = persist.settled().await {

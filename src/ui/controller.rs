@@ -60,7 +60,6 @@ pub type StoreCallback = Box<dyn FnOnce(Result<StoreAnswer, String>)>;
 
 /// Ask the worker's state (the Stores panel); `done` gets the answer. A request the
 /// worker never answers (it was stopped) is dropped with it.
-#[allow(dead_code)] // step 2: the Stores panel
 pub fn store_request(
     state: AppState,
     op: StoreOp,

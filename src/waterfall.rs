@@ -8,6 +8,11 @@
 //! the driver's notes as the event's note: see `edgeplay_host::backends`). This module
 //! turns those events into rows with their positions on the axis and their labels, so
 //! the component (`src/ui/waterfall.rs`) only binds them. Platform-neutral.
+//!
+//! KV store operations are rows too, beside the fetches: the core records each one,
+//! from its `lookup`/`insert`/`delete`/`list` to its `*_wait`, as a `work` event of
+//! module `kv` (name = the store; arguments `op`, `key` or `prefix`, `mode`; status
+//! `found`, `ok`, or the `kv_error` name: see `edgeplay_host::abi::kv_store`).
 
 use crate::format;
 use edgeplay_host::trace::{ArgValue, EventKind};
@@ -53,6 +58,9 @@ pub struct FetchRow {
     pub note: Option<String>,
     /// Request headers the driver could not send (a browser forbids `Host`, ...).
     pub headers_not_sent: Vec<String>,
+    /// For a KV store operation, how it ended (`found`, `not_found`, `ok`, a
+    /// `kv_error` name); `None` for a backend fetch.
+    pub kv: Option<String>,
 }
 
 /// Every backend fetch of an execution, on one time axis.
@@ -87,8 +95,11 @@ fn finite(x: f64) -> f64 {
 }
 
 impl FetchRow {
-    /// The row for a backend fetch event; `None` for any other event.
+    /// The row for a backend fetch or KV operation event; `None` for any other event.
     pub fn from_event(e: &TraceEvent) -> Option<FetchRow> {
+        if e.kind == EventKind::Work && e.module == "kv" {
+            return Some(FetchRow::from_kv_event(e));
+        }
         if e.kind != EventKind::Work || e.module != "backend" {
             return None;
         }
@@ -122,7 +133,42 @@ impl FetchRow {
             end,
             note: e.note.clone(),
             headers_not_sent,
+            kv: None,
         })
+    }
+
+    /// The row of a KV operation: `KV <store>`, the operation and its key (or
+    /// `prefix*`), its result as the status.
+    fn from_kv_event(e: &TraceEvent) -> FetchRow {
+        let start_us = finite(e.start_us);
+        let end_us = start_us + finite(e.dur_us);
+        let result = e.status.as_deref().unwrap_or("abandoned").to_string();
+        let end = match result.as_str() {
+            "found" | "not_found" | "ok" => FetchEnd::Answered,
+            "abandoned" => FetchEnd::Abandoned,
+            other => FetchEnd::Failed(other.to_string()),
+        };
+        let target = match (text_arg(e.arg("key")), text_arg(e.arg("prefix"))) {
+            (Some(k), _) => k,
+            (None, Some(p)) => format!("{p}*"),
+            (None, None) => "*".to_string(),
+        };
+        FetchRow {
+            seq: e.seq,
+            backend: format!("KV {}", e.name),
+            method: text_arg(e.arg("op")).unwrap_or_default(),
+            url: target,
+            status: None,
+            bytes: None,
+            mock: None,
+            start_us,
+            first_byte_us: end_us,
+            end_us,
+            end,
+            note: e.note.clone(),
+            headers_not_sent: Vec::new(),
+            kv: Some(result),
+        }
     }
 
     /// True when the fetch failed or was abandoned.
@@ -132,6 +178,9 @@ impl FetchRow {
 
     /// The status column: `200`, or the failure kind, or `abandoned`.
     pub fn status_label(&self) -> String {
+        if let Some(result) = &self.kv {
+            return result.clone();
+        }
         match (&self.end, self.status) {
             (FetchEnd::Answered, Some(s)) => s.to_string(),
             (FetchEnd::Failed(kind), _) => kind.clone(),
@@ -220,6 +269,9 @@ impl FetchRow {
     /// The row's CSS classes: `wf-row`, plus `mock`, `failed`.
     pub fn class(&self) -> String {
         let mut c = String::from("wf-row");
+        if self.kv.is_some() {
+            c.push_str(" kv");
+        }
         if self.mock.is_some() {
             c.push_str(" mock");
         }
@@ -311,15 +363,23 @@ impl Waterfall {
         ticks
     }
 
-    /// `2 backend fetches over 400.1 ms · up to 2 at once`.
+    /// `2 backend fetches over 400.1 ms · up to 2 at once` (and `· 3 KV operations`
+    /// when there were some).
     pub fn summary(&self) -> String {
-        let n = self.rows.len();
+        let kv = self.rows.iter().filter(|r| r.kv.is_some()).count();
+        let n = self.rows.len() - kv;
         let overlap = self.max_parallel();
         let mut s = format!(
             "{n} backend fetch{} over {}",
             if n == 1 { "" } else { "es" },
             format::millis(self.span_us / 1000.0)
         );
+        if kv > 0 {
+            s.push_str(&format!(
+                " · {kv} KV operation{}",
+                if kv == 1 { "" } else { "s" }
+            ));
+        }
         if overlap > 1 {
             s.push_str(&format!(" · up to {overlap} at once"));
         }
@@ -502,6 +562,42 @@ mod tests {
         let other = TraceEvent::new(4, EventKind::Work, "sleep", "x");
         assert!(FetchRow::from_event(&other).is_none());
         assert!(Waterfall::from_trace(&[other]).is_empty());
+    }
+
+    #[test]
+    fn kv_operations_are_rows_beside_fetches() {
+        let mut e = TraceEvent::new(7, EventKind::Work, "kv", "store".to_string());
+        e.start_us = 1000.0;
+        e.dur_us = 250.0;
+        e.args
+            .push((Cow::Borrowed("op"), ArgValue::Enum("lookup".into())));
+        e.args
+            .push((Cow::Borrowed("key"), ArgValue::Str("greeting".into())));
+        e.status = Some(Cow::Borrowed("not_found"));
+        let row = FetchRow::from_event(&e).unwrap();
+        assert_eq!(row.backend, "KV store");
+        assert_eq!(row.request_label(), "lookup greeting");
+        assert_eq!(row.status_label(), "not_found");
+        assert!(!row.failed(), "a miss is an answer");
+        assert_eq!(row.class(), "wf-row kv");
+        assert_eq!(row.end_us, 1250.0);
+        let mut l = TraceEvent::new(8, EventKind::Work, "kv", "store".to_string());
+        l.args
+            .push((Cow::Borrowed("op"), ArgValue::Enum("insert".into())));
+        l.args
+            .push((Cow::Borrowed("key"), ArgValue::Str("k".into())));
+        l.status = Some(Cow::Borrowed("precondition_failed"));
+        let failed = FetchRow::from_event(&l).unwrap();
+        assert!(failed.failed());
+        assert_eq!(failed.status_label(), "precondition_failed");
+        let w = Waterfall::from_trace(&[e, l, fetch_event(9, "origin", 0.0, 5.0)]);
+        assert_eq!(w.rows.len(), 3);
+        assert!(
+            w.summary().starts_with("1 backend fetch over")
+                && w.summary().contains("· 2 KV operations"),
+            "{}",
+            w.summary()
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum HandleKind {
     Secret,
     /// `kv_store_handle`
     KvStore,
+    /// a pending KV lookup, insert, delete or list (an async item)
+    KvPending,
     /// any async item
     AsyncItem,
     /// WASI file descriptor
@@ -234,7 +236,8 @@ const GUEST_TID: u32 = 1;
 /// ui.perfetto.dev or `chrome://tracing`.
 ///
 /// Every event is a complete event (`ph: "X"`). Hostcalls, logs and lifecycle events
-/// are on the guest's track; outside work (a backend fetch, module `backend`) runs
+/// are on the guest's track; outside work (a backend fetch, module `backend`; a KV
+/// operation, module `kv`, from its start to its `*_wait`) runs
 /// beside the guest and, under `send_async`, beside other fetches, so each goes on a
 /// lane of its own: fetches that overlap in time get distinct lanes, and a lane is
 /// reused once its fetch has ended. Tracks are named with `thread_name` metadata
@@ -307,10 +310,10 @@ fn work_lanes(events: &[TraceEvent]) -> (Vec<u32>, Vec<(u32, String)>) {
             None => {
                 let tid = GUEST_TID + 1 + lanes.len() as u32;
                 let n = lanes.iter().filter(|(m, _, _)| *m == e.module).count() + 1;
-                let what = if e.module == "backend" {
-                    "backend fetch"
-                } else {
-                    &e.module
+                let what = match &*e.module {
+                    "backend" => "backend fetch",
+                    "kv" => "KV operation",
+                    other => other,
                 };
                 named.push((tid, format!("{what} {n}")));
                 lanes.push((&e.module, tid, end));

@@ -12,6 +12,7 @@
 //! | `fastly_log` | `log.rs` |
 //! | `fastly_dictionary`, `fastly_config_store` | `dictionary.rs` (config store is an alias) |
 //! | `fastly_secret_store` | `secret_store.rs` |
+//! | `fastly_kv_store`, legacy `fastly_object_store` | `kv_store.rs`, `object_store.rs` (same functions) |
 //! | `fastly_compute_runtime` | `compute_runtime.rs` |
 //! | `fastly_geo` / `fastly_device_detection` / `fastly_uap` | `geo.rs` / `device_detection.rs` / `uap.rs` |
 //! | `wasi_snapshot_preview1` | `wasi.rs` |
@@ -37,7 +38,9 @@ pub mod http_body;
 pub mod http_downstream;
 pub mod http_req;
 pub mod http_resp;
+pub mod kv_store;
 pub mod log;
+pub mod object_store;
 pub mod secret_store;
 pub mod send;
 pub mod uap;
@@ -334,7 +337,9 @@ pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
     http_downstream::link(reg)?;
     http_req::link(reg)?;
     http_resp::link(reg)?;
+    kv_store::link(reg)?;
     log::link(reg)?;
+    object_store::link(reg)?;
     secret_store::link(reg)?;
     send::link(reg)?;
     uap::link(reg)?;

@@ -158,7 +158,7 @@ pub(crate) fn ready_order(s: &Session, h: u32) -> Option<u64> {
             PendingState::Done { order, .. } => Some(order),
             _ => None,
         },
-        Some(AsyncItem::RequestPromise) => Some(0),
+        Some(AsyncItem::RequestPromise | AsyncItem::Kv(_)) => Some(0),
         None => s.http.bodies.contains(h).then_some(0),
     }
 }

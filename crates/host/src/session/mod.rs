@@ -24,7 +24,8 @@ pub use body::{Body, BodySink, Incoming};
 pub use fuel::FuelMeter;
 pub use handles::{HandleTable, MAX_HANDLES};
 pub use pending::{
-    AsyncItem, FetchMeta, PendingHeaders, PendingRequest, PendingRequests, PendingState,
+    AsyncItem, FetchMeta, KvOp, KvPending, PendingHeaders, PendingRequest, PendingRequests,
+    PendingState,
 };
 pub use pipes::{Pipe, PipeTo};
 pub use queue::WorkQueue;
@@ -99,6 +100,8 @@ pub struct StoreHandles {
     pub secret_stores: HandleTable<String>,
     /// Secrets (their plaintext).
     pub secrets: HandleTable<Vec<u8>>,
+    /// Open KV stores (their names; `fastly_object_store` handles are the same).
+    pub kv_stores: HandleTable<String>,
 }
 
 /// Per-request state, owned by the wasmi `Store`, grouped by kind: the HTTP handles

@@ -1,7 +1,9 @@
-//! The async items of one request: pending backend requests and request promises.
+//! The async items of one request: pending backend requests, request promises and
+//! KV store operations.
 
 use crate::backends::Backend;
 use crate::http::Headers;
+use crate::kv::{Entry, InsertMode, KvError, ListPage};
 use crate::work::{BackendResponse, FetchRequest, SendFailure, WorkId};
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,6 +32,11 @@ pub enum AsyncItem {
     /// A promise of a further downstream request (`http_downstream.next_request`).
     /// edgeplay runs one request per instance: it is ready at once, with no request.
     RequestPromise,
+    /// A KV store operation (`fastly_kv_store.lookup`, `insert`, `delete`, `list`, and
+    /// the legacy `fastly_object_store` twins). The store is in memory, so the
+    /// operation is done when it starts: the item is ready at once, and its `*_wait`
+    /// hands over the result.
+    Kv(Box<KvPending>),
 }
 
 impl AsyncItem {
@@ -38,6 +45,7 @@ impl AsyncItem {
         match self {
             AsyncItem::Pending(_) => "pending request",
             AsyncItem::RequestPromise => "request promise",
+            AsyncItem::Kv(p) => p.op.kind_name(),
         }
     }
 }
@@ -145,6 +153,99 @@ impl PendingHeaders {
         }
         for (n, v) in &self.append {
             headers.append(n, v.clone());
+        }
+    }
+}
+
+/// A KV store operation the guest started and has not waited for yet.
+#[derive(Debug)]
+pub struct KvPending {
+    /// The store's name.
+    pub store: String,
+    /// When the operation started (µs since the execution started), for its span on
+    /// the waterfall.
+    pub start_us: f64,
+    /// The operation and its result.
+    pub op: KvOp,
+}
+
+/// A KV operation and its result.
+#[derive(Debug)]
+pub enum KvOp {
+    /// A lookup: the entry, `None` for a miss.
+    Lookup {
+        /// The key.
+        key: String,
+        /// What the store answered.
+        result: Result<Option<Entry>, KvError>,
+    },
+    /// An insert: the new generation.
+    Insert {
+        /// The key.
+        key: String,
+        /// The insert mode.
+        mode: InsertMode,
+        /// What the store answered.
+        result: Result<u64, KvError>,
+    },
+    /// A delete.
+    Delete {
+        /// The key.
+        key: String,
+        /// What the store answered.
+        result: Result<(), KvError>,
+    },
+    /// A list: one page.
+    List {
+        /// The prefix listed, if any.
+        prefix: Option<String>,
+        /// What the store answered.
+        result: Result<ListPage, KvError>,
+    },
+}
+
+impl KvOp {
+    /// The operation's kind, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            KvOp::Lookup { .. } => "pending KV lookup",
+            KvOp::Insert { .. } => "pending KV insert",
+            KvOp::Delete { .. } => "pending KV delete",
+            KvOp::List { .. } => "pending KV list",
+        }
+    }
+
+    /// The operation's name (`lookup`, `insert`, `delete`, `list`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            KvOp::Lookup { .. } => "lookup",
+            KvOp::Insert { .. } => "insert",
+            KvOp::Delete { .. } => "delete",
+            KvOp::List { .. } => "list",
+        }
+    }
+
+    /// How it ended, as the trace shows it: `found`, `ok`, or the `kv_error` name
+    /// (`not_found`, `precondition_failed`, ...).
+    pub fn outcome(&self) -> &'static str {
+        fn err(e: &KvError) -> &'static str {
+            e.name()
+        }
+        match self {
+            KvOp::Lookup {
+                result: Ok(Some(_)),
+                ..
+            } => "found",
+            KvOp::Lookup {
+                result: Ok(None), ..
+            } => "not_found",
+            KvOp::Lookup { result: Err(e), .. } => err(e),
+            KvOp::Insert { result: Ok(_), .. }
+            | KvOp::Delete { result: Ok(()), .. }
+            | KvOp::List { result: Ok(_), .. } => "ok",
+            KvOp::Insert { result: Err(e), .. }
+            | KvOp::Delete { result: Err(e), .. }
+            | KvOp::List { result: Err(e), .. } => err(e),
         }
     }
 }

@@ -72,6 +72,12 @@ pub enum StoreOp {
         /// The key.
         key: Bytes,
     },
+    /// Seed the stores `config_toml` defines, as a run does (`seed::seed`: a store
+    /// whose seed was applied already is left alone).
+    Seed {
+        /// `fastly.toml` text.
+        config_toml: String,
+    },
     /// Put every store back to the seed `config_toml` defines (`seed::reset`).
     Reset {
         /// `fastly.toml` text.

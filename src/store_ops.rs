@@ -69,6 +69,14 @@ pub fn perform(
         StoreOp::Delete { key } => Ok(StoreAnswer::Done {
             changed: storage.delete(&key) as u32,
         }),
+        StoreOp::Seed { config_toml } => {
+            let config = crate::request::parse_config(&config_toml)
+                .map_err(|e| format!("the config does not validate: {e}"))?;
+            let seeded = seed::seed(&config, storage);
+            Ok(StoreAnswer::Done {
+                changed: seeded.len() as u32,
+            })
+        }
         StoreOp::Reset { config_toml } => {
             let config = crate::request::parse_config(&config_toml)
                 .map_err(|e| format!("the config does not validate: {e}"))?;
@@ -365,6 +373,46 @@ mod tests {
             perform(&mut st, StoreOp::Delete { key: b("kv/s\0b") }, 0).unwrap(),
             StoreAnswer::Done { changed: 1 }
         );
+        let cfg = "[local_server.kv_stores]\ns = [{ key = \"a\", data = \"seed\" }]\n";
+        let seed = StoreOp::Seed {
+            config_toml: cfg.into(),
+        };
+        assert_eq!(
+            perform(&mut st, seed.clone(), 0).unwrap(),
+            StoreAnswer::Done { changed: 1 }
+        );
+        assert_eq!(
+            perform(&mut st, seed, 0).unwrap(),
+            StoreAnswer::Done { changed: 0 },
+            "seeding twice changes nothing"
+        );
+        perform(
+            &mut st,
+            StoreOp::KvPut {
+                store: "s".into(),
+                entry: KvWrite {
+                    key: "b".into(),
+                    value: b("guest"),
+                    metadata: None,
+                    ttl_sec: None,
+                },
+            },
+            0,
+        )
+        .unwrap();
+        perform(
+            &mut st,
+            StoreOp::Reset {
+                config_toml: cfg.into(),
+            },
+            0,
+        )
+        .unwrap();
+        let keys: Vec<Vec<u8>> = all(&st, &kv::store_prefix("s"))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, [kv::entry_key("s", "a")], "reset: exactly the seed");
         assert!(perform(
             &mut st,
             StoreOp::Reset {

@@ -548,10 +548,10 @@ pub fn touched(trace: &[TraceEvent]) -> HashMap<(String, String), (Touch, u64)> 
         } else {
             continue;
         };
-        let (Some(key), Some(store)) = (
-            str_arg("key"),
-            handle_of(&e.args).and_then(|h| stores.get(&h).cloned()),
-        ) else {
+        // The host names the store beside its handle (`store_name`).
+        let store = str_arg("store_name")
+            .or_else(|| handle_of(&e.args).and_then(|h| stores.get(&h).cloned()));
+        let (Some(key), Some(store)) = (str_arg("key"), store) else {
             continue;
         };
         let slot = out.entry((store, key)).or_insert((touch, e.seq));

@@ -32,6 +32,16 @@ fn storage_key(kind: StoreKind, store: &str, key: &str) -> Vec<u8> {
     k
 }
 
+/// Seed the stores the configuration defines, as a run would (a no-op once done), so
+/// the panel shows them before the first run.
+pub fn seed(state: AppState) {
+    let config_toml = state.config_text.get_untracked();
+    if parse_config(&config_toml).is_err() {
+        return;
+    }
+    controller::store_request(state, StoreOp::Seed { config_toml }, |_| {});
+}
+
 /// Learn which rate counters and penalty boxes exist (their keys under `erl/`).
 pub fn refresh_erl(state: AppState) {
     controller::store_request(

@@ -13,6 +13,13 @@ use std::collections::HashMap;
 #[component]
 pub fn StoresPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    // The panel opened, or the config changed: its stores are seeded (as a run does).
+    Effect::new(move |_| {
+        state.config_text.track();
+        if state.tab.get() == super::state::Tab::Stores && state.worker_ready.get() {
+            act::seed(state);
+        }
+    });
     // The worker's state changed (or the panel opened): list again.
     Effect::new(move |_| {
         state.state_version.track();

@@ -515,7 +515,8 @@ impl Touch {
 }
 
 /// The KV keys the trace's calls read or wrote: (store, key) → what, and the `seq`
-/// of the (last) call that did it. A key both read and written is `Write`.
+/// of the first call that did it. A key both read and written is `Write` (and the
+/// `seq` is the first write's).
 pub fn touched(trace: &[TraceEvent]) -> HashMap<(String, String), (Touch, u64)> {
     let mut stores: BTreeMap<u32, String> = BTreeMap::new();
     let mut out: HashMap<(String, String), (Touch, u64)> = HashMap::new();
@@ -554,8 +555,12 @@ pub fn touched(trace: &[TraceEvent]) -> HashMap<(String, String), (Touch, u64)> 
         let (Some(key), Some(store)) = (str_arg("key"), store) else {
             continue;
         };
+        // The link goes to the call that first did the most (a write over a read;
+        // an insert, not its `insert_wait`, which names the key too).
         let slot = out.entry((store, key)).or_insert((touch, e.seq));
-        *slot = (slot.0.max(touch), e.seq);
+        if touch > slot.0 {
+            *slot = (touch, e.seq);
+        }
     }
     out
 }
@@ -733,18 +738,24 @@ blocklist = { entries = [] }
             open,
             call(2, "lookup", "a"),
             call(3, "insert", "b"),
-            call(4, "lookup", "b"),
-            call(5, "delete", "c"),
+            call(4, "insert_wait", "b"),
+            call(5, "lookup", "b"),
+            call(6, "delete", "c"),
+            call(7, "lookup", "a"),
         ];
         let t = touched(&trace);
         let k = |key: &str| t.get(&("sessions".to_string(), key.to_string())).copied();
-        assert_eq!(k("a"), Some((Touch::Read, 2)));
+        assert_eq!(
+            k("a"),
+            Some((Touch::Read, 2)),
+            "the first call that read it"
+        );
         assert_eq!(
             k("b"),
-            Some((Touch::Write, 4)),
-            "written, then read: written"
+            Some((Touch::Write, 3)),
+            "written (then read): the insert, not its wait"
         );
-        assert_eq!(k("c"), Some((Touch::Write, 5)));
+        assert_eq!(k("c"), Some((Touch::Write, 6)));
         assert_eq!(t.len(), 3);
     }
 }

@@ -18,7 +18,7 @@
 //! runaway guest can always be ended at once. The CPU limit is the core's fuel budget.
 //!
 //! The service state outlives runs and workers ([`Persist`]): loaded from IndexedDB
-//! before the worker says `Ready`, seeded from the run's config at every run, written
+//! before the worker says `Ready`, seeded from the run's config when it starts, written
 //! back after every slice that changed it, and shared with the other tabs. A run's
 //! `Done` is posted only once its writes committed.
 //!
@@ -312,12 +312,9 @@ fn prepare(s: &mut State, run: RunRequest) -> Result<(Driver, Itself, String, f6
         slice_fuel: SLICE_FUEL,
         ..ExecOptions::default()
     };
+    // The execution seeds the state from the config (a no-op once applied).
     let service = match &s.persist {
-        Some(p) => {
-            // Idempotent: a store is (re)seeded only when its seed changed.
-            edgeplay_host::seed::seed(&config, &mut **p.state.lock());
-            Service::with_state(Arc::new(config), p.state.clone())
-        }
+        Some(p) => Service::with_state(Arc::new(config), p.state.clone()),
         None => Service::new(Arc::new(config)),
     };
     let mut itself = Itself::new(

@@ -53,6 +53,7 @@ fn WaterfallChart(model: Memo<Waterfall>) -> impl IntoView {
                     <span class="wf-key wait"></span>"waiting for the first byte"
                     <span class="wf-key recv"></span>"receiving"
                     <span class="wf-key mock"></span>"mock"
+                    <span class="wf-key kv"></span>"KV operation"
                     <span class="wf-key failed"></span>"failed"
                 </span>
             </div>

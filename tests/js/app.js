@@ -2,8 +2,11 @@
 // A small Fastly Compute program for the JS SDK (@fastly/js-compute):
 // `/config/<key>` reads the config store "settings"; `/fetch/<path>` fetches <path>
 // from the backend "origin" (the JS SDK sends it with send_async + a wait/select);
-// anything else says hello.
+// `/kv/<store>/<key>` reads a KV store entry (its metadata in `x-kv-metadata`);
+// `/kv-roundtrip/<store>` puts (with metadata and a TTL), gets, lists and deletes in
+// one execution and answers what it saw as JSON; anything else says hello.
 import { ConfigStore } from "fastly:config-store";
+import { KVStore } from "fastly:kv-store";
 
 addEventListener("fetch", (event) => event.respondWith(handle(event)));
 
@@ -17,6 +20,39 @@ async function handle(event) {
       return new Response(`missing ${key}`, { status: 404 });
     }
     return new Response(value, { status: 200 });
+  }
+  const kv = url.pathname.match(/^\/kv\/([^/]+)\/(.+)$/);
+  if (kv) {
+    const entry = await new KVStore(kv[1]).get(decodeURIComponent(kv[2]));
+    if (entry === null) {
+      return new Response(`missing ${kv[2]}`, { status: 404 });
+    }
+    const headers = {};
+    const meta = entry.metadataText();
+    if (meta !== null) {
+      headers["x-kv-metadata"] = meta;
+    }
+    return new Response(await entry.text(), { status: 200, headers });
+  }
+  const roundtrip = url.pathname.match(/^\/kv-roundtrip\/([^/]+)$/);
+  if (roundtrip) {
+    const store = new KVStore(roundtrip[1]);
+    await store.put("js/a", "written by js", { metadata: "js-meta", ttl: 60 });
+    await store.put("js/b", "b");
+    const entry = await store.get("js/a");
+    const page = await store.list({ prefix: "js/", limit: 1 });
+    await store.delete("js/a");
+    const gone = await store.get("js/a");
+    return new Response(
+      JSON.stringify({
+        got: await entry.text(),
+        metadata: entry.metadataText(),
+        list: page.list,
+        cursor: page.cursor,
+        after_delete: gone,
+      }),
+      { status: 200, headers: { "content-type": "application/json" } },
+    );
   }
   if (url.pathname.startsWith("/fetch/")) {
     const upstream = await fetch(`http://origin.example/${url.pathname.slice(7)}${url.search}`, {

@@ -161,7 +161,7 @@ impl Execution {
         let service = service.into();
         // The stores `fastly.toml` defines hold their seed before the guest runs (a
         // no-op once applied: see `seed`).
-        crate::seed::seed(&service.config, &mut **service.state.lock());
+        crate::seed::seed_once(&service.config, &mut **service.state.lock());
         let mut session = Session::new(
             service,
             engine.platform.clone(),

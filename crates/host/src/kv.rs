@@ -187,6 +187,23 @@ impl Entry {
         })
     }
 
+    /// The expiry of a stored entry, read from its header only (no copy of the value):
+    /// what listing needs to skip expired entries.
+    pub fn decode_expiry(bytes: &[u8]) -> Result<Option<u64>, DecodeError> {
+        let short = || DecodeError::Truncated(bytes.len());
+        let (&version, rest) = bytes.split_first().ok_or_else(short)?;
+        if version != ENTRY_VERSION {
+            return Err(DecodeError::Version(version));
+        }
+        let (_, rest) = take_u64(rest).ok_or_else(short)?;
+        match rest.split_first() {
+            Some((0, _)) => Ok(None),
+            Some((1, rest)) => Ok(Some(take_u64(rest).ok_or_else(short)?.0)),
+            Some((&f, _)) => Err(DecodeError::ExpiryFlag(f)),
+            None => Err(short()),
+        }
+    }
+
     /// True when the entry has expired at `now_ns`.
     pub fn expired(&self, now_ns: u64) -> bool {
         self.expires_unix_ns.is_some_and(|t| now_ns >= t)
@@ -355,13 +372,19 @@ fn next_generation(st: &mut dyn Storage, store: &str, current: u64) -> u64 {
     next
 }
 
+/// True unless the stored entry `bytes` has expired at `now_ns` (a record that does not
+/// decode counts as live: listing shows it, a lookup reports the internal error).
+fn live_at(bytes: &[u8], now_ns: u64) -> bool {
+    !matches!(Entry::decode_expiry(bytes), Ok(Some(t)) if now_ns >= t)
+}
+
 /// Delete `key` from `store`; [`KvError::NotFound`] when it is absent or expired.
 pub fn delete(st: &mut dyn Storage, store: &str, key: &str, now_ns: u64) -> Result<(), KvError> {
     check_key(key)?;
     let k = entry_key(store, key);
     let live = match st.get(&k) {
         None => false,
-        Some(bytes) => Entry::decode(&bytes).map_or(true, |e| !e.expired(now_ns)),
+        Some(bytes) => live_at(&bytes, now_ns),
     };
     st.delete(&k);
     if live {
@@ -467,7 +490,7 @@ pub fn list(
         let last = last.clone();
         let full = page.len() > want.clamp(1, 1024);
         for (k, v) in page {
-            let live = Entry::decode(&v).map_or(true, |e| !e.expired(now_ns));
+            let live = live_at(&v, now_ns);
             if !live {
                 continue;
             }
@@ -567,6 +590,11 @@ mod tests {
             assert!(Entry::decode(&bytes[..n]).is_err(), "cut at {n}");
         }
         assert_eq!(Entry::decode(&[9, 0, 0]), Err(DecodeError::Version(9)));
+        assert_eq!(Entry::decode_expiry(&bytes), Ok(Some(T0)));
+        assert_eq!(Entry::decode_expiry(&plain_header()), Ok(None));
+        for n in 0..18 {
+            assert!(Entry::decode_expiry(&bytes[..n]).is_err(), "cut at {n}");
+        }
         let mut bad_flag = plain_header();
         bad_flag[9] = 2;
         assert_eq!(Entry::decode(&bad_flag), Err(DecodeError::ExpiryFlag(2)));

@@ -3,10 +3,11 @@
 //! backends are answered here, anything else becomes driver work), and settling it
 //! when its work completes: gzip auto-decompression and the backend trace event the
 //! waterfall draws. What the request looks like on the wire is decided by
-//! [`crate::backends`]; this module holds the per-request bookkeeping.
+//! [`crate::backends`]; this module holds the per-request bookkeeping. KV operations
+//! get their waterfall span here too ([`kv_span`]).
 
 use crate::backends::{error_kind_name, gunzip, mock_answer, simulated_failure, Backend};
-use crate::session::{FetchMeta, PendingState, Session};
+use crate::session::{FetchMeta, KvOp, KvPending, PendingState, Session};
 use crate::trace::{ArgValue, EventKind};
 use crate::work::{
     BackendResponse, FetchErrorKind, FetchRequest, SendFailure, WorkId, WorkKind, WorkResult,
@@ -313,8 +314,64 @@ pub(crate) fn settle(s: &mut Session, h: u32, id: WorkId, result: WorkResult) {
     }
 }
 
-/// Record trace events for backend requests the guest left unfinished when it ended.
+/// The span of a KV operation: a `kv` work event (name = the store) from the
+/// operation's start to now, with its `op`, `key` or `prefix`, `mode`, the list's
+/// `count`, and its outcome as the status.
+pub(crate) fn kv_span(s: &mut Session, p: &KvPending, note: Option<String>) {
+    let outcome = p.op.outcome();
+    let mut ev = s.event(EventKind::Work, "kv", p.store.clone());
+    ev.start_us = p.start_us;
+    ev.dur_us = (s.elapsed_us() - p.start_us).max(0.0);
+    ev.args
+        .push((Cow::Borrowed("op"), ArgValue::Enum(p.op.name().to_string())));
+    match &p.op {
+        KvOp::Lookup { key, .. } | KvOp::Delete { key, .. } => {
+            ev.args
+                .push((Cow::Borrowed("key"), ArgValue::Str(key.clone())));
+        }
+        KvOp::Insert { key, mode, .. } => {
+            ev.args
+                .push((Cow::Borrowed("key"), ArgValue::Str(key.clone())));
+            ev.args.push((
+                Cow::Borrowed("mode"),
+                ArgValue::Enum(mode.name().to_string()),
+            ));
+        }
+        KvOp::List { prefix, result } => {
+            if let Some(pfx) = prefix {
+                ev.args
+                    .push((Cow::Borrowed("prefix"), ArgValue::Str(pfx.clone())));
+            }
+            if let Ok(page) = result {
+                ev.results.push((
+                    Cow::Borrowed("count"),
+                    ArgValue::Int(page.keys.len() as i64),
+                ));
+            }
+        }
+    }
+    ev.status = Some(Cow::Borrowed(outcome));
+    ev.note = note;
+    s.push_event(ev);
+}
+
+/// Record trace events for backend requests the guest left unfinished when it ended,
+/// and the spans of KV operations it never waited for (done all the same: a write
+/// happened when it started).
 pub(crate) fn note_unfinished(s: &mut Session) {
+    let kv: Vec<u32> = s
+        .pending
+        .async_items
+        .iter()
+        .filter(|(_, i)| matches!(i, crate::session::AsyncItem::Kv(_)))
+        .map(|(h, _)| *h)
+        .collect();
+    for h in kv {
+        if let Some(crate::session::AsyncItem::Kv(p)) = s.pending.async_items.remove(&h) {
+            let note = "the guest never waited for this operation (it was done when it started)";
+            kv_span(s, &p, Some(note.to_string()));
+        }
+    }
     let mut notes = Vec::new();
     for item in s.pending.async_items.values() {
         if let crate::session::AsyncItem::Pending(p) = item {

@@ -20,6 +20,7 @@
 use crate::config::ServiceConfig;
 use crate::storage::Storage;
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex, Weak};
 
 pub use crate::storage::StoreSeed;
 
@@ -75,6 +76,43 @@ pub fn apply(seeds: &[StoreSeed], storage: &mut dyn Storage) -> Vec<String> {
 /// Seed a service's state from its configuration ([`service_seeds`] then [`apply`]).
 pub fn seed(config: &ServiceConfig, storage: &mut dyn Storage) -> Vec<String> {
     apply(&service_seeds(config), storage)
+}
+
+/// [`seed`] for an execution's start: the same effect, but the digests of a
+/// configuration's seeds are computed once per configuration (kept beside it while it
+/// lives), so a start whose seeds are all applied only reads their markers instead of
+/// re-encoding and hashing every configured entry.
+pub fn seed_once(config: &Arc<ServiceConfig>, storage: &mut dyn Storage) -> Vec<String> {
+    type Digests = Vec<(Vec<u8>, Vec<u8>)>;
+    static DIGESTS: Mutex<Vec<(Weak<ServiceConfig>, Arc<Digests>)>> = Mutex::new(Vec::new());
+    let known = {
+        let mut cache = DIGESTS.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|(w, _)| w.strong_count() > 0);
+        let hit = cache
+            .iter()
+            .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(config)))
+            .map(|(_, d)| d.clone());
+        match hit {
+            Some(d) => d,
+            None => {
+                let d: Arc<Digests> = Arc::new(
+                    service_seeds(config)
+                        .iter()
+                        .map(|s| (marker(s), digest(s)))
+                        .collect(),
+                );
+                cache.push((Arc::downgrade(config), d.clone()));
+                d
+            }
+        }
+    };
+    if known
+        .iter()
+        .all(|(m, d)| storage.get(m).as_deref() == Some(&d[..]))
+    {
+        return Vec::new();
+    }
+    seed(config, storage)
 }
 
 /// Put stores back to their seed: every entry under the store's prefix is deleted,
@@ -158,6 +196,30 @@ mod tests {
         assert_eq!(st.get(b"kv/s\0a"), Some(b"1".to_vec()));
         assert_eq!(st.get(b"kv/s\0b"), None);
         assert_eq!(st.get(b"kv/other\0b"), Some(b"kept".to_vec()));
+    }
+
+    #[test]
+    fn seed_once_applies_like_seed_and_then_only_checks() {
+        let no_files = |p: &str| Err(format!("{p}: no files"));
+        let config = Arc::new(
+            ServiceConfig::from_toml_str(
+                "[local_server.kv_stores]\ns = [{ key = \"a\", data = \"1\" }]\n",
+                "fastly.toml",
+                &no_files,
+            )
+            .unwrap(),
+        );
+        let mut st = MemoryStorage::new();
+        assert_eq!(seed_once(&config, &mut st), ["kv/s"]);
+        assert!(seed_once(&config, &mut st).is_empty());
+        // Another state with the same configuration is seeded too.
+        let mut other = MemoryStorage::new();
+        assert_eq!(seed_once(&config, &mut other), ["kv/s"]);
+        // A reset store (marker gone) is seeded again.
+        st.delete(&marker_key("kv", "s"));
+        st.delete(b"kv/s\0a");
+        assert_eq!(seed_once(&config, &mut st), ["kv/s"]);
+        assert!(st.get(b"kv/s\0a").is_some());
     }
 
     #[test]

@@ -48,6 +48,8 @@ const IMPORTS: &str = r#"
   (import "fastly_http_body" "new" (func $body_new (param i32) (result i32)))
   (import "fastly_http_body" "write" (func $body_write (param i32 i32 i32 i32 i32) (result i32)))
   (import "fastly_http_body" "read" (func $body_read (param i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_req" "new" (func $req_new (param i32) (result i32)))
+  (import "fastly_http_req" "send" (func $req_send (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "fastly_http_resp" "new" (func $resp_new (param i32) (result i32)))
   (import "fastly_http_resp" "send_downstream" (func $resp_send (param i32 i32 i32) (result i32)))
 "#;
@@ -135,6 +137,16 @@ fn wasm(body: &str) -> Vec<u8> {
 
 /// Run `wasm` once against `service`.
 fn run_in(engine: &Engine, wasm: &[u8], service: &Service) -> Run {
+    run_in_with(engine, wasm, service, blocking::refuse)
+}
+
+/// [`run_in`] with fetches answered by `origin`.
+fn run_in_with(
+    engine: &Engine,
+    wasm: &[u8],
+    service: &Service,
+    origin: impl FnMut(&edgeplay_host::FetchRequest) -> edgeplay_host::WorkResult,
+) -> Run {
     let guest = engine.load(wasm).expect("guest loads");
     let driver = Driver::start(
         engine,
@@ -146,7 +158,7 @@ fn run_in(engine: &Engine, wasm: &[u8], service: &Service) -> Run {
         blocking::CAPABILITIES,
     )
     .expect("guest instantiates");
-    let ran = blocking::run_picking(driver, blocking::refuse, |_| 0);
+    let ran = blocking::run_picking(driver, origin, |_| 0);
     let mut collected = Collected::default();
     collected.absorb(ran.outputs);
     let response = collected.final_response(&ran.outcome);
@@ -233,6 +245,7 @@ fn lookup_of_a_seeded_key_gives_value_metadata_and_generation() {
     assert_eq!(r.body_text(), "hello");
     let wait = &r.calls("fastly_kv_store::lookup_wait_v2")[0];
     assert_eq!(wait.result("result"), Some(&ArgValue::Enum("found".into())));
+    assert_eq!(wait.arg("key"), Some(&ArgValue::Str("seeded".into())));
     assert_eq!(wait.result("generation"), Some(&ArgValue::Int(1)));
     assert_eq!(wait.result("metadata_len"), Some(&ArgValue::Int(6)));
     let lookup = &r.calls("fastly_kv_store::lookup")[0];
@@ -704,4 +717,88 @@ fn seeding_keeps_what_requests_wrote() {
     let entry = edgeplay_host::kv::Entry::decode(&stored).unwrap();
     assert_eq!(entry.value, b"more");
     assert!(entry.metadata.is_empty());
+}
+
+#[test]
+fn an_operation_never_waited_for_is_done_and_still_a_span() {
+    let service = Service::from(config(STORES));
+    let engine = engine();
+    let fire_and_forget = wasm(&[
+        expect("(call $open)", OK),
+        "(call $config (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i64.const 0))".into(),
+        expect("(call $insert (i32.const 0x140) (i32.const 5) (i32.const 0x160) (i32.const 2) (i32.const 0))", OK),
+        "(call $say (i32.const 0x160) (i32.const 2))".into(),
+    ]
+    .concat());
+    let r = run_in(&engine, &fire_and_forget, &service);
+    assert_returned(&r);
+    let span = r
+        .trace
+        .iter()
+        .find(|e| e.kind == EventKind::Work && e.module == "kv")
+        .expect("a kv span");
+    assert_eq!(span.arg("op"), Some(&ArgValue::Enum("insert".into())));
+    assert_eq!(span.status.as_deref(), Some("ok"));
+    assert!(span.note.as_deref().unwrap().contains("never waited"));
+    let stored = service.state.lock().get(b"kv/store\0fresh").unwrap();
+    assert_eq!(
+        edgeplay_host::kv::Entry::decode(&stored).unwrap().value,
+        b"v1"
+    );
+}
+
+#[test]
+fn a_backend_body_still_arriving_is_stored_whole() {
+    let toml =
+        format!("{STORES}\n[local_server.backends.origin]\nurl = \"http://127.0.0.1:9000\"\n");
+    let service = Service::from(config(&toml));
+    // The origin answers with its head and the first bytes; the rest arrives through
+    // body reads (the test driver's reads find the end).
+    let origin = |_: &edgeplay_host::FetchRequest| {
+        edgeplay_host::WorkResult::FetchedHead(Box::new(edgeplay_host::FetchResponse {
+            status: 200,
+            headers: edgeplay_host::Headers::new(),
+            body: b"from the origin".to_vec(),
+            remote_addr: None,
+            first_byte_us: 10,
+            end_us: 20,
+            headers_not_sent: Vec::new(),
+            notes: Vec::new(),
+        }))
+    };
+    let send = "(call $req_new (i32.const 0x1030)) drop
+        (call $body_new (i32.const 0x1034)) drop
+        (i32.store (i32.const 0x1f0) (i32.const 0x6769726f)) (i32.store16 (i32.const 0x1f4) (i32.const 0x6e69))";
+    let wat = wasm(&[
+        expect("(call $open)", OK),
+        send.to_string(),
+        expect("(call $req_send (i32.load (i32.const 0x1030)) (i32.load (i32.const 0x1034)) (i32.const 0x1f0) (i32.const 6) (i32.const 0x1038) (i32.const 0x103c))", OK),
+        "(call $config (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i64.const 0))".into(),
+        expect("(call $kv_insert (call $store) (i32.const 0x140) (i32.const 5) (i32.load (i32.const 0x103c)) (i32.const 0) (i32.const 0x3000) (i32.const 0x1004))", OK),
+        expect("(call $insert_wait)", OK),
+        expect("(call $kverr)", KV_OK),
+        // The legacy blocking insert waits the same way.
+        "(call $req_new (i32.const 0x1030)) drop (call $body_new (i32.const 0x1034)) drop".into(),
+        expect("(call $req_send (i32.load (i32.const 0x1030)) (i32.load (i32.const 0x1034)) (i32.const 0x1f0) (i32.const 6) (i32.const 0x1038) (i32.const 0x103c))", OK),
+        expect("(call $os_insert (call $store) (i32.const 0x170) (i32.const 4) (i32.load (i32.const 0x103c)))", OK),
+        expect("(call $lookup (i32.const 0x140) (i32.const 5))", OK),
+        expect("(call $wait)", OK),
+        "(call $send (call $body))".into(),
+    ]
+    .concat());
+    let r = run_in_with(&engine(), &wat, &service, origin);
+    assert_returned(&r);
+    assert_eq!(r.body_text(), "from the origin");
+    let insert = &r.calls("fastly_kv_store::insert")[0];
+    assert!(
+        insert.note.as_deref().unwrap().contains("still arriving"),
+        "{:?}",
+        insert.note
+    );
+    assert_eq!(insert.result("value_len"), Some(&ArgValue::Int(15)));
+    let stored = service.state.lock().get(b"kv/store\0more").unwrap();
+    assert_eq!(
+        edgeplay_host::kv::Entry::decode(&stored).unwrap().value,
+        b"from the origin"
+    );
 }

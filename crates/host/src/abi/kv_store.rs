@@ -18,15 +18,17 @@
 //!   `precondition_failed`, `payload_too_large`, `bad_request` (a bad cursor).
 //! - `lookup_wait*` with metadata longer than the buffer: BUFLEN with the length
 //!   needed in `nwritten_out`; the lookup stays pending, so the guest can retry.
-//! - `insert` consumes its body handle; a body still arriving from a backend, or a
-//!   write-only streaming body, is refused (ERROR, with a note).
+//! - `insert` consumes its body handle (a write-only streaming body is BADF); a
+//!   backend body still arriving is read to its end first (the call waits), as the
+//!   platform stores only whole values.
 
 use super::wait::INVALID_HANDLE;
 use super::{Cx, Fault, HostResult, Registry};
 use crate::kv::{self, InsertMode, InsertOptions, KvError, ListOptions, KV_ERROR_OK};
-use crate::session::{AsyncItem, Body, KvOp, KvPending};
+use crate::memory::GuestMem;
+use crate::session::{AsyncItem, Blocked, Body, KvOp, KvPending, Session, WorkKind, WorkResult};
 use crate::status::Status;
-use crate::trace::{ArgValue, EventKind, HandleKind};
+use crate::trace::{ArgValue, HandleKind, TraceEvent};
 use std::borrow::Cow;
 
 /// `kv_insert_config_options` bits.
@@ -181,19 +183,39 @@ pub(crate) fn insert_op(
             cx.note("a streaming body is write-only: it cannot be a KV value");
             return Err(Status::BADF.into());
         }
-        Some(b) if b.incoming.is_some() => {
-            cx.note("this backend body is still arriving: edgeplay can store only a whole body (read it into a new body first)");
-            return Err(Status::ERROR.into());
-        }
         Some(_) => {}
     }
     check_out(cx, out)?;
-    let value =
-        cx.s.http
-            .bodies
-            .take(body)
-            .map(|mut b: Body| b.take_remaining())
-            .unwrap_or_default();
+    let Some(mut b) = cx.s.http.bodies.take(body) else {
+        return Err(Status::BADF.into());
+    };
+    let value = b.take_remaining();
+    if let Some(incoming) = b.incoming {
+        // A backend body still arriving: the insert waits until it is whole.
+        let read = match incoming.read {
+            Some(r) => r,
+            None => cx.s.start_work(WorkKind::FetchBodyRead {
+                fetch: incoming.fetch,
+            }),
+        };
+        cx.note("the value is a backend body still arriving: the insert waits for all of it");
+        let start_us = cx.s.elapsed_us();
+        return cx.suspend(Box::new(Draining {
+            value,
+            fetch: incoming.fetch,
+            read,
+            insert: Some(PendingInsert {
+                store: name,
+                key,
+                opts,
+                start_us,
+            }),
+            out,
+            results: Vec::new(),
+            note: None,
+        }));
+    }
+
     cx.arg("value_len", ArgValue::Int(value.len() as i64));
     let start_us = cx.s.elapsed_us();
     let now = now(cx);
@@ -207,6 +229,109 @@ pub(crate) fn insert_op(
         start_us,
         op: KvOp::Insert { key, mode, result },
     })
+}
+
+/// An insert whose value is still arriving.
+struct PendingInsert {
+    store: String,
+    key: String,
+    opts: InsertOptions,
+    start_us: f64,
+}
+
+/// An insert suspended until its value (a backend body) has arrived whole: each poll
+/// takes one chunk and asks for the next; at the end the insert is done as if the
+/// body had been whole (`out` set: a pending insert handle is written there; `None`:
+/// the blocking legacy insert, which answers the insert's status).
+struct Draining {
+    value: Vec<u8>,
+    fetch: crate::session::WorkId,
+    read: crate::session::WorkId,
+    insert: Option<PendingInsert>,
+    out: Option<u32>,
+    results: Vec<(&'static str, ArgValue)>,
+    note: Option<String>,
+}
+
+impl Blocked for Draining {
+    fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
+        match s.work.take_result(self.read)? {
+            WorkResult::BodyChunk { bytes, end } => {
+                self.value.extend_from_slice(&bytes);
+                // Past the limit the rest is not read: the insert fails anyway.
+                if !end && self.value.len() <= kv::VALUE_MAX_BYTES {
+                    self.read = s.start_work(WorkKind::FetchBodyRead { fetch: self.fetch });
+                    return None;
+                }
+            }
+            WorkResult::FetchFailed(e) => {
+                self.note = Some(format!("the backend body broke off: {}", e.message));
+                return Some(Status::ERROR.0);
+            }
+            _ => {
+                self.note = Some("internal error: a body read got another answer".into());
+                return Some(Status::ERROR.0);
+            }
+        }
+        let ins = self.insert.take()?;
+        let now = s.platform.clock.unix_ns();
+        let result = kv::insert(
+            &mut **s.state.lock(),
+            &ins.store,
+            &ins.key,
+            &self.value,
+            &ins.opts,
+            now,
+        );
+        self.results
+            .push(("value_len", ArgValue::Int(self.value.len() as i64)));
+        if let Ok(g) = result {
+            self.results.push(("generation", ArgValue::Int(g as i64)));
+        }
+        let p = KvPending {
+            store: ins.store,
+            start_us: ins.start_us,
+            op: KvOp::Insert {
+                key: ins.key,
+                mode: ins.opts.mode,
+                result,
+            },
+        };
+        self.results
+            .push(("result", ArgValue::Enum(p.op.outcome().to_string())));
+        let Some(out) = self.out else {
+            crate::pending::kv_span(s, &p, None);
+            // The blocking legacy insert: INVAL when it failed, as without waiting.
+            return Some(match result {
+                Ok(_) => Status::OK.0,
+                Err(_) => Status::INVAL.0,
+            });
+        };
+        let Some(h) = s.insert_async(AsyncItem::Kv(Box::new(p))) else {
+            return Some(Status::LIMITEXCEEDED.0);
+        };
+        if let Err(e) = mem.write_u32(out, h) {
+            self.note = Some(e.to_string());
+            return Some(Status::INVAL.0);
+        }
+        self.results.push((
+            "pending",
+            ArgValue::Handle {
+                kind: HandleKind::KvPending,
+                handle: h,
+            },
+        ));
+        Some(Status::OK.0)
+    }
+
+    fn annotate(&mut self, ev: &mut TraceEvent) {
+        for (n, v) in self.results.drain(..) {
+            ev.results.push((Cow::Borrowed(n), v));
+        }
+        if let Some(n) = self.note.take() {
+            ev.note = Some(n);
+        }
+    }
 }
 
 /// Do a delete (`delete`, legacy `delete_async`).
@@ -279,41 +404,18 @@ pub(crate) fn take_pending(cx: &mut Cx<'_>, h: u32) -> HostResult<KvPending> {
 /// result on the call's event, and its span on the trace.
 pub(crate) fn finished(cx: &mut Cx<'_>, p: &KvPending) {
     cx.arg("store_name", ArgValue::Str(p.store.clone()));
+    match &p.op {
+        KvOp::Lookup { key, .. } | KvOp::Insert { key, .. } | KvOp::Delete { key, .. } => {
+            cx.arg("key", ArgValue::Str(key.clone()));
+        }
+        KvOp::List {
+            prefix: Some(pfx), ..
+        } => cx.arg("prefix", ArgValue::Str(pfx.clone())),
+        KvOp::List { .. } => {}
+    }
     let outcome = p.op.outcome();
     cx.result("result", ArgValue::Enum(outcome.to_string()));
-    let mut ev = cx.s.event(EventKind::Work, "kv", p.store.clone());
-    ev.start_us = p.start_us;
-    ev.dur_us = (cx.s.elapsed_us() - p.start_us).max(0.0);
-    ev.args
-        .push((Cow::Borrowed("op"), ArgValue::Enum(p.op.name().to_string())));
-    match &p.op {
-        KvOp::Lookup { key, .. } | KvOp::Delete { key, .. } => {
-            ev.args
-                .push((Cow::Borrowed("key"), ArgValue::Str(key.clone())));
-        }
-        KvOp::Insert { key, mode, .. } => {
-            ev.args
-                .push((Cow::Borrowed("key"), ArgValue::Str(key.clone())));
-            ev.args.push((
-                Cow::Borrowed("mode"),
-                ArgValue::Enum(mode.name().to_string()),
-            ));
-        }
-        KvOp::List { prefix, result } => {
-            if let Some(pfx) = prefix {
-                ev.args
-                    .push((Cow::Borrowed("prefix"), ArgValue::Str(pfx.clone())));
-            }
-            if let Ok(page) = result {
-                ev.results.push((
-                    Cow::Borrowed("count"),
-                    ArgValue::Int(page.keys.len() as i64),
-                ));
-            }
-        }
-    }
-    ev.status = Some(Cow::Borrowed(outcome));
-    cx.s.push_event(ev);
+    crate::pending::kv_span(cx.s, p, None);
 }
 
 fn write_kv_error(cx: &mut Cx<'_>, out: u32, result: Result<(), KvError>) -> HostResult<()> {

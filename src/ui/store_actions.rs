@@ -386,6 +386,11 @@ pub fn import_file(state: AppState, file: web_sys::File) {
             Err(e) => return say(state, format!("Not imported: {}: {e}", file.name())),
         };
         let n = entries.len();
+        // A big file takes a moment to store: say so until it is answered.
+        say(
+            state,
+            format!("Importing {n} entries from {}…", file.name()),
+        );
         match kind {
             StoreKind::Kv => {
                 let entries = entries

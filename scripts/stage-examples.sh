@@ -9,6 +9,6 @@ guests=${EDGEPLAY_GUESTS:-$target/guests/wasm}
 EDGEPLAY_GUESTS="$guests" bash "$root/scripts/build-guests.sh" >/dev/null
 mkdir -p "$root/web/examples"
 # The examples menu (src/examples.rs) lists these.
-for g in hello echo stream logging config js-app fanout; do
+for g in hello echo stream logging config js-app fanout visits; do
   cp -u "$guests/$g.wasm" "$root/web/examples/$g.wasm"
 done

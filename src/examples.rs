@@ -96,6 +96,16 @@ pub const EXAMPLES: &[Example] = &[
         body: "",
         backends: &[("a", MOCK_A), ("b", MOCK_B)],
     },
+    Example {
+        name: "kv",
+        file: "visits.wasm",
+        teaches: "A KV store that lasts: each run counts one more visit in the store `playground`; the Stores tab shows the key, and it survives a reload. Try /?key=name&value=you.",
+        method: "GET",
+        path: "/",
+        headers: "",
+        body: "",
+        backends: &[],
+    },
 ];
 
 /// The fanout example's slow mock backend.
@@ -169,6 +179,10 @@ colour = "blue"
 [local_server.secret_stores]
 vault = [{ key = "token", data = "s3cr3t" }]
 
+# A KV store: its seed is written once; what guests write stays (in this browser).
+[local_server.kv_stores]
+playground = [{ key = "greeting", data = "Hello from the KV store!" }]
+
 # Mock backends (an edgeplay extension): answered without any network, so the
 # fanout example works offline. `mock = "echo"` echoes the request instead.
 [local_server.backends.a]
@@ -192,6 +206,7 @@ mod tests {
         assert_eq!(cfg.config_stores["settings"]["answer"], "42");
         assert_eq!(cfg.config_stores["legacy"]["colour"], "blue");
         assert_eq!(cfg.secret_stores["vault"]["token"], b"s3cr3t".to_vec());
+        assert!(cfg.kv_stores["playground"].entries.contains_key("greeting"));
         for name in ["a", "b"] {
             assert!(cfg.backends[name].mock.is_some(), "{name} is a mock");
         }

@@ -3,19 +3,24 @@
 //!
 //! Platform-neutral (also built and tested natively): [`protocol`] (UI ↔ worker
 //! messages), [`request`] (composer → downstream request, config text → service
-//! config), [`examples`], [`format`] (presentation helpers), [`waterfall`] (the
+//! config), [`store_ops`] (the Stores panel's operations on the state), [`stores`]
+//! (what the Stores panel shows: stores, values, import/export, config edits),
+//! [`examples`], [`format`] (presentation helpers), [`waterfall`] (the
 //! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
 //! the worker).
 //!
 //! Browser-only: [`platform`] (the core's `Clock` and `Random` on `performance` and
 //! Web Crypto), [`fetch`] (backend fetches with the browser's `fetch`), [`worker`]
 //! (the worker's driver loop), [`bridge`] (the UI's handle on the worker),
-//! [`storage`] (localStorage and IndexedDB).
+//! [`storage`] (localStorage and IndexedDB), [`state_db`] (the service state in
+//! IndexedDB), [`persist`] (the worker's state: durable, shared between tabs).
 
 pub mod examples;
 pub mod format;
 pub mod protocol;
 pub mod request;
+pub mod store_ops;
+pub mod stores;
 pub mod warmup;
 pub mod waterfall;
 
@@ -24,7 +29,11 @@ pub mod bridge;
 #[cfg(target_arch = "wasm32")]
 pub mod fetch;
 #[cfg(target_arch = "wasm32")]
+pub mod persist;
+#[cfg(target_arch = "wasm32")]
 pub mod platform;
+#[cfg(target_arch = "wasm32")]
+pub mod state_db;
 #[cfg(target_arch = "wasm32")]
 pub mod storage;
 #[cfg(target_arch = "wasm32")]

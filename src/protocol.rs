@@ -26,6 +26,148 @@ pub enum ToWorker {
     },
     /// Run one downstream request against the loaded guest.
     Run(RunRequest),
+    /// Ask about or change the service state (the Stores panel); answered by
+    /// [`FromWorker::StoreReply`] with the same `req_id`.
+    Store {
+        /// Chosen by the UI.
+        req_id: u32,
+        /// What to do.
+        op: StoreOp,
+    },
+}
+
+/// Bytes on the wire (a `Uint8Array`).
+pub type Bytes = serde_bytes::ByteBuf;
+
+/// What the Stores panel asks of the worker's state. Keys are storage keys (the
+/// layout of `edgeplay_host::storage`: `kv/<store>\0<key>`, ...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum StoreOp {
+    /// Keys under `prefix` in order, after `after` (a cursor), whose part after the
+    /// prefix contains `search` (case-insensitive; empty: all), at most `limit`.
+    List {
+        /// The store's prefix.
+        prefix: Bytes,
+        /// The last key of the previous page.
+        after: Option<Bytes>,
+        /// Text the key must contain.
+        search: String,
+        /// Page size.
+        limit: u32,
+    },
+    /// One value.
+    Get {
+        /// The key.
+        key: Bytes,
+    },
+    /// Store a value.
+    Put {
+        /// The key.
+        key: Bytes,
+        /// The whole value.
+        value: Bytes,
+    },
+    /// Remove a key.
+    Delete {
+        /// The key.
+        key: Bytes,
+    },
+    /// Seed the stores `config_toml` defines, as a run does (`seed::seed`: a store
+    /// whose seed was applied already is left alone).
+    Seed {
+        /// `fastly.toml` text.
+        config_toml: String,
+    },
+    /// Put every store back to the seed `config_toml` defines (`seed::reset`).
+    Reset {
+        /// `fastly.toml` text.
+        config_toml: String,
+    },
+    /// Write entries under a store's prefix; with `replace`, everything under the
+    /// prefix is deleted first.
+    Import {
+        /// The store's prefix (every key must start with it).
+        prefix: Bytes,
+        /// Storage keys and values.
+        entries: Vec<(Bytes, Bytes)>,
+        /// Delete the store's other keys.
+        replace: bool,
+    },
+    /// Every entry under a prefix.
+    Export {
+        /// The store's prefix.
+        prefix: Bytes,
+    },
+    /// Write a KV store entry as the KV engine does (a fresh generation, the TTL
+    /// counted from now).
+    KvPut {
+        /// The KV store.
+        store: String,
+        /// The entry.
+        entry: KvWrite,
+    },
+    /// Write KV store entries (an import); with `replace`, the store's other keys go.
+    KvImport {
+        /// The KV store.
+        store: String,
+        /// The entries.
+        entries: Vec<KvWrite>,
+        /// Delete the store's other keys first.
+        replace: bool,
+    },
+}
+
+/// One KV entry to write.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KvWrite {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Bytes,
+    /// Metadata (`None`: none).
+    pub metadata: Option<String>,
+    /// Seconds until it expires (`None`: never).
+    pub ttl_sec: Option<u32>,
+}
+
+/// One listed key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListedKey {
+    /// The storage key.
+    pub key: Bytes,
+    /// Bytes of its stored value.
+    pub size: u32,
+}
+
+/// The worker's answer to a [`StoreOp`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum StoreAnswer {
+    /// A page of keys.
+    Listed {
+        /// The keys.
+        keys: Vec<ListedKey>,
+        /// True when more match after the last one.
+        more: bool,
+        /// How many keys are under the prefix (search or not).
+        total: u32,
+    },
+    /// A value (`None`: no such key).
+    Value {
+        /// The key.
+        key: Bytes,
+        /// Its stored value.
+        value: Option<Bytes>,
+    },
+    /// Done, and durable (committed to IndexedDB when the tab has it).
+    Done {
+        /// Keys written or deleted.
+        changed: u32,
+    },
+    /// Entries (an export).
+    Entries {
+        /// Storage keys and values, in key order.
+        entries: Vec<(Bytes, Bytes)>,
+    },
 }
 
 /// One run: the request, the service configuration and the limits.
@@ -121,6 +263,40 @@ pub enum FromWorker {
         run_id: u32,
         /// A plain explanation.
         message: String,
+    },
+    /// The worker is loading the stored state (before `Ready`).
+    StateLoading,
+    /// The stored state is loaded (before `Ready`).
+    StateLoaded {
+        /// Keys loaded.
+        keys: u32,
+        /// Stored records that could not be read (left as they are).
+        skipped: u32,
+        /// Milliseconds reading IndexedDB took.
+        load_ms: f64,
+        /// Milliseconds from the worker's start to the loaded state.
+        since_start_ms: f64,
+        /// Why the state will not survive a reload, when it will not.
+        not_durable: Option<String>,
+    },
+    /// Keys changed: committed by this worker, or written by another tab.
+    StateChanged {
+        /// Storage keys.
+        keys: Vec<Bytes>,
+        /// True when another tab wrote them.
+        remote: bool,
+    },
+    /// The state could not be stored or read back.
+    StateError {
+        /// A plain explanation.
+        message: String,
+    },
+    /// The answer to [`ToWorker::Store`].
+    StoreReply {
+        /// The request.
+        req_id: u32,
+        /// The answer, or why there is none.
+        result: Result<StoreAnswer, String>,
     },
 }
 

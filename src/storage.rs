@@ -1,14 +1,22 @@
 //! What survives a reload: the editor texts in `localStorage`, the last guest in
 //! IndexedDB (it can be megabytes). Anything stored that does not read back as
 //! expected is ignored and removed: bad stored data never breaks the page.
+//!
+//! The IndexedDB database `edgeplay` (its schema is [`open_db`]'s) has two object
+//! stores: `guests` (the last guest, under `"last"`) and `state` (the service state
+//! the worker keeps: see [`crate::state_db`]).
 
 use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams, TransactionMode};
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
 
-const DB_NAME: &str = "edgeplay";
-const DB_VERSION: u32 = 1;
+/// The app's IndexedDB database.
+pub const DB_NAME: &str = "edgeplay";
+/// Its schema version: 1 had `guests`; 2 adds `state`.
+pub const DB_VERSION: u32 = 2;
 const GUESTS: &str = "guests";
+/// The object store of the service state (storage key → value, both bytes).
+pub const STATE: &str = "state";
 const LAST_GUEST: &str = "last";
 
 fn local_storage() -> Option<web_sys::Storage> {
@@ -63,18 +71,43 @@ pub struct SavedGuest {
 }
 
 async fn open() -> Result<Database, String> {
-    let factory = Factory::new().map_err(|e| e.to_string())?;
+    open_db(DB_NAME).await
+}
+
+/// Open the database `name` with the app's schema, upgrading an older one in place:
+/// the upgrade only adds the object stores it lacks (`guests`, `state`), so what a
+/// version-1 database held stays. Another tab's newer version asking to upgrade
+/// closes this connection (the tab is then told to reload by the failing open).
+pub async fn open_db(name: &str) -> Result<Database, String> {
+    let factory = Factory::new().map_err(|e| format!("IndexedDB is not available: {e}"))?;
     let mut req = factory
-        .open(DB_NAME, Some(DB_VERSION))
-        .map_err(|e| e.to_string())?;
+        .open(name, Some(DB_VERSION))
+        .map_err(|e| format!("could not open IndexedDB `{name}`: {e}"))?;
     req.on_upgrade_needed(|event| {
         if let Ok(db) = event.database() {
-            if !db.store_names().iter().any(|n| n == GUESTS) {
-                let _ = db.create_object_store(GUESTS, ObjectStoreParams::new());
+            let names = db.store_names();
+            for store in [GUESTS, STATE] {
+                if !names.iter().any(|n| n == store) {
+                    let _ = db.create_object_store(store, ObjectStoreParams::new());
+                }
             }
         }
     });
-    req.await.map_err(|e| e.to_string())
+    let mut db = req
+        .await
+        .map_err(|e| format!("could not open IndexedDB `{name}`: {e}"))?;
+    db.on_version_change(|event| {
+        // `event.target` is the connection: close it so the upgrade can go on.
+        if let Some(conn) = event.target() {
+            let close = js_sys::Reflect::get(&conn, &"close".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+            if let Some(close) = close {
+                let _ = close.call0(&conn);
+            }
+        }
+    });
+    Ok(db)
 }
 
 /// Remember `name` and `bytes` as the last guest.

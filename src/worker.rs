@@ -17,6 +17,11 @@
 //! Stop is the UI terminating this worker: nothing here has to cooperate, so a
 //! runaway guest can always be ended at once. The CPU limit is the core's fuel budget.
 //!
+//! The service state outlives runs and workers ([`Persist`]): loaded from IndexedDB
+//! before the worker says `Ready`, seeded from the run's config when it starts, written
+//! back after every slice that changed it, and shared with the other tabs. A run's
+//! `Done` is posted only once its writes committed.
+//!
 //! A backend fetch to the service's own origin (the downstream request's, e.g.
 //! `http://127.0.0.1:7676`) is a request to the service itself: there is no server
 //! behind that address in a browser, so the worker serves it, running the same guest
@@ -25,8 +30,9 @@
 //! pass of a runaway self-call is answered 508 by [`Driver::start`].
 
 use crate::fetch;
+use crate::persist::{Persist, StateEvent, CHANNEL};
 use crate::platform::{browser_platform, now_ms};
-use crate::protocol::{js, FromWorker, RunRequest, ToWorker, WireOutput};
+use crate::protocol::{js, Bytes, FromWorker, RunRequest, StoreOp, ToWorker, WireOutput};
 use edgeplay_host::backends::{loop_hops, MAX_LOOP_HOPS};
 use edgeplay_host::exec::{viceroy_request_id, StartError};
 use edgeplay_host::{
@@ -54,6 +60,8 @@ const SLICE_FUEL: u64 = 4_000_000;
 struct State {
     engine: Rc<Engine>,
     guest: Option<Arc<Guest>>,
+    /// The service state (set before the worker says `Ready`).
+    persist: Option<Rc<Persist>>,
     /// Downstream requests so far (for request ids), nested ones included.
     requests: Rc<Cell<u64>>,
     busy: bool,
@@ -76,6 +84,8 @@ pub struct Itself {
     /// user started is 1). The passes are counted in `cdn-loop`; this count only
     /// stops a guest that drops the token from recursing without end.
     depth: usize,
+    /// Where the service's state changes are made durable after every slice.
+    persist: Option<Rc<Persist>>,
 }
 
 impl Itself {
@@ -95,7 +105,15 @@ impl Itself {
             origin: crate::request::origin_of(service_url),
             requests: Rc::new(Cell::new(0)),
             depth: 1,
+            persist: None,
         }
+    }
+
+    /// Make the service's state changes durable through `persist` (its state must be
+    /// the service's) after every slice.
+    pub fn with_persist(mut self, persist: Rc<Persist>) -> Itself {
+        self.persist = Some(persist);
+        self
     }
 
     /// True when a fetch to `url` is a request to the service itself.
@@ -124,28 +142,68 @@ pub fn post(msg: &FromWorker) {
     }
 }
 
-/// The worker's entry point: listen for messages, then say `Ready`.
+/// The worker's entry point: load the stored state, listen for messages, then say
+/// `Ready` (the UI holds its messages until then).
 pub fn start() {
     console_error_panic_hook::set_once();
     let state = Rc::new(RefCell::new(State {
         engine: Rc::new(Engine::new(browser_platform())),
         guest: None,
+        persist: None,
         requests: Rc::new(Cell::new(0)),
         busy: false,
     }));
-    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    let warm = state.clone();
-    let on_message =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-            match js::decode::<ToWorker>(ev.data()) {
-                Ok(msg) => handle(&state, msg),
-                Err(e) => web_sys::console::error_1(&e.into()),
-            }
+    spawn_local(warm_up(state.clone()));
+    post(&FromWorker::StateLoading);
+    spawn_local(async move {
+        let (persist, report) = Persist::open(crate::storage::DB_NAME, CHANNEL).await;
+        persist.on_event(|ev| post(&state_message(ev)));
+        post(&FromWorker::StateLoaded {
+            keys: report.keys as u32,
+            skipped: report.skipped as u32,
+            load_ms: report.load_ms,
+            // `performance.now()` in a worker counts from the worker's start.
+            since_start_ms: now_ms(),
+            not_durable: report.not_durable,
         });
-    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    on_message.forget();
-    post(&FromWorker::Ready);
-    spawn_local(warm_up(warm));
+        state.borrow_mut().persist = Some(persist);
+        let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+        let on_message =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                match js::decode::<ToWorker>(ev.data()) {
+                    Ok(msg) => handle(&state, msg),
+                    Err(e) => web_sys::console::error_1(&e.into()),
+                }
+            });
+        scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        post(&FromWorker::Ready);
+    });
+}
+
+/// A state event as the message the UI gets.
+pub fn state_message(ev: StateEvent) -> FromWorker {
+    match ev {
+        StateEvent::Changed { keys, remote } => FromWorker::StateChanged {
+            keys: keys.into_iter().map(Bytes::from).collect(),
+            remote,
+        },
+        StateEvent::Error(message) => FromWorker::StateError { message },
+    }
+}
+
+/// Perform a Stores panel request; a write is answered once it committed.
+pub async fn store_request(persist: Rc<Persist>, req_id: u32, op: StoreOp) -> FromWorker {
+    let writes = crate::store_ops::writes(&op);
+    let now = edgeplay_host::platform::Clock::unix_ns(&crate::platform::BrowserClock);
+    let mut result = crate::store_ops::perform(&mut **persist.state.lock(), op, now);
+    if writes {
+        persist.flush();
+        if let Err(e) = persist.settled().await {
+            result = Err(e);
+        }
+    }
+    FromWorker::StoreReply { req_id, result }
 }
 
 /// Run the warm-up module in short slices (see [`crate::warmup`]); a real run ends it.
@@ -190,6 +248,12 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
                 }),
             }
         }
+        ToWorker::Store { req_id, op } => {
+            let Some(persist) = state.borrow().persist.clone() else {
+                return;
+            };
+            spawn_local(async move { post(&store_request(persist, req_id, op).await) });
+        }
         ToWorker::Run(run) => {
             let run_id = run.run_id;
             let prepared = {
@@ -211,8 +275,16 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
                     let state = state.clone();
                     spawn_local(async move {
                         let t0 = now_ms();
+                        let persist = itself.persist.clone();
                         let outcome =
                             drive(exec, run_id, Rc::new(post), Some(Rc::new(itself))).await;
+                        // "A guest's writes are durable once its response completed."
+                        if let Some(p) = persist {
+                            p.flush();
+                            if let Err(message) = p.settled().await {
+                                post(&FromWorker::StateError { message });
+                            }
+                        }
                         state.borrow_mut().busy = false;
                         post(&FromWorker::Done {
                             run_id,
@@ -240,7 +312,11 @@ fn prepare(s: &mut State, run: RunRequest) -> Result<(Driver, Itself, String, f6
         slice_fuel: SLICE_FUEL,
         ..ExecOptions::default()
     };
-    let service = Service::new(Arc::new(config));
+    // The execution seeds the state from the config (a no-op once applied).
+    let service = match &s.persist {
+        Some(p) => Service::with_state(Arc::new(config), p.state.clone()),
+        None => Service::new(Arc::new(config)),
+    };
     let mut itself = Itself::new(
         s.engine.clone(),
         guest.clone(),
@@ -249,6 +325,7 @@ fn prepare(s: &mut State, run: RunRequest) -> Result<(Driver, Itself, String, f6
         &request.url,
     );
     itself.requests = s.requests.clone();
+    itself.persist = s.persist.clone();
     let request_id = itself.next_request_id();
     let t0 = now_ms();
     let exec = Driver::start(
@@ -278,8 +355,12 @@ pub async fn drive(
     let (tx, mut rx) = mpsc::unbounded::<Finished>();
     // Response bodies still streaming, by the work id of their fetch.
     let mut readers: HashMap<WorkId, fetch::BodyReader> = HashMap::new();
+    let persist = itself.as_ref().and_then(|i| i.persist.clone());
     loop {
         let step = driver.step();
+        if let Some(p) = &persist {
+            p.flush();
+        }
         for w in driver.take_work() {
             let reader = match &w.kind {
                 WorkKind::FetchBodyRead { fetch } => readers.remove(fetch),

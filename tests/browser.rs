@@ -2,7 +2,8 @@
 //! the clock, the random source, the worker messages as JS values, the backend
 //! fetch adapter (against a CORS origin the harness serves on 127.0.0.1) with the
 //! CORS safelist that decides where `cdn-loop` goes, sleeps, the driver loop, and a
-//! service calling itself (served by the worker, 508 at the sixth pass). Native builds
+//! service calling itself (served by the worker, 508 at the sixth pass), and the
+//! service state in IndexedDB shared between tabs (`persist`). Native builds
 //! compile this file to nothing.
 //!
 //! scripts/test.sh runs it: it starts `tests/e2e/cors-server.mjs`, then
@@ -11,15 +12,20 @@
 #![cfg(target_arch = "wasm32")]
 
 use edgeplay_host::platform::{Clock, Random};
+use edgeplay_host::storage::Change;
 use edgeplay_host::trace::{ArgValue, EventKind, HandleKind};
 use edgeplay_host::{
     Capabilities, DownstreamRequest, Driver, Engine, ExecOptions, Execution, Exit, FetchErrorKind,
     FetchRequest, Headers, Service, TraceEvent, WorkResult,
 };
 use edgeplay_web::fetch::{self, fetch as browser_fetch, page_origin};
+use edgeplay_web::persist::{Persist, StateEvent};
 use edgeplay_web::platform::{browser_platform, BrowserClock, BrowserRandom};
-use edgeplay_web::protocol::{js, FromWorker, ToWorker, WireOutput};
-use edgeplay_web::worker::Itself;
+use edgeplay_web::protocol::{js, FromWorker, StoreAnswer, StoreOp, ToWorker, WireOutput};
+use edgeplay_web::state_db;
+use edgeplay_web::storage::open_db;
+use edgeplay_web::worker::{store_request, Itself};
+use serde_bytes::ByteBuf;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -811,4 +817,191 @@ async fn a_fetch_that_may_not_stream_reads_the_whole_body() {
         panic!("expected a whole response, got {whole:?}");
     };
     assert_eq!(r.body, b"hello world");
+}
+
+// ---- The service state in IndexedDB, shared between tabs (src/persist.rs) ----
+
+/// A database and channel name no other test uses.
+fn fresh_name(what: &str) -> String {
+    format!("edgeplay-test-{what}-{}", js_sys::Math::random())
+}
+
+fn put(p: &Persist, key: &str, value: &str) {
+    p.state
+        .lock()
+        .put(key.as_bytes(), value.as_bytes().to_vec());
+}
+
+fn get(p: &Persist, key: &str) -> Option<String> {
+    p.state
+        .lock()
+        .get(key.as_bytes())
+        .map(|v| String::from_utf8(v).unwrap())
+}
+
+/// Wait (up to 5 s) until `check` holds.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..250 {
+        if check() {
+            return;
+        }
+        fetch::sleep_ms(20.0).await;
+    }
+    panic!("{what}: not within 5 s");
+}
+
+#[wasm_bindgen_test]
+async fn state_committed_is_loaded_by_the_next_worker_life() {
+    let (db, ch) = (fresh_name("db"), fresh_name("ch"));
+    let (p1, report) = Persist::open(&db, &ch).await;
+    assert!(p1.is_durable(), "{:?}", report.not_durable);
+    assert_eq!(report.keys, 0);
+    put(&p1, "kv/s\0a", "1");
+    put(&p1, "kv/s\0b", "2");
+    p1.flush();
+    p1.state.lock().delete(b"kv/s\0b");
+    put(&p1, "kv/s\0c", "3");
+    p1.flush();
+    p1.settled().await.expect("the writes commit");
+    // A worker terminated now (Stop) loses nothing: the next one loads it all.
+    drop(p1);
+    let (p2, report) = Persist::open(&db, &ch).await;
+    assert_eq!((report.keys, report.skipped), (2, 0));
+    assert_eq!(get(&p2, "kv/s\0a").as_deref(), Some("1"));
+    assert_eq!(get(&p2, "kv/s\0b"), None, "the delete was stored too");
+    assert_eq!(get(&p2, "kv/s\0c").as_deref(), Some("3"));
+    assert!(
+        p2.state.take_journal().is_empty(),
+        "loaded entries are not written back"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn state_a_record_that_is_not_bytes_is_skipped_and_kept() {
+    let (db, ch) = (fresh_name("db"), fresh_name("ch"));
+    let raw = open_db(&db).await.unwrap();
+    state_db::put_raw(&raw, &"a string key".into(), &"not bytes".into())
+        .await
+        .unwrap();
+    state_db::put_raw(
+        &raw,
+        &js_sys::Uint8Array::from(&b"kv/s\0ok"[..]).into(),
+        &js_sys::Uint8Array::from(&b"fine"[..]).into(),
+    )
+    .await
+    .unwrap();
+    raw.close();
+    let (p, report) = Persist::open(&db, &ch).await;
+    assert_eq!((report.keys, report.skipped), (1, 1));
+    assert_eq!(get(&p, "kv/s\0ok").as_deref(), Some("fine"));
+    put(&p, "kv/s\0new", "x");
+    p.flush();
+    p.settled().await.unwrap();
+    drop(p);
+    let (_p, report) = Persist::open(&db, &ch).await;
+    assert_eq!(
+        (report.keys, report.skipped),
+        (2, 1),
+        "the damaged record is still there, untouched"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn state_two_tabs_see_each_others_writes_and_agree_on_the_last_writer() {
+    let (db, ch) = (fresh_name("db"), fresh_name("ch"));
+    let (a, _) = Persist::open(&db, &ch).await;
+    let (b, _) = Persist::open(&db, &ch).await;
+    let seen_remote = Rc::new(RefCell::new(Vec::<Vec<u8>>::new()));
+    let seen = seen_remote.clone();
+    b.on_event(move |ev| {
+        if let StateEvent::Changed { keys, remote: true } = ev {
+            seen.borrow_mut().extend(keys);
+        }
+    });
+    put(&a, "kv/s\0from-a", "1");
+    a.flush();
+    put(&b, "kv/s\0from-b", "2");
+    b.flush();
+    a.settled().await.unwrap();
+    b.settled().await.unwrap();
+    eventually("b sees a's write", || get(&b, "kv/s\0from-a").is_some()).await;
+    eventually("a sees b's write", || get(&a, "kv/s\0from-b").is_some()).await;
+    assert!(seen_remote.borrow().contains(&b"kv/s\0from-a".to_vec()));
+    assert!(
+        b.state.take_journal().is_empty() && a.state.take_journal().is_empty(),
+        "applied, not journaled: nothing echoes back"
+    );
+    // Both write one key at the same moment: both end with what IndexedDB kept.
+    put(&a, "kv/s\0same", "a");
+    a.flush();
+    put(&b, "kv/s\0same", "b");
+    b.flush();
+    a.settled().await.unwrap();
+    b.settled().await.unwrap();
+    let raw = open_db(&db).await.unwrap();
+    let stored = state_db::read(&raw, &[b"kv/s\0same".to_vec()])
+        .await
+        .unwrap();
+    raw.close();
+    let Change::Put { value, .. } = &stored[0] else {
+        panic!("the key is stored: {stored:?}")
+    };
+    let winner = String::from_utf8(value.clone()).unwrap();
+    eventually("both tabs agree with IndexedDB", || {
+        get(&a, "kv/s\0same").as_deref() == Some(&winner)
+            && get(&b, "kv/s\0same").as_deref() == Some(&winner)
+    })
+    .await;
+    // A delete travels too.
+    a.state.lock().delete(b"kv/s\0from-b");
+    a.flush();
+    a.settled().await.unwrap();
+    eventually("b sees the delete", || get(&b, "kv/s\0from-b").is_none()).await;
+}
+
+#[wasm_bindgen_test]
+async fn state_the_panel_s_edits_are_answered_once_durable() {
+    let (db, ch) = (fresh_name("db"), fresh_name("ch"));
+    let (p, _) = Persist::open(&db, &ch).await;
+    let key = ByteBuf::from(b"kv/s\0k".to_vec());
+    let reply = store_request(
+        p.clone(),
+        7,
+        StoreOp::Put {
+            key: key.clone(),
+            value: ByteBuf::from(b"v".to_vec()),
+        },
+    )
+    .await;
+    assert_eq!(
+        reply,
+        FromWorker::StoreReply {
+            req_id: 7,
+            result: Ok(StoreAnswer::Done { changed: 1 })
+        }
+    );
+    // Answered: so already in IndexedDB.
+    let raw = open_db(&db).await.unwrap();
+    let stored = state_db::read(&raw, &[key.to_vec()]).await.unwrap();
+    raw.close();
+    assert_eq!(
+        stored,
+        [Change::Put {
+            key: key.to_vec(),
+            value: b"v".to_vec()
+        }]
+    );
+    let bad = store_request(
+        p.clone(),
+        8,
+        StoreOp::Reset {
+            config_toml: "not = [toml".into(),
+        },
+    )
+    .await;
+    assert!(
+        matches!(&bad, FromWorker::StoreReply { result: Err(e), .. } if e.contains("does not validate")),
+        "{bad:?}"
+    );
+    assert_eq!(get(&p, "kv/s\0k").as_deref(), Some("v"), "nothing was lost");
 }

@@ -9,7 +9,9 @@ use edgeplay_web::examples;
 use edgeplay_web::fetch::js_error;
 use edgeplay_web::format::LineSplitter;
 use edgeplay_web::platform::now_ms;
-use edgeplay_web::protocol::{FromWorker, RequestSpec, RunRequest, ToWorker, WireOutput};
+use edgeplay_web::protocol::{
+    FromWorker, RequestSpec, RunRequest, StoreAnswer, StoreOp, ToWorker, WireOutput,
+};
 use edgeplay_web::request::{build_request, parse_config};
 use edgeplay_web::storage;
 use leptos::prelude::*;
@@ -49,6 +51,36 @@ thread_local! {
     static PENDING: RefCell<Option<PendingLoad>> = const { RefCell::new(None) };
     static RUN: RefCell<RunScratch> = RefCell::new(RunScratch::default());
     static NEXT_LOAD: RefCell<u32> = const { RefCell::new(0) };
+    /// Stores panel requests waiting for their answer, by request id.
+    static STORE_REPLIES: RefCell<(u32, Vec<(u32, StoreCallback)>)> = RefCell::new((0, Vec::new()));
+}
+
+/// What gets a Stores panel request's answer.
+pub type StoreCallback = Box<dyn FnOnce(Result<StoreAnswer, String>)>;
+
+/// Ask the worker's state (the Stores panel); `done` gets the answer. A request the
+/// worker never answers (it was stopped) is dropped with it.
+pub fn store_request(
+    state: AppState,
+    op: StoreOp,
+    done: impl FnOnce(Result<StoreAnswer, String>) + 'static,
+) {
+    let req_id = STORE_REPLIES.with(|r| {
+        let mut r = r.borrow_mut();
+        r.0 += 1;
+        let id = r.0;
+        r.1.push((id, Box::new(done)));
+        id
+    });
+    post(state, &ToWorker::Store { req_id, op });
+}
+
+fn take_store_reply(req_id: u32) -> Option<StoreCallback> {
+    STORE_REPLIES.with(|r| {
+        let mut r = r.borrow_mut();
+        let at = r.1.iter().position(|(id, _)| *id == req_id)?;
+        Some(r.1.remove(at).1)
+    })
 }
 
 /// Start the worker, restore the last guest, watch for drops, save edits.
@@ -62,6 +94,8 @@ pub fn start(state: AppState) {
 
 fn spawn_worker(state: AppState) {
     state.worker_ready.set(false);
+    // The old worker's unanswered requests go with it.
+    STORE_REPLIES.with(|r| r.borrow_mut().1.clear());
     let bridge = WorkerBridge::spawn(
         WORKER_URL,
         move |msg| on_message(state, msg),
@@ -550,6 +584,48 @@ fn on_message(state: AppState, msg: FromWorker) {
                 state
                     .error
                     .set(Some(format!("The run could not start: {message}")));
+            }
+        }
+        FromWorker::StateLoading => state.stored.set(StoredState::Loading),
+        FromWorker::StateLoaded {
+            keys,
+            skipped,
+            load_ms,
+            since_start_ms,
+            not_durable,
+        } => {
+            if skipped > 0 {
+                state.notice.set(Some(format!(
+                    "{skipped} stored state record{} could not be read; {} left as {} {}.",
+                    if skipped == 1 { "" } else { "s" },
+                    if skipped == 1 { "it was" } else { "they were" },
+                    if skipped == 1 { "it" } else { "they" },
+                    if skipped == 1 { "was" } else { "were" },
+                )));
+            }
+            if let Some(why) = &not_durable {
+                state.notice.set(Some(format!(
+                    "The service state lives in this worker only and will not survive a reload: {why}"
+                )));
+            }
+            state.stored.set(StoredState::Loaded {
+                keys,
+                load_ms,
+                since_start_ms,
+                durable: not_durable.is_none(),
+            });
+            state.state_version.update(|v| *v += 1);
+        }
+        FromWorker::StateChanged { keys, remote } => {
+            let _ = (keys, remote);
+            state.state_version.update(|v| *v += 1);
+        }
+        FromWorker::StateError { message } => state
+            .error
+            .set(Some(format!("The service state: {message}"))),
+        FromWorker::StoreReply { req_id, result } => {
+            if let Some(done) = take_store_reply(req_id) {
+                done(result);
             }
         }
     }

@@ -6,6 +6,8 @@ pub mod guest;
 pub mod panels;
 pub mod request;
 pub mod state;
+pub mod store_actions;
+pub mod stores;
 pub mod trace;
 pub mod waterfall;
 

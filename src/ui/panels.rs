@@ -1,11 +1,12 @@
-//! The right-hand side: Response, Logs and Trace tabs, and the timings.
+//! The right-hand side: Response, Logs, Trace and Stores tabs, and the timings.
 
 use super::state::{AppState, Phase, Tab, Timings};
+use super::stores::StoresPanel;
 use super::trace::TracePanel;
 use edgeplay_web::format::{self, hex_dump, pretty_json, BodyView};
 use leptos::prelude::*;
 
-/// Tabs with all three panels kept in the page (hidden when not selected).
+/// Tabs with all panels kept in the page (hidden when not selected).
 #[component]
 pub fn Panels() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -14,6 +15,7 @@ pub fn Panels() -> impl IntoView {
             Tab::Response => String::new(),
             Tab::Logs => format!(" ({})", state.logs.with(Vec::len)),
             Tab::Trace => format!(" ({})", state.trace.with(Vec::len)),
+            Tab::Stores => String::new(),
         };
         let class = move || {
             if state.tab.get() == tab {
@@ -32,11 +34,13 @@ pub fn Panels() -> impl IntoView {
             {tab_button(Tab::Response, "Response")}
             {tab_button(Tab::Logs, "Logs")}
             {tab_button(Tab::Trace, "Trace")}
+            {tab_button(Tab::Stores, "Stores")}
             <RunStatus/>
         </div>
         <div class="panel" class:hidden=hidden(Tab::Response)><ResponsePanel/></div>
         <div class="panel" class:hidden=hidden(Tab::Logs)><LogsPanel/></div>
         <div class="panel" class:hidden=hidden(Tab::Trace)><TracePanel/></div>
+        <div class="panel" class:hidden=hidden(Tab::Stores)><StoresPanel/></div>
         <TimingsBar/>
     }
 }

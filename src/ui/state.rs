@@ -6,6 +6,7 @@ use edgeplay_host::exec::Outcome;
 use edgeplay_host::http::Headers;
 use edgeplay_host::TraceEvent;
 use edgeplay_web::format::BodyView;
+use edgeplay_web::stores::{StoreKind, ValueView};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +101,124 @@ pub enum Tab {
     Logs,
     /// Trace.
     Trace,
+    /// Stores.
+    Stores,
+}
+
+/// How the Stores panel shows a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueMode {
+    /// As text.
+    Text,
+    /// As pretty JSON (text when it is not JSON).
+    Json,
+    /// As a hex dump.
+    Hex,
+}
+
+/// One key the Stores panel lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRow {
+    /// The key as the guest names it.
+    pub key: String,
+    /// Bytes of its value (as stored).
+    pub size: usize,
+}
+
+/// The entry the Stores panel shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenEntry {
+    /// Its store's kind.
+    pub kind: StoreKind,
+    /// Its store.
+    pub store: String,
+    /// Its key.
+    pub key: String,
+    /// What is stored.
+    pub value: ValueView,
+}
+
+/// The Stores panel's signals.
+#[derive(Clone, Copy)]
+pub struct StoresUi {
+    /// The selected store.
+    pub selected: RwSignal<Option<(StoreKind, String)>>,
+    /// The key search text.
+    pub search: RwSignal<String>,
+    /// The selected state store's keys (a page).
+    pub rows: RwSignal<Vec<EntryRow>>,
+    /// Keys in the selected state store.
+    pub total: RwSignal<usize>,
+    /// More keys match than are listed.
+    pub more: RwSignal<bool>,
+    /// Milliseconds the last listing took (request to answer).
+    pub list_ms: RwSignal<Option<f64>>,
+    /// Page size (the "show all" button raises it).
+    pub limit: RwSignal<u32>,
+    /// State keys under `erl/` (rate counters and penalty boxes exist through them).
+    pub erl_keys: RwSignal<Vec<Vec<u8>>>,
+    /// The entry shown.
+    pub open: RwSignal<Option<OpenEntry>>,
+    /// How it is shown.
+    pub mode: RwSignal<ValueMode>,
+    /// A secret's value is shown.
+    pub revealed: RwSignal<bool>,
+    /// The edit form: key, value, metadata, TTL seconds.
+    pub edit_key: RwSignal<String>,
+    /// The edit form's value.
+    pub edit_value: RwSignal<String>,
+    /// The edit form's metadata (KV).
+    pub edit_metadata: RwSignal<String>,
+    /// The edit form's TTL in seconds (KV; empty: none).
+    pub edit_ttl: RwSignal<String>,
+    /// Replace the store on import (otherwise merge).
+    pub import_replace: RwSignal<bool>,
+    /// The panel's last message (saved, imported, an error).
+    pub message: RwSignal<Option<String>>,
+}
+
+impl StoresUi {
+    fn new() -> Self {
+        StoresUi {
+            selected: RwSignal::new(None),
+            search: RwSignal::new(String::new()),
+            rows: RwSignal::new(Vec::new()),
+            total: RwSignal::new(0),
+            more: RwSignal::new(false),
+            list_ms: RwSignal::new(None),
+            limit: RwSignal::new(500),
+            erl_keys: RwSignal::new(Vec::new()),
+            open: RwSignal::new(None),
+            mode: RwSignal::new(ValueMode::Text),
+            revealed: RwSignal::new(false),
+            edit_key: RwSignal::new(String::new()),
+            edit_value: RwSignal::new(String::new()),
+            edit_metadata: RwSignal::new(String::new()),
+            edit_ttl: RwSignal::new(String::new()),
+            import_replace: RwSignal::new(false),
+            message: RwSignal::new(None),
+        }
+    }
+}
+
+/// Where the worker's service state is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StoredState {
+    /// The worker is not up yet.
+    Starting,
+    /// The worker is reading IndexedDB.
+    Loading,
+    /// Loaded.
+    Loaded {
+        /// Keys loaded.
+        keys: u32,
+        /// Milliseconds reading IndexedDB took.
+        load_ms: f64,
+        /// Milliseconds from the worker's start to the loaded state.
+        since_start_ms: f64,
+        /// False when the state does not survive a reload (no IndexedDB).
+        durable: bool,
+    },
 }
 
 /// The request composer's fields (persisted).
@@ -185,6 +304,13 @@ pub struct AppState {
     pub example: RwSignal<String>,
     /// A file is dragged over the page.
     pub dragging: RwSignal<bool>,
+    /// The worker's service state.
+    pub stored: RwSignal<StoredState>,
+    /// Bumped whenever the service state changed (here or in another tab): the
+    /// Stores panel lists again.
+    pub state_version: RwSignal<u64>,
+    /// The Stores panel.
+    pub stores: StoresUi,
 }
 
 impl AppState {
@@ -221,6 +347,9 @@ impl AppState {
             selected: RwSignal::new(None),
             example: RwSignal::new(String::new()),
             dragging: RwSignal::new(false),
+            stored: RwSignal::new(StoredState::Starting),
+            state_version: RwSignal::new(0),
+            stores: StoresUi::new(),
         }
     }
 

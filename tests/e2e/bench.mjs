@@ -11,8 +11,13 @@
 //     origins are two CORS servers on 127.0.0.1 (tests/e2e/cors-server.mjs,
 //     `/delay/200`), so the real `fetch()` path is measured; a second row does the
 //     same with two mock backends (`delay_ms = 200`, no network).
+//   - the service state in the tab (`kv`): KV insert and lookup latency inside a guest
+//     (tests/guests visits.wasm, `/?bench=insert&n=1000`: run time ÷ n, each slice's
+//     writes committed to IndexedDB before the run is done), importing 10,000 keys
+//     through the Stores panel, listing them there, and a reload: worker start to the
+//     10,000 keys loaded from IndexedDB.
 // Prints Markdown for the README. Run by scripts/bench.sh.
-// BENCH_ONLY=concurrency (or load, drop, cpu) runs one part.
+// BENCH_ONLY=concurrency (or load, drop, cpu, kv) runs one part.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import fs from "node:fs";
@@ -186,6 +191,51 @@ try {
     rows.push(["same, second run in the same tab", fmt(median(tabWarm))]);
     rows.push(["same guest, native runner (`edgeplay request`)", fmt(median(nat))]);
     rows.push(["**wasm-in-wasm overhead** (tab ÷ native, cold)", `**${ratio.toFixed(2)}×**`]);
+  }
+  if (part("kv")) {
+    const N = 1000;
+    const KEYS = 10_000;
+    const ins = [];
+    const look = [];
+    const imports = [];
+    const lists = [];
+    const shown = [];
+    const starts = [];
+    const loads = [];
+    for (let i = 0; i < RUNS; i++) {
+      const page = await openApp(browser, server.url);
+      await byId(page, "cpu-limit").fill("0");
+      await byId(page, "request-url").fill(`/?bench=insert&n=${N}`);
+      await upload(page, guest("visits"));
+      ins.push((await timings(page)).run / N);
+      look.push((await rerun(page, await byId(page, "config").inputValue(), `/?bench=lookup&n=${N}`)) / N);
+      // 10,000 keys imported through the panel (one write, committed), then listed.
+      await page.click('button[data-tab="Stores"]');
+      await page.click('[data-testid="store"][data-store-kind="kv"][data-store-name="playground"]');
+      const file = Object.fromEntries(Array.from({ length: KEYS }, (_, k) => [`key-${String(k).padStart(5, "0")}`, `value ${k}`]));
+      let t0 = Date.now();
+      await byId(page, "store-import").setInputFiles({ name: "big.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(file)) });
+      await page.waitForFunction(() => /^Imported/.test(document.querySelector('[data-testid="store-message"]')?.textContent || ""), null, { timeout: 120_000 });
+      imports.push(Date.now() - t0);
+      t0 = Date.now();
+      await byId(page, "store-show-all").click();
+      await page.waitForFunction((n) => document.querySelectorAll('[data-testid="store-entry"]').length >= n, KEYS, { timeout: 120_000, polling: 50 });
+      shown.push(Date.now() - t0);
+      lists.push(Number(await byId(page, "store-count").getAttribute("data-list-ms")));
+      // Worker start → loaded state, with the 10,000 keys (and the N bench keys) stored.
+      await page.reload();
+      await page.waitForSelector('[data-worker="ready"]', { timeout: 60_000 });
+      const st = byId(page, "state-status");
+      starts.push(Number(await st.getAttribute("data-since-start-ms")));
+      loads.push(Number(await st.getAttribute("data-load-ms")));
+      await page.context().close();
+    }
+    rows.push([`KV insert in a guest (visits.wasm, ${N} inserts in one run, durable at the end)`, `${(median(ins) * 1000).toFixed(0)} µs per insert`]);
+    rows.push([`KV lookup in a guest (${N} lookups in one run)`, `${(median(look) * 1000).toFixed(0)} µs per lookup`]);
+    rows.push([`Stores panel: import ${KEYS} keys (JSON file → committed to IndexedDB → answered)`, fmt(median(imports))]);
+    rows.push([`Stores panel: list ${KEYS} keys (worker round trip)`, fmt(median(lists))]);
+    rows.push([`Stores panel: list ${KEYS} keys (click → all rows in the page)`, fmt(median(shown))]);
+    rows.push([`worker start → loaded state of ${KEYS + N} keys from IndexedDB (reading IndexedDB: ${fmt(median(loads))})`, fmt(median(starts))]);
   }
 } finally {
   await browser.close();

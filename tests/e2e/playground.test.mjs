@@ -726,18 +726,21 @@ test("a reload keeps the config, the request and the last guest; bad stored data
     localStorage.setItem("edgeplay.request.v1", "{not json");
     localStorage.setItem("edgeplay.config.v1", "\u0000\u0001 not toml [");
     await new Promise((resolve, reject) => {
-      const open = indexedDB.open("edgeplay", 1);
+      const open = indexedDB.open("edgeplay");
       open.onerror = reject;
       open.onsuccess = () => {
-        const tx = open.result.transaction(["guests"], "readwrite");
+        const tx = open.result.transaction(["guests", "state"], "readwrite");
         tx.objectStore("guests").put({ name: 42, bytes: "nope" }, "last");
-        tx.oncomplete = resolve;
+        // A service state record that is not bytes: skipped, kept, and said so.
+        tx.objectStore("state").put("not bytes", "a string key");
+        tx.oncomplete = () => { open.result.close(); resolve(); };
         tx.onerror = reject;
       };
     });
   });
   await page.reload();
   await page.waitForSelector('[data-worker="ready"]');
+  assert.match(await text(page, "notice"), /1 stored state record could not be read; it was left as it was/);
   assert.equal(await byId(page, "request-url").inputValue(), "/");
   // The stored config text is not TOML: the editor shows it, with the error.
   assert.match(await text(page, "config-status"), /✗/);
@@ -747,4 +750,214 @@ test("a reload keeps the config, the request and the last guest; bad stored data
   assert.match(await status(page), /^200/);
   await noConsoleErrors(page);
   await context.close();
+});
+
+// ---- The service state in the tab: IndexedDB, two tabs, the Stores panel ----
+
+/** Run the KV guest (visits.wasm) with `url`; returns the response body. */
+async function runVisits(page, url, { upload: first = false } = {}) {
+  // A page in the background has its animation frames (which waitForFunction polls
+  // on) and timers throttled: work on the page in front, as a user would.
+  await page.bringToFront();
+  await fill(page, "request-url", url);
+  if (first) await upload(page, guest("visits"));
+  else await byId(page, "run").click();
+  await waitForRun(page);
+  return (await text(page, "response-body")).trim();
+}
+
+/** Open the Stores tab on a store. */
+async function openStore(page, kind, name) {
+  await page.bringToFront();
+  await page.click('button[data-tab="Stores"]');
+  await page.click(`[data-testid="store"][data-store-kind="${kind}"][data-store-name="${name}"]`);
+}
+
+const entry = (page, key) => page.locator(`[data-testid="store-entry"][data-key="${key}"]`);
+
+/** The keys the open store lists, in order. */
+const entryKeys = (page) =>
+  page.$$eval('[data-testid="store-entry"]', (rows) => rows.map((r) => r.dataset.key));
+
+async function waitForKeys(page, want, what) {
+  try {
+    await page.waitForFunction(
+      (want) => JSON.stringify([...document.querySelectorAll('[data-testid="store-entry"]')].map((r) => r.dataset.key)) === JSON.stringify(want),
+      want,
+      { timeout: 10_000 },
+    );
+  } catch {
+    assert.deepEqual(await entryKeys(page), want, what);
+  }
+}
+
+test("KV state lasts: a run's write is listed as written (with its trace call), and a reload keeps it", async () => {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 960 } });
+  const page = await openApp(browser, server.url, { context });
+  assert.match(await runVisits(page, "/?key=name&value=ada", { upload: true }), /wrote name = ada/);
+  await openStore(page, "kv", "playground");
+  // The seed from fastly.toml and the guest's write; only the written one is marked.
+  await waitForKeys(page, ["greeting", "name"], "the store lists the seed and the write");
+  assert.equal(await entry(page, "name").getAttribute("data-touched"), "write");
+  assert.equal(await entry(page, "greeting").getAttribute("data-touched"), null);
+  await entry(page, "name").click();
+  assert.equal((await text(page, "store-value-body")).trim(), "ada");
+  assert.match(await text(page, "store-value-facts"), /generation \d+ · no TTL/);
+  // The link selects the call in the trace.
+  await entry(page, "name").locator('[data-testid="store-entry-trace"]').click();
+  assert.match(await text(page, "trace-details"), /fastly_kv_store::insert/);
+  // A read marks the key read.
+  assert.equal(await runVisits(page, "/?key=greeting"), "Hello from the KV store!");
+  await openStore(page, "kv", "playground");
+  await page.waitForSelector('[data-testid="store-entry"][data-key="greeting"][data-touched="read"]');
+  assert.equal(await entry(page, "name").getAttribute("data-touched"), null, "the last run did not touch it");
+
+  await page.reload();
+  await page.waitForSelector('[data-worker="ready"]');
+  assert.match(await text(page, "state-status"), /stored keys loaded .* after the worker started · kept in this browser/);
+  await openStore(page, "kv", "playground");
+  await waitForKeys(page, ["greeting", "name"], "a reload keeps the write");
+  await page.waitForFunction(() => document.querySelector('[data-testid="guest-name"]')?.textContent === "visits.wasm");
+  assert.equal(await runVisits(page, "/?key=name"), "ada");
+  await noConsoleErrors(page);
+  await context.close();
+});
+
+test("Stop during a run loses nothing earlier runs wrote", async () => {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 960 } });
+  const page = await openApp(browser, server.url, { context });
+  assert.match(await runVisits(page, "/?key=before&value=1", { upload: true }), /wrote before = 1/);
+  // Writes, then spins with no CPU limit until Stop terminates the worker.
+  await fill(page, "cpu-limit", "0");
+  await fill(page, "request-url", "/?key=during&value=2&spin=1");
+  await byId(page, "run").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="run-status"]')?.textContent.startsWith("running"));
+  await page.waitForTimeout(500);
+  await byId(page, "stop").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="run-status"]')?.textContent === "stopped");
+  await page.waitForSelector('[data-worker="ready"]');
+  await openStore(page, "kv", "playground");
+  await entry(page, "before").waitFor();
+  await page.reload();
+  await page.waitForSelector('[data-worker="ready"]');
+  await openStore(page, "kv", "playground");
+  await entry(page, "before").waitFor();
+  await fill(page, "cpu-limit", "50");
+  await page.waitForFunction(() => document.querySelector('[data-testid="guest-name"]')?.textContent === "visits.wasm");
+  assert.equal(await runVisits(page, "/?key=before"), "1");
+  await noConsoleErrors(page);
+  await context.close();
+});
+
+test("two pages of one origin write the same store and both see both writes", async () => {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 960 } });
+  const a = await openApp(browser, server.url, { context });
+  const b = await openApp(browser, server.url, { context });
+  assert.match(await runVisits(a, "/?key=from-a&value=1", { upload: true }), /wrote/);
+  assert.match(await runVisits(b, "/?key=from-b&value=2", { upload: true }), /wrote/);
+  for (const page of [a, b]) {
+    await openStore(page, "kv", "playground");
+    await waitForKeys(page, ["from-a", "from-b", "greeting"], "each page lists both writes");
+  }
+  // A's worker reads B's write (applied from the broadcast, not only on reload).
+  assert.equal(await runVisits(a, "/?key=from-b"), "2");
+  // The same key from both: both end with the same (last committed) value.
+  await runVisits(a, "/?key=same&value=a");
+  await runVisits(b, "/?key=same&value=b");
+  const seen = [await runVisits(a, "/?key=same"), await runVisits(b, "/?key=same")];
+  assert.deepEqual(seen, ["b", "b"], "the last writer wins, in both tabs");
+  for (const page of [a, b]) await noConsoleErrors(page);
+  await context.close();
+});
+
+test("reset to config puts the seed back, for this page, the next load and the other tab", async () => {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 960 } });
+  const page = await openApp(browser, server.url, { context });
+  const other = await openApp(browser, server.url, { context });
+  await runVisits(page, "/?key=greeting&value=overwritten", { upload: true });
+  await runVisits(page, "/?key=extra&value=x");
+  await openStore(page, "kv", "playground");
+  await waitForKeys(page, ["extra", "greeting"]);
+  await openStore(other, "kv", "playground");
+  await waitForKeys(other, ["extra", "greeting"]);
+  await byId(page, "store-reset").click();
+  await waitForKeys(page, ["greeting"], "only the seed is left");
+  await entry(page, "greeting").click();
+  assert.equal((await text(page, "store-value-body")).trim(), "Hello from the KV store!");
+  await other.bringToFront();
+  await waitForKeys(other, ["greeting"], "the other tab sees the reset");
+  await page.reload();
+  await page.waitForSelector('[data-worker="ready"]');
+  await openStore(page, "kv", "playground");
+  await waitForKeys(page, ["greeting"], "the reset was stored");
+  await noConsoleErrors(page);
+  await context.close();
+});
+
+test("a KV store imports and exports as JSON (Viceroy's and Fastlike's shapes); a bad file changes nothing", async () => {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 960 }, acceptDownloads: true });
+  const page = await openApp(browser, server.url, { context });
+  await openStore(page, "kv", "playground");
+  await waitForKeys(page, ["greeting"]);
+  const file = (name, obj) => ({ name, mimeType: "application/json", buffer: Buffer.from(typeof obj === "string" ? obj : JSON.stringify(obj)) });
+  await byId(page, "store-import").setInputFiles(file("viceroy.json", { one: "1", two: { data: "2", metadata: "m2" } }));
+  await waitForKeys(page, ["greeting", "one", "two"]);
+  await byId(page, "store-import").setInputFiles(file("fastlike.json", { three: { body: "3", metadata: "m3" } }));
+  await waitForKeys(page, ["greeting", "one", "three", "two"]);
+  await entry(page, "two").click();
+  assert.match(await text(page, "store-value-facts"), /metadata: m2/);
+
+  const exported = async (id) => {
+    const [download] = await Promise.all([page.waitForEvent("download"), byId(page, id).click()]);
+    return JSON.parse(fs.readFileSync(await download.path(), "utf8"));
+  };
+  const viceroy = await exported("store-export");
+  assert.deepEqual(viceroy, {
+    greeting: "Hello from the KV store!", one: "1",
+    three: { data: "3", metadata: "m3" }, two: { data: "2", metadata: "m2" },
+  });
+  const fastlike = await exported("store-export-fastlike");
+  assert.deepEqual(fastlike.two, { body: "2", metadata: "m2" });
+
+  // Round trip: replace the store with its own export.
+  await byId(page, "store-import-replace").check();
+  await byId(page, "store-import").setInputFiles(file("back.json", { one: viceroy.one, two: viceroy.two }));
+  await waitForKeys(page, ["one", "two"], "replace drops the other keys");
+  // Malformed files: a clear message, nothing changed.
+  for (const [bad, says] of [["{not json", /not valid JSON/], [{ k: 5 }, /a number/], [{ "a\nb": "x" }, /key/]]) {
+    await byId(page, "store-import").setInputFiles(file("bad.json", bad));
+    await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('[data-testid="store-message"]')?.textContent || ""), says.source);
+    await waitForKeys(page, ["one", "two"], "a bad import changes nothing");
+  }
+  await noConsoleErrors(page);
+  await context.close();
+});
+
+test("config stores and secret stores in the Stores panel are the fastly.toml text", async () => {
+  const page = await openApp(browser, server.url);
+  await page.click('button[data-tab="Stores"]');
+  const kinds = await page.$$eval('[data-testid="store"]', (rows) => rows.map((r) => `${r.dataset.storeKind}:${r.dataset.storeName}`));
+  assert.deepEqual(kinds, ["kv:playground", "config:legacy", "config:settings", "secret:vault"]);
+  await openStore(page, "config", "settings");
+  await waitForKeys(page, ["answer", "greeting"]);
+  await fill(page, "store-edit-key", "added");
+  await fill(page, "store-edit-value", "in the panel");
+  await byId(page, "store-save").click();
+  await waitForKeys(page, ["added", "answer", "greeting"]);
+  assert.match(await byId(page, "config").inputValue(), /added = "in the panel"/);
+  // And the other way: editing the config updates the panel.
+  const cfg = await byId(page, "config").inputValue();
+  await fill(page, "config", cfg.replace('answer = "42"', 'answer = "42"\nfrom_editor = "yes"'));
+  await waitForKeys(page, ["added", "answer", "from_editor", "greeting"]);
+  // Secrets are masked until revealed.
+  await openStore(page, "secret", "vault");
+  await entry(page, "token").click();
+  assert.doesNotMatch(await text(page, "store-value-body"), /s3cr3t/);
+  await byId(page, "store-reveal").click();
+  assert.equal((await text(page, "store-value-body")).trim(), "s3cr3t");
+  await entry(page, "token").locator('[data-testid="store-entry-delete"]').click();
+  await waitForKeys(page, []);
+  assert.doesNotMatch(await byId(page, "config").inputValue(), /s3cr3t/);
+  await noConsoleErrors(page);
+  await page.context().close();
 });

@@ -41,7 +41,9 @@
 //!   `serve` runs requests concurrently, so the state is shared behind a mutex
 //!   ([`SharedStorage`]); every operation of the trait is short and never waits.
 //! - **Browser tab:** the worker owns a [`MemoryStorage`] and writes the journal to
-//!   IndexedDB after every slice that changed something. Stop terminates the worker at
+//!   IndexedDB after every slice that changed something; the writes it committed go
+//!   to the other tabs' workers, which take them in with [`Storage::apply`] (applied,
+//!   not journaled: they are stored already). Stop terminates the worker at
 //!   any moment, so nothing may live only in the worker: at worker start the state is
 //!   reloaded from IndexedDB ([`MemoryStorage::with_entries`], which journals
 //!   nothing). A change whose journal entry had not been written when the worker was
@@ -95,6 +97,11 @@ pub trait Storage: Send {
     fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)>;
     /// The changes since the last call, oldest first.
     fn take_journal(&mut self) -> Vec<Change>;
+    /// Make `changes` that were made and stored *elsewhere* (another browser tab's
+    /// committed writes, a re-read of durable storage) part of this store, in order,
+    /// without journaling them: they are durable already, and journaling them would
+    /// write them back (and echo them to the other tabs).
+    fn apply(&mut self, changes: &[Change]);
 }
 
 /// [`Storage`] in memory: the native runner's and the tests' store, and the worker's
@@ -168,6 +175,19 @@ impl Storage for MemoryStorage {
     fn take_journal(&mut self) -> Vec<Change> {
         std::mem::take(&mut self.journal)
     }
+
+    fn apply(&mut self, changes: &[Change]) {
+        for c in changes {
+            match c {
+                Change::Put { key, value } => {
+                    self.entries.insert(key.clone(), value.clone());
+                }
+                Change::Delete { key } => {
+                    self.entries.remove(key);
+                }
+            }
+        }
+    }
 }
 
 /// The storage entries one store's configuration defines: what [`crate::seed`]
@@ -207,6 +227,11 @@ impl SharedStorage {
     /// The changes since the last drain (see [`Storage::take_journal`]).
     pub fn take_journal(&self) -> Vec<Change> {
         self.lock().take_journal()
+    }
+
+    /// Apply changes made and stored elsewhere, unjournaled (see [`Storage::apply`]).
+    pub fn apply(&self, changes: &[Change]) {
+        self.lock().apply(changes)
     }
 }
 
@@ -293,6 +318,43 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s.get(b"k"), Some(b"w".to_vec()), "the last value wins");
         assert!(s.take_journal().is_empty());
+    }
+
+    #[test]
+    fn changes_from_elsewhere_are_applied_in_order_and_not_journaled() {
+        let state = SharedStorage::new(MemoryStorage::with_entries([kv("a", "1"), kv("b", "1")]));
+        state.lock().put(b"mine", b"x".to_vec());
+        state.apply(&[
+            Change::Put {
+                key: b"a".to_vec(),
+                value: b"2".to_vec(),
+            },
+            Change::Delete { key: b"b".to_vec() },
+            Change::Delete {
+                key: b"never".to_vec(),
+            },
+            Change::Put {
+                key: b"c".to_vec(),
+                value: b"1".to_vec(),
+            },
+            Change::Put {
+                key: b"c".to_vec(),
+                value: b"3".to_vec(),
+            },
+        ]);
+        let s = state.lock();
+        assert_eq!(s.get(b"a"), Some(b"2".to_vec()));
+        assert_eq!(s.get(b"b"), None);
+        assert_eq!(s.get(b"c"), Some(b"3".to_vec()), "in order: the last wins");
+        drop(s);
+        assert_eq!(
+            state.take_journal(),
+            vec![Change::Put {
+                key: b"mine".to_vec(),
+                value: b"x".to_vec()
+            }],
+            "only this store's own write is journaled"
+        );
     }
 
     #[test]

@@ -12,9 +12,9 @@
 //!   `fastly.toml` text, keeping its formatting.
 //! - [`touched`]: the keys the last run read or wrote, from its trace.
 
-use edgeplay_host::config::check_kv_key;
-use edgeplay_host::kv;
+use edgeplay_host::config::{check_kv_key, IpPrefix};
 use edgeplay_host::trace::{ArgValue, EventKind};
+use edgeplay_host::{acl, erl, kv};
 use edgeplay_host::{ServiceConfig, TraceEvent};
 use std::collections::{BTreeMap, HashMap};
 
@@ -167,10 +167,41 @@ pub fn decode_value(kind: StoreKind, stored: &[u8]) -> ValueView {
                 ..ValueView::default()
             },
         },
-        _ => ValueView {
+        StoreKind::Acl => match acl::decode(stored) {
+            // The action is the value (what an edit changes); the key is the prefix.
+            Ok(e) => ValueView {
+                value: e.action.into_bytes(),
+                ..ValueView::default()
+            },
+            Err(e) => undecodable(stored, e),
+        },
+        StoreKind::PenaltyBox => match erl::decode_penalty_box(stored) {
+            Ok(pb) => ValueView {
+                value: stored.to_vec(),
+                expires_unix_ns: Some(pb.expires_unix_ns),
+                ..ValueView::default()
+            },
+            Err(e) => undecodable(stored, e),
+        },
+        StoreKind::RateCounter => match erl::decode_rate_counter(stored) {
+            Ok(_) => ValueView {
+                value: stored.to_vec(),
+                ..ValueView::default()
+            },
+            Err(e) => undecodable(stored, e),
+        },
+        StoreKind::Config | StoreKind::Secret => ValueView {
             value: stored.to_vec(),
             ..ValueView::default()
         },
+    }
+}
+
+fn undecodable(stored: &[u8], e: impl std::fmt::Display) -> ValueView {
+    ValueView {
+        value: stored.to_vec(),
+        problem: Some(format!("{e}: shown as stored")),
+        ..ValueView::default()
     }
 }
 
@@ -341,9 +372,11 @@ fn parse_doc(text: &str) -> Result<toml_edit::DocumentMut, String> {
         .map_err(|e| format!("the config is not valid TOML: {e}"))
 }
 
-/// Set `key` to `value` in the config store / dictionary or secret store `store` of
-/// the `fastly.toml` text (created when missing), keeping the rest of the text as
-/// it is. A store read from a `file` cannot be edited in the tab (the error says so).
+/// Set `key` to `value` in the config store / dictionary, secret store or ACL `store`
+/// of the `fastly.toml` text (created when missing), keeping the rest of the text as
+/// it is. For an ACL the key is the prefix and the value its action; an entry with
+/// the same prefix (however written) is replaced. A store read from a `file` cannot
+/// be edited in the tab (the error says so).
 pub fn set_config_entry(
     text: &str,
     kind: StoreKind,
@@ -416,12 +449,94 @@ pub fn set_config_entry(
                 ));
             }
         }
+        StoreKind::Acl => {
+            let prefix = parse_prefix(key)?;
+            let action = value.trim().to_ascii_uppercase();
+            let ls = table_at(doc.as_table_mut(), "local_server")?;
+            let group = table_at(ls, "acls")?;
+            let item = group.entry(store).or_insert_with(|| {
+                let mut t = toml_edit::InlineTable::new();
+                t.insert("entries", toml_edit::Array::new().into());
+                toml_edit::value(t)
+            });
+            let entries = acl_entries(item, store)?;
+            let mut entry = toml_edit::InlineTable::new();
+            entry.insert("prefix", prefix.to_string().into());
+            entry.insert("action", action.as_str().into());
+            match entries {
+                AclEntries::Inline(arr) => {
+                    let at = arr
+                        .iter()
+                        .position(|v| entry_prefix(v.as_inline_table()) == Some(prefix));
+                    match at {
+                        Some(i) => {
+                            arr.replace(i, entry);
+                        }
+                        None => arr.push(entry),
+                    }
+                }
+                AclEntries::Tables(arr) => {
+                    let at = arr.iter().position(|t| table_prefix(t) == Some(prefix));
+                    match at.and_then(|i| arr.get_mut(i)) {
+                        Some(t) => {
+                            t.insert("action", toml_edit::value(action.as_str()));
+                        }
+                        None => arr.push(entry.into_table()),
+                    }
+                }
+            }
+        }
         _ => return Err(format!("a {} is not configuration", kind.label())),
     }
     Ok(doc.to_string())
 }
 
-/// Remove `key` from the config store / dictionary or secret store `store`.
+fn parse_prefix(key: &str) -> Result<IpPrefix, String> {
+    key.trim().parse::<IpPrefix>().map_err(|e| {
+        format!("{key:?} is not an IP prefix (like 192.0.2.0/24 or 2001:db8::/32): {e}")
+    })
+}
+
+/// The entries of an ACL in the config text, as written inline or as tables.
+enum AclEntries<'a> {
+    Inline(&'a mut toml_edit::Array),
+    Tables(&'a mut toml_edit::ArrayOfTables),
+}
+
+/// The `entries` of the ACL `item` (created empty when missing); an ACL read from a
+/// file cannot be edited in the tab.
+fn acl_entries<'a>(item: &'a mut toml_edit::Item, store: &str) -> Result<AclEntries<'a>, String> {
+    let from_file = || {
+        format!("the ACL {store:?} is read from a file, which the tab cannot change: write its entries inline")
+    };
+    let table = item.as_table_like_mut().ok_or_else(from_file)?;
+    if table.contains_key("file") {
+        return Err(from_file());
+    }
+    let entries = table
+        .entry("entries")
+        .or_insert(toml_edit::value(toml_edit::Array::new()));
+    if entries.is_array_of_tables() {
+        return Ok(AclEntries::Tables(
+            entries.as_array_of_tables_mut().unwrap(),
+        ));
+    }
+    entries
+        .as_array_mut()
+        .map(AclEntries::Inline)
+        .ok_or_else(|| format!("`entries` of the ACL {store:?} is not a list"))
+}
+
+fn entry_prefix(t: Option<&toml_edit::InlineTable>) -> Option<IpPrefix> {
+    t?.get("prefix")?.as_str()?.parse().ok()
+}
+
+fn table_prefix(t: &toml_edit::Table) -> Option<IpPrefix> {
+    t.get("prefix")?.as_str()?.parse().ok()
+}
+
+/// Remove `key` from the config store / dictionary, secret store or ACL `store` (for an
+/// ACL, `key` is the prefix).
 pub fn remove_config_entry(
     text: &str,
     kind: StoreKind,
@@ -468,6 +583,29 @@ pub fn remove_config_entry(
                     return Err(missing());
                 }
             } else {
+                return Err(missing());
+            }
+        }
+        StoreKind::Acl => {
+            let prefix = parse_prefix(key)?;
+            let item = doc
+                .get_mut("local_server")
+                .and_then(|l| l.get_mut("acls"))
+                .and_then(|t| t.get_mut(store))
+                .ok_or_else(missing)?;
+            let removed = match acl_entries(item, store)? {
+                AclEntries::Inline(arr) => {
+                    let before = arr.len();
+                    arr.retain(|v| entry_prefix(v.as_inline_table()) != Some(prefix));
+                    arr.len() != before
+                }
+                AclEntries::Tables(arr) => {
+                    let before = arr.len();
+                    arr.retain(|t| table_prefix(t) != Some(prefix));
+                    arr.len() != before
+                }
+            };
+            if !removed {
                 return Err(missing());
             }
         }
@@ -716,6 +854,93 @@ blocklist = { entries = [] }
         assert!(set_config_entry("[[", StoreKind::Config, "s", "k", "v")
             .unwrap_err()
             .contains("not valid TOML"));
+    }
+
+    #[test]
+    fn acl_entries_are_edited_in_the_toml_text() {
+        use std::net::IpAddr;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let action = |cfg: &ServiceConfig, name: &str, addr: &str| {
+            cfg.acls[name]
+                .entries
+                .iter()
+                .filter(|e| e.prefix.contains(&ip(addr)))
+                .max_by_key(|e| e.prefix.prefix_len)
+                .map(|e| e.action.clone())
+        };
+        let text = "# my ACLs\n[local_server.acls]\nblocklist = { entries = [\n  { prefix = \"192.0.2.0/24\", action = \"BLOCK\" },\n] }\n";
+        // A new ACL, a new entry, and an entry replaced by its prefix written otherwise.
+        let edited =
+            set_config_entry(text, StoreKind::Acl, "fresh", "10.0.0.0/8", "allow").unwrap();
+        let edited = set_config_entry(
+            &edited,
+            StoreKind::Acl,
+            "blocklist",
+            "2001:db8::/32",
+            "BLOCK",
+        )
+        .unwrap();
+        let edited = set_config_entry(
+            &edited,
+            StoreKind::Acl,
+            "blocklist",
+            "192.0.2.9/24",
+            "ALLOW",
+        )
+        .unwrap();
+        assert!(edited.contains("# my ACLs"), "comments stay: {edited}");
+        let cfg = config(&edited);
+        assert_eq!(cfg.acls["blocklist"].entries.len(), 2, "{edited}");
+        assert_eq!(
+            action(&cfg, "blocklist", "192.0.2.1").as_deref(),
+            Some("ALLOW")
+        );
+        assert_eq!(
+            action(&cfg, "blocklist", "2001:db8::1").as_deref(),
+            Some("BLOCK")
+        );
+        assert_eq!(action(&cfg, "fresh", "10.1.2.3").as_deref(), Some("ALLOW"));
+        let removed =
+            remove_config_entry(&edited, StoreKind::Acl, "blocklist", "192.0.2.0/24").unwrap();
+        assert_eq!(action(&config(&removed), "blocklist", "192.0.2.1"), None);
+        assert!(
+            remove_config_entry(&removed, StoreKind::Acl, "blocklist", "192.0.2.0/24")
+                .unwrap_err()
+                .contains("not in")
+        );
+        // What cannot be edited says why.
+        let err =
+            set_config_entry(text, StoreKind::Acl, "blocklist", "not-an-ip", "BLOCK").unwrap_err();
+        assert!(err.contains("not an IP prefix"), "{err}");
+        let from_file = "[local_server.acls]\nf = { file = \"acl.json\" }\n";
+        let err =
+            set_config_entry(from_file, StoreKind::Acl, "f", "10.0.0.0/8", "BLOCK").unwrap_err();
+        assert!(err.contains("read from a file"), "{err}");
+        let table_form =
+            "[[local_server.acls.t.entries]]\nprefix = \"10.0.0.0/8\"\naction = \"BLOCK\"\n";
+        let edited =
+            set_config_entry(table_form, StoreKind::Acl, "t", "10.0.0.0/8", "ALLOW").unwrap();
+        assert_eq!(
+            action(&config(&edited), "t", "10.0.0.1").as_deref(),
+            Some("ALLOW")
+        );
+    }
+
+    #[test]
+    fn acl_and_rate_limiting_records_are_shown_decoded() {
+        let v = decode_value(
+            StoreKind::Acl,
+            br#"{"prefix":"10.0.0.0/8","action":"BLOCK"}"#,
+        );
+        assert_eq!((v.value.as_slice(), v.problem), (&b"BLOCK"[..], None));
+        let v = decode_value(
+            StoreKind::PenaltyBox,
+            br#"{"added_unix_ns":1,"expires_unix_ns":60000000001}"#,
+        );
+        assert_eq!(v.expires_unix_ns, Some(60_000_000_001));
+        assert!(v.problem.is_none());
+        let v = decode_value(StoreKind::RateCounter, b"\xff");
+        assert!(v.problem.unwrap().contains("shown as stored"));
     }
 
     #[test]

@@ -271,14 +271,19 @@ pub fn save_entry(state: AppState) {
                 },
             );
         }
-        StoreKind::Config | StoreKind::Secret => {
+        StoreKind::Config | StoreKind::Secret | StoreKind::Acl => {
+            // An ACL is exactly its configured entries: an edit goes into fastly.toml,
+            // and the state follows when the edited configuration seeds it.
             let text = state.config_text.get_untracked();
             match stores::set_config_entry(&text, kind, &store, &key, &value) {
                 Ok(t) => match parse_config(&t) {
                     Ok(_) => {
                         state.config_text.set(t);
                         say(state, format!("Saved {key:?} in fastly.toml."));
-                        open_entry(state, kind, store, key);
+                        // An ACL entry shows once the edited configuration seeded it.
+                        if kind != StoreKind::Acl {
+                            open_entry(state, kind, store, key);
+                        }
                     }
                     Err(e) => say(
                         state,
@@ -313,7 +318,7 @@ pub fn delete_entry(state: AppState, key: String) {
             state.stores.open.set(None);
         }
     };
-    if kind.is_state() {
+    if kind.is_state() && kind != StoreKind::Acl {
         let skey = storage_key(kind, &store, &key);
         let k = key.clone();
         controller::store_request(

@@ -255,7 +255,8 @@ fn EntryLine(row: EntryRow, touched: Touched) -> impl IntoView {
             }
         })
     };
-    let editable = kind != StoreKind::Acl;
+    // Every entry can be deleted: an ACL's from fastly.toml, state from the state.
+    let editable = true;
     view! {
         <div class="store-entry" data-testid="store-entry" data-key=key.clone()
             data-touched=move || touch.get().map(|(t, _)| t.id()) on:click=open>
@@ -358,25 +359,28 @@ fn EditForm() -> impl IntoView {
     let editable = move || {
         matches!(
             kind(),
-            Some(StoreKind::Kv | StoreKind::Config | StoreKind::Secret)
+            Some(StoreKind::Kv | StoreKind::Config | StoreKind::Secret | StoreKind::Acl)
         )
     };
+    let is_acl = move || kind() == Some(StoreKind::Acl);
     let is_kv = move || kind() == Some(StoreKind::Kv);
     let where_to = move || match kind() {
-        Some(StoreKind::Config | StoreKind::Secret) => "saved into fastly.toml (the config editor)",
+        Some(StoreKind::Config | StoreKind::Secret | StoreKind::Acl) => {
+            "saved into fastly.toml (the config editor)"
+        }
         _ => "saved in the service state (this browser)",
     };
     view! {
         <Show when=editable>
             <div class="store-edit">
                 <div class="row">
-                    <input type="text" class="small" data-testid="store-edit-key" placeholder="key" spellcheck="false" bind:value=s.edit_key/>
+                    <input type="text" class="small" data-testid="store-edit-key" placeholder=move || if is_acl() { "prefix, e.g. 192.0.2.0/24" } else { "key" } spellcheck="false" bind:value=s.edit_key/>
                     <Show when=is_kv>
                         <input type="text" class="small" data-testid="store-edit-metadata" placeholder="metadata (optional)" spellcheck="false" bind:value=s.edit_metadata/>
                         <input type="number" min="1" class="small ttl" data-testid="store-edit-ttl" placeholder="TTL s" bind:value=s.edit_ttl/>
                     </Show>
                 </div>
-                <textarea class="code" rows="3" data-testid="store-edit-value" placeholder="value" spellcheck="false" bind:value=s.edit_value></textarea>
+                <textarea class="code" rows="3" data-testid="store-edit-value" placeholder=move || if is_acl() { "action: ALLOW or BLOCK" } else { "value" } spellcheck="false" bind:value=s.edit_value></textarea>
                 <div class="row">
                     <button class="small primary" data-testid="store-save" on:click=move |_| act::save_entry(state)>"Save"</button>
                     <span class="muted small">{where_to}</span>

@@ -961,3 +961,35 @@ test("config stores and secret stores in the Stores panel are the fastly.toml te
   await noConsoleErrors(page);
   await page.context().close();
 });
+
+test("an ACL in the Stores panel: its entries are listed from the state it seeds, and edits go into fastly.toml", async () => {
+  const page = await openApp(browser, server.url);
+  const cfg = await byId(page, "config").inputValue();
+  await fill(
+    page,
+    "config",
+    `${cfg}\n[local_server.acls]\nblocklist = { entries = [\n  { prefix = "192.0.2.0/24", action = "BLOCK" },\n] }\n`,
+  );
+  await page.click('button[data-tab="Stores"]');
+  await openStore(page, "acl", "blocklist");
+  await waitForKeys(page, ["192.0.2.0/24"]);
+  await entry(page, "192.0.2.0/24").click();
+  assert.equal((await text(page, "store-value-body")).trim(), "BLOCK");
+  // Add an entry (its prefix written loosely: it is stored normalised).
+  await fill(page, "store-edit-key", "10.1.2.3/8");
+  await fill(page, "store-edit-value", "allow");
+  await byId(page, "store-save").click();
+  await waitForKeys(page, ["10.0.0.0/8", "192.0.2.0/24"]);
+  assert.match(await byId(page, "config").inputValue(), /prefix = "10\.0\.0\.0\/8", action = "ALLOW"/);
+  // A bad prefix is refused with a reason; nothing changes.
+  await fill(page, "store-edit-key", "not-an-ip");
+  await byId(page, "store-save").click();
+  assert.match(await text(page, "store-message"), /not an IP prefix/);
+  await waitForKeys(page, ["10.0.0.0/8", "192.0.2.0/24"]);
+  // Delete one: gone from the config and, once seeded, from the state.
+  await entry(page, "192.0.2.0/24").locator('[data-testid="store-entry-delete"]').click();
+  await waitForKeys(page, ["10.0.0.0/8"]);
+  assert.doesNotMatch(await byId(page, "config").inputValue(), /192\.0\.2\.0/);
+  await noConsoleErrors(page);
+  await page.context().close();
+});

@@ -105,6 +105,30 @@ fn js_guest_through_serve() {
 }
 
 #[test]
+fn js_guest_kv_store_through_serve_state_outlives_the_request() {
+    let cfg = temp_file(
+        "fastly.toml",
+        "[local_server.kv_stores]\nstore = [{ key = \"seeded\", data = \"hello\", metadata = \"m\" }]\n",
+    );
+    let server = Server::start(&guest("js-app"), &["-C", cfg.to_str().unwrap()]);
+    let r = server.request("GET", "/kv/store/seeded", &[], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+    assert_eq!(r.header("x-kv-metadata"), Some("m"));
+    // put (metadata, TTL), get, list and delete in one request...
+    let r = server.request("GET", "/kv-roundtrip/store", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let doc: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    assert_eq!(doc["got"], "written by js");
+    assert_eq!(doc["metadata"], "js-meta");
+    assert_eq!(doc["list"], serde_json::json!(["js/a"]));
+    // ...and what it left is there for the next request: js/b stays, js/a was deleted.
+    let r = server.request("GET", "/kv/store/js%2Fb", &[], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "b"));
+    let r = server.request("GET", "/kv/store/js%2Fa", &[], b"");
+    assert_eq!(r.status, 404, "{}", r.text());
+}
+
+#[test]
 fn acl_blocks_the_client_address_through_serve() {
     let cfg = temp_file(
         "fastly.toml",

@@ -203,6 +203,25 @@ test("the JS SDK guest answers", async () => {
   await byId(page, "run").click();
   await waitForRun(page, 60_000);
   assert.equal((await text(page, "response-body")).trim(), "42");
+  // fastly:kv-store in the tab: the default config's store, seeded from fastly.toml...
+  await fill(page, "request-url", "/kv/playground/greeting");
+  await byId(page, "run").click();
+  await waitForRun(page, 60_000);
+  assert.equal((await text(page, "response-body")).trim(), "Hello from the KV store!");
+  // ...put with metadata and a TTL, get, list and delete in one run...
+  await fill(page, "request-url", "/kv-roundtrip/playground");
+  await byId(page, "run").click();
+  await waitForRun(page, 60_000);
+  const doc = JSON.parse(await text(page, "response-body"));
+  assert.deepEqual(
+    { got: doc.got, metadata: doc.metadata, list: doc.list, after_delete: doc.after_delete },
+    { got: "written by js", metadata: "js-meta", list: ["js/a"], after_delete: null },
+  );
+  // ...and what it left lasts for the next run.
+  await fill(page, "request-url", "/kv/playground/js%2Fb");
+  await byId(page, "run").click();
+  await waitForRun(page, 60_000);
+  assert.equal((await text(page, "response-body")).trim(), "b");
   await noConsoleErrors(page);
   await page.context().close();
 });

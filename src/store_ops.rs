@@ -80,9 +80,13 @@ pub fn perform(
         StoreOp::Reset { config_toml } => {
             let config = crate::request::parse_config(&config_toml)
                 .map_err(|e| format!("the config does not validate: {e}"))?;
-            let seeds = seed::service_seeds(&config);
-            let deleted = seed::reset(&seeds, storage, None);
-            let written: usize = seeds.iter().map(|s| s.entries.len()).sum();
+            // Exactly the configuration's state: every store back to its seed, the
+            // rate counters and penalty boxes empty (as the runner's --reset-state).
+            let deleted = seed::reset_all(&config, storage);
+            let written: usize = seed::service_seeds(&config)
+                .iter()
+                .map(|s| s.entries.len())
+                .sum();
             Ok(StoreAnswer::Done {
                 changed: (deleted + written) as u32,
             })
@@ -400,6 +404,7 @@ mod tests {
             0,
         )
         .unwrap();
+        st.put(b"erl/pb/box\0entry", b"{}".to_vec());
         perform(
             &mut st,
             StoreOp::Reset {
@@ -413,6 +418,10 @@ mod tests {
             .map(|(k, _)| k)
             .collect();
         assert_eq!(keys, [kv::entry_key("s", "a")], "reset: exactly the seed");
+        assert!(
+            all(&st, b"erl/").is_empty(),
+            "reset: rate counters and penalty boxes are empty"
+        );
         assert!(perform(
             &mut st,
             StoreOp::Reset {

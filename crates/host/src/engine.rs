@@ -204,7 +204,9 @@ impl Engine {
             let in_catalog = abi::catalog::IMPORTS
                 .iter()
                 .any(|i| i.module == m && i.name == n);
-            let support = if !in_catalog {
+            // Not in the catalog but defined (the WASI calls no Compute SDK imports):
+            // emulated all the same.
+            let support = if !in_catalog && !self.is_emulated(&m, &n) {
                 if let wasmi::ExternType::Func(ty) = imp.ty() {
                     let label = format!("{m}::{n}");
                     unknown.push(label.clone());

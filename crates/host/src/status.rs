@@ -85,6 +85,8 @@ pub mod errno {
     pub const NOSYS: i32 = 52;
     /// Not a directory.
     pub const NOTDIR: i32 = 54;
+    /// Not a socket.
+    pub const NOTSOCK: i32 = 57;
     /// Not supported.
     pub const NOTSUP: i32 = 58;
     /// Invalid seek.
@@ -105,6 +107,7 @@ pub fn errno_name(code: i32) -> &'static str {
         44 => "noent",
         52 => "nosys",
         54 => "notdir",
+        57 => "notsock",
         58 => "notsup",
         70 => "spipe",
         76 => "notcapable",

@@ -470,3 +470,106 @@ fn sdk_sleep_guest_sleeps_through_poll_oneoff() {
     );
     assert!(r.body_text().starts_with("slept "), "{}", r.body_text());
 }
+
+/// The 24 preview1 functions no Compute SDK imports (a Go `wasip1` runtime imports
+/// several), with the witx signatures.
+const OTHER_WASI: &str = r#"
+  (import "wasi_snapshot_preview1" "sched_yield" (func $sched_yield (result i32)))
+  (import "wasi_snapshot_preview1" "proc_raise" (func $proc_raise (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_filestat_get" (func $fd_filestat_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_tell" (func $fd_tell (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_pread" (func $fd_pread (param i32 i32 i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_pwrite" (func $fd_pwrite (param i32 i32 i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_advise" (func $fd_advise (param i32 i64 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_allocate" (func $fd_allocate (param i32 i64 i64) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_datasync" (func $fd_datasync (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_sync" (func $fd_sync (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_filestat_set_size" (func $fd_filestat_set_size (param i32 i64) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_filestat_set_times" (func $fd_filestat_set_times (param i32 i64 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_fdstat_set_rights" (func $fd_fdstat_set_rights (param i32 i64 i64) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_renumber" (func $fd_renumber (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_create_directory" (func $path_create_directory (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_filestat_set_times" (func $path_filestat_set_times (param i32 i32 i32 i32 i64 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_link" (func $path_link (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_readlink" (func $path_readlink (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_rename" (func $path_rename (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_symlink" (func $path_symlink (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_accept" (func $sock_accept (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_recv" (func $sock_recv (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_send" (func $sock_send (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_shutdown" (func $sock_shutdown (param i32 i32) (result i32)))
+"#;
+
+#[test]
+fn every_other_preview1_function_answers_as_a_host_without_files_or_sockets() {
+    const SUCCESS: i32 = 0;
+    const BADF: i32 = 8;
+    const FAULT: i32 = 21;
+    const NOTSOCK: i32 = 57;
+    const NOTSUP: i32 = 58;
+    const SPIPE: i32 = 70;
+    let checks = [
+        ("(call $sched_yield)", SUCCESS),
+        ("(call $proc_raise (i32.const 9))", NOTSUP),
+        // stdout is a character device; descriptor 3 does not exist.
+        ("(call $fd_filestat_get (i32.const 1) (i32.const 0x400))", SUCCESS),
+        ("(i32.load8_u (i32.const 0x410))", 2),
+        ("(call $fd_filestat_get (i32.const 3) (i32.const 0x400))", BADF),
+        ("(call $fd_filestat_get (i32.const 1) (i32.const -8))", FAULT),
+        ("(call $fd_tell (i32.const 0) (i32.const 0x400))", SPIPE),
+        ("(call $fd_tell (i32.const 7) (i32.const 0x400))", BADF),
+        ("(call $fd_pread (i32.const 0) (i32.const 0) (i32.const 0) (i64.const 0) (i32.const 0x400))", SPIPE),
+        ("(call $fd_pwrite (i32.const 1) (i32.const 0) (i32.const 0) (i64.const 0) (i32.const 0x400))", SPIPE),
+        ("(call $fd_pwrite (i32.const 9) (i32.const 0) (i32.const 0) (i64.const 0) (i32.const 0x400))", BADF),
+        ("(call $fd_advise (i32.const 1) (i64.const 0) (i64.const 0) (i32.const 0))", NOTSUP),
+        ("(call $fd_allocate (i32.const 4) (i64.const 0) (i64.const -1))", BADF),
+        ("(call $fd_datasync (i32.const 2))", NOTSUP),
+        ("(call $fd_sync (i32.const -1))", BADF),
+        ("(call $fd_filestat_set_size (i32.const 1) (i64.const 5))", NOTSUP),
+        ("(call $fd_filestat_set_times (i32.const 5) (i64.const 0) (i64.const 0) (i32.const 0))", BADF),
+        ("(call $fd_fdstat_set_rights (i32.const 0) (i64.const 0) (i64.const 0))", NOTSUP),
+        ("(call $fd_renumber (i32.const 1) (i32.const 9))", BADF),
+        ("(call $fd_renumber (i32.const 2) (i32.const 1))", NOTSUP),
+        ("(call $path_create_directory (i32.const 3) (i32.const 0x500) (i32.const 3))", BADF),
+        ("(call $path_filestat_set_times (i32.const 3) (i32.const 0) (i32.const 0x500) (i32.const 3) (i64.const 0) (i64.const 0) (i32.const 0))", BADF),
+        ("(call $path_link (i32.const 3) (i32.const 0) (i32.const 0x500) (i32.const 3) (i32.const 3) (i32.const 0x500) (i32.const 3))", BADF),
+        ("(call $path_readlink (i32.const 3) (i32.const 0x500) (i32.const 3) (i32.const 0x600) (i32.const 16) (i32.const 0x400))", BADF),
+        ("(call $path_rename (i32.const 3) (i32.const 0x500) (i32.const 3) (i32.const 3) (i32.const 0x500) (i32.const 3))", BADF),
+        // A hostile path pointer is not read past memory: still BADF (no directory).
+        ("(call $path_symlink (i32.const -1) (i32.const -1) (i32.const 3) (i32.const -1) (i32.const 99))", BADF),
+        ("(call $sock_accept (i32.const 0) (i32.const 0) (i32.const 0x400))", NOTSOCK),
+        ("(call $sock_accept (i32.const 3) (i32.const 0) (i32.const 0x400))", BADF),
+        ("(call $sock_recv (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0x400) (i32.const 0x404))", BADF),
+        ("(call $sock_send (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0x400))", NOTSOCK),
+        ("(call $sock_shutdown (i32.const 3) (i32.const 2))", BADF),
+    ];
+    let body: String = checks
+        .iter()
+        .map(|(call, want)| expect(call, *want))
+        .collect();
+    let wat = format!(
+        "(module {IMPORTS} {OTHER_WASI} {PRINT} (data (i32.const 0x500) \"dir\") (func (export \"_start\") {body}))"
+    );
+    let guest_bytes = wat::parse_str(&wat).expect("valid WAT");
+    let engine = edgeplay_host::Engine::new(edgeplay_host::Platform::deterministic());
+    let loaded = engine.load(&guest_bytes).expect("loads");
+    assert!(
+        loaded.info.unknown_imports.is_empty(),
+        "every preview1 function is known: {:?}",
+        loaded.info.unknown_imports
+    );
+    assert!(loaded
+        .info
+        .imports
+        .iter()
+        .filter(|i| i.module == "wasi_snapshot_preview1")
+        .all(|i| i.support == "emulated"));
+    let r = run_wat(&wat, DownstreamRequest::new("GET", "/"));
+    assert_returned(&r);
+    // Each call is a trace event with its status by name; none is marked unsupported.
+    let yielded = r.calls("wasi_snapshot_preview1::sched_yield");
+    assert_eq!(yielded[0].status.as_deref(), Some("success"));
+    let sock = r.calls("wasi_snapshot_preview1::sock_send");
+    assert_eq!(sock[0].status.as_deref(), Some("notsock"));
+    assert!(r.trace.iter().all(|e| !e.unsupported), "{}", summaries(&r));
+}

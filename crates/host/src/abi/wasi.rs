@@ -1,4 +1,6 @@
-//! `wasi_snapshot_preview1`: the 22 WASI functions Compute guests import.
+//! `wasi_snapshot_preview1`: every WASI preview1 function — the 22 Rust and JS
+//! Compute guests import, and the other 24 a Go (`GOOS=wasip1`) runtime or another
+//! toolchain may import, so no guest traps on one.
 //!
 //! A Compute instance has stdin (always at end of file), stdout and stderr, no
 //! preopened directories, the `FASTLY_*` environment and the argument list
@@ -15,12 +17,20 @@
 //! - `poll_oneoff` with a clock subscription that is not yet due suspends the guest:
 //!   the driver performs a [`WorkKind::Sleep`] for the earliest deadline.
 //! - `proc_exit` with a code of 126 or more traps, as in wasmtime.
+//! - The functions no Compute SDK calls answer as such a host does:
+//!   `sched_yield` succeeds (and lets the driver run outside work); `fd_filestat_get`
+//!   on stdio is a character device of size 0; `fd_tell`, `fd_pread` and `fd_pwrite`
+//!   on stdio are SPIPE (streams have no position); `fd_advise`, `fd_allocate`,
+//!   `fd_datasync`, `fd_sync`, `fd_filestat_set_*`, `fd_fdstat_set_rights` and
+//!   `fd_renumber` on stdio are NOTSUP, BADF on any other descriptor; the socket calls
+//!   are NOTSOCK on stdio and BADF elsewhere (no socket is ever open); every other
+//!   path call is BADF; `proc_raise` is NOTSUP (wasmtime's answer).
 //!
 //! Memory faults answer EFAULT (mapped in [`super::dispatch`]).
 
 use super::{Cx, Fault, Flow, HostResult, Registry};
 use crate::memory::{GuestMem, MemError};
-use crate::session::{Blocked, Session, WorkId, WorkKind};
+use crate::session::{Blocked, Session, WorkId, WorkKind, YieldNow};
 use crate::status::errno;
 use crate::trace::{ArgValue, HandleKind};
 
@@ -354,6 +364,42 @@ fn no_directory(cx: &mut Cx<'_>, fd: u32) -> HostResult {
     Err(errno(errno::BADF))
 }
 
+/// Size of a preview1 `filestat` in guest memory.
+const FILESTAT_SIZE: usize = 64;
+
+/// `fd_tell`, `fd_pread`, `fd_pwrite`: stdio streams have no position.
+fn not_seekable(cx: &mut Cx<'_>, fd: u32) -> HostResult {
+    fd_arg(cx, fd);
+    if fd <= FD_STDERR {
+        cx.note(format!("{} is a stream and has no position", fd_name(fd)));
+        Err(errno(errno::SPIPE))
+    } else {
+        Err(errno(errno::BADF))
+    }
+}
+
+/// File-only operations: stdio streams are not files; nothing else is open.
+fn not_a_file(cx: &mut Cx<'_>, fd: u32) -> HostResult {
+    fd_arg(cx, fd);
+    if fd <= FD_STDERR {
+        cx.note(format!("{} is a stream, not a file", fd_name(fd)));
+        Err(errno(errno::NOTSUP))
+    } else {
+        Err(errno(errno::BADF))
+    }
+}
+
+/// Socket calls: a Compute instance has no sockets.
+fn no_socket(cx: &mut Cx<'_>, fd: u32) -> HostResult {
+    fd_arg(cx, fd);
+    cx.note("a Compute instance has no sockets");
+    if fd <= FD_STDERR {
+        Err(errno(errno::NOTSOCK))
+    } else {
+        Err(errno(errno::BADF))
+    }
+}
+
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
     super::hostcalls! { reg;
         ["wasi_snapshot_preview1" :: "args_sizes_get"]
@@ -592,6 +638,149 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         ["wasi_snapshot_preview1" :: "poll_oneoff"]
         fn(cx, subscriptions: u32, events: u32, nsubscriptions: u32, nevents_out: u32) -> i32 {
             poll_oneoff(cx, subscriptions, events, nsubscriptions, nevents_out)
+        }
+
+        ["wasi_snapshot_preview1" :: "sched_yield"]
+        fn(cx) -> i32 {
+            // Let the driver run outside work, as a yield on a real host lets others run.
+            cx.suspend(Box::new(YieldNow(errno::SUCCESS)))
+        }
+
+        ["wasi_snapshot_preview1" :: "proc_raise"]
+        fn(cx, sig: u32) -> i32 {
+            cx.arg("sig", ArgValue::Int(i64::from(sig)));
+            cx.note("signals are not supported");
+            Err(errno(errno::NOTSUP))
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_filestat_get"]
+        fn(cx, fd: u32, filestat_out: u32) -> i32 {
+            fd_arg(cx, fd);
+            if fd > FD_STDERR {
+                return Err(errno(errno::BADF));
+            }
+            // dev, ino, filetype (+ padding), nlink, size, atim, mtim, ctim.
+            let mut stat = [0u8; FILESTAT_SIZE];
+            stat[16] = FILETYPE_CHARACTER_DEVICE;
+            cx.mem.write(filestat_out, &stat)?;
+            cx.result("filetype", ArgValue::Str("character_device".into()));
+            Ok(errno::SUCCESS)
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_tell"]
+        fn(cx, fd: u32, offset_out: u32) -> i32 {
+            not_seekable(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_pread"]
+        fn(cx, fd: u32, iovs: u32, iovs_len: u32, file_offset: u64, nread_out: u32) -> i32 {
+            not_seekable(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_pwrite"]
+        fn(cx, fd: u32, iovs: u32, iovs_len: u32, file_offset: u64, nwritten_out: u32) -> i32 {
+            not_seekable(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_advise"]
+        fn(cx, fd: u32, file_offset: u64, len: u64, advice: u32) -> i32 {
+            not_a_file(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_allocate"]
+        fn(cx, fd: u32, file_offset: u64, len: u64) -> i32 {
+            not_a_file(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_datasync"]
+        fn(cx, fd: u32) -> i32 {
+            not_a_file(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_sync"]
+        fn(cx, fd: u32) -> i32 {
+            not_a_file(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_filestat_set_size"]
+        fn(cx, fd: u32, size: u64) -> i32 {
+            not_a_file(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_filestat_set_times"]
+        fn(cx, fd: u32, atim: u64, mtim: u64, fst_flags: u32) -> i32 {
+            not_a_file(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_fdstat_set_rights"]
+        fn(cx, fd: u32, rights_base: u64, rights_inheriting: u64) -> i32 {
+            not_a_file(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "fd_renumber"]
+        fn(cx, fd: u32, to: u32) -> i32 {
+            cx.arg("to", ArgValue::Handle { kind: HandleKind::Fd, handle: to });
+            if to > FD_STDERR {
+                fd_arg(cx, fd);
+                return Err(errno(errno::BADF));
+            }
+            not_a_file(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "path_create_directory"]
+        fn(cx, fd: u32, path: u32, path_len: u32) -> i32 {
+            path_arg(cx, path, path_len);
+            no_directory(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "path_filestat_set_times"]
+        fn(cx, fd: u32, flags: u32, path: u32, path_len: u32, atim: u64, mtim: u64, fst_flags: u32) -> i32 {
+            path_arg(cx, path, path_len);
+            no_directory(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "path_link"]
+        fn(cx, old_fd: u32, old_flags: u32, old_path: u32, old_path_len: u32, new_fd: u32, new_path: u32, new_path_len: u32) -> i32 {
+            path_arg(cx, old_path, old_path_len);
+            no_directory(cx, old_fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "path_readlink"]
+        fn(cx, fd: u32, path: u32, path_len: u32, buf: u32, buf_len: u32, nread_out: u32) -> i32 {
+            path_arg(cx, path, path_len);
+            no_directory(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "path_rename"]
+        fn(cx, fd: u32, old_path: u32, old_path_len: u32, new_fd: u32, new_path: u32, new_path_len: u32) -> i32 {
+            path_arg(cx, old_path, old_path_len);
+            no_directory(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "path_symlink"]
+        fn(cx, old_path: u32, old_path_len: u32, fd: u32, new_path: u32, new_path_len: u32) -> i32 {
+            path_arg(cx, new_path, new_path_len);
+            no_directory(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "sock_accept"]
+        fn(cx, fd: u32, flags: u32, fd_out: u32) -> i32 {
+            no_socket(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "sock_recv"]
+        fn(cx, fd: u32, ri_data: u32, ri_data_len: u32, ri_flags: u32, ro_datalen_out: u32, ro_flags_out: u32) -> i32 {
+            no_socket(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "sock_send"]
+        fn(cx, fd: u32, si_data: u32, si_data_len: u32, si_flags: u32, so_datalen_out: u32) -> i32 {
+            no_socket(cx, fd)
+        }
+
+        ["wasi_snapshot_preview1" :: "sock_shutdown"]
+        fn(cx, fd: u32, how: u32) -> i32 {
+            no_socket(cx, fd)
         }
     }
     Ok(())

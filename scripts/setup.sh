@@ -54,6 +54,12 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt_install nodejs npm
 fi
 
+# The Go test guest's toolchain comes from PyPI (tests/go/build.sh) into a venv.
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  log "installing python3-venv (the Go toolchain for the Go test guest comes from PyPI)"
+  apt_install python3 python3-venv
+fi
+
 if [ "$web" = 1 ]; then
   # trunk 0.21 (a 15-35 minute build from source: only when missing).
   if ! trunk --version 2>/dev/null | grep -q '^trunk 0\.21\.'; then

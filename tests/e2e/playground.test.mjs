@@ -1012,3 +1012,22 @@ test("an ACL in the Stores panel: its entries are listed from the state it seeds
   await noConsoleErrors(page);
   await page.context().close();
 });
+
+test("a Go guest (GOOS=wasip1, the ABI through //go:wasmimport) answers in the tab; none of its imports is unknown", async () => {
+  const page = await openApp(browser, server.url);
+  await upload(page, guest("go-app"));
+  assert.match(await status(page, 60_000), /^200/);
+  await waitForRun(page, 60_000);
+  assert.equal((await text(page, "response-body")).trim(), "Hello from Go!");
+  assert.match(await text(page, "response-headers"), /x-go\s*yes/);
+  const rows = await traceRows(page);
+  assert.ok(rows.some((r) => r.startsWith("wasi_snapshot_preview1::")), rows.join(", "));
+  assert.equal(await page.locator('[data-testid="guest-warning"]').count(), 0, "no unknown import");
+  // The default config's `settings` config store, through the Go guest.
+  await fill(page, "request-url", "/config/answer");
+  await byId(page, "run").click();
+  await waitForRun(page, 60_000);
+  assert.equal((await text(page, "response-body")).trim(), "42");
+  await noConsoleErrors(page);
+  await page.context().close();
+});

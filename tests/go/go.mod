@@ -1,0 +1,3 @@
+module edgeplay.test/gohello
+
+go 1.24

@@ -502,12 +502,7 @@ const OTHER_WASI: &str = r#"
 
 #[test]
 fn every_other_preview1_function_answers_as_a_host_without_files_or_sockets() {
-    const SUCCESS: i32 = 0;
-    const BADF: i32 = 8;
-    const FAULT: i32 = 21;
-    const NOTSOCK: i32 = 57;
-    const NOTSUP: i32 = 58;
-    const SPIPE: i32 = 70;
+    use edgeplay_host::status::errno::{BADF, FAULT, NOTSOCK, NOTSUP, SPIPE, SUCCESS};
     let checks = [
         ("(call $sched_yield)", SUCCESS),
         ("(call $proc_raise (i32.const 9))", NOTSUP),

@@ -139,6 +139,22 @@ fn check_out(cx: &mut Cx<'_>, out: Option<u32>) -> HostResult<()> {
     Ok(())
 }
 
+/// What an operation on one key reads before it runs: the store's name, the checked
+/// key, the out-pointer checked, the start time (for the span) and the wall clock.
+fn keyed_start(
+    cx: &mut Cx<'_>,
+    store: u32,
+    key_ptr: u32,
+    key_len: u32,
+    out: Option<u32>,
+    bad_key: Status,
+) -> HostResult<(String, String, f64, u64)> {
+    let name = store_name(cx, store)?;
+    let key = read_key(cx, key_ptr, key_len, bad_key)?;
+    check_out(cx, out)?;
+    Ok((name, key, cx.s.elapsed_us(), now(cx)))
+}
+
 /// Do a lookup (`lookup`, `lookup_v2`, legacy `lookup` and `lookup_async`).
 pub(crate) fn lookup_op(
     cx: &mut Cx<'_>,
@@ -148,11 +164,7 @@ pub(crate) fn lookup_op(
     out: Option<u32>,
     bad_key: Status,
 ) -> HostResult<KvPending> {
-    let name = store_name(cx, store)?;
-    let key = read_key(cx, key_ptr, key_len, bad_key)?;
-    check_out(cx, out)?;
-    let start_us = cx.s.elapsed_us();
-    let now = now(cx);
+    let (name, key, start_us, now) = keyed_start(cx, store, key_ptr, key_len, out, bad_key)?;
     let result = kv::lookup(&**cx.s.state.lock(), &name, &key, now);
     Ok(KvPending {
         store: name,
@@ -343,11 +355,7 @@ pub(crate) fn delete_op(
     out: Option<u32>,
     bad_key: Status,
 ) -> HostResult<KvPending> {
-    let name = store_name(cx, store)?;
-    let key = read_key(cx, key_ptr, key_len, bad_key)?;
-    check_out(cx, out)?;
-    let start_us = cx.s.elapsed_us();
-    let now = now(cx);
+    let (name, key, start_us, now) = keyed_start(cx, store, key_ptr, key_len, out, bad_key)?;
     let result = kv::delete(&mut **cx.s.state.lock(), &name, &key, now);
     Ok(KvPending {
         store: name,

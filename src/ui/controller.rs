@@ -697,6 +697,11 @@ pub fn download_trace(state: AppState) {
     let json = state
         .trace
         .with_untracked(|t| edgeplay_host::trace::to_chrome_trace(t).to_string());
+    download_json("edgeplay-trace.json", &json);
+}
+
+/// Offer `json` as a download called `name` (the trace, an exported store).
+pub fn download_json(name: &str, json: &str) {
     let parts = js_sys::Array::of1(&json.into());
     let opts = web_sys::BlobPropertyBag::new();
     opts.set_type("application/json");
@@ -712,7 +717,7 @@ pub fn download_trace(state: AppState) {
         .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
     {
         a.set_href(&url);
-        a.set_download("edgeplay-trace.json");
+        a.set_download(name);
         a.click();
     }
     let _ = web_sys::Url::revoke_object_url(&url);

@@ -14,7 +14,6 @@ use edgeplay_web::request::parse_config;
 use edgeplay_web::stores::{self, FileFormat, StoreKind, ValueView};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 /// The configuration as the config editor has it (`None` while it does not validate).
@@ -117,33 +116,25 @@ pub fn config_rows(
     search: &str,
 ) -> Vec<EntryRow> {
     let needle = search.to_lowercase();
-    let keep = |k: &str| needle.is_empty() || k.to_lowercase().contains(&needle);
+    let rows = |entries: &mut dyn Iterator<Item = (&String, usize)>| -> Vec<EntryRow> {
+        entries
+            .filter(|(k, _)| needle.is_empty() || k.to_lowercase().contains(&needle))
+            .map(|(k, size)| EntryRow {
+                key: k.clone(),
+                size,
+            })
+            .collect()
+    };
     match kind {
         StoreKind::Config => config
             .config_stores
             .get(name)
-            .map(|s| {
-                s.iter()
-                    .filter(|(k, _)| keep(k))
-                    .map(|(k, v)| EntryRow {
-                        key: k.clone(),
-                        size: v.len(),
-                    })
-                    .collect()
-            })
+            .map(|s| rows(&mut s.iter().map(|(k, v)| (k, v.len()))))
             .unwrap_or_default(),
         StoreKind::Secret => config
             .secret_stores
             .get(name)
-            .map(|s| {
-                s.iter()
-                    .filter(|(k, _)| keep(k))
-                    .map(|(k, v)| EntryRow {
-                        key: k.clone(),
-                        size: v.len(),
-                    })
-                    .collect()
-            })
+            .map(|s| rows(&mut s.iter().map(|(k, v)| (k, v.len()))))
             .unwrap_or_default(),
         _ => Vec::new(),
     }
@@ -500,7 +491,7 @@ pub fn export(state: AppState, format: FileFormat) {
                         .collect())
                 };
                 match entries.and_then(|e| stores::export_json(&e, format)) {
-                    Ok(json) => download(&file_name, &json),
+                    Ok(json) => controller::download_json(&file_name, &json),
                     Err(e) => say(state, format!("Not exported: {e}")),
                 }
             },
@@ -533,31 +524,9 @@ pub fn export(state: AppState, format: FileFormat) {
             .collect(),
     };
     match stores::export_json(&entries, format) {
-        Ok(json) => download(&file_name, &json),
+        Ok(json) => controller::download_json(&file_name, &json),
         Err(e) => say(state, format!("Not exported: {e}")),
     }
-}
-
-fn download(name: &str, json: &str) {
-    let parts = js_sys::Array::of1(&json.into());
-    let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type("application/json");
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts) else {
-        return;
-    };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
-        return;
-    };
-    if let Some(a) = document()
-        .create_element("a")
-        .ok()
-        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
-    {
-        a.set_href(&url);
-        a.set_download(name);
-        a.click();
-    }
-    let _ = web_sys::Url::revoke_object_url(&url);
 }
 
 /// Show the trace event that touched a key: the Trace tab, the event selected and

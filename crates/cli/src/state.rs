@@ -58,7 +58,7 @@ impl ServiceState {
         if reset {
             seed::reset_all(&config, &mut storage);
         }
-        seed::seed(&config, &mut storage);
+        seed::seed_once(&config, &mut storage);
         let state = ServiceState {
             service: Service::with_state(config, SharedStorage::new(storage)),
             disk,

@@ -26,7 +26,7 @@ impl Service {
     /// Nothing is journaled: the seed is not a change anyone must persist.
     pub fn new(config: Arc<ServiceConfig>) -> Self {
         let mut storage = MemoryStorage::new();
-        seed::seed(&config, &mut storage);
+        seed::seed_once(&config, &mut storage);
         storage.take_journal();
         Service {
             config,

@@ -188,10 +188,25 @@ async fn handle(
 /// to the service's state is made durable before its response is finished.
 async fn run_guest(ctx: Arc<ServeCtx>, exec: Driver, mut responder: Responder) {
     let t0 = Instant::now();
-    let (outcome, trace) = drive(exec, |o| responder.output(o)).await;
-    if let Err(e) = ctx.state.flush() {
-        error!("{e:#}");
-    }
+    let flush = || {
+        if let Err(e) = ctx.state.flush() {
+            error!("{e:#}");
+        }
+    };
+    // Whatever reaches the client was preceded by making the writes so far durable:
+    // a client that saw a whole response (its last byte may come before the guest
+    // returns) never finds its writes gone after a crash.
+    let (outcome, trace) = drive(exec, |o| {
+        if matches!(
+            o,
+            Output::Response(_) | Output::BodyChunk(_) | Output::BodyEnd | Output::BodyAbort
+        ) {
+            flush();
+        }
+        responder.output(o)
+    })
+    .await;
+    flush();
     responder.done(&outcome);
     // Viceroy's wording: "WebAssembly trapped: ..." / "WebAssembly exited with error: ...".
     let message = outcome.exit.error_message().unwrap_or_default();

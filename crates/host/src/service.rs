@@ -5,6 +5,7 @@
 //! ([`crate::seed`]): the KV stores and ACLs of `fastly.toml` hold their entries
 //! before the first request.
 
+use crate::cache::collapse::Collapser;
 use crate::config::ServiceConfig;
 use crate::seed;
 use crate::storage::{MemoryStorage, SharedStorage, Storage};
@@ -19,6 +20,9 @@ pub struct Service {
     pub config: Arc<ServiceConfig>,
     /// What outlives one request.
     pub state: SharedStorage,
+    /// Who is fetching or inserting which cache key right now (request collapsing):
+    /// in memory, shared by the service's executions, never persisted.
+    pub collapser: Collapser,
 }
 
 impl Service {
@@ -31,13 +35,18 @@ impl Service {
         Service {
             config,
             state: SharedStorage::new(storage),
+            collapser: Collapser::default(),
         }
     }
 
     /// A service with `config` and the given state, as it is (a driver that persists
     /// state loads it, seeds it with [`seed::seed`] and gives it here).
     pub fn with_state(config: Arc<ServiceConfig>, state: SharedStorage) -> Self {
-        Service { config, state }
+        Service {
+            config,
+            state,
+            collapser: Collapser::default(),
+        }
     }
 }
 

@@ -88,6 +88,28 @@ pub struct ServiceConfig {
     pub acls: BTreeMap<String, AclConfig>,
     /// Fastly API keys `fastly_key_is_valid` accepts (Viceroy's `fake_valid_fastly_keys`).
     pub fake_valid_fastly_keys: Vec<String>,
+    /// The cache's bounds (`[local_server.cache]`, an edgeplay extension).
+    pub cache: CacheConfig,
+}
+
+/// `[local_server.cache]` (edgeplay's own table; Viceroy has no cache): how big the
+/// service's cache may grow before the least recently used objects are evicted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    /// Objects at most (`max_entries`, default 20,000).
+    pub max_entries: usize,
+    /// Body bytes at most over all objects (`max_bytes`, default 512 MiB).
+    pub max_bytes: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_entries: 20_000,
+            max_bytes: 512 * 1024 * 1024,
+        }
+    }
 }
 
 /// Newest `manifest_version` understood.
@@ -237,12 +259,38 @@ impl Parser<'_> {
                         config.fake_valid_fastly_keys.push(key);
                     }
                 }
+                "cache" => {
+                    let t = self.table(&p, v, "a table")?;
+                    config.cache = self.cache(&p, t)?;
+                }
                 // Viceroy ignores keys it does not know; so do we (shielding_sites, ...
                 // belong to other parts of the runner).
                 _ => {}
             }
         }
         Ok(())
+    }
+
+    fn cache(&self, path: &KeyPath, t: Table) -> R<CacheConfig> {
+        let mut c = CacheConfig::default();
+        for (name, v) in t {
+            let p = path.key(&name);
+            let n = match v {
+                Value::Integer(n) if n > 0 => n as u64,
+                other => return Err(self.expected(&p, "a positive integer", &other)),
+            };
+            match name.as_str() {
+                "max_entries" => c.max_entries = usize::try_from(n).unwrap_or(usize::MAX),
+                "max_bytes" => c.max_bytes = n,
+                _ => {
+                    return Err(self.err(
+                        &p,
+                        format!("unknown key {name:?} (expected max_entries or max_bytes)"),
+                    ))
+                }
+            }
+        }
+        Ok(c)
     }
 }
 

@@ -1,0 +1,372 @@
+//! The platform's HTTP caching rules: which requests use the readthrough cache, their
+//! cache key, whether a backend response is stored and for how long
+//! ([`response_policy`]), what a cache override changes ([`apply_override`]), and
+//! what the guest sees of a stored response ([`for_guest`]).
+//!
+//! The rules, from Fastly's caching guidance (restated in the project's platform
+//! notes):
+//!
+//! - Only `GET` and `HEAD` requests are looked up; a `HEAD` may be answered by a
+//!   stored `GET` response, but only a `GET` miss stores what it fetched (edgeplay's
+//!   choice: a `HEAD` response has no body to store).
+//! - The cache key is the SHA-256 of the URL and the Host the request goes out with.
+//! - Freshness: `Surrogate-Control: max-age` over `Cache-Control: s-maxage` over
+//!   `Cache-Control: max-age` over `Expires` (against `Date`, else now), else the
+//!   platform's default TTL ([`DEFAULT_TTL_S`]). `stale-while-revalidate` and
+//!   `stale-if-error` come from `Surrogate-Control` over `Cache-Control`. The
+//!   response's `Age` is its initial age.
+//! - Stored only for the statuses the platform caches ([`CACHEABLE_STATUSES`]) and
+//!   never with `Cache-Control: private` or `no-store`, a `Set-Cookie`, or
+//!   `Vary: *`. An uncacheable response stays uncacheable: a TTL override has no
+//!   effect on it.
+//! - `Vary` names the request headers that select a variant.
+//! - `Surrogate-Key` (space separated) gives the surrogate keys purges use.
+//! - `Surrogate-Control` is removed from what the guest sees.
+
+use super::WriteOptions;
+use crate::http::{CacheOverride, Headers};
+use sha2::{Digest, Sha256};
+
+/// The platform's TTL when a response gives none (Fastly's fallback TTL).
+pub const DEFAULT_TTL_S: u64 = 3600;
+
+/// Statuses the platform stores by default.
+pub const CACHEABLE_STATUSES: [u16; 7] = [200, 203, 300, 301, 302, 404, 410];
+
+const NS: u64 = 1_000_000_000;
+
+/// `cache_override_tag` bits.
+pub mod tag {
+    /// Do not use the cache at all.
+    pub const PASS: u32 = 1;
+    /// `ttl` replaces the response's freshness lifetime.
+    pub const TTL: u32 = 1 << 1;
+    /// `swr` replaces its stale-while-revalidate window.
+    pub const SWR: u32 = 1 << 2;
+    /// Mark the object sensitive (PCI).
+    pub const PCI: u32 = 1 << 3;
+}
+
+/// True when a request with `method` goes through the readthrough cache.
+pub fn method_is_cacheable(method: &str) -> bool {
+    method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
+}
+
+/// The readthrough cache key of a request to `url` with `host`: SHA-256 of both (the
+/// 32 bytes the HTTP cache API's suggested key is, too).
+pub fn readthrough_key(url: &str, host: &str) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(url.as_bytes());
+    h.update([0]);
+    h.update(host.to_ascii_lowercase().as_bytes());
+    h.finalize().to_vec()
+}
+
+/// One header's comma-separated directives, lower-cased names (`max-age=60` →
+/// `("max-age", Some("60"))`).
+pub fn directives(headers: &Headers, name: &str) -> Vec<(String, Option<String>)> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v)
+                .split(',')
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|d| {
+            let d = d.trim();
+            if d.is_empty() {
+                return None;
+            }
+            Some(match d.split_once('=') {
+                Some((k, v)) => (
+                    k.trim().to_ascii_lowercase(),
+                    Some(v.trim().trim_matches('"').to_string()),
+                ),
+                None => (d.to_ascii_lowercase(), None),
+            })
+        })
+        .collect()
+}
+
+fn seconds(dirs: &[(String, Option<String>)], name: &str) -> Option<u64> {
+    dirs.iter()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.as_deref()?.parse::<u64>().ok())
+}
+
+fn has(dirs: &[(String, Option<String>)], name: &str) -> bool {
+    dirs.iter().any(|(k, _)| k == name)
+}
+
+/// What the rules say about one backend response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// `Err(why)` when the response must not be stored.
+    pub storable: Result<(), String>,
+    /// Where the freshness lifetime came from (`surrogate-control max-age`, …).
+    pub ttl_source: &'static str,
+    /// The object's write options (freshness, vary rule, surrogate keys).
+    pub opts: WriteOptions,
+}
+
+/// The storage decision and freshness of a response with `status` and `headers`,
+/// received at `now` (unix ns).
+pub fn response_policy(status: u16, headers: &Headers, now: u64) -> Policy {
+    let sc = directives(headers, "surrogate-control");
+    let cc = directives(headers, "cache-control");
+    let (max_age, source) = if let Some(s) = seconds(&sc, "max-age") {
+        (s, "surrogate-control max-age")
+    } else if let Some(s) = seconds(&cc, "s-maxage") {
+        (s, "cache-control s-maxage")
+    } else if let Some(s) = seconds(&cc, "max-age") {
+        (s, "cache-control max-age")
+    } else if let Some(s) = expires_in(headers, now) {
+        (s, "expires")
+    } else {
+        (DEFAULT_TTL_S, "default ttl")
+    };
+    let window = |name: &str| {
+        seconds(&sc, name)
+            .or_else(|| seconds(&cc, name))
+            .unwrap_or(0)
+    };
+    let vary: Vec<String> = directives(headers, "vary")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let storable = if !CACHEABLE_STATUSES.contains(&status) {
+        Err(format!("status {status} is not one the platform caches"))
+    } else if has(&cc, "private") {
+        Err("cache-control: private".into())
+    } else if has(&cc, "no-store") || has(&sc, "no-store") {
+        Err("cache-control: no-store".into())
+    } else if headers.get("set-cookie").is_some() {
+        Err("the response sets a cookie (set-cookie)".into())
+    } else if vary.iter().any(|v| v == "*") {
+        Err("vary: *".into())
+    } else if vary.len() > super::MAX_VARY_HEADERS {
+        Err(format!(
+            "vary names {} headers; the platform allows {}",
+            vary.len(),
+            super::MAX_VARY_HEADERS
+        ))
+    } else {
+        Ok(())
+    };
+    let age_s = headers
+        .get("age")
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let surrogate_keys = headers
+        .get_all("surrogate-key")
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v)
+                .split_ascii_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    Policy {
+        storable,
+        ttl_source: source,
+        opts: WriteOptions {
+            max_age_ns: max_age.saturating_mul(NS),
+            initial_age_ns: age_s.saturating_mul(NS),
+            swr_ns: window("stale-while-revalidate").saturating_mul(NS),
+            sie_ns: window("stale-if-error").saturating_mul(NS),
+            vary_rule: vary,
+            surrogate_keys,
+            ..WriteOptions::default()
+        },
+    }
+}
+
+/// Seconds from `Date` (else `now`) to `Expires`; an unparsable `Expires` means
+/// already expired (RFC 9111).
+fn expires_in(headers: &Headers, now: u64) -> Option<u64> {
+    let exp = headers.get("expires")?;
+    let Some(exp) = parse_date(exp) else {
+        return Some(0);
+    };
+    let base = headers.get("date").and_then(parse_date).unwrap_or(now / NS);
+    Some(exp.saturating_sub(base))
+}
+
+/// An HTTP date as unix seconds.
+fn parse_date(v: &[u8]) -> Option<u64> {
+    let t = httpdate::parse_http_date(std::str::from_utf8(v).ok()?.trim()).ok()?;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// Apply a request's cache override to `policy`. The TTL replaces the lifetime (and the
+/// initial age, as the platform's override counts from the fetch); it has no effect on
+/// a response that is not storable. Returns notes on what changed or was void.
+pub fn apply_override(policy: &mut Policy, ov: &CacheOverride) -> Vec<String> {
+    let mut notes = Vec::new();
+    if ov.tag & (tag::TTL | tag::SWR) != 0 {
+        if let Err(why) = &policy.storable {
+            notes.push(format!(
+                "the cache override has no effect: the response is not cacheable ({why})"
+            ));
+            return notes;
+        }
+    }
+    if ov.tag & tag::TTL != 0 {
+        policy.opts.max_age_ns = u64::from(ov.ttl) * NS;
+        policy.opts.initial_age_ns = 0;
+        policy.ttl_source = "cache override ttl";
+        notes.push(format!("ttl {} s from the cache override", ov.ttl));
+    }
+    if ov.tag & tag::SWR != 0 {
+        policy.opts.swr_ns = u64::from(ov.swr) * NS;
+        notes.push(format!(
+            "stale-while-revalidate {} s from the cache override",
+            ov.swr
+        ));
+    }
+    if ov.tag & tag::PCI != 0 {
+        policy.opts.sensitive = true;
+    }
+    if let Some(keys) = &ov.surrogate_keys {
+        policy.opts.surrogate_keys = keys.split_ascii_whitespace().map(str::to_string).collect();
+    }
+    notes
+}
+
+/// The response headers a guest sees for a stored (or just fetched) response:
+/// `Surrogate-Control` removed, and for a hit `Age` set to the object's age.
+pub fn for_guest(headers: &Headers, age_s: Option<u64>) -> Headers {
+    let mut h = headers.clone();
+    h.remove("surrogate-control");
+    if let Some(age) = age_s {
+        h.insert("age", age.to_string());
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Headers {
+        let mut h = Headers::new();
+        for (k, v) in pairs {
+            h.append(k, *v);
+        }
+        h
+    }
+
+    fn ttl(pairs: &[(&str, &str)]) -> (u64, &'static str) {
+        let p = response_policy(200, &h(pairs), 1_700_000_000 * NS);
+        (p.opts.max_age_ns / NS, p.ttl_source)
+    }
+
+    #[test]
+    fn freshness_comes_from_the_first_header_that_gives_it() {
+        assert_eq!(
+            ttl(&[
+                ("surrogate-control", "max-age=500"),
+                ("cache-control", "s-maxage=300, max-age=10")
+            ]),
+            (500, "surrogate-control max-age")
+        );
+        assert_eq!(
+            ttl(&[("cache-control", "s-maxage=300, max-age=0")]),
+            (300, "cache-control s-maxage")
+        );
+        assert_eq!(
+            ttl(&[("cache-control", "public, max-age=60")]),
+            (60, "cache-control max-age")
+        );
+        assert_eq!(
+            ttl(&[
+                ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+                ("expires", "Tue, 14 Nov 2023 22:15:20 GMT")
+            ]),
+            (120, "expires")
+        );
+        assert_eq!(ttl(&[("expires", "garbage")]), (0, "expires"));
+        assert_eq!(ttl(&[]), (DEFAULT_TTL_S, "default ttl"));
+    }
+
+    #[test]
+    fn what_is_not_stored_and_why() {
+        let not = |status, pairs: &[(&str, &str)]| {
+            response_policy(status, &h(pairs), 0).storable.unwrap_err()
+        };
+        assert!(not(500, &[]).contains("500"));
+        assert!(not(200, &[("cache-control", "private, max-age=60")]).contains("private"));
+        assert!(not(200, &[("cache-control", "no-store")]).contains("no-store"));
+        assert!(not(200, &[("set-cookie", "a=b")]).contains("cookie"));
+        assert!(not(200, &[("vary", "*")]).contains('*'));
+        for s in CACHEABLE_STATUSES {
+            assert!(response_policy(s, &Headers::new(), 0).storable.is_ok());
+        }
+    }
+
+    #[test]
+    fn windows_vary_age_and_surrogate_keys() {
+        let p = response_policy(
+            200,
+            &h(&[
+                (
+                    "cache-control",
+                    "max-age=10, stale-while-revalidate=20, stale-if-error=30",
+                ),
+                ("surrogate-control", "stale-while-revalidate=40"),
+                ("age", "4"),
+                ("vary", "Accept-Encoding, X-Lang"),
+                ("surrogate-key", "a  b"),
+                ("surrogate-key", "c"),
+            ]),
+            0,
+        );
+        assert_eq!(p.opts.swr_ns, 40 * NS);
+        assert_eq!(p.opts.sie_ns, 30 * NS);
+        assert_eq!(p.opts.initial_age_ns, 4 * NS);
+        assert_eq!(p.opts.vary_rule, vec!["accept-encoding", "x-lang"]);
+        assert_eq!(p.opts.surrogate_keys, vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn an_override_sets_the_ttl_only_of_what_may_be_stored() {
+        let ov = CacheOverride {
+            tag: tag::TTL | tag::SWR,
+            ttl: 30,
+            swr: 5,
+            surrogate_keys: Some("x y".into()),
+            ..CacheOverride::default()
+        };
+        let mut p = response_policy(
+            200,
+            &h(&[("cache-control", "max-age=600"), ("age", "9")]),
+            0,
+        );
+        apply_override(&mut p, &ov);
+        assert_eq!(
+            (p.opts.max_age_ns, p.opts.initial_age_ns, p.opts.swr_ns),
+            (30 * NS, 0, 5 * NS)
+        );
+        assert_eq!(p.opts.surrogate_keys, vec!["x", "y"]);
+        let mut p = response_policy(200, &h(&[("cache-control", "private")]), 0);
+        let notes = apply_override(&mut p, &ov);
+        assert!(p.storable.is_err());
+        assert!(notes[0].contains("no effect"), "{notes:?}");
+    }
+
+    #[test]
+    fn the_guest_never_sees_surrogate_control() {
+        let g = for_guest(
+            &h(&[("surrogate-control", "max-age=9"), ("x", "1")]),
+            Some(7),
+        );
+        assert_eq!(g.get("surrogate-control"), None);
+        assert_eq!(g.get("age"), Some(&b"7"[..]));
+        assert_eq!(g.get("x"), Some(&b"1"[..]));
+    }
+}

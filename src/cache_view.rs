@@ -193,7 +193,9 @@ impl CacheRow {
 /// Whole seconds (tenths under ten seconds).
 fn seconds(s: f64) -> String {
     let s = if s.is_finite() { s.max(0.0) } else { 0.0 };
-    if s < 10.0 {
+    if s == 0.0 {
+        "0 s".to_string()
+    } else if s < 10.0 {
         format!("{s:.1} s")
     } else {
         format!("{s:.0} s")

@@ -1233,3 +1233,95 @@ test("the Cache inspector: stored objects with their facts and bodies; purge by 
   for (const p of [page, other]) await noConsoleErrors(p);
   await context.close();
 });
+
+/** The waterfall rows' `data-cache` outcomes (backend fetches only). */
+const cacheOutcomes = (page) =>
+  page.$$eval('[data-testid="waterfall"] [data-backend]:not(.cache-op):not(.kv)', (rows) => rows.map((r) => r.dataset.cache || ""));
+
+test("the readthrough cache in the tab: a MISS stores the response, the next run is a HIT the origin never sees; fresh cache misses and keeps the stored object; Stop, a reload and purges", async () => {
+  const origin = await startCorsServer();
+  const context = await browser.newContext({ viewport: { width: 1440, height: 960 } });
+  const page = await openApp(browser, server.url, { context });
+  const originHits = () => origin.requests.filter((r) => r.url.startsWith("/cached/a")).length;
+  const url = `${origin.url}/cached/a?sk=news`;
+  /** Run (or load `guest` and run); returns the response body. */
+  const run = async (g) => {
+    await page.bringToFront();
+    if (g) await upload(page, guest(g));
+    else await byId(page, "run").click();
+    await waitForRun(page);
+    assert.match(await status(page), /^200/);
+    return (await text(page, "response-body")).trim();
+  };
+  const outcomes = async () => {
+    await page.click('button[data-tab="Trace"]');
+    return cacheOutcomes(page);
+  };
+  try {
+    await fill(page, "config", `[local_server.backends.origin]\nurl = "${origin.url}"\n`);
+    await fill(page, "request-url", "/cached/a?sk=news");
+    // First run: a MISS; the origin answers and the response is stored.
+    assert.equal(await run("proxy"), "origin hit 1 for /cached/a");
+    assert.equal(originHits(), 1);
+    assert.deepEqual(await outcomes(), ["MISS"]);
+    assert.equal(await byId(page, "response-cache").getAttribute("data-all-hit"), "false");
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-hits="0"]`);
+    const [stored] = await cacheEntries(page);
+    assert.equal(stored.surrogateKeys, "news");
+    assert.equal(stored.state, "fresh");
+
+    // Second run: a HIT, served without the origin.
+    assert.equal(await run(), "origin hit 1 for /cached/a", "the stored body");
+    assert.equal(originHits(), 1, "the origin saw no second request");
+    assert.deepEqual(await outcomes(), ["HIT"]);
+    await page.click('button[data-tab="Response"]');
+    assert.equal(await byId(page, "response-cache").getAttribute("data-all-hit"), "true");
+    assert.match(await text(page, "response-cache"), /served from the cache.*no origin contacted/);
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-hits="1"]`);
+
+    // Fresh cache: the run misses and reaches the origin; the stored object stays as it was.
+    await byId(page, "fresh-cache").check();
+    assert.equal(await run(), "origin hit 2 for /cached/a");
+    assert.equal(originHits(), 2);
+    assert.deepEqual(await outcomes(), ["MISS"]);
+    const notes = await page.$$eval('[data-testid="logs"] .log[data-stream="edgeplay"]', (els) => els.map((e) => e.textContent));
+    assert.ok(notes.some((n) => /fresh cache/.test(n)), JSON.stringify(notes));
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-hits="1"]`);
+    assert.equal((await cacheEntries(page)).length, 1, "the fresh run's object was thrown away");
+    await byId(page, "fresh-cache").uncheck();
+    assert.equal(await run(), "origin hit 1 for /cached/a", "the stored object again");
+    assert.equal(originHits(), 2);
+
+    // Stop during a later run loses nothing stored; a reload keeps the cache.
+    await fill(page, "cpu-limit", "0");
+    await upload(page, guest("loop_forever"));
+    await page.waitForFunction(() => document.querySelector('[data-testid="run-status"]')?.textContent.startsWith("running"));
+    await byId(page, "stop").click();
+    await page.waitForSelector('[data-worker="ready"]');
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-hits="2"]`);
+    await page.reload();
+    await page.waitForSelector('[data-worker="ready"]');
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-hits="2"]`);
+    await fill(page, "cpu-limit", "50");
+    assert.equal(await run("proxy"), "origin hit 1 for /cached/a", "a HIT after the reload");
+    assert.equal(originHits(), 2);
+
+    // A purge by surrogate key: the next run misses again.
+    await openCache(page);
+    await fill(page, "purge-key-input", "news");
+    await byId(page, "purge-key-button").click();
+    await byId(page, "cache-empty").waitFor();
+    assert.equal(await run(), "origin hit 3 for /cached/a");
+    assert.deepEqual(await outcomes(), ["MISS"]);
+    await page.screenshot({ path: path.join(ensureArtifacts(), "waterfall-cache.png") });
+    await noConsoleErrors(page);
+  } finally {
+    await context.close();
+    await origin.close();
+  }
+});

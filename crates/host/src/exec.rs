@@ -230,9 +230,16 @@ impl Execution {
         if s.work.drop_if_forgotten(id) {
             return;
         }
+        if crate::pending::readthrough::is_fill_read(s, id) {
+            crate::pending::readthrough::fill(s, id, &result);
+        }
         let Some(result) = s.complete_pipe(id, result) else {
             return;
         };
+        if crate::pending::readthrough::is_revalidation(s, id) {
+            crate::pending::readthrough::revalidated(s, id, result);
+            return;
+        }
         match s.pending.fetch_work.remove(&id) {
             Some(h) => crate::pending::settle(s, h, id, result),
             None => {
@@ -263,10 +270,12 @@ impl Execution {
             // The guest had ended; only forwarding was left.
             let o = o.clone();
             self.store.data_mut().cut_pipes();
+            self.store.data_mut().pending.revalidations.clear();
             return o;
         }
         let outcome = self.outcome(Exit::Stopped);
         self.store.data_mut().cut_pipes();
+        self.store.data_mut().pending.revalidations.clear();
         self.finish(outcome.clone());
         outcome
     }
@@ -335,10 +344,12 @@ impl Execution {
         self.done_or_draining(outcome)
     }
 
-    /// Over, unless backend bodies are still being forwarded downstream: then the
-    /// execution waits for them (the guest has ended; its outcome is settled).
+    /// Over, unless backend bodies are still being forwarded downstream or a
+    /// background revalidation is still under way: then the execution waits for them
+    /// (the guest has ended; its outcome is settled).
     fn done_or_draining(&self, outcome: Outcome) -> Poll {
-        if self.store.data().pipes.is_empty() {
+        let s = self.store.data();
+        if s.pipes.is_empty() && s.pending.revalidations.is_empty() {
             Poll::Done(outcome)
         } else {
             Poll::Blocked

@@ -1257,7 +1257,8 @@ reachable_percent = 0
             cfg.clone(),
             get("/"),
             ExecOptions::default(),
-            |_| ok_response(200, &[], b"up"),
+            // Not stored, so every request that is not dropped reaches the origin.
+            |_| ok_response(200, &[("cache-control", "no-store")], b"up"),
         );
         let body = &r.response.body;
         let n = i32::from_le_bytes(body[0..4].try_into().unwrap());

@@ -108,7 +108,9 @@ fn read_surrogate_keys(cx: &mut Cx<'_>, ptr: u32, len: u32) -> HostResult<Option
 fn set_cache_override(cx: &mut Cx<'_>, req: u32, ov: CacheOverride) -> HostResult {
     let r = req_mut(cx, req)?;
     r.cache_override = ov;
-    cx.note("recorded, not applied yet: edgeplay does not cache backend responses");
+    cx.note(
+        "applied by the readthrough cache when the request is sent (send, send_v2, send_async*)",
+    );
     Ok(Status::OK.0)
 }
 

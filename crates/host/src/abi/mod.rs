@@ -44,6 +44,7 @@ pub mod http_resp;
 pub mod kv_store;
 pub mod log;
 pub mod object_store;
+pub mod purge;
 pub mod secret_store;
 pub mod send;
 pub mod uap;
@@ -345,6 +346,7 @@ pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
     kv_store::link(reg)?;
     log::link(reg)?;
     object_store::link(reg)?;
+    purge::link(reg)?;
     secret_store::link(reg)?;
     send::link(reg)?;
     uap::link(reg)?;

@@ -60,7 +60,9 @@ use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind};
 
 /// Validate and consume the request and body of a send, and start the pending request.
-/// Returns its async handle. `streaming` keeps the body writable as the upload.
+/// Returns its async handle. `streaming` keeps the body writable as the upload;
+/// `host_cache`: the send goes through the readthrough cache (all but `send_v3`).
+#[allow(clippy::too_many_arguments)]
 fn begin_send(
     cx: &mut Cx<'_>,
     req: u32,
@@ -69,6 +71,7 @@ fn begin_send(
     backend_len: u32,
     streaming: bool,
     detail: Option<u32>,
+    host_cache: bool,
 ) -> HostResult<u32> {
     cx.handle_arg("req", HandleKind::Request, req);
     cx.handle_arg("body", HandleKind::Body, body);
@@ -141,8 +144,14 @@ fn begin_send(
         mock: None,
         notes,
         headers_not_sent: Vec::new(),
+        cache: None,
     };
     cx.arg("url", ArgValue::Str(fetch.url.clone()));
+    if host_cache && (streaming || incoming.is_some()) {
+        meta.cache = Some(crate::pending::readthrough::outcome::PASS);
+        meta.notes
+            .push("cache: pass (a streaming request body does not use the cache)".into());
+    }
     // A mock or an unreliable backend answers from the whole body: its upload is
     // buffered until the guest closes it. A real origin gets the head now and the body
     // as the guest writes it.
@@ -192,6 +201,15 @@ fn begin_send(
             body,
             backend: Box::new(backend.clone()),
         }
+    } else if host_cache {
+        crate::pending::readthrough::start(
+            cx.s,
+            h,
+            &backend,
+            fetch,
+            &parts.cache_override,
+            &mut meta,
+        )
     } else {
         crate::pending::start(cx.s, h, &backend, fetch, &mut meta)
     };
@@ -248,11 +266,21 @@ fn send(
     detail: Option<u32>,
     resp_out: u32,
     body_out: u32,
+    host_cache: bool,
 ) -> HostResult {
     // Bad out-pointers fail before anything is sent.
     cx.mem.slice(resp_out, 4)?;
     cx.mem.slice(body_out, 4)?;
-    let h = begin_send(cx, req, body, backend_ptr, backend_len, false, detail)?;
+    let h = begin_send(
+        cx,
+        req,
+        body,
+        backend_ptr,
+        backend_len,
+        false,
+        detail,
+        host_cache,
+    )?;
     wait_and_take(cx, vec![h], detail, resp_out, body_out, None)
 }
 
@@ -267,7 +295,16 @@ fn send_async(
     handle_out: u32,
 ) -> HostResult {
     cx.mem.slice(handle_out, 4)?;
-    let h = begin_send(cx, req, body, backend_ptr, backend_len, streaming, None)?;
+    let h = begin_send(
+        cx,
+        req,
+        body,
+        backend_ptr,
+        backend_len,
+        streaming,
+        None,
+        true,
+    )?;
     cx.mem.write_u32(handle_out, h)?;
     cx.handle_result("pending", HandleKind::PendingRequest, h);
     Ok(Status::OK.0)
@@ -455,17 +492,18 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
     super::hostcalls! { reg;
         ["fastly_http_req" :: "send", "env" :: "xqd_req_send"]
         fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, resp_out: u32, body_out: u32) -> i32 {
-            send(cx, req, body, backend_ptr, backend_len, None, resp_out, body_out)
+            send(cx, req, body, backend_ptr, backend_len, None, resp_out, body_out, true)
         }
 
         ["fastly_http_req" :: "send_v2", "env" :: "xqd_req_send_v2"]
         fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, error_detail: u32, resp_out: u32, body_out: u32) -> i32 {
-            send(cx, req, body, backend_ptr, backend_len, Some(error_detail), resp_out, body_out)
+            send(cx, req, body, backend_ptr, backend_len, Some(error_detail), resp_out, body_out, true)
         }
 
         ["fastly_http_req" :: "send_v3", "env" :: "xqd_req_send_v3"]
         fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, error_detail: u32, resp_out: u32, body_out: u32) -> i32 {
-            send(cx, req, body, backend_ptr, backend_len, Some(error_detail), resp_out, body_out)
+            // No host-side caching: the guest runs the HTTP cache itself.
+            send(cx, req, body, backend_ptr, backend_len, Some(error_detail), resp_out, body_out, false)
         }
 
         ["fastly_http_req" :: "send_async", "env" :: "xqd_req_send_async"]

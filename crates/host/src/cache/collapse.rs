@@ -98,6 +98,12 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// A new owner in the same table (one per request that may collapse, so two
+    /// requests of one execution collapse too).
+    pub fn another(&self) -> Claims {
+        self.collapser.owner()
+    }
+
     /// The owner id.
     pub fn owner(&self) -> Owner {
         self.owner

@@ -25,13 +25,14 @@ pub use body::{Body, BodySink, Incoming};
 pub use fuel::FuelMeter;
 pub use handles::{HandleTable, MAX_HANDLES};
 pub use pending::{
-    AsyncItem, FetchMeta, KvOp, KvPending, PendingHeaders, PendingRequest, PendingRequests,
-    PendingState,
+    AsyncItem, CacheFill, Collapse, FetchMeta, KvOp, KvPending, PendingHeaders, PendingRequest,
+    PendingRequests, PendingState, Readthrough, Revalidation,
 };
 pub use pipes::{Pipe, PipeTo};
 pub use queue::WorkQueue;
 pub use tracer::Tracer;
 
+pub use crate::cache::collapse::Claims;
 pub use crate::http::{CacheOverride, RequestParts, ResponseParts};
 pub use crate::work::{
     BackendResponse, FetchError, FetchErrorKind, FetchRequest, FetchResponse, SendFailure, Work,
@@ -149,6 +150,9 @@ pub struct Session {
     pub blocked: Option<(Box<dyn Blocked>, Option<TraceEvent>)>,
     /// Backend bodies being forwarded downstream.
     pub pipes: Vec<Pipe>,
+    /// This execution's cache claims (request collapsing); released when the
+    /// session ends.
+    pub claims: Claims,
 }
 
 impl Session {
@@ -161,6 +165,7 @@ impl Session {
         heap_limit: usize,
     ) -> Self {
         let tracer = Tracer::new(&platform);
+        let claims = service.collapser.owner();
         Session {
             config: service.config,
             state: service.state,
@@ -187,6 +192,7 @@ impl Session {
             args: vec!["compute-app".to_string()],
             blocked: None,
             pipes: Vec::new(),
+            claims,
         }
     }
 
@@ -213,7 +219,18 @@ impl Session {
 
     /// Start outside work; the driver picks it up from [`crate::Execution::take_work`].
     pub fn start_work(&mut self, kind: WorkKind) -> WorkId {
-        self.work.start(kind)
+        let fill = match &kind {
+            WorkKind::FetchBodyRead { fetch } if self.pending.cache_fills.contains_key(fetch) => {
+                Some(*fetch)
+            }
+            _ => None,
+        };
+        let id = self.work.start(kind);
+        if let Some(fetch) = fill {
+            // The readthrough cache takes a copy of what this read brings.
+            self.pending.fill_reads.insert(id, fetch);
+        }
+        id
     }
 
     /// Record a non-hostcall event (a log line, finished work, a lifecycle step).

@@ -22,6 +22,75 @@ pub struct PendingRequests {
     pub fetch_work: HashMap<WorkId, u32>,
     /// Counts pending requests as they finish, to tell which finished first.
     pub done_counter: u64,
+    /// The readthrough cache's state of pending requests that go through it.
+    pub readthrough: HashMap<u32, Readthrough>,
+    /// Background revalidations (stale-while-revalidate) by their fetch's work id.
+    pub revalidations: HashMap<WorkId, Revalidation>,
+    /// Responses being stored as their body streams in, by their fetch's work id.
+    pub cache_fills: HashMap<WorkId, CacheFill>,
+    /// Body reads of those fetches (read's work id → fetch's work id).
+    pub fill_reads: HashMap<WorkId, WorkId>,
+}
+
+/// A backend response the readthrough cache stores once its streaming body has
+/// arrived (whoever reads it: the guest, or a pipe forwarding it downstream).
+#[derive(Debug)]
+pub struct CacheFill {
+    /// The request's cache state (its claim is held until the object is stored).
+    pub readthrough: Readthrough,
+    /// What to store it with.
+    pub opts: crate::cache::WriteOptions,
+    /// The body so far.
+    pub body: Vec<u8>,
+    /// What the trace says about it.
+    pub ttl_note: String,
+}
+
+/// A backend request that goes through the readthrough cache: what the cache needs
+/// to finish it (see `pending::readthrough`).
+#[derive(Debug)]
+pub struct Readthrough {
+    /// The cache key (`cache::policy::readthrough_key`).
+    pub key: Vec<u8>,
+    /// The URL the request goes to (shown on stored objects).
+    pub url: String,
+    /// The request's headers as sent (the vary rule takes its values from them).
+    pub request_headers: Headers,
+    /// The request's cache override.
+    pub cache_override: crate::http::CacheOverride,
+    /// True for a `GET`: what comes back is stored when the rules allow.
+    pub store: bool,
+    /// A stale object the request may be answered with if the origin fails
+    /// (stale-if-error): its id.
+    pub stale_if_error: Option<String>,
+    /// Waiting for another request's fetch of the same key: the request to send
+    /// when that one is done without storing anything.
+    pub collapse: Option<Collapse>,
+    /// This request's claims on cache keys (released when it is dropped).
+    pub claims: crate::cache::collapse::Claims,
+}
+
+/// A request waiting on another execution's fetch of the same cache key.
+#[derive(Debug)]
+pub struct Collapse {
+    /// The request to send if it has to go to the origin after all.
+    pub fetch: Box<FetchRequest>,
+    /// Its backend.
+    pub backend: Box<Backend>,
+    /// How many times it has looked again.
+    pub polls: u32,
+}
+
+/// A background revalidation (stale-while-revalidate): a fetch no guest waits for
+/// whose response refreshes the cache.
+#[derive(Debug)]
+pub struct Revalidation {
+    /// The cache state of the request it revalidates for.
+    pub readthrough: Readthrough,
+    /// The backend's name.
+    pub backend: String,
+    /// The trace details of the fetch.
+    pub meta: FetchMeta,
 }
 
 /// An entry of the shared async-item table ([`PendingRequests::async_items`]).
@@ -83,6 +152,9 @@ pub struct FetchMeta {
     pub notes: Vec<String>,
     /// Request headers the driver could not send (for the trace event).
     pub headers_not_sent: Vec<String>,
+    /// The readthrough cache's outcome (`HIT`, `MISS`, `PASS`, `STALE`, `COLLAPSED`),
+    /// for the trace event; `None` for a send that performs no host-side caching.
+    pub cache: Option<&'static str>,
 }
 
 /// Where a pending request is.

@@ -6,6 +6,8 @@
 //! [`crate::backends`]; this module holds the per-request bookkeeping. KV operations
 //! get their waterfall span here too ([`kv_span`]).
 
+pub(crate) mod readthrough;
+
 use crate::backends::{error_kind_name, gunzip, mock_answer, simulated_failure, Backend};
 use crate::session::{FetchMeta, KvOp, KvPending, PendingState, Session};
 use crate::trace::{ArgValue, EventKind};
@@ -78,7 +80,8 @@ pub(crate) fn start(
                 "simulated failure: reachable_percent = {p}, this request did not reach the origin"
             ));
             let resp = simulated_failure(p);
-            let result = Ok(resp);
+            let mut result = Ok(resp);
+            readthrough::after_fetch(s, h, &mut result, meta);
             record_event(s, &backend.name, meta, &result, 0, 0);
             return done(s, result);
         }
@@ -102,6 +105,8 @@ pub(crate) fn start(
             (mock.delay_ms, Ok(answer))
         };
         if delay_ms == 0 {
+            let mut result = result;
+            readthrough::after_fetch(s, h, &mut result, meta);
             let result = finish_response(result, meta);
             record_event(s, &backend.name, meta, &result, 0, 0);
             return done(s, result);
@@ -120,7 +125,7 @@ pub(crate) fn start(
     PendingState::InFlight { work, canned: None }
 }
 
-fn done(s: &mut Session, result: Result<BackendResponse, SendFailure>) -> PendingState {
+pub(crate) fn done(s: &mut Session, result: Result<BackendResponse, SendFailure>) -> PendingState {
     s.pending.done_counter += 1;
     PendingState::Done {
         result: Box::new(result),
@@ -129,7 +134,7 @@ fn done(s: &mut Session, result: Result<BackendResponse, SendFailure>) -> Pendin
 }
 
 /// Decompress a response when the request asked for it and it is gzip.
-fn finish_response(
+pub(crate) fn finish_response(
     result: Result<BackendResponse, SendFailure>,
     meta: &mut FetchMeta,
 ) -> Result<BackendResponse, SendFailure> {
@@ -170,7 +175,7 @@ fn finish_response(
 }
 
 /// One trace event for a finished backend fetch.
-fn record_event(
+pub(crate) fn record_event(
     s: &mut Session,
     backend: &str,
     meta: &FetchMeta,
@@ -193,6 +198,10 @@ fn record_event(
     if let Some(m) = meta.mock {
         ev.args
             .push((Cow::Borrowed("mock"), ArgValue::Enum(m.to_string())));
+    }
+    if let Some(c) = meta.cache {
+        ev.args
+            .push((Cow::Borrowed("cache"), ArgValue::Enum(c.to_string())));
     }
     if !meta.headers_not_sent.is_empty() {
         ev.args.push((
@@ -268,6 +277,10 @@ fn fetched(
 }
 
 pub(crate) fn settle(s: &mut Session, h: u32, id: WorkId, result: WorkResult) {
+    if readthrough::is_collapsing(s, h) {
+        readthrough::poll(s, h);
+        return;
+    }
     let Some(crate::session::AsyncItem::Pending(p)) = s.pending.async_items.get_mut(&h) else {
         return;
     };
@@ -302,6 +315,8 @@ pub(crate) fn settle(s: &mut Session, h: u32, id: WorkId, result: WorkResult) {
             0,
         ),
     };
+    let mut outcome = outcome;
+    readthrough::after_fetch(s, h, &mut outcome, &mut meta);
     // The trace shows the response as received (bytes on the wire); the guest gets it
     // decompressed when it asked.
     let received = outcome.clone();

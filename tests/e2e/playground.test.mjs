@@ -240,6 +240,8 @@ async function waterfallRows(page) {
       mock: r.dataset.mock,
       failed: r.dataset.failed === "true",
       notSent: r.dataset.headersNotSent ? r.dataset.headersNotSent.split(",") : [],
+      cache: r.dataset.cache,
+      cacheOp: r.classList.contains("cache-op"),
       text: r.textContent,
     })),
   );
@@ -383,8 +385,10 @@ test("cdn-loop in the tab: left out of a simple cross-origin request (an origin 
 
     // A header that is not safelisted needs a preflight anyway: cdn-loop goes with it
     // (here the preflight is refused, which is what cdn-loop alone would have cost).
+    // Another URL: the readthrough cache stored the first one's response.
     await byId(page, "trace-filter").selectOption("all");
     await page.click('button[data-tab="Response"]');
+    await fill(page, "request-url", "/simple/hi?x=2");
     await fill(page, "request-headers", "X-Demo: 1");
     await runAgain(page);
     assert.match(await status(page), /^502/);
@@ -550,8 +554,12 @@ test("the JS SDK guest fetches from a CORS origin through the tab (send_async + 
     assert.equal(await row.count(), 1);
     assert.match(await row.locator("td.args").textContent(), /status=200/);
     assert.match(await row.locator("td.args").textContent(), new RegExp(escapeRe(`${origin.url}/echo/js?x=1`)));
-    const rows = await waterfallRows(page);
+    // Beside it, the cache storing the response (a cache work span).
+    const all = await waterfallRows(page);
+    assert.deepEqual(all.filter((r) => r.cacheOp).map((r) => r.backend), ["cache fill"]);
+    const rows = all.filter((r) => !r.cacheOp);
     assert.equal(rows.length, 1);
+    assert.equal(rows[0].cache, "MISS");
     assert.equal(rows[0].backend, "origin");
     assert.equal(rows[0].status, "200");
     assert.equal(rows[0].mock, undefined);

@@ -167,10 +167,17 @@ impl FetchRow {
             })
             .or_else(|| text_arg(e.arg("surrogate_key")))
             .unwrap_or_default();
+        let op = text_arg(e.arg("op")).unwrap_or_default();
+        // A purge is named after its surrogate key (the target): the row names the op.
+        let name = if e.arg("surrogate_key").is_some() && !op.is_empty() {
+            op.clone()
+        } else {
+            e.name.to_string()
+        };
         FetchRow {
             seq: e.seq,
-            backend: format!("cache {}", e.name),
-            method: text_arg(e.arg("op")).unwrap_or_default(),
+            backend: format!("cache {name}"),
+            method: op,
             url: target,
             status: None,
             bytes: int_arg(e.arg("bytes")).and_then(|b| u64::try_from(b).ok()),
@@ -713,6 +720,23 @@ mod tests {
         assert_eq!(op.cache_label(), "MISS");
         assert!(!op.failed());
         assert_eq!(op.class(), "wf-row cache-op");
+        let mut purge = TraceEvent::new(4, EventKind::Work, "cache", "news".to_string());
+        purge
+            .args
+            .push((Cow::Borrowed("op"), ArgValue::Enum("soft_purge".into())));
+        purge
+            .args
+            .push((Cow::Borrowed("surrogate_key"), ArgValue::Str("news".into())));
+        purge.status = Some(Cow::Borrowed("ok"));
+        let p = FetchRow::from_event(&purge).unwrap();
+        assert_eq!(
+            (
+                p.backend.as_str(),
+                p.request_label().as_str(),
+                p.status_label().as_str()
+            ),
+            ("cache soft_purge", "soft_purge news", "ok")
+        );
         let w = Waterfall::from_trace(&[hit, span]);
         assert_eq!(
             w.summary(),

@@ -1255,8 +1255,11 @@ test("the readthrough cache in the tab: a MISS stores the response, the next run
   /** Run (or load `guest` and run); returns the response body. */
   const run = async (g) => {
     await page.bringToFront();
-    if (g) await upload(page, guest(g));
-    else await byId(page, "run").click();
+    if (g) {
+      await upload(page, guest(g));
+      // Loaded, and so started (the load runs it): the run that ends next is this one.
+      await page.waitForFunction((name) => document.querySelector('[data-testid="guest-name"]')?.textContent === name, `${g}.wasm`);
+    } else await byId(page, "run").click();
     await waitForRun(page);
     assert.match(await status(page), /^200/);
     return (await text(page, "response-body")).trim();
@@ -1327,6 +1330,18 @@ test("the readthrough cache in the tab: a MISS stores the response, the next run
     assert.equal(await run(), "origin hit 3 for /cached/a");
     assert.deepEqual(await outcomes(), ["MISS"]);
     await page.screenshot({ path: path.join(ensureArtifacts(), "waterfall-cache.png") });
+
+    // A guest's purge (fastly_purge) is a change to the same state: the inspector shows it.
+    await fill(page, "request-url", "/purge/news?soft=1");
+    assert.equal(await run("readthrough"), "purged news");
+    await page.click('button[data-tab="Trace"]');
+    assert.ok((await waterfallRows(page)).some((r) => r.cacheOp && r.backend === "cache soft_purge"), "the purge is a cache span");
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-state="stale"]`);
+    await fill(page, "request-url", "/purge/news");
+    assert.equal(await run(), "purged news");
+    await openCache(page);
+    await byId(page, "cache-empty").waitFor();
     await noConsoleErrors(page);
   } finally {
     await context.close();

@@ -7,6 +7,7 @@
 // one execution and answers what it saw as JSON; anything else says hello.
 import { ConfigStore } from "fastly:config-store";
 import { KVStore } from "fastly:kv-store";
+import { CacheOverride } from "fastly:cache-override";
 
 addEventListener("fetch", (event) => event.respondWith(handle(event)));
 
@@ -53,6 +54,22 @@ async function handle(event) {
       }),
       { status: 200, headers: { "content-type": "application/json" } },
     );
+  }
+  // The readthrough cache with a CacheOverride: `?ttl=N` or `?pass=1`.
+  if (url.pathname.startsWith("/cached/")) {
+    const ttl = url.searchParams.get("ttl");
+    const cacheOverride = url.searchParams.get("pass") === "1"
+      ? new CacheOverride("pass")
+      : ttl ? new CacheOverride("override", { ttl: Number(ttl) }) : undefined;
+    const upstream = await fetch(`http://origin.example/${url.pathname.slice(8)}`, {
+      backend: "origin",
+      cacheOverride,
+    });
+    const text = await upstream.text();
+    return new Response(`origin said: ${text}`, {
+      status: upstream.status,
+      headers: { "x-age": upstream.headers.get("age") ?? "none" },
+    });
   }
   if (url.pathname.startsWith("/fetch/")) {
     const upstream = await fetch(`http://origin.example/${url.pathname.slice(7)}${url.search}`, {

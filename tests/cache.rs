@@ -144,7 +144,11 @@ fn a_js_guests_cache_override_sets_the_ttl_or_passes() {
     assert_eq!(get("/cached/a"), "origin said: hit 1");
     assert_eq!(get("/cached/a"), "origin said: hit 2");
     assert_eq!(get("/cached/b?ttl=300"), "origin said: hit 3");
-    assert_eq!(get("/cached/b?ttl=300"), "origin said: hit 3", "the override's TTL");
+    assert_eq!(
+        get("/cached/b?ttl=300"),
+        "origin said: hit 3",
+        "the override's TTL"
+    );
     let r = server.request("GET", "/cached/b?ttl=300", &[], b"");
     assert_ne!(r.header("x-age"), Some("none"), "a hit carries Age");
     // pass: the cached object is not used.

@@ -107,6 +107,7 @@ pub(crate) fn start(
         stale_if_error: None,
         collapse: None,
         claims: s.claims.another(),
+        revalidating: None,
     };
     look(s, h, backend, fetch, rt, meta)
 }
@@ -122,6 +123,7 @@ fn look(
 ) -> PendingState {
     let t = now(s);
     let found = cache::lookup(&mut **s.state.lock(), &rt.key, &fetch.headers, t);
+    let mut stale = None;
     if let Some(mut f) = found {
         let fr = f.meta.freshness(t);
         if fr.fresh {
@@ -134,7 +136,7 @@ fn look(
         }
         if fr.within_swr {
             let note = if rt.claims.claim(&rt.key) == Claim::Won {
-                revalidate(s, backend, fetch.clone(), rt);
+                revalidate(s, backend, fetch.clone(), rt, &f);
                 "stale-while-revalidate: served stale, revalidating in the background"
             } else {
                 "stale-while-revalidate: served stale; another request is revalidating it"
@@ -150,8 +152,9 @@ fn look(
             );
         }
         if fr.usable_if_error {
-            rt.stale_if_error = Some(f.id);
+            rt.stale_if_error = Some(f.id.clone());
         }
+        stale = Some(f);
     }
     // Only a GET collapses: a HEAD stores nothing others could wait for. Nor does a
     // request that came from this service itself (its `cdn-loop` carries our token):
@@ -176,8 +179,108 @@ fn look(
             "cache: waited for another request's fetch of this key, which stored nothing".into(),
         );
     }
+    let mut fetch = fetch;
+    if let Some(f) = &stale {
+        if conditional(&mut fetch, f) {
+            rt.revalidating = Some(f.id.clone());
+            meta.notes
+                .push("cache: revalidating the stale object with a conditional request".into());
+        }
+    }
     s.pending.readthrough.insert(h, rt);
     start_fetch(s, h, backend, fetch, meta)
+}
+
+/// Make `fetch` a conditional request for the stored object `f` (its `ETag` as
+/// `If-None-Match`, its `Last-Modified` as `If-Modified-Since`), unless the guest's
+/// request is conditional already. True when it did.
+fn conditional(fetch: &mut FetchRequest, f: &Found) -> bool {
+    if fetch.headers.get("if-none-match").is_some()
+        || fetch.headers.get("if-modified-since").is_some()
+    {
+        return false;
+    }
+    let Some(stored) = &f.meta.response else {
+        return false;
+    };
+    let mut added = false;
+    if let Some(etag) = stored.headers.get("etag") {
+        fetch.headers.insert("if-none-match", etag.to_vec());
+        added = true;
+    }
+    if let Some(lm) = stored.headers.get("last-modified") {
+        fetch.headers.insert("if-modified-since", lm.to_vec());
+        added = true;
+    }
+    added
+}
+
+/// A 304 to our conditional request: freshen the stored object with the 304's
+/// headers and answer with it. True when it did.
+fn freshen(
+    s: &mut Session,
+    rt: &Readthrough,
+    result: &mut Result<BackendResponse, SendFailure>,
+    meta: &mut FetchMeta,
+) -> bool {
+    let (Some(id), Ok(r)) = (&rt.revalidating, &*result) else {
+        return false;
+    };
+    if r.status != 304 {
+        return false;
+    }
+    let t = now(s);
+    let mut st = s.state.lock();
+    let (Some(m), Some(body)) = (cache::meta(&**st, id), cache::body(&**st, id)) else {
+        return false;
+    };
+    let Some(stored) = m.response else {
+        return false;
+    };
+    let mut headers = stored.headers.clone();
+    for name in r.headers.names() {
+        if matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "content-encoding"
+        ) {
+            continue;
+        }
+        let values = r
+            .headers
+            .get_all(&name)
+            .iter()
+            .map(|v| v.to_vec())
+            .collect();
+        headers.set_all(&name, values);
+    }
+    let mut pol = policy::response_policy(stored.status, &headers, t);
+    meta.notes
+        .extend(policy::apply_override(&mut pol, &rt.cache_override));
+    let opts = WriteOptions {
+        response: Some((
+            StoredResponse {
+                status: stored.status,
+                headers: headers.clone(),
+            },
+            rt.url.clone(),
+        )),
+        ..pol.opts.clone()
+    };
+    cache::update(&mut **st, id, opts, t);
+    meta.notes.push(format!(
+        "cache: the origin answered 304 Not Modified; the stored object is fresh again for {} s ({})",
+        pol.opts.max_age_ns / 1_000_000_000,
+        pol.ttl_source
+    ));
+    *result = Ok(BackendResponse {
+        status: stored.status,
+        headers: policy::for_guest(&headers, Some(pol.opts.initial_age_ns / 1_000_000_000)),
+        body,
+        body_error: None,
+        stream: None,
+        remote_addr: r.remote_addr,
+    });
+    true
 }
 
 /// Answer from the stored object `f` (counting a hit).
@@ -354,7 +457,7 @@ fn store_or_fall_back(
     result: &mut Result<BackendResponse, SendFailure>,
     meta: &mut FetchMeta,
 ) {
-    if stale_if_error(s, &rt, result, meta) {
+    if stale_if_error(s, &rt, result, meta) || freshen(s, &rt, result, meta) {
         return;
     }
     let Ok(r) = result else {
@@ -473,8 +576,17 @@ fn note_fill(s: &mut Session, note: String) {
 }
 
 /// Start a background revalidation of `rt`'s key (its claim is held).
-fn revalidate(s: &mut Session, backend: &Backend, mut fetch: FetchRequest, rt: Readthrough) {
+fn revalidate(
+    s: &mut Session,
+    backend: &Backend,
+    mut fetch: FetchRequest,
+    mut rt: Readthrough,
+    stale: &Found,
+) {
     fetch.stream_response = false;
+    if conditional(&mut fetch, stale) {
+        rt.revalidating = Some(stale.id.clone());
+    }
     let meta = FetchMeta {
         method: fetch.method.clone(),
         url: fetch.url.clone(),

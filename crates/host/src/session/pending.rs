@@ -68,6 +68,9 @@ pub struct Readthrough {
     pub collapse: Option<Collapse>,
     /// This request's claims on cache keys (released when it is dropped).
     pub claims: crate::cache::collapse::Claims,
+    /// The stale object this fetch revalidates with a conditional request
+    /// (`If-None-Match` / `If-Modified-Since`): its id. A 304 freshens it.
+    pub revalidating: Option<String>,
 }
 
 /// A request waiting on another execution's fetch of the same cache key.

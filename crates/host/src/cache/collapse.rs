@@ -117,6 +117,11 @@ impl Claims {
     pub fn release(&self, key: &[u8]) {
         self.collapser.release(key, self.owner)
     }
+
+    /// Release every claim it holds (the execution ended; the guard may live on).
+    pub fn release_all(&self) {
+        self.collapser.release_all(self.owner)
+    }
 }
 
 impl Drop for Claims {

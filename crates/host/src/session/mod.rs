@@ -4,6 +4,7 @@
 //! One `Session` lives in each wasmi `Store`; it is created fresh for every
 //! downstream request, as on the platform.
 
+use crate::cache::collapse::Claims;
 use crate::config::ServiceConfig;
 use crate::http::{DownstreamRequest, Output};
 use crate::memory::GuestMem;
@@ -14,6 +15,7 @@ use crate::trace::{EventKind, TraceEvent};
 use std::sync::Arc;
 
 mod body;
+mod cache;
 mod fuel;
 mod handles;
 mod pending;
@@ -22,6 +24,10 @@ mod queue;
 mod tracer;
 
 pub use body::{Body, BodySink, Incoming};
+pub use cache::{
+    state as cache_state, CacheBusy, CacheEntry, CacheHandle, CacheHandles, CacheTail, Insert,
+    InsertKind, InsertState, LookupRequest, ReplaceHandle, ReplaceStrategy,
+};
 pub use fuel::FuelMeter;
 pub use handles::{HandleTable, MAX_HANDLES};
 pub use pending::{
@@ -149,6 +155,12 @@ pub struct Session {
     pub blocked: Option<(Box<dyn Blocked>, Option<TraceEvent>)>,
     /// Backend bodies being forwarded downstream.
     pub pipes: Vec<Pipe>,
+    /// Core cache handles, inserts under way and the claims they hold.
+    pub cache: CacheHandles,
+    /// This execution's identity in the service's collapsing table
+    /// ([`Service::collapser`]): the cache keys it must insert (core cache
+    /// transactions, readthrough misses). Released when the execution ends.
+    pub claims: Claims,
 }
 
 impl Session {
@@ -161,6 +173,7 @@ impl Session {
         heap_limit: usize,
     ) -> Self {
         let tracer = Tracer::new(&platform);
+        let claims = service.collapser.owner();
         Session {
             config: service.config,
             state: service.state,
@@ -187,6 +200,8 @@ impl Session {
             args: vec!["compute-app".to_string()],
             blocked: None,
             pipes: Vec::new(),
+            cache: CacheHandles::default(),
+            claims,
         }
     }
 

@@ -212,13 +212,12 @@ fn check_service(cx: &mut Cx<'_>, ptr: u32) -> HostResult<()> {
     let p = cx.mem.read_u32(ptr)?;
     let len = cx.mem.read_u32(ptr + 4)?;
     let service = cx.str_arg("service", p, len)?;
-    let own = cx
-        .s
-        .env
-        .iter()
-        .find(|(k, _)| k == "FASTLY_SERVICE_ID")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let own =
+        cx.s.env
+            .iter()
+            .find(|(k, _)| k == "FASTLY_SERVICE_ID")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
     if service != own {
         cx.note(format!(
             "acting on behalf of another service ({service:?}) is not emulated: edgeplay runs one service ({own:?})"
@@ -312,7 +311,10 @@ fn read_write(
     if mask & write_bits::LENGTH != 0 {
         let l = cx.mem.read_u64(ptr + write_off::LENGTH)?;
         o.length = Some(l);
-        cx.arg("length", ArgValue::Int(i64::try_from(l).unwrap_or(i64::MAX)));
+        cx.arg(
+            "length",
+            ArgValue::Int(i64::try_from(l).unwrap_or(i64::MAX)),
+        );
     }
     if mask & write_bits::USER_METADATA != 0 {
         let p = cx.mem.read_u32(ptr + write_off::USER_METADATA)?;
@@ -797,7 +799,10 @@ fn get_body(
     }
     cx.handle_result("body", HandleKind::Body, bh);
     if let Some(l) = len {
-        cx.result("length", ArgValue::Int(i64::try_from(l).unwrap_or(i64::MAX)));
+        cx.result(
+            "length",
+            ArgValue::Int(i64::try_from(l).unwrap_or(i64::MAX)),
+        );
     }
     Ok(Status::OK.0)
 }
@@ -811,12 +816,11 @@ fn streamed_body(
     to: Option<u64>,
     always: bool,
 ) -> Result<Body, String> {
-    let ins = cx
-        .s
-        .cache
-        .inserts
-        .get(&id)
-        .ok_or_else(|| "internal error: the insert is gone".to_string())?;
+    let ins =
+        cx.s.cache
+            .inserts
+            .get(&id)
+            .ok_or_else(|| "internal error: the insert is gone".to_string())?;
     match &ins.state {
         InsertState::Stored { bytes, .. } => {
             let (a, b) = select_range(bytes.len() as u64, from, to);
@@ -824,13 +828,12 @@ fn streamed_body(
         }
         InsertState::Failed(why) => Err(format!("the insert stored nothing: {why}")),
         InsertState::Open { body } => {
-            let written = cx
-                .s
-                .http
-                .bodies
-                .get(*body)
-                .map(|b| b.remaining().to_vec())
-                .unwrap_or_default();
+            let written =
+                cx.s.http
+                    .bodies
+                    .get(*body)
+                    .map(|b| b.remaining().to_vec())
+                    .unwrap_or_default();
             let (start, end) = match ins.opts.length {
                 Some(len) => {
                     let (a, b) = select_range(len, from, to);
@@ -1060,7 +1063,9 @@ pub(crate) fn insert_body_closed(cx: &mut Cx<'_>, id: u32, mut b: Body) -> HostR
                 fetch: incoming.fetch,
             }),
         };
-        cx.note("the object's body is a backend body still arriving: the insert waits for all of it");
+        cx.note(
+            "the object's body is a backend body still arriving: the insert waits for all of it",
+        );
         return cx.suspend(Box::new(Draining {
             id,
             bytes,
@@ -1552,10 +1557,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
 /// Close the busy handle `h` (an obligation its resolved lookup holds is released).
 /// False when it is not a busy handle.
 fn close_busy(s: &mut Session, h: u32) -> bool {
-    if !matches!(
-        s.pending.async_items.get(&h),
-        Some(AsyncItem::CacheBusy(_))
-    ) {
+    if !matches!(s.pending.async_items.get(&h), Some(AsyncItem::CacheBusy(_))) {
         return false;
     }
     if let Some(AsyncItem::CacheBusy(b)) = s.pending.async_items.remove(&h) {

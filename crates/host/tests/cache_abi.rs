@@ -662,3 +662,48 @@ fn a_guest_that_ends_holding_a_claim_lets_the_waiters_proceed() {
         assert_eq!(b.header("x-must-insert"), "true");
     }
 }
+
+#[test]
+fn a_replace_with_the_wait_strategy_waits_for_an_insert_under_way() {
+    let engine = common::engine();
+    let svc = service();
+    let mut a = Live::start(&engine, &svc, "/core/tx?key=rw&value=from-a&sleep_ms=50");
+    a.run_until_waiting();
+    let mut b = Live::start(
+        &engine,
+        &svc,
+        "/core/replace?key=rw&value=from-b&strategy=wait",
+    );
+    b.run_until_waiting();
+    b.wake();
+    assert!(b.done.is_none(), "the replace waits for A's insert");
+    a.wake();
+    b.wake();
+    assert_eq!(b.body(), "existing from-a (hits 0, meta \"\"); replaced");
+    assert_eq!(
+        run(&engine, &svc, "GET", "/core/lookup?key=rw").body_text(),
+        "from-b"
+    );
+}
+
+#[test]
+fn a_key_that_is_not_text_shows_as_bytes_in_the_trace() {
+    let wat = r#"(module
+      (import "fastly_cache" "lookup" (func $lookup (param i32 i32 i32 i32 i32) (result i32)))
+      (import "fastly_cache" "get_state" (func $state (param i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 16) "\ff\fe\00\01")
+      (func (export "_start")
+        (if (call $lookup (i32.const 16) (i32.const 4) (i32.const 0) (i32.const 64) (i32.const 128))
+          (then unreachable))
+        (if (call $state (i32.load (i32.const 128)) (i32.const 132)) (then unreachable))
+        (if (i32.load (i32.const 132)) (then unreachable))))"#;
+    let r = common::run_wat(wat, common::get("/"));
+    common::assert_returned(&r);
+    let key = ArgValue::Bytes {
+        len: 4,
+        preview: "fffe0001".into(),
+    };
+    assert_eq!(r.calls("fastly_cache::lookup")[0].arg("key"), Some(&key));
+    assert_eq!(spans(&r)[0].arg("key"), Some(&key));
+}

@@ -154,7 +154,7 @@ fn human_ns(ns: u64) -> String {
     if ns == u64::MAX {
         return "forever".into();
     }
-    if ns % 1_000_000_000 == 0 {
+    if ns.is_multiple_of(1_000_000_000) {
         return format!("{}s", ns / 1_000_000_000);
     }
     if ns >= 1_000_000_000 {
@@ -1005,7 +1005,7 @@ fn end_insert(s: &mut Session, id: u32, bytes: Result<Vec<u8>, String>) -> Compl
                     match stored {
                         Some(found) => (
                             InsertState::Stored {
-                                found,
+                                found: Box::new(found),
                                 bytes: if stream_back { bytes } else { Vec::new() },
                             },
                             Status::OK,

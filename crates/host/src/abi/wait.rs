@@ -6,7 +6,6 @@
 //! build on this; it imports neither. A cache busy handle waiting for another
 //! execution's claim is re-checked on a short timer (`super::claim`).
 
-use super::claim::Recheck;
 use super::{Cx, Fault, HostResult};
 use crate::backends;
 use crate::http::{HttpVersion, Output, ResponseHead};
@@ -23,6 +22,37 @@ pub const INVALID_HANDLE: u32 = 0xFFFF_FFFE;
 
 /// Most handles `select` takes (`fastly_shared::MAX_PENDING_REQS`).
 pub const MAX_SELECT_HANDLES: u32 = 16_384;
+
+/// How often a wait on something no work will announce (another execution releasing
+/// a cache key's claim) looks again: 5 ms.
+pub const RECHECK_NS: u64 = 5_000_000;
+
+/// A re-check timer: a short sleep, restarted each time it is over, so a wait on
+/// another execution (see `super::claim`) always has work under way and is polled
+/// again on every driver.
+#[derive(Debug)]
+pub(crate) struct Recheck(WorkId);
+
+impl Recheck {
+    /// Start the timer.
+    pub fn start(s: &mut Session) -> Self {
+        Recheck(s.start_work(WorkKind::Sleep { ns: RECHECK_NS }))
+    }
+
+    /// True when the timer went off since the last call (it is then restarted).
+    pub fn due(&mut self, s: &mut Session) -> bool {
+        if s.work.take_result(self.0).is_none() {
+            return false;
+        }
+        self.0 = s.start_work(WorkKind::Sleep { ns: RECHECK_NS });
+        true
+    }
+
+    /// Stop the timer (the wait is over).
+    pub fn stop(self, s: &mut Session) {
+        s.work.forget(self.0);
+    }
+}
 
 /// What a finished call returns and adds to its trace event.
 #[derive(Debug, Default)]
@@ -192,7 +222,7 @@ fn can_progress(s: &Session, handles: &[u32]) -> bool {
 
 /// True when `h` is a cache busy handle waiting for another execution's claim: nothing
 /// tells this execution when it is released, so a wait on it re-checks
-/// ([`super::claim::Recheck`]).
+/// ([`Recheck`]).
 fn waits_for_claim(s: &Session, h: u32) -> bool {
     matches!(s.pending.async_items.get(&h), Some(AsyncItem::CacheBusy(b)) if b.resolved.is_none())
 }

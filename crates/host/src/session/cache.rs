@@ -154,7 +154,7 @@ pub enum InsertState {
     /// Stored (the bytes stay here for the handles that stream it back).
     Stored {
         /// The stored object.
-        found: Found,
+        found: Box<Found>,
         /// Its body.
         bytes: Vec<u8>,
     },

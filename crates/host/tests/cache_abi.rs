@@ -707,3 +707,48 @@ fn a_key_that_is_not_text_shows_as_bytes_in_the_trace() {
     assert_eq!(r.calls("fastly_cache::lookup")[0].arg("key"), Some(&key));
     assert_eq!(spans(&r)[0].arg("key"), Some(&key));
 }
+
+#[test]
+fn a_backend_body_still_arriving_is_cached_whole() {
+    let engine = common::engine();
+    let svc = Service::from(config(
+        "[local_server.backends.origin]\nurl = \"http://127.0.0.1:9000\"\n",
+    ));
+    // The origin answers with its head and the first bytes; the rest arrives through
+    // body reads (the test driver's reads find the end).
+    let origin = |_: &edgeplay_host::FetchRequest| {
+        WorkResult::FetchedHead(Box::new(edgeplay_host::FetchResponse {
+            status: 200,
+            headers: edgeplay_host::Headers::new(),
+            body: b"from the origin".to_vec(),
+            remote_addr: None,
+            first_byte_us: 10,
+            end_us: 20,
+            headers_not_sent: Vec::new(),
+            notes: Vec::new(),
+        }))
+    };
+    let r = run_driven(
+        &engine,
+        &guest(),
+        svc.clone(),
+        common::get("/core/from-backend?key=b"),
+        ExecOptions::default(),
+        origin,
+        |_| 0,
+    );
+    ok(&r);
+    let close = r.calls("fastly_http_body::close");
+    assert!(
+        close.iter().any(|e| e
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("still arriving"))),
+        "{}",
+        summaries(&r)
+    );
+    assert_eq!(
+        run(&engine, &svc, "GET", "/core/lookup?key=b").body_text(),
+        "from the origin"
+    );
+}

@@ -22,6 +22,8 @@
 //!   writes `part2`, finishes, reads the rest. Body: `part1|<error or not>|part2`.
 //! - `GET /core/replace`: replace with `strategy=` `immediate` / `force_miss` /
 //!   `wait`; body `existing <old or none>; replaced`.
+//! - `GET /core/from-backend`: inserts the body of a `GET` to the backend `origin`
+//!   (appended to the insert body as it arrives).
 //! - `GET /errors`: raw `fastly_cache` calls with bad arguments; one `name=status`
 //!   line each.
 //! - `GET /simple`: `simple::get_or_set_with` of the value; `x-closure-ran` says
@@ -48,6 +50,13 @@ fn main(mut req: Request) -> Result<Response, Error> {
         "/core/tx" => transaction(key, value, ttl, &q)?,
         "/core/stream" => stream_back(key, ttl)?,
         "/core/replace" => replace(key, value, ttl, &q)?,
+        "/core/from-backend" => {
+            let beresp = Request::get("http://origin.test/data").send("origin")?;
+            let mut w = core::insert(key, ttl).execute()?;
+            w.append(beresp.into_body());
+            w.finish()?;
+            Response::from_body("stored from the backend")
+        }
         "/errors" => Response::from_body(errors()),
         "/simple" => {
             let mut ran = false;

@@ -752,3 +752,38 @@ fn a_backend_body_still_arriving_is_cached_whole() {
         "from the origin"
     );
 }
+
+#[test]
+fn hostile_pointers_answer_inval_and_change_nothing() {
+    let wat = r#"(module
+      (import "fastly_cache" "lookup" (func $lookup (param i32 i32 i32 i32 i32) (result i32)))
+      (import "fastly_cache" "insert" (func $insert (param i32 i32 i32 i32 i32) (result i32)))
+      (import "fastly_cache" "replace" (func $replace (param i32 i32 i32 i32 i32) (result i32)))
+      (import "fastly_cache" "get_body" (func $get_body (param i32 i32 i32 i32) (result i32)))
+      (import "fastly_cache" "get_user_metadata" (func $meta (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 16) "key")
+      (func $expect (param $got i32) (param $want i32)
+        (if (i32.ne (local.get $got) (local.get $want)) (then unreachable)))
+      (func (export "_start")
+        ;; Options at the very end of the address space, with bits that read them.
+        (call $expect (call $lookup (i32.const 16) (i32.const 3) (i32.const 6) (i32.const 0xfffffffc) (i32.const 128)) (i32.const 2))
+        (call $expect (call $insert (i32.const 16) (i32.const 3) (i32.const 0x7fe) (i32.const 0xfffffff8) (i32.const 128)) (i32.const 2))
+        (call $expect (call $replace (i32.const 16) (i32.const 3) (i32.const 0x1e) (i32.const 0xfffffffc) (i32.const 128)) (i32.const 2))
+        ;; A key past the end of memory.
+        (call $expect (call $lookup (i32.const 0xfff0) (i32.const 0x100) (i32.const 0) (i32.const 64) (i32.const 128)) (i32.const 2))
+        ;; A miss, then a range read through a bad pointer, and metadata to nowhere.
+        (call $expect (call $lookup (i32.const 16) (i32.const 3) (i32.const 0) (i32.const 64) (i32.const 128)) (i32.const 0))
+        (call $expect (call $get_body (i32.load (i32.const 128)) (i32.const 6) (i32.const 0xfffffff8) (i32.const 132)) (i32.const 2))
+        (call $expect (call $meta (i32.load (i32.const 128)) (i32.const 0xfffffff0) (i32.const 64) (i32.const 0xfffffff0)) (i32.const 10))
+        ;; A handle out-pointer past the end: INVAL, and no handle leaks.
+        (call $expect (call $lookup (i32.const 16) (i32.const 3) (i32.const 0) (i32.const 64) (i32.const 0xfffffffe)) (i32.const 2))))"#;
+    let r = common::run_wat(wat, common::get("/"));
+    common::assert_returned(&r);
+    assert_eq!(
+        r.statuses("fastly_cache::insert"),
+        ["inval"],
+        "{}",
+        summaries(&r)
+    );
+}

@@ -144,6 +144,19 @@ mod write_off {
     pub const SERVICE: u32 = 72;
 }
 
+/// The address `off` bytes into the struct at `ptr` (a struct that would run past
+/// the end of the address space is a bad pointer, never an overflow).
+fn at(cx: &Cx<'_>, ptr: u32, off: u32) -> HostResult<u32> {
+    ptr.checked_add(off).ok_or_else(|| {
+        crate::memory::MemError::OutOfBounds {
+            ptr,
+            len: u64::from(off),
+            size: cx.mem.size(),
+        }
+        .into()
+    })
+}
+
 /// The wall clock (unix ns), for freshness.
 fn now(s: &Session) -> u64 {
     s.platform.clock.unix_ns()
@@ -210,7 +223,7 @@ fn read_request_headers(cx: &mut Cx<'_>, ptr: u32) -> HostResult<crate::http::He
 /// is UNSUPPORTED.
 fn check_service(cx: &mut Cx<'_>, ptr: u32) -> HostResult<()> {
     let p = cx.mem.read_u32(ptr)?;
-    let len = cx.mem.read_u32(ptr + 4)?;
+    let len = cx.mem.read_u32(at(cx, ptr, 4)?)?;
     let service = cx.str_arg("service", p, len)?;
     let own =
         cx.s.env
@@ -246,7 +259,7 @@ fn read_lookup(
         req.headers = read_request_headers(cx, opts)?;
     }
     if mask & lookup_bits::SERVICE != 0 {
-        check_service(cx, opts + 4)?;
+        check_service(cx, at(cx, opts, 4)?)?;
     }
     if mask & lookup_bits::ALWAYS_USE_REQUESTED_RANGE != 0 {
         req.always_use_requested_range = true;
@@ -272,16 +285,16 @@ fn read_write(
         .collect();
     cx.arg("options", ArgValue::Flags(names));
     let mut o = base;
-    o.max_age_ns = cx.mem.read_u64(ptr + write_off::MAX_AGE_NS)?;
+    o.max_age_ns = cx.mem.read_u64(at(cx, ptr, write_off::MAX_AGE_NS)?)?;
     cx.arg("max_age", ArgValue::Str(human_ns(o.max_age_ns)));
     o.request_headers = if mask & write_bits::REQUEST_HEADERS != 0 {
-        read_request_headers(cx, ptr + write_off::REQUEST_HEADERS)?
+        read_request_headers(cx, at(cx, ptr, write_off::REQUEST_HEADERS)?)?
     } else {
         headers.clone()
     };
     if mask & write_bits::VARY_RULE != 0 {
-        let p = cx.mem.read_u32(ptr + write_off::VARY_RULE)?;
-        let len = cx.mem.read_u32(ptr + write_off::VARY_RULE + 4)?;
+        let p = cx.mem.read_u32(at(cx, ptr, write_off::VARY_RULE)?)?;
+        let len = cx.mem.read_u32(at(cx, ptr, write_off::VARY_RULE + 4)?)?;
         let rule = cx.str_arg("vary_rule", p, len)?;
         let names: Vec<String> = rule.split_whitespace().map(str::to_string).collect();
         if names.len() > cache::MAX_VARY_HEADERS {
@@ -294,22 +307,24 @@ fn read_write(
         o.vary_rule = names;
     }
     if mask & write_bits::INITIAL_AGE_NS != 0 {
-        o.initial_age_ns = cx.mem.read_u64(ptr + write_off::INITIAL_AGE_NS)?;
+        o.initial_age_ns = cx.mem.read_u64(at(cx, ptr, write_off::INITIAL_AGE_NS)?)?;
         cx.arg("initial_age", ArgValue::Str(human_ns(o.initial_age_ns)));
     }
     if mask & write_bits::STALE_WHILE_REVALIDATE_NS != 0 {
-        o.swr_ns = cx.mem.read_u64(ptr + write_off::SWR_NS)?;
+        o.swr_ns = cx.mem.read_u64(at(cx, ptr, write_off::SWR_NS)?)?;
         cx.arg("stale_while_revalidate", ArgValue::Str(human_ns(o.swr_ns)));
     }
     if mask & write_bits::SURROGATE_KEYS != 0 {
-        let p = cx.mem.read_u32(ptr + write_off::SURROGATE_KEYS)?;
-        let len = cx.mem.read_u32(ptr + write_off::SURROGATE_KEYS + 4)?;
+        let p = cx.mem.read_u32(at(cx, ptr, write_off::SURROGATE_KEYS)?)?;
+        let len = cx
+            .mem
+            .read_u32(at(cx, ptr, write_off::SURROGATE_KEYS + 4)?)?;
         let text = cx.mem.read_str(p, len)?;
         o.surrogate_keys = text.split_whitespace().map(str::to_string).collect();
         cx.arg("surrogate_keys", ArgValue::List(o.surrogate_keys.clone()));
     }
     if mask & write_bits::LENGTH != 0 {
-        let l = cx.mem.read_u64(ptr + write_off::LENGTH)?;
+        let l = cx.mem.read_u64(at(cx, ptr, write_off::LENGTH)?)?;
         o.length = Some(l);
         cx.arg(
             "length",
@@ -317,19 +332,21 @@ fn read_write(
         );
     }
     if mask & write_bits::USER_METADATA != 0 {
-        let p = cx.mem.read_u32(ptr + write_off::USER_METADATA)?;
-        let len = cx.mem.read_u32(ptr + write_off::USER_METADATA + 4)?;
+        let p = cx.mem.read_u32(at(cx, ptr, write_off::USER_METADATA)?)?;
+        let len = cx
+            .mem
+            .read_u32(at(cx, ptr, write_off::USER_METADATA + 4)?)?;
         o.user_metadata = cx.bytes_arg("user_metadata", p, len)?;
     }
     if mask & write_bits::SENSITIVE_DATA != 0 {
         o.sensitive = true;
     }
     if mask & write_bits::EDGE_MAX_AGE_NS != 0 {
-        let e = cx.mem.read_u64(ptr + write_off::EDGE_MAX_AGE_NS)?;
+        let e = cx.mem.read_u64(at(cx, ptr, write_off::EDGE_MAX_AGE_NS)?)?;
         cx.arg("edge_max_age", ArgValue::Str(human_ns(e)));
     }
     if mask & write_bits::SERVICE != 0 {
-        check_service(cx, ptr + write_off::SERVICE)?;
+        check_service(cx, at(cx, ptr, write_off::SERVICE)?)?;
     }
     Ok(o)
 }
@@ -685,7 +702,7 @@ fn read_range(cx: &mut Cx<'_>, mask: u32, opts: u32) -> HostResult<(Option<u64>,
         None
     };
     let to = if mask & body_bits::TO != 0 {
-        Some(cx.mem.read_u64(opts + 8)?)
+        Some(cx.mem.read_u64(at(cx, opts, 8)?)?)
     } else {
         None
     };
@@ -840,7 +857,7 @@ fn streamed_body(
                     (a, Some(b))
                 }
                 None if always => match (from, to) {
-                    (Some(f), Some(t)) => (f, Some(t + 1)),
+                    (Some(f), Some(t)) => (f, Some(t.saturating_add(1))),
                     (Some(f), None) => (f, None),
                     _ => (0, None),
                 },
@@ -1178,7 +1195,7 @@ fn read_replace(
     }
     let mut strategy = ReplaceStrategy::Immediate;
     if mask & replace_bits::REPLACE_STRATEGY != 0 {
-        strategy = match cx.mem.read_u32(opts + 4)? {
+        strategy = match cx.mem.read_u32(at(cx, opts, 4)?)? {
             1 => ReplaceStrategy::Immediate,
             2 => ReplaceStrategy::ImmediateForceMiss,
             3 => ReplaceStrategy::Wait,
@@ -1190,7 +1207,7 @@ fn read_replace(
     }
     cx.arg("strategy", ArgValue::Enum(strategy.name().into()));
     if mask & replace_bits::SERVICE != 0 {
-        check_service(cx, opts + 8)?;
+        check_service(cx, at(cx, opts, 8)?)?;
     }
     if mask & replace_bits::ALWAYS_USE_REQUESTED_RANGE != 0 {
         req.always_use_requested_range = true;

@@ -150,5 +150,12 @@ mod tests {
         assert_eq!(b.claim(b"other"), Claim::Won);
         drop(b);
         assert!(c.is_empty());
+        // An ended execution lets go of everything while its guard lives on.
+        let d = c.owner();
+        d.claim(b"x");
+        d.claim(b"y");
+        d.release_all();
+        assert!(c.is_empty());
+        assert_eq!(d.claim(b"x"), Claim::Won, "the guard can claim again");
     }
 }

@@ -454,6 +454,19 @@ fn the_simple_cache_runs_its_closure_once() {
     // The simple cache tags what it stores with surrogate keys for its purge.
     let ins = first.calls("fastly_cache::transaction_insert_and_stream_back")[0];
     assert!(matches!(ins.arg("surrogate_keys"), Some(ArgValue::List(l)) if l.len() == 2));
+    // `simple::purge` purges by that key (`fastly_purge`): the next get misses and the
+    // closure runs again.
+    let purged = run(&engine, &svc, "POST", "/simple/purge?key=sc");
+    assert_eq!(purged.body_text(), "purged", "{}", summaries(&purged));
+    assert_eq!(
+        run(&engine, &svc, "GET", "/simple/get?key=sc")
+            .response
+            .status,
+        404
+    );
+    let again = run(&engine, &svc, "GET", "/simple?key=sc&value=fresh");
+    assert_eq!(again.body_text(), "fresh");
+    assert_eq!(header(&again, "x-closure-ran"), "1");
 }
 
 /// One execution driven by hand, so two can run side by side on one service: its

@@ -165,11 +165,20 @@ fn a_js_guests_simple_cache_and_core_cache_keep_what_they_stored() {
         r
     };
     let a = get("/simple-cache/k?value=first");
-    assert_eq!((a.text().as_str(), a.header("x-set-ran")), ("first", Some("true")));
+    assert_eq!(
+        (a.text().as_str(), a.header("x-set-ran")),
+        ("first", Some("true"))
+    );
     let b = get("/simple-cache/k?value=second");
-    assert_eq!((b.text().as_str(), b.header("x-set-ran")), ("first", Some("false")));
+    assert_eq!(
+        (b.text().as_str(), b.header("x-set-ran")),
+        ("first", Some("false"))
+    );
     let c = get("/simple-cache/k?value=third&purge=1");
-    assert_eq!((c.text().as_str(), c.header("x-set-ran")), ("third", Some("true")));
+    assert_eq!(
+        (c.text().as_str(), c.header("x-set-ran")),
+        ("third", Some("true"))
+    );
     assert_eq!(server.request("GET", "/core-cache/x", &[], b"").status, 404);
     assert_eq!(get("/core-cache/x?value=stored").text(), "inserted");
     let found = get("/core-cache/x");

@@ -109,10 +109,11 @@ pub(crate) fn start(
         claims: s.claims.another(),
         revalidating: None,
     };
-    look(s, h, backend, fetch, rt, meta)
+    look(s, h, backend, fetch, rt, meta, None)
 }
 
-/// Look the request up and answer, wait or fetch.
+/// Look the request up and answer, wait or fetch. `waited`: how many times it has
+/// looked again while collapsed on another request's fetch.
 fn look(
     s: &mut Session,
     h: u32,
@@ -120,6 +121,7 @@ fn look(
     fetch: FetchRequest,
     mut rt: Readthrough,
     meta: &mut FetchMeta,
+    waited: Option<u32>,
 ) -> PendingState {
     let t = now(s);
     let found = cache::lookup(&mut **s.state.lock(), &rt.key, &fetch.headers, t);
@@ -127,7 +129,7 @@ fn look(
     if let Some(mut f) = found {
         let fr = f.meta.freshness(t);
         if fr.fresh {
-            let how = if rt.collapse.is_some() {
+            let how = if waited.is_some() {
                 outcome::COLLAPSED
             } else {
                 outcome::HIT
@@ -161,8 +163,11 @@ fn look(
     // the fetch it would wait for may be its own caller's, waiting for it.
     let from_itself = crate::backends::loop_hops(&s.downstream.request.headers) > 0;
     let busy = rt.store && rt.claims.claim(&rt.key) == Claim::Busy && !from_itself;
-    if busy && rt.collapse.as_ref().is_none_or(|c| c.polls < MAX_POLLS) {
-        let polls = rt.collapse.as_ref().map_or(0, |c| c.polls + 1);
+    if busy && waited.is_none_or(|p| p < MAX_POLLS) {
+        let polls = waited.map_or(0, |p| p + 1);
+        if meta.start_us == 0.0 {
+            meta.start_us = s.elapsed_us();
+        }
         rt.collapse = Some(Collapse {
             fetch: Box::new(fetch),
             backend: Box::new(backend.clone()),
@@ -174,7 +179,7 @@ fn look(
         return PendingState::InFlight { work, canned: None };
     }
     meta.cache = Some(outcome::MISS);
-    if rt.collapse.take().is_some() {
+    if waited.is_some() {
         meta.notes.push(
             "cache: waited for another request's fetch of this key, which stored nothing".into(),
         );
@@ -294,7 +299,9 @@ fn serve(
     note: Option<&str>,
 ) -> PendingState {
     let t = now(s);
-    meta.start_us = s.elapsed_us();
+    if meta.start_us == 0.0 {
+        meta.start_us = s.elapsed_us();
+    }
     let (body, stored) = {
         let mut st = s.state.lock();
         cache::record_hit(&mut **st, f, t);
@@ -348,35 +355,17 @@ pub(crate) fn poll(s: &mut Session, h: u32) {
     let Some(mut rt) = s.pending.readthrough.remove(&h) else {
         return;
     };
-    let Some(c) = rt.collapse.as_mut() else {
+    let Some(c) = rt.collapse.take() else {
         return;
     };
-    let fetch = std::mem::replace(
-        &mut c.fetch,
-        Box::new(FetchRequest {
-            backend: String::new(),
-            method: String::new(),
-            url: String::new(),
-            headers: crate::http::Headers::new(),
-            body: Vec::new(),
-            body_stream: false,
-            connect_timeout_ms: None,
-            first_byte_timeout_ms: None,
-            between_bytes_timeout_ms: None,
-            stream_response: false,
-        }),
-    );
-    let backend = (*c.backend).clone();
     let mut meta = match s.pending.async_items.get(&h) {
         Some(AsyncItem::Pending(p)) => p.meta.clone(),
         _ => return,
     };
+    // The backend event spans the whole wait.
     let start_us = meta.start_us;
-    let state = look(s, h, &backend, *fetch, rt, &mut meta);
-    if matches!(state, PendingState::Done { .. }) || meta.cache == Some(outcome::MISS) {
-        // The event spans the whole wait.
-        meta.start_us = start_us;
-    }
+    let state = look(s, h, &c.backend, *c.fetch, rt, &mut meta, Some(c.polls));
+    meta.start_us = start_us;
     if let Some(AsyncItem::Pending(p)) = s.pending.async_items.get_mut(&h) {
         p.state = state;
         p.meta = meta;

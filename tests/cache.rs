@@ -126,3 +126,62 @@ fn request_runs_share_the_cache_through_a_state_dir() {
     assert_eq!(fresh["body"], "hit 2");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_js_guests_cache_override_sets_the_ttl_or_passes() {
+    let hits = Arc::new(AtomicU32::new(0));
+    let h = hits.clone();
+    let origin = Origin::start(move |_| {
+        let n = h.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut r = Reply::text(200, &format!("hit {n}"));
+        r.headers.push(("cache-control".into(), "max-age=0".into()));
+        r
+    });
+    let cfg = config_for(&origin);
+    let server = Server::start(&guest("js-app"), &["-C", cfg.to_str().unwrap()]);
+    // max-age=0 from the origin: not reusable, unless the override gives it a TTL.
+    let get = |path: &str| server.request("GET", path, &[], b"").text();
+    assert_eq!(get("/cached/a"), "origin said: hit 1");
+    assert_eq!(get("/cached/a"), "origin said: hit 2");
+    assert_eq!(get("/cached/b?ttl=300"), "origin said: hit 3");
+    assert_eq!(
+        get("/cached/b?ttl=300"),
+        "origin said: hit 3",
+        "the override's TTL"
+    );
+    let r = server.request("GET", "/cached/b?ttl=300", &[], b"");
+    assert_ne!(r.header("x-age"), Some("none"), "a hit carries Age");
+    // pass: the cached object is not used.
+    assert_eq!(get("/cached/b?pass=1"), "origin said: hit 4");
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn a_js_guests_simple_cache_and_core_cache_keep_what_they_stored() {
+    let server = Server::start(&guest("js-app"), &[]);
+    let get = |path: &str| {
+        let r = server.request("GET", path, &[], b"");
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r
+    };
+    let a = get("/simple-cache/k?value=first");
+    assert_eq!(
+        (a.text().as_str(), a.header("x-set-ran")),
+        ("first", Some("true"))
+    );
+    let b = get("/simple-cache/k?value=second");
+    assert_eq!(
+        (b.text().as_str(), b.header("x-set-ran")),
+        ("first", Some("false"))
+    );
+    let c = get("/simple-cache/k?value=third&purge=1");
+    assert_eq!(
+        (c.text().as_str(), c.header("x-set-ran")),
+        ("third", Some("true"))
+    );
+    assert_eq!(server.request("GET", "/core-cache/x", &[], b"").status, 404);
+    assert_eq!(get("/core-cache/x?value=stored").text(), "inserted");
+    let found = get("/core-cache/x");
+    assert_eq!(found.text(), "stored");
+    assert_eq!(found.header("x-hits"), Some("1"));
+}

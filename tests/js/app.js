@@ -7,6 +7,8 @@
 // one execution and answers what it saw as JSON; anything else says hello.
 import { ConfigStore } from "fastly:config-store";
 import { KVStore } from "fastly:kv-store";
+import { CacheOverride } from "fastly:cache-override";
+import { CoreCache, SimpleCache } from "fastly:cache";
 
 addEventListener("fetch", (event) => event.respondWith(handle(event)));
 
@@ -53,6 +55,53 @@ async function handle(event) {
       }),
       { status: 200, headers: { "content-type": "application/json" } },
     );
+  }
+  // SimpleCache: `/simple-cache/<key>?value=V` answers the cached value and whether
+  // the set function ran; `?purge=1` purges the key first.
+  const simple = url.pathname.match(/^\/simple-cache\/(.+)$/);
+  if (simple) {
+    if (url.searchParams.get("purge") === "1") {
+      SimpleCache.purge(simple[1], { scope: "pop" });
+    }
+    let ran = false;
+    const entry = await SimpleCache.getOrSet(simple[1], async () => {
+      ran = true;
+      return { value: url.searchParams.get("value") ?? "none", ttl: 60 };
+    });
+    return new Response(await entry.text(), { headers: { "x-set-ran": String(ran) } });
+  }
+  // CoreCache: `/core-cache/<key>?value=V` inserts V (60 s), without `value` looks up.
+  const core = url.pathname.match(/^\/core-cache\/(.+)$/);
+  if (core) {
+    const value = url.searchParams.get("value");
+    if (value !== null) {
+      const writer = CoreCache.insert(core[1], { maxAge: 60_000 });
+      writer.append(value);
+      writer.close();
+      return new Response("inserted");
+    }
+    const found = CoreCache.lookup(core[1]);
+    if (found === null) {
+      return new Response("miss", { status: 404 });
+    }
+    const text = await new Response(found.body()).text();
+    return new Response(text, { headers: { "x-hits": String(found.hits()) } });
+  }
+  // The readthrough cache with a CacheOverride: `?ttl=N` or `?pass=1`.
+  if (url.pathname.startsWith("/cached/")) {
+    const ttl = url.searchParams.get("ttl");
+    const cacheOverride = url.searchParams.get("pass") === "1"
+      ? new CacheOverride("pass")
+      : ttl ? new CacheOverride("override", { ttl: Number(ttl) }) : undefined;
+    const upstream = await fetch(`http://origin.example/${url.pathname.slice(8)}`, {
+      backend: "origin",
+      cacheOverride,
+    });
+    const text = await upstream.text();
+    return new Response(`origin said: ${text}`, {
+      status: upstream.status,
+      headers: { "x-age": upstream.headers.get("age") ?? "none" },
+    });
   }
   if (url.pathname.startsWith("/fetch/")) {
     const upstream = await fetch(`http://origin.example/${url.pathname.slice(7)}${url.search}`, {

@@ -294,6 +294,8 @@ impl Execution {
         // on the platform and in Viceroy: the client must not see it as complete.
         let s = self.store.data_mut();
         crate::pending::note_unfinished(s);
+        // Open cache inserts store nothing; held claims are released for the waiters.
+        crate::abi::cache::end_of_execution(s);
         if s.http
             .bodies
             .values()

@@ -34,6 +34,12 @@ pub enum HandleKind {
     KvStore,
     /// a pending KV lookup, insert, delete or list (an async item)
     KvPending,
+    /// `cache_handle` (core cache)
+    Cache,
+    /// `cache_busy_handle` (an async item)
+    CacheBusy,
+    /// `cache_replace_handle`
+    CacheReplace,
     /// any async item
     AsyncItem,
     /// WASI file descriptor

@@ -562,3 +562,56 @@ fn a_streaming_body_is_stored_once_it_has_arrived() {
     assert_eq!(outcomes(&second), ["HIT"]);
     assert_eq!(*n.borrow(), 1);
 }
+
+#[test]
+fn a_stale_object_is_revalidated_with_a_conditional_request_and_a_304_freshens_it() {
+    let f = Fixture::new();
+    let seen = RefCell::new(Vec::new());
+    let origin = |req: &FetchRequest| {
+        let inm = req
+            .headers
+            .get("if-none-match")
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        seen.borrow_mut().push(inm.clone());
+        let mut h = Headers::new();
+        h.insert("etag", "\"v1\"");
+        let (status, body) = if inm.as_deref() == Some("\"v1\"") {
+            h.insert("cache-control", "max-age=100");
+            (304, Vec::new())
+        } else {
+            h.insert("cache-control", "max-age=10");
+            (200, b"the page".to_vec())
+        };
+        WorkResult::Fetched(Box::new(FetchResponse {
+            status,
+            headers: h,
+            body,
+            remote_addr: None,
+            first_byte_us: 10,
+            end_us: 20,
+            headers_not_sent: Vec::new(),
+            notes: Vec::new(),
+        }))
+    };
+    f.run(URL, &[], origin);
+    f.advance_s(20);
+    let r = f.run(URL, &[], origin);
+    assert_eq!(
+        (r.response.status, r.body_text().as_str()),
+        (200, "the page")
+    );
+    assert!(notes(&r).contains("304 Not Modified"), "{}", notes(&r));
+    assert_eq!(
+        header(&r, "cache-control"),
+        Some("max-age=100"),
+        "the 304's headers"
+    );
+    assert_eq!(*seen.borrow(), [None, Some("\"v1\"".to_string())]);
+    f.advance_s(50);
+    let hit = f.run(URL, &[], origin);
+    assert_eq!(
+        (outcomes(&hit), hit.body_text()),
+        (vec!["HIT".to_string()], "the page".to_string())
+    );
+    assert_eq!(seen.borrow().len(), 2);
+}

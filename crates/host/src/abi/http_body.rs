@@ -22,6 +22,12 @@
 //! `close` hands the whole body to its pending request, which only then starts
 //! (`abandon` fails the request). See [`super::send`].
 //!
+//! The body of a core cache insert ([`BodySink::CacheInsert`]) is write-only too:
+//! writes and appends are buffered (a backend body still arriving may be appended),
+//! `close` stores the object and `abandon` stores nothing (see [`super::cache`]). A
+//! body that streams an insert back ([`crate::session::CacheTail`]) takes the
+//! writer's next bytes when a read has used up what it holds.
+//!
 //! As in Viceroy: a streaming body cannot be read, front-written or appended from
 //! (BADF), nor have its trailers read (INVAL); trailers of any other body can be read
 //! only once a read has reached its end (AGAIN before that, also for a body the guest
@@ -265,6 +271,14 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             buffer_body(cx, "body", body, "read")?;
             check_range(cx, buf, buf_len)?;
             let b = body_mut(cx, "body", body)?;
+            if b.remaining().is_empty() && b.cache_tail.is_some() && buf_len > 0 {
+                // A cached object still being inserted: take what the writer has.
+                if let Err(why) = super::cache::pull_tail(cx.s, body) {
+                    cx.note(why);
+                    return Err(Status::ERROR.into());
+                }
+            }
+            let b = body_mut(cx, "body", body)?;
             if b.remaining().is_empty() && b.incoming.is_some() && buf_len > 0 {
                 // A backend body still arriving: wait for its next bytes.
                 return pull(cx, body, buf, buf_len, nread_out);
@@ -401,6 +415,9 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.note("the streaming upload is complete");
                 return upload_end(cx, fetch, false);
             }
+            if let BodySink::CacheInsert(id) = b.sink {
+                return super::cache::insert_body_closed(cx, id, b);
+            }
             if let BodySink::Upload(pending) = b.sink {
                 let bytes = b.take_remaining();
                 cx.note(format!("the streaming upload is complete ({} bytes): the request is sent now", bytes.len()));
@@ -421,6 +438,9 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             if let BodySink::UploadStream(fetch) = b.sink {
                 cx.note("the streaming upload was abandoned: the origin sees an incomplete body");
                 return upload_end(cx, fetch, true);
+            }
+            if let BodySink::CacheInsert(id) = b.sink {
+                return super::cache::insert_body_abandoned(cx, id);
             }
             if let BodySink::Upload(pending) = b.sink {
                 cx.note("the streaming upload was abandoned: its request fails");

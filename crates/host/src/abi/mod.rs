@@ -14,6 +14,7 @@
 //! | `fastly_secret_store` | `secret_store.rs` |
 //! | `fastly_kv_store`, legacy `fastly_object_store` | `kv_store.rs`, `object_store.rs` (same functions) |
 //! | `fastly_compute_runtime` | `compute_runtime.rs` |
+//! | `fastly_cache` | `cache.rs` (engine: [`crate::cache`]; the collapsing wait in `claim.rs`) |
 //! | `fastly_acl` / `fastly_erl` | `acl.rs` / `erl.rs` (engines: [`crate::acl`], [`crate::erl`]) |
 //! | `fastly_geo` / `fastly_device_detection` / `fastly_uap` | `geo.rs` / `device_detection.rs` / `uap.rs` |
 //! | `wasi_snapshot_preview1` | `wasi.rs` |
@@ -28,8 +29,10 @@
 pub mod acl;
 pub mod async_io;
 pub mod backend;
+pub mod cache;
 pub mod catalog;
 pub mod catalog_types;
+pub mod claim;
 pub mod compute_runtime;
 pub mod device_detection;
 pub mod dictionary;
@@ -334,6 +337,7 @@ pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
     acl::link(reg)?;
     async_io::link(reg)?;
     backend::link(reg)?;
+    cache::link(reg)?;
     compute_runtime::link(reg)?;
     device_detection::link(reg)?;
     dictionary::link(reg)?;

@@ -3,7 +3,8 @@
 //! once when an item is ready, or suspend the guest ([`wait`]) until one is (or a
 //! timeout sleep is over); [`deliver`] then hands a finished backend request's
 //! response (or its failure) to the guest. The hostcall modules (`send`, `async_io`)
-//! build on this; it imports neither.
+//! build on this; it imports neither. A cache busy handle waiting for another
+//! execution's claim is re-checked on a short timer (`super::claim`).
 
 use super::{Cx, Fault, HostResult};
 use crate::backends;
@@ -21,6 +22,37 @@ pub const INVALID_HANDLE: u32 = 0xFFFF_FFFE;
 
 /// Most handles `select` takes (`fastly_shared::MAX_PENDING_REQS`).
 pub const MAX_SELECT_HANDLES: u32 = 16_384;
+
+/// How often a wait on something no work will announce (another execution releasing
+/// a cache key's claim) looks again: 5 ms.
+pub const RECHECK_NS: u64 = 5_000_000;
+
+/// A re-check timer: a short sleep, restarted each time it is over, so a wait on
+/// another execution (see `super::claim`) always has work under way and is polled
+/// again on every driver.
+#[derive(Debug)]
+pub(crate) struct Recheck(WorkId);
+
+impl Recheck {
+    /// Start the timer.
+    pub fn start(s: &mut Session) -> Self {
+        Recheck(s.start_work(WorkKind::Sleep { ns: RECHECK_NS }))
+    }
+
+    /// True when the timer went off since the last call (it is then restarted).
+    pub fn due(&mut self, s: &mut Session) -> bool {
+        if s.work.take_result(self.0).is_none() {
+            return false;
+        }
+        self.0 = s.start_work(WorkKind::Sleep { ns: RECHECK_NS });
+        true
+    }
+
+    /// Stop the timer (the wait is over).
+    pub fn stop(self, s: &mut Session) {
+        s.work.forget(self.0);
+    }
+}
 
 /// What a finished call returns and adds to its trace event.
 #[derive(Debug, Default)]
@@ -59,7 +91,8 @@ impl Completion {
         Ok(self.code)
     }
 
-    fn annotate(&mut self, ev: &mut TraceEvent) {
+    /// Add the results and note to a trace event that was left open (a suspended call).
+    pub fn annotate(&mut self, ev: &mut TraceEvent) {
         for (n, v) in self.results.drain(..) {
             ev.results.push((Cow::Borrowed(n), v));
         }
@@ -159,6 +192,10 @@ pub(crate) fn ready_order(s: &Session, h: u32) -> Option<u64> {
             _ => None,
         },
         Some(AsyncItem::RequestPromise | AsyncItem::Kv(_)) => Some(0),
+        // Ready once the lookup could proceed: resolved, or the key's claim is free.
+        Some(AsyncItem::CacheBusy(b)) => {
+            (b.resolved.is_some() || !s.claims.busy(&b.lookup.key)).then_some(0)
+        }
         None => s.http.bodies.contains(h).then_some(0),
     }
 }
@@ -179,20 +216,31 @@ fn can_progress(s: &Session, handles: &[u32]) -> bool {
         matches!(
             s.pending.async_items.get(h),
             Some(AsyncItem::Pending(p)) if matches!(p.state, PendingState::InFlight { .. })
-        )
+        ) || waits_for_claim(s, *h)
     })
+}
+
+/// True when `h` is a cache busy handle waiting for another execution's claim: nothing
+/// tells this execution when it is released, so a wait on it re-checks
+/// ([`Recheck`]).
+fn waits_for_claim(s: &Session, h: u32) -> bool {
+    matches!(s.pending.async_items.get(&h), Some(AsyncItem::CacheBusy(b)) if b.resolved.is_none())
 }
 
 /// A call suspended until one of its handles is ready (or its timeout sleep is over).
 pub(crate) struct Waiting {
     handles: Vec<u32>,
     sleep: Option<WorkId>,
+    recheck: Option<Recheck>,
     finish: Finish,
     done: Option<Completion>,
 }
 
 impl Blocked for Waiting {
     fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
+        if let Some(r) = self.recheck.as_mut() {
+            r.due(s);
+        }
         let index = match ready_index(s, &self.handles) {
             Some(i) => {
                 if let Some(w) = self.sleep {
@@ -205,6 +253,9 @@ impl Blocked for Waiting {
                 _ => return None,
             },
         };
+        if let Some(r) = self.recheck.take() {
+            r.stop(s);
+        }
         let c = self.finish.run(mem, s, &self.handles, index);
         let code = c.code;
         self.done = Some(c);
@@ -247,9 +298,14 @@ pub(crate) fn wait(
             ns: u64::from(ms) * 1_000_000,
         })
     });
+    let recheck = handles
+        .iter()
+        .any(|h| waits_for_claim(cx.s, *h))
+        .then(|| Recheck::start(cx.s));
     cx.suspend(Box::new(Waiting {
         handles,
         sleep,
+        recheck,
         finish,
         done: None,
     }))

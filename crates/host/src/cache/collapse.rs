@@ -123,6 +123,11 @@ impl Claims {
     pub fn release(&self, key: &[u8]) {
         self.collapser.release(key, self.owner)
     }
+
+    /// Release every claim it holds (the execution ended; the guard may live on).
+    pub fn release_all(&self) {
+        self.collapser.release_all(self.owner)
+    }
 }
 
 impl Drop for Claims {
@@ -151,5 +156,12 @@ mod tests {
         assert_eq!(b.claim(b"other"), Claim::Won);
         drop(b);
         assert!(c.is_empty());
+        // An ended execution lets go of everything while its guard lives on.
+        let d = c.owner();
+        d.claim(b"x");
+        d.claim(b"y");
+        d.release_all();
+        assert!(c.is_empty());
+        assert_eq!(d.claim(b"x"), Claim::Won, "the guard can claim again");
     }
 }

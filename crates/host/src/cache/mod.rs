@@ -40,7 +40,8 @@
 //! [`Limits`]: at most `max_entries` objects and `max_bytes` of bodies; an insert past
 //! either evicts the least recently used objects first (as a POP evicts unpopular
 //! objects before their TTL ends). An object past its freshness and every stale window
-//! is removed when a lookup meets it.
+//! is removed when a lookup meets it, unless it can be revalidated (an HTTP response
+//! with a validator): the platform keeps those for conditional requests.
 
 pub mod collapse;
 pub mod policy;
@@ -220,6 +221,14 @@ impl Meta {
             .all(|(name, value)| header_string(request, name).as_deref() == value.as_deref())
     }
 
+    /// True for an HTTP response with a validator (`ETag` or `Last-Modified`): it can
+    /// be revalidated with a conditional request once stale.
+    pub fn has_validator(&self) -> bool {
+        self.response.as_ref().is_some_and(|r| {
+            r.headers.get("etag").is_some() || r.headers.get("last-modified").is_some()
+        })
+    }
+
     /// Seconds of freshness left at `now` (negative once stale), for people.
     pub fn ttl_left_s(&self, now: u64) -> f64 {
         (self.max_age_ns as f64 - self.age_ns(now) as f64) / 1e9
@@ -358,13 +367,15 @@ pub fn variants(st: &dyn Storage, key: &[u8]) -> Vec<Found> {
         .collect()
 }
 
-/// The object under `key` whose variant `request` selects, if one is stored and not
-/// past every window (such an object is removed when met). Does not count a hit: see
+/// The object under `key` whose variant `request` selects, if one is stored. An
+/// object past every window is removed when met, unless it is an HTTP response with
+/// a validator (`ETag`, `Last-Modified`): that one stays, unusable, to be revalidated
+/// with a conditional request ([`Meta::has_validator`]). Does not count a hit: see
 /// [`record_hit`].
 pub fn lookup(st: &mut dyn Storage, key: &[u8], request: &Headers, now: u64) -> Option<Found> {
     let mut best: Option<Found> = None;
     for f in variants(st, key) {
-        if f.meta.freshness(now).expired {
+        if f.meta.freshness(now).expired && !f.meta.has_validator() {
             remove(st, &f.id);
             continue;
         }

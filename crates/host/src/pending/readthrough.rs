@@ -107,11 +107,13 @@ pub(crate) fn start(
         stale_if_error: None,
         collapse: None,
         claims: s.claims.another(),
+        revalidating: None,
     };
-    look(s, h, backend, fetch, rt, meta)
+    look(s, h, backend, fetch, rt, meta, None)
 }
 
-/// Look the request up and answer, wait or fetch.
+/// Look the request up and answer, wait or fetch. `waited`: how many times it has
+/// looked again while collapsed on another request's fetch.
 fn look(
     s: &mut Session,
     h: u32,
@@ -119,13 +121,15 @@ fn look(
     fetch: FetchRequest,
     mut rt: Readthrough,
     meta: &mut FetchMeta,
+    waited: Option<u32>,
 ) -> PendingState {
     let t = now(s);
     let found = cache::lookup(&mut **s.state.lock(), &rt.key, &fetch.headers, t);
+    let mut stale = None;
     if let Some(mut f) = found {
         let fr = f.meta.freshness(t);
         if fr.fresh {
-            let how = if rt.collapse.is_some() {
+            let how = if waited.is_some() {
                 outcome::COLLAPSED
             } else {
                 outcome::HIT
@@ -134,7 +138,7 @@ fn look(
         }
         if fr.within_swr {
             let note = if rt.claims.claim(&rt.key) == Claim::Won {
-                revalidate(s, backend, fetch.clone(), rt);
+                revalidate(s, backend, fetch.clone(), rt, &f);
                 "stale-while-revalidate: served stale, revalidating in the background"
             } else {
                 "stale-while-revalidate: served stale; another request is revalidating it"
@@ -150,16 +154,20 @@ fn look(
             );
         }
         if fr.usable_if_error {
-            rt.stale_if_error = Some(f.id);
+            rt.stale_if_error = Some(f.id.clone());
         }
+        stale = Some(f);
     }
     // Only a GET collapses: a HEAD stores nothing others could wait for. Nor does a
     // request that came from this service itself (its `cdn-loop` carries our token):
     // the fetch it would wait for may be its own caller's, waiting for it.
     let from_itself = crate::backends::loop_hops(&s.downstream.request.headers) > 0;
     let busy = rt.store && rt.claims.claim(&rt.key) == Claim::Busy && !from_itself;
-    if busy && rt.collapse.as_ref().is_none_or(|c| c.polls < MAX_POLLS) {
-        let polls = rt.collapse.as_ref().map_or(0, |c| c.polls + 1);
+    if busy && waited.is_none_or(|p| p < MAX_POLLS) {
+        let polls = waited.map_or(0, |p| p + 1);
+        if meta.start_us == 0.0 {
+            meta.start_us = s.elapsed_us();
+        }
         rt.collapse = Some(Collapse {
             fetch: Box::new(fetch),
             backend: Box::new(backend.clone()),
@@ -171,13 +179,113 @@ fn look(
         return PendingState::InFlight { work, canned: None };
     }
     meta.cache = Some(outcome::MISS);
-    if rt.collapse.take().is_some() {
+    if waited.is_some() {
         meta.notes.push(
             "cache: waited for another request's fetch of this key, which stored nothing".into(),
         );
     }
+    let mut fetch = fetch;
+    if let Some(f) = &stale {
+        if conditional(&mut fetch, f) {
+            rt.revalidating = Some(f.id.clone());
+            meta.notes
+                .push("cache: revalidating the stale object with a conditional request".into());
+        }
+    }
     s.pending.readthrough.insert(h, rt);
     start_fetch(s, h, backend, fetch, meta)
+}
+
+/// Make `fetch` a conditional request for the stored object `f` (its `ETag` as
+/// `If-None-Match`, its `Last-Modified` as `If-Modified-Since`), unless the guest's
+/// request is conditional already. True when it did.
+fn conditional(fetch: &mut FetchRequest, f: &Found) -> bool {
+    if fetch.headers.get("if-none-match").is_some()
+        || fetch.headers.get("if-modified-since").is_some()
+    {
+        return false;
+    }
+    let Some(stored) = &f.meta.response else {
+        return false;
+    };
+    let mut added = false;
+    if let Some(etag) = stored.headers.get("etag") {
+        fetch.headers.insert("if-none-match", etag.to_vec());
+        added = true;
+    }
+    if let Some(lm) = stored.headers.get("last-modified") {
+        fetch.headers.insert("if-modified-since", lm.to_vec());
+        added = true;
+    }
+    added
+}
+
+/// A 304 to our conditional request: freshen the stored object with the 304's
+/// headers and answer with it. True when it did.
+fn freshen(
+    s: &mut Session,
+    rt: &Readthrough,
+    result: &mut Result<BackendResponse, SendFailure>,
+    meta: &mut FetchMeta,
+) -> bool {
+    let (Some(id), Ok(r)) = (&rt.revalidating, &*result) else {
+        return false;
+    };
+    if r.status != 304 {
+        return false;
+    }
+    let t = now(s);
+    let mut st = s.state.lock();
+    let (Some(m), Some(body)) = (cache::meta(&**st, id), cache::body(&**st, id)) else {
+        return false;
+    };
+    let Some(stored) = m.response else {
+        return false;
+    };
+    let mut headers = stored.headers.clone();
+    for name in r.headers.names() {
+        if matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "content-encoding"
+        ) {
+            continue;
+        }
+        let values = r
+            .headers
+            .get_all(&name)
+            .iter()
+            .map(|v| v.to_vec())
+            .collect();
+        headers.set_all(&name, values);
+    }
+    let mut pol = policy::response_policy(stored.status, &headers, t);
+    meta.notes
+        .extend(policy::apply_override(&mut pol, &rt.cache_override));
+    let opts = WriteOptions {
+        response: Some((
+            StoredResponse {
+                status: stored.status,
+                headers: headers.clone(),
+            },
+            rt.url.clone(),
+        )),
+        ..pol.opts.clone()
+    };
+    cache::update(&mut **st, id, opts, t);
+    meta.notes.push(format!(
+        "cache: the origin answered 304 Not Modified; the stored object is fresh again for {} s ({})",
+        pol.opts.max_age_ns / 1_000_000_000,
+        pol.ttl_source
+    ));
+    *result = Ok(BackendResponse {
+        status: stored.status,
+        headers: policy::for_guest(&headers, Some(pol.opts.initial_age_ns / 1_000_000_000)),
+        body,
+        body_error: None,
+        stream: None,
+        remote_addr: r.remote_addr,
+    });
+    true
 }
 
 /// Answer from the stored object `f` (counting a hit).
@@ -191,7 +299,9 @@ fn serve(
     note: Option<&str>,
 ) -> PendingState {
     let t = now(s);
-    meta.start_us = s.elapsed_us();
+    if meta.start_us == 0.0 {
+        meta.start_us = s.elapsed_us();
+    }
     let (body, stored) = {
         let mut st = s.state.lock();
         cache::record_hit(&mut **st, f, t);
@@ -245,35 +355,17 @@ pub(crate) fn poll(s: &mut Session, h: u32) {
     let Some(mut rt) = s.pending.readthrough.remove(&h) else {
         return;
     };
-    let Some(c) = rt.collapse.as_mut() else {
+    let Some(c) = rt.collapse.take() else {
         return;
     };
-    let fetch = std::mem::replace(
-        &mut c.fetch,
-        Box::new(FetchRequest {
-            backend: String::new(),
-            method: String::new(),
-            url: String::new(),
-            headers: crate::http::Headers::new(),
-            body: Vec::new(),
-            body_stream: false,
-            connect_timeout_ms: None,
-            first_byte_timeout_ms: None,
-            between_bytes_timeout_ms: None,
-            stream_response: false,
-        }),
-    );
-    let backend = (*c.backend).clone();
     let mut meta = match s.pending.async_items.get(&h) {
         Some(AsyncItem::Pending(p)) => p.meta.clone(),
         _ => return,
     };
+    // The backend event spans the whole wait.
     let start_us = meta.start_us;
-    let state = look(s, h, &backend, *fetch, rt, &mut meta);
-    if matches!(state, PendingState::Done { .. }) || meta.cache == Some(outcome::MISS) {
-        // The event spans the whole wait.
-        meta.start_us = start_us;
-    }
+    let state = look(s, h, &c.backend, *c.fetch, rt, &mut meta, Some(c.polls));
+    meta.start_us = start_us;
     if let Some(AsyncItem::Pending(p)) = s.pending.async_items.get_mut(&h) {
         p.state = state;
         p.meta = meta;
@@ -354,7 +446,7 @@ fn store_or_fall_back(
     result: &mut Result<BackendResponse, SendFailure>,
     meta: &mut FetchMeta,
 ) {
-    if stale_if_error(s, &rt, result, meta) {
+    if stale_if_error(s, &rt, result, meta) || freshen(s, &rt, result, meta) {
         return;
     }
     let Ok(r) = result else {
@@ -473,8 +565,17 @@ fn note_fill(s: &mut Session, note: String) {
 }
 
 /// Start a background revalidation of `rt`'s key (its claim is held).
-fn revalidate(s: &mut Session, backend: &Backend, mut fetch: FetchRequest, rt: Readthrough) {
+fn revalidate(
+    s: &mut Session,
+    backend: &Backend,
+    mut fetch: FetchRequest,
+    mut rt: Readthrough,
+    stale: &Found,
+) {
     fetch.stream_response = false;
+    if conditional(&mut fetch, stale) {
+        rt.revalidating = Some(stale.id.clone());
+    }
     let meta = FetchMeta {
         method: fetch.method.clone(),
         url: fetch.url.clone(),

@@ -19,6 +19,10 @@ pub enum BodySink {
     /// [`WorkKind::FetchBodyChunk`], `close` [`WorkKind::FetchBodyEnd`], `abandon` an
     /// aborted end.
     UploadStream(WorkId),
+    /// The body of a core cache insert (`fastly_cache.insert`, `transaction_insert`,
+    /// `replace_insert`; the insert's id): writes are buffered, `close` stores the
+    /// object, `abandon` stores nothing.
+    CacheInsert(u32),
 }
 
 impl BodySink {
@@ -50,6 +54,9 @@ pub struct Body {
     pub error: Option<String>,
     /// The rest of a backend response body that is still arriving (after `data`).
     pub incoming: Option<Incoming>,
+    /// The rest of a cached object that is still being inserted (after `data`): the
+    /// body a stream-back cache handle gives.
+    pub cache_tail: Option<crate::session::CacheTail>,
 }
 
 /// The part of a backend response body that has not arrived yet.
@@ -74,6 +81,7 @@ impl Body {
             trailers_ready: false,
             error: None,
             incoming: None,
+            cache_tail: None,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::trace::{EventKind, TraceEvent};
 use std::sync::Arc;
 
 mod body;
+mod cache;
 mod fuel;
 mod handles;
 mod pending;
@@ -22,6 +23,10 @@ mod queue;
 mod tracer;
 
 pub use body::{Body, BodySink, Incoming};
+pub use cache::{
+    state as cache_state, CacheBusy, CacheEntry, CacheHandle, CacheHandles, CacheTail, Insert,
+    InsertKind, InsertState, LookupRequest, ReplaceHandle, ReplaceStrategy,
+};
 pub use fuel::FuelMeter;
 pub use handles::{HandleTable, MAX_HANDLES};
 pub use pending::{
@@ -150,8 +155,12 @@ pub struct Session {
     pub blocked: Option<(Box<dyn Blocked>, Option<TraceEvent>)>,
     /// Backend bodies being forwarded downstream.
     pub pipes: Vec<Pipe>,
-    /// This execution's cache claims (request collapsing); released when the
-    /// session ends.
+    /// Core cache handles, inserts under way and the claims they hold.
+    pub cache: CacheHandles,
+    /// This execution's identity in the service's collapsing table
+    /// ([`Service::collapser`]): the cache keys its core cache transactions must
+    /// insert (a readthrough request takes its own owner, `Claims::another`, so two
+    /// requests of one execution collapse too). Released when the execution ends.
     pub claims: Claims,
 }
 
@@ -192,6 +201,7 @@ impl Session {
             args: vec!["compute-app".to_string()],
             blocked: None,
             pipes: Vec::new(),
+            cache: CacheHandles::default(),
             claims,
         }
     }

@@ -1,5 +1,5 @@
-//! The async items of one request: pending backend requests, request promises and
-//! KV store operations.
+//! The async items of one request: pending backend requests, request promises, KV
+//! store operations and core cache busy handles.
 
 use crate::backends::Backend;
 use crate::http::Headers;
@@ -68,6 +68,9 @@ pub struct Readthrough {
     pub collapse: Option<Collapse>,
     /// This request's claims on cache keys (released when it is dropped).
     pub claims: crate::cache::collapse::Claims,
+    /// The stale object this fetch revalidates with a conditional request
+    /// (`If-None-Match` / `If-Modified-Since`): its id. A 304 freshens it.
+    pub revalidating: Option<String>,
 }
 
 /// A request waiting on another execution's fetch of the same cache key.
@@ -106,6 +109,10 @@ pub enum AsyncItem {
     /// operation is done when it starts: the item is ready at once, and its `*_wait`
     /// hands over the result.
     Kv(Box<KvPending>),
+    /// A core cache transactional lookup (`fastly_cache.transaction_lookup_async`):
+    /// ready once this execution may proceed (no other execution holds the key's
+    /// claim), its `cache_busy_handle_wait` hands over the cache handle.
+    CacheBusy(Box<super::CacheBusy>),
 }
 
 impl AsyncItem {
@@ -115,6 +122,7 @@ impl AsyncItem {
             AsyncItem::Pending(_) => "pending request",
             AsyncItem::RequestPromise => "request promise",
             AsyncItem::Kv(p) => p.op.kind_name(),
+            AsyncItem::CacheBusy(_) => "cache busy handle",
         }
     }
 }

@@ -1,0 +1,72 @@
+//! Waiting until a cache key's collapsing claim is free, without blocking the host:
+//! the request-collapsing wait that core cache transactions (`abi/cache.rs`) use, and
+//! that the readthrough cache can use for its collapsed misses.
+//!
+//! Another execution of the service holds the claim ([`crate::cache::collapse`]); it
+//! releases it when it inserts, cancels or ends, and nothing tells this execution
+//! when. So the waiting call is suspended with a short re-check timer ([`Recheck`],
+//! in `abi/wait.rs`: a `WorkKind::Sleep` of [`super::wait::RECHECK_NS`], which every
+//! driver — native, browser, the blocking test driver — already performs). Each time
+//! it is over the key is checked again; once the claim is free the waiter's
+//! continuation runs, and it may find the key claimed again (a third execution was
+//! quicker) and keep waiting.
+//!
+//! - [`wait_for_claim`]: suspend the calling hostcall until `key` is free and its
+//!   continuation says it is finished.
+//! - [`Recheck`] alone serves a wait that has other things to watch too
+//!   (`async_io.select` on a cache busy handle, in `abi/wait.rs`).
+
+use super::wait::{Completion, Recheck};
+use super::{Cx, HostResult};
+use crate::memory::GuestMem;
+use crate::session::{Blocked, Session};
+use crate::trace::TraceEvent;
+
+/// What a waiter does once the claim is free: `Some` finishes the call (memory writes
+/// done), `None` keeps waiting (the key was claimed again).
+pub(crate) type Then = Box<dyn FnMut(&mut GuestMem<'_>, &mut Session) -> Option<Completion> + Send>;
+
+/// A call suspended until another execution's claim on `key` is released.
+struct UntilFree {
+    key: Vec<u8>,
+    recheck: Option<Recheck>,
+    then: Then,
+    done: Option<Completion>,
+}
+
+impl Blocked for UntilFree {
+    fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
+        let due = self.recheck.as_mut().is_some_and(|r| r.due(s));
+        if !due {
+            return None;
+        }
+        if s.claims.busy(&self.key) {
+            return None;
+        }
+        let c = (self.then)(mem, s)?;
+        if let Some(r) = self.recheck.take() {
+            r.stop(s);
+        }
+        let code = c.code;
+        self.done = Some(c);
+        Some(code)
+    }
+
+    fn annotate(&mut self, ev: &mut TraceEvent) {
+        if let Some(c) = self.done.as_mut() {
+            c.annotate(ev);
+        }
+    }
+}
+
+/// Suspend the calling hostcall until no other execution holds `key`'s claim and
+/// `then` finishes the call (it runs at each re-check that finds the key free).
+pub(crate) fn wait_for_claim(cx: &mut Cx<'_>, key: Vec<u8>, then: Then) -> HostResult {
+    let recheck = Some(Recheck::start(cx.s));
+    cx.suspend(Box::new(UntilFree {
+        key,
+        recheck,
+        then,
+        done: None,
+    }))
+}

@@ -1348,3 +1348,56 @@ test("the readthrough cache in the tab: a MISS stores the response, the next run
     await origin.close();
   }
 });
+
+test("the core cache in the tab: an insert is listed with its text key and surrogate keys, a lookup counts a hit; a fresh-cache run sees an empty cache and leaves the stored one alone", async () => {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 960 } });
+  const page = await openApp(browser, server.url, { context });
+  const run = async (method, url, { load = false } = {}) => {
+    await page.bringToFront();
+    await byId(page, "request-method").selectOption(method);
+    await fill(page, "request-url", url);
+    if (load) {
+      await upload(page, guest("cache"));
+      await page.waitForFunction(() => document.querySelector('[data-testid="guest-name"]')?.textContent === "cache.wasm");
+    } else await byId(page, "run").click();
+    await waitForRun(page);
+    return [await status(page), (await text(page, "response-body")).trim()];
+  };
+  try {
+    const [st] = await run("POST", "/core/insert?key=greeting&value=hello-core&sk=news,all&meta=m1", { load: true });
+    assert.match(st, /^200/);
+    await openCache(page);
+    await waitForCacheKeys(page, ["greeting"], "the inserted object is listed");
+    const greeting = cacheEntry(page, "greeting");
+    assert.equal(await greeting.getAttribute("data-surrogate-keys"), "news all");
+    assert.equal(await greeting.getAttribute("data-hits"), "0");
+    assert.equal(await greeting.locator(".entry-key").getAttribute("data-key-kind"), "text");
+    assert.match(await greeting.textContent(), /user metadata m1/);
+    await greeting.click();
+    await page.waitForSelector('[data-testid="cache-body"][data-text="true"]');
+    assert.equal(await byId(page, "cache-body").locator("pre").textContent(), "hello-core");
+
+    // A lookup finds it: a hit, and the waterfall draws the cache span.
+    const [found, body] = await run("GET", "/core/lookup?key=greeting");
+    assert.match(found, /^200/);
+    assert.equal(body, "hello-core");
+    await page.click('button[data-tab="Trace"]');
+    const spans = (await waterfallRows(page)).filter((r) => r.cacheOp);
+    assert.ok(spans.some((r) => r.backend === "cache lookup" && r.status === "hit" && /greeting/.test(r.text)), JSON.stringify(spans));
+    await openCache(page);
+    await page.waitForSelector('[data-testid="cache-entry"][data-key="greeting"][data-hits="1"]');
+
+    // Fresh cache: the lookup misses; what the run inserts is thrown away.
+    await byId(page, "fresh-cache").check();
+    assert.deepEqual(await run("GET", "/core/lookup?key=greeting"), ["404 Not Found", "miss"]);
+    await run("POST", "/core/insert?key=throwaway&value=x");
+    await openCache(page);
+    await page.waitForSelector('[data-testid="cache-entry"][data-key="greeting"][data-hits="1"]');
+    await waitForCacheKeys(page, ["greeting"], "the stored cache is as it was");
+    await byId(page, "fresh-cache").uncheck();
+    assert.deepEqual(await run("GET", "/core/lookup?key=greeting"), ["200 OK", "hello-core"]);
+    await noConsoleErrors(page);
+  } finally {
+    await context.close();
+  }
+});

@@ -16,8 +16,12 @@
 //     writes committed to IndexedDB before the run is done), importing 10,000 keys
 //     through the Stores panel, listing them there, and a reload: worker start to the
 //     10,000 keys loaded from IndexedDB.
+//   - the cache in the tab (`cache`): a readthrough hit against a miss to a local CORS
+//     origin (tests/guests readthrough.wasm: one `send`; a new path each time misses,
+//     the same path again hits), and worker start with 10,000 cached objects stored
+//     in IndexedDB (cache.wasm `/core/fill?n=10000`, then a reload).
 // Prints Markdown for the README. Run by scripts/bench.sh.
-// BENCH_ONLY=concurrency (or load, drop, cpu, kv) runs one part.
+// BENCH_ONLY=concurrency (or load, drop, cpu, kv, cache) runs one part.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import fs from "node:fs";
@@ -236,6 +240,41 @@ try {
     rows.push([`Stores panel: list ${KEYS} keys (worker round trip)`, fmt(median(lists))]);
     rows.push([`Stores panel: list ${KEYS} keys (click → all rows in the page)`, fmt(median(shown))]);
     rows.push([`worker start → loaded state of ${KEYS + N} keys from IndexedDB (reading IndexedDB: ${fmt(median(loads))})`, fmt(median(starts))]);
+  }
+  if (part("cache")) {
+    const origin = await startCorsServer();
+    const config = `[local_server.backends.origin]\nurl = "${origin.url}"\n`;
+    const miss = [];
+    const hit = [];
+    const page = await pageWith("readthrough", config);
+    await rerun(page, config, "/echo/hot");
+    for (let i = 0; i < RUNS * 4; i++) {
+      miss.push(await rerun(page, config, `/echo/miss-${i}`));
+      hit.push(await rerun(page, config, "/echo/hot"));
+    }
+    await page.context().close();
+    await origin.close();
+    rows.push(["readthrough.wasm, cache miss (a CORS origin on 127.0.0.1 through `fetch()`; instantiate + run)", fmt(median(miss))]);
+    rows.push(["same, cache hit (no fetch)", fmt(median(hit))]);
+    const N = 10_000;
+    const starts = [];
+    const loads = [];
+    for (let i = 0; i < RUNS; i++) {
+      const p = await openApp(browser, server.url);
+      await byId(p, "cpu-limit").fill("0");
+      await byId(p, "request-url").fill(`/core/fill?n=${N}`);
+      await upload(p, guest("cache"));
+      await timings(p);
+      const status = await byId(p, "response-status").textContent();
+      if (!status.startsWith("200")) throw new Error(`fill: ${status} ${await byId(p, "response-body").textContent()}`);
+      await p.reload();
+      await p.waitForSelector('[data-worker="ready"]', { timeout: 60_000 });
+      const st = byId(p, "state-status");
+      starts.push(Number(await st.getAttribute("data-since-start-ms")));
+      loads.push(Number(await st.getAttribute("data-load-ms")));
+      await p.context().close();
+    }
+    rows.push([`worker start → loaded state with ${N} cached objects of 1 KiB in IndexedDB (reading IndexedDB: ${fmt(median(loads))})`, fmt(median(starts))]);
   }
 } finally {
   await browser.close();

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{guests_dir, median};
+use common::{guests_dir, median, read_head};
 use edgeplay_cli::driver::run_request;
 use edgeplay_cli::platform::native_platform;
 use edgeplay_cli::state::ServiceState;
@@ -23,24 +23,10 @@ use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, Service, ServiceConf
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 
 const ROUNDS: usize = 200;
-
-async fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
-    let mut tmp = [0u8; 4096];
-    loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            buf.drain(..p + 4);
-            return true;
-        }
-        match s.read(&mut tmp).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-        }
-    }
-}
 
 /// A keep-alive origin on 127.0.0.1 answering every request at once, cacheable.
 async fn origin() -> SocketAddr {

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{guests_dir, median};
+use common::{guests_dir, median, read_head};
 use edgeplay_cli::driver::run_request;
 use edgeplay_cli::fetch::fetch;
 use edgeplay_cli::platform::native_platform;
@@ -24,29 +24,14 @@ use edgeplay_host::{
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 /// How long each origin takes to answer.
 const DELAY: Duration = Duration::from_millis(200);
 /// Measured rounds per mode (after one warm-up round).
 const ROUNDS: usize = 7;
-
-/// Read one request head (the bench sends bodiless GETs); false at end of stream.
-async fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
-    let mut tmp = [0u8; 4096];
-    loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            buf.drain(..p + 4);
-            return true;
-        }
-        match s.read(&mut tmp).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-        }
-    }
-}
 
 /// An origin on 127.0.0.1 that answers every request after [`DELAY`] (keep-alive).
 async fn slow_origin() -> SocketAddr {

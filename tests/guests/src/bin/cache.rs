@@ -6,6 +6,7 @@
 //!   body and `x-usable`, `x-stale`, `x-length`, `x-max-age`, `x-swr`, `x-age`,
 //!   `x-hits`, `x-meta`. `header=name:value` selects a vary variant; `from=`/`to=`
 //!   read a byte range.
+//! - `GET /core/fill?n=N&size=S`: inserts `n` objects `fill-<i>` of `size` bytes.
 //! - `POST /core/insert`: a plain insert of the value. `swr=`, `meta=`, `sk=a,b`,
 //!   `vary=name`, `header=name:value`, `length=N`, `initial_age=S`,
 //!   `sensitive=1`, `abandon=1` (write then abandon the body: nothing is stored).
@@ -46,6 +47,18 @@ fn main(mut req: Request) -> Result<Response, Error> {
     let ttl = Duration::from_secs(q("ttl").and_then(|t| t.parse().ok()).unwrap_or(60));
     Ok(match path.as_str() {
         "/core/lookup" => lookup(key, &q)?,
+        "/core/fill" => {
+            // `n=` objects `fill-<i>` of `size=` bytes (1024): a cache to measure.
+            let n: usize = q("n").and_then(|v| v.parse().ok()).unwrap_or(100);
+            let size: usize = q("size").and_then(|v| v.parse().ok()).unwrap_or(1024);
+            let blob = vec![b'x'; size];
+            for i in 0..n {
+                let mut w = core::insert(CacheKey::from(format!("fill-{i}")), ttl).execute()?;
+                w.write_all(&blob)?;
+                w.finish()?;
+            }
+            Response::from_body(format!("filled {n}"))
+        }
         "/core/insert" => insert(key, value, ttl, &q)?,
         "/core/tx" => transaction(key, value, ttl, &q)?,
         "/core/stream" => stream_back(key, ttl)?,

@@ -4,7 +4,9 @@
 //!
 //! Async items live in one number space ([`Session::async_items`], numbered from the
 //! body table so a body handle can never be mistaken for one): pending backend
-//! requests, request promises and KV operations (ready at once) now, cache operations later. As in Viceroy, a
+//! requests, request promises and KV operations (ready at once), and HTTP cache
+//! handles (ready unless they wait for another execution's collapsing claim, which
+//! a wait re-checks on a short timer: `claim.rs`). As in Viceroy, a
 //! body handle may also be given to `select`/`is_ready`; edgeplay's bodies are
 //! in memory, so a body is always ready. A request promise is ready at once (edgeplay
 //! runs one request per instance: no further request comes).

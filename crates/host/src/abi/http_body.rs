@@ -401,6 +401,9 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.note("the streaming upload is complete");
                 return upload_end(cx, fetch, false);
             }
+            if b.sink == BodySink::CacheInsert {
+                return super::http_cache::insert_body_closed(cx, body, b);
+            }
             if let BodySink::Upload(pending) = b.sink {
                 let bytes = b.take_remaining();
                 cx.note(format!("the streaming upload is complete ({} bytes): the request is sent now", bytes.len()));
@@ -421,6 +424,11 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             if let BodySink::UploadStream(fetch) = b.sink {
                 cx.note("the streaming upload was abandoned: the origin sees an incomplete body");
                 return upload_end(cx, fetch, true);
+            }
+            if b.sink == BodySink::CacheInsert {
+                cx.note("the cache insert was abandoned: nothing is stored");
+                super::http_cache::insert_body_abandoned(cx.s, body);
+                return Ok(Status::OK.0);
             }
             if let BodySink::Upload(pending) = b.sink {
                 cx.note("the streaming upload was abandoned: its request fails");

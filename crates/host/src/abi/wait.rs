@@ -3,8 +3,10 @@
 //! once when an item is ready, or suspend the guest ([`wait`]) until one is (or a
 //! timeout sleep is over); [`deliver`] then hands a finished backend request's
 //! response (or its failure) to the guest. The hostcall modules (`send`, `async_io`)
-//! build on this; it imports neither.
+//! build on this; it imports neither. A cache handle waiting for another
+//! execution's claim is re-checked on a short timer (`super::claim`).
 
+use super::claim::Recheck;
 use super::{Cx, Fault, HostResult};
 use crate::backends;
 use crate::http::{HttpVersion, Output, ResponseHead};
@@ -59,7 +61,8 @@ impl Completion {
         Ok(self.code)
     }
 
-    fn annotate(&mut self, ev: &mut TraceEvent) {
+    /// Add the results and note to a trace event that was left open (a suspended call).
+    pub fn annotate(&mut self, ev: &mut TraceEvent) {
         for (n, v) in self.results.drain(..) {
             ev.results.push((Cow::Borrowed(n), v));
         }
@@ -159,6 +162,8 @@ pub(crate) fn ready_order(s: &Session, h: u32) -> Option<u64> {
             _ => None,
         },
         Some(AsyncItem::RequestPromise | AsyncItem::Kv(_)) => Some(0),
+        // Ready once the lookup could proceed: settled, or the key's claim is free.
+        Some(AsyncItem::HttpCache(tx)) => (!tx.waiting || !s.claims.busy(&tx.key)).then_some(0),
         None => s.http.bodies.contains(h).then_some(0),
     }
 }
@@ -179,20 +184,31 @@ fn can_progress(s: &Session, handles: &[u32]) -> bool {
         matches!(
             s.pending.async_items.get(h),
             Some(AsyncItem::Pending(p)) if matches!(p.state, PendingState::InFlight { .. })
-        )
+        ) || waits_for_claim(s, *h)
     })
+}
+
+/// True when `h` is a cache handle waiting for another execution's claim: nothing
+/// tells this execution when it is released, so a wait on it re-checks
+/// ([`super::claim::Recheck`]).
+fn waits_for_claim(s: &Session, h: u32) -> bool {
+    matches!(s.pending.async_items.get(&h), Some(AsyncItem::HttpCache(tx)) if tx.waiting)
 }
 
 /// A call suspended until one of its handles is ready (or its timeout sleep is over).
 pub(crate) struct Waiting {
     handles: Vec<u32>,
     sleep: Option<WorkId>,
+    recheck: Option<Recheck>,
     finish: Finish,
     done: Option<Completion>,
 }
 
 impl Blocked for Waiting {
     fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
+        if let Some(r) = self.recheck.as_mut() {
+            r.due(s);
+        }
         let index = match ready_index(s, &self.handles) {
             Some(i) => {
                 if let Some(w) = self.sleep {
@@ -205,6 +221,9 @@ impl Blocked for Waiting {
                 _ => return None,
             },
         };
+        if let Some(r) = self.recheck.take() {
+            r.stop(s);
+        }
         let c = self.finish.run(mem, s, &self.handles, index);
         let code = c.code;
         self.done = Some(c);
@@ -247,9 +266,14 @@ pub(crate) fn wait(
             ns: u64::from(ms) * 1_000_000,
         })
     });
+    let recheck = handles
+        .iter()
+        .any(|h| waits_for_claim(cx.s, *h))
+        .then(|| Recheck::start(cx.s));
     cx.suspend(Box::new(Waiting {
         handles,
         sleep,
+        recheck,
         finish,
         done: None,
     }))

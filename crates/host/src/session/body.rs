@@ -19,6 +19,9 @@ pub enum BodySink {
     /// [`WorkKind::FetchBodyChunk`], `close` [`WorkKind::FetchBodyEnd`], `abandon` an
     /// aborted end.
     UploadStream(WorkId),
+    /// The body of an HTTP cache insert (`fastly_http_cache.transaction_insert*`, see
+    /// [`super::CacheInsert`]): writes are buffered, and `close` stores the object.
+    CacheInsert,
 }
 
 impl BodySink {

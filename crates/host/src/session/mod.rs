@@ -25,8 +25,8 @@ pub use body::{Body, BodySink, Incoming};
 pub use fuel::FuelMeter;
 pub use handles::{HandleTable, MAX_HANDLES};
 pub use pending::{
-    AsyncItem, FetchMeta, KvOp, KvPending, PendingHeaders, PendingRequest, PendingRequests,
-    PendingState,
+    AsyncItem, CacheInsert, FetchMeta, FoundObject, HttpCacheTx, KvOp, KvPending, PendingHeaders,
+    PendingRequest, PendingRequests, PendingState,
 };
 pub use pipes::{Pipe, PipeTo};
 pub use queue::WorkQueue;
@@ -149,6 +149,9 @@ pub struct Session {
     pub blocked: Option<(Box<dyn Blocked>, Option<TraceEvent>)>,
     /// Backend bodies being forwarded downstream.
     pub pipes: Vec<Pipe>,
+    /// This execution's request-collapsing claims on cache keys (in the service's
+    /// [`crate::cache::collapse::Collapser`]); released when the session ends.
+    pub claims: crate::cache::collapse::Claims,
 }
 
 impl Session {
@@ -161,6 +164,7 @@ impl Session {
         heap_limit: usize,
     ) -> Self {
         let tracer = Tracer::new(&platform);
+        let claims = service.collapser.owner();
         Session {
             config: service.config,
             state: service.state,
@@ -187,6 +191,7 @@ impl Session {
             args: vec!["compute-app".to_string()],
             blocked: None,
             pipes: Vec::new(),
+            claims,
         }
     }
 

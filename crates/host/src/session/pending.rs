@@ -1,8 +1,9 @@
-//! The async items of one request: pending backend requests, request promises and
-//! KV store operations.
+//! The async items of one request: pending backend requests, request promises, KV
+//! store operations and HTTP cache transactions.
 
 use crate::backends::Backend;
-use crate::http::Headers;
+use crate::cache::Found;
+use crate::http::{Headers, RequestParts};
 use crate::kv::{Entry, InsertMode, KvError, ListPage};
 use crate::work::{BackendResponse, FetchRequest, SendFailure, WorkId};
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +23,21 @@ pub struct PendingRequests {
     pub fetch_work: HashMap<WorkId, u32>,
     /// Counts pending requests as they finish, to tell which finished first.
     pub done_counter: u64,
+    /// HTTP cache inserts whose body the guest is writing, by body handle.
+    pub cache_inserts: BTreeMap<u32, CacheInsert>,
+}
+
+/// An HTTP cache insert waiting for its body (`fastly_http_cache.transaction_insert*`):
+/// stored when the guest closes the body, which also releases the key's claim.
+#[derive(Debug)]
+pub struct CacheInsert {
+    /// The cache key.
+    pub key: Vec<u8>,
+    /// The object's options, response head and URL.
+    pub opts: crate::cache::WriteOptions,
+    /// The stream-back handle (`transaction_insert_and_stream_back`) to give the
+    /// stored object to.
+    pub readback: Option<u32>,
 }
 
 /// An entry of the shared async-item table ([`PendingRequests::async_items`]).
@@ -37,6 +53,9 @@ pub enum AsyncItem {
     /// operation is done when it starts: the item is ready at once, and its `*_wait`
     /// hands over the result.
     Kv(Box<KvPending>),
+    /// An HTTP cache lookup or transaction (`fastly_http_cache`): ready once it is no
+    /// longer waiting for another execution's claim on its key.
+    HttpCache(Box<HttpCacheTx>),
 }
 
 impl AsyncItem {
@@ -46,6 +65,7 @@ impl AsyncItem {
             AsyncItem::Pending(_) => "pending request",
             AsyncItem::RequestPromise => "request promise",
             AsyncItem::Kv(p) => p.op.kind_name(),
+            AsyncItem::HttpCache(_) => "HTTP cache handle",
         }
     }
 }
@@ -248,4 +268,51 @@ impl KvOp {
             | KvOp::List { result: Err(e), .. } => err(e),
         }
     }
+}
+
+/// An HTTP cache lookup (`fastly_http_cache.lookup`) or transaction
+/// (`transaction_lookup`, and the handles `insert_and_stream_back` /
+/// `update_and_return_fresh` return): what was found, and the obligation to insert or
+/// update when the transaction holds the key's collapsing claim.
+#[derive(Debug)]
+pub struct HttpCacheTx {
+    /// The cache key.
+    pub key: Vec<u8>,
+    /// The request looked up (a copy: the guest keeps its handle).
+    pub request: RequestParts,
+    /// A transaction (collapses and may hold a claim), not a plain lookup.
+    pub transactional: bool,
+    /// Another execution holds the key's claim: the lookup is retried until it is free.
+    pub waiting: bool,
+    /// A hit-for-pass marker is in force for the key: nothing found, nothing to do.
+    pub uncacheable: bool,
+    /// The object found, if any.
+    pub found: Option<FoundObject>,
+    /// This transaction holds the key's claim and must insert, update, or give up.
+    pub must_insert_or_update: bool,
+    /// The guest chose the stale object (`transaction_choose_stale`).
+    pub chose_stale: bool,
+    /// `transaction_insert*` gave the guest the body to write: the object is stored
+    /// when it closes ([`CacheInsert`]).
+    pub inserted: bool,
+    /// The response headers `prepare_response_for_storage` took `Surrogate-Control`
+    /// from (its handle and those values), so the suggested options still see it.
+    pub prepared: Option<(u32, Vec<Vec<u8>>)>,
+    /// A note for the trace about how the lookup went.
+    pub outcome: &'static str,
+}
+
+/// An object an HTTP cache lookup found, as it was then.
+#[derive(Debug, Clone)]
+pub struct FoundObject {
+    /// Where it is stored and its meta.
+    pub found: Found,
+    /// Its body.
+    pub body: Vec<u8>,
+    /// Fresh at the lookup.
+    pub fresh: bool,
+    /// Stale but within stale-while-revalidate at the lookup.
+    pub within_swr: bool,
+    /// Within stale-if-error (or fresh) at the lookup.
+    pub usable_if_error: bool,
 }

@@ -31,7 +31,20 @@ struct Fixture {
     seen: Arc<Mutex<Vec<FetchRequest>>>,
 }
 
+/// The service of these tests: a backend `origin`, the HTTP cache API switched on.
+const CONFIG: &str = r#"
+[local_server.backends.origin]
+url = "http://127.0.0.1:9000"
+
+[local_server.cache]
+http_cache_api = true
+"#;
+
 fn fixture() -> Fixture {
+    fixture_with(CONFIG)
+}
+
+fn fixture_with(toml: &str) -> Fixture {
     let clock = Arc::new(FixedClock::default());
     let platform = Platform {
         clock: clock.clone(),
@@ -40,12 +53,7 @@ fn fixture() -> Fixture {
     Fixture {
         engine: Engine::new(platform),
         clock,
-        service: Service::from(common::config(
-            r#"
-[local_server.backends.origin]
-url = "http://127.0.0.1:9000"
-"#,
-        )),
+        service: Service::from(common::config(toml)),
         guest: sdk_guest("http_cache"),
         hits: Arc::new(AtomicUsize::new(0)),
         seen: Arc::new(Mutex::new(Vec::new())),
@@ -524,4 +532,31 @@ insert_bad_mask=3
 plain_close=0
 ";
     assert_eq!(r.body_text(), expected, "{}", summaries(&r));
+}
+
+#[test]
+fn without_the_switch_the_sdks_leave_caching_to_the_host() {
+    let f = fixture_with(
+        r#"
+[local_server.backends.origin]
+url = "http://127.0.0.1:9000"
+"#,
+    );
+    let r = f.get("http://example.com/plain", 200, &[]);
+    assert_eq!(r.body_text(), "body 1");
+    assert_eq!(
+        r.statuses("fastly_http_cache::is_request_cacheable"),
+        vec!["unsupported"]
+    );
+    assert!(r.calls("fastly_http_cache::transaction_lookup").is_empty());
+    // The SDK's hooks need the API: `send` fails with its cause.
+    let r = f.get("http://example.com/hooks?ttl=5", 200, &[]);
+    assert_eq!(r.response.status, 502);
+    assert!(
+        header(&r, "x-send-error")
+            .unwrap_or_default()
+            .contains("HttpCacheApiUnsupported"),
+        "{:?}",
+        header(&r, "x-send-error")
+    );
 }

@@ -3,6 +3,15 @@
 //! with a [`StoredResponse`]), under the same keys ([`policy::request_key`]), with
 //! freshness and storability from the same rules ([`policy::response_policy`]).
 //!
+//! `is_request_cacheable` picks the SDKs' caching path. It answers UNSUPPORTED
+//! unless the service turns the API on (`[local_server.cache] http_cache_api =
+//! true`, as the platform enables it per service), so by default both SDKs send
+//! plainly and leave caching to the host. With it on, every GET/HEAD `send` of a
+//! Rust guest (and `fetch` of a JS guest built with `--enable-http-cache`) runs the
+//! transaction below; edgeplay then stores the object when its body is whole, before
+//! the guest gets it back, so a streaming backend body no longer streams through
+//! `send`. The other 25 calls work either way, for guests that call them directly.
+//!
 //! A lookup is an async item ([`HttpCacheTx`], in the `async_io` number space, so the
 //! SDKs' `is_ready`/`select` take it). What it finds, as the platform has it:
 //!
@@ -902,11 +911,14 @@ impl Blocked for Draining {
                 if let Some(ins) = self.insert.take() {
                     s.claims.release(&ins.key);
                 }
+                // OK all the same: the SDK panics on any other status of `close`; the
+                // stream-back handle then finds nothing, which the SDK reports as a
+                // send error.
                 self.note = Some(format!(
                     "the backend body broke off: nothing stored ({})",
                     e.message
                 ));
-                return Some(Status::ERROR.0);
+                return Some(Status::OK.0);
             }
             _ => {
                 self.note = Some("internal error: a body read got another answer".into());
@@ -1140,9 +1152,17 @@ fn getter(cx: &mut Cx<'_>, h: u32, then: Then) -> HostResult {
     when_settled(cx, h, then)
 }
 
-/// `is_request_cacheable`: GET and HEAD requests use the cache.
+/// `is_request_cacheable`: UNSUPPORTED unless the service enables the HTTP cache API
+/// (`[local_server.cache] http_cache_api = true`; see the module doc); then GET and
+/// HEAD requests use the cache (1), others not (0).
 fn is_request_cacheable(cx: &mut Cx<'_>, req: u32, out: u32) -> HostResult {
     cx.handle_arg("req", HandleKind::Request, req);
+    if !cx.s.config.cache.http_cache_api {
+        cx.note(
+            "the HTTP cache API is off for this service ([local_server.cache] http_cache_api = true turns it on): the SDK leaves caching to the host",
+        );
+        return Err(Status::UNSUPPORTED.into());
+    }
     let method =
         cx.s.http
             .requests

@@ -15,6 +15,8 @@ use edgeplay_host::{
     Collected, DownstreamRequest, Driver, Engine, ExecOptions, FetchRequest, FetchResponse,
     Headers, Output, Platform, Service, Step, WorkKind, WorkResult,
 };
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -345,10 +347,10 @@ fn a_stale_object_is_revalidated_with_its_validators_and_updated_by_a_304() {
         }
     });
     type Origin = Box<dyn FnMut(&FetchRequest) -> WorkResult>;
-    let origin: Arc<Mutex<Origin>> = Arc::new(Mutex::new(Box::new(origin)));
-    let call = |o: &Arc<Mutex<Origin>>| {
+    let origin: Rc<RefCell<Origin>> = Rc::new(RefCell::new(Box::new(origin)));
+    let call = |o: &Rc<RefCell<Origin>>| {
         let o = o.clone();
-        move |r: &FetchRequest| (o.lock().unwrap())(r)
+        move |r: &FetchRequest| (o.borrow_mut())(r)
     };
     f.run(
         DownstreamRequest::new("GET", "http://example.com/r"),

@@ -4,9 +4,10 @@
 //! timeout sleep is over); [`deliver`] then hands a finished backend request's
 //! response (or its failure) to the guest. The hostcall modules (`send`, `async_io`)
 //! build on this; it imports neither. A cache handle waiting for another
-//! execution's claim is re-checked on a short timer (`super::claim`).
+//! execution's claim is re-checked on a short timer ([`RECHECK_NS`], the period of
+//! the collapsing wait in `claim.rs`, which builds on this module, so this one does
+//! not import it).
 
-use super::claim::Recheck;
 use super::{Cx, Fault, HostResult};
 use crate::backends;
 use crate::http::{HttpVersion, Output, ResponseHead};
@@ -188,9 +189,13 @@ fn can_progress(s: &Session, handles: &[u32]) -> bool {
     })
 }
 
+/// How often a wait on a cache handle that waits for another execution's claim looks
+/// again (5 ms, as the collapsing wait of `claim.rs`).
+pub const RECHECK_NS: u64 = 5_000_000;
+
 /// True when `h` is a cache handle waiting for another execution's claim: nothing
-/// tells this execution when it is released, so a wait on it re-checks
-/// ([`super::claim::Recheck`]).
+/// tells this execution when it is released, so a wait on it re-checks every
+/// [`RECHECK_NS`].
 fn waits_for_claim(s: &Session, h: u32) -> bool {
     matches!(s.pending.async_items.get(&h), Some(AsyncItem::HttpCache(tx)) if tx.waiting)
 }
@@ -199,15 +204,18 @@ fn waits_for_claim(s: &Session, h: u32) -> bool {
 pub(crate) struct Waiting {
     handles: Vec<u32>,
     sleep: Option<WorkId>,
-    recheck: Option<Recheck>,
+    /// The re-check timer while a handle waits for a claim.
+    recheck: Option<WorkId>,
     finish: Finish,
     done: Option<Completion>,
 }
 
 impl Blocked for Waiting {
     fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
-        if let Some(r) = self.recheck.as_mut() {
-            r.due(s);
+        if let Some(r) = self.recheck {
+            if s.work.take_result(r).is_some() {
+                self.recheck = Some(s.start_work(WorkKind::Sleep { ns: RECHECK_NS }));
+            }
         }
         let index = match ready_index(s, &self.handles) {
             Some(i) => {
@@ -222,7 +230,7 @@ impl Blocked for Waiting {
             },
         };
         if let Some(r) = self.recheck.take() {
-            r.stop(s);
+            s.work.forget(r);
         }
         let c = self.finish.run(mem, s, &self.handles, index);
         let code = c.code;
@@ -269,7 +277,7 @@ pub(crate) fn wait(
     let recheck = handles
         .iter()
         .any(|h| waits_for_claim(cx.s, *h))
-        .then(|| Recheck::start(cx.s));
+        .then(|| cx.s.start_work(WorkKind::Sleep { ns: RECHECK_NS }));
     cx.suspend(Box::new(Waiting {
         handles,
         sleep,

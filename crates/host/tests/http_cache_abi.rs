@@ -562,3 +562,95 @@ url = "http://127.0.0.1:9000"
         header(&r, "x-send-error")
     );
 }
+
+#[test]
+fn hostile_arguments_never_panic_and_buffers_follow_the_abi_rule() {
+    let wat = format!(
+        r#"(module
+  (import "fastly_http_req" "new" (func $req_new (param i32) (result i32)))
+  (import "fastly_http_req" "uri_set" (func $req_uri_set (param i32 i32 i32) (result i32)))
+  (import "fastly_http_resp" "new" (func $resp_new (param i32) (result i32)))
+  (import "fastly_http_resp" "header_insert" (func $resp_insert (param i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_resp" "send_downstream" (func $resp_send (param i32 i32 i32) (result i32)))
+  (import "fastly_http_body" "new" (func $body_new (param i32) (result i32)))
+  (import "fastly_http_body" "write" (func $body_write (param i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_cache" "transaction_lookup" (func $tx_lookup (param i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_cache" "get_state" (func $get_state (param i32 i32) (result i32)))
+  (import "fastly_http_cache" "get_suggested_cache_options" (func $suggested (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_cache" "prepare_response_for_storage" (func $prepare (param i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_cache" "transaction_insert" (func $insert (param i32 i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_cache" "get_surrogate_keys" (func $keys (param i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_cache" "get_suggested_backend_request" (func $bereq (param i32 i32) (result i32)))
+  (import "fastly_http_cache" "get_suggested_cache_key" (func $key (param i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_cache" "get_found_response" (func $found (param i32 i32 i32 i32) (result i32)))
+  (import "fastly_http_cache" "close" (func $close (param i32) (result i32)))
+  {log}
+  (data (i32.const 0x40) "http://example.com/w")
+  (data (i32.const 0x80) "varyaccept-language")
+  (func (export "_start")
+    (local $req i32) (local $h i32) (local $resp i32)
+    (drop (call $req_new (i32.const 0x1000)))
+    (local.set $req (i32.load (i32.const 0x1000)))
+    (drop (call $req_uri_set (local.get $req) (i32.const 0x40) (i32.const 20)))
+    ;; Options and out-pointers outside memory.
+    (call $rec (call $tx_lookup (local.get $req) (i32.const 4) (i32.const 0xfffffff0) (i32.const 0x1010)))
+    (call $rec (call $tx_lookup (local.get $req) (i32.const 2) (i32.const 0xfffffffe) (i32.const 0x1010)))
+    (call $rec (call $tx_lookup (local.get $req) (i32.const 0) (i32.const 0) (i32.const 0xfffffff0)))
+    (call $rec (call $tx_lookup (local.get $req) (i32.const 0) (i32.const 0) (i32.const 0x1010)))
+    (local.set $h (i32.load (i32.const 0x1010)))
+    (call $rec (call $get_state (local.get $h) (i32.const 0xfffffff0)))
+    (drop (call $resp_new (i32.const 0x1020)))
+    (local.set $resp (i32.load (i32.const 0x1020)))
+    (drop (call $resp_insert (local.get $resp) (i32.const 0x80) (i32.const 4) (i32.const 0x84) (i32.const 15)))
+    (call $rec (call $suggested (local.get $h) (local.get $resp) (i32.const 0xff) (i32.const 0xfffffff0) (i32.const 0x1030) (i32.const 0x1040)))
+    ;; A vary rule buffer of 0 bytes: BUFLEN with the length needed; then it fits.
+    (i32.store (i32.const 0x1108) (i32.const 0x1200))
+    (i32.store (i32.const 0x110c) (i32.const 0))
+    (i32.store (i32.const 0x1120) (i32.const 0x1300))
+    (i32.store (i32.const 0x1124) (i32.const 64))
+    (call $rec (call $suggested (local.get $h) (local.get $resp) (i32.const 0xff) (i32.const 0x1100) (i32.const 0x1030) (i32.const 0x1040)))
+    (call $rec (i32.load (i32.const 0x104c)))
+    (i32.store (i32.const 0x110c) (i32.const 32))
+    (call $rec (call $suggested (local.get $h) (local.get $resp) (i32.const 0xff) (i32.const 0x1100) (i32.const 0x1030) (i32.const 0x1040)))
+    (call $rec_bytes (i32.const 0x1200) (i32.load (i32.const 0x104c)))
+    (call $rec (call $prepare (local.get $h) (local.get $resp) (i32.const 0xfffffff0) (i32.const 0x1050)))
+    (call $rec (call $prepare (local.get $h) (i32.const 9999) (i32.const 0x1050) (i32.const 0x1054)))
+    (call $rec (call $insert (local.get $h) (local.get $resp) (i32.const 0) (i32.const 0xfffffff0) (i32.const 0x1060)))
+    (call $rec (call $keys (local.get $h) (i32.const 0) (i32.const 0xffffffff) (i32.const 0x1070)))
+    (call $rec (call $bereq (local.get $h) (i32.const 0xfffffff0)))
+    (call $rec (call $key (local.get $req) (i32.const 0xfffffff0) (i32.const 32) (i32.const 0x1080)))
+    (call $rec (call $close (local.get $h)))
+    (call $rec (call $close (local.get $h)))
+    (call $rec (call $found (i32.const 12345) (i32.const 0) (i32.const 0x1090) (i32.const 0x1094)))
+    (call $finish))
+)"#,
+        log = common::BYTE_LOG
+    );
+    let f = fixture();
+    let wasm = wat::parse_str(&wat).expect("valid WAT");
+    let guest = f.engine.load(&wasm).expect("guest loads");
+    let d = Driver::start(
+        &f.engine,
+        guest,
+        f.service.clone(),
+        DownstreamRequest::new("GET", "/"),
+        "0".repeat(32),
+        ExecOptions::default(),
+        blocking::CAPABILITIES,
+    )
+    .expect("guest instantiates");
+    let ran = blocking::run(d, common::refuse);
+    let r = finish(ran.outputs, ran.outcome, ran.trace, ran.fetches);
+    use common::{BADF, BUFLEN, INVAL, NONE, OK};
+    common::assert_log(
+        &r,
+        common::Log::default()
+            .words(&[INVAL, INVAL, INVAL, OK, INVAL, INVAL, BUFLEN, 15, OK])
+            .b(b"accept-language")
+            .words(&[INVAL, BADF, INVAL, NONE, INVAL, INVAL, OK, BADF, BADF]),
+    );
+    assert!(
+        f.service.collapser.is_empty(),
+        "no claim outlives the execution"
+    );
+}

@@ -394,7 +394,7 @@ fn lookup(
             .ok_or(Fault::Status(Status::BADF.0))?;
     let key = if mask & lookup_bits::OVERRIDE_KEY != 0 {
         let ptr = cx.mem.read_u32(options)?;
-        let len = cx.mem.read_u32(options + 4)?;
+        let len = cx.mem.read_u32(options.wrapping_add(4))?;
         let key = cx.bytes_arg("override_key", ptr, len)?;
         if key.is_empty() || key.len() > cache::MAX_KEY_BYTES {
             cx.note(format!(
@@ -581,7 +581,7 @@ fn suggested_cache_options(
     let mut out_mask = 0;
     let mut status = Status::OK;
     cx.mem
-        .write_u64(opts_out + wo::MAX_AGE, p.opts.max_age_ns)?;
+        .write_u64(opts_out.wrapping_add(wo::MAX_AGE), p.opts.max_age_ns)?;
     let at = |off: u32| opts_out.wrapping_add(off);
     if mask & write_bits::INITIAL_AGE_NS != 0 {
         cx.mem

@@ -654,3 +654,26 @@ fn hostile_arguments_never_panic_and_buffers_follow_the_abi_rule() {
         "no claim outlives the execution"
     );
 }
+
+#[test]
+fn a_request_from_the_service_itself_does_not_wait_for_a_claim() {
+    // A service fetching itself: the outer execution holds the claim while it waits
+    // for the inner one, which must not wait for that claim.
+    let f = fixture();
+    let url = "http://example.com/self";
+    let mut outer = f.driver(DownstreamRequest::new("GET", url));
+    step_until_fetch(&mut outer).expect("the outer execution fetches");
+    let inner = DownstreamRequest::new("GET", url).with_header("cdn-loop", "edgeplay");
+    let r = f.get_req(inner, 200, &[("cache-control", "max-age=60")]);
+    assert_eq!(r.body_text(), "body 1");
+    let lookup = &r.calls("fastly_http_cache::transaction_lookup")[0];
+    assert!(
+        lookup
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("not collapsed"),
+        "{}",
+        summaries(&r)
+    );
+}

@@ -26,7 +26,10 @@
 //!   USABLE_IF_ERROR while the stale object is within stale-if-error); when another
 //!   execution holds the claim, the lookup waits (request collapsing) and is re-tried
 //!   on a short timer ([`super::claim`]) until the holder has stored the object
-//!   (then it is a hit) or given up (then it claims the key itself).
+//!   (then it is a hit) or given up (then it claims the key itself). A request that
+//!   came through the service itself (its `cdn-loop` carries edgeplay's token) does
+//!   not wait: the holder may be waiting for it (a service fetching itself), so it is
+//!   sent uncached.
 //!
 //! The obligation ends with `transaction_insert*` (when its body is closed),
 //! `transaction_update*`, `choose_stale`, `record_not_cacheable`, `abandon`, or
@@ -214,6 +217,16 @@ fn attempt(s: &mut Session, tx: &mut HttpCacheTx) {
         match s.claims.claim(&tx.key) {
             cache::collapse::Claim::Won => tx.must_insert_or_update = true,
             cache::collapse::Claim::Busy if usable => {}
+            // A request that came through this service (its own `cdn-loop` token) may
+            // be the very fetch the claim holder waits for: waiting would deadlock.
+            cache::collapse::Claim::Busy
+                if crate::backends::loop_hops(&s.downstream.request.headers) > 0 =>
+            {
+                tx.waiting = false;
+                tx.found = None;
+                tx.outcome = "not collapsed: this request came through the service itself (cdn-loop), and the claim holder may be waiting for it; it goes to the origin uncached";
+                return;
+            }
             cache::collapse::Claim::Busy => {
                 tx.waiting = true;
                 tx.outcome = "collapsed: another execution is fetching this object; waiting for it";

@@ -359,6 +359,7 @@ fn fresh_handle(s: &mut Session, from: &HttpCacheTx, found: FoundObject) -> Opti
 fn release(s: &mut Session, h: u32) -> Result<(), Fault> {
     let tx = tx_mut(s, h)?;
     tx.must_insert_or_update = false;
+    tx.outcome = "the obligation to insert or update is over";
     let key = tx.key.clone();
     s.claims.release(&key);
     Ok(())
@@ -811,6 +812,7 @@ fn insert(
     let tx = tx_mut(cx.s, h)?;
     tx.must_insert_or_update = false;
     tx.inserted = true;
+    tx.outcome = "inserting: the object is stored when its body closes";
     cx.mem.write_u32(body_out, bh)?;
     cx.handle_result("body", HandleKind::Body, bh);
     if let (Some(out), Some(rb)) = (cache_out, readback) {

@@ -401,7 +401,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.note("the streaming upload is complete");
                 return upload_end(cx, fetch, false);
             }
-            if b.sink == BodySink::CacheInsert {
+            if b.sink == BodySink::HttpCacheInsert {
                 return super::http_cache::insert_body_closed(cx, body, b);
             }
             if let BodySink::Upload(pending) = b.sink {
@@ -425,7 +425,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.note("the streaming upload was abandoned: the origin sees an incomplete body");
                 return upload_end(cx, fetch, true);
             }
-            if b.sink == BodySink::CacheInsert {
+            if b.sink == BodySink::HttpCacheInsert {
                 cx.note("the cache insert was abandoned: nothing is stored");
                 super::http_cache::insert_body_abandoned(cx.s, body);
                 return Ok(Status::OK.0);

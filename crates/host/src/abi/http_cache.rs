@@ -796,7 +796,7 @@ fn insert(
         None => None,
     };
     let mut body = Body::buffer(Vec::new());
-    body.sink = BodySink::CacheInsert;
+    body.sink = BodySink::HttpCacheInsert;
     body.known_length = None;
     let Some(bh) = cx.s.http.bodies.insert(body) else {
         return Err(Status::LIMITEXCEEDED.into());

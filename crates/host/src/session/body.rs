@@ -21,7 +21,7 @@ pub enum BodySink {
     UploadStream(WorkId),
     /// The body of an HTTP cache insert (`fastly_http_cache.transaction_insert*`, see
     /// [`super::CacheInsert`]): writes are buffered, and `close` stores the object.
-    CacheInsert,
+    HttpCacheInsert,
 }
 
 impl BodySink {

@@ -707,3 +707,32 @@ fn a_streaming_backend_body_relayed_to_another_backend_streams_there() {
         "the sink got the body chunk by chunk, as it arrived"
     );
 }
+
+#[test]
+fn with_the_http_cache_api_on_a_second_get_is_answered_from_the_cache() {
+    // `[local_server.cache] http_cache_api = true`: the SDK's `send` caches on the
+    // guest side through `fastly_http_cache`, so the origin is asked once.
+    let origin = Origin::start(|_| {
+        let mut reply = Reply::text(200, "cached body");
+        reply
+            .headers
+            .push(("cache-control".into(), "max-age=60".into()));
+        reply
+    });
+    let toml = temp_file(
+        "fastly.toml",
+        &format!(
+            "[local_server.backends.origin]\nurl = \"http://{}\"\n\n[local_server.cache]\nhttp_cache_api = true\n",
+            origin.addr
+        ),
+    );
+    let server = Server::start(&guest("http_cache"), &["-C", toml.to_str().unwrap()]);
+    let first = server.request("GET", "/page", &[], b"");
+    assert_eq!(first.status, 200, "{}", server.log());
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    let second = server.request("GET", "/page", &[], b"");
+    assert_eq!(second.text(), "cached body");
+    assert_eq!(second.header("x-cache"), Some("HIT"));
+    assert_eq!(second.header("x-cache-hits"), Some("1"));
+    assert_eq!(origin.requests().len(), 1, "{}", server.log());
+}

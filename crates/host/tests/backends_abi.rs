@@ -728,12 +728,16 @@ fn select_guest() -> Vec<u8> {
         r#"
   (data (i32.const 0x100) "a")
   (data (i32.const 0x101) "b")
+  ;; The second request's own URL: one URL twice would be one cache key, and the
+  ;; second send would wait for the first (request collapsing).
+  (data (i32.const 0x140) "http://example.com/other")
   (func (export "_start") (local $pa i32) (local $pb i32) (local $n i32)
     (call $new_req)
     (call $rec (call $send_async (i32.load (i32.const 0x1000)) (i32.load (i32.const 0x1004))
       (i32.const 0x100) (i32.const 1) (i32.const 0x1020)))
     (local.set $pa (i32.load (i32.const 0x1020)))
     (call $new_req)
+    (drop (call $req_uri_set (i32.load (i32.const 0x1000)) (i32.const 0x140) (i32.const 24)))
     (call $rec (call $send_async (i32.load (i32.const 0x1000)) (i32.load (i32.const 0x1004))
       (i32.const 0x101) (i32.const 1) (i32.const 0x1020)))
     (local.set $pb (i32.load (i32.const 0x1020)))

@@ -4,9 +4,9 @@
 //!
 //! Async items live in one number space ([`Session::async_items`], numbered from the
 //! body table so a body handle can never be mistaken for one): pending backend
-//! requests, request promises, KV operations (ready at once) and core cache busy
-//! handles (ready once no other execution holds their key's claim: a wait on one
-//! re-checks on a short timer, see `super::claim`). As in Viceroy, a
+//! requests, request promises, KV operations (ready at once), core cache busy
+//! handles and HTTP cache handles (ready once no other execution holds their key's
+//! claim: a wait on one re-checks on a short timer, see `super::claim`). As in Viceroy, a
 //! body handle may also be given to `select`/`is_ready`; edgeplay's bodies are
 //! in memory, so a body is always ready. A request promise is ready at once (edgeplay
 //! runs one request per instance: no further request comes).

@@ -418,6 +418,9 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             if let BodySink::CacheInsert(id) = b.sink {
                 return super::cache::insert_body_closed(cx, id, b);
             }
+            if b.sink == BodySink::HttpCacheInsert {
+                return super::http_cache::insert_body_closed(cx, body, b);
+            }
             if let BodySink::Upload(pending) = b.sink {
                 let bytes = b.take_remaining();
                 cx.note(format!("the streaming upload is complete ({} bytes): the request is sent now", bytes.len()));
@@ -441,6 +444,11 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             }
             if let BodySink::CacheInsert(id) = b.sink {
                 return super::cache::insert_body_abandoned(cx, id);
+            }
+            if b.sink == BodySink::HttpCacheInsert {
+                cx.note("the cache insert was abandoned: nothing is stored");
+                super::http_cache::insert_body_abandoned(cx.s, body);
+                return Ok(Status::OK.0);
             }
             if let BodySink::Upload(pending) = b.sink {
                 cx.note("the streaming upload was abandoned: its request fails");

@@ -8,6 +8,7 @@
 //! | `fastly_async_io` | `async_io.rs` (also the waiting machinery of the blocking sends) |
 //! | `fastly_http_resp` | `http_resp.rs` |
 //! | `fastly_http_body` | `http_body.rs` |
+//! | `fastly_http_cache` | `http_cache.rs` (on [`crate::cache`]; the collapsing wait in `claim.rs`) |
 //! | `fastly_http_downstream` | `http_downstream.rs` |
 //! | `fastly_log` | `log.rs` |
 //! | `fastly_dictionary`, `fastly_config_store` | `dictionary.rs` (config store is an alias) |
@@ -41,6 +42,7 @@ pub mod fastly_abi;
 pub mod geo;
 pub mod headers;
 pub mod http_body;
+pub mod http_cache;
 pub mod http_downstream;
 pub mod http_req;
 pub mod http_resp;
@@ -344,6 +346,7 @@ pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
     erl::link(reg)?;
     geo::link(reg)?;
     http_body::link(reg)?;
+    http_cache::link(reg)?;
     http_downstream::link(reg)?;
     http_req::link(reg)?;
     http_resp::link(reg)?;

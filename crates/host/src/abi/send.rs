@@ -61,7 +61,8 @@ use crate::trace::{ArgValue, HandleKind};
 
 /// Validate and consume the request and body of a send, and start the pending request.
 /// Returns its async handle. `streaming` keeps the body writable as the upload;
-/// `host_cache`: the send goes through the readthrough cache (all but `send_v3`).
+/// `host_cache`: the send goes through the readthrough cache (all but the uncached
+/// `send_v3` and `send_async_v2`).
 #[allow(clippy::too_many_arguments)]
 fn begin_send(
     cx: &mut Cx<'_>,
@@ -202,14 +203,7 @@ fn begin_send(
             backend: Box::new(backend.clone()),
         }
     } else if host_cache {
-        crate::pending::readthrough::start(
-            cx.s,
-            h,
-            &backend,
-            fetch,
-            &parts.cache_override,
-            &mut meta,
-        )
+        crate::pending::readthrough::start(cx.s, h, &backend, fetch, &parts, &mut meta)
     } else {
         crate::pending::start(cx.s, h, &backend, fetch, &mut meta)
     };
@@ -284,7 +278,9 @@ fn send(
     wait_and_take(cx, vec![h], detail, resp_out, body_out, None)
 }
 
-/// `send_async*`: start the send and return the pending request handle.
+/// `send_async*`: start the send and return the pending request handle;
+/// `host_cache`: through the readthrough cache (all but `send_async_v2`).
+#[allow(clippy::too_many_arguments)]
 fn send_async(
     cx: &mut Cx<'_>,
     req: u32,
@@ -293,6 +289,7 @@ fn send_async(
     backend_len: u32,
     streaming: bool,
     handle_out: u32,
+    host_cache: bool,
 ) -> HostResult {
     cx.mem.slice(handle_out, 4)?;
     let h = begin_send(
@@ -303,7 +300,7 @@ fn send_async(
         backend_len,
         streaming,
         None,
-        true,
+        host_cache,
     )?;
     cx.mem.write_u32(handle_out, h)?;
     cx.handle_result("pending", HandleKind::PendingRequest, h);
@@ -508,18 +505,19 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
 
         ["fastly_http_req" :: "send_async", "env" :: "xqd_req_send_async"]
         fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, pending_out: u32) -> i32 {
-            send_async(cx, req, body, backend_ptr, backend_len, false, pending_out)
+            send_async(cx, req, body, backend_ptr, backend_len, false, pending_out, true)
         }
 
         ["fastly_http_req" :: "send_async_streaming", "env" :: "xqd_req_send_async_streaming"]
         fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, pending_out: u32) -> i32 {
-            send_async(cx, req, body, backend_ptr, backend_len, true, pending_out)
+            send_async(cx, req, body, backend_ptr, backend_len, true, pending_out, true)
         }
 
         ["fastly_http_req" :: "send_async_v2", "env" :: "xqd_req_send_async_v2"]
         fn(cx, req: u32, body: u32, backend_ptr: u32, backend_len: u32, streaming: u32, pending_out: u32) -> i32 {
             cx.arg("streaming", ArgValue::Enum(if streaming == 1 { "streaming" } else { "whole" }.into()));
-            send_async(cx, req, body, backend_ptr, backend_len, streaming == 1, pending_out)
+            // The SDKs' uncached send (`send_async_without_caching`): no host-side caching.
+            send_async(cx, req, body, backend_ptr, backend_len, streaming == 1, pending_out, false)
         }
 
         ["fastly_http_req" :: "pending_req_poll", "env" :: "xqd_pending_req_poll"]

@@ -196,6 +196,8 @@ pub(crate) fn ready_order(s: &Session, h: u32) -> Option<u64> {
         Some(AsyncItem::CacheBusy(b)) => {
             (b.resolved.is_some() || !s.claims.busy(&b.lookup.key)).then_some(0)
         }
+        // Ready once the lookup could proceed: settled, or the key's claim is free.
+        Some(AsyncItem::HttpCache(tx)) => (!tx.waiting || !s.claims.busy(&tx.key)).then_some(0),
         None => s.http.bodies.contains(h).then_some(0),
     }
 }
@@ -220,11 +222,16 @@ fn can_progress(s: &Session, handles: &[u32]) -> bool {
     })
 }
 
-/// True when `h` is a cache busy handle waiting for another execution's claim: nothing
+/// True when `h` is a cache busy handle (core or HTTP cache) waiting for another
+/// execution's claim: nothing
 /// tells this execution when it is released, so a wait on it re-checks
 /// ([`Recheck`]).
 fn waits_for_claim(s: &Session, h: u32) -> bool {
-    matches!(s.pending.async_items.get(&h), Some(AsyncItem::CacheBusy(b)) if b.resolved.is_none())
+    match s.pending.async_items.get(&h) {
+        Some(AsyncItem::CacheBusy(b)) => b.resolved.is_none(),
+        Some(AsyncItem::HttpCache(tx)) => tx.waiting,
+        _ => false,
+    }
 }
 
 /// A call suspended until one of its handles is ready (or its timeout sleep is over).

@@ -31,7 +31,10 @@
 //! - `cache/sk/<surrogate key>\0<k>/<v>` → empty: the surrogate-key index purges use;
 //! - `cache/lru/<last use, 16 hex digits>/<k>/<v>` → empty: the use order eviction
 //!   follows;
-//! - `cache/n` → how many objects and body bytes there are (`<count> <bytes>`).
+//! - `cache/n` → how many objects and body bytes there are (`<count> <bytes>`);
+//! - `cache/hfp/<k>/<v>` → a hit-for-pass marker ([`record_uncacheable`], JSON): the
+//!   HTTP cache API recorded that responses for this key (and variant) are not
+//!   cacheable, so lookups neither collapse nor wait on it until it expires.
 //!
 //! A hit rewrites only the small meta and its use-order entry, never the body.
 //!
@@ -57,6 +60,7 @@ const OBJ: &str = "cache/o/";
 const BODY: &str = "cache/b/";
 const SK: &str = "cache/sk/";
 const LRU: &str = "cache/lru/";
+const HFP: &str = "cache/hfp/";
 const TOTALS: &[u8] = b"cache/n";
 
 /// Largest cached object (the platform's 100 MB in Fastly's resource limits).
@@ -416,15 +420,7 @@ pub fn insert(
     if size > MAX_OBJECT_BYTES || size > limits.max_bytes {
         return None;
     }
-    let vary: Vec<(String, Option<String>)> = opts
-        .vary_rule
-        .iter()
-        .map(|n| {
-            let n = n.to_ascii_lowercase();
-            let v = header_string(&opts.request_headers, &n);
-            (n, v)
-        })
-        .collect();
+    let vary = vary_values(&opts.vary_rule, &opts.request_headers);
     let id = format!("{}/{}", key_hash(key), variant_hash(&vary));
     remove(st, &id);
     let (response, url) = match opts.response {
@@ -566,6 +562,76 @@ fn adjust_totals(st: &mut dyn Storage, added: bool, size: u64) {
     }
 }
 
+/// A hit-for-pass marker: responses for a key (and variant) are not cacheable until
+/// `until_ns`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Uncacheable {
+    vary: Vec<(String, Option<String>)>,
+    until_ns: u64,
+}
+
+/// The vary rule `names` with the values `request` has for them (lower-case names).
+fn vary_values(names: &[String], request: &Headers) -> Vec<(String, Option<String>)> {
+    names
+        .iter()
+        .map(|n| {
+            let n = n.to_ascii_lowercase();
+            let v = header_string(request, &n);
+            (n, v)
+        })
+        .collect()
+}
+
+/// Record that responses for `key` (the variant `vary_rule` and `request` select) are
+/// not cacheable for `max_age_ns` from `now` (the HTTP cache API's
+/// `transaction_record_not_cacheable`: hit-for-pass). A zero `max_age_ns` records
+/// nothing.
+pub fn record_uncacheable(
+    st: &mut dyn Storage,
+    key: &[u8],
+    vary_rule: &[String],
+    request: &Headers,
+    max_age_ns: u64,
+    now: u64,
+) {
+    if max_age_ns == 0 {
+        return;
+    }
+    let vary = vary_values(vary_rule, request);
+    let k = format!("{HFP}{}/{}", key_hash(key), variant_hash(&vary)).into_bytes();
+    let m = Uncacheable {
+        vary,
+        until_ns: now.saturating_add(max_age_ns),
+    };
+    st.put(
+        &k,
+        serde_json::to_vec(&m).expect("a hit-for-pass marker always serialises"),
+    );
+}
+
+/// True when a hit-for-pass marker for `key` that `request` selects is in force at
+/// `now` (expired markers are removed when met).
+pub fn is_uncacheable(st: &mut dyn Storage, key: &[u8], request: &Headers, now: u64) -> bool {
+    let prefix = format!("{HFP}{}/", key_hash(key)).into_bytes();
+    let mut found = false;
+    for (k, v) in st.scan(&prefix, None, usize::MAX) {
+        match serde_json::from_slice::<Uncacheable>(&v) {
+            Ok(m) if m.until_ns > now => {
+                if m.vary
+                    .iter()
+                    .all(|(n, v)| header_string(request, n).as_deref() == v.as_deref())
+                {
+                    found = true;
+                }
+            }
+            _ => {
+                st.delete(&k);
+            }
+        }
+    }
+    found
+}
+
 /// Every stored object, in key-hash order (for the inspector and exports).
 pub fn list(st: &dyn Storage) -> Vec<Found> {
     st.scan(OBJ.as_bytes(), None, usize::MAX)
@@ -656,6 +722,28 @@ mod tests {
             max_age_ns: max_age_s * S,
             ..WriteOptions::default()
         }
+    }
+
+    #[test]
+    fn a_hit_for_pass_marker_holds_for_its_variant_until_it_expires() {
+        let mut st = MemoryStorage::new();
+        let mut en = Headers::new();
+        en.append("accept-language", "en");
+        let rule = vec!["Accept-Language".to_string()];
+        record_uncacheable(&mut st, b"k", &rule, &en, 10 * S, 100 * S);
+        assert!(is_uncacheable(&mut st, b"k", &en, 105 * S));
+        assert!(!is_uncacheable(&mut st, b"k", &Headers::new(), 105 * S));
+        assert!(!is_uncacheable(&mut st, b"other", &en, 105 * S));
+        assert!(!is_uncacheable(&mut st, b"k", &en, 110 * S), "expired");
+        assert!(
+            st.scan(HFP.as_bytes(), None, 10).is_empty(),
+            "an expired marker goes"
+        );
+        record_uncacheable(&mut st, b"k", &[], &en, 0, 100 * S);
+        assert!(
+            !is_uncacheable(&mut st, b"k", &en, 100 * S),
+            "zero max age: nothing"
+        );
     }
 
     #[test]

@@ -62,6 +62,22 @@ pub fn readthrough_key(url: &str, host: &str) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+/// The cache key of a request as the guest built it: [`readthrough_key`] of its URL
+/// and its `Host` header (else the URL's authority). The HTTP cache API's lookups and
+/// `get_suggested_cache_key` use it; the readthrough cache must use it too so both
+/// find one another's objects.
+pub fn request_key(uri: &str, headers: &Headers) -> Vec<u8> {
+    let host = match headers.get("host") {
+        Some(h) => String::from_utf8_lossy(h).into_owned(),
+        None => uri
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.authority().map(|a| a.as_str().to_string()))
+            .unwrap_or_default(),
+    };
+    readthrough_key(uri, &host)
+}
+
 /// One header's comma-separated directives, lower-cased names (`max-age=60` →
 /// `("max-age", Some("60"))`).
 pub fn directives(headers: &Headers, name: &str) -> Vec<(String, Option<String>)> {
@@ -357,6 +373,20 @@ mod tests {
         let notes = apply_override(&mut p, &ov);
         assert!(p.storable.is_err());
         assert!(notes[0].contains("no effect"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_request_key_takes_the_host_header_else_the_url_authority() {
+        let url = "http://example.com/a?b";
+        assert_eq!(
+            request_key(url, &Headers::new()),
+            readthrough_key(url, "example.com")
+        );
+        assert_eq!(
+            request_key(url, &h(&[("host", "Other.example")])),
+            readthrough_key(url, "other.example")
+        );
+        assert_eq!(request_key(url, &Headers::new()).len(), 32);
     }
 
     #[test]

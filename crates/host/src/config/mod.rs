@@ -93,7 +93,8 @@ pub struct ServiceConfig {
 }
 
 /// `[local_server.cache]` (edgeplay's own table; Viceroy has no cache): how big the
-/// service's cache may grow before the least recently used objects are evicted.
+/// service's cache may grow before the least recently used objects are evicted, and
+/// whether the service has the HTTP cache API enabled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CacheConfig {
@@ -101,6 +102,11 @@ pub struct CacheConfig {
     pub max_entries: usize,
     /// Body bytes at most over all objects (`max_bytes`, default 512 MiB).
     pub max_bytes: u64,
+    /// `http_cache_api = true`: `fastly_http_cache.is_request_cacheable` answers, so
+    /// the SDKs cache on the guest side (`send` runs the HTTP cache transaction and
+    /// its hooks). Off by default: it answers UNSUPPORTED and the SDKs leave caching
+    /// to the host (the platform also enables the API per service).
+    pub http_cache_api: bool,
 }
 
 impl Default for CacheConfig {
@@ -108,6 +114,7 @@ impl Default for CacheConfig {
         CacheConfig {
             max_entries: 20_000,
             max_bytes: 512 * 1024 * 1024,
+            http_cache_api: false,
         }
     }
 }
@@ -275,6 +282,13 @@ impl Parser<'_> {
         let mut c = CacheConfig::default();
         for (name, v) in t {
             let p = path.key(&name);
+            if name == "http_cache_api" {
+                c.http_cache_api = match v {
+                    Value::Boolean(b) => b,
+                    other => return Err(self.expected(&p, "true or false", &other)),
+                };
+                continue;
+            }
             let n = match v {
                 Value::Integer(n) if n > 0 => n as u64,
                 other => return Err(self.expected(&p, "a positive integer", &other)),
@@ -285,7 +299,9 @@ impl Parser<'_> {
                 _ => {
                     return Err(self.err(
                         &p,
-                        format!("unknown key {name:?} (expected max_entries or max_bytes)"),
+                        format!(
+                        "unknown key {name:?} (expected max_entries, max_bytes or http_cache_api)"
+                    ),
                     ))
                 }
             }
@@ -305,6 +321,15 @@ mod tests {
         let c = parse("name = \"app\"\nmanifest_version = 3\nlanguage = \"rust\"\n").unwrap();
         assert_eq!(c.name.as_deref(), Some("app"));
         assert!(c.geolocation.use_default_loopback);
+    }
+
+    #[test]
+    fn the_cache_table_bounds_the_cache_and_switches_the_http_cache_api() {
+        assert!(!parse("").unwrap().cache.http_cache_api, "off by default");
+        let c = parse("[local_server.cache]\nmax_entries = 5\nhttp_cache_api = true\n").unwrap();
+        assert_eq!((c.cache.max_entries, c.cache.http_cache_api), (5, true));
+        let e = err("[local_server.cache]\nhttp_cache_api = 1\n");
+        assert!(e.to_string().contains("true or false"), "{e}");
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The readthrough cache behind `send`: what the platform does with a backend request
 //! when the guest leaves caching to the host (the SDKs do while
-//! `http_cache.is_request_cacheable` answers UNSUPPORTED, and with `send_v2`,
-//! `send_async*`; `send_v3` performs no host-side caching).
+//! `http_cache.is_request_cacheable` answers UNSUPPORTED): `send`, `send_v2`,
+//! `send_async`, `send_async_streaming`. `send_v3` and `send_async_v2` are the SDKs'
+//! uncached sends and perform no host-side caching.
 //!
 //! A `GET` or `HEAD` without a `pass` override is looked up by its cache key
-//! ([`policy::readthrough_key`]: URL and Host) and the variant its headers select:
+//! ([`policy::request_key`]: the URL and Host of the request as the guest built it,
+//! not the backend it goes to; the HTTP cache API keys the same) and the variant its
+//! headers select:
 //!
 //! - **HIT**: a fresh object answers at once, with `Age`; the origin is not asked.
 //! - **STALE**: an object past its TTL but within stale-while-revalidate answers at
@@ -33,7 +36,7 @@ use super::{done, finish_response, record_event, start as start_fetch};
 use crate::backends::Backend;
 use crate::cache::collapse::Claim;
 use crate::cache::{self, policy, Found, Limits, StoredResponse, WriteOptions};
-use crate::http::CacheOverride;
+use crate::http::{CacheOverride, RequestParts};
 use crate::session::{
     AsyncItem, CacheFill, Collapse, FetchMeta, PendingState, Readthrough, Revalidation, Session,
 };
@@ -85,23 +88,19 @@ pub(crate) fn start(
     h: u32,
     backend: &Backend,
     fetch: FetchRequest,
-    ov: &CacheOverride,
+    request: &RequestParts,
     meta: &mut FetchMeta,
 ) -> PendingState {
+    let ov = &request.cache_override;
     if let Some(why) = pass_reason(&fetch.method, ov) {
         meta.cache = Some(outcome::PASS);
         meta.notes.push(format!("cache: pass ({why})"));
         return start_fetch(s, h, backend, fetch, meta);
     }
-    let host = fetch
-        .headers
-        .get("host")
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .unwrap_or_default();
     let rt = Readthrough {
-        key: policy::readthrough_key(&fetch.url, &host),
-        url: fetch.url.clone(),
-        request_headers: fetch.headers.clone(),
+        key: policy::request_key(&request.uri, &request.headers),
+        url: request.uri.clone(),
+        request_headers: request.headers.clone(),
         cache_override: ov.clone(),
         store: fetch.method.eq_ignore_ascii_case("GET"),
         stale_if_error: None,

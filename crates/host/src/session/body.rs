@@ -23,6 +23,9 @@ pub enum BodySink {
     /// `replace_insert`; the insert's id): writes are buffered, `close` stores the
     /// object, `abandon` stores nothing.
     CacheInsert(u32),
+    /// The body of an HTTP cache insert (`fastly_http_cache.transaction_insert*`, see
+    /// [`super::CacheInsert`]): writes are buffered, and `close` stores the object.
+    HttpCacheInsert,
 }
 
 impl BodySink {

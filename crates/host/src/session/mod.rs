@@ -30,8 +30,9 @@ pub use cache::{
 pub use fuel::FuelMeter;
 pub use handles::{HandleTable, MAX_HANDLES};
 pub use pending::{
-    AsyncItem, CacheFill, Collapse, FetchMeta, KvOp, KvPending, PendingHeaders, PendingRequest,
-    PendingRequests, PendingState, Readthrough, Revalidation,
+    AsyncItem, CacheFill, CacheInsert, Collapse, FetchMeta, FoundObject, HttpCacheTx, KvOp,
+    KvPending, PendingHeaders, PendingRequest, PendingRequests, PendingState, Readthrough,
+    Revalidation,
 };
 pub use pipes::{Pipe, PipeTo};
 pub use queue::WorkQueue;

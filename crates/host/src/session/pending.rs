@@ -1,8 +1,9 @@
 //! The async items of one request: pending backend requests, request promises, KV
-//! store operations and core cache busy handles.
+//! store operations, core cache busy handles and HTTP cache transactions.
 
 use crate::backends::Backend;
-use crate::http::Headers;
+use crate::cache::Found;
+use crate::http::{Headers, RequestParts};
 use crate::kv::{Entry, InsertMode, KvError, ListPage};
 use crate::work::{BackendResponse, FetchRequest, SendFailure, WorkId};
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +31,8 @@ pub struct PendingRequests {
     pub cache_fills: HashMap<WorkId, CacheFill>,
     /// Body reads of those fetches (read's work id → fetch's work id).
     pub fill_reads: HashMap<WorkId, WorkId>,
+    /// HTTP cache inserts whose body the guest is writing, by body handle.
+    pub cache_inserts: BTreeMap<u32, CacheInsert>,
 }
 
 /// A backend response the readthrough cache stores once its streaming body has
@@ -50,11 +53,12 @@ pub struct CacheFill {
 /// to finish it (see `pending::readthrough`).
 #[derive(Debug)]
 pub struct Readthrough {
-    /// The cache key (`cache::policy::readthrough_key`).
+    /// The cache key (`cache::policy::request_key`).
     pub key: Vec<u8>,
-    /// The URL the request goes to (shown on stored objects).
+    /// The request's URL (shown on stored objects).
     pub url: String,
-    /// The request's headers as sent (the vary rule takes its values from them).
+    /// The request's headers as the guest set them (the vary rule takes its values
+    /// from them).
     pub request_headers: Headers,
     /// The request's cache override.
     pub cache_override: crate::http::CacheOverride,
@@ -96,6 +100,19 @@ pub struct Revalidation {
     pub meta: FetchMeta,
 }
 
+/// An HTTP cache insert waiting for its body (`fastly_http_cache.transaction_insert*`):
+/// stored when the guest closes the body, which also releases the key's claim.
+#[derive(Debug)]
+pub struct CacheInsert {
+    /// The cache key.
+    pub key: Vec<u8>,
+    /// The object's options, response head and URL.
+    pub opts: crate::cache::WriteOptions,
+    /// The stream-back handle (`transaction_insert_and_stream_back`) to give the
+    /// stored object to.
+    pub readback: Option<u32>,
+}
+
 /// An entry of the shared async-item table ([`PendingRequests::async_items`]).
 #[derive(Debug)]
 pub enum AsyncItem {
@@ -113,6 +130,9 @@ pub enum AsyncItem {
     /// ready once this execution may proceed (no other execution holds the key's
     /// claim), its `cache_busy_handle_wait` hands over the cache handle.
     CacheBusy(Box<super::CacheBusy>),
+    /// An HTTP cache lookup or transaction (`fastly_http_cache`): ready once it is no
+    /// longer waiting for another execution's claim on its key.
+    HttpCache(Box<HttpCacheTx>),
 }
 
 impl AsyncItem {
@@ -123,6 +143,7 @@ impl AsyncItem {
             AsyncItem::RequestPromise => "request promise",
             AsyncItem::Kv(p) => p.op.kind_name(),
             AsyncItem::CacheBusy(_) => "cache busy handle",
+            AsyncItem::HttpCache(_) => "HTTP cache handle",
         }
     }
 }
@@ -328,4 +349,51 @@ impl KvOp {
             | KvOp::List { result: Err(e), .. } => err(e),
         }
     }
+}
+
+/// An HTTP cache lookup (`fastly_http_cache.lookup`) or transaction
+/// (`transaction_lookup`, and the handles `insert_and_stream_back` /
+/// `update_and_return_fresh` return): what was found, and the obligation to insert or
+/// update when the transaction holds the key's collapsing claim.
+#[derive(Debug)]
+pub struct HttpCacheTx {
+    /// The cache key.
+    pub key: Vec<u8>,
+    /// The request looked up (a copy: the guest keeps its handle).
+    pub request: RequestParts,
+    /// A transaction (collapses and may hold a claim), not a plain lookup.
+    pub transactional: bool,
+    /// Another execution holds the key's claim: the lookup is retried until it is free.
+    pub waiting: bool,
+    /// A hit-for-pass marker is in force for the key: nothing found, nothing to do.
+    pub uncacheable: bool,
+    /// The object found, if any.
+    pub found: Option<FoundObject>,
+    /// This transaction holds the key's claim and must insert, update, or give up.
+    pub must_insert_or_update: bool,
+    /// The guest chose the stale object (`transaction_choose_stale`).
+    pub chose_stale: bool,
+    /// `transaction_insert*` gave the guest the body to write: the object is stored
+    /// when it closes ([`CacheInsert`]).
+    pub inserted: bool,
+    /// The response headers `prepare_response_for_storage` took `Surrogate-Control`
+    /// from (its handle and those values), so the suggested options still see it.
+    pub prepared: Option<(u32, Vec<Vec<u8>>)>,
+    /// A note for the trace about how the lookup went.
+    pub outcome: &'static str,
+}
+
+/// An object an HTTP cache lookup found, as it was then.
+#[derive(Debug, Clone)]
+pub struct FoundObject {
+    /// Where it is stored and its meta.
+    pub found: Found,
+    /// Its body.
+    pub body: Vec<u8>,
+    /// Fresh at the lookup.
+    pub fresh: bool,
+    /// Stale but within stale-while-revalidate at the lookup.
+    pub within_swr: bool,
+    /// Within stale-if-error (or fresh) at the lookup.
+    pub usable_if_error: bool,
 }

@@ -1252,7 +1252,9 @@ test("the readthrough cache in the tab: a MISS stores the response, the next run
   const context = await browser.newContext({ viewport: { width: 1440, height: 960 } });
   const page = await openApp(browser, server.url, { context });
   const originHits = () => origin.requests.filter((r) => r.url.startsWith("/cached/a")).length;
-  const url = `${origin.url}/cached/a?sk=news`;
+  // The readthrough key (and the URL the inspector shows) is the request's URL as the
+  // guest sent it, before the backend's origin replaced its host.
+  const url = "http://127.0.0.1:7676/cached/a?sk=news";
   /** Run (or load `guest` and run); returns the response body. */
   const run = async (g) => {
     await page.bringToFront();

@@ -3,7 +3,9 @@
 //!
 //! Platform-neutral (also built and tested natively): [`protocol`] (UI ↔ worker
 //! messages), [`request`] (composer → downstream request, config text → service
-//! config), [`store_ops`] (the Stores panel's operations on the state), [`stores`]
+//! config), [`store_ops`] (the Stores panel's and the Cache inspector's operations on
+//! the state), [`cache_view`] (what the Cache inspector shows), [`fresh_cache`] (a
+//! run's throwaway cache over the state), [`stores`]
 //! (what the Stores panel shows: stores, values, import/export, config edits),
 //! [`examples`], [`format`] (presentation helpers), [`waterfall`] (the
 //! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
@@ -15,8 +17,10 @@
 //! [`storage`] (localStorage and IndexedDB), [`state_db`] (the service state in
 //! IndexedDB), [`persist`] (the worker's state: durable, shared between tabs).
 
+pub mod cache_view;
 pub mod examples;
 pub mod format;
+pub mod fresh_cache;
 pub mod protocol;
 pub mod request;
 pub mod store_ops;

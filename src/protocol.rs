@@ -115,6 +115,38 @@ pub enum StoreOp {
         /// Delete the store's other keys first.
         replace: bool,
     },
+    /// Every object in the service's cache (the Cache inspector): answered by
+    /// [`StoreAnswer::Cache`].
+    CacheList,
+    /// One cached object's body, by its id: answered by [`StoreAnswer::CacheBody`].
+    CacheBody {
+        /// The object's id (`<key hash>/<variant hash>`).
+        id: String,
+    },
+    /// Remove every cached object (`cache::purge_all`).
+    CachePurgeAll,
+    /// Purge the objects carrying a surrogate key (`cache::purge_surrogate_key`):
+    /// removed (hard), or marked stale (soft).
+    CachePurgeKey {
+        /// The surrogate key.
+        surrogate_key: String,
+        /// Soft purge: mark stale instead of removing.
+        soft: bool,
+    },
+    /// Remove one cached object (`cache::remove`).
+    CacheRemove {
+        /// The object's id.
+        id: String,
+    },
+}
+
+/// One cached object as the worker's state holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CachedObject {
+    /// Its id (`<key hash>/<variant hash>`).
+    pub id: String,
+    /// Everything about it but its body.
+    pub meta: edgeplay_host::cache::Meta,
 }
 
 /// One KV entry to write.
@@ -168,6 +200,20 @@ pub enum StoreAnswer {
         /// Storage keys and values, in key order.
         entries: Vec<(Bytes, Bytes)>,
     },
+    /// The cache's objects, as the worker's clock found them.
+    Cache {
+        /// The objects, in id order.
+        objects: Vec<CachedObject>,
+        /// The worker's wall time when it listed them (unix ns): ages count to it.
+        now_unix_ns: u64,
+    },
+    /// A cached body (`None`: the object is gone).
+    CacheBody {
+        /// The object's id.
+        id: String,
+        /// Its body.
+        body: Option<Bytes>,
+    },
 }
 
 /// One run: the request, the service configuration and the limits.
@@ -181,6 +227,9 @@ pub struct RunRequest {
     pub config_toml: String,
     /// CPU limit in estimated platform milliseconds (`None`: no limit).
     pub cpu_limit_ms: Option<u64>,
+    /// Run against an empty, throwaway cache (the stored cache is left as it is).
+    #[serde(default)]
+    pub fresh_cache: bool,
 }
 
 /// The downstream request as the composer has it.
@@ -409,6 +458,7 @@ mod tests {
             },
             config_toml: "".into(),
             cpu_limit_ms: Some(50),
+            fresh_cache: true,
         });
         let j = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<ToWorker>(&j).unwrap(), m);

@@ -1,16 +1,21 @@
-//! The Stores panel's operations on the service state ([`StoreOp`]), as the worker
-//! performs them on its [`Storage`]. Platform-neutral (tested natively); the worker
-//! makes the writes durable afterwards (its journal).
+//! The Stores panel's and the Cache inspector's operations on the service state
+//! ([`StoreOp`]), as the worker performs them on its [`Storage`]. Platform-neutral
+//! (tested natively); the worker makes the writes durable afterwards (its journal),
+//! which also tells the other tabs.
 
-use crate::protocol::{Bytes, KvWrite, ListedKey, StoreAnswer, StoreOp};
+use crate::protocol::{Bytes, CachedObject, KvWrite, ListedKey, StoreAnswer, StoreOp};
 use edgeplay_host::storage::Storage;
-use edgeplay_host::{kv, seed};
+use edgeplay_host::{cache, kv, seed};
 
 /// Whether `op` changes the state (the worker then waits for the write to commit).
 pub fn writes(op: &StoreOp) -> bool {
     !matches!(
         op,
-        StoreOp::List { .. } | StoreOp::Get { .. } | StoreOp::Export { .. }
+        StoreOp::List { .. }
+            | StoreOp::Get { .. }
+            | StoreOp::Export { .. }
+            | StoreOp::CacheList
+            | StoreOp::CacheBody { .. }
     )
 }
 
@@ -120,7 +125,48 @@ pub fn perform(
                 .map(|(k, v)| (Bytes::from(k), Bytes::from(v)))
                 .collect(),
         }),
+        StoreOp::CacheList => Ok(StoreAnswer::Cache {
+            objects: cache::list(storage)
+                .into_iter()
+                .map(|f| CachedObject {
+                    id: f.id,
+                    meta: f.meta,
+                })
+                .collect(),
+            now_unix_ns,
+        }),
+        StoreOp::CacheBody { id } => Ok(StoreAnswer::CacheBody {
+            body: cache::body(storage, &id).map(Bytes::from),
+            id,
+        }),
+        StoreOp::CachePurgeAll => Ok(StoreAnswer::Done {
+            changed: count(cache::purge_all(storage)),
+        }),
+        StoreOp::CachePurgeKey {
+            surrogate_key,
+            soft,
+        } => {
+            let surrogate_key = surrogate_key.trim();
+            if surrogate_key.is_empty() {
+                return Err("give the surrogate key to purge".into());
+            }
+            Ok(StoreAnswer::Done {
+                changed: count(cache::purge_surrogate_key(
+                    storage,
+                    surrogate_key,
+                    soft,
+                    now_unix_ns,
+                )),
+            })
+        }
+        StoreOp::CacheRemove { id } => Ok(StoreAnswer::Done {
+            changed: cache::remove(storage, &id) as u32,
+        }),
     }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 fn check(key: &str, value: &[u8], metadata: Option<&str>) -> Result<(), String> {
@@ -431,5 +477,114 @@ mod tests {
         )
         .unwrap_err()
         .contains("does not validate"));
+    }
+
+    fn cached(st: &mut MemoryStorage, key: &[u8], surrogate_keys: &[&str], body: &[u8]) -> String {
+        let opts = cache::WriteOptions {
+            max_age_ns: 60_000_000_000,
+            swr_ns: 30_000_000_000,
+            surrogate_keys: surrogate_keys.iter().map(|s| s.to_string()).collect(),
+            ..cache::WriteOptions::default()
+        };
+        cache::insert(st, key, opts, body.to_vec(), 0, cache::Limits::default())
+            .unwrap()
+            .id
+    }
+
+    fn listed(st: &mut MemoryStorage) -> Vec<(Vec<u8>, bool)> {
+        match perform(st, StoreOp::CacheList, 5_000_000_000).unwrap() {
+            StoreAnswer::Cache {
+                objects,
+                now_unix_ns,
+            } => {
+                assert_eq!(now_unix_ns, 5_000_000_000, "ages count to the worker's now");
+                objects
+                    .into_iter()
+                    .map(|o| (o.meta.key, o.meta.purged_stale))
+                    .collect()
+            }
+            other => panic!("not a cache listing: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_cache_is_listed_read_and_purged_whole_by_surrogate_key_or_by_object() {
+        let mut st = MemoryStorage::new();
+        st.put(b"kv/s\0k", b"v".to_vec());
+        let a = cached(&mut st, b"a", &["news", "all"], b"body of a");
+        cached(&mut st, b"b", &["all"], b"b");
+        let c = cached(&mut st, b"c", &[], &[0xff, 0]);
+        let mut keys: Vec<Vec<u8>> = listed(&mut st).into_iter().map(|(k, _)| k).collect();
+        keys.sort();
+        assert_eq!(keys, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        assert!(!writes(&StoreOp::CacheList) && writes(&StoreOp::CachePurgeAll));
+        assert_eq!(
+            perform(&mut st, StoreOp::CacheBody { id: c.clone() }, 0).unwrap(),
+            StoreAnswer::CacheBody {
+                id: c.clone(),
+                body: Some(Bytes::from(vec![0xff, 0]))
+            }
+        );
+        // Soft: still there, stale; hard: gone, and only what carries the key.
+        let soft = StoreOp::CachePurgeKey {
+            surrogate_key: " news ".into(),
+            soft: true,
+        };
+        assert_eq!(
+            perform(&mut st, soft, 1_000_000_000).unwrap(),
+            StoreAnswer::Done { changed: 1 }
+        );
+        let stale: Vec<Vec<u8>> = listed(&mut st)
+            .into_iter()
+            .filter(|(_, s)| *s)
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(stale, [b"a".to_vec()]);
+        let hard = StoreOp::CachePurgeKey {
+            surrogate_key: "all".into(),
+            soft: false,
+        };
+        assert_eq!(
+            perform(&mut st, hard, 0).unwrap(),
+            StoreAnswer::Done { changed: 2 }
+        );
+        assert_eq!(listed(&mut st), [(b"c".to_vec(), false)]);
+        assert!(perform(
+            &mut st,
+            StoreOp::CachePurgeKey {
+                surrogate_key: "  ".into(),
+                soft: false
+            },
+            0
+        )
+        .unwrap_err()
+        .contains("surrogate key"));
+        assert_eq!(
+            perform(&mut st, StoreOp::CacheRemove { id: a }, 0).unwrap(),
+            StoreAnswer::Done { changed: 0 },
+            "already purged"
+        );
+        assert_eq!(
+            perform(&mut st, StoreOp::CacheRemove { id: c.clone() }, 0).unwrap(),
+            StoreAnswer::Done { changed: 1 }
+        );
+        assert_eq!(
+            perform(&mut st, StoreOp::CacheBody { id: c.clone() }, 0).unwrap(),
+            StoreAnswer::CacheBody { id: c, body: None }
+        );
+        cached(&mut st, b"d", &[], b"d");
+        assert_eq!(
+            perform(&mut st, StoreOp::CachePurgeAll, 0).unwrap(),
+            StoreAnswer::Done { changed: 1 }
+        );
+        assert!(
+            all(&st, cache::PREFIX).is_empty(),
+            "nothing of the cache is left"
+        );
+        assert_eq!(
+            st.get(b"kv/s\0k"),
+            Some(b"v".to_vec()),
+            "the KV store stays"
+        );
     }
 }

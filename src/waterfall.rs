@@ -13,6 +13,12 @@
 //! from its `lookup`/`insert`/`delete`/`list` to its `*_wait`, as a `work` event of
 //! module `kv` (name = the store; arguments `op`, `key` or `prefix`, `mode`; status
 //! `found`, `ok`, or the `kv_error` name: see `edgeplay_host::abi::kv_store`).
+//!
+//! The cache shows twice: a backend fetch's `cache` argument (`HIT`, `MISS`, `PASS`,
+//! `STALE`, `COLLAPSED`: how the readthrough cache answered it) is the row's
+//! [`FetchRow::cache`], and the cache's own work spans (`work` events of module
+//! `cache`: name = the operation; arguments such as `key`, `url`, `op`; their status)
+//! are rows of their own, like KV operations.
 
 use crate::format;
 use edgeplay_host::trace::{ArgValue, EventKind};
@@ -61,6 +67,11 @@ pub struct FetchRow {
     /// For a KV store operation, how it ended (`found`, `not_found`, `ok`, a
     /// `kv_error` name); `None` for a backend fetch.
     pub kv: Option<String>,
+    /// For a backend fetch, how the cache answered it (`HIT`, `MISS`, `PASS`, `STALE`,
+    /// `COLLAPSED`), when the trace says.
+    pub cache: Option<String>,
+    /// For a cache work span, how it ended (its status); `None` otherwise.
+    pub cache_op: Option<String>,
 }
 
 /// Every backend fetch of an execution, on one time axis.
@@ -100,6 +111,9 @@ impl FetchRow {
         if e.kind == EventKind::Work && e.module == "kv" {
             return Some(FetchRow::from_kv_event(e));
         }
+        if e.kind == EventKind::Work && e.module == "cache" {
+            return Some(FetchRow::from_cache_event(e));
+        }
         if e.kind != EventKind::Work || e.module != "backend" {
             return None;
         }
@@ -134,7 +148,50 @@ impl FetchRow {
             note: e.note.clone(),
             headers_not_sent,
             kv: None,
+            cache: crate::cache_view::fetch_outcome(e),
+            cache_op: None,
         })
+    }
+
+    /// The row of a cache work span: `cache <operation>`, what it was about (the URL
+    /// or the key), its status.
+    fn from_cache_event(e: &TraceEvent) -> FetchRow {
+        let start_us = finite(e.start_us);
+        let end_us = start_us + finite(e.dur_us);
+        let result = e.status.as_deref().unwrap_or("ok").to_string();
+        let target = text_arg(e.arg("url"))
+            .or_else(|| text_arg(e.arg("key")))
+            .or_else(|| match e.arg("key") {
+                Some(ArgValue::Bytes { preview, .. }) => Some(preview.clone()),
+                _ => None,
+            })
+            .or_else(|| text_arg(e.arg("surrogate_key")))
+            .unwrap_or_default();
+        let op = text_arg(e.arg("op")).unwrap_or_default();
+        // A purge is named after its surrogate key (the target): the row names the op.
+        let name = if e.arg("surrogate_key").is_some() && !op.is_empty() {
+            op.clone()
+        } else {
+            e.name.to_string()
+        };
+        FetchRow {
+            seq: e.seq,
+            backend: format!("cache {name}"),
+            method: op,
+            url: target,
+            status: None,
+            bytes: int_arg(e.arg("bytes")).and_then(|b| u64::try_from(b).ok()),
+            mock: None,
+            start_us,
+            first_byte_us: end_us,
+            end_us,
+            end: FetchEnd::Answered,
+            note: e.note.clone(),
+            headers_not_sent: Vec::new(),
+            kv: None,
+            cache: text_arg(e.arg("cache")).map(|c| c.to_ascii_uppercase()),
+            cache_op: Some(result),
+        }
     }
 
     /// The row of a KV operation: `KV <store>`, the operation and its key (or
@@ -168,6 +225,8 @@ impl FetchRow {
             note: e.note.clone(),
             headers_not_sent: Vec::new(),
             kv: Some(result),
+            cache: None,
+            cache_op: None,
         }
     }
 
@@ -178,7 +237,7 @@ impl FetchRow {
 
     /// The status column: `200`, or the failure kind, or `abandoned`.
     pub fn status_label(&self) -> String {
-        if let Some(result) = &self.kv {
+        if let Some(result) = self.kv.as_ref().or(self.cache_op.as_ref()) {
             return result.clone();
         }
         match (&self.end, self.status) {
@@ -197,7 +256,16 @@ impl FetchRow {
 
     /// `GET http://127.0.0.1:8080/path`.
     pub fn request_label(&self) -> String {
-        format!("{} {}", self.method, self.url)
+        format!("{} {}", self.method, self.url).trim().to_string()
+    }
+
+    /// `cache HIT` for a fetch the cache answered (or `MISS`, ...), else empty.
+    pub fn cache_label(&self) -> String {
+        match (&self.cache, &self.cache_op) {
+            (Some(c), None) => format!("cache {c}"),
+            (Some(c), Some(_)) => c.clone(),
+            _ => String::new(),
+        }
     }
 
     /// `mock (static)` for a mock backend, else empty.
@@ -271,6 +339,12 @@ impl FetchRow {
         let mut c = String::from("wf-row");
         if self.kv.is_some() {
             c.push_str(" kv");
+        }
+        if self.cache_op.is_some() {
+            c.push_str(" cache-op");
+        }
+        if self.cache.as_deref() == Some("HIT") && self.cache_op.is_none() {
+            c.push_str(" hit");
         }
         if self.mock.is_some() {
             c.push_str(" mock");
@@ -367,7 +441,8 @@ impl Waterfall {
     /// when there were some).
     pub fn summary(&self) -> String {
         let kv = self.rows.iter().filter(|r| r.kv.is_some()).count();
-        let n = self.rows.len() - kv;
+        let cache_ops = self.rows.iter().filter(|r| r.cache_op.is_some()).count();
+        let n = self.rows.len() - kv - cache_ops;
         let overlap = self.max_parallel();
         let mut s = format!(
             "{n} backend fetch{} over {}",
@@ -378,6 +453,20 @@ impl Waterfall {
             s.push_str(&format!(
                 " · {kv} KV operation{}",
                 if kv == 1 { "" } else { "s" }
+            ));
+        }
+        let hits = self
+            .rows
+            .iter()
+            .filter(|r| r.cache_op.is_none() && r.cache.as_deref() == Some("HIT"))
+            .count();
+        if hits > 0 {
+            s.push_str(&format!(" · {hits} from the cache"));
+        }
+        if cache_ops > 0 {
+            s.push_str(&format!(
+                " · {cache_ops} cache operation{}",
+                if cache_ops == 1 { "" } else { "s" }
             ));
         }
         if overlap > 1 {
@@ -597,6 +686,61 @@ mod tests {
                 && w.summary().contains("· 2 KV operations"),
             "{}",
             w.summary()
+        );
+    }
+
+    #[test]
+    fn cache_outcomes_mark_fetches_and_cache_spans_are_rows() {
+        let mut hit = fetch_event(1, "origin", 0.0, 1.0);
+        hit.args
+            .push((Cow::Borrowed("cache"), ArgValue::Enum("HIT".into())));
+        let row = FetchRow::from_event(&hit).unwrap();
+        assert_eq!(row.cache.as_deref(), Some("HIT"));
+        assert_eq!(row.cache_label(), "cache HIT");
+        assert_eq!(row.class(), "wf-row hit");
+        let plain = FetchRow::from_event(&fetch_event(2, "origin", 0.0, 1.0)).unwrap();
+        assert_eq!(
+            (plain.cache.clone(), plain.cache_label()),
+            (None, String::new())
+        );
+        let mut span = TraceEvent::new(3, EventKind::Work, "cache", "lookup".to_string());
+        span.start_us = 100.0;
+        span.dur_us = 20.0;
+        span.args.push((
+            Cow::Borrowed("url"),
+            ArgValue::Str("http://origin.example/a".into()),
+        ));
+        span.args
+            .push((Cow::Borrowed("cache"), ArgValue::Enum("miss".into())));
+        span.status = Some(Cow::Borrowed("not_found"));
+        let op = FetchRow::from_event(&span).unwrap();
+        assert_eq!(op.backend, "cache lookup");
+        assert_eq!(op.request_label(), "http://origin.example/a");
+        assert_eq!(op.status_label(), "not_found");
+        assert_eq!(op.cache_label(), "MISS");
+        assert!(!op.failed());
+        assert_eq!(op.class(), "wf-row cache-op");
+        let mut purge = TraceEvent::new(4, EventKind::Work, "cache", "news".to_string());
+        purge
+            .args
+            .push((Cow::Borrowed("op"), ArgValue::Enum("soft_purge".into())));
+        purge
+            .args
+            .push((Cow::Borrowed("surrogate_key"), ArgValue::Str("news".into())));
+        purge.status = Some(Cow::Borrowed("ok"));
+        let p = FetchRow::from_event(&purge).unwrap();
+        assert_eq!(
+            (
+                p.backend.as_str(),
+                p.request_label().as_str(),
+                p.status_label().as_str()
+            ),
+            ("cache soft_purge", "soft_purge news", "ok")
+        );
+        let w = Waterfall::from_trace(&[hit, span]);
+        assert_eq!(
+            w.summary(),
+            "1 backend fetch over 1.00 ms · 1 from the cache · 1 cache operation · up to 2 at once"
         );
     }
 

@@ -20,7 +20,8 @@
 //! The service state outlives runs and workers ([`Persist`]): loaded from IndexedDB
 //! before the worker says `Ready`, seeded from the run's config when it starts, written
 //! back after every slice that changed it, and shared with the other tabs. A run's
-//! `Done` is posted only once its writes committed.
+//! `Done` is posted only once its writes committed. A run with a fresh cache sees that
+//! state through [`FreshCache`]: an empty cache of its own, thrown away after it.
 //!
 //! A backend fetch to the service's own origin (the downstream request's, e.g.
 //! `http://127.0.0.1:7676`) is a request to the service itself: there is no server
@@ -30,6 +31,7 @@
 //! pass of a runaway self-call is answered 508 by [`Driver::start`].
 
 use crate::fetch;
+use crate::fresh_cache::FreshCache;
 use crate::persist::{Persist, StateEvent, CHANNEL};
 use crate::platform::{browser_platform, now_ms};
 use crate::protocol::{js, Bytes, FromWorker, RunRequest, StoreOp, ToWorker, WireOutput};
@@ -38,7 +40,7 @@ use edgeplay_host::exec::{viceroy_request_id, StartError};
 use edgeplay_host::{
     Capabilities, Collected, DownstreamRequest, Driver, Engine, ExecOptions, FetchError,
     FetchErrorKind, FetchRequest, FetchResponse, FinalResponse, Guest, Outcome, Poll, Service,
-    Step, Work, WorkId, WorkKind, WorkResult,
+    SharedStorage, Step, Work, WorkId, WorkKind, WorkResult,
 };
 use futures_channel::mpsc;
 use futures_util::StreamExt;
@@ -256,6 +258,7 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
         }
         ToWorker::Run(run) => {
             let run_id = run.run_id;
+            let fresh_cache = run.fresh_cache;
             let prepared = {
                 let mut s = state.borrow_mut();
                 if s.busy {
@@ -272,6 +275,12 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
                         request_id,
                         instantiate_ms,
                     });
+                    if fresh_cache {
+                        post(&FromWorker::Notice {
+                            run_id,
+                            message: "fresh cache: this run starts with an empty cache of its own, thrown away after it; the stored cache is left as it is".into(),
+                        });
+                    }
                     let state = state.clone();
                     spawn_local(async move {
                         let t0 = now_ms();
@@ -312,8 +321,14 @@ fn prepare(s: &mut State, run: RunRequest) -> Result<(Driver, Itself, String, f6
         slice_fuel: SLICE_FUEL,
         ..ExecOptions::default()
     };
-    // The execution seeds the state from the config (a no-op once applied).
+    // The execution seeds the state from the config (a no-op once applied). With a
+    // fresh cache, the run sees the state with an empty cache of its own, thrown away
+    // after it (its other writes are the state's, and persist as always).
     let service = match &s.persist {
+        Some(p) if run.fresh_cache => Service::with_state(
+            Arc::new(config),
+            SharedStorage::new(FreshCache::new(p.state.clone())),
+        ),
         Some(p) => Service::with_state(Arc::new(config), p.state.clone()),
         None => Service::new(Arc::new(config)),
     };

@@ -390,6 +390,7 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
             request,
             config_toml,
             cpu_limit_ms: state.cpu_limit_ms(),
+            fresh_cache: state.fresh_cache.get_untracked(),
         }),
     );
 }

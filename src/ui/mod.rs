@@ -1,6 +1,8 @@
 //! The Leptos UI: state (signals), the controller (what the UI does), and one module
 //! per part of the page.
 
+pub mod cache;
+pub mod cache_actions;
 pub mod controller;
 pub mod guest;
 pub mod panels;

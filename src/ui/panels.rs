@@ -1,8 +1,10 @@
-//! The right-hand side: Response, Logs, Trace and Stores tabs, and the timings.
+//! The right-hand side: Response, Logs, Trace, Stores and Cache tabs, and the timings.
 
+use super::cache::CachePanel;
 use super::state::{AppState, Phase, Tab, Timings};
 use super::stores::StoresPanel;
 use super::trace::TracePanel;
+use edgeplay_web::cache_view::CacheOutcomes;
 use edgeplay_web::format::{self, hex_dump, pretty_json, BodyView};
 use leptos::prelude::*;
 
@@ -15,7 +17,7 @@ pub fn Panels() -> impl IntoView {
             Tab::Response => String::new(),
             Tab::Logs => format!(" ({})", state.logs.with(Vec::len)),
             Tab::Trace => format!(" ({})", state.trace.with(Vec::len)),
-            Tab::Stores => String::new(),
+            Tab::Stores | Tab::Cache => String::new(),
         };
         let class = move || {
             if state.tab.get() == tab {
@@ -35,12 +37,14 @@ pub fn Panels() -> impl IntoView {
             {tab_button(Tab::Logs, "Logs")}
             {tab_button(Tab::Trace, "Trace")}
             {tab_button(Tab::Stores, "Stores")}
+            {tab_button(Tab::Cache, "Cache")}
             <RunStatus/>
         </div>
         <div class="panel" class:hidden=hidden(Tab::Response)><ResponsePanel/></div>
         <div class="panel" class:hidden=hidden(Tab::Logs)><LogsPanel/></div>
         <div class="panel" class:hidden=hidden(Tab::Trace)><TracePanel/></div>
         <div class="panel" class:hidden=hidden(Tab::Stores)><StoresPanel/></div>
+        <div class="panel" class:hidden=hidden(Tab::Cache)><CachePanel/></div>
         <TimingsBar/>
     }
 }
@@ -133,11 +137,18 @@ fn ResponsePanel() -> impl IntoView {
                 .unwrap_or_default()
         })
     };
+    // How the cache answered the run's backend requests (from the trace).
+    let cache = Memo::new(move |_| state.trace.with(|t| CacheOutcomes::from_trace(t)));
+    let cache_note = move || cache.with(CacheOutcomes::label);
+    let all_hit = move || cache.with(CacheOutcomes::all_hit).to_string();
     view! {
         <div class="response">
             <div class="status-line">
                 <span class=status_class data-testid="response-status">{status}</span>
                 <span class="muted small">{note}</span>
+                <Show when=move || cache.with(|c| c.label().is_some())>
+                    <span class="cache-note small" data-testid="response-cache" data-all-hit=all_hit>{cache_note}</span>
+                </Show>
             </div>
             <table class="headers" data-testid="response-headers">
                 <tbody>

@@ -5,6 +5,7 @@ use edgeplay_host::engine::GuestInfo;
 use edgeplay_host::exec::Outcome;
 use edgeplay_host::http::Headers;
 use edgeplay_host::TraceEvent;
+use edgeplay_web::cache_view::CacheRow;
 use edgeplay_web::format::BodyView;
 use edgeplay_web::stores::{StoreKind, ValueView};
 use leptos::prelude::*;
@@ -103,6 +104,8 @@ pub enum Tab {
     Trace,
     /// Stores.
     Stores,
+    /// The Cache inspector.
+    Cache,
 }
 
 /// How the Stores panel shows a value.
@@ -201,6 +204,46 @@ impl StoresUi {
     }
 }
 
+/// A cached body the Cache inspector shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenBody {
+    /// The object's id.
+    pub id: String,
+    /// The body as text, or its hex dump.
+    pub text: String,
+    /// True when `text` is the body itself (UTF-8), false for a hex dump.
+    pub is_text: bool,
+    /// Body bytes.
+    pub size: usize,
+}
+
+/// The Cache inspector's signals.
+#[derive(Clone, Copy)]
+pub struct CacheUi {
+    /// The objects, as last listed (`None`: not listed yet).
+    pub rows: RwSignal<Option<Vec<CacheRow>>>,
+    /// The body shown.
+    pub open: RwSignal<Option<OpenBody>>,
+    /// The purge form's surrogate key.
+    pub purge_key: RwSignal<String>,
+    /// Soft purge (mark stale) instead of removing.
+    pub purge_soft: RwSignal<bool>,
+    /// The inspector's last message (purged, removed, an error).
+    pub message: RwSignal<Option<String>>,
+}
+
+impl CacheUi {
+    fn new() -> Self {
+        CacheUi {
+            rows: RwSignal::new(None),
+            open: RwSignal::new(None),
+            purge_key: RwSignal::new(String::new()),
+            purge_soft: RwSignal::new(false),
+            message: RwSignal::new(None),
+        }
+    }
+}
+
 /// Where the worker's service state is.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StoredState {
@@ -236,6 +279,9 @@ pub struct SavedRequest {
     pub client_ip: String,
     /// CPU limit (ms, estimate).
     pub cpu_limit: String,
+    /// Run with a fresh (empty, throwaway) cache.
+    #[serde(default)]
+    pub fresh_cache: bool,
 }
 
 /// The CPU limit the tab starts with: the platform's 50 ms, estimated with fuel.
@@ -266,6 +312,8 @@ pub struct AppState {
     pub client_ip: RwSignal<String>,
     /// CPU limit text (ms).
     pub cpu_limit: RwSignal<String>,
+    /// Runs start with an empty, throwaway cache.
+    pub fresh_cache: RwSignal<bool>,
     /// fastly.toml text.
     pub config_text: RwSignal<String>,
     /// The run's phase.
@@ -311,6 +359,8 @@ pub struct AppState {
     pub state_version: RwSignal<u64>,
     /// The Stores panel.
     pub stores: StoresUi,
+    /// The Cache inspector.
+    pub cache: CacheUi,
 }
 
 impl AppState {
@@ -328,6 +378,7 @@ impl AppState {
             body: RwSignal::new(req.body),
             client_ip: RwSignal::new(req.client_ip),
             cpu_limit: RwSignal::new(req.cpu_limit),
+            fresh_cache: RwSignal::new(req.fresh_cache),
             config_text: RwSignal::new(config_text),
             phase: RwSignal::new(Phase::Idle),
             run_id: RwSignal::new(0),
@@ -350,6 +401,7 @@ impl AppState {
             stored: RwSignal::new(StoredState::Starting),
             state_version: RwSignal::new(0),
             stores: StoresUi::new(),
+            cache: CacheUi::new(),
         }
     }
 
@@ -362,6 +414,7 @@ impl AppState {
             body: self.body.get(),
             client_ip: self.client_ip.get(),
             cpu_limit: self.cpu_limit.get(),
+            fresh_cache: self.fresh_cache.get(),
         }
     }
 
@@ -384,6 +437,7 @@ impl Default for SavedRequest {
             body: String::new(),
             client_ip: "127.0.0.1".into(),
             cpu_limit: DEFAULT_CPU_LIMIT_MS.to_string(),
+            fresh_cache: false,
         }
     }
 }

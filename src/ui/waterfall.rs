@@ -1,6 +1,7 @@
 //! The backend waterfall at the top of the trace panel: a bar per backend fetch on a
 //! time axis shared by every fetch (from the start of the execution to its end), so
-//! parallel sends show as overlapping bars. Each bar is the request's start to its
+//! parallel sends show as overlapping bars; KV operations and cache work spans are
+//! rows too, and a fetch the cache answered says so (`data-cache`). Each bar is the request's start to its
 //! end, its lighter part the wait for the first byte. The model and every label come
 //! from [`edgeplay_web::waterfall`]; a click selects the fetch's trace event.
 
@@ -54,6 +55,8 @@ fn WaterfallChart(model: Memo<Waterfall>) -> impl IntoView {
                     <span class="wf-key recv"></span>"receiving"
                     <span class="wf-key mock"></span>"mock"
                     <span class="wf-key kv"></span>"KV operation"
+                    <span class="wf-key hit"></span>"cache HIT"
+                    <span class="wf-key cache-op"></span>"cache operation"
                     <span class="wf-key failed"></span>"failed"
                 </span>
             </div>
@@ -139,6 +142,7 @@ fn WaterfallRow(row: FetchRow, geometry: BarGeometry) -> impl IntoView {
             data-mock=row.mock.clone()
             data-failed=failed
             data-headers-not-sent=headers_not_sent
+            data-cache=row.cache.clone()
             on:click=select
         >
             <div class="wf-line">
@@ -146,6 +150,7 @@ fn WaterfallRow(row: FetchRow, geometry: BarGeometry) -> impl IntoView {
                     <div class="wf-label-top">
                         <span class="wf-name">{row.backend.clone()}</span>
                         <span class="wf-mock">{row.mock_label()}</span>
+                        <span class="wf-cache" data-cache=row.cache.clone()>{row.cache_label()}</span>
                     </div>
                     <div class="wf-req">{row.request_label()}</div>
                 </div>

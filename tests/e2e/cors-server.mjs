@@ -1,5 +1,7 @@
 // A tiny origin for the browser tests: on 127.0.0.1, it answers with CORS headers on
-// /echo, /slow, /trickle (a body in two pieces), /stall (a body that stops), /upload (the request body it received, as text), /marker (200, empty)
+// /echo, /slow, /trickle (a body in two pieces), /stall (a body that stops), /upload (the request body it received, as text), /marker (200, empty),
+// /cached/... (cacheable for 60 s, `surrogate-key` from the `sk` query parameter,
+// exposed to the page; the body counts the requests for that URL that reached it)
 // and /delay/<ms>/... (after <ms> milliseconds, at most 10 s: the benchmark's slow
 // origin), and without them on /nocors. /simple/... allows simple requests only: it
 // echoes like /echo with `access-control-allow-origin: *`, but answers a preflight
@@ -48,6 +50,18 @@ const handle = (requests, preflights) => (req, res) => {
     } else if (/^\/delay\/\d+(\/|$)/.test(url.pathname)) {
       const ms = Math.min(Number(url.pathname.split("/")[2]), 10_000);
       setTimeout(() => res.writeHead(200, { ...cors, "content-type": "text/plain" }).end(`after ${ms} ms`), ms);
+    } else if (url.pathname.startsWith("/cached")) {
+      const n = requests.filter((r) => r.url === req.url).length;
+      const headers = {
+        ...cors,
+        "access-control-expose-headers": "surrogate-key, x-origin-hits",
+        "content-type": "text/plain",
+        "cache-control": "max-age=60, stale-while-revalidate=30",
+        "x-origin-hits": String(n),
+      };
+      const sk = url.searchParams.get("sk");
+      if (sk) headers["surrogate-key"] = sk;
+      res.writeHead(200, headers).end(`origin hit ${n} for ${url.pathname}`);
     } else if (url.pathname === "/upload") {
       res.writeHead(200, { ...cors, "content-type": "text/plain" }).end(Buffer.concat(chunks));
     } else if (url.pathname === "/marker") {

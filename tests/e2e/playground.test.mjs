@@ -4,6 +4,7 @@
 // (scripts/test.sh builds dist/ and the guests first.)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import {
@@ -239,6 +240,8 @@ async function waterfallRows(page) {
       mock: r.dataset.mock,
       failed: r.dataset.failed === "true",
       notSent: r.dataset.headersNotSent ? r.dataset.headersNotSent.split(",") : [],
+      cache: r.dataset.cache,
+      cacheOp: r.classList.contains("cache-op"),
       text: r.textContent,
     })),
   );
@@ -552,8 +555,12 @@ test("the JS SDK guest fetches from a CORS origin through the tab (send_async + 
     assert.equal(await row.count(), 1);
     assert.match(await row.locator("td.args").textContent(), /status=200/);
     assert.match(await row.locator("td.args").textContent(), new RegExp(escapeRe(`${origin.url}/echo/js?x=1`)));
-    const rows = await waterfallRows(page);
+    // Beside it, the cache storing the response (a cache work span).
+    const all = await waterfallRows(page);
+    assert.deepEqual(all.filter((r) => r.cacheOp).map((r) => r.backend), ["cache fill"]);
+    const rows = all.filter((r) => !r.cacheOp);
     assert.equal(rows.length, 1);
+    assert.equal(rows[0].cache, "MISS");
     assert.equal(rows[0].backend, "origin");
     assert.equal(rows[0].status, "200");
     assert.equal(rows[0].mock, undefined);
@@ -1033,4 +1040,367 @@ test("a Go guest (GOOS=wasip1, the ABI through //go:wasmimport) answers in the t
   assert.equal((await text(page, "response-body")).trim(), "42");
   await noConsoleErrors(page);
   await page.context().close();
+});
+
+// ---- The cache in the tab: the Cache inspector, purges, persistence, fresh cache ----
+
+const sha256 = (b) => crypto.createHash("sha256").update(b).digest();
+
+/**
+ * The service-state records of cached objects, as the cache engine lays them out
+ * (crates/host/src/cache/mod.rs): meta, body, surrogate-key index, use order, totals.
+ * Each object: { key, body, surrogateKeys, url, status, headers, vary, swrS }.
+ */
+function cacheRecords(objects) {
+  const nowNs = BigInt(Date.now()) * 1_000_000n;
+  const records = [];
+  let bytes = 0;
+  for (const o of objects) {
+    const key = Buffer.from(o.key);
+    const vary = o.vary || [];
+    const variant = Buffer.concat(
+      vary.flatMap(([n, v]) => [Buffer.from(n), Buffer.from([0]), v == null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), Buffer.from(v)]), Buffer.from([0])]),
+    );
+    const id = `${sha256(key).subarray(0, 16).toString("hex")}/${sha256(variant).subarray(0, 8).toString("hex")}`;
+    const body = Buffer.from(o.body);
+    const meta = {
+      v: 1,
+      kind: o.status ? "http" : "core",
+      key: key.toString("base64"),
+      url: o.url ?? null,
+      vary,
+      inserted_ns: "@NOW@",
+      initial_age_ns: 0,
+      max_age_ns: 600_000_000_000,
+      swr_ns: (o.swrS ?? 60) * 1_000_000_000,
+      sie_ns: 0,
+      surrogate_keys: o.surrogateKeys || [],
+      hits: 0,
+      used_ns: "@NOW@",
+      size: body.length,
+      response: o.status
+        ? { status: o.status, headers: { entries: Object.entries(o.headers || {}).map(([n, v]) => [n, [...Buffer.from(v)]]) } }
+        : null,
+    };
+    const json = JSON.stringify(meta).replaceAll('"@NOW@"', nowNs.toString());
+    records.push([Buffer.from(`cache/o/${id}`), Buffer.from(json)]);
+    records.push([Buffer.from(`cache/b/${id}`), body]);
+    for (const sk of meta.surrogate_keys) {
+      records.push([Buffer.concat([Buffer.from(`cache/sk/${sk}`), Buffer.from([0]), Buffer.from(id)]), Buffer.alloc(0)]);
+    }
+    records.push([Buffer.from(`cache/lru/${nowNs.toString(16).padStart(16, "0")}/${id}`), Buffer.alloc(0)]);
+    bytes += body.length;
+  }
+  records.push([Buffer.from("cache/n"), Buffer.from(`${objects.length} ${bytes}`)]);
+  return records.map(([k, v]) => [[...k], [...v]]);
+}
+
+/** Write records into the page's stored service state (IndexedDB `edgeplay`, store `state`). */
+async function putState(page, records) {
+  await page.evaluate(async (records) => {
+    const db = await new Promise((resolve, reject) => {
+      const r = indexedDB.open("edgeplay");
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    });
+    await new Promise((resolve, reject) => {
+      const tx = db.transaction(["state"], "readwrite");
+      const store = tx.objectStore("state");
+      for (const [k, v] of records) store.put(new Uint8Array(v), new Uint8Array(k));
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+    });
+    db.close();
+  }, records);
+}
+
+/** Open the Cache tab. */
+async function openCache(page) {
+  await page.bringToFront();
+  await page.click('button[data-tab="Cache"]');
+  await byId(page, "cache-inspector").waitFor();
+}
+
+/** The inspector's entries: { key, hits, state, url, surrogateKeys }, most recent first. */
+const cacheEntries = (page) =>
+  page.$$eval('[data-testid="cache-entry"]', (rows) =>
+    rows.map((r) => ({ key: r.dataset.key, hits: Number(r.dataset.hits), state: r.dataset.state, url: r.dataset.url, surrogateKeys: r.dataset.surrogateKeys })),
+  );
+
+/** Wait until the inspector lists exactly `want` (keys, in any order). */
+async function waitForCacheKeys(page, want, what) {
+  const sorted = [...want].sort();
+  try {
+    await page.waitForFunction(
+      (want) => {
+        const keys = [...document.querySelectorAll('[data-testid="cache-entry"]')].map((r) => r.dataset.key).sort();
+        return document.querySelector('[data-testid="cache-count"]')?.dataset.count === String(want.length) && JSON.stringify(keys) === JSON.stringify(want);
+      },
+      sorted,
+      { timeout: 10_000 },
+    );
+  } catch {
+    assert.deepEqual((await cacheEntries(page)).map((e) => e.key).sort(), sorted, what);
+  }
+}
+
+/** Wait until the element `id` says something matching `re`. */
+async function waitForText(page, id, re) {
+  try {
+    await page.waitForFunction(
+      ([id, re]) => new RegExp(re).test(document.querySelector(`[data-testid="${id}"]`)?.textContent || ""),
+      [id, re.source],
+      { timeout: 10_000 },
+    );
+  } catch {
+    assert.match(await text(page, id), re);
+  }
+}
+
+const cacheEntry = (page, key) => page.locator(`[data-testid="cache-entry"][data-key="${key}"]`);
+
+test("the Cache inspector: stored objects with their facts and bodies; purge by surrogate key (soft, hard), one object, all; a reload and the other tab agree", async () => {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 960 } });
+  const page = await openApp(browser, server.url, { context });
+  await putState(
+    page,
+    cacheRecords([
+      { key: "greeting", body: "hello from the cache", surrogateKeys: ["news", "all"] },
+      {
+        key: "article/2",
+        body: "<p>two</p>",
+        surrogateKeys: ["news"],
+        url: "http://origin.example/article/2",
+        status: 200,
+        headers: { "content-type": "text/html", "surrogate-key": "news" },
+        vary: [["accept-encoding", "gzip"]],
+      },
+      { key: [0xff, 0x00, 0x01], body: [0x00, 0x9f, 0x92, 0x96], surrogateKeys: ["all"] },
+      { key: "extra", body: "x" },
+    ]),
+  );
+  // The worker reads the stored state when it starts.
+  await page.reload();
+  await page.waitForSelector('[data-worker="ready"]');
+  await openCache(page);
+  await waitForCacheKeys(page, ["greeting", "article/2", "ff0001", "extra"], "every stored object is listed");
+  assert.match(await text(page, "cache-count"), /^4 objects · 35 B/);
+  const article = cacheEntry(page, "article/2");
+  assert.equal(await article.getAttribute("data-url"), "http://origin.example/article/2");
+  assert.equal(await article.getAttribute("data-hits"), "0");
+  assert.equal(await article.getAttribute("data-state"), "fresh");
+  const facts = await article.textContent();
+  for (const want of [/variant accept-encoding: gzip/, /TTL left \d+ s/, /SWR 60 s · SIE 0 s/, /size 10 B/, /surrogate keys news/, /response 200 · 2 headers/, /content-typetext\/html/]) {
+    assert.match(facts, want);
+  }
+  assert.equal(await cacheEntry(page, "ff0001").locator(".entry-key").getAttribute("data-key-kind"), "hex");
+  // One click shows the body: text, or hex for bytes.
+  await cacheEntry(page, "greeting").click();
+  await page.waitForSelector('[data-testid="cache-body"][data-text="true"]');
+  assert.equal((await byId(page, "cache-body").locator("pre").textContent()), "hello from the cache");
+  await cacheEntry(page, "ff0001").click();
+  await page.waitForSelector('[data-testid="cache-body"][data-text="false"]');
+  assert.match(await text(page, "cache-body-facts"), /4 B · binary: hex/);
+  assert.match(await byId(page, "cache-body").locator("pre").textContent(), /00 9f 92 96/);
+  await page.screenshot({ path: path.join(ensureArtifacts(), "cache-inspector.png") });
+
+  // Soft purge: marked stale, still there; hard purge: only what carries the key goes.
+  await fill(page, "purge-key-input", "news");
+  await byId(page, "purge-key-soft").check();
+  await byId(page, "purge-key-button").click();
+  await waitForText(page, "cache-message", /Soft-purged "news": 2 objects marked stale/);
+  await page.waitForSelector('[data-testid="cache-entry"][data-key="greeting"][data-state="stale"]');
+  assert.equal(await cacheEntry(page, "article/2").getAttribute("data-state"), "stale");
+  assert.equal(await cacheEntry(page, "extra").getAttribute("data-state"), "fresh");
+  await byId(page, "purge-key-soft").uncheck();
+  await byId(page, "purge-key-button").click();
+  await waitForText(page, "cache-message", /Purged "news": 2 objects removed/);
+  await waitForCacheKeys(page, ["ff0001", "extra"], "a hard purge removes only the objects with the key");
+
+  // The purge is stored: a reload lists what is left; another tab agrees.
+  await page.reload();
+  await page.waitForSelector('[data-worker="ready"]');
+  await openCache(page);
+  await waitForCacheKeys(page, ["ff0001", "extra"], "a reload keeps the cache as purged");
+  const other = await openApp(browser, server.url, { context });
+  await openCache(other);
+  await waitForCacheKeys(other, ["ff0001", "extra"]);
+  // One object, here: the other tab hears of it.
+  await openCache(page);
+  await cacheEntry(page, "extra").locator('[data-testid="cache-entry-remove"]').click();
+  await waitForCacheKeys(page, ["ff0001"]);
+  await openCache(other);
+  await waitForCacheKeys(other, ["ff0001"], "the other tab hears of the removal");
+  // Everything, there: this tab hears of it.
+  await byId(other, "purge-all").click();
+  await waitForText(other, "cache-message", /Purged everything: 1 object\b/);
+  await byId(other, "cache-empty").waitFor();
+  await openCache(page);
+  await byId(page, "cache-empty").waitFor();
+  assert.match(await text(page, "cache-count"), /^0 objects/);
+  await page.screenshot({ path: path.join(ensureArtifacts(), "cache-inspector-empty.png") });
+  for (const p of [page, other]) await noConsoleErrors(p);
+  await context.close();
+});
+
+/** The waterfall rows' `data-cache` outcomes (backend fetches only). */
+const cacheOutcomes = (page) =>
+  page.$$eval('[data-testid="waterfall"] [data-backend]:not(.cache-op):not(.kv)', (rows) => rows.map((r) => r.dataset.cache || ""));
+
+test("the readthrough cache in the tab: a MISS stores the response, the next run is a HIT the origin never sees; fresh cache misses and keeps the stored object; Stop, a reload and purges", async () => {
+  const origin = await startCorsServer();
+  const context = await browser.newContext({ viewport: { width: 1440, height: 960 } });
+  const page = await openApp(browser, server.url, { context });
+  const originHits = () => origin.requests.filter((r) => r.url.startsWith("/cached/a")).length;
+  // The readthrough key (and the URL the inspector shows) is the request's URL as the
+  // guest sent it, before the backend's origin replaced its host.
+  const url = "http://127.0.0.1:7676/cached/a?sk=news";
+  /** Run (or load `guest` and run); returns the response body. */
+  const run = async (g) => {
+    await page.bringToFront();
+    if (g) {
+      await upload(page, guest(g));
+      // Loaded, and so started (the load runs it): the run that ends next is this one.
+      await page.waitForFunction((name) => document.querySelector('[data-testid="guest-name"]')?.textContent === name, `${g}.wasm`);
+    } else await byId(page, "run").click();
+    await waitForRun(page);
+    assert.match(await status(page), /^200/);
+    return (await text(page, "response-body")).trim();
+  };
+  const outcomes = async () => {
+    await page.click('button[data-tab="Trace"]');
+    return cacheOutcomes(page);
+  };
+  try {
+    await fill(page, "config", `[local_server.backends.origin]\nurl = "${origin.url}"\n`);
+    await fill(page, "request-url", "/cached/a?sk=news");
+    // First run: a MISS; the origin answers and the response is stored.
+    assert.equal(await run("proxy"), "origin hit 1 for /cached/a");
+    assert.equal(originHits(), 1);
+    assert.deepEqual(await outcomes(), ["MISS"]);
+    assert.equal(await byId(page, "response-cache").getAttribute("data-all-hit"), "false");
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-hits="0"]`);
+    const [stored] = await cacheEntries(page);
+    assert.equal(stored.surrogateKeys, "news");
+    assert.equal(stored.state, "fresh");
+
+    // Second run: a HIT, served without the origin.
+    assert.equal(await run(), "origin hit 1 for /cached/a", "the stored body");
+    assert.equal(originHits(), 1, "the origin saw no second request");
+    assert.deepEqual(await outcomes(), ["HIT"]);
+    await page.click('button[data-tab="Response"]');
+    assert.equal(await byId(page, "response-cache").getAttribute("data-all-hit"), "true");
+    assert.match(await text(page, "response-cache"), /served from the cache.*no origin contacted/);
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-hits="1"]`);
+
+    // Fresh cache: the run misses and reaches the origin; the stored object stays as it was.
+    await byId(page, "fresh-cache").check();
+    assert.equal(await run(), "origin hit 2 for /cached/a");
+    assert.equal(originHits(), 2);
+    assert.deepEqual(await outcomes(), ["MISS"]);
+    const notes = await page.$$eval('[data-testid="logs"] .log[data-stream="edgeplay"]', (els) => els.map((e) => e.textContent));
+    assert.ok(notes.some((n) => /fresh cache/.test(n)), JSON.stringify(notes));
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-hits="1"]`);
+    assert.equal((await cacheEntries(page)).length, 1, "the fresh run's object was thrown away");
+    await byId(page, "fresh-cache").uncheck();
+    assert.equal(await run(), "origin hit 1 for /cached/a", "the stored object again");
+    assert.equal(originHits(), 2);
+
+    // Stop during a later run loses nothing stored; a reload keeps the cache.
+    await fill(page, "cpu-limit", "0");
+    await upload(page, guest("loop_forever"));
+    await page.waitForFunction(() => document.querySelector('[data-testid="run-status"]')?.textContent.startsWith("running"));
+    await byId(page, "stop").click();
+    await page.waitForSelector('[data-worker="ready"]');
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-hits="2"]`);
+    await page.reload();
+    await page.waitForSelector('[data-worker="ready"]');
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-hits="2"]`);
+    await fill(page, "cpu-limit", "50");
+    assert.equal(await run("proxy"), "origin hit 1 for /cached/a", "a HIT after the reload");
+    assert.equal(originHits(), 2);
+
+    // A purge by surrogate key: the next run misses again.
+    await openCache(page);
+    await fill(page, "purge-key-input", "news");
+    await byId(page, "purge-key-button").click();
+    await byId(page, "cache-empty").waitFor();
+    assert.equal(await run(), "origin hit 3 for /cached/a");
+    assert.deepEqual(await outcomes(), ["MISS"]);
+    await page.screenshot({ path: path.join(ensureArtifacts(), "waterfall-cache.png") });
+
+    // A guest's purge (fastly_purge) is a change to the same state: the inspector shows it.
+    await fill(page, "request-url", "/purge/news?soft=1");
+    assert.equal(await run("readthrough"), "purged news");
+    await page.click('button[data-tab="Trace"]');
+    assert.ok((await waterfallRows(page)).some((r) => r.cacheOp && r.backend === "cache soft_purge"), "the purge is a cache span");
+    await openCache(page);
+    await page.waitForSelector(`[data-testid="cache-entry"][data-url="${url}"][data-state="stale"]`);
+    await fill(page, "request-url", "/purge/news");
+    assert.equal(await run(), "purged news");
+    await openCache(page);
+    await byId(page, "cache-empty").waitFor();
+    await noConsoleErrors(page);
+  } finally {
+    await context.close();
+    await origin.close();
+  }
+});
+
+test("the core cache in the tab: an insert is listed with its text key and surrogate keys, a lookup counts a hit; a fresh-cache run sees an empty cache and leaves the stored one alone", async () => {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 960 } });
+  const page = await openApp(browser, server.url, { context });
+  const run = async (method, url, { load = false } = {}) => {
+    await page.bringToFront();
+    await byId(page, "request-method").selectOption(method);
+    await fill(page, "request-url", url);
+    if (load) {
+      await upload(page, guest("cache"));
+      await page.waitForFunction(() => document.querySelector('[data-testid="guest-name"]')?.textContent === "cache.wasm");
+    } else await byId(page, "run").click();
+    await waitForRun(page);
+    return [await status(page), (await text(page, "response-body")).trim()];
+  };
+  try {
+    const [st] = await run("POST", "/core/insert?key=greeting&value=hello-core&sk=news,all&meta=m1", { load: true });
+    assert.match(st, /^200/);
+    await openCache(page);
+    await waitForCacheKeys(page, ["greeting"], "the inserted object is listed");
+    const greeting = cacheEntry(page, "greeting");
+    assert.equal(await greeting.getAttribute("data-surrogate-keys"), "news all");
+    assert.equal(await greeting.getAttribute("data-hits"), "0");
+    assert.equal(await greeting.locator(".entry-key").getAttribute("data-key-kind"), "text");
+    assert.match(await greeting.textContent(), /user metadata m1/);
+    await greeting.click();
+    await page.waitForSelector('[data-testid="cache-body"][data-text="true"]');
+    assert.equal(await byId(page, "cache-body").locator("pre").textContent(), "hello-core");
+
+    // A lookup finds it: a hit, and the waterfall draws the cache span.
+    const [found, body] = await run("GET", "/core/lookup?key=greeting");
+    assert.match(found, /^200/);
+    assert.equal(body, "hello-core");
+    await page.click('button[data-tab="Trace"]');
+    const spans = (await waterfallRows(page)).filter((r) => r.cacheOp);
+    assert.ok(spans.some((r) => r.backend === "cache lookup" && r.status === "hit" && /greeting/.test(r.text)), JSON.stringify(spans));
+    await openCache(page);
+    await page.waitForSelector('[data-testid="cache-entry"][data-key="greeting"][data-hits="1"]');
+
+    // Fresh cache: the lookup misses; what the run inserts is thrown away.
+    await byId(page, "fresh-cache").check();
+    assert.deepEqual(await run("GET", "/core/lookup?key=greeting"), ["404 Not Found", "miss"]);
+    await run("POST", "/core/insert?key=throwaway&value=x");
+    await openCache(page);
+    await page.waitForSelector('[data-testid="cache-entry"][data-key="greeting"][data-hits="1"]');
+    await waitForCacheKeys(page, ["greeting"], "the stored cache is as it was");
+    await byId(page, "fresh-cache").uncheck();
+    assert.deepEqual(await run("GET", "/core/lookup?key=greeting"), ["200 OK", "hello-core"]);
+    await noConsoleErrors(page);
+  } finally {
+    await context.close();
+  }
 });

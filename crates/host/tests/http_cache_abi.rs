@@ -677,3 +677,42 @@ fn a_request_from_the_service_itself_does_not_wait_for_a_claim() {
         summaries(&r)
     );
 }
+
+#[test]
+fn the_readthrough_cache_and_the_http_cache_api_share_their_objects() {
+    // Stored through the HTTP cache API (the SDK's guest-side caching)...
+    let f = fixture();
+    let h: &[(&str, &str)] = &[("cache-control", "max-age=60")];
+    let first = f.get("http://example.com/shared", 200, h);
+    assert_eq!(first.body_text(), "body 1");
+    // ...and found by the host's readthrough cache of a service with the same state
+    // whose guests leave caching to the host (no `http_cache_api`).
+    let host_caching = Service::with_state(
+        Arc::new(common::config(
+            "[local_server.backends.origin]\nurl = \"http://127.0.0.1:9000\"\n",
+        )),
+        f.service.state.clone(),
+    );
+    let guest = f.engine.load(&f.guest).expect("guest loads");
+    let driver = Driver::start(
+        &f.engine,
+        guest,
+        host_caching,
+        DownstreamRequest::new("GET", "http://example.com/shared"),
+        "0".repeat(32),
+        ExecOptions::default(),
+        blocking::CAPABILITIES,
+    )
+    .expect("guest instantiates");
+    let ran = blocking::run(
+        driver,
+        f.origin(|_, n| response(200, &[], format!("body {n}").as_bytes())),
+    );
+    let second = finish(ran.outputs, ran.outcome, ran.trace, ran.fetches);
+    assert_eq!(second.body_text(), "body 1", "{}", summaries(&second));
+    assert_eq!(f.origin_hits(), 1, "the readthrough cache found the object");
+    assert_eq!(
+        second.statuses("fastly_http_cache::is_request_cacheable"),
+        vec!["unsupported"]
+    );
+}

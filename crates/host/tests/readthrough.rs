@@ -170,6 +170,18 @@ fn a_second_request_is_answered_from_cache_with_its_age() {
     assert_eq!(outcomes(&second), ["HIT"]);
     assert_eq!(header(&second, "age"), Some("7"));
     assert!(second.fetches.is_empty(), "a hit makes no fetch");
+    // The backend events carry what the cache did, decoded.
+    let result = |run: &Run, name: &str| {
+        backend_events(run)[0]
+            .results
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(result(&first, "ttl_s"), Some(ArgValue::Int(60)));
+    assert_eq!(result(&second, "age_s"), Some(ArgValue::Int(7)));
+    assert_eq!(result(&second, "ttl_left_s"), Some(ArgValue::Int(53)));
+    assert_eq!(result(&second, "hits"), Some(ArgValue::Int(1)));
 }
 
 #[test]

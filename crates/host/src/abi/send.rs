@@ -146,6 +146,7 @@ fn begin_send(
         notes,
         headers_not_sent: Vec::new(),
         cache: None,
+        cache_results: Vec::new(),
     };
     cx.arg("url", ArgValue::Str(fetch.url.clone()));
     if host_cache && (streaming || incoming.is_some()) {

@@ -232,6 +232,9 @@ pub(crate) fn record_event(
             ev.status = Some(Cow::Borrowed(error_kind_name(f.kind)));
         }
     }
+    for (name, v) in &meta.cache_results {
+        ev.results.push((Cow::Borrowed(*name), ArgValue::Int(*v)));
+    }
     ev.results
         .push((Cow::Borrowed("first_byte_us"), ArgValue::Int(first as i64)));
     ev.results

@@ -315,6 +315,10 @@ fn serve(
     });
     let age_s = f.meta.age_ns(t) / 1_000_000_000;
     meta.cache = Some(how);
+    meta.cache_results.push(("age_s", age_s as i64));
+    meta.cache_results
+        .push(("ttl_left_s", f.meta.ttl_left_s(t).round() as i64));
+    meta.cache_results.push(("hits", f.meta.hits as i64));
     meta.notes.push(format!(
         "served from cache: age {age_s} s, {:.0} s of freshness left, {} hit(s) so far",
         f.meta.ttl_left_s(t),
@@ -473,6 +477,7 @@ fn store_or_fall_back(
             ..pol.opts.clone()
         };
         let note = format!("stored for {ttl} s ({})", pol.ttl_source);
+        meta.cache_results.push(("ttl_s", ttl as i64));
         if let Some(fetch) = r.stream {
             s.pending.cache_fills.insert(
                 fetch,
@@ -584,6 +589,7 @@ fn revalidate(
         notes: vec!["background revalidation (stale-while-revalidate)".into()],
         headers_not_sent: Vec::new(),
         cache: Some(outcome::STALE),
+        cache_results: Vec::new(),
     };
     let work = s.start_work(WorkKind::Fetch(Box::new(fetch)));
     s.pending.revalidations.insert(

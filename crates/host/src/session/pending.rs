@@ -184,6 +184,9 @@ pub struct FetchMeta {
     /// The readthrough cache's outcome (`HIT`, `MISS`, `PASS`, `STALE`, `COLLAPSED`),
     /// for the trace event; `None` for a send that performs no host-side caching.
     pub cache: Option<&'static str>,
+    /// What the readthrough cache stored, for the trace event: the object's TTL in
+    /// seconds (or, for a hit, its age and the freshness left).
+    pub cache_results: Vec<(&'static str, i64)>,
 }
 
 /// Where a pending request is.

@@ -678,22 +678,7 @@ fn prepare_response(
             .as_ref()
             .and_then(|o| o.found.meta.response.clone())
             .ok_or(Fault::Status(Status::ERROR.0))?;
-        let mut headers = stored.headers.clone();
-        for name in r.headers.names() {
-            if matches!(
-                name.as_str(),
-                "content-length" | "transfer-encoding" | "content-encoding"
-            ) {
-                continue;
-            }
-            let values = r
-                .headers
-                .get_all(&name)
-                .iter()
-                .map(|v| v.to_vec())
-                .collect();
-            headers.set_all(&name, values);
-        }
+        let headers = policy::freshened_headers(&stored.headers, &r.headers);
         r.status = stored.status;
         r.headers = headers;
         (

@@ -254,6 +254,29 @@ pub fn apply_override(policy: &mut Policy, ov: &CacheOverride) -> Vec<String> {
     notes
 }
 
+/// The headers of a stored response freshened by a `304 Not Modified`: the 304's
+/// headers replace the stored ones of the same name, except the framing and
+/// encoding of the stored body (`content-length`, `transfer-encoding`,
+/// `content-encoding`), which the 304 does not describe.
+pub fn freshened_headers(stored: &Headers, not_modified: &Headers) -> Headers {
+    let mut headers = stored.clone();
+    for name in not_modified.names() {
+        if matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "content-encoding"
+        ) {
+            continue;
+        }
+        let values = not_modified
+            .get_all(&name)
+            .iter()
+            .map(|v| v.to_vec())
+            .collect();
+        headers.set_all(&name, values);
+    }
+    headers
+}
+
 /// The response headers a guest sees for a stored (or just fetched) response:
 /// `Surrogate-Control` removed, and for a hit `Age` set to the object's age.
 pub fn for_guest(headers: &Headers, age_s: Option<u64>) -> Headers {
@@ -387,6 +410,25 @@ mod tests {
             readthrough_key(url, "other.example")
         );
         assert_eq!(request_key(url, &Headers::new()).len(), 32);
+    }
+
+    #[test]
+    fn a_304_freshens_the_stored_headers_but_not_the_bodys_framing() {
+        let stored = h(&[
+            ("etag", "\"1\""),
+            ("cache-control", "max-age=1"),
+            ("content-length", "5"),
+        ]);
+        let nm = h(&[
+            ("cache-control", "max-age=99"),
+            ("content-length", "0"),
+            ("x-new", "y"),
+        ]);
+        let f = freshened_headers(&stored, &nm);
+        assert_eq!(f.get("cache-control"), Some(&b"max-age=99"[..]));
+        assert_eq!(f.get("content-length"), Some(&b"5"[..]));
+        assert_eq!(f.get("etag"), Some(&b"\"1\""[..]));
+        assert_eq!(f.get("x-new"), Some(&b"y"[..]));
     }
 
     #[test]

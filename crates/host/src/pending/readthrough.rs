@@ -241,22 +241,7 @@ fn freshen(
     let Some(stored) = m.response else {
         return false;
     };
-    let mut headers = stored.headers.clone();
-    for name in r.headers.names() {
-        if matches!(
-            name.as_str(),
-            "content-length" | "transfer-encoding" | "content-encoding"
-        ) {
-            continue;
-        }
-        let values = r
-            .headers
-            .get_all(&name)
-            .iter()
-            .map(|v| v.to_vec())
-            .collect();
-        headers.set_all(&name, values);
-    }
+    let headers = policy::freshened_headers(&stored.headers, &r.headers);
     let mut pol = policy::response_policy(stored.status, &headers, t);
     meta.notes
         .extend(policy::apply_override(&mut pol, &rt.cache_override));

@@ -23,7 +23,9 @@
 //! | `erl/rc/<counter>\0<entry>` | one rate counter entry's buckets | `erl` |
 //! | `erl/pb/<box>\0<entry>` | one penalty box entry's expiry | `erl` |
 //! | `seed/<kind>/<name>` | which seed a store last applied | [`crate::seed`] |
-//! | `cache/…` | the cache | (the cache engine) |
+//! | `cache/o/<key hash>/<variant hash>` | one cached object's meta | [`crate::cache`] |
+//! | `cache/b/<key hash>/<variant hash>` | its body | [`crate::cache`] |
+//! | `cache/sk/<surrogate key>\0<id>`, `cache/lru/<used>/<id>`, `cache/hfp/<id>`, `cache/n` | the surrogate-key and use-order indexes, hit-for-pass markers, the totals | [`crate::cache`] |
 //!
 //! # The journal
 //!

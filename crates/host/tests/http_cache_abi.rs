@@ -716,3 +716,53 @@ fn the_readthrough_cache_and_the_http_cache_api_share_their_objects() {
         vec!["unsupported"]
     );
 }
+
+#[test]
+fn a_backend_body_still_arriving_streams_back_and_is_stored_at_its_end() {
+    let f = fixture();
+    // The origin answers with its head and the first bytes; the rest arrives through
+    // body reads (the test driver's reads find the end).
+    let origin = f.origin(|_, _| {
+        let mut h = Headers::new();
+        h.insert("cache-control", "max-age=60");
+        WorkResult::FetchedHead(Box::new(FetchResponse {
+            status: 200,
+            headers: h,
+            body: b"streamed body".to_vec(),
+            remote_addr: None,
+            first_byte_us: 1,
+            end_us: 2,
+            headers_not_sent: Vec::new(),
+            notes: Vec::new(),
+        }))
+    });
+    let first = f.run(
+        DownstreamRequest::new("GET", "http://example.com/s"),
+        origin,
+    );
+    assert_eq!(first.body_text(), "streamed body", "{}", summaries(&first));
+    let close = first
+        .calls("fastly_http_body::close")
+        .into_iter()
+        .find(|e| e.note.as_deref().unwrap_or("").contains("streams back"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the insert body's close streams back:\n{}",
+                summaries(&first)
+            )
+        });
+    assert_eq!(close.status.as_deref(), Some("ok"));
+    assert!(
+        first.trace.iter().any(|e| e.module == "cache"
+            && e.note
+                .as_deref()
+                .unwrap_or("")
+                .contains("stored the object")),
+        "{}",
+        summaries(&first)
+    );
+    let second = f.get("http://example.com/s", 200, &[]);
+    assert_eq!(second.body_text(), "streamed body");
+    assert_eq!(header(&second, "x-cache").as_deref(), Some("HIT"));
+    assert_eq!(f.origin_hits(), 1);
+}

@@ -209,6 +209,7 @@ fn attempt(s: &mut Session, tx: &mut HttpCacheTx) {
             fresh: fr.fresh,
             within_swr: fr.within_swr,
             usable_if_error: fr.usable_if_error,
+            stream: None,
         })
     });
     let usable = found.as_ref().is_some_and(|o| o.fresh || o.within_swr);
@@ -839,6 +840,7 @@ fn store(s: &mut Session, ins: CacheInsert, bytes: Vec<u8>) -> Result<String, St
                 fresh: true,
                 within_swr: false,
                 usable_if_error: true,
+                stream: None,
             });
         }
     }
@@ -853,6 +855,37 @@ pub(crate) fn insert_body_closed(cx: &mut Cx<'_>, bh: u32, mut body: Body) -> Ho
     };
     let bytes = body.take_remaining();
     if let Some(incoming) = body.incoming {
+        if let (None, Some(rb)) = (incoming.read, ins.readback) {
+            // Streamed back while it arrives, as on the platform: the stream-back
+            // handle's response reads the backend body itself, the cache keeps a copy
+            // of every read and stores the object (and releases the claim) at its end.
+            let now = now(cx.s);
+            let found = cache::unstored(&ins.key, ins.opts.clone(), bytes.len() as u64, now);
+            if let Ok(tx) = tx_mut(cx.s, rb) {
+                tx.found = Some(FoundObject {
+                    found,
+                    body: bytes.clone(),
+                    fresh: true,
+                    within_swr: false,
+                    usable_if_error: true,
+                    stream: Some(incoming.fetch),
+                });
+            }
+            let ttl = ins.opts.max_age_ns / 1_000_000_000;
+            cx.s.pending.cache_fills.insert(
+                incoming.fetch,
+                crate::session::CacheFill {
+                    key: ins.key,
+                    readthrough: None,
+                    release_claim: true,
+                    opts: ins.opts,
+                    body: bytes,
+                    ttl_note: format!("stored the object (fresh for {ttl} s)"),
+                },
+            );
+            cx.note("the body is a backend body still arriving: it streams back to the guest and is stored once it has all arrived");
+            return Ok(Status::OK.0);
+        }
         let read = match incoming.read {
             Some(r) => r,
             None => cx.s.start_work(WorkKind::FetchBodyRead {
@@ -983,6 +1016,7 @@ fn update(
             fresh: true,
             within_swr: false,
             usable_if_error: true,
+            stream: None,
         };
         let tx = tx_ref(cx.s, h)?;
         let from = HttpCacheTx {
@@ -1030,6 +1064,8 @@ fn found_response(
     let body = o.body.clone();
     mem.slice(resp_out, 4)?;
     mem.slice(body_out, 4)?;
+    // An object still arriving streams to the first found response (one reader).
+    let stream = tx_mut(s, h)?.found.as_mut().and_then(|o| o.stream.take());
     let parts = ResponseParts {
         status: stored.status,
         version: HttpVersion::Http11,
@@ -1043,7 +1079,11 @@ fn found_response(
         .responses
         .insert(parts)
         .ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
-    let Some(bh) = s.http.bodies.insert(Body::buffer(body)) else {
+    let Some(bh) = s
+        .http
+        .bodies
+        .insert(Body::buffer(body).streaming_from(stream, None))
+    else {
         s.http.responses.take(rh);
         return Err(Status::LIMITEXCEEDED.into());
     };

@@ -420,9 +420,25 @@ pub fn insert(
     if size > MAX_OBJECT_BYTES || size > limits.max_bytes {
         return None;
     }
+    let Found { id, meta } = unstored(key, opts, size, now);
+    remove(st, &id);
+    make_room(st, limits, size);
+    for sk in &meta.surrogate_keys {
+        st.put(&sk_key(sk, &id), Vec::new());
+    }
+    st.put(&lru_key(now, &id), Vec::new());
+    st.put(&body_key(&id), body);
+    put_meta(st, &id, &meta);
+    adjust_totals(st, true, size);
+    Some(Found { id, meta })
+}
+
+/// The object an insert of `size` bytes under `key` with `opts` at `now` would
+/// store, with its id, without storing anything (what a reader streaming an insert
+/// still under way sees).
+pub fn unstored(key: &[u8], opts: WriteOptions, size: u64, now: u64) -> Found {
     let vary = vary_values(&opts.vary_rule, &opts.request_headers);
     let id = format!("{}/{}", key_hash(key), variant_hash(&vary));
-    remove(st, &id);
     let (response, url) = match opts.response {
         Some((r, u)) => (Some(r), Some(u)),
         None => (None, None),
@@ -452,15 +468,7 @@ pub fn insert(
         size,
         response,
     };
-    make_room(st, limits, size);
-    for sk in &meta.surrogate_keys {
-        st.put(&sk_key(sk, &id), Vec::new());
-    }
-    st.put(&lru_key(now, &id), Vec::new());
-    st.put(&body_key(&id), body);
-    put_meta(st, &id, &meta);
-    adjust_totals(st, true, size);
-    Some(Found { id, meta })
+    Found { id, meta }
 }
 
 /// Change an object's freshness and metadata without rewriting its body (the core

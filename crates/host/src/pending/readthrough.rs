@@ -467,7 +467,9 @@ fn store_or_fall_back(
             s.pending.cache_fills.insert(
                 fetch,
                 CacheFill {
-                    readthrough: rt,
+                    key: rt.key.clone(),
+                    readthrough: Some(rt),
+                    release_claim: false,
                     opts,
                     body: r.body.clone(),
                     ttl_note: note,
@@ -475,25 +477,19 @@ fn store_or_fall_back(
             );
             "cache: to be stored once the streaming body has arrived".to_string()
         } else {
-            insert(s, &rt, opts, r.body.clone(), &note)
+            insert(s, &rt.key, opts, r.body.clone(), &note)
         }
     };
     meta.notes.push(stored_note);
     r.headers = policy::for_guest(&r.headers, None);
 }
 
-/// Insert an object for `rt`; returns the trace note.
-fn insert(
-    s: &mut Session,
-    rt: &Readthrough,
-    opts: WriteOptions,
-    body: Vec<u8>,
-    note: &str,
-) -> String {
+/// Insert an object under `key`; returns the trace note.
+fn insert(s: &mut Session, key: &[u8], opts: WriteOptions, body: Vec<u8>, note: &str) -> String {
     let t = now(s);
     let len = body.len();
     let limits = limits(s);
-    match cache::insert(&mut **s.state.lock(), &rt.key, opts, body, t, limits) {
+    match cache::insert(&mut **s.state.lock(), key, opts, body, t, limits) {
         Some(_) => format!("cache: {note}"),
         None => {
             format!("cache: not stored (the body of {len} bytes is larger than the cache allows)")
@@ -520,7 +516,9 @@ pub(crate) fn fill(s: &mut Session, id: WorkId, result: &WorkResult) {
             };
             f.body.extend_from_slice(bytes);
             if f.body.len() as u64 > cache::MAX_OBJECT_BYTES {
-                s.pending.cache_fills.remove(&fetch);
+                if let Some(f) = s.pending.cache_fills.remove(&fetch) {
+                    end_fill(s, &f);
+                }
                 note_fill(
                     s,
                     "not stored: the body grew past the largest object the cache takes".into(),
@@ -529,16 +527,26 @@ pub(crate) fn fill(s: &mut Session, id: WorkId, result: &WorkResult) {
             }
             if *end {
                 if let Some(f) = s.pending.cache_fills.remove(&fetch) {
-                    let note = insert(s, &f.readthrough, f.opts, f.body, &f.ttl_note);
+                    let note = insert(s, &f.key, f.opts.clone(), f.body.clone(), &f.ttl_note);
+                    end_fill(s, &f);
                     note_fill(s, note);
                 }
             }
         }
         _ => {
-            if s.pending.cache_fills.remove(&fetch).is_some() {
+            if let Some(f) = s.pending.cache_fills.remove(&fetch) {
+                end_fill(s, &f);
                 note_fill(s, "cache: not stored (the body broke off)".into());
             }
         }
+    }
+}
+
+/// A fill is over: an HTTP cache insert's claim is released (a readthrough
+/// request's goes with its state when the fill is dropped).
+fn end_fill(s: &mut Session, f: &CacheFill) {
+    if f.release_claim {
+        s.claims.release(&f.key);
     }
 }
 

@@ -35,12 +35,18 @@ pub struct PendingRequests {
     pub cache_inserts: BTreeMap<u32, CacheInsert>,
 }
 
-/// A backend response the readthrough cache stores once its streaming body has
-/// arrived (whoever reads it: the guest, or a pipe forwarding it downstream).
+/// A backend response the cache stores once its streaming body has arrived (whoever
+/// reads it: the guest, or a pipe forwarding it downstream): a readthrough miss, or
+/// an HTTP cache insert whose body is a backend body still arriving.
 #[derive(Debug)]
 pub struct CacheFill {
-    /// The request's cache state (its claim is held until the object is stored).
-    pub readthrough: Readthrough,
+    /// The cache key.
+    pub key: Vec<u8>,
+    /// A readthrough request's cache state (its claim is held until the object is
+    /// stored, and released when this is dropped).
+    pub readthrough: Option<Readthrough>,
+    /// An HTTP cache insert's: release this execution's claim on `key` at the end.
+    pub release_claim: bool,
     /// What to store it with.
     pub opts: crate::cache::WriteOptions,
     /// The body so far.
@@ -399,4 +405,8 @@ pub struct FoundObject {
     pub within_swr: bool,
     /// Within stale-if-error (or fresh) at the lookup.
     pub usable_if_error: bool,
+    /// An object still being inserted from a backend body that is arriving: the
+    /// fetch the rest of `body` comes from, until a found response hands it over (one
+    /// reader; the cache copies what it reads and stores the object at the end).
+    pub stream: Option<WorkId>,
 }

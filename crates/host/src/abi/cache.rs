@@ -157,11 +157,6 @@ fn at(cx: &Cx<'_>, ptr: u32, off: u32) -> HostResult<u32> {
     })
 }
 
-/// The wall clock (unix ns), for freshness.
-fn now(s: &Session) -> u64 {
-    s.platform.clock.unix_ns()
-}
-
 /// A duration in ns as people read it (`60s`, `1.5ms`).
 fn human_ns(ns: u64) -> String {
     if ns == u64::MAX {
@@ -407,7 +402,7 @@ pub(crate) fn span(
 /// Look `req` up in the store (a found object counts a hit); the found object and its
 /// state bits.
 fn look(s: &mut Session, req: &LookupRequest, count_hit: bool) -> (Option<Found>, u32) {
-    let now = now(s);
+    let now = s.unix_ns();
     let mut store = s.state.lock();
     let mut found = cache::lookup(&mut **store, &req.key, &req.headers, now);
     if let Some(f) = found.as_mut() {
@@ -449,7 +444,7 @@ fn attempt(s: &mut Session, req: &LookupRequest) -> Option<CacheHandle> {
     }
     let mut found = found;
     if let Some(f) = found.as_mut() {
-        let now = now(s);
+        let now = s.unix_ns();
         cache::record_hit(&mut **s.state.lock(), f, now);
     }
     Some(lookup_handle(req.clone(), found, flags, true))
@@ -587,7 +582,7 @@ impl View {
 /// The object behind handle `h` (a cache or, with `replace`, a replace handle), or
 /// `None` when it found nothing.
 fn view(cx: &mut Cx<'_>, h: u32, replace: bool) -> HostResult<Option<View>> {
-    let now = now(cx.s);
+    let now = cx.s.unix_ns();
     if replace {
         let r = replace_handle(cx, h)?;
         return Ok(r.found.as_ref().map(|f| View::of_meta(&f.meta, now)));
@@ -941,7 +936,7 @@ fn start_insert(
     body_out: u32,
 ) -> HostResult<u32> {
     let start_us = cx.s.elapsed_us();
-    let started_ns = now(cx.s);
+    let started_ns = cx.s.unix_ns();
     let id = cx.s.cache.add_insert(Insert {
         kind,
         key,
@@ -1009,7 +1004,7 @@ fn end_insert(s: &mut Session, id: u32, bytes: Result<Vec<u8>, String>) -> Compl
                     )
                 }
                 _ => {
-                    let now = now(s);
+                    let now = s.unix_ns();
                     let limits = cache::Limits::from(&s.config.cache);
                     let stored = cache::insert(
                         &mut **s.state.lock(),
@@ -1399,7 +1394,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             };
             let opts = read_write(cx, options_mask, options, base, &headers)?;
             let start_us = cx.s.elapsed_us();
-            let now = now(cx.s);
+            let now = cx.s.unix_ns();
             let updated = cache::update(&mut **cx.s.state.lock(), &found.id, opts.clone(), now);
             let Some(updated) = updated else {
                 cx.note("the object was evicted or purged since it was looked up: insert instead");

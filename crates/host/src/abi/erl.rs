@@ -34,7 +34,7 @@ fn names(
 
 fn increment(cx: &mut Cx<'_>, rc: (u32, u32), entry: (u32, u32), delta: u32) -> HostResult {
     let (rc, entry) = names(cx, "rate_counter", rc, entry)?;
-    let now = cx.s.platform.clock.unix_ns();
+    let now = cx.s.unix_ns();
     let r = erl::increment(&mut **cx.s.state.lock(), &rc, &entry, delta, now);
     match r {
         Ok(()) => {
@@ -55,7 +55,7 @@ fn lookup_rate(
 ) -> HostResult {
     let (rc, entry) = names(cx, "rate_counter", rc, entry)?;
     cx.mem.write_u32(rate_out, 0)?;
-    let now = cx.s.platform.clock.unix_ns();
+    let now = cx.s.unix_ns();
     let r = erl::lookup_rate(&**cx.s.state.lock(), &rc, &entry, window, now);
     match r {
         Ok(rate) => {
@@ -76,7 +76,7 @@ fn lookup_count(
 ) -> HostResult {
     let (rc, entry) = names(cx, "rate_counter", rc, entry)?;
     cx.mem.write_u32(count_out, 0)?;
-    let now = cx.s.platform.clock.unix_ns();
+    let now = cx.s.unix_ns();
     let r = erl::lookup_count(&**cx.s.state.lock(), &rc, &entry, duration, now);
     match r {
         Ok(count) => {
@@ -90,7 +90,7 @@ fn lookup_count(
 
 fn penaltybox_add(cx: &mut Cx<'_>, pb: (u32, u32), entry: (u32, u32), ttl: u32) -> HostResult {
     let (pb, entry) = names(cx, "penalty_box", pb, entry)?;
-    let now = cx.s.platform.clock.unix_ns();
+    let now = cx.s.unix_ns();
     let r = erl::penaltybox_add(&mut **cx.s.state.lock(), &pb, &entry, ttl, now);
     match r {
         Ok(applied) => {
@@ -109,7 +109,7 @@ fn penaltybox_add(cx: &mut Cx<'_>, pb: (u32, u32), entry: (u32, u32), ttl: u32) 
 fn penaltybox_has(cx: &mut Cx<'_>, pb: (u32, u32), entry: (u32, u32), has_out: u32) -> HostResult {
     let (pb, entry) = names(cx, "penalty_box", pb, entry)?;
     cx.mem.write_u32(has_out, 0)?;
-    let now = cx.s.platform.clock.unix_ns();
+    let now = cx.s.unix_ns();
     let r = erl::penaltybox_has(&mut **cx.s.state.lock(), &pb, &entry, now);
     match r {
         Ok(has) => {
@@ -137,7 +137,7 @@ fn check_rate(cx: &mut Cx<'_>, a: CheckArgs) -> HostResult {
     let (rc, entry) = names(cx, "rate_counter", a.rc, a.entry)?;
     let pb = cx.str_arg("penalty_box", a.pb.0, a.pb.1)?;
     cx.mem.write_u32(a.blocked_out, 0)?;
-    let now = cx.s.platform.clock.unix_ns();
+    let now = cx.s.unix_ns();
     let r = erl::check_rate(
         &mut **cx.s.state.lock(),
         &rc,

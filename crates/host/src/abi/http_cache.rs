@@ -133,10 +133,6 @@ mod wo {
     pub const SIZE: u32 = 56;
 }
 
-fn now(s: &Session) -> u64 {
-    s.platform.clock.unix_ns()
-}
-
 fn action_name(a: u32) -> &'static str {
     match a {
         action::INSERT => "insert",
@@ -191,7 +187,7 @@ fn tx_arg(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
 
 /// Look `tx` up (again): see the module doc for what it finds.
 fn attempt(s: &mut Session, tx: &mut HttpCacheTx) {
-    let now = now(s);
+    let now = s.unix_ns();
     let mut st = s.state.lock();
     if cache::is_uncacheable(&mut **st, &tx.key, &tx.request.headers, now) {
         tx.waiting = false;
@@ -591,7 +587,7 @@ fn suggested_cache_options(
         }
     }
     let sensitive = tx.request.cache_override.tag & policy::tag::PCI != 0;
-    let p = policy::response_policy(r.status, &headers, now(cx.s));
+    let p = policy::response_policy(r.status, &headers, cx.s.unix_ns());
     cx.mem.slice(opts_out, wo::SIZE)?;
     let mut out_mask = 0;
     let mut status = Status::OK;
@@ -670,7 +666,7 @@ fn prepare_response(
     cx.mem.slice(action_out, 4)?;
     cx.mem.slice(resp_out, 4)?;
     let tx = tx_ref(cx.s, h)?;
-    let now = now(cx.s);
+    let now = cx.s.unix_ns();
     let revalidating = tx.must_insert_or_update && tx.found.is_some();
     let (act, why) = if r.status == 304 && revalidating {
         // The stored response, freshened with the 304's headers.
@@ -811,7 +807,7 @@ fn insert(
 
 /// Store the object of a closed cache insert body.
 fn store(s: &mut Session, ins: CacheInsert, bytes: Vec<u8>) -> Result<String, String> {
-    let now = now(s);
+    let now = s.unix_ns();
     let limits = Limits::from(&s.config.cache);
     let size = bytes.len();
     let stored = cache::insert(
@@ -859,7 +855,7 @@ pub(crate) fn insert_body_closed(cx: &mut Cx<'_>, bh: u32, mut body: Body) -> Ho
             // Streamed back while it arrives, as on the platform: the stream-back
             // handle's response reads the backend body itself, the cache keeps a copy
             // of every read and stores the object (and releases the claim) at its end.
-            let now = now(cx.s);
+            let now = cx.s.unix_ns();
             let found = cache::unstored(&ins.key, ins.opts.clone(), bytes.len() as u64, now);
             if let Ok(tx) = tx_mut(cx.s, rb) {
                 tx.found = Some(FoundObject {
@@ -998,7 +994,7 @@ fn update(
     let tx = tx_ref(cx.s, h)?;
     let opts = engine_options(tx, o, &r);
     let found = tx.found.clone().ok_or(Fault::Status(Status::BADF.0))?;
-    let now = now(cx.s);
+    let now = cx.s.unix_ns();
     let updated = cache::update(&mut **cx.s.state.lock(), &found.found.id, opts, now);
     release(cx.s, h)?;
     let Some(updated) = updated else {
@@ -1060,7 +1056,7 @@ fn found_response(
         .response
         .clone()
         .ok_or(Fault::Status(Status::NONE.0))?;
-    let age_s = o.found.meta.age_ns(now(s)) / 1_000_000_000;
+    let age_s = o.found.meta.age_ns(s.unix_ns()) / 1_000_000_000;
     let body = o.body.clone();
     mem.slice(resp_out, 4)?;
     mem.slice(body_out, 4)?;
@@ -1139,7 +1135,7 @@ enum Field {
 
 /// A u64 getter of the found object (NONE when nothing was found).
 fn get_u64(mem: &mut GuestMem<'_>, s: &mut Session, h: u32, out: u32, f: Field) -> HostResult {
-    let now = now(s);
+    let now = s.unix_ns();
     let tx = tx_ref(s, h)?;
     let Some(o) = &tx.found else {
         return Err(Status::NONE.into());
@@ -1281,7 +1277,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             let o = read_write_options(cx, options_mask, options)?;
             let tx = tx_ref(cx.s, cache)?;
             let (key, headers) = (tx.key.clone(), tx.request.headers.clone());
-            let now = now(cx.s);
+            let now = cx.s.unix_ns();
             cache::record_uncacheable(&mut **cx.s.state.lock(), &key, &o.vary_rule, &headers, o.max_age_ns, now);
             release(cx.s, cache)?;
             cx.note(format!("hit-for-pass for {} s: lookups of this key go to the origin uncollapsed", o.max_age_ns / 1_000_000_000));

@@ -59,11 +59,6 @@ mod list_bits {
 /// The only bit of `kv_lookup_config_options` and `kv_delete_config_options`.
 const RESERVED_ONLY: u32 = 1;
 
-/// The wall clock, for TTLs.
-fn now(cx: &Cx<'_>) -> u64 {
-    cx.s.platform.clock.unix_ns()
-}
-
 /// Open a store by name (`open`, `open_v2`, and the legacy `object_store.open`).
 pub(crate) fn open(cx: &mut Cx<'_>, name_ptr: u32, name_len: u32, handle_out: u32) -> HostResult {
     let name = cx.str_arg("name", name_ptr, name_len)?;
@@ -152,7 +147,7 @@ fn keyed_start(
     let name = store_name(cx, store)?;
     let key = read_key(cx, key_ptr, key_len, bad_key)?;
     check_out(cx, out)?;
-    Ok((name, key, cx.s.elapsed_us(), now(cx)))
+    Ok((name, key, cx.s.elapsed_us(), cx.s.unix_ns()))
 }
 
 /// Do a lookup (`lookup`, `lookup_v2`, legacy `lookup` and `lookup_async`).
@@ -230,7 +225,7 @@ pub(crate) fn insert_op(
 
     cx.arg("value_len", ArgValue::Int(value.len() as i64));
     let start_us = cx.s.elapsed_us();
-    let now = now(cx);
+    let now = cx.s.unix_ns();
     let result = kv::insert(&mut **cx.s.state.lock(), &name, &key, &value, &opts, now);
     if let Ok(g) = result {
         cx.result("generation", ArgValue::Int(g as i64));
@@ -286,7 +281,7 @@ impl Blocked for Draining {
             }
         }
         let ins = self.insert.take()?;
-        let now = s.platform.clock.unix_ns();
+        let now = s.unix_ns();
         let result = kv::insert(
             &mut **s.state.lock(),
             &ins.store,
@@ -596,7 +591,7 @@ fn list_start(cx: &mut Cx<'_>, store: u32, mask: u32, config: u32, out: u32) -> 
     let opts = list_config(cx, mask, config)?;
     cx.mem.write_u32(out, INVALID_HANDLE)?;
     let start_us = cx.s.elapsed_us();
-    let now = now(cx);
+    let now = cx.s.unix_ns();
     let result = kv::list(&**cx.s.state.lock(), &name, &opts, now);
     if let Ok(page) = &result {
         cx.result("count", ArgValue::Int(page.keys.len() as i64));

@@ -56,7 +56,7 @@ fn purge(cx: &mut Cx<'_>, key_ptr: u32, key_len: u32, mask: u32, options: u32) -
         None
     };
     let soft = mask & SOFT_PURGE != 0;
-    let now = cx.s.platform.clock.unix_ns();
+    let now = cx.s.unix_ns();
     let start_us = cx.s.elapsed_us();
     let n = crate::cache::purge_surrogate_key(&mut **cx.s.state.lock(), &key, soft, now);
     cx.result("objects", ArgValue::Int(n as i64));

@@ -62,10 +62,6 @@ pub mod outcome {
     pub const COLLAPSED: &str = "COLLAPSED";
 }
 
-fn now(s: &Session) -> u64 {
-    s.platform.clock.unix_ns()
-}
-
 fn limits(s: &Session) -> Limits {
     Limits::from(&s.config.cache)
 }
@@ -122,7 +118,7 @@ fn look(
     meta: &mut FetchMeta,
     waited: Option<u32>,
 ) -> PendingState {
-    let t = now(s);
+    let t = s.unix_ns();
     let found = cache::lookup(&mut **s.state.lock(), &rt.key, &fetch.headers, t);
     let mut stale = None;
     if let Some(mut f) = found {
@@ -233,7 +229,7 @@ fn freshen(
     if r.status != 304 {
         return false;
     }
-    let t = now(s);
+    let t = s.unix_ns();
     let mut st = s.state.lock();
     let (Some(m), Some(body)) = (cache::meta(&**st, id), cache::body(&**st, id)) else {
         return false;
@@ -282,7 +278,7 @@ fn serve(
     meta: &mut FetchMeta,
     note: Option<&str>,
 ) -> PendingState {
-    let t = now(s);
+    let t = s.unix_ns();
     if meta.start_us == 0.0 {
         meta.start_us = s.elapsed_us();
     }
@@ -393,7 +389,7 @@ fn stale_if_error(
     let Some(id) = rt.stale_if_error.as_ref().filter(|_| failed) else {
         return false;
     };
-    let t = now(s);
+    let t = s.unix_ns();
     let mut st = s.state.lock();
     let (Some(m), Some(body)) = (cache::meta(&**st, id), cache::body(&**st, id)) else {
         return false;
@@ -440,7 +436,7 @@ fn store_or_fall_back(
     let Ok(r) = result else {
         return;
     };
-    let t = now(s);
+    let t = s.unix_ns();
     let mut pol = policy::response_policy(r.status, &r.headers, t);
     meta.notes
         .extend(policy::apply_override(&mut pol, &rt.cache_override));
@@ -486,7 +482,7 @@ fn store_or_fall_back(
 
 /// Insert an object under `key`; returns the trace note.
 fn insert(s: &mut Session, key: &[u8], opts: WriteOptions, body: Vec<u8>, note: &str) -> String {
-    let t = now(s);
+    let t = s.unix_ns();
     let len = body.len();
     let limits = limits(s);
     match cache::insert(&mut **s.state.lock(), key, opts, body, t, limits) {

@@ -207,6 +207,11 @@ impl Session {
         }
     }
 
+    /// The wall clock, in Unix nanoseconds (cache freshness, KV TTLs, rate windows).
+    pub fn unix_ns(&self) -> u64 {
+        self.platform.clock.unix_ns()
+    }
+
     /// Microseconds since the execution started.
     pub fn elapsed_us(&self) -> f64 {
         self.tracer.elapsed_us(&self.platform)

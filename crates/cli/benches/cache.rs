@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{guests_dir, median, read_head};
+use common::{guests_dir, keepalive_origin, median};
 use edgeplay_cli::driver::run_request;
 use edgeplay_cli::platform::native_platform;
 use edgeplay_cli::state::ServiceState;
@@ -23,29 +23,16 @@ use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, Service, ServiceConf
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
 
 const ROUNDS: usize = 200;
 
 /// A keep-alive origin on 127.0.0.1 answering every request at once, cacheable.
 async fn origin() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                while read_head(&mut s, &mut buf).await {
-                    let resp = b"HTTP/1.1 200 OK\r\ncache-control: max-age=600\r\ncontent-length: 11\r\n\r\nhello cache";
-                    if s.write_all(resp).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
+    keepalive_origin(
+        Duration::ZERO,
+        b"HTTP/1.1 200 OK\r\ncache-control: max-age=600\r\ncontent-length: 11\r\n\r\nhello cache",
+    )
+    .await
 }
 
 fn us(d: Duration) -> String {

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{guests_dir, median, read_head};
+use common::{guests_dir, keepalive_origin, median};
 use edgeplay_cli::driver::run_request;
 use edgeplay_cli::fetch::fetch;
 use edgeplay_cli::platform::native_platform;
@@ -24,8 +24,6 @@ use edgeplay_host::{
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 /// How long each origin takes to answer.
@@ -35,23 +33,7 @@ const ROUNDS: usize = 7;
 
 /// An origin on 127.0.0.1 that answers every request after [`DELAY`] (keep-alive).
 async fn slow_origin() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                while read_head(&mut s, &mut buf).await {
-                    tokio::time::sleep(DELAY).await;
-                    let resp = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                    if s.write_all(resp).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
+    keepalive_origin(DELAY, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await
 }
 
 fn request(backend: &str, addr: SocketAddr) -> FetchRequest {

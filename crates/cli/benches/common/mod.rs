@@ -24,8 +24,7 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
 
 /// Read one HTTP/1.1 request head from `s` into `buf` (the benches send bodiless
 /// GETs) and drop it; false at the end of the stream.
-#[allow(dead_code)] // not every bench runs an origin
-pub async fn read_head(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+async fn read_head(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
     use tokio::io::AsyncReadExt;
     let mut tmp = [0u8; 4096];
     loop {
@@ -38,4 +37,31 @@ pub async fn read_head(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool
             Ok(n) => buf.extend_from_slice(&tmp[..n]),
         }
     }
+}
+
+/// A keep-alive origin on 127.0.0.1 that answers every request with `response` (a
+/// whole HTTP/1.1 message) after `delay`.
+#[allow(dead_code)] // not every bench runs an origin
+pub async fn keepalive_origin(delay: Duration, response: &'static [u8]) -> std::net::SocketAddr {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while read_head(&mut s, &mut buf).await {
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    if s.write_all(response).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
 }

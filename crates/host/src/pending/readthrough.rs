@@ -36,7 +36,7 @@ use super::{done, finish_response, record_event, start as start_fetch};
 use crate::backends::Backend;
 use crate::cache::collapse::Claim;
 use crate::cache::{self, policy, Found, Limits, StoredResponse, WriteOptions};
-use crate::http::{CacheOverride, RequestParts};
+use crate::http::{CacheOverride, Headers, RequestParts};
 use crate::session::{
     AsyncItem, CacheFill, Collapse, FetchMeta, PendingState, Readthrough, Revalidation, Session,
 };
@@ -257,15 +257,28 @@ fn freshen(
         pol.opts.max_age_ns / 1_000_000_000,
         pol.ttl_source
     ));
-    *result = Ok(BackendResponse {
-        status: stored.status,
-        headers: policy::for_guest(&headers, Some(pol.opts.initial_age_ns / 1_000_000_000)),
+    let mut fresh = from_cache(
+        stored.status,
+        &headers,
+        pol.opts.initial_age_ns / 1_000_000_000,
+        body,
+    );
+    fresh.remote_addr = r.remote_addr;
+    *result = Ok(fresh);
+    true
+}
+
+/// The response a guest gets from a stored object: its status, its headers as the
+/// guest sees them (`Age` set to `age_s`) and `body`.
+fn from_cache(status: u16, headers: &Headers, age_s: u64, body: Vec<u8>) -> BackendResponse {
+    BackendResponse {
+        status,
+        headers: policy::for_guest(headers, Some(age_s)),
         body,
         body_error: None,
         stream: None,
-        remote_addr: r.remote_addr,
-    });
-    true
+        remote_addr: None,
+    }
 }
 
 /// Answer from the stored object `f` (counting a hit).
@@ -308,18 +321,12 @@ fn serve(
     if let Some(n) = note {
         meta.notes.push(n.to_string());
     }
-    let resp = BackendResponse {
-        status: stored.status,
-        headers: policy::for_guest(&stored.headers, Some(age_s)),
-        body: if method.eq_ignore_ascii_case("HEAD") {
-            Vec::new()
-        } else {
-            body
-        },
-        body_error: None,
-        stream: None,
-        remote_addr: None,
+    let body = if method.eq_ignore_ascii_case("HEAD") {
+        Vec::new()
+    } else {
+        body
     };
+    let resp = from_cache(stored.status, &stored.headers, age_s, body);
     let received = Ok(resp);
     let result = finish_response(received.clone(), meta);
     record_event(s, &backend.name, meta, &received, 0, 0);
@@ -411,14 +418,7 @@ fn stale_if_error(
     meta.notes.push(format!(
         "stale-if-error: the origin failed ({why}); answered with the stale object (age {age_s} s)"
     ));
-    *result = Ok(BackendResponse {
-        status: stored.status,
-        headers: policy::for_guest(&stored.headers, Some(age_s)),
-        body,
-        body_error: None,
-        stream: None,
-        remote_addr: None,
-    });
+    *result = Ok(from_cache(stored.status, &stored.headers, age_s, body));
     true
 }
 

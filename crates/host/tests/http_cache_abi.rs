@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{sdk_guest, summaries, Run};
+use common::{backend_events, outcomes, sdk_guest, summaries, Run};
 use edgeplay_host::driver::blocking;
 use edgeplay_host::platform::{FixedClock, SeededRandom};
 use edgeplay_host::{
@@ -33,13 +33,11 @@ struct Fixture {
     seen: Arc<Mutex<Vec<FetchRequest>>>,
 }
 
-/// The service of these tests: a backend `origin`, the HTTP cache API switched on.
+/// The service of these tests: a backend `origin` (the HTTP cache API is on by
+/// default).
 const CONFIG: &str = r#"
 [local_server.backends.origin]
 url = "http://127.0.0.1:9000"
-
-[local_server.cache]
-http_cache_api = true
 "#;
 
 fn fixture() -> Fixture {
@@ -193,6 +191,16 @@ fn a_second_get_is_answered_from_the_cache_through_the_transaction_calls() {
     assert!(second.calls("fastly_http_req::send_async_v2").is_empty());
     let lookup = &second.calls("fastly_http_cache::transaction_lookup")[0];
     assert_eq!(lookup.note.as_deref(), Some("hit"));
+    // The trace tells the two apart as the readthrough cache's would: the first send
+    // was a fetch that missed, the second a backend request the cache answered.
+    assert_eq!(outcomes(&first), ["MISS"]);
+    assert_eq!(outcomes(&second), ["HIT"]);
+    let hit = backend_events(&second)[0];
+    assert_eq!(hit.name, "origin");
+    assert!(
+        hit.results.iter().any(|(n, _)| n == "hits") && hit.args.iter().any(|(n, _)| n == "url"),
+        "{hit:?}"
+    );
     // Another URL is another object.
     f.get("http://example.com/b", 200, h);
     assert_eq!(f.origin_hits(), 2);
@@ -378,6 +386,24 @@ fn a_stale_object_is_revalidated_with_its_validators_and_updated_by_a_304() {
 }
 
 #[test]
+fn within_stale_while_revalidate_the_stale_object_answers_and_is_revalidated() {
+    let f = fixture();
+    let h: &[(&str, &str)] = &[("cache-control", "max-age=1, stale-while-revalidate=60")];
+    f.get("http://example.com/swr", 200, h);
+    f.clock.advance(5 * NS);
+    let r = f.get("http://example.com/swr", 200, h);
+    assert_eq!(r.body_text(), "body 1", "the stale object answers at once");
+    assert_eq!(f.origin_hits(), 2, "and is revalidated in the background");
+    let mut o = outcomes(&r);
+    o.sort();
+    assert_eq!(o, ["STALE", "STALE"], "{}", summaries(&r));
+    // The revalidation stored the new body.
+    let r = f.get("http://example.com/swr", 200, h);
+    assert_eq!((r.body_text().as_str(), f.origin_hits()), ("body 2", 2));
+    assert_eq!(outcomes(&r), ["HIT"]);
+}
+
+#[test]
 fn record_uncacheable_makes_later_requests_pass_without_collapsing() {
     let f = fixture();
     let h: &[(&str, &str)] = &[("cache-control", "max-age=60")];
@@ -394,6 +420,7 @@ fn record_uncacheable_makes_later_requests_pass_without_collapsing() {
         "{}",
         summaries(&r)
     );
+    assert_eq!(outcomes(&r), ["PASS"], "the request was sent as it is");
 }
 
 #[test]
@@ -405,6 +432,7 @@ fn a_post_is_sent_uncached() {
     let r = f.get_req(post(), 200, h);
     assert_eq!(f.origin_hits(), 2);
     assert!(r.calls("fastly_http_cache::transaction_lookup").is_empty());
+    assert_eq!(outcomes(&r), ["PASS"]);
 }
 
 /// Step `d` until it is waiting with a fetch outstanding (returned, unanswered) or
@@ -469,6 +497,8 @@ fn two_executions_of_one_service_collapse_onto_one_origin_fetch() {
     let rb = finish(b_outputs, ran_b.outcome, ran_b.trace, ran_b.fetches);
     assert_eq!(rb.body_text(), "from a", "{}", summaries(&rb));
     assert_eq!(header(&rb, "x-cache").as_deref(), Some("HIT"));
+    assert_eq!(outcomes(&ra), ["MISS"]);
+    assert_eq!(outcomes(&rb), ["COLLAPSED"], "{}", summaries(&rb));
     assert!(f.service.collapser.is_empty(), "no claim is left behind");
 }
 
@@ -537,11 +567,14 @@ plain_close=0
 }
 
 #[test]
-fn without_the_switch_the_sdks_leave_caching_to_the_host() {
+fn with_the_api_off_the_sdks_leave_caching_to_the_host() {
     let f = fixture_with(
         r#"
 [local_server.backends.origin]
 url = "http://127.0.0.1:9000"
+
+[local_server.cache]
+http_cache_api = false
 "#,
     );
     let r = f.get("http://example.com/plain", 200, &[]);
@@ -686,10 +719,10 @@ fn the_readthrough_cache_and_the_http_cache_api_share_their_objects() {
     let first = f.get("http://example.com/shared", 200, h);
     assert_eq!(first.body_text(), "body 1");
     // ...and found by the host's readthrough cache of a service with the same state
-    // whose guests leave caching to the host (no `http_cache_api`).
+    // whose guests leave caching to the host (`http_cache_api = false`).
     let host_caching = Service::with_state(
         Arc::new(common::config(
-            "[local_server.backends.origin]\nurl = \"http://127.0.0.1:9000\"\n",
+            "[local_server.backends.origin]\nurl = \"http://127.0.0.1:9000\"\n\n[local_server.cache]\nhttp_cache_api = false\n",
         )),
         f.service.state.clone(),
     );

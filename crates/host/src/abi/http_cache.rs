@@ -3,14 +3,19 @@
 //! with a [`StoredResponse`]), under the same keys ([`policy::request_key`]), with
 //! freshness and storability from the same rules ([`policy::response_policy`]).
 //!
-//! `is_request_cacheable` picks the SDKs' caching path. It answers UNSUPPORTED
-//! unless the service turns the API on (`[local_server.cache] http_cache_api =
-//! true`, as the platform enables it per service), so by default both SDKs send
-//! plainly and leave caching to the host. With it on, every GET/HEAD `send` of a
-//! Rust guest (and `fetch` of a JS guest built with `--enable-http-cache`) runs the
-//! transaction below; edgeplay then stores the object when its body is whole, before
-//! the guest gets it back, so a streaming backend body no longer streams through
-//! `send`. The other 25 calls work either way, for guests that call them directly.
+//! `is_request_cacheable` picks the SDKs' caching path. It answers, as on the
+//! platform, so every GET/HEAD `send` of a Rust guest (and `fetch` of a JS guest
+//! built with `--enable-http-cache`) runs the transaction below; a backend body still
+//! arriving streams back to the guest while it is stored. A service can turn the API
+//! off (`[local_server.cache] http_cache_api = false`): then it answers UNSUPPORTED
+//! and the SDKs send plainly and leave caching to the host's readthrough cache. The
+//! other 25 calls work either way, for guests that call them directly.
+//!
+//! A guest's send through the API gets the backend trace event a readthrough send
+//! gets, with the same `cache` outcome: `HIT`/`STALE`/`COLLAPSED` when
+//! `get_found_response` answers it, `MISS` on the fetch of the suggested backend
+//! request, `STALE` on a background revalidation, `PASS` when the lookup leaves
+//! the request to be sent as it is.
 //!
 //! A lookup is an async item ([`HttpCacheTx`], in the `async_io` number space, so the
 //! SDKs' `is_ready`/`select` take it). What it finds, as the platform has it:
@@ -56,6 +61,7 @@ use super::{Cx, Fault, HostResult, Registry};
 use crate::cache::{self, policy, Limits, StoredResponse, WriteOptions};
 use crate::http::{HttpVersion, RequestParts, ResponseParts};
 use crate::memory::GuestMem;
+use crate::pending::readthrough::{self, outcome};
 use crate::session::{
     AsyncItem, Blocked, Body, BodySink, CacheInsert, FoundObject, HttpCacheTx, Session, WorkId,
     WorkKind, WorkResult,
@@ -185,8 +191,20 @@ fn tx_arg(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
     tx_ref(cx.s, h).map(|_| ())
 }
 
-/// Look `tx` up (again): see the module doc for what it finds.
+/// Look `tx` up (again): see the module doc for what it finds. A settled transaction
+/// with nothing usable and no obligation is a pass: the SDK sends the looked-up
+/// request as it is, and its backend event says so.
 fn attempt(s: &mut Session, tx: &mut HttpCacheTx) {
+    look(s, tx);
+    if tx.waiting {
+        tx.collapsed = true;
+    } else if tx.transactional && usable(tx).is_none() && !tx.must_insert_or_update {
+        s.pending.guest_cache_sends.insert(tx.req, outcome::PASS);
+    }
+}
+
+/// One look of [`attempt`].
+fn look(s: &mut Session, tx: &mut HttpCacheTx) {
     let now = s.unix_ns();
     let mut st = s.state.lock();
     if cache::is_uncacheable(&mut **st, &tx.key, &tx.request.headers, now) {
@@ -335,21 +353,36 @@ fn usable(tx: &HttpCacheTx) -> Option<&FoundObject> {
         .filter(|o| o.fresh || o.within_swr || tx.chose_stale)
 }
 
-/// A new transaction-like handle for an object just stored or freshened.
-fn fresh_handle(s: &mut Session, from: &HttpCacheTx, found: FoundObject) -> Option<u32> {
-    s.insert_async(AsyncItem::HttpCache(Box::new(HttpCacheTx {
+/// A transaction-like item derived from `from` (an object just stored, freshened, or
+/// streaming back): no obligation, and no trace event of its own when read (the
+/// fetch that made it has one).
+fn derived(from: &HttpCacheTx, found: Option<FoundObject>, outcome: &'static str) -> HttpCacheTx {
+    HttpCacheTx {
         key: from.key.clone(),
         request: from.request.clone(),
         transactional: false,
         waiting: false,
         uncacheable: false,
-        found: Some(found),
+        found,
         must_insert_or_update: false,
         chose_stale: false,
         inserted: false,
         prepared: None,
-        outcome: "the object just stored",
-    })))
+        outcome,
+        req: from.req,
+        backend: from.backend.clone(),
+        collapsed: false,
+        reported: true,
+    }
+}
+
+/// A new transaction-like handle for an object just stored or freshened.
+fn fresh_handle(s: &mut Session, from: &HttpCacheTx, found: FoundObject) -> Option<u32> {
+    s.insert_async(AsyncItem::HttpCache(Box::new(derived(
+        from,
+        Some(found),
+        "the object just stored",
+    ))))
 }
 
 /// End `h`'s obligation: release its claim.
@@ -419,6 +452,7 @@ fn lookup(
     } else {
         policy::request_key(&parts.uri, &parts.headers)
     };
+    let mut backend = None;
     if mask & lookup_bits::BACKEND_NAME != 0 {
         let ptr = cx.mem.read_u32(options.wrapping_add(8))?;
         let len = cx.mem.read_u32(options.wrapping_add(12))?;
@@ -427,6 +461,7 @@ fn lookup(
             cx.note(why);
             return Err(Status::INVAL.into());
         }
+        backend = Some(name);
     }
     cx.mem.write_u32(out, INVALID_HANDLE)?;
     cx.arg("url", ArgValue::Str(parts.uri.clone()));
@@ -442,6 +477,10 @@ fn lookup(
         inserted: false,
         prepared: None,
         outcome: "",
+        req,
+        backend,
+        collapsed: false,
+        reported: false,
     };
     attempt(cx.s, &mut tx);
     let outcome = tx.outcome;
@@ -757,19 +796,7 @@ fn insert(
     let readback = match cache_out {
         Some(_) => {
             let tx = tx_ref(cx.s, h)?;
-            let placeholder = HttpCacheTx {
-                key: tx.key.clone(),
-                request: tx.request.clone(),
-                transactional: false,
-                waiting: false,
-                uncacheable: false,
-                found: None,
-                must_insert_or_update: false,
-                chose_stale: false,
-                inserted: false,
-                prepared: None,
-                outcome: "streams back the object being inserted",
-            };
+            let placeholder = derived(tx, None, "streams back the object being inserted");
             Some(
                 cx.s.insert_async(AsyncItem::HttpCache(Box::new(placeholder)))
                     .ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?,
@@ -1014,20 +1041,7 @@ fn update(
             usable_if_error: true,
             stream: None,
         };
-        let tx = tx_ref(cx.s, h)?;
-        let from = HttpCacheTx {
-            key: tx.key.clone(),
-            request: tx.request.clone(),
-            transactional: false,
-            waiting: false,
-            uncacheable: false,
-            found: None,
-            must_insert_or_update: false,
-            chose_stale: false,
-            inserted: false,
-            prepared: None,
-            outcome: "",
-        };
+        let from = derived(tx_ref(cx.s, h)?, None, "");
         let nh = fresh_handle(cx.s, &from, obj).ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
         cx.mem.write_u32(out, nh)?;
         cx.handle_result("cache", HandleKind::AsyncItem, nh);
@@ -1085,7 +1099,42 @@ fn found_response(
     };
     mem.write_u32(resp_out, rh)?;
     mem.write_u32(body_out, bh)?;
+    report_answer(s, h);
     Ok(Status::OK.0)
+}
+
+/// The first found response a lookup gives the guest is its request answered from
+/// the cache: a backend trace event (as the readthrough cache records a hit) with
+/// the outcome (`HIT`, `STALE`, or `COLLAPSED` after waiting for another execution),
+/// the object's age, freshness left and hits.
+fn report_answer(s: &mut Session, h: u32) {
+    let t = s.unix_ns();
+    let Ok(tx) = tx_mut(s, h) else { return };
+    if tx.reported {
+        return;
+    }
+    tx.reported = true;
+    let Some(o) = usable(tx) else { return };
+    let how = match (o.fresh, tx.collapsed) {
+        (false, _) => outcome::STALE,
+        (true, true) => outcome::COLLAPSED,
+        (true, false) => outcome::HIT,
+    };
+    let m = &o.found.meta;
+    let status = m.response.as_ref().map_or(200, |r| r.status);
+    let answer = readthrough::Answer {
+        backend: tx.backend.clone().unwrap_or_else(|| "(cache)".into()),
+        method: tx.request.method.clone(),
+        url: tx.request.uri.clone(),
+        how,
+        status,
+        body: o.body.clone(),
+        age_s: m.age_ns(t) / 1_000_000_000,
+        ttl_left_s: m.ttl_left_s(t),
+        hits: m.hits,
+        note: "the HTTP cache API answered the guest's send from the cache (get_found_response)",
+    };
+    readthrough::record_answer(s, answer);
 }
 
 /// `get_suggested_backend_request`: the looked-up request, made conditional on the
@@ -1112,12 +1161,20 @@ fn suggested_backend_request(
             }
         }
     }
+    // Served stale within stale-while-revalidate, this fetch is the background
+    // revalidation; otherwise the miss's fetch.
+    let how = if usable(tx).is_some() {
+        outcome::STALE
+    } else {
+        outcome::MISS
+    };
     mem.slice(out, 4)?;
     let rh = s
         .http
         .requests
         .insert(parts)
         .ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
+    s.pending.guest_cache_sends.insert(rh, how);
     mem.write_u32(out, rh)?;
     Ok(Status::OK.0)
 }
@@ -1188,14 +1245,14 @@ fn getter(cx: &mut Cx<'_>, h: u32, then: Then) -> HostResult {
     when_settled(cx, h, then)
 }
 
-/// `is_request_cacheable`: UNSUPPORTED unless the service enables the HTTP cache API
-/// (`[local_server.cache] http_cache_api = true`; see the module doc); then GET and
-/// HEAD requests use the cache (1), others not (0).
+/// `is_request_cacheable`: GET and HEAD requests use the cache (1), others not (0);
+/// UNSUPPORTED when the service turns the HTTP cache API off
+/// (`[local_server.cache] http_cache_api = false`; see the module doc).
 fn is_request_cacheable(cx: &mut Cx<'_>, req: u32, out: u32) -> HostResult {
     cx.handle_arg("req", HandleKind::Request, req);
     if !cx.s.config.cache.http_cache_api {
         cx.note(
-            "the HTTP cache API is off for this service ([local_server.cache] http_cache_api = true turns it on): the SDK leaves caching to the host",
+            "the HTTP cache API is off for this service ([local_server.cache] http_cache_api = false): the SDK leaves caching to the host's readthrough cache",
         );
         return Err(Status::UNSUPPORTED.into());
     }
@@ -1207,6 +1264,11 @@ fn is_request_cacheable(cx: &mut Cx<'_>, req: u32, out: u32) -> HostResult {
             .ok_or(Fault::Status(Status::BADF.0))?;
     let yes = policy::method_is_cacheable(&method);
     cx.mem.write_u32(out, u32::from(yes))?;
+    if !yes {
+        // The SDK sends it uncached: its backend event says pass, as the host's would.
+        cx.s.pending.guest_cache_sends.insert(req, outcome::PASS);
+        cx.note("only GET and HEAD requests use the cache");
+    }
     cx.result("is_cacheable", ArgValue::Int(i64::from(yes)));
     Ok(Status::OK.0)
 }

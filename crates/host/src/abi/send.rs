@@ -149,6 +149,19 @@ fn begin_send(
         cache_results: Vec::new(),
     };
     cx.arg("url", ArgValue::Str(fetch.url.clone()));
+    if let Some(how) = cx.s.pending.guest_cache_sends.remove(&req) {
+        // The guest's own HTTP cache transaction sends this request (uncached here).
+        use crate::pending::readthrough::outcome;
+        meta.cache = Some(how);
+        meta.notes.push(
+            match how {
+                outcome::PASS => "cache: pass (the guest's HTTP cache path sends this request uncached)",
+                outcome::STALE => "cache: background revalidation by the guest's HTTP cache transaction (stale-while-revalidate)",
+                _ => "cache: miss; the guest's HTTP cache transaction inserts the response",
+            }
+            .into(),
+        );
+    }
     if host_cache && (streaming || incoming.is_some()) {
         meta.cache = Some(crate::pending::readthrough::outcome::PASS);
         meta.notes

@@ -102,10 +102,11 @@ pub struct CacheConfig {
     pub max_entries: usize,
     /// Body bytes at most over all objects (`max_bytes`, default 512 MiB).
     pub max_bytes: u64,
-    /// `http_cache_api = true`: `fastly_http_cache.is_request_cacheable` answers, so
-    /// the SDKs cache on the guest side (`send` runs the HTTP cache transaction and
-    /// its hooks). Off by default: it answers UNSUPPORTED and the SDKs leave caching
-    /// to the host (the platform also enables the API per service).
+    /// `http_cache_api` (default true, as on the platform):
+    /// `fastly_http_cache.is_request_cacheable` answers, so the Rust SDK caches on the
+    /// guest side (`send` runs the HTTP cache transaction and its hooks). `false`
+    /// emulates a service without the API: it answers UNSUPPORTED and the SDKs leave
+    /// caching to the host's readthrough cache.
     pub http_cache_api: bool,
 }
 
@@ -114,7 +115,7 @@ impl Default for CacheConfig {
         CacheConfig {
             max_entries: 20_000,
             max_bytes: 512 * 1024 * 1024,
-            http_cache_api: false,
+            http_cache_api: true,
         }
     }
 }
@@ -325,9 +326,9 @@ mod tests {
 
     #[test]
     fn the_cache_table_bounds_the_cache_and_switches_the_http_cache_api() {
-        assert!(!parse("").unwrap().cache.http_cache_api, "off by default");
-        let c = parse("[local_server.cache]\nmax_entries = 5\nhttp_cache_api = true\n").unwrap();
-        assert_eq!((c.cache.max_entries, c.cache.http_cache_api), (5, true));
+        assert!(parse("").unwrap().cache.http_cache_api, "on by default");
+        let c = parse("[local_server.cache]\nmax_entries = 5\nhttp_cache_api = false\n").unwrap();
+        assert_eq!((c.cache.max_entries, c.cache.http_cache_api), (5, false));
         let e = err("[local_server.cache]\nhttp_cache_api = 1\n");
         assert!(e.to_string().contains("true or false"), "{e}");
     }

@@ -27,6 +27,11 @@ pub struct PendingRequests {
     pub readthrough: HashMap<u32, Readthrough>,
     /// Background revalidations (stale-while-revalidate) by their fetch's work id.
     pub revalidations: HashMap<WorkId, Revalidation>,
+    /// The cache outcome of requests a guest-side HTTP cache transaction sends
+    /// uncached (by request handle): `MISS` for its suggested backend request, `STALE`
+    /// for a background revalidation, `PASS` for the looked-up request sent as is.
+    /// The send's backend trace event names it.
+    pub guest_cache_sends: HashMap<u32, &'static str>,
     /// Responses being stored as their body streams in, by their fetch's work id.
     pub cache_fills: HashMap<WorkId, CacheFill>,
     /// Body reads of those fetches (read's work id → fetch's work id).
@@ -390,6 +395,15 @@ pub struct HttpCacheTx {
     pub prepared: Option<(u32, Vec<Vec<u8>>)>,
     /// A note for the trace about how the lookup went.
     pub outcome: &'static str,
+    /// The request handle looked up (the SDK sends it as is when nothing is cached
+    /// and nothing must be inserted).
+    pub req: u32,
+    /// The backend the lookup options name, for the trace.
+    pub backend: Option<String>,
+    /// The lookup waited for another execution's claim (request collapsing).
+    pub collapsed: bool,
+    /// A found response was given to the guest, and its trace event recorded.
+    pub reported: bool,
 }
 
 /// An object an HTTP cache lookup found, as it was then.

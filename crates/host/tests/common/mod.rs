@@ -399,3 +399,25 @@ pub fn start(
 pub fn refuse(req: &FetchRequest) -> WorkResult {
     blocking::refuse(req)
 }
+
+/// The backend trace events of `run` (fetches, and requests the cache answered).
+pub fn backend_events(run: &Run) -> Vec<&edgeplay_host::trace::TraceEvent> {
+    run.trace.iter().filter(|e| e.module == "backend").collect()
+}
+
+/// The `cache` outcome of each backend event of `run`, in order (`-` for none).
+pub fn outcomes(run: &Run) -> Vec<String> {
+    backend_events(run)
+        .iter()
+        .map(|e| {
+            e.args
+                .iter()
+                .find(|(k, _)| k == "cache")
+                .map(|(_, v)| match v {
+                    edgeplay_host::trace::ArgValue::Enum(s) => s.clone(),
+                    other => format!("{other:?}"),
+                })
+                .unwrap_or_else(|| "-".into())
+        })
+        .collect()
+}

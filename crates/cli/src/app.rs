@@ -138,6 +138,7 @@ pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
             all_to_stderr: false,
         },
     ));
+    let stop = interrupted();
     let listener = match bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -145,14 +146,27 @@ pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let ctrl_c = async {
+    serve(listener, ctx, stop).await;
+    info!("shutting down");
+    ExitCode::SUCCESS
+}
+
+/// Ctrl-C (SIGINT). The handler is registered now, before the server accepts
+/// anything: `tokio::signal::ctrl_c` registers only when first polled, and a
+/// signal that came before that would end the process without a clean shutdown.
+fn interrupted() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    async move {
+        #[cfg(unix)]
+        if let Ok(mut sig) = sig {
+            sig.recv().await;
+            return;
+        }
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    serve(listener, ctx, ctrl_c).await;
-    info!("shutting down");
-    ExitCode::SUCCESS
+    }
 }
 
 /// `edgeplay run`: one execution, no server, the guest's exit code passed through.

@@ -403,6 +403,107 @@ fn within_stale_while_revalidate_the_stale_object_answers_and_is_revalidated() {
     assert_eq!(outcomes(&r), ["HIT"]);
 }
 
+/// Run `url` through the `readthrough` guest (two `send_async`s of one key for
+/// `/twice/...`) on `f`'s service; the origin numbers its answers in `x-n`.
+fn run_twice(f: &Fixture, url: &str) -> Run {
+    let guest = f
+        .engine
+        .load(&sdk_guest("readthrough"))
+        .expect("guest loads");
+    let driver = Driver::start(
+        &f.engine,
+        guest,
+        f.service.clone(),
+        DownstreamRequest::new("GET", url),
+        "0".repeat(32),
+        ExecOptions::default(),
+        blocking::CAPABILITIES,
+    )
+    .expect("guest instantiates");
+    let ran = blocking::run(
+        driver,
+        f.origin(|_, n| {
+            let n = n.to_string();
+            response(200, &[("cache-control", "max-age=60"), ("x-n", &n)], b"x")
+        }),
+    );
+    finish(ran.outputs, ran.outcome, ran.trace, ran.fetches)
+}
+
+#[test]
+fn two_sends_of_one_key_in_one_execution_collapse_onto_one_fetch() {
+    let f = fixture();
+    let r = run_twice(&f, "http://example.com/twice/x");
+    assert_eq!(
+        r.body_text(),
+        "first=200/1;second=200/1",
+        "{}",
+        summaries(&r)
+    );
+    assert_eq!(f.origin_hits(), 1);
+    assert_eq!(outcomes(&r), ["MISS", "COLLAPSED"]);
+    // Waiting for the second first, the guest could never finish the first while
+    // blocked: the second takes the obligation itself instead of waiting for ever.
+    let f = fixture();
+    let r = run_twice(&f, "http://example.com/twice/y?reverse=1");
+    assert_eq!(
+        r.body_text(),
+        "first=200/2;second=200/1",
+        "{}",
+        summaries(&r)
+    );
+    assert_eq!(f.origin_hits(), 2);
+    assert!(
+        r.trace.iter().any(|e| e
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("takes the obligation")),
+        "{}",
+        summaries(&r)
+    );
+}
+
+#[test]
+fn a_range_request_is_cut_from_the_whole_object_the_cache_fetched() {
+    let f = fixture();
+    let h: &[(&str, &str)] = &[("cache-control", "max-age=60")];
+    let ranged =
+        |r: &str| DownstreamRequest::new("GET", "http://example.com/range").with_header("range", r);
+    // A miss: the origin is asked for the whole object, the guest gets its range.
+    let first = f.get_req(ranged("bytes=0-3"), 200, h);
+    assert!(
+        f.seen.lock().unwrap()[0].headers.get("range").is_none(),
+        "the origin gets no Range"
+    );
+    assert_eq!(
+        (first.response.status, first.body_text().as_str()),
+        (206, "body"),
+        "{}",
+        summaries(&first)
+    );
+    assert_eq!(
+        header(&first, "content-range").as_deref(),
+        Some("bytes 0-3/6")
+    );
+    // A hit: another range of the stored object, and an unsatisfiable one.
+    let second = f.get_req(ranged("bytes=-1"), 200, h);
+    assert_eq!(
+        (second.response.status, second.body_text().as_str()),
+        (206, "1")
+    );
+    let past = f.get_req(ranged("bytes=50-"), 200, h);
+    assert_eq!(past.response.status, 416);
+    assert_eq!(header(&past, "content-range").as_deref(), Some("bytes */6"));
+    // Without Range, the whole object.
+    let whole = f.get("http://example.com/range", 200, h);
+    assert_eq!(
+        (whole.response.status, whole.body_text().as_str()),
+        (200, "body 1")
+    );
+    assert_eq!(f.origin_hits(), 1);
+}
+
 #[test]
 fn record_uncacheable_makes_later_requests_pass_without_collapsing() {
     let f = fixture();

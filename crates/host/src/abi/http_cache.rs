@@ -41,6 +41,11 @@
 //! `close`; a claim never outlives the execution (the session's
 //! [`crate::cache::collapse::Claims`] releases it).
 //!
+//! The cache stores whole objects: the suggested backend request drops the
+//! client's `Range`, and `get_found_response` with `transform_for_client` answers
+//! a one-range `Range` from the stored object (206, or 416 when unsatisfiable; see
+//! [`policy::for_client_range`]).
+//!
 //! `prepare_response_for_storage` decides the storage action: a 304 answering a
 //! revalidation is Update (the stored response with the 304's headers), a `HEAD` is
 //! DoNotStore (no body to store), a status the platform does not cache is DoNotStore,
@@ -228,18 +233,33 @@ fn look(s: &mut Session, tx: &mut HttpCacheTx) {
     });
     let usable = found.as_ref().is_some_and(|o| o.fresh || o.within_swr);
     let fresh = found.as_ref().is_some_and(|o| o.fresh);
+    // Another transaction of this execution holds the key: wait for it too (the
+    // guest may drive it to its insert), as for another execution's.
+    let mine = s.claims.holds(&tx.key);
+    tx.self_wait = false;
     if tx.transactional && !fresh {
-        match s.claims.claim(&tx.key) {
+        let claim = if mine {
+            cache::collapse::Claim::Busy
+        } else {
+            s.claims.claim(&tx.key)
+        };
+        match claim {
             cache::collapse::Claim::Won => tx.must_insert_or_update = true,
             cache::collapse::Claim::Busy if usable => {}
             // A request that came through this service (its own `cdn-loop` token) may
             // be the very fetch the claim holder waits for: waiting would deadlock.
             cache::collapse::Claim::Busy
-                if crate::backends::loop_hops(&s.downstream.request.headers) > 0 =>
+                if !mine && crate::backends::loop_hops(&s.downstream.request.headers) > 0 =>
             {
                 tx.waiting = false;
                 tx.found = None;
                 tx.outcome = "not collapsed: this request came through the service itself (cdn-loop), and the claim holder may be waiting for it; it goes to the origin uncached";
+                return;
+            }
+            cache::collapse::Claim::Busy if mine => {
+                tx.waiting = true;
+                tx.self_wait = true;
+                tx.outcome = "collapsed: another transaction of this execution is fetching this object; waiting for it";
                 return;
             }
             cache::collapse::Claim::Busy => {
@@ -301,10 +321,41 @@ fn completion(r: HostResult) -> Completion {
     }
 }
 
+/// A transaction waiting for another transaction of this execution, in a wait
+/// nothing else can end (the guest is blocked in it): it takes the obligation to
+/// insert itself, as if it had missed, instead of waiting for ever. True when it did.
+pub(crate) fn take_over_self_wait(s: &mut Session, h: u32) -> bool {
+    let Ok(tx) = tx_mut(s, h) else { return false };
+    if !(tx.waiting && tx.self_wait) {
+        return false;
+    }
+    tx.waiting = false;
+    tx.self_wait = false;
+    tx.found = None;
+    tx.must_insert_or_update = true;
+    tx.outcome = "miss: another transaction of this execution holds the key, and the guest waits on this one alone; this request must insert too";
+    true
+}
+
+/// True when `h` is a transaction waiting for another execution's claim (a wait the
+/// host ends: the claim is released elsewhere).
+pub(crate) fn waits_for_another_execution(s: &Session, h: u32) -> bool {
+    tx_ref(s, h).is_ok_and(|tx| tx.waiting && !tx.self_wait)
+}
+
+/// True when `h` is a settled transaction, or a waiting one whose key is free now.
+pub(crate) fn is_ready(s: &Session, tx: &HttpCacheTx) -> bool {
+    !tx.waiting || !(s.claims.busy(&tx.key) || s.claims.holds(&tx.key))
+}
+
 /// Run `then` once the lookup of `h` no longer waits for another execution's claim:
 /// now, or after the collapsing wait ([`claim::wait_for_claim`]).
 fn when_settled(cx: &mut Cx<'_>, h: u32, mut then: Then) -> HostResult {
     if !settle(cx.s, h) {
+        return then(&mut cx.mem, cx.s);
+    }
+    if take_over_self_wait(cx.s, h) {
+        cx.note("another transaction of this execution holds the key, and the guest is blocked on this one: it must insert too");
         return then(&mut cx.mem, cx.s);
     }
     cx.note("collapsed: another execution is fetching this object; waiting for it");
@@ -372,6 +423,7 @@ fn derived(from: &HttpCacheTx, found: Option<FoundObject>, outcome: &'static str
         req: from.req,
         backend: from.backend.clone(),
         collapsed: false,
+        self_wait: false,
         reported: true,
     }
 }
@@ -480,6 +532,7 @@ fn lookup(
         req,
         backend,
         collapsed: false,
+        self_wait: false,
         reported: false,
     };
     attempt(cx.s, &mut tx);
@@ -1057,6 +1110,7 @@ fn found_response(
     mem: &mut GuestMem<'_>,
     s: &mut Session,
     h: u32,
+    for_client: bool,
     resp_out: u32,
     body_out: u32,
 ) -> HostResult {
@@ -1076,10 +1130,19 @@ fn found_response(
     mem.slice(body_out, 4)?;
     // An object still arriving streams to the first found response (one reader).
     let stream = tx_mut(s, h)?.found.as_mut().and_then(|o| o.stream.take());
+    let mut status = stored.status;
+    let mut headers = policy::for_guest(&stored.headers, Some(age_s));
+    let mut body = body;
+    // `transform_for_client`: the looked-up request's `Range` is answered from the
+    // whole stored object (one still arriving is served whole).
+    if for_client && stream.is_none() {
+        let request = &tx_ref(s, h)?.request.headers;
+        (status, headers, body) = policy::for_client_range(request, status, headers, body);
+    }
     let parts = ResponseParts {
-        status: stored.status,
+        status,
         version: HttpVersion::Http11,
-        headers: policy::for_guest(&stored.headers, Some(age_s)),
+        headers,
         framing_mode: 0,
         keepalive_mode: 0,
         remote_addr: None,
@@ -1137,8 +1200,9 @@ fn report_answer(s: &mut Session, h: u32) {
     readthrough::record_answer(s, answer);
 }
 
-/// `get_suggested_backend_request`: the looked-up request, made conditional on the
-/// stale object's validators when this transaction revalidates it.
+/// `get_suggested_backend_request`: the looked-up request without `Range` (the cache
+/// stores whole objects), made conditional on the stale object's validators when this
+/// transaction revalidates it.
 fn suggested_backend_request(
     mem: &mut GuestMem<'_>,
     s: &mut Session,
@@ -1147,6 +1211,10 @@ fn suggested_backend_request(
 ) -> HostResult {
     let tx = tx_ref(s, h)?;
     let mut parts: RequestParts = tx.request.clone();
+    // The cache fetches whole objects: a client's range is cut from the stored one
+    // (`get_found_response` with `transform_for_client`).
+    parts.headers.remove("range");
+    parts.headers.remove("if-range");
     if let (true, Some(o)) = (tx.must_insert_or_update, &tx.found) {
         if let Some(r) = &o.found.meta.response {
             let conditional = parts.headers.get("if-none-match").is_some()
@@ -1384,7 +1452,9 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
 
         ["fastly_http_cache" :: "get_found_response"]
         fn(cx, cache: u32, transform_for_client: u32, resp_out: u32, body_out: u32) -> i32 {
-            getter(cx, cache, Box::new(move |mem, s| found_response(mem, s, cache, resp_out, body_out)))
+            getter(cx, cache, Box::new(move |mem, s| {
+                found_response(mem, s, cache, transform_for_client != 0, resp_out, body_out)
+            }))
         }
 
         ["fastly_http_cache" :: "get_state"]

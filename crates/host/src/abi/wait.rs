@@ -197,7 +197,7 @@ pub(crate) fn ready_order(s: &Session, h: u32) -> Option<u64> {
             (b.resolved.is_some() || !s.claims.busy(&b.lookup.key)).then_some(0)
         }
         // Ready once the lookup could proceed: settled, or the key's claim is free.
-        Some(AsyncItem::HttpCache(tx)) => (!tx.waiting || !s.claims.busy(&tx.key)).then_some(0),
+        Some(AsyncItem::HttpCache(tx)) => super::http_cache::is_ready(s, tx).then_some(0),
         None => s.http.bodies.contains(h).then_some(0),
     }
 }
@@ -229,7 +229,7 @@ fn can_progress(s: &Session, handles: &[u32]) -> bool {
 fn waits_for_claim(s: &Session, h: u32) -> bool {
     match s.pending.async_items.get(&h) {
         Some(AsyncItem::CacheBusy(b)) => b.resolved.is_none(),
-        Some(AsyncItem::HttpCache(tx)) => tx.waiting,
+        Some(AsyncItem::HttpCache(_)) => super::http_cache::waits_for_another_execution(s, h),
         _ => false,
     }
 }
@@ -284,6 +284,17 @@ pub(crate) fn wait(
     timeout_ms: Option<u32>,
     finish: Finish,
 ) -> HostResult {
+    if ready_index(cx.s, &handles).is_none() && !can_progress(cx.s, &handles) {
+        // An HTTP cache transaction waiting for another transaction of this execution:
+        // only the guest could end that wait, and it is blocked in this one.
+        let mut took = false;
+        for h in &handles {
+            took |= super::http_cache::take_over_self_wait(cx.s, *h);
+        }
+        if took {
+            cx.note("an HTTP cache lookup waited for another transaction of this execution, which only the guest can finish: it takes the obligation to insert itself");
+        }
+    }
     if let Some(i) = ready_index(cx.s, &handles) {
         let c = finish.run(&mut cx.mem, cx.s, &handles, Some(i));
         let downstream = matches!(finish, Finish::Downstream) && c.code == Status::OK.0;

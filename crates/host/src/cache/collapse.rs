@@ -66,6 +66,11 @@ impl Collapser {
         self.inner().claims.get(key).is_some_and(|o| *o != owner)
     }
 
+    /// Who holds `key`, if anyone.
+    pub fn holder(&self, key: &[u8]) -> Option<Owner> {
+        self.inner().claims.get(key).copied()
+    }
+
     /// Release `owner`'s claim on `key` (nothing if it holds none).
     pub fn release(&self, key: &[u8], owner: Owner) {
         let mut i = self.inner();
@@ -117,6 +122,11 @@ impl Claims {
     /// True when another execution holds `key`.
     pub fn busy(&self, key: &[u8]) -> bool {
         self.collapser.busy(key, self.owner)
+    }
+
+    /// True when this owner holds `key`.
+    pub fn holds(&self, key: &[u8]) -> bool {
+        self.collapser.holder(key) == Some(self.owner)
     }
 
     /// Release the claim on `key`.

@@ -288,9 +288,117 @@ pub fn for_guest(headers: &Headers, age_s: Option<u64>) -> Headers {
     h
 }
 
+/// A stored response as the client's request asks for it: a `Range: bytes=...`
+/// request for one range of a whole `200` gets `206 Partial Content` with that range
+/// and `Content-Range` (RFC 9110 §14), an unsatisfiable one `416` with
+/// `Content-Range: bytes */LEN`. A malformed `Range`, several ranges, another unit,
+/// an `If-Range` that does not name the stored `ETag`, or a status other than 200
+/// leave the response whole (a server may ignore `Range`). Returns the status, the
+/// headers and the body.
+pub fn for_client_range(
+    request: &Headers,
+    status: u16,
+    headers: Headers,
+    body: Vec<u8>,
+) -> (u16, Headers, Vec<u8>) {
+    let Some(range) = request
+        .get("range")
+        .and_then(|v| std::str::from_utf8(v).ok())
+    else {
+        return (status, headers, body);
+    };
+    if status != 200 {
+        return (status, headers, body);
+    }
+    if let Some(if_range) = request.get("if-range") {
+        if headers.get("etag") != Some(if_range) {
+            return (status, headers, body);
+        }
+    }
+    let Ok(parsed) = http_range_header::parse_range_header(range.trim()) else {
+        return (status, headers, body);
+    };
+    if parsed.ranges.len() != 1 {
+        return (status, headers, body);
+    }
+    let len = body.len() as u64;
+    let mut headers = headers;
+    headers.remove("content-length");
+    match parsed.validate(len) {
+        Ok(r) => {
+            let (start, end) = (*r[0].start(), *r[0].end());
+            headers.insert("content-range", format!("bytes {start}-{end}/{len}"));
+            let part = body[start as usize..=end as usize].to_vec();
+            (206, headers, part)
+        }
+        // A suffix longer than the object is the whole object (RFC 9110 §14.1.2).
+        Err(http_range_header::RangeUnsatisfiableError::FileSuffixOutOfBounds) => {
+            (status, headers, body)
+        }
+        Err(_) => {
+            headers.insert("content-range", format!("bytes */{len}"));
+            (416, headers, Vec::new())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_request_gets_its_range_or_416_or_the_whole_object() {
+        let body = b"0123456789".to_vec();
+        let stored = h(&[("etag", "\"v1\""), ("content-length", "10")]);
+        let ask = |pairs: &[(&str, &str)], status: u16| {
+            let (st, hd, b) = for_client_range(&h(pairs), status, stored.clone(), body.clone());
+            let cr = hd
+                .get("content-range")
+                .map(|v| String::from_utf8_lossy(v).into_owned());
+            (st, String::from_utf8(b).unwrap(), cr)
+        };
+        let range = |r: &str| ask(&[("range", r)], 200);
+        assert_eq!(
+            range("bytes=2-4"),
+            (206, "234".into(), Some("bytes 2-4/10".into()))
+        );
+        assert_eq!(
+            range("bytes=7-"),
+            (206, "789".into(), Some("bytes 7-9/10".into()))
+        );
+        assert_eq!(
+            range("bytes=-3"),
+            (206, "789".into(), Some("bytes 7-9/10".into()))
+        );
+        assert_eq!(
+            range("bytes=8-100"),
+            (206, "89".into(), Some("bytes 8-9/10".into()))
+        );
+        assert_eq!(
+            range("bytes=20-30"),
+            (416, "".into(), Some("bytes */10".into()))
+        );
+        // Left whole: a suffix past the start, malformed, several ranges, another unit.
+        for r in ["bytes=-20", "bytes=x-1", "bytes=0-1,4-5", "items=0-1"] {
+            assert_eq!(range(r), (200, "0123456789".into(), None), "{r}");
+        }
+        assert_eq!(ask(&[], 200).0, 200);
+        assert_eq!(ask(&[("range", "bytes=0-1")], 404).0, 404);
+        // If-Range: only for the stored ETag.
+        assert_eq!(
+            ask(&[("range", "bytes=0-1"), ("if-range", "\"v1\"")], 200).0,
+            206
+        );
+        assert_eq!(
+            ask(&[("range", "bytes=0-1"), ("if-range", "\"v0\"")], 200).0,
+            200
+        );
+        let (_, hd, _) = for_client_range(&h(&[("range", "bytes=0-1")]), 200, stored, body);
+        assert!(
+            hd.get("content-length").is_none(),
+            "the framing follows the part"
+        );
+    }
 
     fn h(pairs: &[(&str, &str)]) -> Headers {
         let mut h = Headers::new();

@@ -402,6 +402,10 @@ pub struct HttpCacheTx {
     pub backend: Option<String>,
     /// The lookup waited for another execution's claim (request collapsing).
     pub collapsed: bool,
+    /// It waits for another transaction of this same execution (which holds the
+    /// key's claim): only the guest can end that wait, so a blocking wait on this
+    /// one takes the obligation instead of waiting for ever.
+    pub self_wait: bool,
     /// A found response was given to the guest, and its trace event recorded.
     pub reported: bool,
 }

@@ -6,7 +6,8 @@
 //!   `pass=1`, `ttl=N`, `swr=N`, `pci=1` and `sk=<keys>` set the cache override
 //!   (`CacheOverride`). The answer is the origin's (or the cache's) response.
 //! - `GET /twice/<path>`: sends the same request twice in one execution with
-//!   `send_async` and answers `first=<status>/<x-n>;second=<status>/<x-n>`.
+//!   `send_async` and answers `first=<status>/<x-n>;second=<status>/<x-n>`; it
+//!   waits for the first, then the second (`?reverse=1`: the second first).
 use fastly::http::HeaderValue;
 use fastly::{Error, Request, Response};
 
@@ -40,7 +41,13 @@ fn main(mut req: Request) -> Result<Response, Error> {
         let b = a.clone_without_body();
         let pa = a.send_async("origin")?;
         let pb = b.send_async("origin")?;
-        let (ra, rb) = (pa.wait()?, pb.wait()?);
+        // `?reverse=1` waits for the second first.
+        let (ra, rb) = if param(&query, "reverse") == Some("1") {
+            let rb = pb.wait()?;
+            (pa.wait()?, rb)
+        } else {
+            (pa.wait()?, pb.wait()?)
+        };
         let n = |r: &Response| r.get_header_str("x-n").unwrap_or("-").to_string();
         return Ok(Response::from_body(format!(
             "first={}/{};second={}/{}",

@@ -52,6 +52,7 @@ pub mod object_store;
 pub mod purge;
 pub mod secret_store;
 pub mod send;
+pub mod shielding;
 pub mod uap;
 pub mod wait;
 pub mod wasi;
@@ -356,6 +357,7 @@ pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
     purge::link(reg)?;
     secret_store::link(reg)?;
     send::link(reg)?;
+    shielding::link(reg)?;
     uap::link(reg)?;
     wasi::link(reg)?;
     Ok(())

@@ -24,6 +24,8 @@
 //!   data|file, metadata}` tables, or `{file, format = "json"}` (a JSON object of key →
 //!   string, or key → `{data|file, metadata}`); see [`KvStoreConfig`]. Keys follow the
 //!   platform's rules ([`check_kv_key`]).
+//! - `shielding_sites`: shield POP name → `"Local"` or `{unencrypted, encrypted}`
+//!   URLs (Viceroy's table); see [`ShieldingSite`].
 //! - `acls`: a JSON file name, `{file}`, or (an edgeplay extension, for the browser
 //!   tab) `{entries = [{prefix, action}, ...]}`; the JSON is Fastly's ACL format, `{
 //!   "entries": [{"prefix": "192.168.0.0/16", "action": "BLOCK"}] }`; see [`AclConfig`].
@@ -36,7 +38,7 @@
 //! The parsers live beside each other, one file per table, as in Viceroy's
 //! `lib/src/config/`: `parse` (the error type, key paths, spans and file reading they
 //! share), `backends`, `stores` (config and secret stores), `geo`,
-//! `device_detection`, `kv_stores`, `acls`. This module is the bottom layer of the
+//! `device_detection`, `kv_stores`, `acls`, `shielding`. This module is the bottom layer of the
 //! crate: it uses no other part of it (the backend URL check and Fastlike's
 //! `--backend` flag, [`check_backend_url`] and [`parse_backend_flag`], live here for
 //! that reason), so every other part can use it.
@@ -47,6 +49,7 @@ mod device_detection;
 mod geo;
 mod kv_stores;
 mod parse;
+mod shielding;
 mod stores;
 #[cfg(test)]
 mod testing;
@@ -59,6 +62,7 @@ pub use backends::{
 pub use geo::{default_geo_record, GeoConfig};
 pub use kv_stores::{check_kv_key, KvEntryConfig, KvStoreConfig, KV_KEY_MAX_BYTES};
 pub use parse::ConfigError;
+pub use shielding::ShieldingSite;
 pub use stores::{CONFIG_KEY_MAX_CHARS, CONFIG_VALUE_MAX_CHARS};
 
 use parse::{base_dir, line_at, KeyPath, Parser, R};
@@ -90,6 +94,8 @@ pub struct ServiceConfig {
     pub fake_valid_fastly_keys: Vec<String>,
     /// The cache's bounds (`[local_server.cache]`, an edgeplay extension).
     pub cache: CacheConfig,
+    /// Shield POPs by name (`[local_server.shielding_sites]`, Viceroy's table).
+    pub shielding_sites: BTreeMap<String, ShieldingSite>,
 }
 
 /// `[local_server.cache]` (edgeplay's own table; Viceroy has no cache): how big the
@@ -271,8 +277,14 @@ impl Parser<'_> {
                     let t = self.table(&p, v, "a table")?;
                     config.cache = self.cache(&p, t)?;
                 }
-                // Viceroy ignores keys it does not know; so do we (shielding_sites, ...
-                // belong to other parts of the runner).
+                "shielding_sites" => {
+                    for (site, def) in self.table(&p, v, "a table of shielding sites")? {
+                        let sp = p.key(&site);
+                        let s = self.shielding_site(&sp, def)?;
+                        config.shielding_sites.insert(site, s);
+                    }
+                }
+                // Viceroy ignores keys it does not know; so do we.
                 _ => {}
             }
         }

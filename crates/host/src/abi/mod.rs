@@ -48,6 +48,7 @@ pub mod http_req;
 pub mod http_resp;
 pub mod kv_store;
 pub mod log;
+pub mod ngwaf;
 pub mod object_store;
 pub mod purge;
 pub mod secret_store;
@@ -353,6 +354,7 @@ pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
     http_resp::link(reg)?;
     kv_store::link(reg)?;
     log::link(reg)?;
+    ngwaf::link(reg)?;
     object_store::link(reg)?;
     purge::link(reg)?;
     secret_store::link(reg)?;

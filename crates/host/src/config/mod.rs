@@ -26,6 +26,8 @@
 //!   platform's rules ([`check_kv_key`]).
 //! - `shielding_sites`: shield POP name → `"Local"` or `{unencrypted, encrypted}`
 //!   URLs (Viceroy's table); see [`ShieldingSite`].
+//! - `ngwaf` (an edgeplay extension): the Next-Gen WAF's verdicts, a default and
+//!   rules; see [`NgwafConfig`].
 //! - `acls`: a JSON file name, `{file}`, or (an edgeplay extension, for the browser
 //!   tab) `{entries = [{prefix, action}, ...]}`; the JSON is Fastly's ACL format, `{
 //!   "entries": [{"prefix": "192.168.0.0/16", "action": "BLOCK"}] }`; see [`AclConfig`].
@@ -38,7 +40,7 @@
 //! The parsers live beside each other, one file per table, as in Viceroy's
 //! `lib/src/config/`: `parse` (the error type, key paths, spans and file reading they
 //! share), `backends`, `stores` (config and secret stores), `geo`,
-//! `device_detection`, `kv_stores`, `acls`, `shielding`. This module is the bottom layer of the
+//! `device_detection`, `kv_stores`, `acls`, `shielding`, `ngwaf`. This module is the bottom layer of the
 //! crate: it uses no other part of it (the backend URL check and Fastlike's
 //! `--backend` flag, [`check_backend_url`] and [`parse_backend_flag`], live here for
 //! that reason), so every other part can use it.
@@ -48,6 +50,7 @@ mod backends;
 mod device_detection;
 mod geo;
 mod kv_stores;
+mod ngwaf;
 mod parse;
 mod shielding;
 mod stores;
@@ -61,6 +64,7 @@ pub use backends::{
 };
 pub use geo::{default_geo_record, GeoConfig};
 pub use kv_stores::{check_kv_key, KvEntryConfig, KvStoreConfig, KV_KEY_MAX_BYTES};
+pub use ngwaf::{NgwafConfig, NgwafRule, NgwafVerdict};
 pub use parse::ConfigError;
 pub use shielding::ShieldingSite;
 pub use stores::{CONFIG_KEY_MAX_CHARS, CONFIG_VALUE_MAX_CHARS};
@@ -95,7 +99,11 @@ pub struct ServiceConfig {
     /// The cache's bounds (`[local_server.cache]`, an edgeplay extension).
     pub cache: CacheConfig,
     /// Shield POPs by name (`[local_server.shielding_sites]`, Viceroy's table).
+    #[serde(default)]
     pub shielding_sites: BTreeMap<String, ShieldingSite>,
+    /// The Next-Gen WAF's rules (`[local_server.ngwaf]`, an edgeplay extension).
+    #[serde(default)]
+    pub ngwaf: NgwafConfig,
 }
 
 /// `[local_server.cache]` (edgeplay's own table; Viceroy has no cache): how big the
@@ -283,6 +291,10 @@ impl Parser<'_> {
                         let s = self.shielding_site(&sp, def)?;
                         config.shielding_sites.insert(site, s);
                     }
+                }
+                "ngwaf" => {
+                    let t = self.table(&p, v, "a table")?;
+                    config.ngwaf = self.ngwaf(&p, t)?;
                 }
                 // Viceroy ignores keys it does not know; so do we.
                 _ => {}

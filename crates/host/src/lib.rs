@@ -34,6 +34,7 @@ pub mod cache;
 pub mod collect;
 pub mod config;
 pub mod erl;
+pub mod fiddle;
 pub mod http;
 pub mod kv;
 pub mod limits;

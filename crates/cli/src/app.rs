@@ -29,6 +29,7 @@ pub async fn main(cmd: Commands) -> ExitCode {
         Commands::Run(a) => run_cmd(a).await,
         Commands::Request(a) => request_cmd(a).await,
         Commands::Coverage(a) => coverage_cmd(a),
+        Commands::Test(a) => crate::fiddle::test_cmd(a).await,
     }
 }
 
@@ -77,7 +78,7 @@ fn load_inputs(
     input: &Path,
     args: &ConfigArgs,
 ) -> Result<(Arc<Guest>, ServiceConfig)> {
-    let (guest, took) = load_guest(engine, input)?;
+    let (guest, package_toml, took) = load_guest(engine, input)?;
     info!(
         "loaded {} ({} bytes) in {:.1?}",
         input.display(),
@@ -94,6 +95,14 @@ fn load_inputs(
                 warn!("no backend definitions found in {}", p.display());
             }
             c
+        }
+        // A Fastly CLI package brings its own fastly.toml (files it names are read
+        // beside the package).
+        None if package_toml.is_some() => {
+            let text = package_toml.unwrap_or_default();
+            let at = input.with_file_name("fastly.toml");
+            info!("using the fastly.toml inside {}", input.display());
+            crate::load::load_config_text(&text, &at)?
         }
         None if !args.backends.is_empty() => ServiceConfig::default(),
         None => {

@@ -46,6 +46,10 @@ pub enum Commands {
 
     /// Print which Compute ABI imports edgeplay emulates, per group.
     Coverage(CoverageArgs),
+
+    /// Run a fiddle (a JSON file or a link): its requests in order against one
+    /// service state, with their assertions; exits 1 when one fails, 2 for a bad fiddle.
+    Test(crate::fiddle::TestArgs),
 }
 
 /// `edgeplay serve`.
@@ -84,7 +88,8 @@ pub struct RunArgs {
 /// Options of `serve` and `run` (Viceroy's shared options).
 #[derive(Args, Debug, Clone)]
 pub struct SharedArgs {
-    /// The path to the service's Wasm module (binary, or text format).
+    /// The path to the service's Wasm module (binary, or text format), or a Fastly
+    /// CLI package (`pkg/NAME.tar.gz`: its bin/main.wasm, and its fastly.toml unless -C is given).
     #[arg(required = true, value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
@@ -244,7 +249,8 @@ impl ViceroyCompatArgs {
 /// `edgeplay request`.
 #[derive(Args, Debug, Clone)]
 pub struct RequestArgs {
-    /// The path to the service's Wasm module (binary, or text format).
+    /// The path to the service's Wasm module (binary, or text format), or a Fastly
+    /// CLI package (`pkg/NAME.tar.gz`).
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
 

@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod driver;
 pub mod fetch;
+pub mod fiddle;
 pub mod load;
 pub mod logging;
 pub mod platform;

@@ -31,8 +31,8 @@ pub const BAD_FIDDLE_EXIT: u8 = 2;
 /// `edgeplay test`'s arguments.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TestArgs {
-    /// A fiddle: a JSON file (`edgeplay-fiddle.json`), or a link (`https://…/#f=…`,
-    /// `#f=…`, or the bare payload).
+    /// A fiddle: a JSON file (`fiddle.json`), a link (`https://…/#f=…`, `#f=…`, or
+    /// the bare payload), a file holding a link, or `-` for either on stdin.
     #[arg(value_name = "FIDDLE|LINK")]
     pub fiddle: String,
 
@@ -159,24 +159,41 @@ fn bad(message: &str) -> ExitCode {
     ExitCode::from(BAD_FIDDLE_EXIT)
 }
 
-/// The fiddle `arg` names (a file, else a link) and the directory relative names
-/// in it are read from.
+/// The fiddle `arg` names and the directory relative names in it are read from:
+/// a file (JSON, or a link as text, for links longer than a command line allows),
+/// `-` (the same from stdin), else a link.
 pub fn load_fiddle(arg: &str) -> Result<(Fiddle, PathBuf)> {
     let path = Path::new(arg);
-    if path.is_file() {
+    let (text, base) = if arg == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .context("could not read the fiddle from stdin")?;
+        (buf, PathBuf::from("."))
+    } else if path.is_file() {
         let bytes =
             std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
-        let f = Fiddle::from_json_bytes(&bytes)
-            .map_err(|e| anyhow!("{} is a bad fiddle: {e}", path.display()))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        return Ok((f, base));
-    }
-    let looks_like_link = arg.contains("#") || arg.starts_with("f=") || !arg.contains('/');
-    if !looks_like_link {
-        return Err(anyhow!("{arg}: no such file (and not a fiddle link)"));
-    }
-    let f = decode_link(arg).map_err(|e| anyhow!("bad fiddle link: {e}"))?;
-    Ok((f, PathBuf::from(".")))
+        (bytes, base)
+    } else {
+        let looks_like_link = arg.contains('#') || arg.starts_with("f=") || !arg.contains('/');
+        if !looks_like_link {
+            return Err(anyhow!("{arg}: no such file (and not a fiddle link)"));
+        }
+        let f = decode_link(arg).map_err(|e| anyhow!("bad fiddle link: {e}"))?;
+        return Ok((f, PathBuf::from(".")));
+    };
+    let name = if arg == "-" { "stdin" } else { arg };
+    let json = text
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    let f = if json {
+        Fiddle::from_json_bytes(&text).map_err(|e| anyhow!("{name} is a bad fiddle: {e}"))?
+    } else {
+        let link = String::from_utf8_lossy(&text);
+        decode_link(&link).map_err(|e| anyhow!("{name}: bad fiddle link: {e}"))?
+    };
+    Ok((f, base))
 }
 
 /// Every request's assertions, parsed; an error names the request and the line.

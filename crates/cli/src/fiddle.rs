@@ -47,6 +47,17 @@ pub struct TestArgs {
     #[arg(long = "examples", value_name = "DIR")]
     pub examples: Option<PathBuf>,
 
+    /// Do not run: print the fiddle's link fragment (`f=…`, to put after `#` in the
+    /// playground's URL), with its size on stderr. Secrets are left out (and listed)
+    /// unless --include-secrets is given.
+    #[arg(long = "print-link")]
+    pub print_link: bool,
+
+    /// With --print-link: keep secret-store contents in the link (anyone with the
+    /// link can read them).
+    #[arg(long = "include-secrets", requires = "print_link")]
+    pub include_secrets: bool,
+
     /// Verbosity of edgeplay's own messages (to stderr): -v INFO, -vv DEBUG.
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbosity: u8,
@@ -72,6 +83,9 @@ pub async fn test_cmd(args: TestArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return bad(&format!("{e:#}")),
     };
+    if args.print_link {
+        return print_link(&fiddle, args.include_secrets);
+    }
     let assertions = match parse_all(&fiddle) {
         Ok(a) => a,
         Err(e) => return bad(&e),
@@ -144,6 +158,23 @@ pub async fn test_cmd(args: TestArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `--print-link`: the link fragment on stdout; its size and what was left out on stderr.
+fn print_link(fiddle: &Fiddle, include_secrets: bool) -> ExitCode {
+    let (shared, left) = fiddle.for_sharing(include_secrets);
+    let link = edgeplay_host::fiddle::encode_link(&shared);
+    println!("{link}");
+    eprintln!("link fragment: {} characters", link.len() + 1);
+    if include_secrets {
+        eprintln!("warning: the link contains the fastly.toml's secrets");
+    } else if !left.is_empty() {
+        eprintln!(
+            "left out of the link (blanked): {}; --include-secrets keeps them",
+            left.secrets.join(", ")
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn label_suffix(r: &FiddleRequest) -> String {

@@ -303,3 +303,77 @@ fn a_fastly_cli_package_is_run_with_its_fastly_toml() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_url_guest_is_fetched_and_checked_against_its_hash() {
+    let wasm = std::fs::read(guest("hello")).unwrap();
+    let served = wasm.clone();
+    let origin = Origin::start(move |_| Reply {
+        status: 200,
+        headers: vec![("content-type".into(), "application/wasm".into())],
+        body: served.clone(),
+        delay: std::time::Duration::ZERO,
+    });
+    let url = format!("http://{}/hello.wasm", origin.addr);
+    let mut f = Fiddle::new(GuestSource::Url {
+        url: url.clone(),
+        sha256: sha256_hex(&wasm),
+    });
+    f.requests.push(request("/", "clientFetch.status is 200"));
+    let out = edgeplay_test(&[write_fiddle(&f).to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    f.guest = GuestSource::Url {
+        url,
+        sha256: sha256_hex(b"another guest"),
+    };
+    let out = edgeplay_test(&[write_fiddle(&f).to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("do not match the fiddle's SHA-256"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn print_link_leaves_secrets_out_unless_asked() {
+    let mut f = example("config");
+    f.fastly_toml =
+        "[local_server.secret_stores]\nvault = [{ key = \"token\", data = \"hunter2\" }]\n".into();
+    let file = write_fiddle(&f);
+    let out = edgeplay_test(&[file.to_str().unwrap(), "--print-link"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let link = stdout(&out);
+    let shared = edgeplay_host::fiddle::decode_link(link.trim()).unwrap();
+    assert!(
+        !shared.fastly_toml.contains("hunter2"),
+        "{}",
+        shared.fastly_toml
+    );
+    assert!(
+        shared.fastly_toml.contains("token"),
+        "{}",
+        shared.fastly_toml
+    );
+    assert!(
+        stderr(&out).contains("left out of the link (blanked): vault/token"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = edgeplay_test(&[file.to_str().unwrap(), "--print-link", "--include-secrets"]);
+    let shared = edgeplay_host::fiddle::decode_link(stdout(&out).trim()).unwrap();
+    assert!(shared.fastly_toml.contains("hunter2"));
+    assert!(
+        stderr(&out).contains("warning: the link contains"),
+        "{}",
+        stderr(&out)
+    );
+}

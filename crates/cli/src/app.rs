@@ -104,12 +104,13 @@ fn load_inputs(
             info!("using the fastly.toml inside {}", input.display());
             crate::load::load_config_text(&text, &at)?
         }
-        None if !args.backends.is_empty() => ServiceConfig::default(),
+        None if !args.backends.is_empty() || args.has_store_flags() => ServiceConfig::default(),
         None => {
             warn!("no configuration provided, invoke with `-C <TOML_FILE>` to provide a configuration");
             ServiceConfig::default()
         }
     };
+    crate::load::apply_fastlike_stores(&mut config, args)?;
     for (name, backend) in &args.backends {
         if config
             .backends

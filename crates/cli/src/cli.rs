@@ -142,11 +142,44 @@ pub struct ConfigArgs {
     #[arg(long = "state-dir", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// Fastlike's `-dictionary NAME=FILE.json` (a JSON object of strings): a
+    /// dictionary (config store) from a file. Repeatable; replaces one of the same name.
+    #[arg(long = "dictionary", value_name = "NAME=FILE.json", value_parser = parse_named_file)]
+    pub dictionaries: Vec<(String, Option<PathBuf>)>,
+
+    /// Fastlike's `-config-store NAME=FILE.json` (a JSON object of strings). Repeatable.
+    #[arg(long = "config-store", value_name = "NAME=FILE.json", value_parser = parse_named_file)]
+    pub config_stores: Vec<(String, Option<PathBuf>)>,
+
+    /// Fastlike's `-kv NAME=FILE.json` (key → string, or key → {body, metadata}), or
+    /// `-kv NAME` for an empty store. Repeatable.
+    #[arg(long = "kv", value_name = "NAME[=FILE.json]", value_parser = parse_named_file)]
+    pub kv_stores: Vec<(String, Option<PathBuf>)>,
+
+    /// Fastlike's `-secret-store NAME=FILE.json` (a JSON object of strings). Repeatable.
+    #[arg(long = "secret-store", value_name = "NAME=FILE.json", value_parser = parse_named_file)]
+    pub secret_stores: Vec<(String, Option<PathBuf>)>,
+
+    /// Fastlike's `-acl NAME=FILE.json` (`{"entries": [{"prefix", "action"}]}`). Repeatable.
+    #[arg(long = "acl", value_name = "NAME=FILE.json", value_parser = parse_named_file)]
+    pub acls: Vec<(String, Option<PathBuf>)>,
+
     /// Put the state back to what the configuration seeds before the first request:
     /// every store holds exactly its configured entries, rate counters and penalty
     /// boxes are empty (for use with --state-dir).
     #[arg(long = "reset-state")]
     pub reset_state: bool,
+}
+
+impl ConfigArgs {
+    /// True when a Fastlike store flag (`--dictionary`, `--kv`, …) was given.
+    pub fn has_store_flags(&self) -> bool {
+        !(self.dictionaries.is_empty()
+            && self.config_stores.is_empty()
+            && self.kv_stores.is_empty()
+            && self.secret_stores.is_empty()
+            && self.acls.is_empty())
+    }
 }
 
 impl SharedArgs {
@@ -310,6 +343,21 @@ pub struct RequestArgs {
 /// [`edgeplay_host::config::parse_backend_flag`]).
 fn parse_backend(flag: &str) -> Result<(String, BackendConfig), String> {
     edgeplay_host::config::parse_backend_flag(flag)
+}
+
+/// Parse Fastlike's `NAME=FILE` (or `NAME`) store flags.
+fn parse_named_file(flag: &str) -> Result<(String, Option<PathBuf>), String> {
+    let (name, file) = match flag.split_once('=') {
+        Some((n, f)) => (n, Some(f)),
+        None => (flag, None),
+    };
+    if name.is_empty() {
+        return Err(format!("{flag:?}: expected NAME=FILE.json"));
+    }
+    if file.is_some_and(str::is_empty) {
+        return Err(format!("{flag:?}: the file name is empty"));
+    }
+    Ok((name.to_string(), file.map(PathBuf::from)))
 }
 
 /// `edgeplay coverage`.

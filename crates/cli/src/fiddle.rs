@@ -18,7 +18,7 @@ use edgeplay_host::fiddle::{
 };
 use edgeplay_host::fresh_cache::FreshCache;
 use edgeplay_host::storage::SharedStorage;
-use edgeplay_host::{DownstreamRequest, Engine, Guest, Headers, Service, ServiceConfig};
+use edgeplay_host::{Engine, Guest, Headers, Service, ServiceConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -359,32 +359,6 @@ fn config_of(fiddle: &Fiddle, base: &Path) -> Result<ServiceConfig> {
     load_config_text(&fiddle.fastly_toml, &base.join("fastly.toml"))
 }
 
-/// The downstream request for one fiddle request.
-pub fn downstream(r: &FiddleRequest) -> DownstreamRequest {
-    let host = r
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-        .map(|(_, v)| v.clone());
-    let url = match (&host, r.path.starts_with('/')) {
-        (Some(h), true) => format!("http://{h}{}", r.path),
-        _ => r.path.clone(),
-    };
-    let mut req = DownstreamRequest::new(&r.method, &url);
-    for (name, value) in &r.headers {
-        if name.eq_ignore_ascii_case("host") {
-            req.headers.insert("host", value.as_bytes());
-        } else {
-            req = req.with_header(name, value.as_bytes());
-        }
-    }
-    req.body = r.body.as_bytes().to_vec();
-    if let Some(ip) = r.client_ip {
-        req.client_ip = ip;
-    }
-    req
-}
-
 /// Run `requests` in order against one service (state carries over; a request with
 /// `fresh_cache` gets an empty cache of its own), waiting each one's `delay_ms`
 /// first, and evaluate each one's assertions.
@@ -409,7 +383,7 @@ pub async fn run_sequence(
         } else {
             service.clone()
         };
-        let request = downstream(r);
+        let request = r.to_downstream();
         let t0 = Instant::now();
         let result = run_request_with(
             engine,
@@ -508,29 +482,6 @@ pub fn junit_xml(title: &str, reports: &[RequestReport]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_become_downstream_requests() {
-        let r = FiddleRequest {
-            method: "POST".into(),
-            path: "/x?y=1".into(),
-            headers: vec![
-                ("Host".into(), "example.com".into()),
-                ("x-a".into(), "1".into()),
-            ],
-            body: "hi".into(),
-            client_ip: Some("203.0.113.9".parse().unwrap()),
-            ..FiddleRequest::default()
-        };
-        let d = downstream(&r);
-        assert_eq!(d.url, "http://example.com/x?y=1");
-        assert_eq!(d.headers.get("x-a"), Some(&b"1"[..]));
-        assert_eq!(d.headers.get_all("host"), [&b"example.com"[..]]);
-        assert_eq!(d.body, b"hi");
-        assert_eq!(d.client_ip.to_string(), "203.0.113.9");
-        let d = downstream(&FiddleRequest::default());
-        assert_eq!(d.url, "http://127.0.0.1:7676/");
-    }
 
     #[test]
     fn xml_is_escaped() {

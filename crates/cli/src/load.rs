@@ -122,6 +122,77 @@ pub fn load_config_text(text: &str, path: &Path) -> Result<ServiceConfig> {
         .map_err(|e| anyhow!("invalid configuration: {}", one_line(&e.to_string())))
 }
 
+/// Add the stores Fastlike's flags name (`--dictionary`, `--config-store`, `--kv`,
+/// `--secret-store`, `--acl`: NAME=FILE.json, in Fastlike's JSON formats) to
+/// `config`, each replacing a store of the same name. The files are read by the
+/// configuration's own JSON readers, so their errors name the file.
+pub fn apply_fastlike_stores(
+    config: &mut ServiceConfig,
+    args: &crate::cli::ConfigArgs,
+) -> Result<()> {
+    use toml::{Table, Value};
+    let file_table = |file: &Path, json_format: bool| {
+        let mut t = Table::new();
+        t.insert("file".into(), Value::String(file.display().to_string()));
+        if json_format {
+            t.insert("format".into(), Value::String("json".into()));
+        }
+        Value::Table(t)
+    };
+    let mut local = Table::new();
+    let mut add = |table: &str,
+                   flag: &str,
+                   flags: &[(String, Option<PathBuf>)],
+                   needs_file: bool,
+                   json_format: bool|
+     -> Result<()> {
+        if flags.is_empty() {
+            return Ok(());
+        }
+        let mut t = Table::new();
+        for (name, file) in flags {
+            let v = match file {
+                Some(f) => file_table(f, json_format),
+                None if !needs_file => Value::Array(Vec::new()),
+                None => return Err(anyhow!("--{flag} {name}: expected {name}=FILE.json")),
+            };
+            t.insert(name.clone(), v);
+        }
+        local.insert(table.into(), Value::Table(t));
+        Ok(())
+    };
+    add("dictionaries", "dictionary", &args.dictionaries, true, true)?;
+    add("kv_stores", "kv", &args.kv_stores, false, true)?;
+    add(
+        "secret_stores",
+        "secret-store",
+        &args.secret_stores,
+        true,
+        true,
+    )?;
+    add("acls", "acl", &args.acls, true, false)?;
+    if !args.config_stores.is_empty() {
+        // One namespace with dictionaries: put them in the same table.
+        let mut both = args.dictionaries.clone();
+        both.extend(args.config_stores.iter().cloned());
+        add("dictionaries", "config-store", &both, true, true)?;
+    }
+    if local.is_empty() {
+        return Ok(());
+    }
+    let mut root = Table::new();
+    root.insert("local_server".into(), Value::Table(local));
+    let text = toml::to_string(&root).map_err(|e| anyhow!("{e}"))?;
+    let extra = load_config_text(&text, Path::new("fastlike-flags.toml")).map_err(|e| {
+        anyhow!("a store flag (--dictionary, --config-store, --kv, --secret-store, --acl): {e:#}")
+    })?;
+    config.config_stores.extend(extra.config_stores);
+    config.kv_stores.extend(extra.kv_stores);
+    config.secret_stores.extend(extra.secret_stores);
+    config.acls.extend(extra.acls);
+    Ok(())
+}
+
 /// An I/O error without the `(os error 2)` noise.
 fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {

@@ -655,6 +655,11 @@ fn op_name(op: Operator) -> &'static str {
         .unwrap_or("?")
 }
 
+/// Parse `text` and evaluate it over `record` in one step.
+pub fn check(text: &str, record: &RunRecord) -> Result<Vec<AssertionResult>, ParseError> {
+    parse_assertions(text).map(|a| evaluate(&a, record))
+}
+
 /// Evaluate each assertion over one run.
 pub fn evaluate(assertions: &[Assertion], record: &RunRecord) -> Vec<AssertionResult> {
     assertions

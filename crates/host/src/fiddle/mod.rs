@@ -23,7 +23,7 @@ pub mod package;
 pub mod record;
 pub mod secrets;
 
-pub use assert::{evaluate, parse_assertions, Assertion, AssertionResult, ParseError};
+pub use assert::{check, evaluate, parse_assertions, Assertion, AssertionResult, ParseError};
 pub use link::{decode_link, encode_link, LINK_KEY, MAX_INFLATED_BYTES};
 pub use model::{Fiddle, FiddleError, FiddleRequest, GuestSource, FIDDLE_VERSION};
 pub use package::{read_package, Package, PackageError};

@@ -167,6 +167,36 @@ impl Default for FiddleRequest {
     }
 }
 
+impl FiddleRequest {
+    /// The downstream request this is: `path` made absolute against
+    /// `http://127.0.0.1:7676` (or the `Host` header given, as `edgeplay request`
+    /// does), its headers in order, the body, and the client IP.
+    pub fn to_downstream(&self) -> crate::http::DownstreamRequest {
+        let host = self
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.clone());
+        let url = match (&host, self.path.starts_with('/')) {
+            (Some(h), true) => format!("http://{h}{}", self.path),
+            _ => self.path.clone(),
+        };
+        let mut req = crate::http::DownstreamRequest::new(&self.method, &url);
+        for (name, value) in &self.headers {
+            if name.eq_ignore_ascii_case("host") {
+                req.headers.insert("host", value.as_bytes());
+            } else {
+                req = req.with_header(name, value.as_bytes());
+            }
+        }
+        req.body = self.body.as_bytes().to_vec();
+        if let Some(ip) = self.client_ip {
+            req.client_ip = ip;
+        }
+        req
+    }
+}
+
 /// The playground's examples by menu name, and their files under `examples/` (the
 /// tab's `src/examples.rs` lists the same; the runner looks them up in an examples
 /// directory).
@@ -405,6 +435,35 @@ mod tests {
             not_b64.inline_bytes(),
             Some(Err(FiddleError::InlineGuest(_)))
         ));
+    }
+
+    #[test]
+    fn requests_become_downstream_requests() {
+        let r = FiddleRequest {
+            method: "POST".into(),
+            path: "/x?y=1".into(),
+            headers: vec![
+                ("Host".into(), "example.com".into()),
+                ("x-a".into(), "1".into()),
+            ],
+            body: "hi".into(),
+            client_ip: Some("203.0.113.9".parse().unwrap()),
+            ..FiddleRequest::default()
+        };
+        let d = r.to_downstream();
+        assert_eq!(d.method, "POST");
+        assert_eq!(d.url, "http://example.com/x?y=1");
+        assert_eq!(d.headers.get("x-a"), Some(&b"1"[..]));
+        assert_eq!(d.headers.get_all("host"), [&b"example.com"[..]]);
+        assert_eq!(d.body, b"hi");
+        assert_eq!(d.client_ip.to_string(), "203.0.113.9");
+        let d = FiddleRequest::default().to_downstream();
+        assert_eq!(d.url, "http://127.0.0.1:7676/");
+        let abs = FiddleRequest {
+            path: "https://shop.example/cart".into(),
+            ..FiddleRequest::default()
+        };
+        assert_eq!(abs.to_downstream().url, "https://shop.example/cart");
     }
 
     #[test]

@@ -377,3 +377,97 @@ fn print_link_leaves_secrets_out_unless_asked() {
         stderr(&out)
     );
 }
+
+#[test]
+fn recorded_exchanges_replay_without_the_origin() {
+    let origin = Origin::start(|r| Reply::text(200, &format!("origin saw {}", r.target)));
+    let toml = temp_file(
+        "fastly.toml",
+        &format!(
+            "[local_server.backends.origin]\nurl = \"http://{}\"\n",
+            origin.addr
+        ),
+    );
+    let dir = toml.parent().unwrap().join("recordings");
+    let run = |args: &[&str]| {
+        Command::new(edgeplay_bin())
+            .arg("request")
+            .arg(guest("readthrough"))
+            .arg("-C")
+            .arg(&toml)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--record", dir.to_str().unwrap(), "/a?pass=1"]);
+    assert!(
+        stdout(&out).ends_with("origin saw /a?pass=1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(origin.requests().len(), 1);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(files.len(), 1, "one exchange, one file");
+
+    let out = run(&["--replay", dir.to_str().unwrap(), "/a?pass=1"]);
+    assert!(
+        stdout(&out).ends_with("origin saw /a?pass=1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "--replay",
+        dir.to_str().unwrap(),
+        "--json",
+        "/unrecorded?pass=1",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let note = v["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["module"] == "backend")
+        .map(|e| e["note"].to_string())
+        .unwrap_or_default();
+    assert!(note.contains("no recording of GET"), "{note}");
+    assert_eq!(origin.requests().len(), 1, "replays never reach the origin");
+
+    // A link that carries the recordings replays them too.
+    let mut f = Fiddle::new(GuestSource::Url {
+        url: format!("file://{}", guest("readthrough").display()),
+        sha256: sha256_hex(&std::fs::read(guest("readthrough")).unwrap()),
+    });
+    f.fastly_toml = std::fs::read_to_string(&toml).unwrap();
+    f.requests.push(request(
+        "/a?pass=1",
+        "clientFetch.bodyPreview is \"origin saw /a?pass=1\"\noriginFetches.count() is 1",
+    ));
+    let out = edgeplay_test(&[
+        write_fiddle(&f).to_str().unwrap(),
+        "--replay",
+        dir.to_str().unwrap(),
+        "--print-link",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let link = temp_file("recorded-link.txt", &stdout(&out));
+    assert_eq!(
+        edgeplay_host::fiddle::decode_link(&stdout(&out))
+            .unwrap()
+            .recordings
+            .len(),
+        1
+    );
+    let out = edgeplay_test(&[link.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        origin.requests().len(),
+        1,
+        "the link replayed its recording"
+    );
+}

@@ -111,6 +111,7 @@ fn load_inputs(
         }
     };
     crate::load::apply_fastlike_stores(&mut config, args)?;
+    install_tap(args.record.as_deref(), args.replay.as_deref(), Vec::new())?;
     for (name, backend) in &args.backends {
         if config
             .backends
@@ -124,6 +125,37 @@ fn load_inputs(
         }
     }
     Ok((guest, config))
+}
+
+/// Install `--record DIR` or `--replay DIR`, else replay `recordings` when there
+/// are any (a fiddle's).
+pub fn install_tap(
+    record: Option<&Path>,
+    replay: Option<&Path>,
+    recordings: Vec<edgeplay_host::fiddle::Recording>,
+) -> Result<()> {
+    use crate::tap;
+    if let Some(dir) = record {
+        info!("recording backend exchanges in {}", dir.display());
+        return tap::install(tap::recorder(dir)?);
+    }
+    let recordings = match replay {
+        Some(dir) => {
+            let r = tap::load_dir(dir)?;
+            info!(
+                "replaying {} recorded exchanges from {}",
+                r.len(),
+                dir.display()
+            );
+            r
+        }
+        None => recordings,
+    };
+    if replay.is_some() || !recordings.is_empty() {
+        let replayer = edgeplay_host::fiddle::Replayer::new(recordings);
+        tap::install(tap::Tap::Replay(std::sync::Mutex::new(replayer)))?;
+    }
+    Ok(())
 }
 
 /// `edgeplay serve`.

@@ -164,6 +164,16 @@ pub struct ConfigArgs {
     #[arg(long = "acl", value_name = "NAME=FILE.json", value_parser = parse_named_file)]
     pub acls: Vec<(String, Option<PathBuf>)>,
 
+    /// Record every backend exchange (request, response head and body, timing) into
+    /// DIR, one JSON file each, for --replay.
+    #[arg(long = "record", value_name = "DIR", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+
+    /// Answer backend requests from the recordings in DIR (matched by backend, method
+    /// and URL; in recorded order), with no network.
+    #[arg(long = "replay", value_name = "DIR")]
+    pub replay: Option<PathBuf>,
+
     /// Put the state back to what the configuration seeds before the first request:
     /// every store holds exactly its configured entries, rate counters and penalty
     /// boxes are empty (for use with --state-dir).

@@ -47,9 +47,19 @@ pub struct TestArgs {
     #[arg(long = "examples", value_name = "DIR")]
     pub examples: Option<PathBuf>,
 
+    /// Record every backend exchange into DIR (one JSON file each).
+    #[arg(long = "record", value_name = "DIR", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+
+    /// Answer backend requests from the recordings in DIR instead of the network
+    /// (a fiddle's own `recordings` are replayed without this).
+    #[arg(long = "replay", value_name = "DIR")]
+    pub replay: Option<PathBuf>,
+
     /// Do not run: print the fiddle's link fragment (`f=…`, to put after `#` in the
     /// playground's URL), with its size on stderr. Secrets are left out (and listed)
-    /// unless --include-secrets is given.
+    /// unless --include-secrets is given; with --replay DIR the link carries DIR's
+    /// recordings.
     #[arg(long = "print-link")]
     pub print_link: bool,
 
@@ -84,12 +94,27 @@ pub async fn test_cmd(args: TestArgs) -> ExitCode {
         Err(e) => return bad(&format!("{e:#}")),
     };
     if args.print_link {
+        let mut fiddle = fiddle;
+        if let Some(dir) = &args.replay {
+            // The link carries the recordings: it then replays with no origin.
+            match crate::tap::load_dir(dir) {
+                Ok(r) => fiddle.recordings = r,
+                Err(e) => return bad(&format!("{e:#}")),
+            }
+        }
         return print_link(&fiddle, args.include_secrets);
     }
     let assertions = match parse_all(&fiddle) {
         Ok(a) => a,
         Err(e) => return bad(&e),
     };
+    if let Err(e) = crate::app::install_tap(
+        args.record.as_deref(),
+        args.replay.as_deref(),
+        fiddle.recordings.clone(),
+    ) {
+        return bad(&format!("{e:#}"));
+    }
     let engine = Engine::new(native_platform());
     let guest = match resolve_guest(&engine, &fiddle.guest, &base, args.examples.as_deref()).await {
         Ok(g) => g,

@@ -15,3 +15,4 @@ pub mod logging;
 pub mod platform;
 pub mod serve;
 pub mod state;
+pub mod tap;

@@ -10,6 +10,7 @@
 //!   built from the response and the trace;
 //! - [`assert`]: Fastly Fiddle's test syntax (`[label] TARGET OPERATOR VALUE`),
 //!   parsed and evaluated over a [`RunRecord`];
+//! - [`recording`]: recorded backend exchanges, replayed as mock backends;
 //! - [`package`]: Fastly CLI packages (`pkg/NAME.tar.gz`: `bin/main.wasm` +
 //!   `fastly.toml`).
 //!
@@ -21,6 +22,7 @@ pub mod link;
 pub mod model;
 pub mod package;
 pub mod record;
+pub mod recording;
 pub mod secrets;
 
 pub use assert::{check, evaluate, parse_assertions, Assertion, AssertionResult, ParseError};
@@ -28,3 +30,4 @@ pub use link::{decode_link, encode_link, LINK_KEY, MAX_INFLATED_BYTES};
 pub use model::{Fiddle, FiddleError, FiddleRequest, GuestSource, FIDDLE_VERSION};
 pub use package::{read_package, Package, PackageError};
 pub use record::{OriginFetch, RunRecord};
+pub use recording::{Recording, Replayer};

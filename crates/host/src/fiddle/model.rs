@@ -65,6 +65,10 @@ pub struct Fiddle {
     /// The requests, run in order against one service state.
     #[serde(default)]
     pub requests: Vec<FiddleRequest>,
+    /// Recorded backend exchanges: when there are any, backend requests are answered
+    /// from them (matched by backend, method and URL) instead of the network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recordings: Vec<super::recording::Recording>,
 }
 
 /// Where a fiddle's guest comes from.
@@ -297,6 +301,7 @@ impl Fiddle {
             guest,
             fastly_toml: String::new(),
             requests: Vec::new(),
+            recordings: Vec::new(),
         }
     }
 

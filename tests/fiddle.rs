@@ -232,6 +232,10 @@ fn bad_links_and_fiddles_exit_two_with_a_clear_message() {
                 .to_string(),
             "is a bad fiddle: not a fiddle",
         ),
+        (
+            "missing.json".into(),
+            "missing.json: no such file (and not a fiddle link)",
+        ),
     ];
     for (arg, message) in cases {
         let out = edgeplay_test(&[&arg]);

@@ -88,7 +88,6 @@ pub struct RequestReport {
 /// `edgeplay test`.
 pub async fn test_cmd(args: TestArgs) -> ExitCode {
     init_tracing(args.verbosity, LogDest::Stderr, false);
-    let mut out = std::io::stdout().lock();
     let (fiddle, base) = match load_fiddle(&args.fiddle) {
         Ok(f) => f,
         Err(e) => return bad(&format!("{e:#}")),
@@ -129,6 +128,7 @@ pub async fn test_cmd(args: TestArgs) -> ExitCode {
     } else {
         fiddle.title.clone()
     };
+    let mut out = std::io::stdout();
     let _ = writeln!(
         out,
         "fiddle {title}: {}, {} request{}",
@@ -231,7 +231,9 @@ pub fn load_fiddle(arg: &str) -> Result<(Fiddle, PathBuf)> {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         (bytes, base)
     } else {
-        let looks_like_link = arg.contains('#') || arg.starts_with("f=") || !arg.contains('/');
+        // A payload is base64url: no `/` or `.`, which a file name usually has.
+        let looks_like_link =
+            arg.contains('#') || arg.starts_with("f=") || !(arg.contains('/') || arg.contains('.'));
         if !looks_like_link {
             return Err(anyhow!("{arg}: no such file (and not a fiddle link)"));
         }

@@ -604,6 +604,16 @@ fn expected_text(a: &Assertion) -> String {
     s
 }
 
+/// `includes` for `a`: in a header block, text with no `:` (a header name, a word of
+/// the status line) is found in any case.
+fn includes(a: &Assertion, text: &str) -> bool {
+    let e = expected_text(a);
+    if is_header_block(&a.target) && !e.contains(':') {
+        return text.to_lowercase().contains(&e.to_lowercase());
+    }
+    text.contains(&e)
+}
+
 fn holds(a: &Assertion, act: &Actual) -> bool {
     if let Actual::Absent(_) = act {
         return a.op == Operator::IsNot;
@@ -620,8 +630,8 @@ fn holds(a: &Assertion, act: &Actual) -> bool {
             };
             eq == (a.op == Operator::Is)
         }
-        Operator::Includes => text.contains(&expected_text(a)),
-        Operator::NotIncludes => !text.contains(&expected_text(a)),
+        Operator::Includes => includes(a, &text),
+        Operator::NotIncludes => !includes(a, &text),
         Operator::StartsWith => text.starts_with(&expected_text(a)),
         Operator::EndsWith => text.ends_with(&expected_text(a)),
         Operator::Matches => match &a.expected {
@@ -759,6 +769,11 @@ mod tests {
             "values do not"
         );
         assert!(passes(r#"clientFetch.resp notIncludes "x-bar""#));
+        assert!(
+            passes(r#"clientFetch.resp includes "X-Foo""#),
+            "a name alone, any case"
+        );
+        assert!(passes(r#"clientFetch.resp notIncludes "X-Bar""#));
         assert!(passes(r#"clientFetch.resp startsWith "HTTP/1.1 200 OK""#));
         assert!(passes(r#"clientFetch.req startsWith "GET /?a=1 HTTP/1.1""#));
         assert!(passes("clientFetch.bodyPreview matches /visitor \\d+$/"));

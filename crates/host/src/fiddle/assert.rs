@@ -188,6 +188,24 @@ pub fn parse_assertions(text: &str) -> Result<Vec<Assertion>, ParseError> {
     Ok(out)
 }
 
+/// Parse every line, keeping going after errors: the assertions that parse, and an
+/// error for each line that does not (for an editor that marks every bad line).
+pub fn parse_assertions_all(text: &str) -> (Vec<Assertion>, Vec<ParseError>) {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with("//") {
+            continue;
+        }
+        match parse_line(line, i + 1) {
+            Ok(a) => ok.push(a),
+            Err(e) => errors.push(e),
+        }
+    }
+    (ok, errors)
+}
+
 fn parse_line(line: &str, n: usize) -> Result<Assertion, ParseError> {
     let err = |message: String| ParseError { line: n, message };
     let (label, rest) = if let Some(r) = line.strip_prefix('[') {
@@ -895,6 +913,16 @@ mod tests {
             assert!(e.message.contains(msg), "{text}: {e}");
             assert!(e.to_string().starts_with(&format!("line {line}: ")));
         }
+    }
+
+    #[test]
+    fn every_bad_line_can_be_reported() {
+        let (ok, errors) = parse_assertions_all(
+            "clientFetch.status is 200\nbogus\nclientFetch.status isNot 1\nclientFetch.status nope 1",
+        );
+        assert_eq!(ok.len(), 2);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2, 4]);
     }
 
     #[test]

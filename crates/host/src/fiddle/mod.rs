@@ -25,7 +25,9 @@ pub mod record;
 pub mod recording;
 pub mod secrets;
 
-pub use assert::{check, evaluate, parse_assertions, Assertion, AssertionResult, ParseError};
+pub use assert::{
+    check, evaluate, parse_assertions, parse_assertions_all, Assertion, AssertionResult, ParseError,
+};
 pub use link::{decode_link, encode_link, LINK_KEY, MAX_INFLATED_BYTES};
 pub use model::{Fiddle, FiddleError, FiddleRequest, GuestSource, FIDDLE_VERSION};
 pub use package::{read_package, Package, PackageError};

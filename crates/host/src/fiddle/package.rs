@@ -123,6 +123,16 @@ pub fn read_package(bytes: &[u8]) -> Result<Package, PackageError> {
     })
 }
 
+impl Package {
+    /// A fiddle of this package: its guest inline, its `fastly.toml`, no requests.
+    pub fn to_fiddle(&self) -> super::Fiddle {
+        let mut f = super::Fiddle::new(super::GuestSource::inline(&self.wasm));
+        f.title = self.name.clone().unwrap_or_default();
+        f.fastly_toml = self.fastly_toml.clone().unwrap_or_default();
+        f
+    }
+}
+
 /// A `.tar.gz` of `files` (path, bytes), as the Fastly CLI packs one; for tests
 /// and for the tab's export.
 pub fn write_package(files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -156,6 +166,10 @@ mod tests {
         assert_eq!(p.name.as_deref(), Some("my-app"));
         assert_eq!(p.wasm, b"\0asm\x01\0\0\0");
         assert_eq!(p.fastly_toml.as_deref(), Some("name = \"my-app\"\n"));
+        let f = p.to_fiddle();
+        assert_eq!(f.title, "my-app");
+        assert_eq!(f.fastly_toml, "name = \"my-app\"\n");
+        assert_eq!(f.guest.inline_bytes().unwrap().unwrap(), b"\0asm\x01\0\0\0");
         let flat = write_package(&[("bin/main.wasm", b"w")]);
         let p = read_package(&flat).unwrap();
         assert_eq!(p.name, None);

@@ -1,5 +1,6 @@
 //! The command line: Viceroy's (`edgeplay [serve] [OPTIONS] <input>`, `edgeplay run`),
-//! with the same flags and defaults, plus edgeplay's own `request` and `coverage`.
+//! with the same flags and defaults, plus edgeplay's own `request`, `coverage` and `test`, and
+//! Fastlike's store flags.
 
 use clap::{Args, Parser, Subcommand};
 use edgeplay_host::config::BackendConfig;

@@ -8,7 +8,7 @@
 //! - [`secrets`]: leaving secret-store contents out of a shared `fastly.toml`;
 //! - [`record`]: what one request's run left ([`RunRecord`]), platform-neutral,
 //!   built from the response and the trace;
-//! - [`assert`]: Fastly Fiddle's test syntax (`[label] TARGET OPERATOR VALUE`),
+//! - [`assert`](mod@assert): Fastly Fiddle's test syntax (`[label] TARGET OPERATOR VALUE`),
 //!   parsed and evaluated over a [`RunRecord`];
 //! - [`recording`]: recorded backend exchanges, replayed as mock backends;
 //! - [`package`]: Fastly CLI packages (`pkg/NAME.tar.gz`: `bin/main.wasm` +

@@ -29,6 +29,7 @@ pub async fn main(cmd: Commands) -> ExitCode {
         Commands::Run(a) => run_cmd(a).await,
         Commands::Request(a) => request_cmd(a).await,
         Commands::Coverage(a) => coverage_cmd(a),
+        Commands::Test(a) => crate::fiddle::test_cmd(a).await,
     }
 }
 
@@ -77,7 +78,7 @@ fn load_inputs(
     input: &Path,
     args: &ConfigArgs,
 ) -> Result<(Arc<Guest>, ServiceConfig)> {
-    let (guest, took) = load_guest(engine, input)?;
+    let (guest, package_toml, took) = load_guest(engine, input)?;
     info!(
         "loaded {} ({} bytes) in {:.1?}",
         input.display(),
@@ -95,12 +96,22 @@ fn load_inputs(
             }
             c
         }
-        None if !args.backends.is_empty() => ServiceConfig::default(),
+        // A Fastly CLI package brings its own fastly.toml (files it names are read
+        // beside the package).
+        None if package_toml.is_some() => {
+            let text = package_toml.unwrap_or_default();
+            let at = input.with_file_name("fastly.toml");
+            info!("using the fastly.toml inside {}", input.display());
+            crate::load::load_config_text(&text, &at)?
+        }
+        None if !args.backends.is_empty() || args.has_store_flags() => ServiceConfig::default(),
         None => {
             warn!("no configuration provided, invoke with `-C <TOML_FILE>` to provide a configuration");
             ServiceConfig::default()
         }
     };
+    crate::load::apply_fastlike_stores(&mut config, args)?;
+    install_tap(args.record.as_deref(), args.replay.as_deref(), Vec::new())?;
     for (name, backend) in &args.backends {
         if config
             .backends
@@ -114,6 +125,37 @@ fn load_inputs(
         }
     }
     Ok((guest, config))
+}
+
+/// Install `--record DIR` or `--replay DIR`, else replay `recordings` when there
+/// are any (a fiddle's).
+pub fn install_tap(
+    record: Option<&Path>,
+    replay: Option<&Path>,
+    recordings: Vec<edgeplay_host::fiddle::Recording>,
+) -> Result<()> {
+    use crate::tap;
+    if let Some(dir) = record {
+        info!("recording backend exchanges in {}", dir.display());
+        return tap::install(tap::recorder(dir)?);
+    }
+    let recordings = match replay {
+        Some(dir) => {
+            let r = tap::load_dir(dir)?;
+            info!(
+                "replaying {} recorded exchanges from {}",
+                r.len(),
+                dir.display()
+            );
+            r
+        }
+        None => recordings,
+    };
+    if replay.is_some() || !recordings.is_empty() {
+        let replayer = edgeplay_host::fiddle::Replayer::new(recordings);
+        tap::install(tap::Tap::Replay(std::sync::Mutex::new(replayer)))?;
+    }
+    Ok(())
 }
 
 /// `edgeplay serve`.

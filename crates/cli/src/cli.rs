@@ -1,5 +1,6 @@
 //! The command line: Viceroy's (`edgeplay [serve] [OPTIONS] <input>`, `edgeplay run`),
-//! with the same flags and defaults, plus edgeplay's own `request` and `coverage`.
+//! with the same flags and defaults, plus edgeplay's own `request`, `coverage` and `test`, and
+//! Fastlike's store flags.
 
 use clap::{Args, Parser, Subcommand};
 use edgeplay_host::config::BackendConfig;
@@ -46,6 +47,10 @@ pub enum Commands {
 
     /// Print which Compute ABI imports edgeplay emulates, per group.
     Coverage(CoverageArgs),
+
+    /// Run a fiddle (a JSON file or a link): its requests in order against one
+    /// service state, with their assertions; exits 1 when one fails, 2 for a bad fiddle.
+    Test(crate::fiddle::TestArgs),
 }
 
 /// `edgeplay serve`.
@@ -84,7 +89,8 @@ pub struct RunArgs {
 /// Options of `serve` and `run` (Viceroy's shared options).
 #[derive(Args, Debug, Clone)]
 pub struct SharedArgs {
-    /// The path to the service's Wasm module (binary, or text format).
+    /// The path to the service's Wasm module (binary, or text format), or a Fastly
+    /// CLI package (`pkg/NAME.tar.gz`: its bin/main.wasm, and its fastly.toml unless -C is given).
     #[arg(required = true, value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
@@ -137,11 +143,54 @@ pub struct ConfigArgs {
     #[arg(long = "state-dir", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// Fastlike's `-dictionary NAME=FILE.json` (a JSON object of strings): a
+    /// dictionary (config store) from a file. Repeatable; replaces one of the same name.
+    #[arg(long = "dictionary", value_name = "NAME=FILE.json", value_parser = parse_named_file)]
+    pub dictionaries: Vec<(String, Option<PathBuf>)>,
+
+    /// Fastlike's `-config-store NAME=FILE.json` (a JSON object of strings). Repeatable.
+    #[arg(long = "config-store", value_name = "NAME=FILE.json", value_parser = parse_named_file)]
+    pub config_stores: Vec<(String, Option<PathBuf>)>,
+
+    /// Fastlike's `-kv NAME=FILE.json` (key → string, or key → {body, metadata}), or
+    /// `-kv NAME` for an empty store. Repeatable.
+    #[arg(long = "kv", value_name = "NAME[=FILE.json]", value_parser = parse_named_file)]
+    pub kv_stores: Vec<(String, Option<PathBuf>)>,
+
+    /// Fastlike's `-secret-store NAME=FILE.json` (a JSON object of strings). Repeatable.
+    #[arg(long = "secret-store", value_name = "NAME=FILE.json", value_parser = parse_named_file)]
+    pub secret_stores: Vec<(String, Option<PathBuf>)>,
+
+    /// Fastlike's `-acl NAME=FILE.json` (`{"entries": [{"prefix", "action"}]}`). Repeatable.
+    #[arg(long = "acl", value_name = "NAME=FILE.json", value_parser = parse_named_file)]
+    pub acls: Vec<(String, Option<PathBuf>)>,
+
+    /// Record every backend exchange (request, response head and body, timing) into
+    /// DIR, one JSON file each, for --replay.
+    #[arg(long = "record", value_name = "DIR", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+
+    /// Answer backend requests from the recordings in DIR (matched by backend, method
+    /// and URL; in recorded order), with no network.
+    #[arg(long = "replay", value_name = "DIR")]
+    pub replay: Option<PathBuf>,
+
     /// Put the state back to what the configuration seeds before the first request:
     /// every store holds exactly its configured entries, rate counters and penalty
     /// boxes are empty (for use with --state-dir).
     #[arg(long = "reset-state")]
     pub reset_state: bool,
+}
+
+impl ConfigArgs {
+    /// True when a Fastlike store flag (`--dictionary`, `--kv`, …) was given.
+    pub fn has_store_flags(&self) -> bool {
+        !(self.dictionaries.is_empty()
+            && self.config_stores.is_empty()
+            && self.kv_stores.is_empty()
+            && self.secret_stores.is_empty()
+            && self.acls.is_empty())
+    }
 }
 
 impl SharedArgs {
@@ -244,7 +293,8 @@ impl ViceroyCompatArgs {
 /// `edgeplay request`.
 #[derive(Args, Debug, Clone)]
 pub struct RequestArgs {
-    /// The path to the service's Wasm module (binary, or text format).
+    /// The path to the service's Wasm module (binary, or text format), or a Fastly
+    /// CLI package (`pkg/NAME.tar.gz`).
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
 
@@ -304,6 +354,21 @@ pub struct RequestArgs {
 /// [`edgeplay_host::config::parse_backend_flag`]).
 fn parse_backend(flag: &str) -> Result<(String, BackendConfig), String> {
     edgeplay_host::config::parse_backend_flag(flag)
+}
+
+/// Parse Fastlike's `NAME=FILE` (or `NAME`) store flags.
+fn parse_named_file(flag: &str) -> Result<(String, Option<PathBuf>), String> {
+    let (name, file) = match flag.split_once('=') {
+        Some((n, f)) => (n, Some(f)),
+        None => (flag, None),
+    };
+    if name.is_empty() {
+        return Err(format!("{flag:?}: expected NAME=FILE.json"));
+    }
+    if file.is_some_and(str::is_empty) {
+        return Err(format!("{flag:?}: the file name is empty"));
+    }
+    Ok((name.to_string(), file.map(PathBuf::from)))
 }
 
 /// `edgeplay coverage`.

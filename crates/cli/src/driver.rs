@@ -165,6 +165,11 @@ impl Tasks {
         use crate::fetch::UploadMsg;
         let id = w.id;
         match w.kind {
+            // `--replay DIR` (or a fiddle's recordings): answered from the recordings.
+            WorkKind::Fetch(req) if crate::tap::replaying() => {
+                let result = crate::tap::replay(&req);
+                self.set.spawn(async move { (id, result, None) });
+            }
             WorkKind::Fetch(req) if req.body_stream => {
                 let mut req = *req;
                 let (tx, body) = crate::fetch::upload_channel(std::mem::take(&mut req.body));
@@ -226,6 +231,18 @@ impl Tasks {
                 self.set.spawn(async move {
                     tokio::time::sleep(Duration::from_nanos(ns)).await;
                     (id, WorkResult::Slept, None)
+                });
+            }
+            // `--record DIR`: the whole response, kept before the guest gets it.
+            WorkKind::Fetch(mut req) if crate::tap::recording() => {
+                req.stream_response = false;
+                self.set.spawn(async move {
+                    let sent = (*req).clone();
+                    let result = crate::fetch::fetch(*req).await;
+                    if let WorkResult::Fetched(r) = &result {
+                        crate::tap::record(&sent, r);
+                    }
+                    (id, result, None)
                 });
             }
             WorkKind::Fetch(req) => {

@@ -35,14 +35,48 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
     }
 }
 
-/// Read and load a guest; returns it and the wall time reading and preparing it took.
-pub fn load_guest(engine: &Engine, path: &Path) -> Result<(Arc<Guest>, Duration)> {
+/// A guest as read from the command line: a wasm module (or WAT), or a Fastly CLI
+/// package (`pkg/NAME.tar.gz`: its `bin/main.wasm` and `fastly.toml`).
+pub struct GuestInput {
+    /// The module's bytes.
+    pub wasm: Vec<u8>,
+    /// The package's `fastly.toml`, when the input is a package that has one.
+    pub package_toml: Option<String>,
+}
+
+/// Read a guest input: a `.tar.gz` (gzip data) is a Fastly CLI package, anything
+/// else a module as [`read_guest`] reads it.
+pub fn read_input(path: &Path) -> Result<GuestInput> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| anyhow!("could not read {}: {}", path.display(), io_reason(&e)))?;
+    if edgeplay_host::fiddle::package::looks_like_package(&bytes) {
+        let pkg = edgeplay_host::fiddle::read_package(&bytes)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        return Ok(GuestInput {
+            wasm: pkg.wasm,
+            package_toml: pkg.fastly_toml,
+        });
+    }
+    Ok(GuestInput {
+        wasm: read_guest(path)?,
+        package_toml: None,
+    })
+}
+
+/// The module bytes of a guest input ([`read_input`]), a package's `fastly.toml` set aside.
+pub fn read_guest_bytes(path: &Path) -> Result<Vec<u8>> {
+    read_input(path).map(|i| i.wasm)
+}
+
+/// Read and load a guest (a module or a package); returns it, a package's
+/// `fastly.toml`, and the wall time reading and preparing it took.
+pub fn load_guest(engine: &Engine, path: &Path) -> Result<(Arc<Guest>, Option<String>, Duration)> {
     let t0 = Instant::now();
-    let bytes = read_guest(path)?;
+    let input = read_input(path)?;
     let guest = engine
-        .load(&bytes)
+        .load(&input.wasm)
         .map_err(|e| anyhow!("could not load {}: {}", path.display(), e))?;
-    Ok((guest, t0.elapsed()))
+    Ok((guest, input.package_toml, t0.elapsed()))
 }
 
 /// Read `fastly.toml` (its `[local_server]` tables). The core reads the files it names
@@ -57,6 +91,11 @@ pub fn load_config(path: &Path) -> Result<ServiceConfig> {
             io_reason(&e)
         )
     })?;
+    load_config_text(&text, path)
+}
+
+/// [`load_config`] of `text` that was read from (or stands for a file at) `path`.
+pub fn load_config_text(text: &str, path: &Path) -> Result<ServiceConfig> {
     let path_str = path.to_string_lossy().into_owned();
     let base = path
         .parent()
@@ -79,8 +118,79 @@ pub fn load_config(path: &Path) -> Result<ServiceConfig> {
             .map_err(|e| format!("could not read {}: {}", found.display(), io_reason(&e)))
     };
     let read_env = |name: &str| std::env::var(name).ok();
-    ServiceConfig::from_toml_str_with_env(&text, &path_str, &read_file, &read_env)
+    ServiceConfig::from_toml_str_with_env(text, &path_str, &read_file, &read_env)
         .map_err(|e| anyhow!("invalid configuration: {}", one_line(&e.to_string())))
+}
+
+/// Add the stores Fastlike's flags name (`--dictionary`, `--config-store`, `--kv`,
+/// `--secret-store`, `--acl`: NAME=FILE.json, in Fastlike's JSON formats) to
+/// `config`, each replacing a store of the same name. The files are read by the
+/// configuration's own JSON readers, so their errors name the file.
+pub fn apply_fastlike_stores(
+    config: &mut ServiceConfig,
+    args: &crate::cli::ConfigArgs,
+) -> Result<()> {
+    use toml::{Table, Value};
+    let file_table = |file: &Path, json_format: bool| {
+        let mut t = Table::new();
+        t.insert("file".into(), Value::String(file.display().to_string()));
+        if json_format {
+            t.insert("format".into(), Value::String("json".into()));
+        }
+        Value::Table(t)
+    };
+    let mut local = Table::new();
+    let mut add = |table: &str,
+                   flag: &str,
+                   flags: &[(String, Option<PathBuf>)],
+                   needs_file: bool,
+                   json_format: bool|
+     -> Result<()> {
+        if flags.is_empty() {
+            return Ok(());
+        }
+        let mut t = Table::new();
+        for (name, file) in flags {
+            let v = match file {
+                Some(f) => file_table(f, json_format),
+                None if !needs_file => Value::Array(Vec::new()),
+                None => return Err(anyhow!("--{flag} {name}: expected {name}=FILE.json")),
+            };
+            t.insert(name.clone(), v);
+        }
+        local.insert(table.into(), Value::Table(t));
+        Ok(())
+    };
+    add("dictionaries", "dictionary", &args.dictionaries, true, true)?;
+    add("kv_stores", "kv", &args.kv_stores, false, true)?;
+    add(
+        "secret_stores",
+        "secret-store",
+        &args.secret_stores,
+        true,
+        true,
+    )?;
+    add("acls", "acl", &args.acls, true, false)?;
+    if !args.config_stores.is_empty() {
+        // One namespace with dictionaries: put them in the same table.
+        let mut both = args.dictionaries.clone();
+        both.extend(args.config_stores.iter().cloned());
+        add("dictionaries", "config-store", &both, true, true)?;
+    }
+    if local.is_empty() {
+        return Ok(());
+    }
+    let mut root = Table::new();
+    root.insert("local_server".into(), Value::Table(local));
+    let text = toml::to_string(&root).map_err(|e| anyhow!("{e}"))?;
+    let extra = load_config_text(&text, Path::new("fastlike-flags.toml")).map_err(|e| {
+        anyhow!("a store flag (--dictionary, --config-store, --kv, --secret-store, --acl): {e:#}")
+    })?;
+    config.config_stores.extend(extra.config_stores);
+    config.kv_stores.extend(extra.kv_stores);
+    config.secret_stores.extend(extra.secret_stores);
+    config.acls.extend(extra.acls);
+    Ok(())
 }
 
 /// An I/O error without the `(os error 2)` noise.

@@ -34,6 +34,8 @@ pub mod cache;
 pub mod collect;
 pub mod config;
 pub mod erl;
+pub mod fiddle;
+pub mod fresh_cache;
 pub mod http;
 pub mod kv;
 pub mod limits;

@@ -6,27 +6,45 @@
 //! - **Lookups.** `lookup` answers a cache handle at once; `get_state` gives FOUND,
 //!   USABLE (fresh, or stale within stale-while-revalidate), STALE and
 //!   USABLE_IF_ERROR. A found object counts a hit. The `request_headers` option picks
-//!   the variant a vary rule selects.
+//!   the variant a vary rule selects. When nothing usable is stored but an insert of
+//!   the key (and variant) is under way, in this or another execution, the lookup
+//!   finds that object (FOUND | USABLE, with the insert's options: max age, length if
+//!   given, user metadata, surrogate keys; no hits yet) and reads it as it is written
+//!   (see Streaming).
 //! - **Transactions** collapse concurrent requests: the first `transaction_lookup` of
 //!   a key that misses (or finds it stale past what stale-while-revalidate lets
 //!   others use, or is the first to find it within that window) gets
 //!   MUST_INSERT_OR_UPDATE and claims the key for its execution
-//!   ([`crate::cache::collapse`]). Another execution's transaction on that key then
-//!   waits (a usable stale object is answered at once, without the obligation) until
-//!   the claim is released — by the insert's body being closed, `transaction_update`,
+//!   ([`crate::cache::collapse`]). Another transaction on that key then waits (a
+//!   usable stale object is answered at once, without the obligation) until the
+//!   holder's insert starts — it then finds the object being inserted and reads it
+//!   as it is written — or the claim is released — by `transaction_update`,
 //!   `transaction_cancel`, closing the handle, abandoning the insert, or the end of
 //!   the execution — and looks again ([`super::claim`]: the wait never blocks the
 //!   host). `transaction_lookup_async` answers a busy handle (an async item that
 //!   `async_io.select`/`is_ready` take) and `cache_busy_handle_wait` the cache handle.
-//!   Two transactions of one execution on one key both hold the claim.
+//!   A second transaction of the same execution waits for the first in the same way
+//!   (it may find the first's insert under way and read it), except that a wait
+//!   nothing else can end — the guest is blocked on the second alone
+//!   (`transaction_lookup` itself, `cache_busy_handle_wait`, or a `select` whose other
+//!   handles cannot progress) while the first has not started its insert — takes the
+//!   obligation itself instead of stalling, as the HTTP cache API does.
 //! - **Inserts.** `insert`, `transaction_insert` and `replace_insert` answer a body
 //!   handle the guest writes ([`BodySink::CacheInsert`]); the object is stored when
 //!   the body is closed (`StreamingBody::finish`). An abandoned body, or one left
-//!   open when the guest ends, stores nothing; a body whose length differs from the
-//!   announced `length` stores nothing and its close answers ERROR.
-//!   `transaction_insert_and_stream_back` also answers a cache handle whose body reads
-//!   the object back, while it is written too (a read that has caught up with the
-//!   writer of the same execution answers ERROR: it would wait forever).
+//!   open when the guest ends (or traps), stores nothing; a body whose length differs
+//!   from the announced `length` stores nothing and its close answers ERROR.
+//! - **Streaming.** While an insert is written its bytes are in the service's table
+//!   of inserts under way ([`crate::cache::stream`], in memory): a body of an object
+//!   found there (by a lookup, a transaction, or the handle
+//!   `transaction_insert_and_stream_back` answers) gives every byte in order, once.
+//!   A read that has caught up with the writer waits for its next bytes when the
+//!   writer is another execution (re-checked on a short timer, never blocking the
+//!   host), and answers ERROR when it is this execution (only the guest, blocked in
+//!   the read, could write more). The read after the last byte is the end once the
+//!   insert is stored (or a range is complete); ERROR when the insert stored
+//!   nothing (abandoned, cut off by the end of the writer's execution, a length
+//!   mismatch or too large), as the platform's streaming miss fails.
 //! - **Update** (`transaction_update`) changes freshness and metadata without
 //!   rewriting the body; options whose bits are clear keep the stored values, and the
 //!   object's age starts again from the given initial age (0 by default).
@@ -431,7 +449,7 @@ fn lookup_handle(req: LookupRequest, found: Option<Found>, state: u32, tx: bool)
 /// What one attempt at a transactional lookup came to.
 enum Attempt {
     /// The lookup can answer this handle.
-    Done(CacheHandle),
+    Done(Box<CacheHandle>),
     /// Another execution holds the key's claim, and there is nothing usable to answer
     /// meanwhile: wait until it is released (or its insert starts).
     Wait,
@@ -484,7 +502,7 @@ fn attempt(s: &mut Session, req: &LookupRequest) -> Attempt {
             cache::collapse::Claim::Busy => {
                 // The holder's insert under way is read as it is written.
                 if let Some((live, flags)) = live_object(s, req) {
-                    return Attempt::Done(live_handle(req.clone(), live, flags, true));
+                    return Attempt::Done(Box::new(live_handle(req.clone(), live, flags, true)));
                 }
                 return if mine {
                     Attempt::SelfWait
@@ -499,7 +517,7 @@ fn attempt(s: &mut Session, req: &LookupRequest) -> Attempt {
         let now = s.unix_ns();
         cache::record_hit(&mut **s.state.lock(), f, now);
     }
-    Attempt::Done(lookup_handle(req.clone(), found, flags, true))
+    Attempt::Done(Box::new(lookup_handle(req.clone(), found, flags, true)))
 }
 
 /// A transactional lookup waiting for another transaction of this execution, in a
@@ -542,7 +560,7 @@ pub(crate) fn take_over_self_wait(s: &mut Session, h: u32) -> bool {
         _ => return false,
     };
     let (c, took) = match attempt(s, &lookup) {
-        Attempt::Done(c) => (c, false),
+        Attempt::Done(c) => (*c, false),
         Attempt::SelfWait => (take_over(s, &lookup), true),
         Attempt::Wait => return false,
     };
@@ -563,7 +581,7 @@ fn wait_or_take_over(
     op: &'static str,
 ) -> HostResult {
     match first {
-        Attempt::Done(c) => finish_tx(&mut cx.mem, cx.s, c, out, start_us, false, op).into_cx(cx),
+        Attempt::Done(c) => finish_tx(&mut cx.mem, cx.s, *c, out, start_us, false, op).into_cx(cx),
         Attempt::SelfWait => {
             cx.note(TAKE_OVER_NOTE);
             let c = take_over(cx.s, &req);
@@ -667,7 +685,7 @@ fn finish_tx(
 fn tx_then(req: LookupRequest, out: u32, start_us: f64, op: &'static str) -> Then {
     Box::new(move |mem, s| {
         let c = match attempt(s, &req) {
-            Attempt::Done(c) => c,
+            Attempt::Done(c) => *c,
             Attempt::Wait => return None,
             Attempt::SelfWait => take_over(s, &req),
         };
@@ -925,7 +943,7 @@ fn get_body(
             let (a, b) = select_range(bytes.len() as u64, from, to);
             Body::buffer(bytes[a as usize..b as usize].to_vec())
         }
-        (None, Some(live)) => match streamed_body(cx.s, &live, from, to, always) {
+        (None, Some(live)) => match streamed_body(&live, from, to, always) {
             Ok(b) => b,
             Err(why) => {
                 cx.note(why);
@@ -959,7 +977,6 @@ fn get_body(
 /// The body of an object read while it is inserted (`live`): whole once stored, else
 /// what is written so far and a tail that follows the writer.
 fn streamed_body(
-    s: &Session,
     live: &Arc<Live>,
     from: Option<u64>,
     to: Option<u64>,
@@ -997,7 +1014,6 @@ fn streamed_body(
     if let Tail::Failed(why) = take_tail(&mut body) {
         return Err(format!("the insert stored nothing: {why}"));
     }
-    let _ = s;
     Ok(body)
 }
 
@@ -1150,7 +1166,6 @@ impl Blocked for Following {
 
 /// Start an insert: the writer body's handle goes to `body_out`. From now on lookups
 /// find the object and read it as it is written ([`crate::cache::stream`]).
-#[allow(clippy::too_many_arguments)]
 fn start_insert(
     cx: &mut Cx<'_>,
     kind: InsertKind,
@@ -1536,7 +1551,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             }
             let start_us = cx.s.elapsed_us();
             let resolved = match attempt(cx.s, &req) {
-                Attempt::Done(c) => Some(c),
+                Attempt::Done(c) => Some(*c),
                 Attempt::Wait => {
                     cx.note("another execution is inserting this key: the busy handle is ready once its insert starts or the key is released");
                     None
@@ -1744,7 +1759,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             if r.strategy == ReplaceStrategy::ImmediateForceMiss {
                 if let Some(f) = &r.found {
                     cache::remove(&mut **cx.s.state.lock(), &f.id);
-                    cx.note("strategy immediate_force_miss: the old object is removed now; lookups miss until the new one is stored");
+                    cx.note("strategy immediate_force_miss: the old object is removed now; lookups find only the new one, read as it is written");
                 }
             }
             start_insert(cx, InsertKind::Replace, r.lookup.key, opts, false, body_handle_out)?;

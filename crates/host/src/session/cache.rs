@@ -81,8 +81,8 @@ pub struct CacheHandle {
 pub enum ReplaceStrategy {
     /// Replace at once; the old object is served until the new one is complete.
     Immediate,
-    /// Replace at once, and remove the old object at once: lookups miss until the new
-    /// one is stored.
+    /// Replace at once, and remove the old object at once: lookups find only the new
+    /// one, read as it is written.
     ImmediateForceMiss,
     /// Wait for an insert or update under way (another execution's claim) first.
     Wait,

@@ -37,8 +37,6 @@ fn main(req: Request) -> Result<Response, Error> {
         "ssl_max": b.get_ssl_max_version().map(|v| format!("{v:?}")),
         "health": format!("{:?}", b.is_healthy()?),
     });
-    Ok(
-        Response::from_body(serde_json::to_string_pretty(&doc)? + "\n")
-            .with_header("content-type", "application/json"),
-    )
+    Ok(Response::from_body(serde_json::to_string_pretty(&doc)? + "\n")
+        .with_header("content-type", "application/json"))
 }

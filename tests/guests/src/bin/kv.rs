@@ -25,8 +25,9 @@ fn main(mut req: Request) -> Result<Response, Error> {
     let rest = match path.strip_prefix("/kv/") {
         Some(r) => r.to_owned(),
         None => {
-            return Ok(Response::from_status(404)
-                .with_body("try GET/POST/DELETE /kv/<store>/<key> or GET /kv/<store>?prefix=\n"))
+            return Ok(Response::from_status(404).with_body(
+                "try GET/POST/DELETE /kv/<store>/<key> or GET /kv/<store>?prefix=\n",
+            ))
         }
     };
     let (store_name, key) = match rest.split_once('/') {

@@ -74,8 +74,6 @@ fn main(mut req: Request) -> Result<Response, Error> {
     }
     match req.send("origin") {
         Ok(resp) => Ok(resp),
-        Err(e) => {
-            Ok(Response::from_status(502).with_body(format!("send failed: {}\n", e.root_cause())))
-        }
+        Err(e) => Ok(Response::from_status(502).with_body(format!("send failed: {}\n", e.root_cause()))),
     }
 }

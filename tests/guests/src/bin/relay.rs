@@ -8,10 +8,7 @@ fn main(_req: Request) -> Result<Response, Error> {
     let source = Request::get("http://source.example/").send("source")?;
     let relayed = Request::post("http://sink.example/relay").with_body(source.into_body());
     match relayed.send("sink") {
-        Ok(r) => Ok(Response::from_body(format!(
-            "sink said: {}",
-            r.into_body_str()
-        ))),
+        Ok(r) => Ok(Response::from_body(format!("sink said: {}", r.into_body_str()))),
         Err(e) => Ok(Response::from_status(502).with_body(format!("send failed: {e}\n"))),
     }
 }

@@ -27,7 +27,6 @@ fn main(_req: Request) -> Result<Response, Error> {
         Ok(r) => format!("status {}", r.get_status()),
         Err(e) => format!("send error {:?}", e.root_cause()),
     };
-    Ok(Response::from_status(200).with_body(format!(
-        "wrote {written} bytes; write error: {error}; {outcome}\n"
-    )))
+    Ok(Response::from_status(200)
+        .with_body(format!("wrote {written} bytes; write error: {error}; {outcome}\n")))
 }

@@ -22,12 +22,7 @@ fn main(req: Request) -> Result<Response, Error> {
         )));
     };
     let query: Vec<(String, String)> = req.get_query().unwrap_or_default();
-    let arg = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let arg = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     if let Some(what) = arg("bench") {
         let n: u32 = arg("n").and_then(|n| n.parse().ok()).unwrap_or(1000);
         for i in 0..n {

@@ -1039,3 +1039,41 @@ fn a_second_transaction_blocked_on_the_first_alone_takes_the_obligation() {
         assert!(svc.collapser.is_empty(), "{mode}");
     }
 }
+
+#[test]
+fn a_replace_is_read_as_it_is_written_once_the_old_object_is_gone() {
+    let engine = common::engine();
+    let svc = service();
+    for (strategy, seen) in [("immediate", "old"), ("force_miss", "new1|new2")] {
+        let key = format!("r-{strategy}");
+        ok(&run(
+            &engine,
+            &svc,
+            "POST",
+            &format!("/core/insert?key={key}&value=old"),
+        ));
+        let mut a = Live::start(
+            &engine,
+            &svc,
+            &format!("/core/replace?key={key}&strategy={strategy}&chunks=new1,new2"),
+        );
+        a.run_until_waiting();
+        assert_eq!(stdout(&a), "wrote new1\n");
+        // `immediate` serves the old object until the new one is stored;
+        // `immediate_force_miss` removed it, so the new one is read as it is written.
+        let mut b = Live::start(&engine, &svc, &format!("/core/lookup?key={key}&follow=1"));
+        b.run_until_waiting();
+        a.wake();
+        b.wake();
+        a.wake();
+        b.wake();
+        assert_eq!(
+            a.body(),
+            "existing old (hits 0, meta \"\"); replaced",
+            "{strategy}"
+        );
+        assert_eq!(b.body(), seen, "{strategy}");
+        let later = run(&engine, &svc, "GET", &format!("/core/lookup?key={key}"));
+        assert_eq!(later.body_text(), "new1new2", "{strategy}");
+    }
+}

@@ -19,11 +19,11 @@
 //!   collapsed wait (the SDK then selects on the busy handle). Body: `inserted <value>`, `found
 //!   <object>`, `updated`, `cancelled`, …
 //!
-//!   Writing in steps (`/core/insert` and `/core/tx`): `chunks=a,b` writes each chunk
-//!   (flushed, printed `wrote <chunk>`) with `chunk_ms=` (10) of sleep after each,
-//!   so another execution can read the object while it is written; `end=abandon`
-//!   abandons the body after them, `end=panic` traps, `end=forget` ends without
-//!   closing it. Reading as written (`/core/lookup` and `/core/tx`): `follow=1` reads
+//!   Writing in steps (`/core/insert`, `/core/tx` and `/core/replace`): `chunks=a,b`
+//!   writes each chunk (flushed, printed `wrote <chunk>`) with `chunk_ms=` (10) of
+//!   sleep after each, so another execution can read the object while it is
+//!   written; `end=abandon` abandons the body after them, `end=panic` traps,
+//!   `end=forget` ends without closing it. Reading as written (`/core/lookup` and `/core/tx`): `follow=1` reads
 //!   the body one `read` at a time, printing `read <bytes>` for each; the body is the
 //!   reads joined by `|`, ending in `|ERROR` when a read fails.
 //! - `GET /core/tx2`: two transactions of one execution on one key; `mode=` `stream`
@@ -456,9 +456,10 @@ fn replace(key: CacheKey, value: Vec<u8>, ttl: Duration, q: Q) -> Result<Respons
         }
         None => "none".into(),
     };
-    let mut w = r.execute(ttl)?;
-    w.write_all(&value)?;
-    w.finish()?;
+    let w = r.execute(ttl)?;
+    if let Err(e) = write_out(w, &value, q)? {
+        return Ok(Response::from_status(500).with_body(format!("existing {existing}; {e}")));
+    }
     Ok(Response::from_body(format!(
         "existing {existing}; replaced"
     )))

@@ -1077,3 +1077,20 @@ fn a_replace_is_read_as_it_is_written_once_the_old_object_is_gone() {
         assert_eq!(later.body_text(), "new1new2", "{strategy}");
     }
 }
+
+#[test]
+fn an_execution_dropped_mid_insert_fails_its_readers_and_lets_go_of_the_key() {
+    // A driver dropped while its guest writes (Stop in the tab, a killed request):
+    // the insert's guard fails it, and the claim's guard releases the key.
+    let engine = common::engine();
+    let svc = service();
+    let mut a = Live::start(&engine, &svc, "/core/tx?key=d&chunks=one,two");
+    a.run_until_waiting();
+    let mut b = Live::start(&engine, &svc, "/core/lookup?key=d&follow=1");
+    b.run_until_waiting();
+    assert_eq!(stdout(&b), "read one\n");
+    drop(a);
+    assert!(svc.streams.is_empty() && svc.collapser.is_empty());
+    b.wake();
+    assert_eq!(b.body(), "one|ERROR");
+}

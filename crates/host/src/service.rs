@@ -6,6 +6,7 @@
 //! before the first request.
 
 use crate::cache::collapse::Collapser;
+use crate::cache::stream::Streams;
 use crate::config::ServiceConfig;
 use crate::seed;
 use crate::storage::{MemoryStorage, SharedStorage, Storage};
@@ -23,6 +24,9 @@ pub struct Service {
     /// Who is fetching or inserting which cache key right now (request collapsing):
     /// in memory, shared by the service's executions, never persisted.
     pub collapser: Collapser,
+    /// Core cache inserts being written right now, which lookups of other executions
+    /// read as they are written: in memory, never persisted.
+    pub streams: Streams,
 }
 
 impl Service {
@@ -36,6 +40,7 @@ impl Service {
             config,
             state: SharedStorage::new(storage),
             collapser: Collapser::default(),
+            streams: Streams::default(),
         }
     }
 
@@ -46,6 +51,7 @@ impl Service {
             config,
             state,
             collapser: Collapser::default(),
+            streams: Streams::default(),
         }
     }
 }

@@ -800,3 +800,297 @@ fn hostile_pointers_answer_inval_and_change_nothing() {
         summaries(&r)
     );
 }
+
+fn stdout(l: &Live) -> String {
+    String::from_utf8_lossy(&l.collected.stdout).into_owned()
+}
+
+#[test]
+fn another_execution_reads_an_insert_as_it_is_written_and_ends_at_its_close() {
+    let engine = common::engine();
+    let svc = service();
+    // A inserts in two chunks, sleeping after each.
+    let mut a = Live::start(
+        &engine,
+        &svc,
+        "/core/insert?key=s&chunks=one,two&meta=m1&sk=x&swr=30",
+    );
+    a.run_until_waiting();
+    assert_eq!(stdout(&a), "wrote one\n");
+    assert_eq!(svc.streams.len(), 1, "A's insert is under way");
+    // B's plain lookup finds it and reads the first chunk, then waits for more.
+    let mut b = Live::start(&engine, &svc, "/core/lookup?key=s&follow=1");
+    b.run_until_waiting();
+    assert!(b.done.is_none(), "B waits for A's next bytes");
+    assert_eq!(
+        stdout(&b),
+        "read one\n",
+        "B read the first chunk before A wrote the second"
+    );
+    assert_eq!(b.sleeps(), 1, "the waiting read re-checks on a timer");
+    b.wake();
+    assert!(b.done.is_none());
+    assert_eq!(stdout(&b), "read one\n", "nothing new: no byte twice");
+    // A writes the second chunk; B reads it and waits for the end.
+    a.wake();
+    assert_eq!(stdout(&a), "wrote one\nwrote two\n");
+    b.wake();
+    assert_eq!(stdout(&b), "read one\nread two\n");
+    assert!(b.done.is_none(), "the insert is not closed yet: no end");
+    // A closes the body: the object is stored and B's read ends.
+    a.wake();
+    assert_eq!(a.body(), "stored");
+    assert!(svc.streams.is_empty(), "a stored insert leaves the table");
+    b.wake();
+    assert_eq!(b.body(), "one|two");
+    // What B saw of the object: the insert's options.
+    assert_eq!(b.header("x-usable"), "true");
+    assert_eq!(b.header("x-stale"), "false");
+    assert_eq!(b.header("x-meta"), "m1");
+    assert_eq!(b.header("x-max-age"), "60");
+    assert_eq!(b.header("x-swr"), "30");
+    // B asked for the length after its read ended, when the object was stored.
+    assert_eq!(b.header("x-length"), "6");
+    assert_eq!(b.header("x-hits"), "0");
+    let lookup = b
+        .trace
+        .iter()
+        .find(|e| e.qualified_name() == "fastly_cache::lookup")
+        .unwrap();
+    assert_eq!(
+        lookup.result("state"),
+        Some(&flags(&["found", "usable", "usable_if_error"]))
+    );
+    assert!(lookup.note.as_deref().unwrap().contains("as it is written"));
+    let span = b
+        .trace
+        .iter()
+        .find(|e| e.kind == EventKind::Work && e.name == "lookup")
+        .unwrap();
+    assert_eq!(span.status.as_deref(), Some("streaming"));
+    assert!(b
+        .trace
+        .iter()
+        .any(|e| e.qualified_name() == "fastly_http_body::read"
+            && e.note
+                .as_deref()
+                .is_some_and(|n| n.contains("another execution"))));
+    // Stored whole, once.
+    let later = run(&engine, &svc, "GET", "/core/lookup?key=s");
+    assert_eq!(later.body_text(), "onetwo");
+    assert_eq!(header(&later, "x-hits"), "1");
+}
+
+#[test]
+fn an_announced_length_is_seen_while_written_and_a_range_ends_at_its_end() {
+    let engine = common::engine();
+    let svc = service();
+    let mut a = Live::start(
+        &engine,
+        &svc,
+        "/core/insert?key=len&chunks=one,two&length=6",
+    );
+    a.run_until_waiting();
+    let mut b = Live::start(&engine, &svc, "/core/lookup?key=len&follow=1&from=1&to=4");
+    b.run_until_waiting();
+    assert_eq!(stdout(&b), "read ne\n");
+    a.wake();
+    b.wake();
+    // The range `1..=4` is complete once byte 4 is written, before A closes.
+    assert_eq!(b.body(), "ne|tw");
+    assert_eq!(b.header("x-length"), "6");
+    a.wake();
+    assert_eq!(a.body(), "stored");
+}
+
+#[test]
+fn a_reader_of_an_insert_that_is_abandoned_or_cut_off_gets_an_error() {
+    for end in ["abandon", "panic", "forget"] {
+        let engine = common::engine();
+        let svc = service();
+        let mut a = Live::start(
+            &engine,
+            &svc,
+            &format!("/core/insert?key=e&chunks=one&end={end}"),
+        );
+        a.run_until_waiting();
+        let mut b = Live::start(&engine, &svc, "/core/lookup?key=e&follow=1");
+        b.run_until_waiting();
+        assert_eq!(stdout(&b), "read one\n", "{end}");
+        assert!(b.done.is_none());
+        a.wake();
+        assert!(a.done.is_some(), "{end}");
+        assert!(svc.streams.is_empty(), "{end}: the insert left the table");
+        b.wake();
+        assert_eq!(b.body(), "one|ERROR", "{end}");
+        let failed = b
+            .trace
+            .iter()
+            .rfind(|e| e.qualified_name() == "fastly_http_body::read")
+            .unwrap();
+        assert!(
+            failed.note.as_deref().unwrap().contains("stored nothing"),
+            "{end}: {:?}",
+            failed.note
+        );
+        let later = run(&engine, &svc, "GET", "/core/lookup?key=e");
+        assert_eq!(later.response.status, 404, "{end}: nothing is stored");
+    }
+}
+
+#[test]
+fn a_waiting_transaction_reads_the_holders_insert_once_it_starts() {
+    let engine = common::engine();
+    let svc = service();
+    // A claims the key and sleeps before inserting in two chunks.
+    let mut a = Live::start(
+        &engine,
+        &svc,
+        "/core/tx?key=t&sleep_ms=50&chunks=one,two&value=ignored",
+    );
+    a.run_until_waiting();
+    let mut b = Live::start(&engine, &svc, "/core/tx?key=t&follow=1");
+    b.run_until_waiting();
+    b.wake();
+    assert!(
+        b.done.is_none(),
+        "B waits while A has not started its insert"
+    );
+    assert_eq!(stdout(&b), "");
+    // A starts its insert: B's transaction finds it and reads the first chunk.
+    a.wake();
+    assert_eq!(stdout(&a), "wrote one\n");
+    b.wake();
+    assert_eq!(stdout(&b), "read one\n");
+    assert!(b.done.is_none());
+    a.wake();
+    a.wake();
+    assert!(a.body().starts_with("inserted"), "{}", a.body());
+    assert_eq!(a.header("x-must-insert"), "true");
+    b.wake();
+    assert_eq!(b.body(), "found one|two");
+    assert_eq!(b.header("x-must-insert-or-update"), "false");
+    assert_eq!(b.header("x-found"), "true");
+    let tl = b
+        .trace
+        .iter()
+        .find(|e| e.qualified_name() == "fastly_cache::transaction_lookup")
+        .unwrap();
+    let note = tl.note.as_deref().unwrap();
+    assert!(
+        note.contains("request collapsing") && note.contains("as it is written"),
+        "{note}"
+    );
+    assert!(svc.collapser.is_empty() && svc.streams.is_empty());
+}
+
+#[test]
+fn a_second_transaction_of_one_execution_reads_the_first_ones_insert() {
+    let engine = common::engine();
+    let svc = service();
+    // The second looks up while the first writes: it finds the insert under way.
+    let r = run(&engine, &svc, "GET", "/core/tx2?key=two&mode=stream");
+    ok(&r);
+    assert_eq!(r.body_text(), "tx2 must_insert=false; found part1part2");
+    assert_eq!(
+        spans(&r)
+            .iter()
+            .filter(|s| s.name == "transaction_insert")
+            .count(),
+        1,
+        "one insert: one origin of data"
+    );
+    // The second is looked up async before the first inserts: it is pending, and
+    // once the first has stored the object it finds it.
+    let r = run(&engine, &svc, "GET", "/core/tx2?key=two-async&mode=async");
+    ok(&r);
+    assert_eq!(
+        r.body_text(),
+        "tx2 pending=true must_insert=false; found from-tx1"
+    );
+    assert!(svc.collapser.is_empty());
+}
+
+#[test]
+fn a_second_transaction_blocked_on_the_first_alone_takes_the_obligation() {
+    for mode in ["blocked", "blocked-async", "blocked-async&timeout_ms=60000"] {
+        let engine = common::engine();
+        let svc = service();
+        let r = run(
+            &engine,
+            &svc,
+            "GET",
+            &format!("/core/tx2?key=b&mode={mode}"),
+        );
+        ok(&r);
+        assert_eq!(
+            r.body_text(),
+            "tx2 must_insert=true; stored from-tx2",
+            "{mode}"
+        );
+        assert!(
+            r.trace.iter().any(|e| e
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("takes the obligation"))),
+            "{mode}: {}",
+            summaries(&r)
+        );
+        assert!(svc.collapser.is_empty(), "{mode}");
+    }
+}
+
+#[test]
+fn a_replace_is_read_as_it_is_written_once_the_old_object_is_gone() {
+    let engine = common::engine();
+    let svc = service();
+    for (strategy, seen) in [("immediate", "old"), ("force_miss", "new1|new2")] {
+        let key = format!("r-{strategy}");
+        ok(&run(
+            &engine,
+            &svc,
+            "POST",
+            &format!("/core/insert?key={key}&value=old"),
+        ));
+        let mut a = Live::start(
+            &engine,
+            &svc,
+            &format!("/core/replace?key={key}&strategy={strategy}&chunks=new1,new2"),
+        );
+        a.run_until_waiting();
+        assert_eq!(stdout(&a), "wrote new1\n");
+        // `immediate` serves the old object until the new one is stored;
+        // `immediate_force_miss` removed it, so the new one is read as it is written.
+        let mut b = Live::start(&engine, &svc, &format!("/core/lookup?key={key}&follow=1"));
+        b.run_until_waiting();
+        a.wake();
+        b.wake();
+        a.wake();
+        b.wake();
+        assert_eq!(
+            a.body(),
+            "existing old (hits 0, meta \"\"); replaced",
+            "{strategy}"
+        );
+        assert_eq!(b.body(), seen, "{strategy}");
+        let later = run(&engine, &svc, "GET", &format!("/core/lookup?key={key}"));
+        assert_eq!(later.body_text(), "new1new2", "{strategy}");
+    }
+}
+
+#[test]
+fn an_execution_dropped_mid_insert_fails_its_readers_and_lets_go_of_the_key() {
+    // A driver dropped while its guest writes (Stop in the tab, a killed request):
+    // the insert's guard fails it, and the claim's guard releases the key.
+    let engine = common::engine();
+    let svc = service();
+    let mut a = Live::start(&engine, &svc, "/core/tx?key=d&chunks=one,two");
+    a.run_until_waiting();
+    let mut b = Live::start(&engine, &svc, "/core/lookup?key=d&follow=1");
+    b.run_until_waiting();
+    assert_eq!(stdout(&b), "read one\n");
+    drop(a);
+    assert!(svc.streams.is_empty() && svc.collapser.is_empty());
+    b.wake();
+    assert_eq!(b.body(), "one|ERROR");
+}

@@ -6,27 +6,45 @@
 //! - **Lookups.** `lookup` answers a cache handle at once; `get_state` gives FOUND,
 //!   USABLE (fresh, or stale within stale-while-revalidate), STALE and
 //!   USABLE_IF_ERROR. A found object counts a hit. The `request_headers` option picks
-//!   the variant a vary rule selects.
+//!   the variant a vary rule selects. When nothing usable is stored but an insert of
+//!   the key (and variant) is under way, in this or another execution, the lookup
+//!   finds that object (FOUND | USABLE, with the insert's options: max age, length if
+//!   given, user metadata, surrogate keys; no hits yet) and reads it as it is written
+//!   (see Streaming).
 //! - **Transactions** collapse concurrent requests: the first `transaction_lookup` of
 //!   a key that misses (or finds it stale past what stale-while-revalidate lets
 //!   others use, or is the first to find it within that window) gets
 //!   MUST_INSERT_OR_UPDATE and claims the key for its execution
-//!   ([`crate::cache::collapse`]). Another execution's transaction on that key then
-//!   waits (a usable stale object is answered at once, without the obligation) until
-//!   the claim is released — by the insert's body being closed, `transaction_update`,
+//!   ([`crate::cache::collapse`]). Another transaction on that key then waits (a
+//!   usable stale object is answered at once, without the obligation) until the
+//!   holder's insert starts — it then finds the object being inserted and reads it
+//!   as it is written — or the claim is released — by `transaction_update`,
 //!   `transaction_cancel`, closing the handle, abandoning the insert, or the end of
 //!   the execution — and looks again ([`super::claim`]: the wait never blocks the
 //!   host). `transaction_lookup_async` answers a busy handle (an async item that
 //!   `async_io.select`/`is_ready` take) and `cache_busy_handle_wait` the cache handle.
-//!   Two transactions of one execution on one key both hold the claim.
+//!   A second transaction of the same execution waits for the first in the same way
+//!   (it may find the first's insert under way and read it), except that a wait
+//!   nothing else can end — the guest is blocked on the second alone
+//!   (`transaction_lookup` itself, `cache_busy_handle_wait`, or a `select` whose other
+//!   handles cannot progress) while the first has not started its insert — takes the
+//!   obligation itself instead of stalling, as the HTTP cache API does.
 //! - **Inserts.** `insert`, `transaction_insert` and `replace_insert` answer a body
 //!   handle the guest writes ([`BodySink::CacheInsert`]); the object is stored when
 //!   the body is closed (`StreamingBody::finish`). An abandoned body, or one left
-//!   open when the guest ends, stores nothing; a body whose length differs from the
-//!   announced `length` stores nothing and its close answers ERROR.
-//!   `transaction_insert_and_stream_back` also answers a cache handle whose body reads
-//!   the object back, while it is written too (a read that has caught up with the
-//!   writer of the same execution answers ERROR: it would wait forever).
+//!   open when the guest ends (or traps), stores nothing; a body whose length differs
+//!   from the announced `length` stores nothing and its close answers ERROR.
+//! - **Streaming.** While an insert is written its bytes are in the service's table
+//!   of inserts under way ([`crate::cache::stream`], in memory): a body of an object
+//!   found there (by a lookup, a transaction, or the handle
+//!   `transaction_insert_and_stream_back` answers) gives every byte in order, once.
+//!   A read that has caught up with the writer waits for its next bytes when the
+//!   writer is another execution (re-checked on a short timer, never blocking the
+//!   host), and answers ERROR when it is this execution (only the guest, blocked in
+//!   the read, could write more). The read after the last byte is the end once the
+//!   insert is stored (or a range is complete); ERROR when the insert stored
+//!   nothing (abandoned, cut off by the end of the writer's execution, a length
+//!   mismatch or too large), as the platform's streaming miss fails.
 //! - **Update** (`transaction_update`) changes freshness and metadata without
 //!   rewriting the body; options whose bits are clear keep the stored values, and the
 //!   object's age starts again from the given initial age (0 by default).
@@ -49,19 +67,21 @@
 //! the TTL, state flags by name); every operation that touches the store is also a
 //! `cache` work span ([`span`]) the waterfall draws.
 
-use super::claim::{wait_for_claim, Then};
-use super::wait::{Completion, INVALID_HANDLE};
+use super::claim::{wait_for_claim, wait_until, Then};
+use super::wait::{Completion, Recheck, INVALID_HANDLE};
 use super::{Cx, HostResult, Registry};
+use crate::cache::stream::{Ended, Live, Read};
 use crate::cache::{self, Found, Meta, WriteOptions};
 use crate::memory::GuestMem;
 use crate::session::{
     cache_state as st, AsyncItem, Blocked, Body, BodySink, CacheBusy, CacheEntry, CacheHandle,
-    CacheTail, Insert, InsertKind, InsertState, LookupRequest, ReplaceHandle, ReplaceStrategy,
-    Session, WorkId, WorkKind, WorkResult,
+    CacheTail, Insert, InsertKind, LookupRequest, ReplaceHandle, ReplaceStrategy, Session, WorkId,
+    WorkKind, WorkResult,
 };
 use crate::status::Status;
 use crate::trace::{ArgValue, EventKind, HandleKind, TraceEvent};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// `cache_lookup_options_mask` bits.
 mod lookup_bits {
@@ -426,20 +446,70 @@ fn lookup_handle(req: LookupRequest, found: Option<Found>, state: u32, tx: bool)
     }
 }
 
-/// One attempt at a transactional lookup: `None` while another execution holds the
-/// key's claim and there is nothing usable to answer meanwhile.
-fn attempt(s: &mut Session, req: &LookupRequest) -> Option<CacheHandle> {
+/// What one attempt at a transactional lookup came to.
+enum Attempt {
+    /// The lookup can answer this handle.
+    Done(Box<CacheHandle>),
+    /// Another execution holds the key's claim, and there is nothing usable to answer
+    /// meanwhile: wait until it is released (or its insert starts).
+    Wait,
+    /// Another transaction of this execution holds the key's claim and has not started
+    /// its insert: wait for it, unless only the guest could end the wait (then
+    /// [`take_over`]).
+    SelfWait,
+}
+
+/// The insert being written under `req`'s key (by any execution) whose variant the
+/// lookup selects, if it is usable.
+fn live_object(s: &Session, req: &LookupRequest) -> Option<(Arc<Live>, u32)> {
+    let live = s.streams.find(&req.key, &req.headers)?;
+    let flags = flags_for(&live.object.meta, s.unix_ns());
+    (flags & st::USABLE != 0).then_some((live, flags))
+}
+
+/// A handle reading the insert `live` as it is written.
+fn live_handle(req: LookupRequest, live: Arc<Live>, flags: u32, tx: bool) -> CacheHandle {
+    CacheHandle {
+        lookup: req,
+        found: None,
+        state: flags,
+        transactional: tx,
+        obligation: false,
+        streaming: Some(live),
+        active_body: None,
+    }
+}
+
+/// One attempt at a transactional lookup.
+fn attempt(s: &mut Session, req: &LookupRequest) -> Attempt {
     let (found, mut flags) = look(s, req, false);
     let usable = flags & st::USABLE != 0;
     let fresh = usable && flags & st::STALE == 0;
     if !fresh {
-        // Missing or stale: someone must insert or update it.
-        let claims = &s.claims;
-        match s.cache.claim(claims, &req.key) {
+        // Missing or stale: someone must insert or update it. Another transaction of
+        // this execution that holds the key does not make this one a holder too.
+        let mine = s.claims.holds(&req.key);
+        let claim = if mine {
+            cache::collapse::Claim::Busy
+        } else {
+            let claims = &s.claims;
+            s.cache.claim(claims, &req.key)
+        };
+        match claim {
             cache::collapse::Claim::Won => flags |= st::MUST_INSERT_OR_UPDATE,
             // A stale object within stale-while-revalidate is used meanwhile.
             cache::collapse::Claim::Busy if usable => {}
-            cache::collapse::Claim::Busy => return None,
+            cache::collapse::Claim::Busy => {
+                // The holder's insert under way is read as it is written.
+                if let Some((live, flags)) = live_object(s, req) {
+                    return Attempt::Done(Box::new(live_handle(req.clone(), live, flags, true)));
+                }
+                return if mine {
+                    Attempt::SelfWait
+                } else {
+                    Attempt::Wait
+                };
+            }
         }
     }
     let mut found = found;
@@ -447,7 +517,86 @@ fn attempt(s: &mut Session, req: &LookupRequest) -> Option<CacheHandle> {
         let now = s.unix_ns();
         cache::record_hit(&mut **s.state.lock(), f, now);
     }
-    Some(lookup_handle(req.clone(), found, flags, true))
+    Attempt::Done(Box::new(lookup_handle(req.clone(), found, flags, true)))
+}
+
+/// A transactional lookup waiting for another transaction of this execution, in a
+/// wait only the guest could end (it is blocked in this one): it takes the obligation
+/// itself, as if it had missed, instead of waiting for ever.
+fn take_over(s: &mut Session, req: &LookupRequest) -> CacheHandle {
+    let (found, mut flags) = look(s, req, false);
+    let claims = &s.claims;
+    if s.cache.claim(claims, &req.key) == cache::collapse::Claim::Won {
+        flags |= st::MUST_INSERT_OR_UPDATE;
+    }
+    lookup_handle(req.clone(), found, flags, true)
+}
+
+const LIVE_NOTE: &str =
+    "found the object an insert under way is writing: its body is read as it is written";
+
+const TAKE_OVER_NOTE: &str = "another transaction of this execution holds this key and has not started its insert, and the guest is blocked on this one alone: it takes the obligation to insert or update too";
+
+/// True when the lookup `b` of a busy handle can proceed now: resolved, the key's
+/// claim is free, or its holder's insert is being written (and can be read).
+pub(crate) fn busy_ready(s: &Session, b: &CacheBusy) -> bool {
+    b.resolved.is_some()
+        || !(s.claims.busy(&b.lookup.key) || s.claims.holds(&b.lookup.key))
+        || live_object(s, &b.lookup).is_some()
+}
+
+/// True when the busy handle's lookup waits for another execution's claim (a wait the
+/// host ends: the claim is released, or the insert starts, elsewhere).
+pub(crate) fn busy_waits_for_another(s: &Session, b: &CacheBusy) -> bool {
+    b.resolved.is_none() && !s.claims.holds(&b.lookup.key)
+}
+
+/// The busy handle `h` waits for another transaction of this execution, in a wait
+/// nothing else can end: its lookup takes the obligation itself ([`take_over`]). True
+/// when it did.
+pub(crate) fn take_over_self_wait(s: &mut Session, h: u32) -> bool {
+    let lookup = match s.pending.async_items.get(&h) {
+        Some(AsyncItem::CacheBusy(b)) if b.resolved.is_none() => b.lookup.clone(),
+        _ => return false,
+    };
+    let (c, took) = match attempt(s, &lookup) {
+        Attempt::Done(c) => (*c, false),
+        Attempt::SelfWait => (take_over(s, &lookup), true),
+        Attempt::Wait => return false,
+    };
+    if let Some(AsyncItem::CacheBusy(b)) = s.pending.async_items.get_mut(&h) {
+        b.resolved = Some(c);
+    }
+    took
+}
+
+/// A transactional lookup that could not answer at once: take over a wait on this
+/// execution itself, else wait for the other execution (request collapsing).
+fn wait_or_take_over(
+    cx: &mut Cx<'_>,
+    first: Attempt,
+    req: LookupRequest,
+    out: u32,
+    start_us: f64,
+    op: &'static str,
+) -> HostResult {
+    match first {
+        Attempt::Done(c) => finish_tx(&mut cx.mem, cx.s, *c, out, start_us, false, op).into_cx(cx),
+        Attempt::SelfWait => {
+            cx.note(TAKE_OVER_NOTE);
+            let c = take_over(cx.s, &req);
+            finish_tx(&mut cx.mem, cx.s, c, out, start_us, false, op).into_cx(cx)
+        }
+        Attempt::Wait => {
+            cx.note("another execution is inserting this key: waiting (request collapsing)");
+            let key = req.key.clone();
+            let headers = req.headers.clone();
+            let ready = Box::new(move |s: &Session| {
+                !s.claims.busy(&key) || s.streams.find(&key, &headers).is_some()
+            });
+            wait_until(cx, ready, tx_then(req, out, start_us, op))
+        }
+    }
 }
 
 /// Store a handle and write it to `out`; the handle number.
@@ -492,15 +641,23 @@ fn finish_tx(
 ) -> Completion {
     let key = c.lookup.key.clone();
     let flags = c.state;
-    let note = waited.then(|| {
-        "request collapsing: waited until another execution released this key".to_string()
-    });
+    let live = c.found.is_none() && c.streaming.is_some();
+    let note = match (waited, live) {
+        (true, true) => Some(format!(
+            "request collapsing: waited until the insert of this key started; {LIVE_NOTE}"
+        )),
+        (false, true) => Some(LIVE_NOTE.to_string()),
+        (true, false) => {
+            Some("request collapsing: waited until another execution released this key".to_string())
+        }
+        (false, false) => None,
+    };
     span(
         s,
         op,
         &key,
         start_us,
-        outcome(flags),
+        if live { "streaming" } else { outcome(flags) },
         vec![("state", flags_arg(flags))],
         note.clone(),
     );
@@ -527,7 +684,11 @@ fn finish_tx(
 /// look again each time the key is free.
 fn tx_then(req: LookupRequest, out: u32, start_us: f64, op: &'static str) -> Then {
     Box::new(move |mem, s| {
-        let c = attempt(s, &req)?;
+        let c = match attempt(s, &req) {
+            Attempt::Done(c) => *c,
+            Attempt::Wait => return None,
+            Attempt::SelfWait => take_over(s, &req),
+        };
         Some(finish_tx(mem, s, c, out, start_us, true, op))
     })
 }
@@ -591,25 +752,19 @@ fn view(cx: &mut Cx<'_>, h: u32, replace: bool) -> HostResult<Option<View>> {
     if let Some(f) = &c.found {
         return Ok(Some(View::of_meta(&f.meta, now)));
     }
-    let Some(id) = c.streaming else {
+    let Some(live) = &c.streaming else {
         return Ok(None);
     };
-    let Some(ins) = cx.s.cache.inserts.get(&id) else {
-        return Ok(None);
-    };
-    Ok(Some(match &ins.state {
-        InsertState::Stored { found, .. } => View::of_meta(&found.meta, now),
-        _ => View {
-            max_age_ns: ins.opts.max_age_ns,
-            swr_ns: ins.opts.swr_ns,
-            age_ns: ins
-                .opts
-                .initial_age_ns
-                .saturating_add(now.saturating_sub(ins.started_ns)),
-            hits: 0,
-            length: ins.opts.length,
-            user_metadata: ins.opts.user_metadata.clone(),
-        },
+    Ok(Some(match live.ended() {
+        Some(Ended::Stored(found)) => View::of_meta(&found.meta, now),
+        _ => {
+            let m = &live.object.meta;
+            View {
+                length: m.length,
+                hits: 0,
+                ..View::of_meta(m, now)
+            }
+        }
     }))
 }
 
@@ -761,7 +916,7 @@ fn get_body(
         let c = cache_handle(cx, h)?;
         (
             c.found.clone(),
-            c.streaming,
+            c.streaming.clone(),
             c.active_body,
             c.lookup.always_use_requested_range,
         )
@@ -788,7 +943,7 @@ fn get_body(
             let (a, b) = select_range(bytes.len() as u64, from, to);
             Body::buffer(bytes[a as usize..b as usize].to_vec())
         }
-        (None, Some(id)) => match streamed_body(cx, id, from, to, always) {
+        (None, Some(live)) => match streamed_body(&live, from, to, always) {
             Ok(b) => b,
             Err(why) => {
                 cx.note(why);
@@ -819,157 +974,249 @@ fn get_body(
     Ok(Status::OK.0)
 }
 
-/// The body of an object streamed back from the insert `id`: whole once stored, else
+/// The body of an object read while it is inserted (`live`): whole once stored, else
 /// what is written so far and a tail that follows the writer.
 fn streamed_body(
-    cx: &mut Cx<'_>,
-    id: u32,
+    live: &Arc<Live>,
     from: Option<u64>,
     to: Option<u64>,
     always: bool,
 ) -> Result<Body, String> {
-    let ins =
-        cx.s.cache
-            .inserts
-            .get(&id)
-            .ok_or_else(|| "internal error: the insert is gone".to_string())?;
-    match &ins.state {
-        InsertState::Stored { bytes, .. } => {
+    match live.ended() {
+        Some(Ended::Failed(why)) => return Err(format!("the insert stored nothing: {why}")),
+        Some(Ended::Stored(_)) => {
+            let bytes = live.bytes();
             let (a, b) = select_range(bytes.len() as u64, from, to);
-            Ok(Body::buffer(bytes[a as usize..b as usize].to_vec()))
+            return Ok(Body::buffer(bytes[a as usize..b as usize].to_vec()));
         }
-        InsertState::Failed(why) => Err(format!("the insert stored nothing: {why}")),
-        InsertState::Open { body } => {
-            let written =
-                cx.s.http
-                    .bodies
-                    .get(*body)
-                    .map(|b| b.remaining().to_vec())
-                    .unwrap_or_default();
-            let (start, end) = match ins.opts.length {
-                Some(len) => {
-                    let (a, b) = select_range(len, from, to);
-                    (a, Some(b))
-                }
-                None if always => match (from, to) {
-                    (Some(f), Some(t)) => (f, Some(t.saturating_add(1))),
-                    (Some(f), None) => (f, None),
-                    _ => (0, None),
-                },
-                None => (0, None),
-            };
-            let have = written.len() as u64;
-            let a = start.min(have);
-            let b = end.map_or(have, |e| e.min(have));
-            let mut body = Body::buffer(written[a as usize..b.max(a) as usize].to_vec());
-            body.known_length = end.map(|e| e.saturating_sub(start));
-            body.cache_tail = Some(CacheTail {
-                insert: id,
-                pos: b.max(a),
-                end,
-            });
-            if end.is_some_and(|e| b >= e) {
-                body.cache_tail = None;
-            }
-            Ok(body)
-        }
+        None => {}
     }
+    let (start, end) = match live.object.meta.length {
+        Some(len) => {
+            let (a, b) = select_range(len, from, to);
+            (a, Some(b))
+        }
+        None if always => match (from, to) {
+            (Some(f), Some(t)) => (f, Some(t.saturating_add(1))),
+            (Some(f), None) => (f, None),
+            _ => (0, None),
+        },
+        None => (0, None),
+    };
+    let mut body = Body::buffer(Vec::new());
+    body.known_length = end.map(|e| e.saturating_sub(start));
+    body.cache_tail = Some(CacheTail {
+        live: live.clone(),
+        pos: start,
+        end,
+    });
+    // What is written so far is in the body at once.
+    if let Tail::Failed(why) = take_tail(&mut body) {
+        return Err(format!("the insert stored nothing: {why}"));
+    }
+    Ok(body)
 }
 
-/// A read of a stream-back body has used up what it holds: take the next bytes the
-/// insert has. `Err` when there are none and there never will be without the guest
-/// writing them (the writer is this execution), or the insert failed.
-pub(crate) fn pull_tail(s: &mut Session, body: u32) -> Result<(), String> {
-    let Some(tail) = s.http.bodies.get(body).and_then(|b| b.cache_tail) else {
-        return Ok(());
+/// What [`take_tail`] found.
+enum Tail {
+    /// Bytes were added to the body, or it has reached its end.
+    Ready,
+    /// Nothing yet: the writer is still writing.
+    Wait,
+    /// The insert stored nothing (why): the body ends here.
+    Failed(String),
+}
+
+/// Move the bytes the insert the body reads has beyond what it took into the body
+/// (the tail ends with the insert, or at the end of a range).
+fn take_tail(b: &mut Body) -> Tail {
+    let Some(t) = b.cache_tail.as_mut() else {
+        return Tail::Ready;
     };
-    let (bytes, finished) = match s.cache.inserts.get(&tail.insert).map(|i| &i.state) {
-        Some(InsertState::Stored { bytes, .. }) => (bytes.clone(), true),
-        Some(InsertState::Open { body: w }) => (
-            s.http
-                .bodies
-                .get(*w)
-                .map(|b| b.remaining().to_vec())
-                .unwrap_or_default(),
-            false,
-        ),
-        Some(InsertState::Failed(why)) => {
-            let why = format!("the object's insert stored nothing: {why}");
-            if let Some(b) = s.http.bodies.get_mut(body) {
+    match t.live.read(t.pos, t.end) {
+        Read::Bytes(bytes) => {
+            t.pos += bytes.len() as u64;
+            let done = t.end.is_some_and(|e| t.pos >= e);
+            b.data.extend_from_slice(&bytes);
+            if done {
                 b.cache_tail = None;
             }
-            return Err(why);
+            Tail::Ready
         }
-        None => return Err("internal error: the insert is gone".into()),
-    };
-    let have = bytes.len() as u64;
-    let stop = tail.end.map_or(have, |e| e.min(have));
-    let a = tail.pos.min(stop);
-    let chunk = bytes[a as usize..stop as usize].to_vec();
-    let done = finished || tail.end.is_some_and(|e| stop >= e);
-    if chunk.is_empty() && !done {
-        return Err(
-            "this body streams back an insert that this execution is still writing: it has read everything written so far, and more can only come from the guest itself"
-                .into(),
-        );
+        Read::End => {
+            b.cache_tail = None;
+            Tail::Ready
+        }
+        Read::Wait => Tail::Wait,
+        Read::Failed(why) => {
+            b.cache_tail = None;
+            b.known_length = None;
+            Tail::Failed(why)
+        }
     }
-    if let Some(b) = s.http.bodies.get_mut(body) {
-        b.data.extend_from_slice(&chunk);
-        b.cache_tail = if done {
-            None
-        } else {
-            Some(CacheTail { pos: stop, ..tail })
-        };
-    }
-    Ok(())
 }
 
-/// Start an insert: the writer body's handle goes to `body_out`.
-#[allow(clippy::too_many_arguments)]
+/// `http_body.read` of a body that reads an insert still being written, when what it
+/// holds is used up: the next bytes the writer has; the end once the insert is
+/// stored; ERROR when it stored nothing. A read that has caught up with a writer in
+/// another execution waits (re-checking on a short timer, never blocking the host);
+/// one that has caught up with this execution's own writer answers ERROR, since only
+/// the guest, blocked in this read, could write more.
+pub(crate) fn read_tail(
+    cx: &mut Cx<'_>,
+    body: u32,
+    buf: u32,
+    buf_len: u32,
+    nread_out: u32,
+) -> HostResult {
+    let owner = cx.s.claims.owner();
+    let Some(b) = cx.s.http.bodies.get_mut(body) else {
+        return Err(Status::BADF.into());
+    };
+    let writer = b.cache_tail.as_ref().map(|t| t.live.writer);
+    match take_tail(b) {
+        Tail::Ready => finish_read(&mut cx.mem, cx.s, body, buf, buf_len, nread_out).into_cx(cx),
+        Tail::Failed(why) => {
+            cx.note(format!("the object's insert stored nothing: {why}"));
+            Err(Status::ERROR.into())
+        }
+        Tail::Wait if writer == Some(owner) => {
+            cx.note("this body streams back an insert that this execution is still writing: it has read everything written so far, and more can only come from the guest itself");
+            Err(Status::ERROR.into())
+        }
+        Tail::Wait => {
+            cx.note("the object is still being written by another execution: the read waits for its next bytes");
+            let recheck = Recheck::start(cx.s);
+            cx.suspend(Box::new(Following {
+                body,
+                buf,
+                buf_len,
+                nread_out,
+                recheck: Some(recheck),
+                done: None,
+            }))
+        }
+    }
+}
+
+/// Give the guest up to `buf_len` bytes of the body (0: its end).
+fn finish_read(
+    mem: &mut GuestMem<'_>,
+    s: &mut Session,
+    body: u32,
+    buf: u32,
+    buf_len: u32,
+    nread_out: u32,
+) -> Completion {
+    let Some(b) = s.http.bodies.get_mut(body) else {
+        return Completion::status(Status::BADF);
+    };
+    let chunk = b.read_up_to(buf_len as usize);
+    if let Err(e) = mem
+        .write(buf, &chunk)
+        .and_then(|()| mem.write_u32(nread_out, chunk.len() as u32))
+    {
+        return Completion::status(Status::INVAL).with_note(e.to_string());
+    }
+    Completion {
+        code: Status::OK.0,
+        results: vec![("nread", ArgValue::Int(chunk.len() as i64))],
+        note: chunk.is_empty().then(|| "end of body".to_string()),
+    }
+}
+
+/// A read waiting for the next bytes of an insert another execution is writing.
+struct Following {
+    body: u32,
+    buf: u32,
+    buf_len: u32,
+    nread_out: u32,
+    recheck: Option<Recheck>,
+    done: Option<Completion>,
+}
+
+impl Blocked for Following {
+    fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
+        if !self.recheck.as_mut().is_some_and(|r| r.due(s)) {
+            return None;
+        }
+        let c = match s.http.bodies.get_mut(self.body).map(take_tail) {
+            Some(Tail::Wait) => return None,
+            Some(Tail::Ready) => {
+                finish_read(mem, s, self.body, self.buf, self.buf_len, self.nread_out)
+            }
+            Some(Tail::Failed(why)) => Completion::status(Status::ERROR)
+                .with_note(format!("the object's insert stored nothing: {why}")),
+            None => Completion::status(Status::BADF),
+        };
+        if let Some(r) = self.recheck.take() {
+            r.stop(s);
+        }
+        let code = c.code;
+        self.done = Some(c);
+        Some(code)
+    }
+
+    fn annotate(&mut self, ev: &mut TraceEvent) {
+        if let Some(c) = self.done.as_mut() {
+            c.annotate(ev);
+        }
+    }
+}
+
+/// Start an insert: the writer body's handle goes to `body_out`. From now on lookups
+/// find the object and read it as it is written ([`crate::cache::stream`]).
 fn start_insert(
     cx: &mut Cx<'_>,
     kind: InsertKind,
     key: Vec<u8>,
     opts: WriteOptions,
     claim: bool,
-    stream_back: bool,
     body_out: u32,
-) -> HostResult<u32> {
+) -> HostResult<(u32, Arc<Live>)> {
     let start_us = cx.s.elapsed_us();
-    let started_ns = cx.s.unix_ns();
+    let now = cx.s.unix_ns();
+    let mut writer = Body::buffer(Vec::new());
+    writer.known_length = None;
+    let Some(bh) = cx.s.http.bodies.insert(writer) else {
+        return Err(Status::LIMITEXCEEDED.into());
+    };
+    if let Err(e) = cx.mem.write_u32(body_out, bh) {
+        cx.s.http.bodies.take(bh);
+        return Err(e.into());
+    }
+    let object = cache::unstored(&key, opts.clone(), 0, now);
+    let writer = cx.s.streams.start(cx.s.claims.owner(), object);
+    let live = writer.live().clone();
     let id = cx.s.cache.add_insert(Insert {
         kind,
         key,
         opts,
         claim,
-        state: InsertState::Failed("not started".into()),
+        body: bh,
         start_us,
-        started_ns,
-        stream_back,
+        writer,
     });
-    let mut writer = Body::buffer(Vec::new());
-    writer.sink = BodySink::CacheInsert(id);
-    writer.known_length = None;
-    let Some(bh) = cx.s.http.bodies.insert(writer) else {
-        cx.s.cache.inserts.remove(&id);
-        return Err(Status::LIMITEXCEEDED.into());
-    };
-    if let Some(ins) = cx.s.cache.inserts.get_mut(&id) {
-        ins.state = InsertState::Open { body: bh };
-    }
-    if let Err(e) = cx.mem.write_u32(body_out, bh) {
-        cx.s.http.bodies.take(bh);
-        cx.s.cache.inserts.remove(&id);
-        return Err(e.into());
+    if let Some(b) = cx.s.http.bodies.get_mut(bh) {
+        b.sink = BodySink::CacheInsert(id);
     }
     cx.handle_result("body", HandleKind::Body, bh);
-    Ok(id)
+    Ok((id, live))
 }
 
-/// The insert `id` ends: stored with `bytes` (`Ok`) or not (`Err(why)`); its claim is
-/// released and its span recorded. The status its body's close answers.
+/// Bytes written (or appended) to the body of the insert `id`: readers of the object
+/// get them from now on.
+pub(crate) fn insert_write(s: &mut Session, id: u32, bytes: &[u8]) {
+    if let Some(ins) = s.cache.inserts.get(&id) {
+        ins.writer.write(bytes);
+    }
+}
+
+/// The insert `id` ends: stored with `bytes` (`Ok`) or not (`Err(why)`); its readers
+/// read to the end or fail, its claim is released and its span recorded. The status
+/// its body's close answers.
 fn end_insert(s: &mut Session, id: u32, bytes: Result<Vec<u8>, String>) -> Completion {
-    let Some(ins) = s.cache.inserts.get(&id) else {
+    let Some(mut ins) = s.cache.inserts.remove(&id) else {
         return Completion::status(Status::BADF);
     };
     let (kind, key, opts, claim, start_us) = (
@@ -979,11 +1226,10 @@ fn end_insert(s: &mut Session, id: u32, bytes: Result<Vec<u8>, String>) -> Compl
         ins.claim,
         ins.start_us,
     );
-    let stream_back = ins.stream_back;
     let mut args = vec![("max_age", ArgValue::Str(human_ns(opts.max_age_ns)))];
-    let (state, code, outcome, note) = match bytes {
+    let (ended, code, outcome, note) = match bytes {
         Err(why) => (
-            InsertState::Failed(why.clone()),
+            Ended::Failed(why.clone()),
             Status::OK,
             "abandoned",
             Some(why),
@@ -997,7 +1243,7 @@ fn end_insert(s: &mut Session, id: u32, bytes: Result<Vec<u8>, String>) -> Compl
                         bytes.len()
                     );
                     (
-                        InsertState::Failed(why.clone()),
+                        Ended::Failed(why.clone()),
                         Status::ERROR,
                         "length_mismatch",
                         Some(why),
@@ -1006,33 +1252,19 @@ fn end_insert(s: &mut Session, id: u32, bytes: Result<Vec<u8>, String>) -> Compl
                 _ => {
                     let now = s.unix_ns();
                     let limits = cache::Limits::from(&s.config.cache);
-                    let stored = cache::insert(
-                        &mut **s.state.lock(),
-                        &key,
-                        opts,
-                        bytes.clone(),
-                        now,
-                        limits,
-                    );
+                    let size = bytes.len();
+                    let stored =
+                        cache::insert(&mut **s.state.lock(), &key, opts, bytes, now, limits);
                     match stored {
-                        Some(found) => (
-                            InsertState::Stored {
-                                found: Box::new(found),
-                                bytes: if stream_back { bytes } else { Vec::new() },
-                            },
-                            Status::OK,
-                            "stored",
-                            None,
-                        ),
+                        Some(found) => (Ended::Stored(Box::new(found)), Status::OK, "stored", None),
                         None => {
                             let why = format!(
-                                "{} bytes is more than the cache holds (an object is at most {} bytes, the cache {} bytes): nothing is stored",
-                                bytes.len(),
+                                "{size} bytes is more than the cache holds (an object is at most {} bytes, the cache {} bytes): nothing is stored",
                                 cache::MAX_OBJECT_BYTES.min(limits.max_bytes),
                                 limits.max_bytes
                             );
                             (
-                                InsertState::Failed(why.clone()),
+                                Ended::Failed(why.clone()),
                                 Status::OK,
                                 "not_stored",
                                 Some(why),
@@ -1043,10 +1275,7 @@ fn end_insert(s: &mut Session, id: u32, bytes: Result<Vec<u8>, String>) -> Compl
             }
         }
     };
-    if let Some(ins) = s.cache.inserts.get_mut(&id) {
-        ins.state = state;
-        ins.claim = false;
-    }
+    ins.writer.end(ended);
     let mut note = note;
     if claim {
         let claims = &s.claims;
@@ -1065,9 +1294,10 @@ fn end_insert(s: &mut Session, id: u32, bytes: Result<Vec<u8>, String>) -> Compl
 }
 
 /// `http_body.close` of a cache insert's body: the object is stored (once a backend
-/// body appended to it has arrived whole).
+/// body appended to it has arrived whole; its bytes reach readers as they arrive).
 pub(crate) fn insert_body_closed(cx: &mut Cx<'_>, id: u32, mut b: Body) -> HostResult {
-    let bytes = b.take_remaining();
+    let rest = b.take_remaining();
+    insert_write(cx.s, id, &rest);
     if let Some(incoming) = b.incoming {
         let read = match incoming.read {
             Some(r) => r,
@@ -1080,13 +1310,22 @@ pub(crate) fn insert_body_closed(cx: &mut Cx<'_>, id: u32, mut b: Body) -> HostR
         );
         return cx.suspend(Box::new(Draining {
             id,
-            bytes,
             fetch: incoming.fetch,
             read,
             done: None,
         }));
     }
+    let bytes = written(cx.s, id);
     end_insert(cx.s, id, Ok(bytes)).into_cx(cx)
+}
+
+/// Every byte written to the insert `id`.
+fn written(s: &Session, id: u32) -> Vec<u8> {
+    s.cache
+        .inserts
+        .get(&id)
+        .map(|i| i.writer.live().bytes())
+        .unwrap_or_default()
 }
 
 /// `http_body.abandon` of a cache insert's body: nothing is stored.
@@ -1102,7 +1341,6 @@ pub(crate) fn insert_body_abandoned(cx: &mut Cx<'_>, id: u32) -> HostResult {
 /// A close waiting until the backend body appended to an insert has arrived whole.
 struct Draining {
     id: u32,
-    bytes: Vec<u8>,
     fetch: WorkId,
     read: WorkId,
     done: Option<Completion>,
@@ -1112,12 +1350,17 @@ impl Blocked for Draining {
     fn poll(&mut self, _: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
         let result = match s.work.take_result(self.read)? {
             WorkResult::BodyChunk { bytes, end } => {
-                self.bytes.extend_from_slice(&bytes);
-                if !end && self.bytes.len() as u64 <= cache::MAX_OBJECT_BYTES {
+                insert_write(s, self.id, &bytes);
+                let size = s
+                    .cache
+                    .inserts
+                    .get(&self.id)
+                    .map_or(0, |i| i.writer.live().written());
+                if !end && size <= cache::MAX_OBJECT_BYTES {
                     self.read = s.start_work(WorkKind::FetchBodyRead { fetch: self.fetch });
                     return None;
                 }
-                Ok(std::mem::take(&mut self.bytes))
+                Ok(written(s, self.id))
             }
             WorkResult::FetchFailed(e) => Err(format!(
                 "the backend body broke off ({}): nothing is stored",
@@ -1138,16 +1381,10 @@ impl Blocked for Draining {
     }
 }
 
-/// The execution ended: inserts still open store nothing, and every claim it holds is
-/// released so waiting executions go on.
+/// The execution ended: inserts still open store nothing (their readers' next read
+/// fails), and every claim it holds is released so waiting executions go on.
 pub(crate) fn end_of_execution(s: &mut Session) {
-    let open: Vec<u32> = s
-        .cache
-        .inserts
-        .iter()
-        .filter(|(_, i)| matches!(i.state, InsertState::Open { .. }))
-        .map(|(id, _)| *id)
-        .collect();
+    let open: Vec<u32> = s.cache.inserts.keys().copied().collect();
     for id in open {
         end_insert(
             s,
@@ -1268,8 +1505,19 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             cx.mem.write_u32(cache_handle_out, INVALID_HANDLE)?;
             let start_us = cx.s.elapsed_us();
             let (found, flags) = look(cx.s, &req, true);
-            span(cx.s, "lookup", &req.key, start_us, outcome(flags), vec![("state", flags_arg(flags))], None);
-            let c = lookup_handle(req, found, flags, false);
+            // Nothing usable stored: an insert under way is found, read as it is written.
+            let live = if flags & st::USABLE == 0 { live_object(cx.s, &req) } else { None };
+            let (c, flags) = match live {
+                Some((live, flags)) => {
+                    span(cx.s, "lookup", &req.key, start_us, "streaming", vec![("state", flags_arg(flags))], Some(LIVE_NOTE.into()));
+                    cx.note(LIVE_NOTE);
+                    (live_handle(req, live, flags, false), flags)
+                }
+                None => {
+                    span(cx.s, "lookup", &req.key, start_us, outcome(flags), vec![("state", flags_arg(flags))], None);
+                    (lookup_handle(req, found, flags, false), flags)
+                }
+            };
             let h = give_handle(&mut cx.mem, cx.s, CacheEntry::Cache(c), cache_handle_out)?;
             cx.handle_result("handle", HandleKind::Cache, h);
             cx.result("state", flags_arg(flags));
@@ -1281,7 +1529,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             let key = read_key(cx, key_ptr, key_len)?;
             let opts = read_write(cx, options_mask, options, WriteOptions::default(), &crate::http::Headers::new())?;
             cx.mem.write_u32(body_handle_out, INVALID_HANDLE)?;
-            start_insert(cx, InsertKind::Insert, key, opts, false, false, body_handle_out)?;
+            start_insert(cx, InsertKind::Insert, key, opts, false, body_handle_out)?;
             Ok(Status::OK.0)
         }
 
@@ -1290,14 +1538,8 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             let req = read_lookup(cx, key_ptr, key_len, options_mask, options)?;
             cx.mem.write_u32(cache_handle_out, INVALID_HANDLE)?;
             let start_us = cx.s.elapsed_us();
-            match attempt(cx.s, &req) {
-                Some(c) => finish_tx(&mut cx.mem, cx.s, c, cache_handle_out, start_us, false, "transaction_lookup").into_cx(cx),
-                None => {
-                    cx.note("another execution is inserting this key: waiting (request collapsing)");
-                    let key = req.key.clone();
-                    wait_for_claim(cx, key, tx_then(req, cache_handle_out, start_us, "transaction_lookup"))
-                }
-            }
+            let first = attempt(cx.s, &req);
+            wait_or_take_over(cx, first, req, cache_handle_out, start_us, "transaction_lookup")
         }
 
         ["fastly_cache" :: "transaction_lookup_async"]
@@ -1308,10 +1550,17 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 return Err(Status::LIMITEXCEEDED.into());
             }
             let start_us = cx.s.elapsed_us();
-            let resolved = attempt(cx.s, &req);
-            if resolved.is_none() {
-                cx.note("another execution is inserting this key: the busy handle is ready once it is done");
-            }
+            let resolved = match attempt(cx.s, &req) {
+                Attempt::Done(c) => Some(*c),
+                Attempt::Wait => {
+                    cx.note("another execution is inserting this key: the busy handle is ready once its insert starts or the key is released");
+                    None
+                }
+                Attempt::SelfWait => {
+                    cx.note("another transaction of this execution holds this key: the busy handle is ready once its insert starts or it lets go (waiting on this handle alone takes the obligation over)");
+                    None
+                }
+            };
             let ready = resolved.is_some();
             let item = AsyncItem::CacheBusy(Box::new(CacheBusy { lookup: req, resolved, start_us }));
             let Some(h) = cx.s.insert_async(item) else {
@@ -1341,14 +1590,8 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             if let Some(c) = resolved {
                 return finish_tx(&mut cx.mem, cx.s, c, cache_handle_out, start_us, false, op).into_cx(cx);
             }
-            match attempt(cx.s, &lookup) {
-                Some(c) => finish_tx(&mut cx.mem, cx.s, c, cache_handle_out, start_us, true, op).into_cx(cx),
-                None => {
-                    cx.note("another execution is inserting this key: waiting (request collapsing)");
-                    let key = lookup.key.clone();
-                    wait_for_claim(cx, key, tx_then(lookup, cache_handle_out, start_us, op))
-                }
-            }
+            let first = attempt(cx.s, &lookup);
+            wait_or_take_over(cx, first, lookup, cache_handle_out, start_us, op)
         }
 
         ["fastly_cache" :: "close_busy"]
@@ -1516,10 +1759,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             if r.strategy == ReplaceStrategy::ImmediateForceMiss {
                 if let Some(f) = &r.found {
                     cache::remove(&mut **cx.s.state.lock(), &f.id);
-                    cx.note("strategy immediate_force_miss: the old object is removed now; lookups miss until the new one is stored");
+                    cx.note("strategy immediate_force_miss: the old object is removed now; lookups find only the new one, read as it is written");
                 }
             }
-            start_insert(cx, InsertKind::Replace, r.lookup.key, opts, false, false, body_handle_out)?;
+            start_insert(cx, InsertKind::Replace, r.lookup.key, opts, false, body_handle_out)?;
             Ok(Status::OK.0)
         }
 
@@ -1604,13 +1847,12 @@ fn tx_insert(
     if let Some(out) = stream_back_out {
         cx.mem.write_u32(out, INVALID_HANDLE)?;
     }
-    let id = start_insert(
+    let (_, live) = start_insert(
         cx,
         InsertKind::Transaction,
         key.clone(),
         opts,
         true,
-        stream_back_out.is_some(),
         body_out,
     )?;
     // The obligation (and its claim) moves to the insert.
@@ -1629,7 +1871,7 @@ fn tx_insert(
             state: st::FOUND | st::USABLE | st::USABLE_IF_ERROR,
             transactional: false,
             obligation: false,
-            streaming: Some(id),
+            streaming: Some(live),
             active_body: None,
         };
         let h = give_handle(&mut cx.mem, cx.s, CacheEntry::Cache(back), out)?;

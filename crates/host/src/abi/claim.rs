@@ -12,7 +12,7 @@
 //! quicker) and keep waiting.
 //!
 //! - [`wait_for_claim`]: suspend the calling hostcall until `key` is free and its
-//!   continuation says it is finished.
+//!   continuation says it is finished ([`wait_until`]: until any condition).
 //! - [`Recheck`] alone serves a wait that has other things to watch too
 //!   (`async_io.select` on a cache busy handle, in `abi/wait.rs`).
 
@@ -26,9 +26,13 @@ use crate::trace::TraceEvent;
 /// done), `None` keeps waiting (the key was claimed again).
 pub(crate) type Then = Box<dyn FnMut(&mut GuestMem<'_>, &mut Session) -> Option<Completion> + Send>;
 
-/// A call suspended until another execution's claim on `key` is released.
+/// When a waiter looks again: at a re-check that finds this true.
+pub(crate) type Ready = Box<dyn Fn(&Session) -> bool + Send>;
+
+/// A call suspended until another execution's claim on `key` is released (or what
+/// else its `ready` waits for).
 struct UntilFree {
-    key: Vec<u8>,
+    ready: Ready,
     recheck: Option<Recheck>,
     then: Then,
     done: Option<Completion>,
@@ -40,7 +44,7 @@ impl Blocked for UntilFree {
         if !due {
             return None;
         }
-        if s.claims.busy(&self.key) {
+        if !(self.ready)(s) {
             return None;
         }
         let c = (self.then)(mem, s)?;
@@ -62,9 +66,17 @@ impl Blocked for UntilFree {
 /// Suspend the calling hostcall until no other execution holds `key`'s claim and
 /// `then` finishes the call (it runs at each re-check that finds the key free).
 pub(crate) fn wait_for_claim(cx: &mut Cx<'_>, key: Vec<u8>, then: Then) -> HostResult {
+    wait_until(cx, Box::new(move |s: &Session| !s.claims.busy(&key)), then)
+}
+
+/// Suspend the calling hostcall until `ready` (checked at each re-check) and `then`
+/// finishes the call: a collapsing wait that may end before the claim is released
+/// (a core cache transaction goes on once the holder's insert has started, to read
+/// it as it is written).
+pub(crate) fn wait_until(cx: &mut Cx<'_>, ready: Ready, then: Then) -> HostResult {
     let recheck = Some(Recheck::start(cx.s));
     cx.suspend(Box::new(UntilFree {
-        key,
+        ready,
         recheck,
         then,
         done: None,

@@ -23,10 +23,12 @@
 //! (`abandon` fails the request). See [`super::send`].
 //!
 //! The body of a core cache insert ([`BodySink::CacheInsert`]) is write-only too:
-//! writes and appends are buffered (a backend body still arriving may be appended),
+//! writes and appends go to the object being inserted, where its readers take them at
+//! once (a backend body still arriving may be appended; its close drains it),
 //! `close` stores the object and `abandon` stores nothing (see [`super::cache`]). A
-//! body that streams an insert back ([`crate::session::CacheTail`]) takes the
-//! writer's next bytes when a read has used up what it holds.
+//! body that reads an insert still being written ([`crate::session::CacheTail`])
+//! takes the writer's next bytes when a read has used up what it holds, and waits
+//! for them when the writer is another execution.
 //!
 //! As in Viceroy: a streaming body cannot be read, front-written or appended from
 //! (BADF), nor have its trailers read (INVAL); trailers of any other body can be read
@@ -272,11 +274,9 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             check_range(cx, buf, buf_len)?;
             let b = body_mut(cx, "body", body)?;
             if b.remaining().is_empty() && b.cache_tail.is_some() && buf_len > 0 {
-                // A cached object still being inserted: take what the writer has.
-                if let Err(why) = super::cache::pull_tail(cx.s, body) {
-                    cx.note(why);
-                    return Err(Status::ERROR.into());
-                }
+                // A cached object still being inserted: take what the writer has, or
+                // wait for it.
+                return super::cache::read_tail(cx, body, buf, buf_len, nread_out);
             }
             let b = body_mut(cx, "body", body)?;
             if b.remaining().is_empty() && b.incoming.is_some() && buf_len > 0 {
@@ -334,6 +334,12 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 return upload_chunk(cx, fetch, bytes);
             }
             cx.mem.write_u32(nwritten_out, n as u32)?;
+            if let BodySink::CacheInsert(id) = sink {
+                // Readers of the object being inserted get the bytes at once.
+                super::cache::insert_write(cx.s, id, &bytes);
+                cx.result("nwritten", ArgValue::Int(n as i64));
+                return Ok(Status::OK.0);
+            }
             let b = body_mut(cx, "body", body)?;
             let pos = b.pos.min(b.data.len());
             b.data.drain(..pos);
@@ -381,6 +387,15 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             }
             if let BodySink::UploadStream(fetch) = dst_sink {
                 return upload_chunk(cx, fetch, bytes);
+            }
+            if let BodySink::CacheInsert(id) = dst_sink {
+                // Readers of the object being inserted get the bytes at once (the rest
+                // of a backend body still arriving, when its close drains it).
+                super::cache::insert_write(cx.s, id, &bytes);
+                if let (Some(i), Some(to)) = (incoming, cx.s.http.bodies.get_mut(dst)) {
+                    to.incoming = Some(i);
+                }
+                return Ok(Status::OK.0);
             }
             let pos = to.pos.min(to.data.len());
             to.data.drain(..pos);

@@ -193,9 +193,7 @@ pub(crate) fn ready_order(s: &Session, h: u32) -> Option<u64> {
         },
         Some(AsyncItem::RequestPromise | AsyncItem::Kv(_)) => Some(0),
         // Ready once the lookup could proceed: resolved, or the key's claim is free.
-        Some(AsyncItem::CacheBusy(b)) => {
-            (b.resolved.is_some() || !s.claims.busy(&b.lookup.key)).then_some(0)
-        }
+        Some(AsyncItem::CacheBusy(b)) => super::cache::busy_ready(s, b).then_some(0),
         // Ready once the lookup could proceed: settled, or the key's claim is free.
         Some(AsyncItem::HttpCache(tx)) => super::http_cache::is_ready(s, tx).then_some(0),
         None => s.http.bodies.contains(h).then_some(0),
@@ -228,7 +226,7 @@ fn can_progress(s: &Session, handles: &[u32]) -> bool {
 /// ([`Recheck`]).
 fn waits_for_claim(s: &Session, h: u32) -> bool {
     match s.pending.async_items.get(&h) {
-        Some(AsyncItem::CacheBusy(b)) => b.resolved.is_none(),
+        Some(AsyncItem::CacheBusy(b)) => super::cache::busy_waits_for_another(s, b),
         Some(AsyncItem::HttpCache(_)) => super::http_cache::waits_for_another_execution(s, h),
         _ => false,
     }
@@ -288,11 +286,16 @@ pub(crate) fn wait(
         // An HTTP cache transaction waiting for another transaction of this execution:
         // only the guest could end that wait, and it is blocked in this one.
         let mut took = false;
+        let mut took_core = false;
         for h in &handles {
             took |= super::http_cache::take_over_self_wait(cx.s, *h);
+            took_core |= super::cache::take_over_self_wait(cx.s, *h);
         }
         if took {
             cx.note("an HTTP cache lookup waited for another transaction of this execution, which only the guest can finish: it takes the obligation to insert itself");
+        }
+        if took_core {
+            cx.note("a core cache transaction waited for another transaction of this execution, which only the guest can finish: it takes the obligation to insert or update itself");
         }
     }
     if let Some(i) = ready_index(cx.s, &handles) {

@@ -6,8 +6,9 @@
 //! wall time (unix ns, from the session's clock), does its work in one short step and
 //! keeps nothing outside the storage, so a later request, another tab or a reloaded
 //! worker sees exactly what the storage holds. What is *not* stored is who is fetching
-//! what right now: request collapsing is [`collapse::Collapser`], in memory, per
-//! service.
+//! what right now: request collapsing is [`collapse::Collapser`], and the core cache
+//! inserts being written (read by others as they are written) [`stream::Streams`],
+//! both in memory, per service.
 //!
 //! # Objects
 //!
@@ -48,6 +49,7 @@
 
 pub mod collapse;
 pub mod policy;
+pub mod stream;
 
 use crate::http::Headers;
 use crate::storage::Storage;

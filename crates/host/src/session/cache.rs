@@ -8,9 +8,11 @@
 
 use super::HandleTable;
 use crate::cache::collapse::{Claim, Claims};
+use crate::cache::stream::{Live, Writer};
 use crate::cache::{Found, WriteOptions};
 use crate::http::Headers;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// `cache_lookup_state` bits.
 pub mod state {
@@ -67,9 +69,9 @@ pub struct CacheHandle {
     /// This handle holds the key's claim (MUST_INSERT_OR_UPDATE, not yet insert,
     /// update or cancel): closing it releases the claim.
     pub obligation: bool,
-    /// The handle streams back the insert with this id
-    /// (`transaction_insert_and_stream_back`).
-    pub streaming: Option<u32>,
+    /// The handle reads an insert that is being written (its own, streamed back by
+    /// `transaction_insert_and_stream_back`, or one a lookup found under way).
+    pub streaming: Option<Arc<Live>>,
     /// The body handle of the last `get_body`: one stream at a time.
     pub active_body: Option<u32>,
 }
@@ -79,8 +81,8 @@ pub struct CacheHandle {
 pub enum ReplaceStrategy {
     /// Replace at once; the old object is served until the new one is complete.
     Immediate,
-    /// Replace at once, and remove the old object at once: lookups miss until the new
-    /// one is stored.
+    /// Replace at once, and remove the old object at once: lookups find only the new
+    /// one, read as it is written.
     ImmediateForceMiss,
     /// Wait for an insert or update under way (another execution's claim) first.
     Wait,
@@ -143,26 +145,9 @@ impl InsertKind {
     }
 }
 
-/// Where an insert is.
-#[derive(Clone, Debug)]
-pub enum InsertState {
-    /// The guest is writing the body (its body handle).
-    Open {
-        /// The body handle being written.
-        body: u32,
-    },
-    /// Stored (the bytes stay here for the handles that stream it back).
-    Stored {
-        /// The stored object.
-        found: Box<Found>,
-        /// Its body.
-        bytes: Vec<u8>,
-    },
-    /// Nothing was stored: abandoned, or the engine refused it.
-    Failed(String),
-}
-
 /// An insert the guest started: the object is stored when its body is closed.
+/// Meanwhile it is in the service's table of inserts being written
+/// ([`crate::cache::stream`]), where lookups find it and read it as it is written.
 #[derive(Debug)]
 pub struct Insert {
     /// Which call started it.
@@ -173,14 +158,12 @@ pub struct Insert {
     pub opts: WriteOptions,
     /// It holds the key's claim: it is released when the insert ends.
     pub claim: bool,
-    /// Where it is.
-    pub state: InsertState,
+    /// The body handle the guest writes.
+    pub body: u32,
     /// When it started (µs since the execution started), for its span.
     pub start_us: f64,
-    /// When it started (unix ns), for the age of the object streamed back.
-    pub started_ns: u64,
-    /// A cache handle streams it back: the stored bytes are kept for it.
-    pub stream_back: bool,
+    /// Where its bytes go, shared with its readers (dropping it fails the insert).
+    pub writer: Writer,
 }
 
 /// The core cache state of one request.
@@ -192,7 +175,8 @@ pub struct CacheHandles {
     pub inserts: HashMap<u32, Insert>,
     next_insert: u32,
     /// Claims this execution holds, counted by the handles and inserts that hold them
-    /// (two transactions of one execution on one key both hold it).
+    /// (a transaction that took the obligation over from another of this execution
+    /// counts twice).
     held: HashMap<Vec<u8>, usize>,
 }
 
@@ -265,13 +249,14 @@ pub struct CacheBusy {
     pub start_us: f64,
 }
 
-/// The part of a body that streams back from an insert still being written
-/// (`transaction_insert_and_stream_back`): a read that has used up what the body holds
-/// takes the next bytes of the insert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The part of a body that reads an insert still being written (streamed back by
+/// `transaction_insert_and_stream_back`, or found by a lookup while another execution
+/// writes it): a read that has used up what the body holds takes the next bytes of
+/// the insert, or waits for them.
+#[derive(Clone, Debug)]
 pub struct CacheTail {
-    /// The insert's id.
-    pub insert: u32,
+    /// The insert being read.
+    pub live: Arc<Live>,
     /// The next byte of the object to take.
     pub pos: u64,
     /// One past the last byte to take (a range's end), if any.

@@ -25,7 +25,7 @@ mod tracer;
 pub use body::{Body, BodySink, Incoming};
 pub use cache::{
     state as cache_state, CacheBusy, CacheEntry, CacheHandle, CacheHandles, CacheTail, Insert,
-    InsertKind, InsertState, LookupRequest, ReplaceHandle, ReplaceStrategy,
+    InsertKind, LookupRequest, ReplaceHandle, ReplaceStrategy,
 };
 pub use fuel::FuelMeter;
 pub use handles::{HandleTable, MAX_HANDLES};
@@ -163,6 +163,8 @@ pub struct Session {
     /// insert (a readthrough request takes its own owner, `Claims::another`, so two
     /// requests of one execution collapse too). Released when the execution ends.
     pub claims: Claims,
+    /// The service's core cache inserts being written ([`Service::streams`]).
+    pub streams: crate::cache::stream::Streams,
 }
 
 impl Session {
@@ -204,6 +206,7 @@ impl Session {
             pipes: Vec::new(),
             cache: CacheHandles::default(),
             claims,
+            streams: service.streams,
         }
     }
 

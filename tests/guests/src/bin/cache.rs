@@ -18,6 +18,21 @@
 //!   `execute_async`, `pending()` (printed) and `wait()`; `timeout_ms=` bounds the
 //!   collapsed wait (the SDK then selects on the busy handle). Body: `inserted <value>`, `found
 //!   <object>`, `updated`, `cancelled`, …
+//!
+//!   Writing in steps (`/core/insert`, `/core/tx` and `/core/replace`): `chunks=a,b`
+//!   writes each chunk (flushed, printed `wrote <chunk>`) with `chunk_ms=` (10) of
+//!   sleep after each, so another execution can read the object while it is
+//!   written; `end=abandon` abandons the body after them, `end=panic` traps,
+//!   `end=forget` ends without closing it. Reading as written (`/core/lookup` and `/core/tx`): `follow=1` reads
+//!   the body one `read` at a time, printing `read <bytes>` for each; the body is the
+//!   reads joined by `|`, ending in `|ERROR` when a read fails.
+//! - `GET /core/tx2`: two transactions of one execution on one key; `mode=` `stream`
+//!   (the first inserts `part1`, the second looks up, the first writes `part2` and
+//!   finishes, the second reads the object), `async` (the second is looked up with
+//!   `execute_async`, the first inserts `from-tx1`, then the second waits), `blocked`
+//!   (the second is looked up while the first has not inserted: it must insert
+//!   `from-tx2` itself) or `blocked-async` (the same through `execute_async` and
+//!   `wait`; `timeout_ms=` waits through `select`). Body: one `tx2 …` line.
 //! - `GET /core/stream`: `execute_and_stream_back`: writes `part1`, reads it back,
 //!   reads again (the reader has caught up with this execution's writer: an error),
 //!   writes `part2`, finishes, reads the rest. Body: `part1|<error or not>|part2`.
@@ -62,6 +77,7 @@ fn main(mut req: Request) -> Result<Response, Error> {
         "/core/insert" => insert(key, value, ttl, &q)?,
         "/core/tx" => transaction(key, value, ttl, &q)?,
         "/core/stream" => stream_back(key, ttl)?,
+        "/core/tx2" => two_transactions(key, ttl, &q)?,
         "/core/replace" => replace(key, value, ttl, &q)?,
         "/core/from-backend" => {
             let beresp = Request::get("http://origin.test/data").send("origin")?;
@@ -142,6 +158,10 @@ fn lookup(key: CacheKey, q: Q) -> Result<Response, Error> {
     };
     let from = q("from").and_then(|v| v.parse().ok());
     let to = q("to").and_then(|v| v.parse().ok());
+    if q("follow").as_deref() == Some("1") {
+        let body = follow(found.to_stream_from_range(from, to)?);
+        return Ok(describe(&found, Response::from_body(body)));
+    }
     let body = found.to_stream_from_range(from, to)?.into_bytes();
     Ok(describe(&found, Response::from_body(body)))
 }
@@ -178,14 +198,14 @@ fn insert(key: CacheKey, value: Vec<u8>, ttl: Duration, q: Q) -> Result<Response
         b = b.sensitive_data(true);
     }
     let mut w = b.execute()?;
-    w.write_all(&value)?;
     if q("abandon").as_deref() == Some("1") {
+        w.write_all(&value)?;
         w.abandon()?;
         return Ok(Response::from_body("abandoned"));
     }
-    match w.finish() {
+    match write_out(w, &value, q)? {
         Ok(()) => Ok(Response::from_body("stored")),
-        Err(e) => Ok(Response::from_status(500).with_body(format!("finish failed: {e}"))),
+        Err(e) => Ok(Response::from_status(500).with_body(e)),
     }
 }
 
@@ -228,7 +248,11 @@ fn transaction(key: CacheKey, value: Vec<u8>, ttl: Duration, q: Q) -> Result<Res
         let found = tx
             .found()
             .expect("a transaction without obligation found something");
-        let body = found.to_stream()?.into_bytes();
+        let body = if q("follow").as_deref() == Some("1") {
+            follow(found.to_stream()?).into_bytes()
+        } else {
+            found.to_stream()?.into_bytes()
+        };
         let mut text = b"found ".to_vec();
         text.extend_from_slice(&body);
         return Ok(flags(Response::from_body(text), &tx));
@@ -255,14 +279,136 @@ fn transaction(key: CacheKey, value: Vec<u8>, ttl: Duration, q: Q) -> Result<Res
         }
         _ => {
             let resp = flags(Response::new(), &tx);
-            let mut w = tx.insert(ttl).execute()?;
-            w.write_all(&value)?;
-            w.finish()?;
+            let w = tx.insert(ttl).execute()?;
+            if let Err(e) = write_out(w, &value, q)? {
+                return Ok(resp.with_status(500).with_body(e));
+            }
             let mut text = b"inserted ".to_vec();
             text.extend_from_slice(&value);
             Ok(resp.with_body(text))
         }
     }
+}
+
+/// Write `value` (or `chunks=`, one at a time) to an insert's body, then finish it
+/// (or `end=`): `Err` says what became of a body that was not finished.
+fn write_out(
+    mut w: fastly::http::body::StreamingBody,
+    value: &[u8],
+    q: Q,
+) -> Result<Result<(), String>, Error> {
+    match q("chunks") {
+        Some(chunks) => {
+            let ms = q("chunk_ms").and_then(|v| v.parse().ok()).unwrap_or(10);
+            for c in chunks.split(',') {
+                w.write_all(c.as_bytes())?;
+                w.flush()?;
+                println!("wrote {c}");
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+        }
+        None => w.write_all(value)?,
+    }
+    match q("end").as_deref() {
+        Some("abandon") => {
+            w.abandon()?;
+            Ok(Err("abandoned".into()))
+        }
+        Some("panic") => panic!("trapping in the middle of an insert"),
+        Some("forget") => {
+            std::mem::forget(w);
+            Ok(Err("forgot the insert".into()))
+        }
+        _ => Ok(w.finish().map_err(|e| format!("finish failed: {e}"))),
+    }
+}
+
+/// Read `body` one `read` at a time (each printed): the reads joined by `|`, and
+/// `|ERROR` when one fails.
+fn follow(mut body: fastly::Body) -> String {
+    let mut reads = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                println!("read {text}");
+                reads.push(text);
+            }
+            Err(_) => {
+                println!("read failed");
+                reads.push("ERROR".into());
+                break;
+            }
+        }
+    }
+    reads.join("|")
+}
+
+/// Two transactions of one execution on one key (`mode=`; see the routes).
+fn two_transactions(key: CacheKey, ttl: Duration, q: Q) -> Result<Response, Error> {
+    let read = |tx: &Transaction| -> Result<String, Error> {
+        Ok(match tx.found() {
+            Some(f) => format!(
+                "found {}",
+                String::from_utf8_lossy(&f.to_stream()?.into_bytes())
+            ),
+            None => "found nothing".into(),
+        })
+    };
+    let tx1 = Transaction::lookup(key.clone()).execute()?;
+    if !tx1.must_insert() {
+        return Ok(Response::from_status(409).with_body("already cached"));
+    }
+    let line = match q("mode").as_deref().unwrap_or("stream") {
+        "stream" => {
+            let mut w = tx1.insert(ttl).execute()?;
+            w.write_all(b"part1")?;
+            w.flush()?;
+            let tx2 = Transaction::lookup(key).execute()?;
+            w.write_all(b"part2")?;
+            w.finish()?;
+            format!("tx2 must_insert={}; {}", tx2.must_insert(), read(&tx2)?)
+        }
+        "async" => {
+            let p2 = Transaction::lookup(key).execute_async()?;
+            let pending = p2.pending()?;
+            let mut w = tx1.insert(ttl).execute()?;
+            w.write_all(b"from-tx1")?;
+            w.finish()?;
+            let tx2 = p2.wait()?;
+            format!(
+                "tx2 pending={pending} must_insert={}; {}",
+                tx2.must_insert(),
+                read(&tx2)?
+            )
+        }
+        mode => {
+            let tx2 = if mode == "blocked-async" {
+                let mut l = Transaction::lookup(key.clone());
+                if let Some(ms) = q("timeout_ms").and_then(|v| v.parse().ok()) {
+                    l = l.timeout(Duration::from_millis(ms));
+                }
+                l.execute_async()?.wait()?
+            } else {
+                Transaction::lookup(key.clone()).execute()?
+            };
+            let must = tx2.must_insert();
+            if must {
+                let mut w = tx2.insert(ttl).execute()?;
+                w.write_all(b"from-tx2")?;
+                w.finish()?;
+            }
+            drop(tx1);
+            let found = match core::lookup(key).execute()? {
+                Some(f) => String::from_utf8_lossy(&f.to_stream()?.into_bytes()).into_owned(),
+                None => "nothing".into(),
+            };
+            format!("tx2 must_insert={must}; stored {found}")
+        }
+    };
+    Ok(Response::from_body(line))
 }
 
 fn stream_back(key: CacheKey, ttl: Duration) -> Result<Response, Error> {
@@ -310,9 +456,10 @@ fn replace(key: CacheKey, value: Vec<u8>, ttl: Duration, q: Q) -> Result<Respons
         }
         None => "none".into(),
     };
-    let mut w = r.execute(ttl)?;
-    w.write_all(&value)?;
-    w.finish()?;
+    let w = r.execute(ttl)?;
+    if let Err(e) = write_out(w, &value, q)? {
+        return Ok(Response::from_status(500).with_body(format!("existing {existing}; {e}")));
+    }
     Ok(Response::from_body(format!(
         "existing {existing}; replaced"
     )))

@@ -151,16 +151,10 @@ fn request(url: String, method: &str, body: &[u8]) -> FetchRequest {
     // As the core sets it on every backend request.
     headers.append("cdn-loop", "edgeplay");
     FetchRequest {
-        backend: "origin_0".into(),
         method: method.into(),
-        url,
         headers,
         body: body.to_vec(),
-        body_stream: false,
-        connect_timeout_ms: None,
-        first_byte_timeout_ms: None,
-        between_bytes_timeout_ms: None,
-        stream_response: false,
+        ..FetchRequest::get("origin_0", &url)
     }
 }
 

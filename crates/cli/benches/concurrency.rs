@@ -40,16 +40,8 @@ fn request(backend: &str, addr: SocketAddr) -> FetchRequest {
     let mut headers = Headers::new();
     headers.append("host", addr.to_string());
     FetchRequest {
-        backend: backend.into(),
-        method: "GET".into(),
-        url: format!("http://{addr}/"),
         headers,
-        body: Vec::new(),
-        body_stream: false,
-        connect_timeout_ms: None,
-        first_byte_timeout_ms: None,
-        between_bytes_timeout_ms: None,
-        stream_response: false,
+        ..FetchRequest::get(backend, &format!("http://{addr}/"))
     }
 }
 

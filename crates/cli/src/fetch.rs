@@ -639,18 +639,7 @@ mod tests {
     use super::*;
 
     fn req(url: &str) -> FetchRequest {
-        FetchRequest {
-            backend: "b".into(),
-            method: "GET".into(),
-            url: url.into(),
-            headers: Headers::new(),
-            body: Vec::new(),
-            body_stream: false,
-            connect_timeout_ms: None,
-            first_byte_timeout_ms: None,
-            between_bytes_timeout_ms: None,
-            stream_response: false,
-        }
+        FetchRequest::get("b", url)
     }
 
     #[test]

@@ -353,16 +353,11 @@ async fn fetch_url(url: &str) -> Result<Vec<u8>> {
         headers.insert("host", a.as_str().as_bytes());
     }
     let req = edgeplay_host::FetchRequest {
-        backend: "guest".into(),
-        method: "GET".into(),
-        url: url.into(),
         headers,
-        body: Vec::new(),
-        body_stream: false,
         connect_timeout_ms: Some(10_000),
         first_byte_timeout_ms: Some(30_000),
         between_bytes_timeout_ms: Some(30_000),
-        stream_response: false,
+        ..edgeplay_host::FetchRequest::get("guest", url)
     };
     match crate::fetch::fetch(req).await {
         edgeplay_host::WorkResult::Fetched(r) if r.status == 200 => Ok(r.body),

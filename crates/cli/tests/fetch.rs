@@ -81,18 +81,7 @@ async fn read_request(s: &mut TcpStream) -> Option<Received> {
 }
 
 fn request(backend: &str, url: String) -> FetchRequest {
-    FetchRequest {
-        backend: backend.into(),
-        method: "GET".into(),
-        url,
-        headers: Headers::new(),
-        body: Vec::new(),
-        body_stream: false,
-        connect_timeout_ms: None,
-        first_byte_timeout_ms: None,
-        between_bytes_timeout_ms: None,
-        stream_response: false,
-    }
+    FetchRequest::get(backend, &url)
 }
 
 async fn run(req: FetchRequest) -> WorkResult {

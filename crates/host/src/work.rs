@@ -104,6 +104,25 @@ pub struct FetchRequest {
     pub stream_response: bool,
 }
 
+impl FetchRequest {
+    /// A `GET` of `url` to `backend`: no headers, no body, the platform's default
+    /// timeouts, answered whole (callers set what else they need).
+    pub fn get(backend: &str, url: &str) -> FetchRequest {
+        FetchRequest {
+            backend: backend.into(),
+            method: "GET".into(),
+            url: url.into(),
+            headers: Headers::new(),
+            body: Vec::new(),
+            body_stream: false,
+            connect_timeout_ms: None,
+            first_byte_timeout_ms: None,
+            between_bytes_timeout_ms: None,
+            stream_response: false,
+        }
+    }
+}
+
 /// A backend response, whole.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FetchResponse {

@@ -68,7 +68,7 @@
 //! `cache` work span ([`span`]) the waterfall draws.
 
 use super::claim::{wait_for_claim, wait_until, Then};
-use super::wait::{Completion, Recheck, INVALID_HANDLE};
+use super::wait::{Completion, Done, Recheck, INVALID_HANDLE};
 use super::{Cx, HostResult, Registry};
 use crate::cache::stream::{Ended, Live, Read};
 use crate::cache::{self, Found, Meta, WriteOptions};
@@ -1093,7 +1093,7 @@ pub(crate) fn read_tail(
                 buf_len,
                 nread_out,
                 recheck: Some(recheck),
-                done: None,
+                done: Done::default(),
             }))
         }
     }
@@ -1132,7 +1132,7 @@ struct Following {
     buf_len: u32,
     nread_out: u32,
     recheck: Option<Recheck>,
-    done: Option<Completion>,
+    done: Done,
 }
 
 impl Blocked for Following {
@@ -1152,15 +1152,11 @@ impl Blocked for Following {
         if let Some(r) = self.recheck.take() {
             r.stop(s);
         }
-        let code = c.code;
-        self.done = Some(c);
-        Some(code)
+        self.done.finish(c)
     }
 
     fn annotate(&mut self, ev: &mut TraceEvent) {
-        if let Some(c) = self.done.as_mut() {
-            c.annotate(ev);
-        }
+        self.done.annotate(ev);
     }
 }
 
@@ -1312,7 +1308,7 @@ pub(crate) fn insert_body_closed(cx: &mut Cx<'_>, id: u32, mut b: Body) -> HostR
             id,
             fetch: incoming.fetch,
             read,
-            done: None,
+            done: Done::default(),
         }));
     }
     let bytes = written(cx.s, id);
@@ -1343,7 +1339,7 @@ struct Draining {
     id: u32,
     fetch: WorkId,
     read: WorkId,
-    done: Option<Completion>,
+    done: Done,
 }
 
 impl Blocked for Draining {
@@ -1369,15 +1365,11 @@ impl Blocked for Draining {
             _ => Err("internal error: a body read got another answer".into()),
         };
         let c = end_insert(s, self.id, result);
-        let code = c.code;
-        self.done = Some(c);
-        Some(code)
+        self.done.finish(c)
     }
 
     fn annotate(&mut self, ev: &mut TraceEvent) {
-        if let Some(c) = self.done.as_mut() {
-            c.annotate(ev);
-        }
+        self.done.annotate(ev);
     }
 }
 

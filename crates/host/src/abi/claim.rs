@@ -16,7 +16,7 @@
 //! - [`Recheck`] alone serves a wait that has other things to watch too
 //!   (`async_io.select` on a cache busy handle, in `abi/wait.rs`).
 
-use super::wait::{Completion, Recheck};
+use super::wait::{Completion, Done, Recheck};
 use super::{Cx, HostResult};
 use crate::memory::GuestMem;
 use crate::session::{Blocked, Session};
@@ -35,7 +35,7 @@ struct UntilFree {
     ready: Ready,
     recheck: Option<Recheck>,
     then: Then,
-    done: Option<Completion>,
+    done: Done,
 }
 
 impl Blocked for UntilFree {
@@ -51,15 +51,11 @@ impl Blocked for UntilFree {
         if let Some(r) = self.recheck.take() {
             r.stop(s);
         }
-        let code = c.code;
-        self.done = Some(c);
-        Some(code)
+        self.done.finish(c)
     }
 
     fn annotate(&mut self, ev: &mut TraceEvent) {
-        if let Some(c) = self.done.as_mut() {
-            c.annotate(ev);
-        }
+        self.done.annotate(ev);
     }
 }
 
@@ -79,6 +75,6 @@ pub(crate) fn wait_until(cx: &mut Cx<'_>, ready: Ready, then: Then) -> HostResul
         ready,
         recheck,
         then,
-        done: None,
+        done: Done::default(),
     }))
 }

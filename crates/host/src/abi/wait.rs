@@ -102,6 +102,28 @@ impl Completion {
     }
 }
 
+/// Where a suspended call keeps the [`Completion`] it finished with, until its trace
+/// event is annotated: [`Done::finish`] in `Blocked::poll`, [`Done::annotate`] in
+/// `Blocked::annotate`.
+#[derive(Debug, Default)]
+pub(crate) struct Done(Option<Completion>);
+
+impl Done {
+    /// Keep `c`; its code is the call's return value.
+    pub fn finish(&mut self, c: Completion) -> Option<i32> {
+        let code = c.code;
+        self.0 = Some(c);
+        Some(code)
+    }
+
+    /// Add the kept results and note to the call's trace event.
+    pub fn annotate(&mut self, ev: &mut TraceEvent) {
+        if let Some(c) = self.0.as_mut() {
+            c.annotate(ev);
+        }
+    }
+}
+
 /// How a wait finishes once an item is ready (or its timeout is over).
 pub(crate) enum Finish {
     /// Take the ready pending request and hand its response to the guest
@@ -238,7 +260,7 @@ pub(crate) struct Waiting {
     sleep: Option<WorkId>,
     recheck: Option<Recheck>,
     finish: Finish,
-    done: Option<Completion>,
+    done: Done,
 }
 
 impl Blocked for Waiting {
@@ -262,15 +284,11 @@ impl Blocked for Waiting {
             r.stop(s);
         }
         let c = self.finish.run(mem, s, &self.handles, index);
-        let code = c.code;
-        self.done = Some(c);
-        Some(code)
+        self.done.finish(c)
     }
 
     fn annotate(&mut self, ev: &mut TraceEvent) {
-        if let Some(c) = self.done.as_mut() {
-            c.annotate(ev);
-        }
+        self.done.annotate(ev);
     }
 }
 
@@ -328,7 +346,7 @@ pub(crate) fn wait(
         sleep,
         recheck,
         finish,
-        done: None,
+        done: Done::default(),
     }))
 }
 

@@ -154,18 +154,7 @@ mod tests {
     use super::*;
 
     fn req(backend: &str, url: &str) -> FetchRequest {
-        FetchRequest {
-            backend: backend.into(),
-            method: "GET".into(),
-            url: url.into(),
-            headers: Headers::new(),
-            body: Vec::new(),
-            body_stream: false,
-            connect_timeout_ms: None,
-            first_byte_timeout_ms: None,
-            between_bytes_timeout_ms: None,
-            stream_response: false,
-        }
+        FetchRequest::get(backend, url)
     }
 
     fn resp(status: u16, body: &[u8]) -> FetchResponse {

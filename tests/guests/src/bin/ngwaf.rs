@@ -7,22 +7,13 @@
 use fastly::security::{inspect, InspectConfig, InspectVerdict};
 use fastly::{Error, Request, Response};
 
-fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 #[fastly::main]
 fn main(req: Request) -> Result<Response, Error> {
-    let query = req.get_query_str().unwrap_or("").to_string();
     let mut config = InspectConfig::from_request(&req).workspace("w");
-    if param(&query, "nocorp") != Some("1") {
+    if req.get_query_parameter("nocorp") != Some("1") {
         config = config.corp("c");
     }
-    if let Some(ip) = param(&query, "ip").and_then(|v| v.parse().ok()) {
+    if let Some(ip) = req.get_query_parameter("ip").and_then(|v| v.parse().ok()) {
         config = config.client_ip(ip);
     }
     let r = match inspect(config) {

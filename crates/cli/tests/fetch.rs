@@ -3,7 +3,7 @@
 //! failure is reported. No guest is involved.
 
 use edgeplay_cli::fetch::fetch;
-use edgeplay_host::{FetchError, FetchErrorKind, FetchRequest, FetchResponse, Headers, WorkResult};
+use edgeplay_host::{FetchError, FetchErrorKind, FetchRequest, FetchResponse, WorkResult};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

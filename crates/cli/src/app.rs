@@ -29,6 +29,46 @@ pub async fn main(cmd: Commands) -> ExitCode {
         Commands::Run(a) => run_cmd(a).await,
         Commands::Request(a) => request_cmd(a).await,
         Commands::Coverage(a) => coverage_cmd(a),
+        Commands::Build(a) => build_cmd(a),
+    }
+}
+
+/// `edgeplay build`.
+pub fn build_cmd(args: crate::cli::BuildArgs) -> ExitCode {
+    init_tracing(0, LogDest::Stderr, false);
+    let run = || -> Result<()> {
+        let engine_path = crate::jsbuild::find_engine(args.engine.as_deref())?;
+        let source = crate::jsbuild::read_source(&args.input)?;
+        let engine = Engine::new(native_platform());
+        let t0 = std::time::Instant::now();
+        let r = crate::jsbuild::build(&engine, &engine_path, &source, args.no_cache)?;
+        print!("{}", r.stdout);
+        if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow!("could not create {}: {e}", dir.display()))?;
+        }
+        std::fs::write(&args.output, &r.wasm)
+            .map_err(|e| anyhow!("could not write {}: {e}", args.output.display()))?;
+        let (load, init, write) = r.times_ms;
+        eprintln!(
+            "built {} ({} bytes) in {:.0} ms{}",
+            args.output.display(),
+            r.wasm.len(),
+            t0.elapsed().as_secs_f64() * 1000.0,
+            if r.cached {
+                " (cached)".to_string()
+            } else {
+                format!(": engine {load:.0} ms, initialisation {init:.0} ms, module {write:.0} ms")
+            }
+        );
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -46,6 +46,37 @@ pub enum Commands {
 
     /// Print which Compute ABI imports edgeplay emulates, per group.
     Coverage(CoverageArgs),
+
+    /// Build a JavaScript app into a Compute wasm with the JS SDK's engine, without
+    /// Node or Wizer (the output is what `js-compute-runtime --module-mode` writes).
+    Build(BuildArgs),
+}
+
+/// `edgeplay build`.
+#[derive(Args, Debug, Clone)]
+pub struct BuildArgs {
+    /// The app's JavaScript source (one file, an ES module; `fastly:*` imports work).
+    #[arg(value_name = "APP_JS")]
+    pub input: PathBuf,
+
+    /// Where to write the module.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "OUT_WASM",
+        default_value = "bin/main.wasm"
+    )]
+    pub output: PathBuf,
+
+    /// The JS SDK's engine (`fastly.wasm`); default `$EDGEPLAY_JS_ENGINE`, else
+    /// `node_modules/@fastly/js-compute/fastly.wasm` here or in `~/.cache/edgeplay/js`.
+    #[arg(long = "engine", value_name = "PATH")]
+    pub engine: Option<PathBuf>,
+
+    /// Build even when the same engine and source were built before (builds are
+    /// cached in `~/.cache/edgeplay/builds`).
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
 }
 
 /// `edgeplay serve`.

@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod driver;
 pub mod fetch;
+pub mod jsbuild;
 pub mod load;
 pub mod logging;
 pub mod platform;

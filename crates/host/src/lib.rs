@@ -56,6 +56,7 @@ pub mod abi;
 pub mod driver;
 pub mod engine;
 pub mod exec;
+pub mod jsbuild;
 
 pub use collect::{Collected, FinalResponse, LogLine};
 pub use config::ServiceConfig;

@@ -1,0 +1,158 @@
+//! `edgeplay build app.js -o app.wasm`: a JS Compute guest built by the core
+//! ([`edgeplay_host::jsbuild`]) instead of `js-compute-runtime` and Wizer, with a cache
+//! of finished builds keyed by the SHA-256 of engine, source and environment.
+
+use anyhow::{anyhow, Context, Result};
+use edgeplay_host::jsbuild::{BuildOptions, JsEngine, Source};
+use edgeplay_host::Engine;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The engine's path inside an npm install of the JS SDK.
+pub const ENGINE_IN_NODE_MODULES: &str = "node_modules/@fastly/js-compute/fastly.wasm";
+/// The variable naming the engine.
+pub const ENGINE_ENV: &str = "EDGEPLAY_JS_ENGINE";
+
+/// Where the JS SDK's engine is: `explicit`, else `$EDGEPLAY_JS_ENGINE`, else
+/// `node_modules/@fastly/js-compute/fastly.wasm` under the current directory or
+/// `~/.cache/edgeplay/js`. The error says how to get it.
+pub fn find_engine(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return if p.is_file() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(anyhow!("--engine {}: no such file", p.display()))
+        };
+    }
+    if let Some(p) = std::env::var_os(ENGINE_ENV).filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(anyhow!("{ENGINE_ENV}={}: no such file", p.display()))
+        };
+    }
+    let mut tried = vec![PathBuf::from(ENGINE_IN_NODE_MODULES)];
+    if let Some(home) = std::env::var_os("HOME") {
+        tried.push(
+            PathBuf::from(home)
+                .join(".cache/edgeplay/js")
+                .join(ENGINE_IN_NODE_MODULES),
+        );
+    }
+    tried.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        anyhow!(
+            "the JS SDK's engine (fastly.wasm) was not found; looked for {}. Install the SDK with `npm install @fastly/js-compute` (here, or in ~/.cache/edgeplay/js), or name the engine with --engine PATH or {ENGINE_ENV}",
+            tried
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )
+    })
+}
+
+/// The app as the engine sees it: the file, under its own name.
+pub fn read_source(path: &Path) -> Result<Source> {
+    let text = std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "app.js".into());
+    Ok(Source::single(&name, text))
+}
+
+/// The cache key of one build: engine, source files and environment.
+pub fn cache_key(engine_wasm: &[u8], source: &Source, opts: &BuildOptions) -> String {
+    let mut h = Sha256::new();
+    h.update(b"edgeplay-jsbuild-1\0");
+    h.update(Sha256::digest(engine_wasm));
+    h.update(source.main.as_bytes());
+    for (name, data) in &source.files {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((data.len() as u64).to_le_bytes());
+        h.update(data);
+    }
+    for (k, v) in &opts.env {
+        h.update(format!("{}={}\0", k.len(), k).as_bytes());
+        h.update(v.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The build cache's directory: `$EDGEPLAY_CACHE/builds`, else `~/.cache/edgeplay/builds`.
+pub fn cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("EDGEPLAY_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edgeplay")))?;
+    Some(base.join("builds"))
+}
+
+/// What one build did.
+#[derive(Debug)]
+pub struct BuildReport {
+    /// The module.
+    pub wasm: Vec<u8>,
+    /// True when it came from the cache.
+    pub cached: bool,
+    /// What the app printed during initialisation.
+    pub stdout: String,
+    /// Milliseconds: loading the engine, initialising, writing the module.
+    pub times_ms: (f64, f64, f64),
+}
+
+/// Build `source` with the engine at `engine_path` (cached unless `no_cache`).
+pub fn build(
+    engine: &Engine,
+    engine_path: &Path,
+    source: &Source,
+    no_cache: bool,
+) -> Result<BuildReport> {
+    let engine_wasm = std::fs::read(engine_path)
+        .with_context(|| format!("could not read the engine {}", engine_path.display()))?;
+    let opts = BuildOptions::default();
+    let key = cache_key(&engine_wasm, source, &opts);
+    let cached_path = cache_dir().map(|d| d.join(format!("{key}.wasm")));
+    if !no_cache {
+        if let Some(wasm) = cached_path.as_ref().and_then(|p| std::fs::read(p).ok()) {
+            return Ok(BuildReport {
+                wasm,
+                cached: true,
+                stdout: String::new(),
+                times_ms: (0.0, 0.0, 0.0),
+            });
+        }
+    }
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+    let t0 = Instant::now();
+    let js = JsEngine::new(engine, &engine_wasm).map_err(|e| anyhow!("{e}"))?;
+    let load = ms(t0);
+    let t1 = Instant::now();
+    let built = js
+        .build(engine, source, &opts)
+        .map_err(|e| anyhow!("{e}"))?;
+    let init = ms(t1);
+    let t2 = Instant::now();
+    let wasm = js
+        .write_module(&built.snapshot)
+        .map_err(|e| anyhow!("{e}"))?;
+    let write = ms(t2);
+    if let Some(p) = &cached_path {
+        // A cache that cannot be written is no failure: the next build is a miss.
+        if let Some(dir) = p.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, &wasm).is_ok() {
+            let _ = std::fs::rename(&tmp, p);
+        }
+    }
+    Ok(BuildReport {
+        wasm,
+        cached: false,
+        stdout: built.stdout,
+        times_ms: (load, init, write),
+    })
+}

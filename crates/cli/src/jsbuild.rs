@@ -110,8 +110,8 @@ pub fn build(
     source: &Source,
     no_cache: bool,
 ) -> Result<BuildReport> {
-    let engine_wasm = std::fs::read(engine_path)
-        .with_context(|| format!("could not read the engine {}", engine_path.display()))?;
+    // The text format too, as for guests (a stand-in engine in a test).
+    let engine_wasm = crate::load::read_guest(engine_path)?;
     let opts = BuildOptions::default();
     let key = cache_key(&engine_wasm, source, &opts);
     let cached_path = cache_dir().map(|d| d.join(format!("{key}.wasm")));

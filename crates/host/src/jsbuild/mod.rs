@@ -103,7 +103,8 @@ impl std::fmt::Display for ScriptError {
 }
 
 impl ScriptError {
-    /// Parse the engine's stderr: the first `<file>:<line>:<column>` naming the script.
+    /// Parse the engine's stderr: the first `<file>:<line>:<column>` naming the script
+    /// (the engine names it by its path relative to the app's directory).
     pub fn parse(message: String, file: &str, exit_code: i32) -> Self {
         let (line, column) = find_position(&message, file).unzip();
         ScriptError {
@@ -353,7 +354,7 @@ fn classify(
     let stderr = String::from_utf8_lossy(&store.data().stderr).into_owned();
     match e.downcast_ref::<BuildTrap>() {
         Some(BuildTrap::Exit(code)) => {
-            BuildError::Script(ScriptError::parse(stderr, &source.main_path(), *code))
+            BuildError::Script(ScriptError::parse(stderr, &source.main, *code))
         }
         Some(BuildTrap::Fastly(import)) => BuildError::FastlyCall {
             import: import.clone(),

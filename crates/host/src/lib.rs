@@ -43,6 +43,7 @@ pub mod outcome;
 pub mod platform;
 pub mod seed;
 pub mod service;
+pub mod snapshot;
 pub mod status;
 pub mod storage;
 pub mod trace;

@@ -11,11 +11,11 @@
 //! let js = JsEngine::new(&engine, &fastly_wasm)?;          // prepare + compile, once
 //! let built = js.build(&Source::single("app.js", src), &BuildOptions::default())?;
 //! let wasm = js.write_module(&built.snapshot)?;             // (a) Wizer's output
-//! let guest = engine.load_snapshot(&js, Arc::new(built.snapshot))?; // (b) run from it
+//! let guest = js.guest_for(Arc::new(built.snapshot));       // (b) run from it
 //! ```
 //!
 //! (a) [`JsEngine::write_module`] writes the module Wizer would (see [`rewrite`]), for
-//! download and deploy; (b) [`crate::Engine::load_snapshot`] keeps the compiled
+//! download and deploy; (b) [`JsEngine::guest_for`] keeps the compiled
 //! engine and starts each request from the snapshot (instantiate, grow memory, copy
 //! the image, set the globals, call `wizer.resume`), which skips compiling an 11 MB
 //! output per build.
@@ -24,12 +24,11 @@
 //! engine resolves `fastly:*` imports itself), so a single file needs no bundler.
 
 pub mod rewrite;
-pub mod snapshot;
 pub mod wasi;
 
 use crate::engine::{Engine, Guest};
+pub use crate::snapshot::{GlobalValue, Snapshot};
 use rewrite::Layout;
-pub use snapshot::{GlobalValue, Snapshot};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasi::{BuildTrap, BuildWasi, PREOPEN};
@@ -336,6 +335,24 @@ impl JsEngine {
             stderr: String::from_utf8_lossy(&view.stderr).into_owned(),
             fuel,
             wasi_calls: view.calls.clone(),
+        })
+    }
+
+    /// (b) A guest that starts every request from `snapshot` (taken by [`Self::build`]
+    /// of this engine): the compiled engine is shared, nothing is recompiled. Each
+    /// [`crate::Execution`] instantiates the engine, restores the snapshot
+    /// ([`crate::snapshot::restore`]) and calls `_start` (`wizer.resume`).
+    pub fn guest_for(&self, snapshot: Arc<Snapshot>) -> Arc<Guest> {
+        let g = &self.guest;
+        let mut info = g.info.clone();
+        info.cached = true;
+        info.load_us = 0;
+        Arc::new(Guest {
+            module: g.module.clone(),
+            linker: g.linker.clone(),
+            names: g.names.clone(),
+            info,
+            snapshot: Some(snapshot),
         })
     }
 

@@ -3,7 +3,7 @@
 //! - [`prepare`]: before initialisation, export every defined global (wasmi, like
 //!   wasmtime, reads a global only through an export) and the memory, and alias
 //!   `wizer.resume` as `_start` so the same bytes also load as a Compute guest that
-//!   starts from a snapshot ([`crate::Engine::load_snapshot`]).
+//!   starts from a snapshot ([`super::JsEngine::guest_for`]).
 //! - [`finish`]: after it, the module Wizer writes: the snapshot's memory as active
 //!   data segments, the memory's minimum the snapshot's size, each defined global
 //!   initialised to its snapshot value, the start section and the init exports
@@ -15,17 +15,13 @@
 //! count; the `name` section comes after the new data section; an export that a
 //! rename overwrites is dropped.
 
-use super::snapshot::{GlobalValue, Snapshot};
 use super::BuildError;
+use crate::snapshot::{GlobalValue, Snapshot};
+pub use crate::snapshot::{GLOBAL_EXPORT_PREFIX, MEMORY_EXPORT};
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{ConstExpr, RawSection};
 use wasmparser::{Parser, Payload, TypeRef};
 
-/// Export name prefix of the globals [`prepare`] exports: `__edgeplay_global_<n>`, `n`
-/// counting the module's defined globals (imported ones are not part of a snapshot).
-pub const GLOBAL_EXPORT_PREFIX: &str = "__edgeplay_global_";
-/// Export name of memory 0 in the prepared module.
-pub const MEMORY_EXPORT: &str = "__edgeplay_memory";
 /// The export Wizer calls to initialise the module.
 pub const INIT_EXPORT: &str = "wizer.initialize";
 /// The export that becomes `_start`.

@@ -1,4 +1,5 @@
-//! The state an initialised engine is captured as: its memory and its defined globals.
+//! The state an initialised engine is captured as ([`crate::jsbuild`]): its memory and
+//! its defined globals, and putting it back into a fresh instance ([`restore`]).
 //!
 //! [`Snapshot::data_segments`] cuts the memory the way Wizer does (`snapshot.rs`): each
 //! 64 KiB page is scanned for runs of non-zero bytes (a run never crosses a page
@@ -116,6 +117,55 @@ impl Snapshot {
         }
         runs
     }
+}
+
+/// Export name prefix of the globals a prepared engine exports: `__edgeplay_global_<n>`,
+/// `n` counting the module's defined globals (imported ones are not part of a snapshot).
+pub const GLOBAL_EXPORT_PREFIX: &str = "__edgeplay_global_";
+/// Export name of memory 0 in a prepared engine.
+pub const MEMORY_EXPORT: &str = "__edgeplay_memory";
+
+/// Put `snap` into a fresh `instance` of the prepared engine it was taken from: grow
+/// the memory to the snapshot's size, copy the image, set every mutable global. The
+/// instance then behaves as the module Wizer writes from the snapshot.
+pub fn restore(
+    mut store: impl wasmi::AsContextMut,
+    instance: &wasmi::Instance,
+    snap: &Snapshot,
+) -> Result<(), String> {
+    let memory = instance
+        .get_memory(&store, MEMORY_EXPORT)
+        .ok_or("the module is not a prepared engine: it exports no memory for a snapshot")?;
+    let pages = memory.size(&store);
+    if snap.pages() > pages {
+        memory.grow(&mut store, snap.pages() - pages).map_err(|e| {
+            format!(
+                "could not grow memory to the snapshot's {} pages: {e}",
+                snap.pages()
+            )
+        })?;
+    }
+    memory
+        .write(&mut store, 0, &snap.memory)
+        .map_err(|e| format!("could not write the snapshot's memory: {e}"))?;
+    for (i, v) in snap.globals.iter().enumerate() {
+        let name = format!("{GLOBAL_EXPORT_PREFIX}{i}");
+        let g = instance
+            .get_global(&store, &name)
+            .ok_or_else(|| format!("the module has no export {name}"))?;
+        if g.ty(&store).mutability() == wasmi::Mutability::Const {
+            continue;
+        }
+        let val = match *v {
+            GlobalValue::I32(x) => wasmi::Val::I32(x),
+            GlobalValue::I64(x) => wasmi::Val::I64(x),
+            GlobalValue::F32(x) => wasmi::Val::F32(f32::from_bits(x).into()),
+            GlobalValue::F64(x) => wasmi::Val::F64(f64::from_bits(x).into()),
+            GlobalValue::V128(x) => wasmi::Val::V128(x.into()),
+        };
+        g.set(&mut store, val).map_err(|e| format!("{name}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Memory images as base64 in JSON (a snapshot can be stored or handed to a worker).

@@ -257,6 +257,7 @@ fn a_missing_engine_says_how_to_get_it() {
         .arg("-o")
         .arg(src.with_extension("wasm"))
         .env("EDGEPLAY_JS_ENGINE", "")
+        .env("EDGEPLAY_CACHE", "")
         .env("HOME", src.parent().unwrap())
         .current_dir(src.parent().unwrap())
         .output()
@@ -266,5 +267,61 @@ fn a_missing_engine_says_how_to_get_it() {
         stderr(&o).contains("npm install @fastly/js-compute"),
         "{}",
         stderr(&o)
+    );
+}
+
+fn respond(text: &str) -> String {
+    format!("addEventListener(\"fetch\", (e) => e.respondWith(new Response(\"{text}\")));\n")
+}
+
+/// Poll `f` every 200 ms for up to 3 minutes (a debug build interprets slowly).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_secs(180) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn serve_app_js_builds_it_and_watch_rebuilds_on_change() {
+    engine();
+    let src = temp_file("watched.js", &respond("one"));
+    let server = Server::start(&src, &["--watch"]);
+    assert_eq!(server.request("GET", "/", &[], b"").text(), "one");
+    std::fs::write(&src, respond("two")).unwrap();
+    eventually("the rebuilt app", || {
+        server.request("GET", "/", &[], b"").text() == "two"
+    });
+    // A broken edit is reported and the last good build keeps serving.
+    std::fs::write(
+        &src,
+        "addEventListener(\"fetch\", (e) => {\n  let x = ;\n});\n",
+    )
+    .unwrap();
+    eventually("the syntax error in the log", || {
+        server.log().contains("SyntaxError")
+    });
+    assert!(server.log().contains("watched.js:2:11"), "{}", server.log());
+    assert!(
+        server.log().contains("still serving the previous version"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(server.request("GET", "/", &[], b"").text(), "two");
+}
+
+#[test]
+fn request_builds_a_js_app_given_as_input() {
+    engine();
+    let src = temp_file("direct.js", &respond("direct"));
+    let v = request(&src, &["/"]);
+    assert_eq!(
+        (v["status"].as_u64(), v["body"].as_str()),
+        (Some(200), Some("direct")),
+        "{v}"
     );
 }

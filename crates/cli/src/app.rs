@@ -185,6 +185,9 @@ pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.watch {
+        tokio::spawn(watch(ctx.clone(), args.shared.input()));
+    }
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -193,6 +196,31 @@ pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
     serve(listener, ctx, ctrl_c).await;
     info!("shutting down");
     ExitCode::SUCCESS
+}
+
+/// `serve --watch`: poll the input's bytes and reload it (rebuild a JavaScript app)
+/// when they change. A failed load is logged and the old guest keeps serving.
+async fn watch(ctx: Arc<ServeCtx>, input: std::path::PathBuf) {
+    let mut last = std::fs::read(&input).ok();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let now = std::fs::read(&input).ok();
+        if now.is_none() || now == last {
+            continue;
+        }
+        last = now;
+        info!("{} changed: reloading", input.display());
+        let (engine, path) = (ctx.engine.clone(), input.clone());
+        let loaded = tokio::task::spawn_blocking(move || load_guest(&engine, &path)).await;
+        match loaded {
+            Ok(Ok((guest, took))) => {
+                ctx.set_guest(guest);
+                info!("reloaded {} in {took:.1?}", input.display());
+            }
+            Ok(Err(e)) => error!("{e:#}; still serving the previous version"),
+            Err(e) => error!("reloading {} failed: {e}", input.display()),
+        }
+    }
 }
 
 /// `edgeplay run`: one execution, no server, the guest's exit code passed through.

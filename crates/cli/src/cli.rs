@@ -87,6 +87,11 @@ pub struct ServeArgs {
     #[arg(long = "addr", value_name = "ADDR")]
     pub socket_addr: Option<SocketAddr>,
 
+    /// Reload the input when it changes (a JavaScript app is rebuilt); requests under
+    /// way finish with the old one, and a failed build keeps the old one serving.
+    #[arg(long = "watch")]
+    pub watch: bool,
+
     /// Options shared with `run`.
     #[command(flatten)]
     pub shared: SharedArgs,

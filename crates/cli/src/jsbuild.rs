@@ -4,9 +4,10 @@
 
 use anyhow::{anyhow, Context, Result};
 use edgeplay_host::jsbuild::{BuildOptions, JsEngine, Source};
-use edgeplay_host::Engine;
+use edgeplay_host::{Engine, Guest};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The engine's path inside an npm install of the JS SDK.
@@ -16,7 +17,8 @@ pub const ENGINE_ENV: &str = "EDGEPLAY_JS_ENGINE";
 
 /// Where the JS SDK's engine is: `explicit`, else `$EDGEPLAY_JS_ENGINE`, else
 /// `node_modules/@fastly/js-compute/fastly.wasm` under the current directory or
-/// `~/.cache/edgeplay/js`. The error says how to get it.
+/// `$EDGEPLAY_CACHE/js` (default `~/.cache/edgeplay/js`, where `tests/js/build.sh`
+/// installs the SDK). The error says how to get it.
 pub fn find_engine(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = explicit {
         return if p.is_file() {
@@ -34,12 +36,8 @@ pub fn find_engine(explicit: Option<&Path>) -> Result<PathBuf> {
         };
     }
     let mut tried = vec![PathBuf::from(ENGINE_IN_NODE_MODULES)];
-    if let Some(home) = std::env::var_os("HOME") {
-        tried.push(
-            PathBuf::from(home)
-                .join(".cache/edgeplay/js")
-                .join(ENGINE_IN_NODE_MODULES),
-        );
+    if let Some(cache) = edgeplay_cache() {
+        tried.push(cache.join("js").join(ENGINE_IN_NODE_MODULES));
     }
     tried.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
         anyhow!(
@@ -82,12 +80,17 @@ pub fn cache_key(engine_wasm: &[u8], source: &Source, opts: &BuildOptions) -> St
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `$EDGEPLAY_CACHE`, else `~/.cache/edgeplay`.
+fn edgeplay_cache() -> Option<PathBuf> {
+    std::env::var_os("EDGEPLAY_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edgeplay")))
+}
+
 /// The build cache's directory: `$EDGEPLAY_CACHE/builds`, else `~/.cache/edgeplay/builds`.
 pub fn cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("EDGEPLAY_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edgeplay")))?;
-    Some(base.join("builds"))
+    Some(edgeplay_cache()?.join("builds"))
 }
 
 /// What one build did.
@@ -155,4 +158,35 @@ pub fn build(
         stdout: built.stdout,
         times_ms: (load, init, write),
     })
+}
+
+/// True for a path `serve`, `run` and `request` build as JavaScript.
+pub fn is_js(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("js" | "mjs")
+    )
+}
+
+/// Build the app at `path` and return a guest that starts each request from its
+/// snapshot (the compiled engine is kept: no module is written or recompiled).
+pub fn load_js(engine: &Engine, path: &Path) -> Result<Arc<Guest>> {
+    let engine_path = find_engine(None)?;
+    let engine_wasm = crate::load::read_guest(&engine_path)?;
+    let source = read_source(path)?;
+    let t0 = Instant::now();
+    let js = JsEngine::new(engine, &engine_wasm).map_err(|e| anyhow!("{e}"))?;
+    let built = js
+        .build(engine, &source, &BuildOptions::default())
+        .map_err(|e| anyhow!("could not build {}: {e}", path.display()))?;
+    if !built.stdout.is_empty() {
+        print!("{}", built.stdout);
+    }
+    tracing::info!(
+        "built {} in {:.0} ms (snapshot of {} KiB)",
+        path.display(),
+        t0.elapsed().as_secs_f64() * 1000.0,
+        built.snapshot.memory.len() / 1024
+    );
+    Ok(js.guest_for(Arc::new(built.snapshot)))
 }

@@ -36,8 +36,14 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
 }
 
 /// Read and load a guest; returns it and the wall time reading and preparing it took.
+/// A JavaScript file (`.js`, `.mjs`) is built first, with the JS SDK's engine
+/// ([`crate::jsbuild::load_js`]).
 pub fn load_guest(engine: &Engine, path: &Path) -> Result<(Arc<Guest>, Duration)> {
     let t0 = Instant::now();
+    if crate::jsbuild::is_js(path) {
+        let guest = crate::jsbuild::load_js(engine, path)?;
+        return Ok((guest, t0.elapsed()));
+    }
     let bytes = read_guest(path)?;
     let guest = engine
         .load(&bytes)

@@ -172,7 +172,7 @@ fn write_fdstat(mem: &mut GuestMem<'_>, ptr: u32, filetype: u8) -> Result<(), Me
     let rights = if filetype == FILETYPE_CHAR {
         u64::MAX
     } else {
-        u64::MAX & !RIGHTS_WRITE
+        !RIGHTS_WRITE
     };
     mem.write_u64(ptr + 8, rights)?;
     mem.write_u64(ptr + 16, rights)

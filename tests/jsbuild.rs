@@ -27,6 +27,23 @@ fn engine() -> PathBuf {
     p
 }
 
+/// A temp file whose directory, with the 11 MB modules built there, is removed at the
+/// end of the test.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn scratch(name: &str, text: &str) -> (PathBuf, Scratch) {
+    let p = temp_file(name, text);
+    (p.clone(), Scratch(p))
+}
+
 /// `edgeplay build SRC -o OUT --engine ENGINE ARGS...` with its own build cache.
 fn build(src: &Path, out: &Path, engine: &Path, args: &[&str]) -> Output {
     let cache = out.parent().unwrap().join("cache");
@@ -78,7 +95,7 @@ store = [{ key = "seeded", data = "hello", metadata = "meta-1" }]
 fn the_built_module_answers_like_the_sdk_clis_build() {
     let engine = engine();
     let app = repo_root().join("tests/js/app.js");
-    let out = temp_file("placeholder", "").with_file_name("ours.wasm");
+    let (out, _rm) = scratch("ours.wasm", "");
     let o = build(&app, &out, &engine, &["--no-cache"]);
     assert!(o.status.success(), "edgeplay build failed: {}", stderr(&o));
     assert!(stderr(&o).contains("built "), "{}", stderr(&o));
@@ -158,7 +175,7 @@ fn export_names(wasm: &[u8]) -> Vec<String> {
 #[test]
 fn a_syntax_error_names_its_line_and_column() {
     let engine = engine();
-    let src = temp_file(
+    let (src, _rm) = scratch(
         "broken.js",
         "addEventListener(\"fetch\", (e) => {\n  let x = ;\n});\n",
     );
@@ -173,7 +190,7 @@ fn a_syntax_error_names_its_line_and_column() {
 #[test]
 fn a_top_level_throw_is_a_build_error_with_the_engines_message() {
     let engine = engine();
-    let src = temp_file(
+    let (src, _rm) = scratch(
         "throws.js",
         "function f() { throw new Error(\"no config at start\"); }\nf();\n",
     );
@@ -187,7 +204,7 @@ fn a_top_level_throw_is_a_build_error_with_the_engines_message() {
 #[test]
 fn a_fastly_api_at_top_level_is_refused_by_the_engine() {
     let engine = engine();
-    let src = temp_file(
+    let (src, _rm) = scratch(
         "store.js",
         "import { ConfigStore } from \"fastly:config-store\";\nconst c = new ConfigStore(\"settings\");\n",
     );
@@ -212,8 +229,8 @@ const CALLS_FASTLY_AT_INIT: &str = r#"(module
 
 #[test]
 fn a_fastly_call_during_initialisation_names_the_import() {
-    let standin = temp_file("standin.wat", CALLS_FASTLY_AT_INIT);
-    let src = temp_file("app.js", "// anything\n");
+    let (standin, _rm_standin) = scratch("standin.wat", CALLS_FASTLY_AT_INIT);
+    let (src, _rm) = scratch("app.js", "// anything\n");
     let o = build(&src, &src.with_extension("wasm"), &standin, &[]);
     assert!(!o.status.success());
     let err = stderr(&o);
@@ -224,7 +241,7 @@ fn a_fastly_call_during_initialisation_names_the_import() {
 #[test]
 fn builds_are_cached_by_engine_and_source() {
     let engine = engine();
-    let src = temp_file(
+    let (src, _rm) = scratch(
         "cached.js",
         "addEventListener(\"fetch\", (e) => e.respondWith(new Response(\"one\")));\n",
     );
@@ -250,7 +267,7 @@ fn builds_are_cached_by_engine_and_source() {
 
 #[test]
 fn a_missing_engine_says_how_to_get_it() {
-    let src = temp_file("app.js", "// anything\n");
+    let (src, _rm) = scratch("app.js", "// anything\n");
     let o = Command::new(edgeplay_bin())
         .arg("build")
         .arg(&src)
@@ -289,7 +306,7 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 #[test]
 fn serve_app_js_builds_it_and_watch_rebuilds_on_change() {
     engine();
-    let src = temp_file("watched.js", &respond("one"));
+    let (src, _rm) = scratch("watched.js", &respond("one"));
     let server = Server::start(&src, &["--watch"]);
     assert_eq!(server.request("GET", "/", &[], b"").text(), "one");
     std::fs::write(&src, respond("two")).unwrap();
@@ -317,7 +334,7 @@ fn serve_app_js_builds_it_and_watch_rebuilds_on_change() {
 #[test]
 fn request_builds_a_js_app_given_as_input() {
     engine();
-    let src = temp_file("direct.js", &respond("direct"));
+    let (src, _rm) = scratch("direct.js", &respond("direct"));
     let v = request(&src, &["/"]);
     assert_eq!(
         (v["status"].as_u64(), v["body"].as_str()),

@@ -43,6 +43,9 @@ pub fn build_cmd(args: crate::cli::BuildArgs) -> ExitCode {
         let t0 = std::time::Instant::now();
         let r = crate::jsbuild::build(&engine, &engine_path, &source, args.no_cache)?;
         print!("{}", r.stdout);
+        if let Some(d) = r.details.as_ref().filter(|_| args.verbose) {
+            eprintln!("{d}");
+        }
         if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow!("could not create {}: {e}", dir.display()))?;

@@ -77,6 +77,10 @@ pub struct BuildArgs {
     /// cached in `~/.cache/edgeplay/builds`).
     #[arg(long = "no-cache")]
     pub no_cache: bool,
+
+    /// Also print the fuel the initialisation used and the WASI calls it made.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
 }
 
 /// `edgeplay serve`.

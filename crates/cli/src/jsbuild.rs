@@ -104,6 +104,8 @@ pub struct BuildReport {
     pub stdout: String,
     /// Milliseconds: loading the engine, initialising, writing the module.
     pub times_ms: (f64, f64, f64),
+    /// Fuel used and the WASI calls made (with counts), when not cached.
+    pub details: Option<String>,
 }
 
 /// Build `source` with the engine at `engine_path` (cached unless `no_cache`).
@@ -125,6 +127,7 @@ pub fn build(
                 cached: true,
                 stdout: String::new(),
                 times_ms: (0.0, 0.0, 0.0),
+                details: None,
             });
         }
     }
@@ -155,6 +158,17 @@ pub fn build(
     Ok(BuildReport {
         wasm,
         cached: false,
+        details: Some(format!(
+            "initialisation: {} units of fuel, {} bytes of memory; WASI calls: {}",
+            built.fuel,
+            built.snapshot.memory.len(),
+            built
+                .wasi_calls
+                .iter()
+                .map(|(n, c)| format!("{n} ×{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
         stdout: built.stdout,
         times_ms: (load, init, write),
     })

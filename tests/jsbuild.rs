@@ -125,6 +125,7 @@ fn the_built_module_answers_like_the_sdk_clis_build() {
     // The same module as the CLI's in shape: `_start` and no init exports.
     let wasm = std::fs::read(&out).unwrap();
     let exports = export_names(&wasm);
+    assert_eq!(exports, export_names(&std::fs::read(&theirs).unwrap()));
     assert!(exports.contains(&"_start".to_string()), "{exports:?}");
     assert!(
         !exports

@@ -157,7 +157,7 @@ fn main() {
     let snap = Arc::new(built.snapshot);
     let b = median(
         (0..n)
-            .map(|_| first_request(&engine, js.guest_for(snap.clone())))
+            .map(|_| first_request(&engine, js.guest_for(snap.clone()).unwrap()))
             .collect(),
     );
     let a = median(

@@ -202,5 +202,6 @@ pub fn load_js(engine: &Engine, path: &Path) -> Result<Arc<Guest>> {
         t0.elapsed().as_secs_f64() * 1000.0,
         built.snapshot.memory.len() / 1024
     );
-    Ok(js.guest_for(Arc::new(built.snapshot)))
+    js.guest_for(Arc::new(built.snapshot))
+        .map_err(|e| anyhow!("{e}"))
 }

@@ -40,6 +40,9 @@ pub struct Snapshot {
     pub memory: Vec<u8>,
     /// Each defined global's value.
     pub globals: Vec<GlobalValue>,
+    /// SHA-256 (hex) of the engine the snapshot was taken from: a snapshot only
+    /// restores into that engine.
+    pub engine_sha256: String,
 }
 
 /// One run of memory written as an active data segment.
@@ -193,6 +196,7 @@ mod tests {
         Snapshot {
             memory,
             globals: vec![],
+            engine_sha256: String::new(),
         }
     }
 

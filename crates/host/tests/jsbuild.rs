@@ -121,11 +121,19 @@ fn a_build_then_its_module_and_its_snapshot_run_the_same() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
     // (b) the compiled engine started from the snapshot.
     let snap = Arc::new(built.snapshot);
-    let out = run(&e, js.guest_for(snap.clone()));
+    let out = run(&e, js.guest_for(snap.clone()).unwrap());
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
     // Twice: each request starts from the snapshot, not from the previous one.
-    let out = run(&e, js.guest_for(snap));
+    let out = run(&e, js.guest_for(snap.clone()).unwrap());
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    // A snapshot belongs to its engine.
+    let other = JsEngine::new(
+        &e,
+        &wat::parse_str(ENGINE.replace("0x1122334455", "7")).unwrap(),
+    )
+    .unwrap();
+    let err = other.guest_for(snap).unwrap_err();
+    assert!(err.to_string().contains("another engine"), "{err}");
 }
 
 #[test]

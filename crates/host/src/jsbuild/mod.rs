@@ -11,7 +11,7 @@
 //! let js = JsEngine::new(&engine, &fastly_wasm)?;          // prepare + compile, once
 //! let built = js.build(&Source::single("app.js", src), &BuildOptions::default())?;
 //! let wasm = js.write_module(&built.snapshot)?;             // (a) Wizer's output
-//! let guest = js.guest_for(Arc::new(built.snapshot));       // (b) run from it
+//! let guest = js.guest_for(Arc::new(built.snapshot))?;      // (b) run from it
 //! ```
 //!
 //! (a) [`JsEngine::write_module`] writes the module Wizer would (see [`rewrite`]), for
@@ -327,6 +327,7 @@ impl JsEngine {
         let snapshot = Snapshot {
             memory: memory.data(&store).to_vec(),
             globals,
+            engine_sha256: self.sha256.clone(),
         };
         let view = store.data();
         Ok(Built {
@@ -342,18 +343,26 @@ impl JsEngine {
     /// of this engine): the compiled engine is shared, nothing is recompiled. Each
     /// [`crate::Execution`] instantiates the engine, restores the snapshot
     /// ([`crate::snapshot::restore`]) and calls `_start` (`wizer.resume`).
-    pub fn guest_for(&self, snapshot: Arc<Snapshot>) -> Arc<Guest> {
+    ///
+    /// A snapshot of another engine (another SDK version) is refused.
+    pub fn guest_for(&self, snapshot: Arc<Snapshot>) -> Result<Arc<Guest>, BuildError> {
+        if snapshot.engine_sha256 != self.sha256 {
+            return Err(BuildError::Engine(format!(
+                "the snapshot was taken from another engine (sha256 {}), not this one ({}): build the app again",
+                snapshot.engine_sha256, self.sha256
+            )));
+        }
         let g = &self.guest;
         let mut info = g.info.clone();
         info.cached = true;
         info.load_us = 0;
-        Arc::new(Guest {
+        Ok(Arc::new(Guest {
             module: g.module.clone(),
             linker: g.linker.clone(),
             names: g.names.clone(),
             info,
             snapshot: Some(snapshot),
-        })
+        }))
     }
 
     /// (a) The initialised module, as Wizer writes it ([`rewrite::finish`]).

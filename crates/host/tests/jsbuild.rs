@@ -234,3 +234,42 @@ fn a_module_that_is_not_an_engine_is_refused() {
     let err = JsEngine::new(&e, &hello).unwrap_err();
     assert!(err.to_string().contains("wizer.initialize"), "{err}");
 }
+
+/// `wizer.initialize` makes one WASI call with hostile arguments and exits with its
+/// errno: the view answers EFAULT, it never panics.
+fn exit_code_of(call: &str) -> i32 {
+    let wat = format!(
+        r#"(module
+        (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "fd_prestat_get" (func $prestat (param i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (func (export "wizer.initialize") (call $exit {call}))
+        (func (export "wizer.resume")))"#
+    );
+    let e = engine();
+    let js = JsEngine::new(&e, &wat::parse_str(wat).unwrap()).unwrap();
+    match js.build(&e, &Source::single("app.js", ""), &opts()) {
+        Err(BuildError::Script(s)) => s.exit_code,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn hostile_pointers_and_lengths_are_efault() {
+    const EFAULT: i32 = 21;
+    for call in [
+        "(call $fd_write (i32.const 1) (i32.const -8) (i32.const 2) (i32.const 0))",
+        "(call $fd_read (i32.const 0) (i32.const -4) (i32.const 1) (i32.const 0))",
+        "(call $random_get (i32.const 16) (i32.const -1))",
+        "(call $environ_get (i32.const -2) (i32.const -2))",
+        "(call $poll (i32.const -40) (i32.const 0) (i32.const 3) (i32.const 0))",
+        "(call $prestat (i32.const 3) (i32.const -2))",
+    ] {
+        assert_eq!(exit_code_of(call), EFAULT, "{call}");
+    }
+}

@@ -154,6 +154,15 @@ fn with(
     Ok(f((GuestMem::new(data), st)).unwrap_or(errno::FAULT))
 }
 
+/// `p + n` as a guest address; past the 32-bit space is out of bounds (EFAULT).
+fn off(p: u32, n: u64) -> Result<u32, MemError> {
+    u32::try_from(u64::from(p) + n).map_err(|_| MemError::OutOfBounds {
+        ptr: p,
+        len: n,
+        size: 0,
+    })
+}
+
 fn write_filestat(
     mem: &mut GuestMem<'_>,
     ptr: u32,
@@ -161,9 +170,9 @@ fn write_filestat(
     size: u64,
 ) -> Result<(), MemError> {
     mem.write(ptr, &[0u8; 64])?;
-    mem.write_u8(ptr + 16, filetype)?;
-    mem.write_u64(ptr + 24, 1)?;
-    mem.write_u64(ptr + 32, size)
+    mem.write_u8(off(ptr, 16)?, filetype)?;
+    mem.write_u64(off(ptr, 24)?, 1)?;
+    mem.write_u64(off(ptr, 32)?, size)
 }
 
 fn write_fdstat(mem: &mut GuestMem<'_>, ptr: u32, filetype: u8) -> Result<(), MemError> {
@@ -174,26 +183,17 @@ fn write_fdstat(mem: &mut GuestMem<'_>, ptr: u32, filetype: u8) -> Result<(), Me
     } else {
         !RIGHTS_WRITE
     };
-    mem.write_u64(ptr + 8, rights)?;
-    mem.write_u64(ptr + 16, rights)
+    mem.write_u64(off(ptr, 8)?, rights)?;
+    mem.write_u64(off(ptr, 16)?, rights)
 }
 
 /// Copy `src` into the iovecs at `iovs`; the number of bytes copied.
 fn scatter(mem: &mut GuestMem<'_>, iovs: u32, n: u32, src: &[u8]) -> Result<u32, MemError> {
     let mut done = 0usize;
     for i in 0..n {
-        let at = iovs.checked_add(i.checked_mul(8).ok_or(MemError::OutOfBounds {
-            ptr: iovs,
-            len: 8,
-            size: 0,
-        })?);
-        let at = at.ok_or(MemError::OutOfBounds {
-            ptr: iovs,
-            len: 8,
-            size: 0,
-        })?;
+        let at = off(iovs, 8 * u64::from(i))?;
         let buf = mem.read_u32(at)?;
-        let len = mem.read_u32(at + 4)? as usize;
+        let len = mem.read_u32(off(at, 4)?)? as usize;
         let take = len.min(src.len() - done);
         mem.write(buf, &src[done..done + take])?;
         done += take;
@@ -262,10 +262,10 @@ fn link_wasi(l: &mut Linker<BuildWasi>) -> Result<(), wasmi::errors::LinkerError
             with(&mut c, "environ_get", |(mut m, st)| {
                 let mut at = buf;
                 for (i, (k, v)) in st.env.iter().enumerate() {
-                    m.write_u32(ptrs + 4 * i as u32, at)?;
+                    m.write_u32(off(ptrs, 4 * i as u64)?, at)?;
                     let s = format!("{k}={v}\0");
                     m.write(at, s.as_bytes())?;
-                    at += s.len() as u32;
+                    at = off(at, s.len() as u64)?;
                 }
                 Ok(0)
             })
@@ -300,6 +300,8 @@ fn link_wasi(l: &mut Linker<BuildWasi>) -> Result<(), wasmi::errors::LinkerError
         "random_get",
         |mut c: Caller<'_, BuildWasi>, buf: u32, len: u32| {
             with(&mut c, "random_get", |(mut m, st)| {
+                // Bounds first: no allocation for a length the memory cannot hold.
+                m.slice(buf, len)?;
                 let mut bytes = vec![0u8; len as usize];
                 st.platform.random.fill(&mut bytes);
                 m.write(buf, &bytes)?;
@@ -312,11 +314,15 @@ fn link_wasi(l: &mut Linker<BuildWasi>) -> Result<(), wasmi::errors::LinkerError
         "fd_write",
         |mut c: Caller<'_, BuildWasi>, fd: u32, iovs: u32, n: u32, out: u32| {
             with(&mut c, "fd_write", |(mut m, st)| {
+                // The first non-empty iovec, as wasmtime-wasi writes (callers loop).
                 let mut bytes = Vec::new();
                 for i in 0..n {
-                    let at = iovs + 8 * i;
-                    let (buf, len) = (m.read_u32(at)?, m.read_u32(at + 4)?);
-                    bytes.extend_from_slice(&m.read_bytes(buf, len)?);
+                    let at = off(iovs, 8 * u64::from(i))?;
+                    let (buf, len) = (m.read_u32(at)?, m.read_u32(off(at, 4)?)?);
+                    if len > 0 {
+                        bytes = m.read_bytes(buf, len)?;
+                        break;
+                    }
                 }
                 match fd {
                     1 => st.stdout.extend_from_slice(&bytes),
@@ -345,7 +351,7 @@ fn link_wasi(l: &mut Linker<BuildWasi>) -> Result<(), wasmi::errors::LinkerError
                             .get(path.as_str())
                             .map(Vec::as_slice)
                             .unwrap_or(&[]);
-                        let from = (*pos as usize).min(data.len());
+                        let from = usize::try_from(*pos).unwrap_or(usize::MAX).min(data.len());
                         let got = scatter(&mut m, iovs, n, &data[from..])?;
                         *pos += got as u64;
                         got
@@ -459,7 +465,7 @@ fn link_wasi(l: &mut Linker<BuildWasi>) -> Result<(), wasmi::errors::LinkerError
                     return Ok(errno::BADF);
                 }
                 m.write_u32(out, 0)?;
-                m.write_u32(out + 4, PREOPEN.len() as u32)?;
+                m.write_u32(off(out, 4)?, PREOPEN.len() as u32)?;
                 Ok(0)
             })
         },
@@ -577,13 +583,13 @@ fn link_wasi(l: &mut Linker<BuildWasi>) -> Result<(), wasmi::errors::LinkerError
         |mut c: Caller<'_, BuildWasi>, subs: u32, events: u32, n: u32, out: u32| {
             with(&mut c, "poll_oneoff", |(mut m, _)| {
                 for i in 0..n {
-                    let sub = subs + 48 * i;
+                    let sub = off(subs, 48 * u64::from(i))?;
                     let userdata = m.read_u64(sub)?;
-                    let tag = m.slice(sub + 8, 1)?[0];
-                    let ev = events + 32 * i;
+                    let tag = m.slice(off(sub, 8)?, 1)?[0];
+                    let ev = off(events, 32 * u64::from(i))?;
                     m.write(ev, &[0u8; 32])?;
                     m.write_u64(ev, userdata)?;
-                    m.write_u8(ev + 10, tag)?;
+                    m.write_u8(off(ev, 10)?, tag)?;
                 }
                 m.write_u32(out, n)?;
                 Ok(0)

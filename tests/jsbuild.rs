@@ -343,3 +343,26 @@ fn request_builds_a_js_app_given_as_input() {
         "{v}"
     );
 }
+
+#[test]
+fn the_core_api_builds_a_multi_file_app_whose_imports_resolve_in_its_files() {
+    use edgeplay_host::jsbuild::{BuildOptions, JsEngine, Source};
+    let wasm = std::fs::read(engine()).unwrap();
+    let engine = edgeplay_host::Engine::new(edgeplay_host::Platform::deterministic());
+    let js = JsEngine::new(&engine, &wasm).unwrap();
+    let mut src = Source::single(
+        "app.js",
+        "import { greet } from \"./lib/greet.js\";\nconsole.log(\"init\", greet(\"build\"));\naddEventListener(\"fetch\", (e) => e.respondWith(new Response(greet(\"request\"))));\n",
+    );
+    src.files.insert(
+        "lib/greet.js".into(),
+        b"export function greet(who) { return `hello, ${who}`; }\n".to_vec(),
+    );
+    let built = js.build(&engine, &src, &BuildOptions::default()).unwrap();
+    assert_eq!(built.stdout, "init hello, build\n");
+    let out = std::env::temp_dir().join(format!("edgeplay-multi-{}.wasm", std::process::id()));
+    std::fs::write(&out, js.write_module(&built.snapshot).unwrap()).unwrap();
+    let v = request(&out, &["/"]);
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(v["body"], "hello, request", "{v}");
+}

@@ -138,7 +138,7 @@ pub fn build(
     let t1 = Instant::now();
     let built = js
         .build(engine, source, &opts)
-        .map_err(|e| anyhow!("{e}"))?;
+        .map_err(|e| anyhow!("could not build {}: {e}", source.main))?;
     let init = ms(t1);
     let t2 = Instant::now();
     let wasm = js

@@ -17,6 +17,9 @@
 //!   requests, answering mock and unreliable backends.
 //! - [`platform`] holds the traits the platform implements (clock, randomness).
 //! - [`trace`] records one event per hostcall.
+//! - [`jsbuild`] builds JS Compute guests from the JS SDK's engine: its initialisation
+//!   under wasmi, a [`snapshot`] of it, Wizer's rewrite, or a guest that starts each
+//!   request from the snapshot.
 //!
 //! The modules form layers, bottom up: the model (plain values and pure logic:
 //! `http`, `status`, `config`, `work`, `storage`, `backends`, `trace`, ...), the

@@ -366,3 +366,29 @@ fn the_core_api_builds_a_multi_file_app_whose_imports_resolve_in_its_files() {
     let _ = std::fs::remove_file(&out);
     assert_eq!(v["body"], "hello, request", "{v}");
 }
+
+#[test]
+fn edgeplay_build_follows_relative_imports() {
+    let engine = engine();
+    let (src, _rm) = scratch(
+        "main.js",
+        "import { greet } from \"./lib/greet.js\";\naddEventListener(\"fetch\", (e) => e.respondWith(new Response(greet(\"cli\"))));\n",
+    );
+    let dir = src.parent().unwrap();
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    std::fs::write(
+        dir.join("lib/greet.js"),
+        "import { punct } from \"../punct.js\";\nexport const greet = (who) => `hello, ${who}${punct}`;\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("punct.js"), "export const punct = \"!\";\n").unwrap();
+    let out = dir.join("main.wasm");
+    let o = build(&src, &out, &engine, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(request(&out, &["/"])["body"], "hello, cli!");
+    // An edit of an imported file is a new build, not the cached one.
+    std::fs::write(dir.join("punct.js"), "export const punct = \"?\";\n").unwrap();
+    let o = build(&src, &out, &engine, &[]);
+    assert!(!stderr(&o).contains("(cached)"), "{}", stderr(&o));
+    assert_eq!(request(&out, &["/"])["body"], "hello, cli?");
+}

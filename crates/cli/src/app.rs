@@ -201,13 +201,22 @@ pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `serve --watch`: poll the input's bytes and reload it (rebuild a JavaScript app)
-/// when they change. A failed load is logged and the old guest keeps serving.
+/// `serve --watch`: poll the input's bytes (a JavaScript app's files) and reload it
+/// (rebuild a JavaScript app) when they change. A failed load is logged and the old guest keeps serving.
 async fn watch(ctx: Arc<ServeCtx>, input: std::path::PathBuf) {
-    let mut last = std::fs::read(&input).ok();
+    // A JavaScript app is its files (the entry point and what it imports).
+    let read = |p: &Path| -> Option<Vec<u8>> {
+        if crate::jsbuild::is_js(p) {
+            let src = crate::jsbuild::read_source(p).ok()?;
+            Some(serde_json::to_vec(&src.files).unwrap_or_default())
+        } else {
+            std::fs::read(p).ok()
+        }
+    };
+    let mut last = read(&input);
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        let now = std::fs::read(&input).ok();
+        let now = read(&input);
         if now.is_none() || now == last {
             continue;
         }

@@ -51,14 +51,85 @@ pub fn find_engine(explicit: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
-/// The app as the engine sees it: the file, under its own name.
+/// Most files [`read_source`] follows imports to.
+pub const MAX_SOURCE_FILES: usize = 1000;
+
+/// The app as the engine sees it: the file under its own name, and the files it
+/// imports by relative path (`import … from "./lib.js"`, `import("./x.js")`,
+/// transitively), found in the file's directory and below. The scan for specifiers
+/// is textual and may pick up more than is imported; a file it misses makes the
+/// engine's own "Error opening file" build error.
 pub fn read_source(path: &Path) -> Result<Source> {
     let text = std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "app.js".into());
-    Ok(Source::single(&name, text))
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut source = Source::single(&name, text);
+    let mut todo = vec![name];
+    while let Some(file) = todo.pop() {
+        let base = Path::new(&file).parent().unwrap_or(Path::new(""));
+        let text = String::from_utf8_lossy(&source.files[&file]).into_owned();
+        for spec in relative_imports(&text) {
+            let Some(rel) = normalise(&base.join(spec)) else {
+                continue;
+            };
+            if source.files.contains_key(&rel) || source.files.len() >= MAX_SOURCE_FILES {
+                continue;
+            }
+            if let Ok(bytes) = std::fs::read(dir.join(&rel)) {
+                source.files.insert(rel.clone(), bytes);
+                todo.push(rel);
+            }
+        }
+    }
+    Ok(source)
+}
+
+/// `a/./b/../c` as `a/c`; `None` when it leaves the app's directory.
+fn normalise(p: &Path) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                parts.pop()?;
+            }
+            _ => return None,
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// The string literals starting `./` or `../` that follow `from` or `import`
+/// (`import x from "./a.js"`, `export * from './b.js'`, `import "./c.js"`,
+/// `import("./d.js")`).
+fn relative_imports(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for kw in ["from", "import"] {
+        let mut rest = text;
+        while let Some(i) = rest.find(kw) {
+            rest = &rest[i + kw.len()..];
+            let after = rest.trim_start().trim_start_matches('(').trim_start();
+            let Some(q) = after
+                .chars()
+                .next()
+                .filter(|c| matches!(c, '"' | '\'' | '`'))
+            else {
+                continue;
+            };
+            let lit = &after[1..];
+            if let Some(end) = lit.find(q) {
+                let spec = &lit[..end];
+                if spec.starts_with("./") || spec.starts_with("../") {
+                    out.push(spec);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The cache key of one build: engine, source files and environment.
@@ -204,4 +275,22 @@ pub fn load_js(engine: &Engine, path: &Path) -> Result<Arc<Guest>> {
     );
     js.guest_for(Arc::new(built.snapshot))
         .map_err(|e| anyhow!("{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_import_specifiers_are_found() {
+        let src = "import { a } from \"./a.js\";\nexport * from './lib/b.js';\nimport \"./c.js\";\nconst d = await import(\"../d.js\");\nimport { e } from \"fastly:env\";\n";
+        let mut found = relative_imports(src);
+        found.sort();
+        assert_eq!(found, vec!["../d.js", "./a.js", "./c.js", "./lib/b.js"]);
+        assert_eq!(
+            normalise(Path::new("lib/./x/../b.js")).as_deref(),
+            Some("lib/b.js")
+        );
+        assert_eq!(normalise(Path::new("../d.js")), None);
+    }
 }

@@ -30,6 +30,49 @@ pub async fn main(cmd: Commands) -> ExitCode {
         Commands::Request(a) => request_cmd(a).await,
         Commands::Coverage(a) => coverage_cmd(a),
         Commands::Test(a) => crate::fiddle::test_cmd(a).await,
+        Commands::Build(a) => build_cmd(a),
+    }
+}
+
+/// `edgeplay build`.
+pub fn build_cmd(args: crate::cli::BuildArgs) -> ExitCode {
+    init_tracing(0, LogDest::Stderr, false);
+    let run = || -> Result<()> {
+        let engine_path = crate::jsbuild::find_engine(args.engine.as_deref())?;
+        let source = crate::jsbuild::read_source(&args.input)?;
+        let engine = Engine::new(native_platform());
+        let t0 = std::time::Instant::now();
+        let r = crate::jsbuild::build(&engine, &engine_path, &source, args.no_cache)?;
+        print!("{}", r.stdout);
+        if let Some(d) = r.details.as_ref().filter(|_| args.verbose) {
+            eprintln!("{d}");
+        }
+        if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow!("could not create {}: {e}", dir.display()))?;
+        }
+        std::fs::write(&args.output, &r.wasm)
+            .map_err(|e| anyhow!("could not write {}: {e}", args.output.display()))?;
+        let (load, init, write) = r.times_ms;
+        eprintln!(
+            "built {} ({} bytes) in {:.0} ms{}",
+            args.output.display(),
+            r.wasm.len(),
+            t0.elapsed().as_secs_f64() * 1000.0,
+            if r.cached {
+                " (cached)".to_string()
+            } else {
+                format!(": engine {load:.0} ms, initialisation {init:.0} ms, module {write:.0} ms")
+            }
+        );
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -188,6 +231,9 @@ pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.watch {
+        tokio::spawn(watch(ctx.clone(), args.shared.input()));
+    }
     serve(listener, ctx, stop).await;
     info!("shutting down");
     ExitCode::SUCCESS
@@ -207,6 +253,40 @@ fn interrupted() -> impl std::future::Future<Output = ()> {
         }
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// `serve --watch`: poll the input's bytes (a JavaScript app's files) and reload it
+/// (rebuild a JavaScript app) when they change. A failed load is logged and the old guest keeps serving.
+async fn watch(ctx: Arc<ServeCtx>, input: std::path::PathBuf) {
+    // A JavaScript app is its files (the entry point and what it imports).
+    let read = |p: &Path| -> Option<Vec<u8>> {
+        if crate::jsbuild::is_js(p) {
+            let src = crate::jsbuild::read_source(p).ok()?;
+            Some(serde_json::to_vec(&src.files).unwrap_or_default())
+        } else {
+            std::fs::read(p).ok()
+        }
+    };
+    let mut last = read(&input);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let now = read(&input);
+        if now.is_none() || now == last {
+            continue;
+        }
+        last = now;
+        info!("{} changed: reloading", input.display());
+        let (engine, path) = (ctx.engine.clone(), input.clone());
+        let loaded = tokio::task::spawn_blocking(move || load_guest(&engine, &path)).await;
+        match loaded {
+            Ok(Ok((guest, _, took))) => {
+                ctx.set_guest(guest);
+                info!("reloaded {} in {took:.1?}", input.display());
+            }
+            Ok(Err(e)) => error!("{e:#}; still serving the previous version"),
+            Err(e) => error!("reloading {} failed: {e}", input.display()),
         }
     }
 }

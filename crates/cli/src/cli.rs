@@ -51,6 +51,41 @@ pub enum Commands {
     /// Run a fiddle (a JSON file or a link): its requests in order against one
     /// service state, with their assertions; exits 1 when one fails, 2 for a bad fiddle.
     Test(crate::fiddle::TestArgs),
+
+    /// Build a JavaScript app into a Compute wasm with the JS SDK's engine, without
+    /// Node or Wizer (the output is what `js-compute-runtime --module-mode` writes).
+    Build(BuildArgs),
+}
+
+/// `edgeplay build`.
+#[derive(Args, Debug, Clone)]
+pub struct BuildArgs {
+    /// The app's JavaScript source (one file, an ES module; `fastly:*` imports work).
+    #[arg(value_name = "APP_JS")]
+    pub input: PathBuf,
+
+    /// Where to write the module.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "OUT_WASM",
+        default_value = "bin/main.wasm"
+    )]
+    pub output: PathBuf,
+
+    /// The JS SDK's engine (`fastly.wasm`); default `$EDGEPLAY_JS_ENGINE`, else
+    /// `node_modules/@fastly/js-compute/fastly.wasm` here or in `~/.cache/edgeplay/js`.
+    #[arg(long = "engine", value_name = "PATH")]
+    pub engine: Option<PathBuf>,
+
+    /// Build even when the same engine and source were built before (builds are
+    /// cached in `~/.cache/edgeplay/builds`).
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+
+    /// Also print the fuel the initialisation used and the WASI calls it made.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
 }
 
 /// `edgeplay serve`.
@@ -60,6 +95,11 @@ pub struct ServeArgs {
     /// "Listening on" line then shows the port chosen).
     #[arg(long = "addr", value_name = "ADDR")]
     pub socket_addr: Option<SocketAddr>,
+
+    /// Reload the input when it changes (a JavaScript app is rebuilt); requests under
+    /// way finish with the old one, and a failed build keeps the old one serving.
+    #[arg(long = "watch")]
+    pub watch: bool,
 
     /// Options shared with `run`.
     #[command(flatten)]

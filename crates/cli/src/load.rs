@@ -68,10 +68,16 @@ pub fn read_guest_bytes(path: &Path) -> Result<Vec<u8>> {
     read_input(path).map(|i| i.wasm)
 }
 
-/// Read and load a guest (a module or a package); returns it, a package's
-/// `fastly.toml`, and the wall time reading and preparing it took.
+/// Read and load a guest (a module, a package, or a JavaScript file, `.js` or
+/// `.mjs`, built first with the JS SDK's engine: [`crate::jsbuild::load_js`]);
+/// returns it, a package's `fastly.toml`, and the wall time reading and preparing
+/// it took.
 pub fn load_guest(engine: &Engine, path: &Path) -> Result<(Arc<Guest>, Option<String>, Duration)> {
     let t0 = Instant::now();
+    if crate::jsbuild::is_js(path) {
+        let guest = crate::jsbuild::load_js(engine, path)?;
+        return Ok((guest, None, t0.elapsed()));
+    }
     let input = read_input(path)?;
     let guest = engine
         .load(&input.wasm)

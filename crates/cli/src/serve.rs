@@ -39,8 +39,8 @@ use tracing::{debug, error, info, info_span, warn, Instrument, Span};
 pub struct ServeCtx {
     /// The engine (module cache, platform).
     pub engine: Arc<Engine>,
-    /// The loaded guest.
-    pub guest: Arc<Guest>,
+    /// The loaded guest (replaced when `--watch` sees the input change).
+    guest: std::sync::RwLock<Arc<Guest>>,
     /// The service: its configuration and the state every request shares, kept in
     /// memory or in a state directory.
     pub state: ServiceState,
@@ -79,12 +79,24 @@ impl ServeCtx {
     ) -> Self {
         ServeCtx {
             engine,
-            guest,
+            guest: std::sync::RwLock::new(guest),
             state,
             opts,
             printer,
             next_id: AtomicU64::new(0),
         }
+    }
+}
+
+impl ServeCtx {
+    /// The guest new requests run.
+    pub fn guest(&self) -> Arc<Guest> {
+        self.guest.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Run `guest` for requests from now on (those under way finish with the old one).
+    pub fn set_guest(&self, guest: Arc<Guest>) {
+        *self.guest.write().unwrap_or_else(|e| e.into_inner()) = guest;
     }
 }
 
@@ -157,7 +169,7 @@ async fn handle(
     info!(parent: &span, "handling request {} {}", request.method, request.url);
     let exec = match crate::driver::start(
         &ctx.engine,
-        ctx.guest.clone(),
+        ctx.guest(),
         ctx.state.service.clone(),
         request,
         viceroy_request_id(id),

@@ -70,6 +70,9 @@ pub struct Guest {
     pub(crate) module: wasmi::Module,
     pub(crate) linker: wasmi::Linker<Session>,
     pub(crate) names: Arc<crate::names::FuncNames>,
+    /// The state each execution starts from instead of the module's own (a JS build
+    /// run from its snapshot: [`crate::jsbuild::JsEngine::guest_for`]).
+    pub(crate) snapshot: Option<Arc<crate::snapshot::Snapshot>>,
     /// What was loaded.
     pub info: GuestInfo,
 }
@@ -184,6 +187,7 @@ impl Engine {
                 linker: g.linker.clone(),
                 names: g.names.clone(),
                 info: g.info.clone(),
+                snapshot: g.snapshot.clone(),
             };
             g2.info.cached = true;
             g2.info.load_us = 0;
@@ -230,6 +234,7 @@ impl Engine {
             module,
             linker,
             names,
+            snapshot: None,
             info: GuestInfo {
                 size: wasm.len(),
                 sha256: hash.iter().map(|b| format!("{b:02x}")).collect(),

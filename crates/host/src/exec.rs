@@ -189,6 +189,10 @@ impl Execution {
             .linker
             .instantiate_and_start(&mut store, &guest.module)
             .map_err(|e| StartError::Instantiate(e.to_string()))?;
+        if let Some(snap) = &guest.snapshot {
+            crate::snapshot::restore(&mut store, &instance, snap)
+                .map_err(StartError::Instantiate)?;
+        }
         let memory = instance.get_memory(&store, "memory");
         store.data_mut().memory = memory;
         let start = instance

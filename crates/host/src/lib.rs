@@ -17,6 +17,9 @@
 //!   requests, answering mock and unreliable backends.
 //! - [`platform`] holds the traits the platform implements (clock, randomness).
 //! - [`trace`] records one event per hostcall.
+//! - [`jsbuild`] builds JS Compute guests from the JS SDK's engine: its initialisation
+//!   under wasmi, a [`snapshot`] of it, Wizer's rewrite, or a guest that starts each
+//!   request from the snapshot.
 //!
 //! The modules form layers, bottom up: the model (plain values and pure logic:
 //! `http`, `status`, `config`, `work`, `storage`, `backends`, `trace`, ...), the
@@ -45,6 +48,7 @@ pub mod outcome;
 pub mod platform;
 pub mod seed;
 pub mod service;
+pub mod snapshot;
 pub mod status;
 pub mod storage;
 pub mod trace;
@@ -58,6 +62,7 @@ pub mod abi;
 pub mod driver;
 pub mod engine;
 pub mod exec;
+pub mod jsbuild;
 
 pub use collect::{Collected, FinalResponse, LogLine};
 pub use config::ServiceConfig;

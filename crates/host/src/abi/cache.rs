@@ -68,7 +68,7 @@
 //! `cache` work span ([`span`]) the waterfall draws.
 
 use super::claim::{wait_for_claim, wait_until, Then};
-use super::wait::{Completion, Done, Recheck, INVALID_HANDLE};
+use super::completion::{Completion, Done, Recheck, INVALID_HANDLE};
 use super::{Cx, HostResult, Registry};
 use crate::cache::stream::{Ended, Live, Read};
 use crate::cache::{self, Found, Meta, WriteOptions};

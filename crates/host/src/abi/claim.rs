@@ -5,7 +5,7 @@
 //! Another execution of the service holds the claim ([`crate::cache::collapse`]); it
 //! releases it when it inserts, cancels or ends, and nothing tells this execution
 //! when. So the waiting call is suspended with a short re-check timer ([`Recheck`],
-//! in `abi/wait.rs`: a `WorkKind::Sleep` of [`super::wait::RECHECK_NS`], which every
+//! in `abi/wait.rs`: a `WorkKind::Sleep` of [`super::completion::RECHECK_NS`], which every
 //! driver — native, browser, the blocking test driver — already performs). Each time
 //! it is over the key is checked again; once the claim is free the waiter's
 //! continuation runs, and it may find the key claimed again (a third execution was
@@ -16,7 +16,7 @@
 //! - [`Recheck`] alone serves a wait that has other things to watch too
 //!   (`async_io.select` on a cache busy handle, in `abi/wait.rs`).
 
-use super::wait::{Completion, Done, Recheck};
+use super::completion::{Completion, Done, Recheck};
 use super::{Cx, HostResult};
 use crate::memory::GuestMem;
 use crate::session::{Blocked, Session};

@@ -61,7 +61,7 @@
 //! a getter or `get_found_response` with nothing (usable) found NONE.
 
 use super::claim;
-use super::wait::{Completion, INVALID_HANDLE};
+use super::completion::{Completion, INVALID_HANDLE};
 use super::{Cx, Fault, HostResult, Registry};
 use crate::cache::{self, policy, Limits, StoredResponse, WriteOptions};
 use crate::http::{HttpVersion, RequestParts, ResponseParts};

@@ -34,6 +34,7 @@ pub mod cache;
 pub mod catalog;
 pub mod catalog_types;
 pub mod claim;
+pub mod completion;
 pub mod compute_runtime;
 pub mod device_detection;
 pub mod dictionary;

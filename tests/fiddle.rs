@@ -255,6 +255,14 @@ fn package(dir: &Path, files: &[(&str, &[u8])]) -> std::path::PathBuf {
     p
 }
 
+/// `edgeplay request GUEST PATH`.
+fn edgeplay_request(guest: &Path, path: &str) -> Output {
+    Command::new(edgeplay_bin())
+        .args(["request", guest.to_str().unwrap(), path])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_fastly_cli_package_is_run_with_its_fastly_toml() {
     let wasm = std::fs::read(guest("config")).unwrap();
@@ -265,14 +273,7 @@ fn a_fastly_cli_package_is_run_with_its_fastly_toml() {
         dir,
         &[("hello/bin/main.wasm", &wasm), ("hello/fastly.toml", toml)],
     );
-    let out = Command::new(edgeplay_bin())
-        .args([
-            "request",
-            pkg.to_str().unwrap(),
-            "/config/settings/greeting",
-        ])
-        .output()
-        .unwrap();
+    let out = edgeplay_request(&pkg, "/config/settings/greeting");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("from the package"),
@@ -282,10 +283,7 @@ fn a_fastly_cli_package_is_run_with_its_fastly_toml() {
     );
 
     let no_wasm = package(dir, &[("hello/fastly.toml", toml)]);
-    let out = Command::new(edgeplay_bin())
-        .args(["request", no_wasm.to_str().unwrap(), "/"])
-        .output()
-        .unwrap();
+    let out = edgeplay_request(&no_wasm, "/");
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("has no bin/main.wasm"),
@@ -296,10 +294,7 @@ fn a_fastly_cli_package_is_run_with_its_fastly_toml() {
     let broken = dir.join("broken.tar.gz");
     let full = edgeplay_host::fiddle::package::write_package(&[("a/bin/main.wasm", &wasm)]);
     std::fs::write(&broken, &full[..full.len() / 3]).unwrap();
-    let out = Command::new(edgeplay_bin())
-        .args(["request", broken.to_str().unwrap(), "/"])
-        .output()
-        .unwrap();
+    let out = edgeplay_request(&broken, "/");
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("not a Fastly package"),

@@ -47,6 +47,7 @@ pub mod names;
 pub mod outcome;
 pub mod platform;
 pub mod seed;
+pub(crate) mod serde_b64;
 pub mod service;
 pub mod snapshot;
 pub mod status;

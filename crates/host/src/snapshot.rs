@@ -36,7 +36,7 @@ pub enum GlobalValue {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The whole memory (a multiple of [`PAGE_SIZE`] bytes).
-    #[serde(with = "serde_bytes_b64")]
+    #[serde(with = "crate::serde_b64")]
     pub memory: Vec<u8>,
     /// Each defined global's value.
     pub globals: Vec<GlobalValue>,
@@ -169,23 +169,6 @@ pub fn restore(
         g.set(&mut store, val).map_err(|e| format!("{name}: {e}"))?;
     }
     Ok(())
-}
-
-/// Memory images as base64 in JSON (a snapshot can be stored or handed to a worker).
-mod serde_bytes_b64 {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ pub struct Meta {
     /// Which API stored it.
     pub kind: Kind,
     /// The cache key.
-    #[serde(with = "b64")]
+    #[serde(with = "crate::serde_b64")]
     pub key: Vec<u8>,
     /// For an HTTP object: the request's URL (for people; the key is what matters).
     #[serde(default)]
@@ -151,7 +151,7 @@ pub struct Meta {
     #[serde(default)]
     pub surrogate_keys: Vec<String>,
     /// The core cache's user metadata.
-    #[serde(default, with = "b64")]
+    #[serde(default, with = "crate::serde_b64")]
     pub user_metadata: Vec<u8>,
     /// The length the writer announced, if any.
     #[serde(default)]
@@ -701,23 +701,6 @@ pub fn purge_all(st: &mut dyn Storage) -> usize {
         st.delete(&k);
     }
     n
-}
-
-/// Serde for bytes as standard base64 text (readable JSON metas).
-mod b64 {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub async fn main(cmd: Commands) -> ExitCode {
         Commands::Coverage(a) => coverage_cmd(a),
         Commands::Test(a) => crate::fiddle::test_cmd(a).await,
         Commands::Build(a) => build_cmd(a),
+        Commands::Diff(a) => diff_cmd(a),
     }
 }
 
@@ -624,6 +625,37 @@ pub fn coverage_table(rows: &[Coverage], markdown: bool) -> String {
         ));
     }
     out
+}
+
+/// `edgeplay diff A B`: 0 when the runs do not differ, 1 when they do, 2 when an
+/// input is not a run.
+pub fn diff_cmd(args: crate::cli::DiffArgs) -> ExitCode {
+    use edgeplay_host::rundiff::{diff, RunView};
+    let read = |p: &Path| -> Result<RunView> {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| anyhow!("could not read {}: {e}", p.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| anyhow!("{} is not JSON: {e}", p.display()))?;
+        RunView::from_request_json(&v).map_err(|e| anyhow!("{}: {e}", p.display()))
+    };
+    let (a, b) = match (read(&args.a), read(&args.b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let d = diff(&a, &b);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+    } else {
+        print!("{}", d.to_text());
+    }
+    if d.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// `edgeplay coverage`.

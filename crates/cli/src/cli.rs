@@ -55,6 +55,26 @@ pub enum Commands {
     /// Build a JavaScript app into a Compute wasm with the JS SDK's engine, without
     /// Node or Wizer (the output is what `js-compute-runtime --module-mode` writes).
     Build(BuildArgs),
+
+    /// Compare two runs (`edgeplay request --json` outputs): status, headers, body,
+    /// logs, and the hostcall traces aligned call by call; exits 1 when they differ.
+    Diff(DiffArgs),
+}
+
+/// `edgeplay diff`.
+#[derive(Args, Debug, Clone)]
+pub struct DiffArgs {
+    /// The first run's `edgeplay request --json` output.
+    #[arg(value_name = "A_JSON")]
+    pub a: PathBuf,
+
+    /// The second run's.
+    #[arg(value_name = "B_JSON")]
+    pub b: PathBuf,
+
+    /// Print the comparison as JSON (every aligned trace step) instead of text.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 /// `edgeplay build`.

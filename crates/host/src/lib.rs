@@ -46,6 +46,7 @@ pub mod memory;
 pub mod names;
 pub mod outcome;
 pub mod platform;
+pub mod rundiff;
 pub mod seed;
 pub(crate) mod serde_b64;
 pub mod service;

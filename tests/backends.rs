@@ -381,6 +381,11 @@ struct ChunkedOrigin {
 
 impl ChunkedOrigin {
     fn start(early: bool) -> ChunkedOrigin {
+        Self::start_notifying(early, None)
+    }
+
+    /// As [`ChunkedOrigin::start`], telling `chunks` of each body chunk it gets.
+    fn start_notifying(early: bool, chunks: Option<std::sync::mpsc::Sender<()>>) -> ChunkedOrigin {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -439,6 +444,9 @@ impl ChunkedOrigin {
                 let text = String::from_utf8_lossy(&data[..size]).to_string();
                 body.push_str(&text);
                 record(Seen::Chunk(text));
+                if let Some(tx) = &chunks {
+                    let _ = tx.send(());
+                }
             }
             if !early {
                 reply(&mut conn, &body);
@@ -591,6 +599,19 @@ fn a_streaming_upload_to_an_origin_that_does_not_read_holds_the_guests_writes() 
 /// the chunk ` world` and the end — or, with no `pause`, nothing more while the test
 /// runs.
 fn slow_body_origin(pause: Option<Duration>) -> String {
+    slow_body_origin_until(pause.map(Gate::Pause))
+}
+
+/// When [`slow_body_origin_until`] sends the rest of its body.
+enum Gate {
+    /// After a pause.
+    Pause(Duration),
+    /// When told (or after 10 s).
+    Told(std::sync::mpsc::Receiver<()>),
+}
+
+/// As [`slow_body_origin`], the rest of the body sent when `gate` says (`None`: never).
+fn slow_body_origin_until(gate: Option<Gate>) -> String {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -606,9 +627,14 @@ fn slow_body_origin(pause: Option<Duration>) -> String {
                 b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-origin: slow\r\n\r\n5\r\nhello\r\n",
             );
             let _ = conn.flush();
-            match pause {
-                Some(p) => {
-                    std::thread::sleep(p);
+            match &gate {
+                Some(g) => {
+                    match g {
+                        Gate::Pause(p) => std::thread::sleep(*p),
+                        Gate::Told(rx) => {
+                            let _ = rx.recv_timeout(Duration::from_secs(10));
+                        }
+                    }
                     let _ = conn.write_all(b"6\r\n world\r\n0\r\n\r\n");
                 }
                 None => held.push(conn),
@@ -693,8 +719,12 @@ fn a_guest_reads_a_streaming_backend_body_as_it_arrives() {
 
 #[test]
 fn a_streaming_backend_body_relayed_to_another_backend_streams_there() {
-    let source = slow_body_origin(Some(Duration::from_millis(300)));
-    let sink = ChunkedOrigin::start(false);
+    // The source holds the rest of its body until the sink has the first chunk: only a
+    // relay that streams can finish (one that buffered would wait 10 s, then deliver
+    // one chunk), however loaded the machine.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let source = slow_body_origin_until(Some(Gate::Told(rx)));
+    let sink = ChunkedOrigin::start_notifying(false, Some(tx));
     let v = request_json(
         "relay",
         &[

@@ -68,25 +68,11 @@ use crate::http::{HttpVersion, RequestParts, ResponseParts};
 use crate::memory::GuestMem;
 use crate::pending::readthrough::{self, outcome};
 use crate::session::{
-    AsyncItem, Blocked, Body, BodySink, CacheInsert, FoundObject, HttpCacheTx, Session, WorkId,
-    WorkKind, WorkResult,
+    cache_state as state, AsyncItem, Blocked, Body, BodySink, CacheInsert, FoundObject,
+    HttpCacheTx, Session, WorkId, WorkKind, WorkResult,
 };
 use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind, TraceEvent};
-
-/// `cache_lookup_state` bits.
-pub mod state {
-    /// An object was found.
-    pub const FOUND: u32 = 1 << 0;
-    /// It may be served.
-    pub const USABLE: u32 = 1 << 1;
-    /// It is stale.
-    pub const STALE: u32 = 1 << 2;
-    /// This transaction must insert or update the object.
-    pub const MUST_INSERT_OR_UPDATE: u32 = 1 << 3;
-    /// It may be served if the origin fails.
-    pub const USABLE_IF_ERROR: u32 = 1 << 4;
-}
 
 /// `http_cache_lookup_options_mask` bits.
 mod lookup_bits {
@@ -155,17 +141,7 @@ fn action_name(a: u32) -> &'static str {
 
 /// Names of the set `cache_lookup_state` bits, for the trace.
 fn state_names(bits: u32) -> String {
-    let names: Vec<&str> = [
-        (state::FOUND, "found"),
-        (state::USABLE, "usable"),
-        (state::STALE, "stale"),
-        (state::MUST_INSERT_OR_UPDATE, "must_insert_or_update"),
-        (state::USABLE_IF_ERROR, "usable_if_error"),
-    ]
-    .iter()
-    .filter(|(b, _)| bits & b != 0)
-    .map(|(_, n)| *n)
-    .collect();
+    let names = state::names(bits);
     if names.is_empty() {
         "none".into()
     } else {

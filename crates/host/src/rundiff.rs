@@ -201,58 +201,45 @@ fn call_view(e: &Value) -> CallView {
     }
 }
 
+/// One position of two aligned sequences.
+enum Pair {
+    /// `a[i]` and `b[j]` line up.
+    Both(usize, usize),
+    /// `a[i]` has no partner.
+    OnlyA(usize),
+    /// `b[j]` has no partner.
+    OnlyB(usize),
+}
+
+/// `a` and `b` aligned (Myers): equal runs pair up, the rest is only in one of them
+/// (a replaced run: its old items, then its new ones).
+fn aligned<T: Eq + std::hash::Hash + Ord>(a: &[T], b: &[T]) -> Vec<Pair> {
+    let mut out = Vec::new();
+    for op in capture_diff_slices(Algorithm::Myers, a, b) {
+        let (_, old, new) = op.as_tag_tuple();
+        if matches!(op, DiffOp::Equal { .. }) {
+            out.extend(old.zip(new).map(|(i, j)| Pair::Both(i, j)));
+        } else {
+            out.extend(old.map(Pair::OnlyA));
+            out.extend(new.map(Pair::OnlyB));
+        }
+    }
+    out
+}
+
 /// Two texts line by line (empty when they are equal).
 fn lines(a: &[String], b: &[String]) -> Vec<Line> {
     if a == b {
         return Vec::new();
     }
-    let mut out = Vec::new();
-    for op in capture_diff_slices(Algorithm::Myers, a, b) {
-        match op {
-            DiffOp::Equal { old_index, len, .. } => out.extend(
-                a[old_index..old_index + len]
-                    .iter()
-                    .cloned()
-                    .map(Line::Same),
-            ),
-            DiffOp::Delete {
-                old_index, old_len, ..
-            } => out.extend(
-                a[old_index..old_index + old_len]
-                    .iter()
-                    .cloned()
-                    .map(Line::Removed),
-            ),
-            DiffOp::Insert {
-                new_index, new_len, ..
-            } => out.extend(
-                b[new_index..new_index + new_len]
-                    .iter()
-                    .cloned()
-                    .map(Line::Added),
-            ),
-            DiffOp::Replace {
-                old_index,
-                old_len,
-                new_index,
-                new_len,
-            } => {
-                out.extend(
-                    a[old_index..old_index + old_len]
-                        .iter()
-                        .cloned()
-                        .map(Line::Removed),
-                );
-                out.extend(
-                    b[new_index..new_index + new_len]
-                        .iter()
-                        .cloned()
-                        .map(Line::Added),
-                );
-            }
-        }
-    }
-    out
+    aligned(a, b)
+        .into_iter()
+        .map(|p| match p {
+            Pair::Both(i, _) => Line::Same(a[i].clone()),
+            Pair::OnlyA(i) => Line::Removed(a[i].clone()),
+            Pair::OnlyB(j) => Line::Added(b[j].clone()),
+        })
+        .collect()
 }
 
 fn header_changes(a: &[(String, String)], b: &[(String, String)]) -> Vec<HeaderChange> {
@@ -321,59 +308,29 @@ fn compare(a: &CallView, b: &CallView) -> Option<String> {
 fn align(a: &[CallView], b: &[CallView]) -> Vec<Step> {
     let ka: Vec<&str> = a.iter().map(|c| c.call.as_str()).collect();
     let kb: Vec<&str> = b.iter().map(|c| c.call.as_str()).collect();
-    let only = |kind, calls: &[CallView], at: usize, len: usize, first: bool| {
-        (at..at + len)
-            .map(|i| Step {
-                kind,
-                call: calls[i].call.clone(),
-                a: first.then_some(i),
-                b: (!first).then_some(i),
-                detail: None,
-            })
-            .collect::<Vec<_>>()
+    let step = |kind, call: &CallView, a, b, detail| Step {
+        kind,
+        call: call.call.clone(),
+        a,
+        b,
+        detail,
     };
-    let mut out = Vec::new();
-    for op in capture_diff_slices(Algorithm::Myers, &ka, &kb) {
-        match op {
-            DiffOp::Equal {
-                old_index,
-                new_index,
-                len,
-            } => {
-                for k in 0..len {
-                    let (i, j) = (old_index + k, new_index + k);
-                    let detail = compare(&a[i], &b[j]);
-                    out.push(Step {
-                        kind: if detail.is_some() {
-                            StepKind::Changed
-                        } else {
-                            StepKind::Same
-                        },
-                        call: a[i].call.clone(),
-                        a: Some(i),
-                        b: Some(j),
-                        detail,
-                    });
-                }
+    aligned(&ka, &kb)
+        .into_iter()
+        .map(|p| match p {
+            Pair::Both(i, j) => {
+                let detail = compare(&a[i], &b[j]);
+                let kind = if detail.is_some() {
+                    StepKind::Changed
+                } else {
+                    StepKind::Same
+                };
+                step(kind, &a[i], Some(i), Some(j), detail)
             }
-            DiffOp::Delete {
-                old_index, old_len, ..
-            } => out.extend(only(StepKind::Removed, a, old_index, old_len, true)),
-            DiffOp::Insert {
-                new_index, new_len, ..
-            } => out.extend(only(StepKind::Added, b, new_index, new_len, false)),
-            DiffOp::Replace {
-                old_index,
-                old_len,
-                new_index,
-                new_len,
-            } => {
-                out.extend(only(StepKind::Removed, a, old_index, old_len, true));
-                out.extend(only(StepKind::Added, b, new_index, new_len, false));
-            }
-        }
-    }
-    out
+            Pair::OnlyA(i) => step(StepKind::Removed, &a[i], Some(i), None, None),
+            Pair::OnlyB(j) => step(StepKind::Added, &b[j], None, Some(j), None),
+        })
+        .collect()
 }
 
 /// Compare two runs.
@@ -384,11 +341,7 @@ pub fn diff(a: &RunView, b: &RunView) -> RunDiff {
     RunDiff {
         status: (a.status != b.status).then_some((a.status, b.status)),
         headers: header_changes(&a.headers, &b.headers),
-        body: if a.body == b.body {
-            Vec::new()
-        } else {
-            lines(&body_lines(a), &body_lines(b))
-        },
+        body: lines(&body_lines(a), &body_lines(b)),
         logs: lines(&a.logs, &b.logs),
         trace,
         first_divergence,

@@ -30,7 +30,7 @@
 //! are accepted and recorded only.
 
 use super::headers::write_str_out;
-use super::{Cx, Fault, HostResult, Registry};
+use super::{field, Cx, Fault, HostResult, Registry};
 use crate::backends::{self, Backend};
 use crate::config::BackendHealth;
 use crate::status::Status;
@@ -132,14 +132,6 @@ fn tls_name(v: u32) -> String {
         3 => "TLSv1.3".into(),
         n => format!("invalid({n})"),
     }
-}
-
-/// A little-endian u32 at `at` of a struct read from guest memory (0 past its end).
-fn field(raw: &[u8], at: usize) -> u32 {
-    raw.get(at..at + 4)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map(u32::from_le_bytes)
-        .unwrap_or(0)
 }
 
 /// Read an optional string option (`ptr@at`, `len@at+4`): INVAL when empty or longer

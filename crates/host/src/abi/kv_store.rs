@@ -505,7 +505,7 @@ fn lookup_wait(
 fn read_insert_config(cx: &mut Cx<'_>, mask: u32, config: u32) -> HostResult<InsertOptions> {
     check_mask(cx, mask, insert_bits::ALL)?;
     let raw = cx.mem.read_bytes(config, 32)?;
-    let word = |at: usize| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+    let word = |at: usize| super::field(&raw, at);
     let mode_raw = word(0);
     let Some(mode) = InsertMode::from_abi(mode_raw) else {
         cx.note(format!("{mode_raw} is not a kv_insert_mode"));
@@ -556,7 +556,7 @@ fn read_insert_config(cx: &mut Cx<'_>, mask: u32, config: u32) -> HostResult<Ins
 fn list_config(cx: &mut Cx<'_>, mask: u32, config: u32) -> HostResult<ListOptions> {
     check_mask(cx, mask, list_bits::ALL)?;
     let raw = cx.mem.read_bytes(config, 24)?;
-    let word = |at: usize| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+    let word = |at: usize| super::field(&raw, at);
     let mode = match word(0) {
         0 => "strong",
         1 => "eventual",

@@ -423,6 +423,15 @@ pub fn build_registry(engine: &wasmi::Engine) -> Result<Registry, wasmi::errors:
     Ok(reg)
 }
 
+/// A little-endian u32 at `at` of a struct read from guest memory (0 past its end):
+/// the fields of option structs (`dynamic_backend_config`, `inspect_info`, ...).
+pub(crate) fn field(raw: &[u8], at: usize) -> u32 {
+    raw.get(at..at + 4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_le_bytes)
+        .unwrap_or(0)
+}
+
 /// One row of the coverage table: an ABI group and how many of its imports are emulated.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Coverage {

@@ -125,7 +125,7 @@ fn inspect(
         return Err(Status::INVAL.into());
     }
     let raw = cx.mem.read_bytes(info, INFO_SIZE)?;
-    let field = |at: usize| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+    let field = |at: usize| super::field(&raw, at);
     info_string(cx, mask, bits::CORP, "corp", field(0), field(4))?;
     info_string(cx, mask, bits::WORKSPACE, "workspace", field(8), field(12))?;
     let mut ip = cx.s.downstream.request.client_ip;

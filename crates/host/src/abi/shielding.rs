@@ -68,7 +68,7 @@ fn read_options(cx: &mut Cx<'_>, mask: u32, config: u32) -> HostResult<(Option<u
         return Ok((None, None));
     }
     let raw = cx.mem.read_bytes(config, CONFIG_SIZE)?;
-    let field = |at: usize| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+    let field = |at: usize| super::field(&raw, at);
     if mask & bits::CACHE_KEY != 0 {
         cx.str_arg("cache_key", field(0), field(4))?;
         cx.note("the shield's cache key has no effect: edgeplay is one POP");

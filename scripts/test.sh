@@ -45,6 +45,6 @@ echo "== trunk build --release (the playground, with the example guests)"
 trunk build --release
 
 echo "== end-to-end tests (playwright-core driving /usr/bin/chromium against dist/)"
-(cd tests/e2e && npm ci --no-audit --no-fund >/dev/null && node --test --test-concurrency=1 playground.test.mjs)
+(cd tests/e2e && npm ci --no-audit --no-fund >/dev/null && node --test --test-concurrency=1 ./*.test.mjs)
 echo "== screenshots: $target/e2e/"
 ls "$target/e2e"

@@ -7,7 +7,8 @@
 //! the state), [`cache_view`] (what the Cache inspector shows), [`fresh_cache`] (a
 //! run's throwaway cache over the state), [`stores`]
 //! (what the Stores panel shows: stores, values, import/export, config edits),
-//! [`examples`], [`format`] (presentation helpers), [`waterfall`] (the
+//! [`examples`], [`fiddle_tab`] (fiddles in the tab: composer ↔ request, links),
+//! [`format`] (presentation helpers), [`waterfall`] (the
 //! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
 //! the worker).
 //!
@@ -19,6 +20,7 @@
 
 pub mod cache_view;
 pub mod examples;
+pub mod fiddle_tab;
 pub mod format;
 pub mod fresh_cache;
 pub mod protocol;

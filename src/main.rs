@@ -23,6 +23,8 @@ fn main() {
 #[cfg(target_arch = "wasm32")]
 mod app {
     use crate::ui::controller::{self, CONFIG_KEY, REQUEST_KEY};
+    use crate::ui::fiddle::{AssertionsEditor, FiddleControls, OpenedNote, RequestList, ShareBox};
+    use crate::ui::fiddle_actions;
     use crate::ui::guest::{GuestCard, LoadControls};
     use crate::ui::panels::Panels;
     use crate::ui::request::{Composer, ConfigEditor};
@@ -39,6 +41,7 @@ mod app {
         let state = AppState::new(saved, config);
         provide_context(state);
         controller::start(state);
+        fiddle_actions::start(state);
         let worker = move || {
             if state.worker_ready.get() {
                 "ready"
@@ -51,9 +54,13 @@ mod app {
                 <TopBar/>
                 <GuestCard/>
                 <Banners/>
+                <OpenedNote/>
+                <ShareBox/>
                 <main class="columns">
                     <section class="left">
+                        <RequestList/>
                         <Composer/>
+                        <AssertionsEditor/>
                         <ConfigEditor/>
                     </section>
                     <section class="right">
@@ -80,6 +87,7 @@ mod app {
                     <span class="tagline">"Fastly Compute playground — the guest runs in this tab"</span>
                 </div>
                 <LoadControls/>
+                <FiddleControls/>
                 <div class="run-controls">
                     <button class="primary" data-testid="run" disabled=cannot_run on:click=on_run>
                         {move || if running() { "Running…" } else { "Run" }}
@@ -117,7 +125,7 @@ mod app {
         view! {
             <Show when=move || state.dragging.get()>
                 <div class="drop-overlay">
-                    <div>"Drop a Compute guest (.wasm) to run it — or a fastly.toml to import it"</div>
+                    <div>"Drop a Compute guest (.wasm) to run it — a fiddle (.json) or a Fastly package (.tar.gz) to open it, or a fastly.toml to import it"</div>
                 </div>
             </Show>
         }

@@ -26,12 +26,23 @@ pub const CONFIG_KEY: &str = "edgeplay.config.v1";
 /// localStorage key of the composer fields.
 pub const REQUEST_KEY: &str = "edgeplay.request.v1";
 
+/// What happens once a guest has loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterLoad {
+    /// Nothing: the user presses Run.
+    Nothing,
+    /// Run the selected request.
+    Run,
+    /// Run every request of the fiddle, in order (an opened link or file).
+    RunAll,
+}
+
 /// A load the UI is waiting for.
 struct PendingLoad {
     load_id: u32,
     started_at: f64,
     example: Option<&'static str>,
-    autorun: bool,
+    after: AfterLoad,
     save: bool,
 }
 
@@ -42,6 +53,8 @@ struct RunScratch {
     stdout: LineSplitter,
     stderr: LineSplitter,
     started_at: f64,
+    /// The downstream request the run sends (for the run's record).
+    request: Option<edgeplay_host::http::DownstreamRequest>,
 }
 
 thread_local! {
@@ -125,6 +138,11 @@ fn next_load_id() -> u32 {
     })
 }
 
+/// The loaded guest's file name and bytes (what Share and Save put in a fiddle).
+pub fn guest_bytes() -> Option<(String, Rc<Vec<u8>>)> {
+    GUEST.with(|g| g.borrow().clone())
+}
+
 /// Load `bytes` as the guest. `started_at` is when the user dropped or picked it.
 pub fn load_guest(
     state: AppState,
@@ -132,7 +150,7 @@ pub fn load_guest(
     bytes: Vec<u8>,
     example: Option<&'static str>,
     started_at: f64,
-    autorun: bool,
+    after: AfterLoad,
     save: bool,
 ) {
     let load_id = next_load_id();
@@ -148,7 +166,7 @@ pub fn load_guest(
             load_id,
             started_at,
             example,
-            autorun,
+            after,
             save,
         })
     });
@@ -164,8 +182,9 @@ pub fn load_guest(
     );
 }
 
-/// Read a dropped or picked file: a `.toml` goes into the config editor, anything
-/// else is loaded as the guest (and run).
+/// Read a dropped or picked file: a `.toml` goes into the config editor, a fiddle
+/// (`.json`) or a Fastly CLI package (`pkg/NAME.tar.gz`) is opened as a fiddle,
+/// anything else is loaded as the guest (and run).
 pub fn open_file(state: AppState, file: web_sys::File) {
     let started_at = now_ms();
     let name = file.name();
@@ -174,10 +193,16 @@ pub fn open_file(state: AppState, file: web_sys::File) {
         return;
     }
     state.loading.set(Some(name.clone()));
-    state.example.set(String::new());
     spawn_local(async move {
         match read_file(&file).await {
-            Ok(bytes) => load_guest(state, name, bytes, None, started_at, true, true),
+            Ok(bytes) if super::fiddle_actions::is_fiddle_file(&name, &bytes) => {
+                state.loading.set(None);
+                super::fiddle_actions::open_fiddle_file(state, &name, &bytes);
+            }
+            Ok(bytes) => {
+                state.example.set(String::new());
+                load_guest(state, name, bytes, None, started_at, AfterLoad::Run, true)
+            }
             Err(e) => {
                 state.loading.set(None);
                 state.error.set(Some(format!("Could not read {name}: {e}")));
@@ -218,13 +243,18 @@ pub fn load_example(state: AppState, name: String) {
     let Some(ex) = examples::find(&name) else {
         return;
     };
-    let started_at = now_ms();
-    state.example.set(name);
     state.method.set(ex.method.into());
     state.url.set(ex.path.into());
     state.headers.set(ex.headers.into());
     state.body.set(ex.body.into());
     add_example_backends(state, ex);
+    load_example_guest(state, ex, AfterLoad::Run);
+}
+
+/// Download the example `ex`'s guest and load it (the composer is left as it is).
+pub fn load_example_guest(state: AppState, ex: &'static examples::Example, after: AfterLoad) {
+    let started_at = now_ms();
+    state.example.set(ex.name.into());
     state.loading.set(Some(ex.file.into()));
     spawn_local(async move {
         match download(&format!("examples/{}", ex.file)).await {
@@ -234,7 +264,7 @@ pub fn load_example(state: AppState, name: String) {
                 bytes,
                 Some(ex.name),
                 started_at,
-                true,
+                after,
                 true,
             ),
             Err(e) => {
@@ -258,7 +288,8 @@ fn add_example_backends(state: AppState, ex: &examples::Example) {
     }
 }
 
-async fn download(url: &str) -> Result<Vec<u8>, String> {
+/// GET `url` (same-origin, or cross-origin with CORS) and its body's bytes.
+pub async fn download(url: &str) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
     let resp: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
         .await
@@ -284,7 +315,15 @@ fn restore_last_guest(state: AppState) {
             return;
         }
         let name = saved.name.clone();
-        load_guest(state, saved.name, saved.bytes, None, now_ms(), false, false);
+        load_guest(
+            state,
+            saved.name,
+            saved.bytes,
+            None,
+            now_ms(),
+            AfterLoad::Nothing,
+            false,
+        );
         state.notice.set(Some(format!(
             "Restored {name} from your last visit: press Run to send the request."
         )));
@@ -346,12 +385,15 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
         body: state.body.get_untracked().into_bytes(),
         client_ip: state.client_ip.get_untracked(),
     };
-    if let Err(e) = build_request(&request) {
-        state
-            .error
-            .set(Some(format!("The request is not valid: {e}")));
-        return;
-    }
+    let downstream = match build_request(&request) {
+        Ok(d) => d,
+        Err(e) => {
+            state
+                .error
+                .set(Some(format!("The request is not valid: {e}")));
+            return;
+        }
+    };
     let run_id = state.run_id.get_untracked() + 1;
     state.run_id.set(run_id);
     state.error.set(None);
@@ -379,6 +421,7 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
     RUN.with(|r| {
         *r.borrow_mut() = RunScratch {
             started_at: from_drop.unwrap_or_else(now_ms),
+            request: Some(downstream),
             ..RunScratch::default()
         }
     });
@@ -407,6 +450,7 @@ pub fn stop(state: AppState) {
         "Stopped: you stopped the guest. Its worker was terminated at once; a fresh one is ready."
             .into(),
     ));
+    super::fiddle_actions::run_ended(state, None);
     restart_worker(state);
 }
 
@@ -417,6 +461,7 @@ fn on_worker_error(state: AppState, message: String) {
         finish_logs(state);
         state.phase.set(Phase::Failed);
         set_wall_time(state);
+        super::fiddle_actions::run_ended(state, None);
     }
     state.loading.set(None);
     PENDING.with(|p| p.borrow_mut().take());
@@ -509,8 +554,10 @@ fn on_message(state: AppState, msg: FromWorker) {
                     });
                 }
             }
-            if p.autorun {
-                run(state, Some(p.started_at));
+            match p.after {
+                AfterLoad::Nothing => {}
+                AfterLoad::Run => run(state, Some(p.started_at)),
+                AfterLoad::RunAll => super::fiddle_actions::run_all(state),
             }
         }
         FromWorker::LoadFailed { load_id, message } => {
@@ -578,6 +625,11 @@ fn on_message(state: AppState, msg: FromWorker) {
             set_wall_time(state);
             state.outcome.set(Some(outcome));
             state.phase.set(Phase::Done);
+            let record = RUN.with(|r| r.borrow().request.clone()).map(|req| {
+                let trace = state.trace.get_untracked();
+                edgeplay_host::fiddle::RunRecord::new(&req, &fin, trace)
+            });
+            super::fiddle_actions::run_ended(state, record);
         }
         FromWorker::Failed { run_id, message } => {
             if run_id == state.run_id.get_untracked() {
@@ -585,6 +637,7 @@ fn on_message(state: AppState, msg: FromWorker) {
                 state
                     .error
                     .set(Some(format!("The run could not start: {message}")));
+                super::fiddle_actions::run_ended(state, None);
             }
         }
         FromWorker::StateLoading => state.stored.set(StoredState::Loading),

@@ -4,6 +4,8 @@
 pub mod cache;
 pub mod cache_actions;
 pub mod controller;
+pub mod fiddle;
+pub mod fiddle_actions;
 pub mod guest;
 pub mod panels;
 pub mod request;

@@ -3,6 +3,7 @@
 
 use edgeplay_host::engine::GuestInfo;
 use edgeplay_host::exec::Outcome;
+use edgeplay_host::fiddle::{FiddleRequest, Recording, RunRecord};
 use edgeplay_host::http::Headers;
 use edgeplay_host::TraceEvent;
 use edgeplay_web::cache_view::CacheRow;
@@ -244,6 +245,98 @@ impl CacheUi {
     }
 }
 
+/// What one request of the fiddle left when it last ran: the panels show it again
+/// when the request is selected.
+#[derive(Clone, Debug)]
+pub struct RequestRun {
+    /// How the run ended.
+    pub phase: Phase,
+    /// The request id the guest saw.
+    pub request_id: Option<String>,
+    /// The response head.
+    pub response: Option<ResponseView>,
+    /// The response body.
+    pub response_body: Vec<u8>,
+    /// Body chunk arrivals.
+    pub chunks: Vec<ChunkMark>,
+    /// The body ended normally.
+    pub body_complete: bool,
+    /// The body was cut off.
+    pub body_aborted: bool,
+    /// How the run ended.
+    pub outcome: Option<Outcome>,
+    /// Timings.
+    pub timings: Timings,
+    /// Logs.
+    pub logs: Vec<LogEntry>,
+    /// The trace.
+    pub trace: Vec<TraceEvent>,
+    /// The error banner's text after the run.
+    pub error: Option<String>,
+    /// What assertions are checked against (`None`: the run did not finish).
+    pub record: Option<RunRecord>,
+}
+
+/// A share link, as the Share box shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareView {
+    /// The link (empty when it could not be made).
+    pub link: String,
+    /// Why there is no link, or what it left out.
+    pub note: Option<String>,
+    /// The note is a warning (secrets are in the link).
+    pub warn: bool,
+}
+
+/// The fiddle's signals: the request sequence and its results, sharing.
+#[derive(Clone, Copy)]
+pub struct FiddleUi {
+    /// The requests, in order. The composer edits `requests[current]` (written back
+    /// by `fiddle_actions::commit`).
+    pub requests: RwSignal<Vec<FiddleRequest>>,
+    /// The selected request.
+    pub current: RwSignal<usize>,
+    /// The selected request's assertion text.
+    pub assertions: RwSignal<String>,
+    /// Each request's last run, by index.
+    pub runs: RwSignal<Vec<Option<RequestRun>>>,
+    /// Run all is under way.
+    pub running_all: RwSignal<bool>,
+    /// The fiddle's title.
+    pub title: RwSignal<String>,
+    /// Recorded backend exchanges the fiddle carries (replayed when present).
+    pub recordings: RwSignal<Vec<Recording>>,
+    /// The Share box is open.
+    pub share_open: RwSignal<bool>,
+    /// The link Share made.
+    pub share: RwSignal<Option<ShareView>>,
+    /// Share puts the secret stores' secrets in the link.
+    pub share_secrets: RwSignal<bool>,
+    /// Where a guest too big for a link can be fetched from.
+    pub guest_url: RwSignal<String>,
+    /// What the last opened fiddle (link, file, package) held.
+    pub opened: RwSignal<Option<String>>,
+}
+
+impl FiddleUi {
+    fn new(first: FiddleRequest) -> Self {
+        FiddleUi {
+            assertions: RwSignal::new(first.assertions.clone()),
+            requests: RwSignal::new(vec![first]),
+            current: RwSignal::new(0),
+            runs: RwSignal::new(vec![None]),
+            running_all: RwSignal::new(false),
+            title: RwSignal::new(String::new()),
+            recordings: RwSignal::new(Vec::new()),
+            share_open: RwSignal::new(false),
+            share: RwSignal::new(None),
+            share_secrets: RwSignal::new(false),
+            guest_url: RwSignal::new(String::new()),
+            opened: RwSignal::new(None),
+        }
+    }
+}
+
 /// Where the worker's service state is.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StoredState {
@@ -361,11 +454,25 @@ pub struct AppState {
     pub stores: StoresUi,
     /// The Cache inspector.
     pub cache: CacheUi,
+    /// The fiddle: requests, assertions, sharing.
+    pub fiddle: FiddleUi,
 }
 
 impl AppState {
     /// Fresh state with the composer and config as given.
     pub fn new(req: SavedRequest, config_text: String) -> Self {
+        let first = edgeplay_web::fiddle_tab::request_from_fields(
+            &edgeplay_web::fiddle_tab::ComposerFields {
+                method: req.method.clone(),
+                url: req.url.clone(),
+                headers: req.headers.clone(),
+                body: req.body.clone(),
+                client_ip: req.client_ip.clone(),
+                fresh_cache: req.fresh_cache,
+                assertions: String::new(),
+            },
+            &FiddleRequest::default(),
+        );
         AppState {
             guest: RwSignal::new(None),
             loading: RwSignal::new(None),
@@ -402,6 +509,7 @@ impl AppState {
             state_version: RwSignal::new(0),
             stores: StoresUi::new(),
             cache: CacheUi::new(),
+            fiddle: FiddleUi::new(first),
         }
     }
 

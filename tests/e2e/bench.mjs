@@ -20,9 +20,13 @@
 //     origin (tests/guests readthrough.wasm: one `send`; a new path each time misses,
 //     the same path again hits), and worker start with 10,000 cached objects stored
 //     in IndexedDB (cache.wasm `/core/fill?n=10000`, then a reload).
+//   - links (`link`): opening a fiddle link in a fresh page to its first response, for
+//     the hello example (the guest travels by name) and the hello guest inline (the
+//     wasm inside the link), with each link's size.
 // Prints Markdown for the README. Run by scripts/bench.sh.
-// BENCH_ONLY=concurrency (or load, drop, cpu, kv, cache) runs one part.
+// BENCH_ONLY=concurrency (or load, drop, cpu, kv, cache, link) runs one part.
 import { execFileSync } from "node:child_process";
+import zlib from "node:zlib";
 import path from "node:path";
 import fs from "node:fs";
 import { launch, openApp, serveDir, distDir, upload, guest, byId, targetDir } from "./harness.mjs";
@@ -275,6 +279,30 @@ try {
       await p.context().close();
     }
     rows.push([`worker start → loaded state with ${N} cached objects of 1 KiB in IndexedDB (reading IndexedDB: ${fmt(median(loads))})`, fmt(median(starts))]);
+  }
+  if (part("link")) {
+    // A link made the way Share makes one (docs/fiddle.md): JSON, raw deflate, base64url.
+    const linkOf = (fiddle) => `${server.url}#f=${zlib.deflateRawSync(Buffer.from(JSON.stringify(fiddle)), { level: 9 }).toString("base64url")}`;
+    const hello = fs.readFileSync(guest("hello"));
+    const sha256 = (await import("node:crypto")).createHash("sha256").update(hello).digest("hex");
+    const cases = [
+      ["hello example (the guest by name)", { version: 1, guest: { kind: "example", name: "hello" }, requests: [{ path: "/" }] }],
+      [`hello guest inline (${(hello.length / 1024).toFixed(0)} KiB of wasm in the link)`, { version: 1, guest: { kind: "inline", wasm: hello.toString("base64"), sha256 }, requests: [{ path: "/" }] }],
+    ];
+    for (const [what, fiddle] of cases) {
+      const link = linkOf(fiddle);
+      const ts = [];
+      for (let i = 0; i < RUNS; i++) {
+        const ctx = await browser.newContext();
+        const page = await ctx.newPage();
+        const t0 = Date.now();
+        await page.goto(link);
+        await page.waitForFunction(() => /^\d{3}/.test(document.querySelector('[data-testid="response-status"]')?.textContent || ""), null, { timeout: 120_000 });
+        ts.push(Date.now() - t0);
+        await ctx.close();
+      }
+      rows.push([`open a link → first response, ${what}; link ${link.length.toLocaleString("en")} characters`, fmt(median(ts))]);
+    }
   }
 } finally {
   await browser.close();

@@ -1,0 +1,281 @@
+// End-to-end tests of fiddles in the tab (issue 10): request sequences with
+// assertions, Run all, Share links opened in a fresh browser context, bad links,
+// secrets, Save as file / Open file, and Fastly CLI packages.
+//   cd tests/e2e && node --test fiddle.test.mjs   (after trunk build --release)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import zlib from "node:zlib";
+import { launch, openApp, serveDir, distDir, guest, status, text, byId, fill, waitForRun } from "./harness.mjs";
+
+let browser;
+let server;
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(distDir, "index.html")), `${distDir} has no index.html: run trunk build --release`);
+  server = await serveDir(distDir);
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** A link's payload: JSON, raw deflate, base64url (docs/fiddle.md). */
+function payload(value) {
+  const json = typeof value === "string" ? value : JSON.stringify(value);
+  return zlib.deflateRawSync(Buffer.from(json)).toString("base64url");
+}
+
+/** The fiddle a link holds, decoded here (as a colleague's tool would). */
+function decode(link) {
+  const p = link.split("#f=")[1].split("&")[0];
+  return JSON.parse(zlib.inflateRawSync(Buffer.from(p, "base64url")).toString());
+}
+
+/** Wait until Run all is over and every request row has a status. */
+async function waitForAll(page, n, timeout = 90_000) {
+  await page.waitForFunction(
+    (n) => {
+      const rows = [...document.querySelectorAll('[data-testid="requests"] [data-request-index]')];
+      const btn = document.querySelector('[data-testid="run-all"]');
+      return rows.length === n && rows.every((r) => r.dataset.status) && btn && btn.textContent === "Run all";
+    },
+    n,
+    { timeout },
+  );
+}
+
+/** Each request's status and assertion results, selecting each row in turn. */
+async function results(page) {
+  const n = await page.locator('[data-testid="requests"] [data-request-index]').count();
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    await page.click(`[data-request-index="${i}"] .request-pick`);
+    await page.waitForFunction((i) => document.querySelector(`[data-request-index="${i}"]`)?.classList.contains("selected"), i);
+    const st = await status(page);
+    const body = (await text(page, "response-body")).trim();
+    const asserts = await page.$$eval('[data-testid="assertion-result"]', (els) =>
+      els.map((e) => `${e.dataset.pass} ${e.querySelector(".name").textContent}`),
+    );
+    out.push({ status: st, body: JSON.parse(body), asserts });
+  }
+  return out;
+}
+
+/** The echo example, with the composer set as a user would. */
+async function echoFiddle(page) {
+  await page.selectOption('[data-testid="examples"]', "echo");
+  await status(page);
+  await waitForRun(page);
+  await fill(page, "assertions", [
+    "clientFetch.status is 200",
+    '[echoes the body] clientFetch.bodyPreview includes "edgeplay"',
+    "[fails on purpose] clientFetch.status is 404",
+  ].join("\n"));
+  await byId(page, "add-request").click();
+  await page.selectOption('[data-testid="request-method"]', "GET");
+  await fill(page, "request-url", "/second?n=2");
+  await fill(page, "request-body", "");
+  await fill(page, "assertions", [
+    'clientFetch.bodyPreview includes "/second?n=2"',
+    "events.where(fnName=send_downstream).count() is 1",
+  ].join("\n"));
+  await byId(page, "add-request").click();
+  await fill(page, "request-url", "/third");
+  await fill(page, "request-headers", "x-n: 3");
+  await fill(page, "assertions", 'clientFetch.bodyPreview includes "x-n"\nclientFetch.resp includes "content-type: application/json"');
+}
+
+/** Strip what differs between two runs of the same request (nothing, for echo). */
+const stable = (rs) => rs.map((r) => ({ ...r, body: { ...r.body, headers: r.body.headers.filter(([n]) => n !== "host") } }));
+
+test("three requests with assertions: Run all, then the Share link opens in a fresh context with the same responses and results", async () => {
+  const page = await openApp(browser, server.url);
+  await echoFiddle(page);
+  await byId(page, "run-all").click();
+  await waitForAll(page, 3);
+  const mine = await results(page);
+  assert.equal(mine.length, 3);
+  assert.deepEqual(mine[0].asserts, [
+    "true clientFetch.status is 200",
+    "true echoes the body",
+    "false fails on purpose",
+  ]);
+  assert.equal(mine[1].body.path, "/second");
+  assert.deepEqual(mine[1].asserts.map((a) => a.split(" ")[0]), ["true", "true"]);
+  assert.deepEqual(mine[2].asserts.map((a) => a.split(" ")[0]), ["true", "true"]);
+  // The failing assertion shows what was expected and what the run had.
+  await page.click('[data-request-index="0"] .request-pick');
+  const failing = page.locator('[data-testid="assertion-result"][data-pass="false"]');
+  assert.match(await failing.locator(".expected").textContent(), /404/);
+  assert.match(await failing.locator(".actual").textContent(), /200/);
+  assert.match(await text(page, "assertion-summary"), /2 of 3 passed/);
+
+  await byId(page, "share").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="share-link"]')?.value.includes("#f="));
+  const link = await byId(page, "share-link").inputValue();
+  assert.match(await text(page, "share-size"), new RegExp(`^${link.length} characters`));
+  const shared = decode(link);
+  assert.deepEqual(shared.guest, { kind: "example", name: "echo" });
+  assert.equal(shared.requests.length, 3);
+  assert.ok(link.length < 4000, `an example fiddle's link is short: ${link.length}`);
+
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 960 } });
+  const other = await openApp(browser, link, { context: ctx });
+  await waitForAll(other, 3);
+  assert.match(await text(other, "opened"), /guest: example echo, 3 requests, 7 assertions/);
+  // The link leaves the address bar once opened; a reload keeps the fiddle.
+  assert.ok(!other.url().includes("#f="), other.url());
+  const theirs = await results(other);
+  assert.deepEqual(stable(theirs), stable(mine));
+  await other.reload();
+  await other.waitForSelector('[data-worker="ready"]');
+  assert.equal(await other.locator('[data-testid="requests"] [data-request-index]').count(), 3);
+  assert.deepEqual(other.consoleErrors, []);
+  await ctx.close();
+  await page.context().close();
+});
+
+test("bad links each say what is wrong and change nothing", async () => {
+  const page = await openApp(browser, server.url);
+  await page.selectOption('[data-testid="examples"]', "hello");
+  await status(page);
+  await waitForRun(page);
+  await fill(page, "assertions", "clientFetch.status is 200");
+  const snapshot = async () => ({
+    rows: await page.$$eval('[data-testid="requests"] [data-request-index]', (rs) => rs.map((r) => r.textContent)),
+    config: await byId(page, "config").inputValue(),
+    assertions: await byId(page, "assertions").inputValue(),
+    guest: await text(page, "guest-name"),
+    saved: await page.evaluate(() => localStorage.getItem("edgeplay.fiddle.v1")),
+  });
+  const before = await snapshot();
+  const hello = fs.readFileSync(guest("hello")).toString("base64");
+  const good = payload({ version: 1, guest: { kind: "example", name: "hello" }, requests: [{ path: "/" }] });
+  const bad = [
+    ["malformed base64", "f=***not*base64***", /not base64url/],
+    ["truncated", `f=${good.slice(0, Math.floor(good.length / 2))}`, /truncated or corrupt|not base64url/],
+    [
+      "hash mismatch",
+      `f=${payload({ version: 1, guest: { kind: "inline", wasm: hello, sha256: "0".repeat(64) } })}`,
+      /do not match the fiddle's SHA-256/,
+    ],
+    ["unknown version", `f=${payload({ version: 99, guest: { kind: "example", name: "hello" } })}`, /version 99, newer than this edgeplay/],
+    ["oversized", `f=${payload(`{"version":1,"title":"${" ".repeat(17 << 20)}"}`)}`, /too large/],
+    ["not a fiddle", `f=${payload([1, 2, 3])}`, /not a fiddle/],
+    ["unknown example", `f=${payload({ version: 1, guest: { kind: "example", name: "nope" } })}`, /does not have/],
+  ];
+  for (const [what, hash, says] of bad) {
+    await page.evaluate((h) => { location.hash = h; }, hash);
+    await page.waitForFunction(() => document.querySelector('[data-testid="error"]'), null, { timeout: 20_000 });
+    const msg = await text(page, "error");
+    assert.match(msg, says, `${what}: ${msg}`);
+    assert.match(msg, /Nothing was changed/, what);
+    assert.deepEqual(await snapshot(), before, `${what}: the page is as it was`);
+    await page.click(".banner.error button");
+    await page.evaluate(() => { location.hash = ""; });
+  }
+  assert.deepEqual(page.consoleErrors, []);
+  await page.context().close();
+});
+
+test("secrets stay out of a link unless the user opts in, with a warning", async () => {
+  const page = await openApp(browser, server.url);
+  await page.selectOption('[data-testid="examples"]', "config");
+  await status(page);
+  await waitForRun(page);
+  const config = await byId(page, "config").inputValue();
+  assert.match(config, /vault = \[\{ key = "token", data = "s3cr3t" \}\]/, "the default config has a secret");
+  await byId(page, "share").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="share-link"]')?.value.includes("#f="));
+  const without = decode(await byId(page, "share-link").inputValue());
+  assert.match(await text(page, "share-note"), /Left out of the link: the secret/);
+  assert.doesNotMatch(without.fastly_toml, /s3cr3t/, without.fastly_toml);
+  assert.match(await text(page, "share-note"), /vault\/token/);
+  await byId(page, "share-secrets").check();
+  await page.waitForFunction(() => /contains \d+ secret/.test(document.querySelector('[data-testid="share-note"]')?.textContent || ""));
+  const withSecrets = decode(await byId(page, "share-link").inputValue());
+  assert.equal(withSecrets.fastly_toml, config);
+  assert.equal(await page.locator('[data-testid="share-note"].warning').count(), 1);
+  await page.context().close();
+});
+
+test("Save as file and Open file give back the same fiddle; a dropped guest travels inline", async () => {
+  const page = await openApp(browser, server.url);
+  await byId(page, "guest-file").setInputFiles(guest("echo"));
+  await status(page);
+  await waitForRun(page);
+  await fill(page, "assertions", "clientFetch.status is 200\nclientFetch.bodyBytesReceived isMoreThan 10");
+  await byId(page, "share").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="share-link"]')?.value.includes("#f="));
+  const inline = decode(await byId(page, "share-link").inputValue());
+  assert.equal(inline.guest.kind, "inline");
+  const [download] = await Promise.all([page.waitForEvent("download"), byId(page, "save-fiddle").click()]);
+  assert.equal(download.suggestedFilename(), "echo.fiddle.json");
+  const file = path.join(os.tmpdir(), `edgeplay-${process.pid}.fiddle.json`);
+  await download.saveAs(file);
+  const saved = JSON.parse(fs.readFileSync(file, "utf8"));
+  assert.equal(saved.version, 1);
+  assert.equal(saved.guest.kind, "inline");
+  assert.equal(saved.requests[0].assertions, "clientFetch.status is 200\nclientFetch.bodyBytesReceived isMoreThan 10");
+
+  const ctx = await browser.newContext();
+  const other = await openApp(browser, server.url, { context: ctx });
+  await byId(other, "open-fiddle").setInputFiles(file);
+  await waitForAll(other, 1);
+  assert.match(await text(other, "guest-name"), /echo/);
+  const rs = await other.$$eval('[data-testid="assertion-result"]', (els) => els.map((e) => e.dataset.pass));
+  assert.deepEqual(rs, ["true", "true"]);
+  // A broken file: a clear message, nothing changed.
+  await byId(other, "open-fiddle").setInputFiles({ name: "broken.json", mimeType: "application/json", buffer: Buffer.from('{"version": 1, "guest": ') });
+  await other.waitForSelector('[data-testid="error"]');
+  assert.match(await text(other, "error"), /Could not open broken\.json: not a fiddle: invalid JSON.*Nothing was changed/);
+  assert.match(await text(other, "guest-name"), /echo/);
+  fs.rmSync(file);
+  await ctx.close();
+  await page.context().close();
+});
+
+test("a Fastly CLI package (pkg/NAME.tar.gz) opens in the tab: its guest and its fastly.toml; a bad archive is refused plainly", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgeplay-pkg-"));
+  fs.mkdirSync(path.join(dir, "my-service", "bin"), { recursive: true });
+  fs.copyFileSync(guest("config"), path.join(dir, "my-service", "bin", "main.wasm"));
+  const toml = [
+    'name = "my-service"',
+    'manifest_version = 3',
+    "",
+    "[local_server.config_stores.settings]",
+    'format = "inline-toml"',
+    "[local_server.config_stores.settings.contents]",
+    'greeting = "hello from the package"',
+    "",
+  ].join("\n");
+  fs.writeFileSync(path.join(dir, "my-service", "fastly.toml"), toml);
+  const pkg = path.join(dir, "my-service.tar.gz");
+  execFileSync("tar", ["-czf", pkg, "-C", dir, "my-service"]);
+
+  const page = await openApp(browser, server.url);
+  await byId(page, "open-fiddle").setInputFiles(pkg);
+  await waitForAll(page, 1);
+  assert.match(await text(page, "guest-name"), /my-service\.wasm/);
+  assert.equal(await byId(page, "config").inputValue(), toml);
+  assert.match(await text(page, "opened"), /the package|inline wasm/);
+  // The package's fiddle has one request, GET /: the config guest says what to try.
+  assert.match(await status(page), /^404/);
+  await fill(page, "request-url", "/config/settings/greeting");
+  await byId(page, "run").click();
+  await page.waitForFunction(() => /hello from the package/.test(document.querySelector('[data-testid="response-body"]')?.textContent || ""));
+  assert.match(await status(page), /^200/);
+  // Not a package: a clear message, nothing changed.
+  await byId(page, "open-fiddle").setInputFiles({ name: "bad.tar.gz", mimeType: "application/gzip", buffer: Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3]) });
+  await page.waitForSelector('[data-testid="error"]');
+  assert.match(await text(page, "error"), /Could not open bad\.tar\.gz: not a Fastly package.*Nothing was changed/);
+  assert.equal(await byId(page, "config").inputValue(), toml);
+  fs.rmSync(dir, { recursive: true });
+  await page.context().close();
+});

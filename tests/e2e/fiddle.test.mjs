@@ -279,3 +279,16 @@ test("a Fastly CLI package (pkg/NAME.tar.gz) opens in the tab: its guest and its
   fs.rmSync(dir, { recursive: true });
   await page.context().close();
 });
+
+test("Chromium's URL limit, which Share keeps links under: 2 MiB characters open, longer ones do not", async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const limit = 2 * 1024 * 1024; // fiddle_tab::CHROMIUM_MAX_URL_CHARS
+  const prefix = `${server.url}#x=`;
+  // A fragment that is not a fiddle: the page opens and leaves it alone.
+  const fits = prefix + "a".repeat(limit - prefix.length);
+  await page.goto(fits);
+  assert.equal(await page.evaluate(() => location.href.length), limit);
+  await assert.rejects(page.goto(prefix + "a".repeat(limit - prefix.length + 1)), /ERR_ABORTED/);
+  await ctx.close();
+});

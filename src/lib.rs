@@ -7,6 +7,7 @@
 //! the state), [`cache_view`] (what the Cache inspector shows), [`fresh_cache`] (a
 //! run's throwaway cache over the state), [`stores`]
 //! (what the Stores panel shows: stores, values, import/export, config edits),
+//! [`tap`] (recording and replaying backend exchanges),
 //! [`examples`], [`format`] (presentation helpers), [`waterfall`] (the
 //! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
 //! the worker).
@@ -25,6 +26,7 @@ pub mod protocol;
 pub mod request;
 pub mod store_ops;
 pub mod stores;
+pub mod tap;
 pub mod warmup;
 pub mod waterfall;
 

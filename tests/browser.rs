@@ -11,6 +11,7 @@
 //!  cargo test --target wasm32-unknown-unknown --test browser`.
 #![cfg(target_arch = "wasm32")]
 
+use edgeplay_host::fiddle::{Recording, Replayer, REPLAYED_NOTE};
 use edgeplay_host::platform::{Clock, Random};
 use edgeplay_host::storage::Change;
 use edgeplay_host::trace::{ArgValue, EventKind, HandleKind};
@@ -24,6 +25,7 @@ use edgeplay_web::platform::{browser_platform, BrowserClock, BrowserRandom};
 use edgeplay_web::protocol::{js, FromWorker, StoreAnswer, StoreOp, ToWorker, WireOutput};
 use edgeplay_web::state_db;
 use edgeplay_web::storage::open_db;
+use edgeplay_web::tap::{LeftOut, RunTap};
 use edgeplay_web::worker::{store_request, Itself};
 use serde_bytes::ByteBuf;
 use std::cell::RefCell;
@@ -998,4 +1000,216 @@ async fn state_the_panel_s_edits_are_answered_once_durable() {
         "{bad:?}"
     );
     assert_eq!(get(&p, "kv/s\0k").as_deref(), Some("v"), "nothing was lost");
+}
+
+// ---- Recordings in the tab: replaying and recording backend exchanges (src/tap.rs) ----
+
+/// Run SELF_CALLER as a forwarder: the downstream request `path` goes to the
+/// backend `self` at `backend_url` (not the service's own origin), with `tap`.
+async fn forward(backend_url: &str, path: &str, tap: Rc<RunTap>) -> Seen {
+    let engine = Rc::new(Engine::new(browser_platform()));
+    let guest = engine.load(&wat::parse_str(SELF_CALLER).unwrap()).unwrap();
+    let config = edgeplay_web::request::parse_config(&format!(
+        "[local_server.backends.self]\nurl = \"{backend_url}\"\n"
+    ))
+    .unwrap();
+    let service = Service::new(Arc::new(config));
+    let request = DownstreamRequest::new("GET", &format!("http://127.0.0.1:7676{path}"));
+    let itself = Itself::new(
+        engine.clone(),
+        guest.clone(),
+        service.clone(),
+        ExecOptions::default(),
+        &request.url,
+    )
+    .with_tap(tap);
+    let driver = Driver::start(
+        &engine,
+        guest,
+        service,
+        request,
+        "0".repeat(32),
+        ExecOptions::default(),
+        Capabilities::BROWSER,
+    )
+    .unwrap();
+    let seen: Rc<RefCell<Seen>> = Rc::default();
+    let sink = seen.clone();
+    edgeplay_web::worker::drive(
+        driver,
+        9,
+        Rc::new(move |m| {
+            let mut s = sink.borrow_mut();
+            match m {
+                FromWorker::Progress { outputs, trace, .. } => {
+                    s.got
+                        .absorb(outputs.iter().cloned().map(Into::into).collect());
+                    s.trace.extend(trace.iter().cloned());
+                }
+                FromWorker::Notice { message, .. } => s.notices.push(message.clone()),
+                _ => {}
+            }
+        }),
+        Some(Rc::new(itself)),
+    )
+    .await;
+    Rc::try_unwrap(seen).ok().unwrap().into_inner()
+}
+
+fn body_text(seen: &Seen) -> String {
+    String::from_utf8_lossy(&seen.got.body).into_owned()
+}
+
+/// Record one run of `path` against the test origin: its recordings.
+async fn record(path: &str) -> (Seen, Vec<Recording>, LeftOut) {
+    let tap = Rc::new(RunTap::new(None, true));
+    let seen = forward(origin(), path, tap.clone()).await;
+    let (recordings, left_out) = tap.take_recorded().expect("the run recorded");
+    (seen, recordings, left_out)
+}
+
+fn replaying(recordings: Vec<Recording>) -> Rc<RefCell<Replayer>> {
+    Rc::new(RefCell::new(Replayer::new(recordings)))
+}
+
+#[wasm_bindgen_test]
+async fn a_recorded_run_replays_with_no_network_and_the_same_response() {
+    let path = format!("/cached/rec-{}", js_sys::Math::random());
+    let (live, recordings, left_out) = record(&path).await;
+    let expected = format!("origin hit 1 for {path}");
+    assert_eq!(body_text(&live), expected);
+    assert!(left_out.is_nothing(), "{left_out:?}");
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let r = &recordings[0];
+    assert_eq!(
+        (r.backend.as_str(), r.method.as_str(), r.status),
+        ("self", "GET", 200)
+    );
+    assert_eq!(r.url, format!("{}{path}", origin()));
+    assert_eq!(r.response().body, expected.as_bytes());
+    assert!(r.end_us >= r.first_byte_us);
+
+    // Replayed against the same origin: the origin is not asked (its count stays 1).
+    let tap = Rc::new(RunTap::new(Some(replaying(recordings.clone())), false));
+    let again = forward(origin(), &path, tap).await;
+    assert_eq!(body_text(&again), expected);
+    assert_eq!(again.got.head.as_ref().map(|h| h.status), Some(200));
+    let events = backend_events(&again);
+    assert_eq!(events.len(), 1);
+    let note = events[0].note.as_deref().unwrap_or_default();
+    assert!(note.contains(REPLAYED_NOTE), "{note}");
+    assert!(
+        again.notices.iter().any(|n| n
+            == &format!(
+                "backend `self`: GET {}{path} replayed from a recording (no network)",
+                origin()
+            )),
+        "{:?}",
+        again.notices
+    );
+    let row = edgeplay_web::waterfall::FetchRow::from_event(events[0]).unwrap();
+    assert!(row.replayed && row.class().contains("replayed"));
+    let live = forward(origin(), &path, Rc::default()).await;
+    assert_eq!(
+        body_text(&live),
+        format!("origin hit 2 for {path}"),
+        "the replay never reached the origin"
+    );
+
+    // The origin moved to a closed port: the recordings (their URLs moved the same
+    // way) still answer, the same response, offline.
+    let closed = "http://127.0.0.1:9";
+    let moved: Vec<Recording> = recordings
+        .into_iter()
+        .map(|mut r| {
+            r.url = r.url.replace(origin(), closed);
+            r
+        })
+        .collect();
+    let tap = Rc::new(RunTap::new(Some(replaying(moved)), false));
+    let offline = forward(closed, &path, tap).await;
+    assert_eq!(body_text(&offline), expected);
+    assert_eq!(offline.got.head.as_ref().map(|h| h.status), Some(200));
+}
+
+#[wasm_bindgen_test]
+async fn replay_goes_on_across_runs_in_the_recorded_order() {
+    let path = format!("/cached/seq-{}", js_sys::Math::random());
+    let (_, first, _) = record(&path).await;
+    let (_, second, _) = record(&path).await;
+    let shared = replaying([first, second].concat());
+    // Three runs of one worker (a fiddle's "Run all"): the exchanges in order, then
+    // the last one again.
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let tap = Rc::new(RunTap::new(Some(shared.clone()), false));
+        bodies.push(body_text(&forward(origin(), &path, tap).await));
+    }
+    assert_eq!(
+        bodies,
+        [
+            format!("origin hit 1 for {path}"),
+            format!("origin hit 2 for {path}"),
+            format!("origin hit 2 for {path}"),
+        ]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_fetch_with_no_recording_fails_as_a_refused_connection() {
+    let tap = Rc::new(RunTap::new(Some(replaying(Vec::new())), true));
+    let seen = forward(origin(), "/echo/none", tap.clone()).await;
+    let events = backend_events(&seen);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].status.as_deref(), Some("connection_refused"));
+    let url = format!("{}/echo/none", origin());
+    let note = events[0].note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains(&format!("no recording of GET {url} for backend \"self\"")),
+        "{note}"
+    );
+    assert!(
+        seen.notices
+            .iter()
+            .any(|n| n.starts_with(&format!("backend `self`: no recording of GET {url}"))),
+        "{:?}",
+        seen.notices
+    );
+    // Nothing reached the network, so nothing was recorded.
+    let (recordings, left_out) = tap.take_recorded().unwrap();
+    assert!(recordings.is_empty() && left_out.is_nothing());
+}
+
+#[wasm_bindgen_test]
+fn recorded_and_replay_messages_survive_postmessage() {
+    let rec = Recording::of(
+        &FetchRequest::get("o", "http://o.test/a"),
+        &edgeplay_host::FetchResponse {
+            status: 201,
+            headers: Headers::new(),
+            body: b"hi".to_vec(),
+            remote_addr: None,
+            first_byte_us: 1,
+            end_us: 2,
+            headers_not_sent: Vec::new(),
+            notes: Vec::new(),
+        },
+    );
+    let recorded = FromWorker::Recorded {
+        run_id: 4,
+        recordings: vec![rec.clone()],
+        left_out: LeftOut {
+            cut: 1,
+            cut_bytes: 10,
+            omitted: 2,
+            omitted_bytes: 3_000_000,
+        },
+    };
+    let v = structured_clone(&js::encode(&recorded).unwrap());
+    assert_eq!(js::decode::<FromWorker>(v).unwrap(), recorded);
+    let replay = ToWorker::Replay {
+        recordings: Some(vec![rec]),
+    };
+    let v = structured_clone(&js::encode(&replay).unwrap());
+    assert_eq!(js::decode::<ToWorker>(v).unwrap(), replay);
 }

@@ -391,6 +391,7 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
             config_toml,
             cpu_limit_ms: state.cpu_limit_ms(),
             fresh_cache: state.fresh_cache.get_untracked(),
+            record: false,
         }),
     );
 }
@@ -587,6 +588,8 @@ fn on_message(state: AppState, msg: FromWorker) {
                     .set(Some(format!("The run could not start: {message}")));
             }
         }
+        // Recordings (worker-fiddle branch): the fiddle UI keeps them; nothing here yet.
+        FromWorker::Recorded { .. } => {}
         FromWorker::StateLoading => state.stored.set(StoredState::Loading),
         FromWorker::StateLoaded {
             keys,

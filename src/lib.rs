@@ -7,7 +7,8 @@
 //! the state), [`cache_view`] (what the Cache inspector shows), [`fresh_cache`] (a
 //! run's throwaway cache over the state), [`stores`]
 //! (what the Stores panel shows: stores, values, import/export, config edits),
-//! [`tap`] (recording and replaying backend exchanges),
+//! [`tap`] (recording and replaying backend exchanges), [`state_name`] (which
+//! service state a worker uses: one per workspace entry),
 //! [`examples`], [`format`] (presentation helpers), [`waterfall`] (the
 //! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
 //! the worker).
@@ -24,6 +25,7 @@ pub mod format;
 pub mod fresh_cache;
 pub mod protocol;
 pub mod request;
+pub mod state_name;
 pub mod store_ops;
 pub mod stores;
 pub mod tap;

@@ -17,8 +17,9 @@
 //! Stop is the UI terminating this worker: nothing here has to cooperate, so a
 //! runaway guest can always be ended at once. The CPU limit is the core's fuel budget.
 //!
-//! The service state outlives runs and workers ([`Persist`]): loaded from IndexedDB
-//! before the worker says `Ready`, seeded from the run's config when it starts, written
+//! The service state outlives runs and workers ([`Persist`]): the state its URL names
+//! (`worker-loader.js?state=NAME`, [`crate::state_name`]; none: the default), loaded
+//! from IndexedDB before the worker says `Ready`, seeded from the run's config when it starts, written
 //! back after every slice that changed it, and shared with the other tabs. A run's
 //! `Done` is posted only once its writes committed. A run with a fresh cache sees that
 //! state through [`FreshCache`]: an empty cache of its own, thrown away after it.
@@ -37,7 +38,7 @@
 
 use crate::fetch;
 use crate::fresh_cache::FreshCache;
-use crate::persist::{Persist, StateEvent, CHANNEL};
+use crate::persist::{Persist, StateEvent};
 use crate::platform::{browser_platform, now_ms};
 use crate::protocol::{js, Bytes, FromWorker, RunRequest, StoreOp, ToWorker, WireOutput};
 use crate::tap::RunTap;
@@ -183,7 +184,11 @@ pub fn start() {
     spawn_local(warm_up(state.clone()));
     post(&FromWorker::StateLoading);
     spawn_local(async move {
-        let (persist, report) = Persist::open(crate::storage::DB_NAME, CHANNEL).await;
+        // `worker-loader.js?state=NAME`: the workspace entry's own state.
+        let (persist, report) = match crate::state_name::from_query(&location_search()) {
+            Ok(name) => Persist::open_state(&name).await,
+            Err(e) => Persist::memory_only(e),
+        };
         persist.on_event(|ev| post(&state_message(ev)));
         post(&FromWorker::StateLoaded {
             keys: report.keys as u32,
@@ -206,6 +211,15 @@ pub fn start() {
         on_message.forget();
         post(&FromWorker::Ready);
     });
+}
+
+/// This worker's `location.search` (`?state=NAME`), empty when it has none.
+fn location_search() -> String {
+    js_sys::Reflect::get(&js_sys::global(), &"location".into())
+        .and_then(|l| js_sys::Reflect::get(&l, &"search".into()))
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
 }
 
 /// A state event as the message the UI gets.

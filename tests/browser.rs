@@ -1213,3 +1213,111 @@ fn recorded_and_replay_messages_survive_postmessage() {
     let v = structured_clone(&js::encode(&replay).unwrap());
     assert_eq!(js::decode::<ToWorker>(v).unwrap(), replay);
 }
+
+// ---- A service state per workspace entry (src/state_name.rs, state_db) ----
+
+/// A state name no other test uses.
+fn fresh_state(what: &str) -> String {
+    format!("t-{what}-{}", (js_sys::Math::random() * 1e12) as u64)
+}
+
+#[wasm_bindgen_test]
+async fn states_of_two_entries_are_isolated() {
+    let (a, b) = (fresh_state("a"), fresh_state("b"));
+    let (pa, report) = Persist::open_state(&a).await;
+    assert!(pa.is_durable(), "{:?}", report.not_durable);
+    let (pb, _) = Persist::open_state(&b).await;
+    let seen_by_b = Rc::new(RefCell::new(0));
+    let seen = seen_by_b.clone();
+    pb.on_event(move |_| *seen.borrow_mut() += 1);
+    put(&pa, "kv/s\0only-a", "1");
+    pa.flush();
+    pa.settled().await.unwrap();
+    drop(pb);
+    let (pb, report) = Persist::open_state(&b).await;
+    assert_eq!(report.keys, 0, "b's database holds nothing of a's");
+    assert_eq!(get(&pb, "kv/s\0only-a"), None);
+    assert_eq!(
+        *seen_by_b.borrow(),
+        0,
+        "b's channel heard nothing of a's write"
+    );
+    drop(pa);
+    let (pa, report) = Persist::open_state(&a).await;
+    assert_eq!(report.keys, 1);
+    assert_eq!(get(&pa, "kv/s\0only-a").as_deref(), Some("1"));
+    drop((pa, pb));
+    state_db::delete_state(&a).await.unwrap();
+    state_db::delete_state(&b).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_state_copies_into_another_and_deletes() {
+    let (a, c) = (fresh_state("src"), fresh_state("dup"));
+    let (pa, _) = Persist::open_state(&a).await;
+    put(&pa, "kv/s\0k1", "v1");
+    put(&pa, "kv/s\0k2", "v2");
+    pa.flush();
+    pa.settled().await.unwrap();
+    // A damaged record in the source is not copied (and stays in the source).
+    let raw = open_db(&edgeplay_web::state_name::db_name(&a).unwrap())
+        .await
+        .unwrap();
+    state_db::put_raw(&raw, &"bad key".into(), &"not bytes".into())
+        .await
+        .unwrap();
+    raw.close();
+    // The copy replaces what the target held.
+    let (pc, _) = Persist::open_state(&c).await;
+    put(&pc, "kv/s\0old", "gone");
+    pc.flush();
+    pc.settled().await.unwrap();
+    drop(pc);
+    assert_eq!(state_db::copy_state(&a, &c).await.unwrap(), 2);
+    let (pc, report) = Persist::open_state(&c).await;
+    assert_eq!((report.keys, report.skipped), (2, 0));
+    assert_eq!(get(&pc, "kv/s\0k1").as_deref(), Some("v1"));
+    assert_eq!(get(&pc, "kv/s\0old"), None);
+    // The copy is its own: a write to it leaves the source alone.
+    put(&pc, "kv/s\0k1", "changed");
+    pc.flush();
+    pc.settled().await.unwrap();
+    drop((pa, pc));
+    let (pa, report) = Persist::open_state(&a).await;
+    assert_eq!((report.keys, report.skipped), (2, 1));
+    assert_eq!(get(&pa, "kv/s\0k1").as_deref(), Some("v1"));
+    drop(pa);
+    assert!(state_db::copy_state(&a, &a).await.is_err());
+    state_db::delete_state(&c).await.unwrap();
+    let (pc, report) = Persist::open_state(&c).await;
+    assert_eq!(report.keys, 0, "deleted");
+    assert_eq!(get(&pc, "kv/s\0k2"), None);
+    drop(pc);
+    state_db::delete_state(&a).await.unwrap();
+    state_db::delete_state(&c).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn the_default_state_is_the_database_the_tab_always_had() {
+    // What an existing user has: records in `edgeplay`'s `state` store.
+    let key = format!("kv/s\0default-{}", js_sys::Math::random());
+    let (old, _) = Persist::open(
+        edgeplay_web::storage::DB_NAME,
+        edgeplay_web::persist::CHANNEL,
+    )
+    .await;
+    put(&old, &key, "kept");
+    old.flush();
+    old.settled().await.unwrap();
+    drop(old);
+    let (p, report) = Persist::open_state(edgeplay_web::state_name::DEFAULT_STATE).await;
+    assert!(p.is_durable(), "{:?}", report.not_durable);
+    assert_eq!(get(&p, &key).as_deref(), Some("kept"));
+    p.state.lock().delete(key.as_bytes());
+    p.flush();
+    p.settled().await.unwrap();
+    // A name that is not a state name works in memory and says why.
+    let (m, report) = Persist::open_state("../edgeplay").await;
+    assert!(!m.is_durable());
+    assert!(report.not_durable.unwrap().contains("state name"));
+}

@@ -17,7 +17,8 @@
 //! Web Crypto), [`fetch`] (backend fetches with the browser's `fetch`), [`worker`]
 //! (the worker's driver loop), [`bridge`] (the UI's handle on the worker),
 //! [`storage`] (localStorage and IndexedDB), [`state_db`] (the service state in
-//! IndexedDB), [`persist`] (the worker's state: durable, shared between tabs).
+//! IndexedDB), [`persist`] (the worker's state: durable, shared between tabs), [`workspace`]
+//! (the saved fiddles, each with its own service state).
 
 pub mod cache_view;
 pub mod examples;
@@ -46,3 +47,5 @@ pub mod state_db;
 pub mod storage;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
+#[cfg(target_arch = "wasm32")]
+pub mod workspace;

@@ -11,7 +11,7 @@
 //!  cargo test --target wasm32-unknown-unknown --test browser`.
 #![cfg(target_arch = "wasm32")]
 
-use edgeplay_host::fiddle::{Recording, Replayer, REPLAYED_NOTE};
+use edgeplay_host::fiddle::{Fiddle, Recording, Replayer, REPLAYED_NOTE};
 use edgeplay_host::platform::{Clock, Random};
 use edgeplay_host::storage::Change;
 use edgeplay_host::trace::{ArgValue, EventKind, HandleKind};
@@ -27,6 +27,7 @@ use edgeplay_web::state_db;
 use edgeplay_web::storage::open_db;
 use edgeplay_web::tap::{LeftOut, RunTap};
 use edgeplay_web::worker::{store_request, Itself};
+use edgeplay_web::workspace::{current, set_current, GuestFile, Listing, Workspace};
 use serde_bytes::ByteBuf;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -1320,4 +1321,182 @@ async fn the_default_state_is_the_database_the_tab_always_had() {
     let (m, report) = Persist::open_state("../edgeplay").await;
     assert!(!m.is_durable());
     assert!(report.not_durable.unwrap().contains("state name"));
+}
+
+// ---- The workspace: saved fiddles, each with its own state (src/workspace.rs) ----
+
+async fn workspace() -> Workspace {
+    Workspace::open_named(&fresh_name("ws")).await.unwrap()
+}
+
+fn a_fiddle(title: &str) -> Fiddle {
+    Fiddle::from_json(&format!(
+        r#"{{"version":1,"title":"{title}","guest":{{"kind":"example","name":"kv"}},
+            "requests":[{{"path":"/?key=a"}}]}}"#
+    ))
+    .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn workspace_saves_lists_and_reads_back_fiddles() {
+    let ws = workspace().await;
+    assert_eq!(ws.list().await.unwrap(), Listing::default());
+    let f = a_fiddle("first");
+    let guest = GuestFile {
+        name: "mine.wasm".into(),
+        bytes: vec![0, 97, 115, 109, 1, 0, 0, 0],
+    };
+    let one = ws.put(None, "First", &f, Some(&guest)).await.unwrap();
+    assert_eq!(one.id.len(), 16);
+    assert_eq!(one.state, one.id, "a new entry has a state of its own");
+    assert_eq!(one.size, (f.to_json().len() + 8) as u64);
+    assert_eq!(one.guest_name.as_deref(), Some("mine.wasm"));
+    fetch::sleep_ms(5.0).await;
+    let two = ws
+        .put(None, "Second", &a_fiddle("second"), None)
+        .await
+        .unwrap();
+    assert_ne!(one.id, two.id);
+    let listing = ws.list().await.unwrap();
+    assert_eq!(listing.skipped, 0);
+    let names: Vec<&str> = listing.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["Second", "First"], "most recently updated first");
+    let got = ws.get(&one.id).await.unwrap().expect("saved");
+    assert_eq!(got.meta, one);
+    assert_eq!(got.fiddle().unwrap(), f);
+    assert_eq!(got.guest, Some(guest));
+    assert_eq!(ws.get("nothing-here").await.unwrap(), None);
+
+    // An update keeps the id and the state; no guest file drops the stored one.
+    fetch::sleep_ms(5.0).await;
+    let changed = a_fiddle("first, changed");
+    let again = ws
+        .put(Some(&one.id), "First", &changed, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.state.as_str()),
+        (one.id.as_str(), one.state.as_str())
+    );
+    assert!(again.updated_ms > one.updated_ms);
+    let got = ws.get(&one.id).await.unwrap().unwrap();
+    assert_eq!(got.fiddle().unwrap(), changed);
+    assert_eq!((got.guest, got.meta.guest_name), (None, None));
+    assert_eq!(ws.list().await.unwrap().entries[0].id, one.id);
+
+    // Rename.
+    let renamed = ws.rename(&two.id, "Renamed").await.unwrap();
+    assert_eq!(renamed.name, "Renamed");
+    assert_eq!(ws.get(&two.id).await.unwrap().unwrap().meta.name, "Renamed");
+    assert!(ws.rename("nothing-here", "x").await.is_err());
+
+    // The current entry.
+    set_current(Some(&two.id));
+    assert_eq!(current().as_deref(), Some(two.id.as_str()));
+    set_current(None);
+    assert_eq!(current(), None);
+}
+
+#[wasm_bindgen_test]
+async fn workspace_duplicate_copies_the_state_and_delete_removes_it() {
+    let ws = workspace().await;
+    let f = a_fiddle("kv");
+    let orig = ws.put(None, "Visits", &f, None).await.unwrap();
+    let (p, _) = Persist::open_state(&orig.state).await;
+    put(&p, "kv/playground\0name", "you");
+    p.flush();
+    p.settled().await.unwrap();
+    drop(p);
+
+    let dup = ws.duplicate(&orig.id, None).await.unwrap();
+    assert_eq!(dup.name, "Visits (copy)");
+    assert_ne!(dup.id, orig.id);
+    assert_eq!(dup.state, dup.id);
+    assert_eq!(ws.get(&dup.id).await.unwrap().unwrap().fiddle().unwrap(), f);
+    let (pd, report) = Persist::open_state(&dup.state).await;
+    assert_eq!(report.keys, 1);
+    assert_eq!(get(&pd, "kv/playground\0name").as_deref(), Some("you"));
+    put(&pd, "kv/playground\0name", "copy");
+    pd.flush();
+    pd.settled().await.unwrap();
+    drop(pd);
+    let (p, _) = Persist::open_state(&orig.state).await;
+    assert_eq!(
+        get(&p, "kv/playground\0name").as_deref(),
+        Some("you"),
+        "the original's own"
+    );
+    drop(p);
+    let named = ws.duplicate(&orig.id, Some("Other")).await.unwrap();
+    assert_eq!(named.name, "Other");
+
+    set_current(Some(&dup.id));
+    ws.delete(&dup.id).await.unwrap();
+    assert_eq!(ws.get(&dup.id).await.unwrap(), None);
+    assert!(!ws
+        .list()
+        .await
+        .unwrap()
+        .entries
+        .iter()
+        .any(|e| e.id == dup.id));
+    assert_eq!(current(), None, "the deleted entry is no longer current");
+    let (pd, report) = Persist::open_state(&dup.state).await;
+    assert_eq!(report.keys, 0, "its state went with it");
+    drop(pd);
+    ws.delete(&dup.id).await.unwrap();
+    assert!(ws.get(&orig.id).await.unwrap().is_some(), "the others stay");
+    for e in ws.list().await.unwrap().entries {
+        ws.delete(&e.id).await.unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn workspace_damaged_records_are_skipped_and_kept() {
+    let ws = workspace().await;
+    let good = ws.put(None, "Good", &a_fiddle("good"), None).await.unwrap();
+    ws.put_raw("meta", &"not-an-object".into(), &"just text".into())
+        .await
+        .unwrap();
+    let wrong = js_sys::Object::new();
+    js_sys::Reflect::set(&wrong, &"id".into(), &7.into()).unwrap();
+    ws.put_raw("meta", &"wrong-fields".into(), &wrong)
+        .await
+        .unwrap();
+    // A meta that reads but whose fiddle text is not text.
+    let mut meta = good.clone();
+    meta.id = "no-text".into();
+    ws.put_raw("meta", &"no-text".into(), &js::encode(&meta).unwrap())
+        .await
+        .unwrap();
+    ws.put_raw(
+        "fiddles",
+        &"no-text".into(),
+        &js_sys::Uint8Array::new_with_length(3),
+    )
+    .await
+    .unwrap();
+    let listing = ws.list().await.unwrap();
+    assert_eq!(listing.skipped, 2);
+    let ids: Vec<&str> = listing.entries.iter().map(|e| e.id.as_str()).collect();
+    assert!(
+        ids.contains(&good.id.as_str()) && ids.contains(&"no-text"),
+        "{ids:?}"
+    );
+    for id in ["not-an-object", "wrong-fields", "no-text"] {
+        let e = ws.get(id).await.unwrap_err();
+        assert!(e.contains("cannot be read back"), "{e}");
+    }
+    assert!(ws
+        .put(Some("wrong-fields"), "x", &a_fiddle("x"), None)
+        .await
+        .is_err());
+    assert!(ws.delete("wrong-fields").await.is_err());
+    assert_eq!(
+        ws.count_raw("meta").await.unwrap(),
+        4,
+        "nothing was deleted"
+    );
+    assert!(ws.get(&good.id).await.unwrap().is_some());
+    ws.delete(&good.id).await.unwrap();
 }

@@ -77,6 +77,18 @@ impl WorkerBridge {
         })
     }
 
+    /// Start the worker ([`WORKER_URL`]) of the service state `state` (a workspace
+    /// entry's, [`crate::state_name`]; `""`: the default state). Switching entries
+    /// is terminating this worker and spawning one for the other state.
+    pub fn spawn_for_state(
+        state: &str,
+        on_message: impl Fn(FromWorker) + 'static,
+        on_error: impl Fn(String) + 'static,
+    ) -> Result<WorkerBridge, String> {
+        let url = crate::state_name::worker_url(WORKER_URL, state)?;
+        WorkerBridge::spawn(&url, on_message, on_error)
+    }
+
     /// Post a message (queued until the worker is ready).
     pub fn post(&self, msg: &ToWorker) -> Result<(), String> {
         let v = js::encode(msg)?;

@@ -7,6 +7,8 @@
 //! the state), [`cache_view`] (what the Cache inspector shows), [`fresh_cache`] (a
 //! run's throwaway cache over the state), [`stores`]
 //! (what the Stores panel shows: stores, values, import/export, config edits),
+//! [`tap`] (recording and replaying backend exchanges), [`state_name`] (which
+//! service state a worker uses: one per workspace entry),
 //! [`examples`], [`fiddle_tab`] (fiddles in the tab: composer ↔ request, links),
 //! [`format`] (presentation helpers), [`waterfall`] (the
 //! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
@@ -16,7 +18,8 @@
 //! Web Crypto), [`fetch`] (backend fetches with the browser's `fetch`), [`worker`]
 //! (the worker's driver loop), [`bridge`] (the UI's handle on the worker),
 //! [`storage`] (localStorage and IndexedDB), [`state_db`] (the service state in
-//! IndexedDB), [`persist`] (the worker's state: durable, shared between tabs).
+//! IndexedDB), [`persist`] (the worker's state: durable, shared between tabs), [`workspace`]
+//! (the saved fiddles, each with its own service state).
 
 pub mod cache_view;
 pub mod examples;
@@ -25,8 +28,10 @@ pub mod format;
 pub mod fresh_cache;
 pub mod protocol;
 pub mod request;
+pub mod state_name;
 pub mod store_ops;
 pub mod stores;
+pub mod tap;
 pub mod warmup;
 pub mod waterfall;
 
@@ -44,3 +49,5 @@ pub mod state_db;
 pub mod storage;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
+#[cfg(target_arch = "wasm32")]
+pub mod workspace;

@@ -33,7 +33,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 
 /// The `BroadcastChannel` the workers of one origin announce their committed writes on.
-pub const CHANNEL: &str = "edgeplay-state";
+pub const CHANNEL: &str = crate::state_name::DEFAULT_CHANNEL;
 
 /// What a worker announces on [`CHANNEL`]: the keys a committed write changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,6 +125,39 @@ impl Persist {
             _on_announce: RefCell::new(None),
         });
         persist.listen();
+        (persist, report)
+    }
+
+    /// Open the service state `name` (a workspace entry's; `""` is the default, the
+    /// database the tab always had: see [`crate::state_name`]). A name that is not a
+    /// state name keeps the state in memory, and the report says why.
+    pub async fn open_state(name: &str) -> (Rc<Persist>, LoadReport) {
+        match (
+            crate::state_name::db_name(name),
+            crate::state_name::channel_name(name),
+        ) {
+            (Ok(db), Ok(channel)) => Persist::open(&db, &channel).await,
+            (Err(e), _) | (_, Err(e)) => Persist::memory_only(e),
+        }
+    }
+
+    /// A state in this worker only (nothing stored, nothing shared); `why` says why.
+    pub fn memory_only(why: String) -> (Rc<Persist>, LoadReport) {
+        let persist = Rc::new(Persist {
+            state: SharedStorage::new(MemoryStorage::default()),
+            db: None,
+            channel: None,
+            writes: RefCell::default(),
+            flushes: Cell::new(0),
+            written: RefCell::default(),
+            reading: Cell::new(0),
+            on_event: RefCell::new(None),
+            _on_announce: RefCell::new(None),
+        });
+        let report = LoadReport {
+            not_durable: Some(why),
+            ..LoadReport::default()
+        };
         (persist, report)
     }
 

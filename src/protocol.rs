@@ -5,8 +5,10 @@
 //! worker) and moved with `postMessage`. Bytes travel as `Uint8Array`s
 //! (`serde_bytes`), not as arrays of numbers.
 
+use crate::tap::LeftOut;
 use edgeplay_host::engine::GuestInfo;
 use edgeplay_host::exec::Outcome;
+use edgeplay_host::fiddle::Recording;
 use edgeplay_host::http::ResponseHead;
 use edgeplay_host::{Output, TraceEvent};
 use serde::{Deserialize, Serialize};
@@ -33,6 +35,15 @@ pub enum ToWorker {
         req_id: u32,
         /// What to do.
         op: StoreOp,
+    },
+    /// Answer the backend fetches of the runs that follow from these recordings
+    /// (`crate::tap`): one replayer for all of them, so a fiddle's N requests replay
+    /// its exchanges in the recorded order, as `edgeplay test --replay` does. Each
+    /// `Replay` starts over from the first recording; `None` goes back to the
+    /// network. `Some(vec![])` replays nothing: every fetch fails.
+    Replay {
+        /// The recordings, in the order they were made (`None`: stop replaying).
+        recordings: Option<Vec<Recording>>,
     },
 }
 
@@ -230,6 +241,10 @@ pub struct RunRequest {
     /// Run against an empty, throwaway cache (the stored cache is left as it is).
     #[serde(default)]
     pub fresh_cache: bool,
+    /// Record every backend exchange that reaches the network; the recordings come
+    /// in [`FromWorker::Recorded`] before the run's `Done`.
+    #[serde(default)]
+    pub record: bool,
 }
 
 /// The downstream request as the composer has it.
@@ -305,6 +320,16 @@ pub enum FromWorker {
         outcome: Outcome,
         /// Milliseconds from instantiation to the end.
         run_ms: f64,
+    },
+    /// What a run with `record` recorded (posted before its `Done`, also when it
+    /// recorded nothing).
+    Recorded {
+        /// The run.
+        run_id: u32,
+        /// The exchanges that reached the network, in the order they completed.
+        recordings: Vec<Recording>,
+        /// What the bounds cut or left out.
+        left_out: LeftOut,
     },
     /// The run could not start (bad config, bad request, no guest, instantiation failed).
     Failed {
@@ -459,8 +484,19 @@ mod tests {
             config_toml: "".into(),
             cpu_limit_ms: Some(50),
             fresh_cache: true,
+            record: true,
         });
         let j = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<ToWorker>(&j).unwrap(), m);
+    }
+
+    #[test]
+    fn a_run_request_from_before_recordings_still_parses() {
+        let old = r#"{"Run":{"run_id":1,"request":{"method":"GET","url":"/","headers":"",
+            "body":[],"client_ip":""},"config_toml":"","cpu_limit_ms":null}}"#;
+        let ToWorker::Run(r) = serde_json::from_str::<ToWorker>(old).unwrap() else {
+            panic!("not a run")
+        };
+        assert!(!r.record && !r.fresh_cache);
     }
 }

@@ -147,3 +147,80 @@ pub async fn put_raw(db: &Database, key: &JsValue, value: &JsValue) -> Result<()
         _ => Err("could not store".into()),
     }
 }
+
+/// Delete the stored service state `name` (a workspace entry's: `crate::state_name`).
+/// A named state's database is deleted; the default state's records are cleared
+/// (its database also holds the last guest). A worker that has the state open loses
+/// it (its connection closes when asked to): terminate it first. For the UI thread.
+pub async fn delete_state(name: &str) -> Result<(), String> {
+    let db_name = crate::state_name::db_name(name)?;
+    if name.is_empty() {
+        let db = crate::storage::open_db(&db_name).await?;
+        let cleared = clear(&db).await;
+        db.close();
+        return cleared;
+    }
+    let factory = idb::Factory::new().map_err(|e| format!("IndexedDB is not available: {e}"))?;
+    factory
+        .delete(&db_name)
+        .map_err(|e| format!("could not delete the state {name:?}: {e}"))?
+        .await
+        .map_err(|e| format!("could not delete the state {name:?}: {e}"))
+}
+
+/// Copy the stored service state `from` into `to` (Duplicate): `to` ends with
+/// exactly `from`'s records that read back as bytes (anything `to` held is
+/// replaced; a damaged record of `from` is not copied). Returns how many records
+/// were copied. A worker using `to` hears of every key that changed. For the UI
+/// thread.
+pub async fn copy_state(from: &str, to: &str) -> Result<usize, String> {
+    if crate::state_name::db_name(from)? == crate::state_name::db_name(to)? {
+        return Err("a state cannot be copied into itself".into());
+    }
+    let src = crate::storage::open_db(&crate::state_name::db_name(from)?).await?;
+    let loaded = load(&src).await;
+    src.close();
+    let loaded = loaded?;
+    let dst = crate::storage::open_db(&crate::state_name::db_name(to)?).await?;
+    let old = match load(&dst).await {
+        Ok(old) => old,
+        Err(e) => {
+            dst.close();
+            return Err(e);
+        }
+    };
+    let mut changes: Vec<Change> = Vec::new();
+    let new_keys: std::collections::HashSet<&[u8]> =
+        loaded.entries.iter().map(|(k, _)| k.as_slice()).collect();
+    for (k, _) in &old.entries {
+        if !new_keys.contains(k.as_slice()) {
+            changes.push(Change::Delete { key: k.clone() });
+        }
+    }
+    for (k, v) in &loaded.entries {
+        changes.push(Change::Put {
+            key: k.clone(),
+            value: v.clone(),
+        });
+    }
+    let written = match write(&dst, &changes) {
+        Ok(commit) => commit.await,
+        Err(e) => Err(e),
+    };
+    dst.close();
+    written?;
+    // A worker with `to` open re-reads what changed (as for another tab's write).
+    if let Ok(channel) = web_sys::BroadcastChannel::new(&crate::state_name::channel_name(to)?) {
+        let msg = crate::persist::Announce {
+            keys: changes
+                .iter()
+                .map(|c| serde_bytes::ByteBuf::from(c.key().to_vec()))
+                .collect(),
+        };
+        if let Ok(v) = crate::protocol::js::encode(&msg) {
+            let _ = channel.post_message(&v);
+        }
+        channel.close();
+    }
+    Ok(loaded.entries.len())
+}

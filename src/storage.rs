@@ -11,7 +11,7 @@ use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The app's IndexedDB database.
-pub const DB_NAME: &str = "edgeplay";
+pub const DB_NAME: &str = crate::state_name::DEFAULT_DB;
 /// Its schema version: 1 had `guests`; 2 adds `state`.
 pub const DB_VERSION: u32 = 2;
 const GUESTS: &str = "guests";

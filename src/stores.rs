@@ -6,7 +6,11 @@
 //!   metadata, generation and expiry, through the KV engine's record decoder).
 //! - [`parse_import`] / [`export_json`]: a store as JSON, in Viceroy's `format =
 //!   "json"` shape (key → string, or key → `{"data", "metadata"}`) or Fastlike's
-//!   (key → string, or key → `{"body", "metadata"}`).
+//!   (key → string, or key → `{"body", "metadata"}`); config stores, dictionaries
+//!   and secret stores take the key → string shape both share (the runner's
+//!   `--dictionary`, `--config-store`, `--secret-store` files).
+//! - [`parse_acl_import`] / [`export_acl_json`]: an ACL in Fastly's ACL JSON
+//!   (`{"entries": [{"prefix", "action"}]}`, the runner's `--acl` files).
 //! - [`set_config_entry`] / [`remove_config_entry`]: config stores, dictionaries and
 //!   secret stores are configuration, not state: the panel edits them in the
 //!   `fastly.toml` text, keeping its formatting.
@@ -328,6 +332,70 @@ pub fn export_json(entries: &[FileEntry], format: FileFormat) -> Result<String, 
         map.insert(e.key.clone(), v);
     }
     serde_json::to_string_pretty(&serde_json::Value::Object(map)).map_err(|e| e.to_string())
+}
+
+/// Read an ACL file in Fastly's ACL JSON (what the runner's `--acl NAME=FILE.json`,
+/// Viceroy's and Fastlike's ACL files hold): `{"entries": [{"prefix": "1.2.3.0/24",
+/// "action": "BLOCK"}, ...]}`. As the core reads it: an entry's `op` and a top-level
+/// `meta` are ignored, a bare address is its full length, the action is `ALLOW` or
+/// `BLOCK` in any case. The prefixes and actions (upper-cased), in order; the error
+/// names the entry and what is wrong, and nothing is half read.
+pub fn parse_acl_import(text: &str) -> Result<Vec<(IpPrefix, String)>, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let serde_json::Value::Object(mut top) = v else {
+        return Err("expected a JSON object with `entries` (Fastly's ACL format)".into());
+    };
+    top.remove("meta");
+    let entries = match top.remove("entries") {
+        Some(serde_json::Value::Array(a)) => a,
+        Some(_) => return Err("`entries` must be an array".into()),
+        None => return Err("expected `entries`: a list of `{prefix, action}`".into()),
+    };
+    if let Some(k) = top.keys().next() {
+        return Err(format!(
+            "unknown field `{k}` (an ACL file has `entries`, and may have `meta`)"
+        ));
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let serde_json::Value::Object(mut o) = e else {
+            return Err(format!(
+                "entry {i}: expected an object with `prefix` and `action`"
+            ));
+        };
+        o.remove("op");
+        let mut text = |f: &str| match o.remove(f) {
+            Some(serde_json::Value::String(s)) => Ok(s),
+            Some(_) => Err(format!("entry {i}: `{f}` must be a string")),
+            None => Err(format!("entry {i}: needs `{f}`")),
+        };
+        let prefix = parse_prefix(&text("prefix")?).map_err(|e| format!("entry {i}: {e}"))?;
+        let action = text("action")?.to_ascii_uppercase();
+        if action != "ALLOW" && action != "BLOCK" {
+            return Err(format!(
+                "entry {i}: the action must be ALLOW or BLOCK, not {action:?}"
+            ));
+        }
+        if let Some(k) = o.keys().next() {
+            return Err(format!(
+                "entry {i}: unknown field `{k}` (expected `prefix`, `action`, and `op`)"
+            ));
+        }
+        out.push((prefix, action));
+    }
+    Ok(out)
+}
+
+/// An ACL as Fastly's ACL JSON (`{"entries": [{"prefix", "action"}]}`), which the
+/// runner's `--acl`, Viceroy and Fastlike read.
+pub fn export_acl_json(acl: &edgeplay_host::config::AclConfig) -> String {
+    let entries: Vec<serde_json::Value> = acl
+        .entries
+        .iter()
+        .map(|e| serde_json::json!({ "prefix": e.prefix.to_string(), "action": e.action }))
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({ "entries": entries })).unwrap_or_default()
 }
 
 /// A KV store's entries as file entries (undecodable records are named in the error).
@@ -982,5 +1050,123 @@ blocklist = { entries = [] }
         );
         assert_eq!(k("c"), Some((Touch::Write, 6)));
         assert_eq!(t.len(), 3);
+    }
+}
+
+/// Fastlike's store files (the runner's `--dictionary`, `--config-store`,
+/// `--secret-store`, `--acl NAME=FILE.json`): what the panel exports, the runner's
+/// configuration reads back the same; what the runner reads, the panel imports.
+#[cfg(test)]
+mod fastlike_files {
+    use super::*;
+
+    /// The configuration the runner builds for `NAME=FILE.json` flags (the file
+    /// served from memory).
+    fn runner_reads(table: &str, entry: &str, file: &str) -> ServiceConfig {
+        let text = format!("[local_server.{table}]\nx = {entry}\n");
+        let file = file.to_string();
+        ServiceConfig::from_toml_str_with_env(
+            &text,
+            "fastly.toml",
+            &move |_| Ok(file.clone()),
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    const DICTIONARY: &str = r#"{"greeting": "hello", "colour": "blue"}"#;
+
+    #[test]
+    fn a_fastlike_dictionary_or_config_store_imports_and_exports() {
+        let entries = parse_import(DICTIONARY).unwrap();
+        assert_eq!(entries.len(), 2);
+        let json = export_json(&entries, FileFormat::Fastlike).unwrap();
+        let cfg = runner_reads(
+            "dictionaries",
+            r#"{ file = "d.json", format = "json" }"#,
+            &json,
+        );
+        let store = &cfg.config_stores["x"];
+        assert_eq!(store.get("greeting").map(String::as_str), Some("hello"));
+        assert_eq!(store.get("colour").map(String::as_str), Some("blue"));
+    }
+
+    #[test]
+    fn a_fastlike_secret_store_imports_and_exports() {
+        let entries = parse_import(r#"{"token": "s3cret"}"#).unwrap();
+        let json = export_json(&entries, FileFormat::Fastlike).unwrap();
+        let cfg = runner_reads(
+            "secret_stores",
+            r#"{ file = "s.json", format = "json" }"#,
+            &json,
+        );
+        assert_eq!(
+            cfg.secret_stores["x"].get("token").map(Vec::as_slice),
+            Some(&b"s3cret"[..])
+        );
+    }
+
+    const ACL: &str = r#"{
+        "entries": [
+            { "op": "create", "prefix": "192.0.2.0/24", "action": "block" },
+            { "prefix": "2001:db8::/32", "action": "ALLOW" },
+            { "prefix": "10.1.2.3", "action": "ALLOW" }
+        ],
+        "meta": { "limit": 100, "total": 3 }
+    }"#;
+
+    #[test]
+    fn a_fastly_acl_file_imports_as_the_runner_reads_it_and_exports_back() {
+        let got = parse_acl_import(ACL).unwrap();
+        let want = runner_reads("acls", r#"{ file = "a.json" }"#, ACL);
+        let acl = &want.acls["x"];
+        assert_eq!(
+            got,
+            acl.entries
+                .iter()
+                .map(|e| (e.prefix, e.action.clone()))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(got[0].1, "BLOCK");
+        assert_eq!(got[2].0.to_string(), "10.1.2.3/32");
+        // Exported, the runner reads the same ACL again.
+        let json = export_acl_json(acl);
+        assert_eq!(runner_reads("acls", r#""a.json""#, &json).acls["x"], *acl);
+        // Imported into fastly.toml, the tab's config has the same ACL.
+        let mut text = String::new();
+        for (prefix, action) in &got {
+            text =
+                set_config_entry(&text, StoreKind::Acl, "x", &prefix.to_string(), action).unwrap();
+        }
+        assert_eq!(crate::request::parse_config(&text).unwrap().acls["x"], *acl);
+    }
+
+    #[test]
+    fn a_bad_acl_file_says_which_entry_and_why() {
+        for (text, says) in [
+            ("[]", "expected a JSON object with `entries`"),
+            (r#"{"entries": {}}"#, "`entries` must be an array"),
+            (r#"{"entries": [], "x": 1}"#, "unknown field `x`"),
+            (r#"{"entries": [1]}"#, "entry 0: expected an object"),
+            (
+                r#"{"entries": [{"prefix": "1.2.3.0/24"}]}"#,
+                "entry 0: needs `action`",
+            ),
+            (
+                r#"{"entries": [{"prefix": "1.2.3.0/24", "action": "DENY"}]}"#,
+                "entry 0: the action must be ALLOW or BLOCK",
+            ),
+            (
+                r#"{"entries": [{"prefix": "1.2.3.0/24", "action": "BLOCK"}, {"prefix": "300.1.1.1", "action": "BLOCK"}]}"#,
+                "entry 1: \"300.1.1.1\" is not an IP prefix",
+            ),
+            (
+                r#"{"entries": [{"prefix": "1.2.3.0/24", "action": "BLOCK", "ttl": 3}]}"#,
+                "entry 0: unknown field `ttl`",
+            ),
+        ] {
+            let e = parse_acl_import(text).unwrap_err();
+            assert!(e.contains(says), "{text}: {e}");
+        }
     }
 }

@@ -72,6 +72,9 @@ pub struct FetchRow {
     pub cache: Option<String>,
     /// For a cache work span, how it ended (its status); `None` otherwise.
     pub cache_op: Option<String>,
+    /// True for a backend fetch answered from a recording (`ToWorker::Replay`): no
+    /// network (its note carries `fiddle::REPLAYED_NOTE`).
+    pub replayed: bool,
 }
 
 /// Every backend fetch of an execution, on one time axis.
@@ -150,6 +153,10 @@ impl FetchRow {
             kv: None,
             cache: crate::cache_view::fetch_outcome(e),
             cache_op: None,
+            replayed: e
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains(edgeplay_host::fiddle::REPLAYED_NOTE)),
         })
     }
 
@@ -191,6 +198,7 @@ impl FetchRow {
             kv: None,
             cache: text_arg(e.arg("cache")).map(|c| c.to_ascii_uppercase()),
             cache_op: Some(result),
+            replayed: false,
         }
     }
 
@@ -227,6 +235,7 @@ impl FetchRow {
             kv: Some(result),
             cache: None,
             cache_op: None,
+            replayed: false,
         }
     }
 
@@ -334,7 +343,8 @@ impl FetchRow {
         )
     }
 
-    /// The row's CSS classes: `wf-row`, plus `mock`, `failed`.
+    /// The row's CSS classes: `wf-row`, plus `kv`, `cache-op`, `hit`, `mock`,
+    /// `replayed`, `failed`.
     pub fn class(&self) -> String {
         let mut c = String::from("wf-row");
         if self.kv.is_some() {
@@ -348,6 +358,9 @@ impl FetchRow {
         }
         if self.mock.is_some() {
             c.push_str(" mock");
+        }
+        if self.replayed {
+            c.push_str(" replayed");
         }
         if self.failed() {
             c.push_str(" failed");
@@ -636,6 +649,12 @@ mod tests {
         let split = FetchRow::from_event(&fetch_event(6, "a", 1.0, 100.0)).unwrap();
         assert_eq!(split.timing_label(), "100.0 ms (first byte 90.0 ms)");
         assert_eq!(row.class(), "wf-row mock");
+        assert!(!row.replayed);
+        let mut r = fetch_event(7, "origin", 0.0, 1.0);
+        r.note = Some(edgeplay_host::fiddle::REPLAYED_NOTE.into());
+        let replayed = FetchRow::from_event(&r).unwrap();
+        assert!(replayed.replayed);
+        assert_eq!(replayed.class(), "wf-row replayed");
         let w = Waterfall::from_trace(&[m]);
         assert_eq!(w.span_us, 1.0, "an empty span never divides by zero");
         let g = w.geometry(&w.rows[0]);

@@ -17,8 +17,9 @@
 //! Stop is the UI terminating this worker: nothing here has to cooperate, so a
 //! runaway guest can always be ended at once. The CPU limit is the core's fuel budget.
 //!
-//! The service state outlives runs and workers ([`Persist`]): loaded from IndexedDB
-//! before the worker says `Ready`, seeded from the run's config when it starts, written
+//! The service state outlives runs and workers ([`Persist`]): the state its URL names
+//! (`worker-loader.js?state=NAME`, [`crate::state_name`]; none: the default), loaded
+//! from IndexedDB before the worker says `Ready`, seeded from the run's config when it starts, written
 //! back after every slice that changed it, and shared with the other tabs. A run's
 //! `Done` is posted only once its writes committed. A run with a fresh cache sees that
 //! state through [`FreshCache`]: an empty cache of its own, thrown away after it.
@@ -29,14 +30,21 @@
 //! again as a nested downstream request ([`Itself`]) through this same loop. Its
 //! `cdn-loop` header counts the passes, so a service may call itself and the sixth
 //! pass of a runaway self-call is answered 508 by [`Driver::start`].
+//!
+//! Recordings ([`crate::tap`]): after `ToWorker::Replay`, the runs' backend fetches
+//! (their nested runs' too) are answered from the worker's one [`Replayer`] instead
+//! of `fetch`; a run with `record` keeps every exchange that reached the network and
+//! posts them (`Recorded`) before its `Done`.
 
 use crate::fetch;
 use crate::fresh_cache::FreshCache;
-use crate::persist::{Persist, StateEvent, CHANNEL};
+use crate::persist::{Persist, StateEvent};
 use crate::platform::{browser_platform, now_ms};
 use crate::protocol::{js, Bytes, FromWorker, RunRequest, StoreOp, ToWorker, WireOutput};
+use crate::tap::RunTap;
 use edgeplay_host::backends::{loop_hops, MAX_LOOP_HOPS};
 use edgeplay_host::exec::{viceroy_request_id, StartError};
+use edgeplay_host::fiddle::Replayer;
 use edgeplay_host::{
     Capabilities, Collected, DownstreamRequest, Driver, Engine, ExecOptions, FetchError,
     FetchErrorKind, FetchRequest, FetchResponse, FinalResponse, Guest, Outcome, Poll, Service,
@@ -67,6 +75,8 @@ struct State {
     /// Downstream requests so far (for request ids), nested ones included.
     requests: Rc<Cell<u64>>,
     busy: bool,
+    /// The recordings the runs replay (`ToWorker::Replay`), shared by every run.
+    replayer: Option<Rc<RefCell<Replayer>>>,
 }
 
 /// What a run needs to serve the requests its service makes to itself: the guest,
@@ -88,6 +98,8 @@ pub struct Itself {
     depth: usize,
     /// Where the service's state changes are made durable after every slice.
     persist: Option<Rc<Persist>>,
+    /// What the run does with backend exchanges (replay, record), nested runs too.
+    tap: Rc<RunTap>,
 }
 
 impl Itself {
@@ -108,7 +120,20 @@ impl Itself {
             requests: Rc::new(Cell::new(0)),
             depth: 1,
             persist: None,
+            tap: Rc::default(),
         }
+    }
+
+    /// Replay and record the service's backend exchanges (its nested runs' too) as
+    /// `tap` says.
+    pub fn with_tap(mut self, tap: Rc<RunTap>) -> Itself {
+        self.tap = tap;
+        self
+    }
+
+    /// The run's tap (what it recorded: [`RunTap::take_recorded`]).
+    pub fn tap(&self) -> &Rc<RunTap> {
+        &self.tap
     }
 
     /// Make the service's state changes durable through `persist` (its state must be
@@ -154,11 +179,16 @@ pub fn start() {
         persist: None,
         requests: Rc::new(Cell::new(0)),
         busy: false,
+        replayer: None,
     }));
     spawn_local(warm_up(state.clone()));
     post(&FromWorker::StateLoading);
     spawn_local(async move {
-        let (persist, report) = Persist::open(crate::storage::DB_NAME, CHANNEL).await;
+        // `worker-loader.js?state=NAME`: the workspace entry's own state.
+        let (persist, report) = match crate::state_name::from_query(&location_search()) {
+            Ok(name) => Persist::open_state(&name).await,
+            Err(e) => Persist::memory_only(e),
+        };
         persist.on_event(|ev| post(&state_message(ev)));
         post(&FromWorker::StateLoaded {
             keys: report.keys as u32,
@@ -181,6 +211,15 @@ pub fn start() {
         on_message.forget();
         post(&FromWorker::Ready);
     });
+}
+
+/// This worker's `location.search` (`?state=NAME`), empty when it has none.
+fn location_search() -> String {
+    js_sys::Reflect::get(&js_sys::global(), &"location".into())
+        .and_then(|l| js_sys::Reflect::get(&l, &"search".into()))
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
 }
 
 /// A state event as the message the UI gets.
@@ -256,6 +295,10 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
             };
             spawn_local(async move { post(&store_request(persist, req_id, op).await) });
         }
+        ToWorker::Replay { recordings } => {
+            state.borrow_mut().replayer =
+                recordings.map(|r| Rc::new(RefCell::new(Replayer::new(r))));
+        }
         ToWorker::Run(run) => {
             let run_id = run.run_id;
             let fresh_cache = run.fresh_cache;
@@ -285,6 +328,7 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
                     spawn_local(async move {
                         let t0 = now_ms();
                         let persist = itself.persist.clone();
+                        let tap = itself.tap.clone();
                         let outcome =
                             drive(exec, run_id, Rc::new(post), Some(Rc::new(itself))).await;
                         // "A guest's writes are durable once its response completed."
@@ -293,6 +337,13 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
                             if let Err(message) = p.settled().await {
                                 post(&FromWorker::StateError { message });
                             }
+                        }
+                        if let Some((recordings, left_out)) = tap.take_recorded() {
+                            post(&FromWorker::Recorded {
+                                run_id,
+                                recordings,
+                                left_out,
+                            });
                         }
                         state.borrow_mut().busy = false;
                         post(&FromWorker::Done {
@@ -341,6 +392,7 @@ fn prepare(s: &mut State, run: RunRequest) -> Result<(Driver, Itself, String, f6
     );
     itself.requests = s.requests.clone();
     itself.persist = s.persist.clone();
+    itself.tap = Rc::new(RunTap::new(s.replayer.clone(), run.record));
     let request_id = itself.next_request_id();
     let t0 = now_ms();
     let exec = Driver::start(
@@ -449,7 +501,9 @@ fn flush(driver: &mut Driver, run_id: u32, t0: f64, sink: &Sink) {
 /// Perform one piece of outside work; its result goes to `tx`. The driver core
 /// buffers streaming uploads for the browser ([`Capabilities::BROWSER`]), so only
 /// sleeps and whole fetches arrive here. A fetch to the service itself is served by
-/// the service ([`serve_itself`]), any other by the browser ([`fetch::fetch`]).
+/// the service ([`serve_itself`]); any other is replayed when the run replays
+/// ([`RunTap::replayed`]: at once, never `fetch`), else fetched by the browser
+/// ([`fetch::fetch`]; whole, and kept, when the run records).
 fn start_work(
     w: Work,
     run_id: u32,
@@ -464,26 +518,23 @@ fn start_work(
             fetch::sleep_ms(ns as f64 / 1_000_000.0).await;
             let _ = tx.unbounded_send((id, WorkResult::Slept, None));
         }),
-        WorkKind::Fetch(req) => spawn_local(async move {
-            let backend = req.backend.clone();
-            let (result, reader) = match itself.filter(|s| s.serves(&req.url)) {
-                Some(service) => (
-                    serve_itself(service, *req, run_id, sink.clone()).await,
-                    None,
-                ),
-                None => fetch::fetch_with(*req).await,
-            };
-            // The headers not sent and the notes go on the fetch's trace event (the
-            // core puts them there) and, as they matter, to the Logs panel too.
-            let not_sent = fetch::not_sent_note(&backend, fetch::headers_not_sent_of(&result));
-            for message in not_sent
-                .into_iter()
-                .chain(fetch::notes_of(&result).iter().cloned())
-            {
-                sink(&FromWorker::Notice { run_id, message });
+        WorkKind::Fetch(mut req) => {
+            let tap = itself.as_ref().map(|i| i.tap.clone()).unwrap_or_default();
+            let itself = itself.filter(|s| s.serves(&req.url));
+            if itself.is_none() {
+                if let Some((result, message)) = tap.replayed(&req) {
+                    sink(&FromWorker::Notice { run_id, message });
+                    let _ = tx.unbounded_send((id, result, None));
+                    return;
+                }
             }
-            let _ = tx.unbounded_send((id, result, reader.map(|r| (id, r))));
-        }),
+            // A recorded response is fetched whole: what the guest reads is what was kept.
+            let sent = (itself.is_none() && tap.records()).then(|| {
+                req.stream_response = false;
+                (*req).clone()
+            });
+            spawn_local(fetch_work(id, req, run_id, tx, sink, itself, sent, tap));
+        }
         // The next bytes of a response body that streams (`ReadableStream`).
         WorkKind::FetchBodyRead { fetch } => spawn_local(async move {
             let (result, rest) = match reader {
@@ -502,6 +553,42 @@ fn start_work(
         // Never reach a browser driver: the core buffers uploads.
         WorkKind::FetchBodyChunk { .. } | WorkKind::FetchBodyEnd { .. } => {}
     }
+}
+
+/// A backend fetch: served by the service itself (`itself`) or by the browser, and
+/// kept when `sent` is the request to record.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_work(
+    id: WorkId,
+    req: Box<FetchRequest>,
+    run_id: u32,
+    tx: mpsc::UnboundedSender<Finished>,
+    sink: Sink,
+    itself: Option<Rc<Itself>>,
+    sent: Option<FetchRequest>,
+    tap: Rc<RunTap>,
+) {
+    let backend = req.backend.clone();
+    let (result, reader) = match itself {
+        Some(service) => (
+            serve_itself(service, *req, run_id, sink.clone()).await,
+            None,
+        ),
+        None => fetch::fetch_with(*req).await,
+    };
+    if let Some(sent) = &sent {
+        tap.keep(sent, &result);
+    }
+    // The headers not sent and the notes go on the fetch's trace event (the core
+    // puts them there) and, as they matter, to the Logs panel too.
+    let not_sent = fetch::not_sent_note(&backend, fetch::headers_not_sent_of(&result));
+    for message in not_sent
+        .into_iter()
+        .chain(fetch::notes_of(&result).iter().cloned())
+    {
+        sink(&FromWorker::Notice { run_id, message });
+    }
+    let _ = tx.unbounded_send((id, result, reader.map(|r| (id, r))));
 }
 
 /// The downstream request a backend fetch to the service itself becomes: its method,

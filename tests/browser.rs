@@ -11,6 +11,7 @@
 //!  cargo test --target wasm32-unknown-unknown --test browser`.
 #![cfg(target_arch = "wasm32")]
 
+use edgeplay_host::fiddle::{Fiddle, Recording, Replayer, REPLAYED_NOTE};
 use edgeplay_host::platform::{Clock, Random};
 use edgeplay_host::storage::Change;
 use edgeplay_host::trace::{ArgValue, EventKind, HandleKind};
@@ -24,7 +25,9 @@ use edgeplay_web::platform::{browser_platform, BrowserClock, BrowserRandom};
 use edgeplay_web::protocol::{js, FromWorker, StoreAnswer, StoreOp, ToWorker, WireOutput};
 use edgeplay_web::state_db;
 use edgeplay_web::storage::open_db;
+use edgeplay_web::tap::{LeftOut, RunTap};
 use edgeplay_web::worker::{store_request, Itself};
+use edgeplay_web::workspace::{current, set_current, GuestFile, Listing, Workspace};
 use serde_bytes::ByteBuf;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -998,4 +1001,502 @@ async fn state_the_panel_s_edits_are_answered_once_durable() {
         "{bad:?}"
     );
     assert_eq!(get(&p, "kv/s\0k").as_deref(), Some("v"), "nothing was lost");
+}
+
+// ---- Recordings in the tab: replaying and recording backend exchanges (src/tap.rs) ----
+
+/// Run SELF_CALLER as a forwarder: the downstream request `path` goes to the
+/// backend `self` at `backend_url` (not the service's own origin), with `tap`.
+async fn forward(backend_url: &str, path: &str, tap: Rc<RunTap>) -> Seen {
+    let engine = Rc::new(Engine::new(browser_platform()));
+    let guest = engine.load(&wat::parse_str(SELF_CALLER).unwrap()).unwrap();
+    let config = edgeplay_web::request::parse_config(&format!(
+        "[local_server.backends.self]\nurl = \"{backend_url}\"\n"
+    ))
+    .unwrap();
+    let service = Service::new(Arc::new(config));
+    let request = DownstreamRequest::new("GET", &format!("http://127.0.0.1:7676{path}"));
+    let itself = Itself::new(
+        engine.clone(),
+        guest.clone(),
+        service.clone(),
+        ExecOptions::default(),
+        &request.url,
+    )
+    .with_tap(tap);
+    let driver = Driver::start(
+        &engine,
+        guest,
+        service,
+        request,
+        "0".repeat(32),
+        ExecOptions::default(),
+        Capabilities::BROWSER,
+    )
+    .unwrap();
+    let seen: Rc<RefCell<Seen>> = Rc::default();
+    let sink = seen.clone();
+    edgeplay_web::worker::drive(
+        driver,
+        9,
+        Rc::new(move |m| {
+            let mut s = sink.borrow_mut();
+            match m {
+                FromWorker::Progress { outputs, trace, .. } => {
+                    s.got
+                        .absorb(outputs.iter().cloned().map(Into::into).collect());
+                    s.trace.extend(trace.iter().cloned());
+                }
+                FromWorker::Notice { message, .. } => s.notices.push(message.clone()),
+                _ => {}
+            }
+        }),
+        Some(Rc::new(itself)),
+    )
+    .await;
+    Rc::try_unwrap(seen).ok().unwrap().into_inner()
+}
+
+fn body_text(seen: &Seen) -> String {
+    String::from_utf8_lossy(&seen.got.body).into_owned()
+}
+
+/// Record one run of `path` against the test origin: its recordings.
+async fn record(path: &str) -> (Seen, Vec<Recording>, LeftOut) {
+    let tap = Rc::new(RunTap::new(None, true));
+    let seen = forward(origin(), path, tap.clone()).await;
+    let (recordings, left_out) = tap.take_recorded().expect("the run recorded");
+    (seen, recordings, left_out)
+}
+
+fn replaying(recordings: Vec<Recording>) -> Rc<RefCell<Replayer>> {
+    Rc::new(RefCell::new(Replayer::new(recordings)))
+}
+
+#[wasm_bindgen_test]
+async fn a_recorded_run_replays_with_no_network_and_the_same_response() {
+    let path = format!("/cached/rec-{}", js_sys::Math::random());
+    let (live, recordings, left_out) = record(&path).await;
+    let expected = format!("origin hit 1 for {path}");
+    assert_eq!(body_text(&live), expected);
+    assert!(left_out.is_nothing(), "{left_out:?}");
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let r = &recordings[0];
+    assert_eq!(
+        (r.backend.as_str(), r.method.as_str(), r.status),
+        ("self", "GET", 200)
+    );
+    assert_eq!(r.url, format!("{}{path}", origin()));
+    assert_eq!(r.response().body, expected.as_bytes());
+    assert!(r.end_us >= r.first_byte_us);
+
+    // Replayed against the same origin: the origin is not asked (its count stays 1).
+    let tap = Rc::new(RunTap::new(Some(replaying(recordings.clone())), false));
+    let again = forward(origin(), &path, tap).await;
+    assert_eq!(body_text(&again), expected);
+    assert_eq!(again.got.head.as_ref().map(|h| h.status), Some(200));
+    let events = backend_events(&again);
+    assert_eq!(events.len(), 1);
+    let note = events[0].note.as_deref().unwrap_or_default();
+    assert!(note.contains(REPLAYED_NOTE), "{note}");
+    assert!(
+        again.notices.iter().any(|n| n
+            == &format!(
+                "backend `self`: GET {}{path} replayed from a recording (no network)",
+                origin()
+            )),
+        "{:?}",
+        again.notices
+    );
+    let row = edgeplay_web::waterfall::FetchRow::from_event(events[0]).unwrap();
+    assert!(row.replayed && row.class().contains("replayed"));
+    let live = forward(origin(), &path, Rc::default()).await;
+    assert_eq!(
+        body_text(&live),
+        format!("origin hit 2 for {path}"),
+        "the replay never reached the origin"
+    );
+
+    // The origin moved to a closed port: the recordings (their URLs moved the same
+    // way) still answer, the same response, offline.
+    let closed = "http://127.0.0.1:9";
+    let moved: Vec<Recording> = recordings
+        .into_iter()
+        .map(|mut r| {
+            r.url = r.url.replace(origin(), closed);
+            r
+        })
+        .collect();
+    let tap = Rc::new(RunTap::new(Some(replaying(moved)), false));
+    let offline = forward(closed, &path, tap).await;
+    assert_eq!(body_text(&offline), expected);
+    assert_eq!(offline.got.head.as_ref().map(|h| h.status), Some(200));
+}
+
+#[wasm_bindgen_test]
+async fn replay_goes_on_across_runs_in_the_recorded_order() {
+    let path = format!("/cached/seq-{}", js_sys::Math::random());
+    let (_, first, _) = record(&path).await;
+    let (_, second, _) = record(&path).await;
+    let shared = replaying([first, second].concat());
+    // Three runs of one worker (a fiddle's "Run all"): the exchanges in order, then
+    // the last one again.
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let tap = Rc::new(RunTap::new(Some(shared.clone()), false));
+        bodies.push(body_text(&forward(origin(), &path, tap).await));
+    }
+    assert_eq!(
+        bodies,
+        [
+            format!("origin hit 1 for {path}"),
+            format!("origin hit 2 for {path}"),
+            format!("origin hit 2 for {path}"),
+        ]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_fetch_with_no_recording_fails_as_a_refused_connection() {
+    let tap = Rc::new(RunTap::new(Some(replaying(Vec::new())), true));
+    let seen = forward(origin(), "/echo/none", tap.clone()).await;
+    let events = backend_events(&seen);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].status.as_deref(), Some("connection_refused"));
+    let url = format!("{}/echo/none", origin());
+    let note = events[0].note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains(&format!("no recording of GET {url} for backend \"self\"")),
+        "{note}"
+    );
+    assert!(
+        seen.notices
+            .iter()
+            .any(|n| n.starts_with(&format!("backend `self`: no recording of GET {url}"))),
+        "{:?}",
+        seen.notices
+    );
+    // Nothing reached the network, so nothing was recorded.
+    let (recordings, left_out) = tap.take_recorded().unwrap();
+    assert!(recordings.is_empty() && left_out.is_nothing());
+}
+
+#[wasm_bindgen_test]
+fn recorded_and_replay_messages_survive_postmessage() {
+    let rec = Recording::of(
+        &FetchRequest::get("o", "http://o.test/a"),
+        &edgeplay_host::FetchResponse {
+            status: 201,
+            headers: Headers::new(),
+            body: b"hi".to_vec(),
+            remote_addr: None,
+            first_byte_us: 1,
+            end_us: 2,
+            headers_not_sent: Vec::new(),
+            notes: Vec::new(),
+        },
+    );
+    let recorded = FromWorker::Recorded {
+        run_id: 4,
+        recordings: vec![rec.clone()],
+        left_out: LeftOut {
+            cut: 1,
+            cut_bytes: 10,
+            omitted: 2,
+            omitted_bytes: 3_000_000,
+        },
+    };
+    let v = structured_clone(&js::encode(&recorded).unwrap());
+    assert_eq!(js::decode::<FromWorker>(v).unwrap(), recorded);
+    let replay = ToWorker::Replay {
+        recordings: Some(vec![rec]),
+    };
+    let v = structured_clone(&js::encode(&replay).unwrap());
+    assert_eq!(js::decode::<ToWorker>(v).unwrap(), replay);
+}
+
+// ---- A service state per workspace entry (src/state_name.rs, state_db) ----
+
+/// A state name no other test uses.
+fn fresh_state(what: &str) -> String {
+    format!("t-{what}-{}", (js_sys::Math::random() * 1e12) as u64)
+}
+
+#[wasm_bindgen_test]
+async fn states_of_two_entries_are_isolated() {
+    let (a, b) = (fresh_state("a"), fresh_state("b"));
+    let (pa, report) = Persist::open_state(&a).await;
+    assert!(pa.is_durable(), "{:?}", report.not_durable);
+    let (pb, _) = Persist::open_state(&b).await;
+    let seen_by_b = Rc::new(RefCell::new(0));
+    let seen = seen_by_b.clone();
+    pb.on_event(move |_| *seen.borrow_mut() += 1);
+    put(&pa, "kv/s\0only-a", "1");
+    pa.flush();
+    pa.settled().await.unwrap();
+    drop(pb);
+    let (pb, report) = Persist::open_state(&b).await;
+    assert_eq!(report.keys, 0, "b's database holds nothing of a's");
+    assert_eq!(get(&pb, "kv/s\0only-a"), None);
+    assert_eq!(
+        *seen_by_b.borrow(),
+        0,
+        "b's channel heard nothing of a's write"
+    );
+    drop(pa);
+    let (pa, report) = Persist::open_state(&a).await;
+    assert_eq!(report.keys, 1);
+    assert_eq!(get(&pa, "kv/s\0only-a").as_deref(), Some("1"));
+    drop((pa, pb));
+    state_db::delete_state(&a).await.unwrap();
+    state_db::delete_state(&b).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_state_copies_into_another_and_deletes() {
+    let (a, c) = (fresh_state("src"), fresh_state("dup"));
+    let (pa, _) = Persist::open_state(&a).await;
+    put(&pa, "kv/s\0k1", "v1");
+    put(&pa, "kv/s\0k2", "v2");
+    pa.flush();
+    pa.settled().await.unwrap();
+    // A damaged record in the source is not copied (and stays in the source).
+    let raw = open_db(&edgeplay_web::state_name::db_name(&a).unwrap())
+        .await
+        .unwrap();
+    state_db::put_raw(&raw, &"bad key".into(), &"not bytes".into())
+        .await
+        .unwrap();
+    raw.close();
+    // The copy replaces what the target held.
+    let (pc, _) = Persist::open_state(&c).await;
+    put(&pc, "kv/s\0old", "gone");
+    pc.flush();
+    pc.settled().await.unwrap();
+    drop(pc);
+    assert_eq!(state_db::copy_state(&a, &c).await.unwrap(), 2);
+    let (pc, report) = Persist::open_state(&c).await;
+    assert_eq!((report.keys, report.skipped), (2, 0));
+    assert_eq!(get(&pc, "kv/s\0k1").as_deref(), Some("v1"));
+    assert_eq!(get(&pc, "kv/s\0old"), None);
+    // The copy is its own: a write to it leaves the source alone.
+    put(&pc, "kv/s\0k1", "changed");
+    pc.flush();
+    pc.settled().await.unwrap();
+    drop((pa, pc));
+    let (pa, report) = Persist::open_state(&a).await;
+    assert_eq!((report.keys, report.skipped), (2, 1));
+    assert_eq!(get(&pa, "kv/s\0k1").as_deref(), Some("v1"));
+    drop(pa);
+    assert!(state_db::copy_state(&a, &a).await.is_err());
+    state_db::delete_state(&c).await.unwrap();
+    let (pc, report) = Persist::open_state(&c).await;
+    assert_eq!(report.keys, 0, "deleted");
+    assert_eq!(get(&pc, "kv/s\0k2"), None);
+    drop(pc);
+    state_db::delete_state(&a).await.unwrap();
+    state_db::delete_state(&c).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn the_default_state_is_the_database_the_tab_always_had() {
+    // What an existing user has: records in `edgeplay`'s `state` store.
+    let key = format!("kv/s\0default-{}", js_sys::Math::random());
+    let (old, _) = Persist::open(
+        edgeplay_web::storage::DB_NAME,
+        edgeplay_web::persist::CHANNEL,
+    )
+    .await;
+    put(&old, &key, "kept");
+    old.flush();
+    old.settled().await.unwrap();
+    drop(old);
+    let (p, report) = Persist::open_state(edgeplay_web::state_name::DEFAULT_STATE).await;
+    assert!(p.is_durable(), "{:?}", report.not_durable);
+    assert_eq!(get(&p, &key).as_deref(), Some("kept"));
+    p.state.lock().delete(key.as_bytes());
+    p.flush();
+    p.settled().await.unwrap();
+    // A name that is not a state name works in memory and says why.
+    let (m, report) = Persist::open_state("../edgeplay").await;
+    assert!(!m.is_durable());
+    assert!(report.not_durable.unwrap().contains("state name"));
+}
+
+// ---- The workspace: saved fiddles, each with its own state (src/workspace.rs) ----
+
+async fn workspace() -> Workspace {
+    Workspace::open_named(&fresh_name("ws")).await.unwrap()
+}
+
+fn a_fiddle(title: &str) -> Fiddle {
+    Fiddle::from_json(&format!(
+        r#"{{"version":1,"title":"{title}","guest":{{"kind":"example","name":"kv"}},
+            "requests":[{{"path":"/?key=a"}}]}}"#
+    ))
+    .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn workspace_saves_lists_and_reads_back_fiddles() {
+    let ws = workspace().await;
+    assert_eq!(ws.list().await.unwrap(), Listing::default());
+    let f = a_fiddle("first");
+    let guest = GuestFile {
+        name: "mine.wasm".into(),
+        bytes: vec![0, 97, 115, 109, 1, 0, 0, 0],
+    };
+    let one = ws.put(None, "First", &f, Some(&guest)).await.unwrap();
+    assert_eq!(one.id.len(), 16);
+    assert_eq!(one.state, one.id, "a new entry has a state of its own");
+    assert_eq!(one.size, (f.to_json().len() + 8) as u64);
+    assert_eq!(one.guest_name.as_deref(), Some("mine.wasm"));
+    fetch::sleep_ms(5.0).await;
+    let two = ws
+        .put(None, "Second", &a_fiddle("second"), None)
+        .await
+        .unwrap();
+    assert_ne!(one.id, two.id);
+    let listing = ws.list().await.unwrap();
+    assert_eq!(listing.skipped, 0);
+    let names: Vec<&str> = listing.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["Second", "First"], "most recently updated first");
+    let got = ws.get(&one.id).await.unwrap().expect("saved");
+    assert_eq!(got.meta, one);
+    assert_eq!(got.fiddle().unwrap(), f);
+    assert_eq!(got.guest, Some(guest));
+    assert_eq!(ws.get("nothing-here").await.unwrap(), None);
+
+    // An update keeps the id and the state; no guest file drops the stored one.
+    fetch::sleep_ms(5.0).await;
+    let changed = a_fiddle("first, changed");
+    let again = ws
+        .put(Some(&one.id), "First", &changed, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.state.as_str()),
+        (one.id.as_str(), one.state.as_str())
+    );
+    assert!(again.updated_ms > one.updated_ms);
+    let got = ws.get(&one.id).await.unwrap().unwrap();
+    assert_eq!(got.fiddle().unwrap(), changed);
+    assert_eq!((got.guest, got.meta.guest_name), (None, None));
+    assert_eq!(ws.list().await.unwrap().entries[0].id, one.id);
+
+    // Rename.
+    let renamed = ws.rename(&two.id, "Renamed").await.unwrap();
+    assert_eq!(renamed.name, "Renamed");
+    assert_eq!(ws.get(&two.id).await.unwrap().unwrap().meta.name, "Renamed");
+    assert!(ws.rename("nothing-here", "x").await.is_err());
+
+    // The current entry.
+    set_current(Some(&two.id));
+    assert_eq!(current().as_deref(), Some(two.id.as_str()));
+    set_current(None);
+    assert_eq!(current(), None);
+}
+
+#[wasm_bindgen_test]
+async fn workspace_duplicate_copies_the_state_and_delete_removes_it() {
+    let ws = workspace().await;
+    let f = a_fiddle("kv");
+    let orig = ws.put(None, "Visits", &f, None).await.unwrap();
+    let (p, _) = Persist::open_state(&orig.state).await;
+    put(&p, "kv/playground\0name", "you");
+    p.flush();
+    p.settled().await.unwrap();
+    drop(p);
+
+    let dup = ws.duplicate(&orig.id, None).await.unwrap();
+    assert_eq!(dup.name, "Visits (copy)");
+    assert_ne!(dup.id, orig.id);
+    assert_eq!(dup.state, dup.id);
+    assert_eq!(ws.get(&dup.id).await.unwrap().unwrap().fiddle().unwrap(), f);
+    let (pd, report) = Persist::open_state(&dup.state).await;
+    assert_eq!(report.keys, 1);
+    assert_eq!(get(&pd, "kv/playground\0name").as_deref(), Some("you"));
+    put(&pd, "kv/playground\0name", "copy");
+    pd.flush();
+    pd.settled().await.unwrap();
+    drop(pd);
+    let (p, _) = Persist::open_state(&orig.state).await;
+    assert_eq!(
+        get(&p, "kv/playground\0name").as_deref(),
+        Some("you"),
+        "the original's own"
+    );
+    drop(p);
+    let named = ws.duplicate(&orig.id, Some("Other")).await.unwrap();
+    assert_eq!(named.name, "Other");
+
+    set_current(Some(&dup.id));
+    ws.delete(&dup.id).await.unwrap();
+    assert_eq!(ws.get(&dup.id).await.unwrap(), None);
+    assert!(!ws
+        .list()
+        .await
+        .unwrap()
+        .entries
+        .iter()
+        .any(|e| e.id == dup.id));
+    assert_eq!(current(), None, "the deleted entry is no longer current");
+    let (pd, report) = Persist::open_state(&dup.state).await;
+    assert_eq!(report.keys, 0, "its state went with it");
+    drop(pd);
+    ws.delete(&dup.id).await.unwrap();
+    assert!(ws.get(&orig.id).await.unwrap().is_some(), "the others stay");
+    for e in ws.list().await.unwrap().entries {
+        ws.delete(&e.id).await.unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn workspace_damaged_records_are_skipped_and_kept() {
+    let ws = workspace().await;
+    let good = ws.put(None, "Good", &a_fiddle("good"), None).await.unwrap();
+    ws.put_raw("meta", &"not-an-object".into(), &"just text".into())
+        .await
+        .unwrap();
+    let wrong = js_sys::Object::new();
+    js_sys::Reflect::set(&wrong, &"id".into(), &7.into()).unwrap();
+    ws.put_raw("meta", &"wrong-fields".into(), &wrong)
+        .await
+        .unwrap();
+    // A meta that reads but whose fiddle text is not text.
+    let mut meta = good.clone();
+    meta.id = "no-text".into();
+    ws.put_raw("meta", &"no-text".into(), &js::encode(&meta).unwrap())
+        .await
+        .unwrap();
+    ws.put_raw(
+        "fiddles",
+        &"no-text".into(),
+        &js_sys::Uint8Array::new_with_length(3),
+    )
+    .await
+    .unwrap();
+    let listing = ws.list().await.unwrap();
+    assert_eq!(listing.skipped, 2);
+    let ids: Vec<&str> = listing.entries.iter().map(|e| e.id.as_str()).collect();
+    assert!(
+        ids.contains(&good.id.as_str()) && ids.contains(&"no-text"),
+        "{ids:?}"
+    );
+    for id in ["not-an-object", "wrong-fields", "no-text"] {
+        let e = ws.get(id).await.unwrap_err();
+        assert!(e.contains("cannot be read back"), "{e}");
+    }
+    assert!(ws
+        .put(Some("wrong-fields"), "x", &a_fiddle("x"), None)
+        .await
+        .is_err());
+    assert!(ws.delete("wrong-fields").await.is_err());
+    assert_eq!(
+        ws.count_raw("meta").await.unwrap(),
+        4,
+        "nothing was deleted"
+    );
+    assert!(ws.get(&good.id).await.unwrap().is_some());
+    ws.delete(&good.id).await.unwrap();
 }

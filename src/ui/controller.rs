@@ -434,6 +434,7 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
             config_toml,
             cpu_limit_ms: state.cpu_limit_ms(),
             fresh_cache: state.fresh_cache.get_untracked(),
+            record: false,
         }),
     );
 }
@@ -640,6 +641,8 @@ fn on_message(state: AppState, msg: FromWorker) {
                 super::fiddle_actions::run_ended(state, None);
             }
         }
+        // Recordings (worker-fiddle branch): the fiddle UI keeps them; nothing here yet.
+        FromWorker::Recorded { .. } => {}
         FromWorker::StateLoading => state.stored.set(StoredState::Loading),
         FromWorker::StateLoaded {
             keys,

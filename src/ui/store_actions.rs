@@ -361,7 +361,8 @@ pub fn reset_to_config(state: AppState) {
     });
 }
 
-/// Import a JSON file (Viceroy's or Fastlike's shape) into the selected store.
+/// Import a JSON file (Viceroy's or Fastlike's shape; an ACL: Fastly's ACL JSON)
+/// into the selected store.
 pub fn import_file(state: AppState, file: web_sys::File) {
     let Some((kind, store)) = state.stores.selected.get_untracked() else {
         return;
@@ -377,6 +378,9 @@ pub fn import_file(state: AppState, file: web_sys::File) {
                 )
             }
         };
+        if kind == StoreKind::Acl {
+            return import_acl(state, &store, &text, replace, &file.name());
+        }
         let entries = match stores::parse_import(&text) {
             Ok(e) => e,
             Err(e) => return say(state, format!("Not imported: {}: {e}", file.name())),
@@ -449,6 +453,45 @@ pub fn import_file(state: AppState, file: web_sys::File) {
     });
 }
 
+/// Import an ACL file (Fastly's ACL JSON, as the runner's `--acl` reads it) into the
+/// ACL `store` of the `fastly.toml` text; with `replace`, its other entries go.
+fn import_acl(state: AppState, store: &str, text: &str, replace: bool, file_name: &str) {
+    let entries = match stores::parse_acl_import(text) {
+        Ok(e) => e,
+        Err(e) => return say(state, format!("Not imported: {file_name}: {e}")),
+    };
+    let mut toml = state.config_text.get_untracked();
+    if replace {
+        let old: Vec<String> = config(state)
+            .and_then(|c| c.acls.get(store).cloned())
+            .map(|a| a.entries.iter().map(|e| e.prefix.to_string()).collect())
+            .unwrap_or_default();
+        for prefix in old {
+            match stores::remove_config_entry(&toml, StoreKind::Acl, store, &prefix) {
+                Ok(t) => toml = t,
+                Err(e) => return say(state, format!("Not imported: {e}")),
+            }
+        }
+    }
+    for (prefix, action) in &entries {
+        match stores::set_config_entry(&toml, StoreKind::Acl, store, &prefix.to_string(), action) {
+            Ok(t) => toml = t,
+            Err(e) => return say(state, format!("Not imported: {e}")),
+        }
+    }
+    if let Err(e) = parse_config(&toml) {
+        return say(
+            state,
+            format!("Not imported: the config would not validate: {e}"),
+        );
+    }
+    state.config_text.set(toml);
+    say(
+        state,
+        format!("Imported {} ACL entries into fastly.toml.", entries.len()),
+    );
+}
+
 /// Download the selected store as JSON in `format`.
 pub fn export(state: AppState, format: FileFormat) {
     let Some((kind, store)) = state.stores.selected.get_untracked() else {
@@ -462,6 +505,13 @@ pub fn export(state: AppState, format: FileFormat) {
             ""
         }
     );
+    if kind == StoreKind::Acl {
+        // Fastly's ACL JSON, the one shape Viceroy, Fastlike and `--acl` all read.
+        let Some(acl) = config(state).and_then(|c| c.acls.get(&store).cloned()) else {
+            return say(state, format!("There is no ACL {store:?} in fastly.toml."));
+        };
+        return controller::download_json(&format!("{store}.json"), &stores::export_acl_json(&acl));
+    }
     if kind.is_state() {
         let prefix = kind.prefix(&store);
         controller::store_request(

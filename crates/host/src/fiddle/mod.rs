@@ -32,4 +32,4 @@ pub use link::{decode_link, encode_link, LINK_KEY, MAX_INFLATED_BYTES};
 pub use model::{Fiddle, FiddleError, FiddleRequest, GuestSource, FIDDLE_VERSION};
 pub use package::{read_package, Package, PackageError};
 pub use record::{OriginFetch, RunRecord};
-pub use recording::{Recording, Replayer};
+pub use recording::{Recording, Replayer, REPLAYED_NOTE};

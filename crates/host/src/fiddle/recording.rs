@@ -18,6 +18,9 @@ use std::collections::HashMap;
 /// The largest body a recording keeps whole; a longer one is cut (and says so).
 pub const MAX_RECORDED_BODY_BYTES: usize = 1 << 20;
 
+/// The note a replayed response carries (the fetch's trace event shows it).
+pub const REPLAYED_NOTE: &str = "replayed from a recording";
+
 /// One backend exchange.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recording {
@@ -54,7 +57,13 @@ impl Recording {
     /// The recording of `req` answered by `resp` (a body over
     /// [`MAX_RECORDED_BODY_BYTES`] is cut, and `body_cut` says how much).
     pub fn of(req: &FetchRequest, resp: &FetchResponse) -> Recording {
-        let keep = resp.body.len().min(MAX_RECORDED_BODY_BYTES);
+        Recording::of_bounded(req, resp, MAX_RECORDED_BODY_BYTES)
+    }
+
+    /// [`Recording::of`] with a body bound of its own (`max_body` bytes; the tab
+    /// keeps less than the runner).
+    pub fn of_bounded(req: &FetchRequest, resp: &FetchResponse, max_body: usize) -> Recording {
+        let keep = resp.body.len().min(max_body);
         Recording {
             backend: req.backend.clone(),
             method: req.method.clone(),
@@ -94,7 +103,7 @@ impl Recording {
             first_byte_us: self.first_byte_us,
             end_us: self.end_us,
             headers_not_sent: Vec::new(),
-            notes: vec!["replayed from a recording".into()],
+            notes: vec![REPLAYED_NOTE.into()],
         }
     }
 }
@@ -205,5 +214,11 @@ mod tests {
         assert_eq!(rec.response().body.len(), MAX_RECORDED_BODY_BYTES);
         let json = serde_json::to_string(&rec).unwrap();
         assert_eq!(serde_json::from_str::<Recording>(&json).unwrap(), rec);
+        let small = Recording::of_bounded(&req("o", "http://o.test/"), &resp(200, b"abcdef"), 4);
+        assert_eq!(
+            (small.body_cut, small.response().body),
+            (2, b"abcd".to_vec())
+        );
+        assert_eq!(small.response().notes, [REPLAYED_NOTE]);
     }
 }

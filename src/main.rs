@@ -29,6 +29,7 @@ mod app {
     use crate::ui::panels::Panels;
     use crate::ui::request::{Composer, ConfigEditor};
     use crate::ui::state::{AppState, Phase, SavedRequest};
+    use crate::ui::workspace::WorkspaceCard;
     use edgeplay_web::examples::DEFAULT_CONFIG;
     use edgeplay_web::storage;
     use leptos::prelude::*;
@@ -58,6 +59,7 @@ mod app {
                 <ShareBox/>
                 <main class="columns">
                     <section class="left">
+                        <WorkspaceCard/>
                         <RequestList/>
                         <Composer/>
                         <AssertionsEditor/>

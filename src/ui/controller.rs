@@ -4,7 +4,7 @@
 use super::state::*;
 use edgeplay_host::collect::Collected;
 use edgeplay_host::{Output, TraceEvent};
-use edgeplay_web::bridge::{WorkerBridge, WORKER_URL};
+use edgeplay_web::bridge::WorkerBridge;
 use edgeplay_web::examples;
 use edgeplay_web::fetch::js_error;
 use edgeplay_web::format::LineSplitter;
@@ -25,6 +25,9 @@ use wasm_bindgen_futures::JsFuture;
 pub const CONFIG_KEY: &str = "edgeplay.config.v1";
 /// localStorage key of the composer fields.
 pub const REQUEST_KEY: &str = "edgeplay.request.v1";
+/// localStorage key of the service state the open workspace entry has (read at
+/// start, before the workspace database answers, to start the right worker).
+pub const STATE_KEY: &str = "edgeplay.workspace.state";
 
 /// What happens once a guest has loaded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +67,8 @@ thread_local! {
     static PENDING: RefCell<Option<PendingLoad>> = const { RefCell::new(None) };
     static RUN: RefCell<RunScratch> = RefCell::new(RunScratch::default());
     static NEXT_LOAD: RefCell<u32> = const { RefCell::new(0) };
+    /// The service state the worker runs with (a workspace entry's; "" the default).
+    static STATE_NAME: RefCell<String> = const { RefCell::new(String::new()) };
     /// Stores panel requests waiting for their answer, by request id.
     static STORE_REPLIES: RefCell<(u32, Vec<(u32, StoreCallback)>)> = RefCell::new((0, Vec::new()));
 }
@@ -98,6 +103,8 @@ fn take_store_reply(req_id: u32) -> Option<StoreCallback> {
 
 /// Start the worker, restore the last guest, watch for drops, save edits.
 pub fn start(state: AppState) {
+    let name = storage::get(STATE_KEY).unwrap_or_default();
+    STATE_NAME.with(|n| *n.borrow_mut() = name);
     spawn_worker(state);
     restore_last_guest(state);
     listen_for_drops(state);
@@ -109,8 +116,9 @@ fn spawn_worker(state: AppState) {
     state.worker_ready.set(false);
     // The old worker's unanswered requests go with it.
     STORE_REPLIES.with(|r| r.borrow_mut().1.clear());
-    let bridge = WorkerBridge::spawn(
-        WORKER_URL,
+    let name = STATE_NAME.with(|n| n.borrow().clone());
+    let bridge = WorkerBridge::spawn_for_state(
+        &name,
         move |msg| on_message(state, msg),
         move |err| on_worker_error(state, err),
     );
@@ -141,6 +149,14 @@ fn next_load_id() -> u32 {
 /// The loaded guest's file name and bytes (what Share and Save put in a fiddle).
 pub fn guest_bytes() -> Option<(String, Rc<Vec<u8>>)> {
     GUEST.with(|g| g.borrow().clone())
+}
+
+/// No guest in the page (a workspace entry without one). The worker keeps its
+/// module until the next load; nothing can run it from here.
+pub fn forget_guest(state: AppState) {
+    GUEST.with(|g| *g.borrow_mut() = None);
+    state.guest.set(None);
+    state.example.set(String::new());
 }
 
 /// Load `bytes` as the guest. `started_at` is when the user dropped or picked it.
@@ -426,6 +442,12 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
         }
     });
     state.phase.set(Phase::Running);
+    let record = state.fiddle.record.get_untracked();
+    if !state.fiddle.running_all.get_untracked() {
+        // A single run replays the fiddle's recordings from the first (Run all arms
+        // them once for the whole sequence).
+        super::fiddle_actions::arm_replay(state);
+    }
     post(
         state,
         &ToWorker::Run(RunRequest {
@@ -434,7 +456,7 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
             config_toml,
             cpu_limit_ms: state.cpu_limit_ms(),
             fresh_cache: state.fresh_cache.get_untracked(),
-            record: false,
+            record,
         }),
     );
 }
@@ -471,6 +493,24 @@ fn on_worker_error(state: AppState, message: String) {
     )));
     // Not from inside the failing worker's own callback: it is dropped by the restart.
     spawn_local(async move { restart_worker(state) });
+}
+
+/// Run the service state `name` (a workspace entry's): a worker of its own takes
+/// over, with the current guest.
+pub fn use_state(state: AppState, name: &str) {
+    storage::set(STATE_KEY, name);
+    if STATE_NAME.with(|n| *n.borrow() == name) {
+        return;
+    }
+    STATE_NAME.with(|n| *n.borrow_mut() = name.to_string());
+    state.stored.set(StoredState::Starting);
+    restart_worker(state);
+}
+
+/// Tell the worker to answer backend requests from `recordings` (none: the network),
+/// starting over from the first.
+pub fn replay(state: AppState, recordings: Option<Vec<edgeplay_host::fiddle::Recording>>) {
+    post(state, &ToWorker::Replay { recordings });
 }
 
 /// Terminate the worker and start a fresh one with the current guest.
@@ -641,8 +681,15 @@ fn on_message(state: AppState, msg: FromWorker) {
                 super::fiddle_actions::run_ended(state, None);
             }
         }
-        // Recordings (worker-fiddle branch): the fiddle UI keeps them; nothing here yet.
-        FromWorker::Recorded { .. } => {}
+        FromWorker::Recorded {
+            run_id,
+            recordings,
+            left_out,
+        } => {
+            if run_id == state.run_id.get_untracked() {
+                super::fiddle_actions::recorded(state, recordings, left_out);
+            }
+        }
         FromWorker::StateLoading => state.stored.set(StoredState::Loading),
         FromWorker::StateLoaded {
             keys,

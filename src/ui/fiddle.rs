@@ -89,7 +89,41 @@ pub fn RequestList() -> impl IntoView {
                 </div>
             </div>
             <ol class="request-list" data-testid="requests">{rows}</ol>
+            <Recordings/>
         </section>
+    }
+}
+
+/// Record backends, and the recordings the fiddle carries.
+#[component]
+fn Recordings() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let f = state.fiddle;
+    let count = move || f.recordings.with(Vec::len);
+    let summary = move || {
+        match (count(), f.record.get()) {
+        (0, false) => String::new(),
+        (0, true) => "The next runs record every backend exchange that reaches the network.".into(),
+        (n, true) => format!("{n} recorded; the next runs record more (the network answers)."),
+        (n, false) => format!(
+            "{n} recorded backend exchange{}: backend requests are answered from {} (matched by backend, method and URL), with no network.",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" }
+        ),
+    }
+    };
+    view! {
+        <div class="recordings row small">
+            <label class="check" title="Keep each backend exchange (request, response head and body, timing) so the fiddle replays without its origin, offline and with no CORS; the link carries them">
+                <input type="checkbox" data-testid="record" bind:checked=f.record/>
+                "record backends"
+            </label>
+            <span class="muted" data-testid="recordings" data-count=move || count().to_string()>{summary}</span>
+            <Show when=move || { count() > 0 }>
+                <button class="small" data-testid="clear-recordings" on:click=move |_| actions::clear_recordings(state)>"Clear"</button>
+            </Show>
+        </div>
+        {move || f.record_note.get().map(|n| view! { <div class="muted small" data-testid="record-note">{n}</div> })}
     }
 }
 

@@ -12,7 +12,7 @@ use edgeplay_web::examples;
 use edgeplay_web::fetch::sleep_ms;
 use edgeplay_web::fiddle_tab::{
     fields_of, fragment_has_fiddle, guest_for_link, link_for, request_from_fields, summary,
-    ComposerFields,
+    ComposerFields, MAX_LINK_CHARS,
 };
 use edgeplay_web::platform::now_ms;
 use edgeplay_web::storage;
@@ -60,6 +60,7 @@ pub fn start(state: AppState) {
         };
         storage::set_json(FIDDLE_KEY, &saved);
     });
+    super::workspace_actions::start(state);
     open_link_in_fragment(state);
     let on_hash = window_event_listener(leptos::ev::hashchange, move |_| {
         open_link_in_fragment(state)
@@ -277,6 +278,12 @@ pub fn run_all(state: AppState) {
         return;
     }
     commit(state);
+    if state.fiddle.record.get_untracked() {
+        // Recording the whole sequence anew.
+        state.fiddle.recordings.set(Vec::new());
+        state.fiddle.record_note.set(None);
+    }
+    arm_replay(state);
     state.fiddle.running_all.set(true);
     spawn_local(async move {
         let n = state.fiddle.requests.with_untracked(Vec::len);
@@ -305,6 +312,44 @@ pub fn run_all(state: AppState) {
     });
 }
 
+/// Arm the worker's replay for the runs that follow: the fiddle's recordings from
+/// the first, unless it has none or runs record (then the network answers).
+pub fn arm_replay(state: AppState) {
+    let recordings = state.fiddle.recordings.get_untracked();
+    let replay =
+        (!recordings.is_empty() && !state.fiddle.record.get_untracked()).then_some(recordings);
+    controller::replay(state, replay);
+}
+
+/// A recording run's exchanges: kept with the fiddle (and so in its link).
+pub fn recorded(
+    state: AppState,
+    recordings: Vec<fiddle::Recording>,
+    left_out: edgeplay_web::tap::LeftOut,
+) {
+    let n = recordings.len();
+    state.fiddle.recordings.update(|r| r.extend(recordings));
+    let what = left_out.describe();
+    let total = state.fiddle.recordings.with_untracked(Vec::len);
+    state.fiddle.record_note.set(Some(if what.is_empty() {
+        format!(
+            "Recorded {n} backend exchange{} ({total} in the fiddle).",
+            if n == 1 { "" } else { "s" }
+        )
+    } else {
+        format!(
+            "Recorded {n} backend exchange{} ({total} in the fiddle); left out: {what}.",
+            if n == 1 { "" } else { "s" }
+        )
+    }));
+}
+
+/// Forget the fiddle's recordings: backend requests go to the network again.
+pub fn clear_recordings(state: AppState) {
+    state.fiddle.recordings.set(Vec::new());
+    state.fiddle.record_note.set(None);
+}
+
 /// The assertion results of request `i` against its last run, with `text` as its
 /// assertions: `None` when it has none; `Err` for a syntax error.
 pub fn results_of(
@@ -325,7 +370,7 @@ fn page_url() -> String {
 }
 
 /// The fiddle as it stands, with `guest` as its guest.
-fn fiddle_value(state: AppState, guest: GuestSource) -> Fiddle {
+pub(super) fn fiddle_value(state: AppState, guest: GuestSource) -> Fiddle {
     commit(state);
     let mut f = Fiddle::new(guest);
     f.title = state.fiddle.title.get_untracked();
@@ -380,7 +425,20 @@ pub fn share(state: AppState) {
     let with_secrets = state.fiddle.share_secrets.get_untracked();
     let (shared, left) = f.for_sharing(with_secrets);
     let secrets = f.for_sharing(false).1.secrets;
-    let link = link_for(&base, &shared);
+    let mut link = link_for(&base, &shared);
+    let mut dropped = String::new();
+    if link.len() > MAX_LINK_CHARS && !shared.recordings.is_empty() {
+        // The recordings are what can go: the link then needs the origin again.
+        let mut without = shared.clone();
+        without.recordings.clear();
+        dropped = format!(
+            " The fiddle's {} recorded backend exchange{} were left out: with them the link would be {} characters, over the {MAX_LINK_CHARS} a link may have (Save as file keeps them).",
+            shared.recordings.len(),
+            if shared.recordings.len() == 1 { "" } else { "s" },
+            link.len()
+        );
+        link = link_for(&base, &without);
+    }
     let note = if with_secrets && !secrets.is_empty() {
         Some((
             format!(
@@ -406,11 +464,13 @@ pub fn share(state: AppState) {
     } else {
         None
     };
-    state.fiddle.share.set(Some(ShareView {
-        link,
-        warn: note.as_ref().is_some_and(|n| n.1),
-        note: note.map(|n| n.0),
-    }));
+    let warn = note.as_ref().is_some_and(|n| n.1);
+    let note = match (note.map(|n| n.0), dropped.is_empty()) {
+        (n, true) => n,
+        (None, false) => Some(dropped.trim().to_string()),
+        (Some(n), false) => Some(format!("{n}{dropped}")),
+    };
+    state.fiddle.share.set(Some(ShareView { link, warn, note }));
 }
 
 /// Save the fiddle as a file (Save as file): the guest inside whatever its size (an
@@ -564,6 +624,17 @@ fn open_fiddle(state: AppState, f: Fiddle, from: String) {
                 return;
             }
         };
+        // A workspace entry of its own, with a fresh service state.
+        let entry_name = if f.title.is_empty() {
+            name.trim_end_matches(".wasm").to_string()
+        } else {
+            f.title.clone()
+        };
+        let mut f = f;
+        if f.title.is_empty() {
+            f.title = entry_name.clone();
+        }
+        let in_workspace = super::workspace_actions::enter_new(state, &entry_name, &f).await;
         apply_fiddle(state, &f);
         state.fiddle.opened.set(Some(what.clone()));
         controller::load_guest(
@@ -575,14 +646,19 @@ fn open_fiddle(state: AppState, f: Fiddle, from: String) {
             AfterLoad::RunAll,
             true,
         );
-        state.notice.set(Some(format!(
-            "Opened {from}: {what}. Running its requests…"
-        )));
+        state.notice.set(Some(match in_workspace {
+            Ok(_) => format!(
+                "Opened {from} as “{entry_name}” in your workspace (your other fiddles are kept there): {what}. Running its requests…"
+            ),
+            Err(e) => format!(
+                "Opened {from}: {what}, in place of the page's fiddle: the workspace could not keep it ({e}). Running its requests…"
+            ),
+        }));
     });
 }
 
 /// Put `f`'s config, title, requests and recordings in the page (not its guest).
-fn apply_fiddle(state: AppState, f: &Fiddle) {
+pub(super) fn apply_fiddle(state: AppState, f: &Fiddle) {
     let mut requests = f.requests.clone();
     if requests.is_empty() {
         requests.push(FiddleRequest::default());

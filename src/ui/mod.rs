@@ -14,6 +14,8 @@ pub mod store_actions;
 pub mod stores;
 pub mod trace;
 pub mod waterfall;
+pub mod workspace;
+pub mod workspace_actions;
 
 /// The file a `<input type="file">` change event picked, if any. The input is cleared,
 /// so picking the same file again fires another change.

@@ -316,6 +316,23 @@ pub struct FiddleUi {
     pub guest_url: RwSignal<String>,
     /// What the last opened fiddle (link, file, package) held.
     pub opened: RwSignal<Option<String>>,
+    /// Runs record the backend exchanges that reach the network.
+    pub record: RwSignal<bool>,
+    /// What recording kept or left out, for people.
+    pub record_note: RwSignal<Option<String>>,
+}
+
+/// The workspace's signals: the saved fiddles and which one is open.
+#[derive(Clone, Copy)]
+pub struct WorkspaceUi {
+    /// The saved fiddles, most recently updated first (`None`: not listed yet).
+    pub entries: RwSignal<Option<Vec<edgeplay_web::workspace::EntryMeta>>>,
+    /// The open entry's id.
+    pub current: RwSignal<Option<String>>,
+    /// The entry being renamed.
+    pub renaming: RwSignal<Option<String>>,
+    /// The workspace's last message (an error, a skipped record).
+    pub message: RwSignal<Option<String>>,
 }
 
 impl FiddleUi {
@@ -333,6 +350,8 @@ impl FiddleUi {
             share_secrets: RwSignal::new(false),
             guest_url: RwSignal::new(String::new()),
             opened: RwSignal::new(None),
+            record: RwSignal::new(false),
+            record_note: RwSignal::new(None),
         }
     }
 }
@@ -456,6 +475,8 @@ pub struct AppState {
     pub cache: CacheUi,
     /// The fiddle: requests, assertions, sharing.
     pub fiddle: FiddleUi,
+    /// The workspace: saved fiddles.
+    pub workspace: WorkspaceUi,
 }
 
 impl AppState {
@@ -510,6 +531,12 @@ impl AppState {
             stores: StoresUi::new(),
             cache: CacheUi::new(),
             fiddle: FiddleUi::new(first),
+            workspace: WorkspaceUi {
+                entries: RwSignal::new(None),
+                current: RwSignal::new(None),
+                renaming: RwSignal::new(None),
+                message: RwSignal::new(None),
+            },
         }
     }
 

@@ -9,7 +9,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
-import { launch, openApp, serveDir, distDir, guest, status, text, byId, fill, waitForRun } from "./harness.mjs";
+import { launch, openApp, serveDir, distDir, guest, upload, status, text, byId, fill, waitForRun } from "./harness.mjs";
+import { startCorsServer } from "./cors-server.mjs";
 
 let browser;
 let server;
@@ -291,4 +292,132 @@ test("Chromium's URL limit, which Share keeps links under: 2 MiB characters open
   assert.equal(await page.evaluate(() => location.href.length), limit);
   await assert.rejects(page.goto(prefix + "a".repeat(limit - prefix.length + 1)), /ERR_ABORTED/);
   await ctx.close();
+});
+
+/** Wait until the response body matches `re`. */
+async function body(page, re, timeout = 60_000) {
+  await page.waitForFunction((src) => new RegExp(src).test(document.querySelector('[data-testid="response-body"]')?.textContent || ""), re.source, { timeout });
+  return (await text(page, "response-body")).trim();
+}
+
+const entries = (page) =>
+  page.$$eval('[data-testid="workspace-entry"]', (rs) => rs.map((r) => `${r.dataset.current === "true" ? "*" : ""}${r.querySelector(".entry-open, input").textContent || r.querySelector("input")?.value}`));
+
+async function waitEntries(page, n) {
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="workspace-entry"]').length === n, n, { timeout: 20_000 });
+}
+
+/** Open the workspace entry called `name` and wait for its guest. */
+async function openEntry(page, name) {
+  await page.locator('[data-testid="workspace-entry"]', { hasText: name }).locator('[data-testid="workspace-open"]').click();
+  await page.waitForFunction((name) => {
+    const cur = document.querySelector('[data-testid="workspace-entry"][data-current="true"]');
+    return cur && cur.textContent.includes(name) && document.querySelector('[data-worker="ready"]') && /visits/.test(document.querySelector('[data-testid="guest-name"]')?.textContent || "");
+  }, name, { timeout: 30_000 });
+}
+
+test("the workspace: saved fiddles, each with its own service state; rename, duplicate, delete; a link opens as a new entry; the current one survives a reload", async () => {
+  const page = await openApp(browser, server.url);
+  await page.selectOption('[data-testid="examples"]', "kv");
+  assert.equal(await body(page, /visits:\/: 1/), "visits:/: 1");
+  await waitForRun(page);
+  await waitEntries(page, 1);
+  await byId(page, "run").click();
+  assert.equal(await body(page, /visits:\/: 2/), "visits:/: 2");
+  await waitForRun(page);
+  const [first] = await entries(page);
+  assert.match(first, /^\*visits/);
+
+  // Duplicate: a copy with a copy of the state; rename it.
+  await page.click('[data-testid="workspace-entry"][data-current="true"] [data-testid="workspace-duplicate"]');
+  await waitEntries(page, 2);
+  const copy = page.locator('[data-testid="workspace-entry"][data-current="false"]');
+  await copy.locator('[data-testid="workspace-rename"]').click();
+  await copy.locator('[data-testid="workspace-name-input"]').fill("the copy");
+  await copy.locator('[data-testid="workspace-name-input"]').press("Enter");
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="workspace-open"]')].some((b) => b.textContent === "the copy"));
+
+  // The copy's state went on from the original's; each counts on its own after that.
+  await openEntry(page, "the copy");
+  await byId(page, "run").click();
+  assert.equal(await body(page, /visits:\/: 3/), "visits:/: 3");
+  await waitForRun(page);
+  await byId(page, "run").click();
+  assert.equal(await body(page, /visits:\/: 4/), "visits:/: 4");
+  await waitForRun(page);
+  await openEntry(page, "visits");
+  await byId(page, "run").click();
+  assert.equal(await body(page, /visits:\/: 3/), "visits:/: 3", "the original's own state");
+  await waitForRun(page);
+
+  // A link opens as a new entry with a fresh state; the others are kept.
+  const config = await byId(page, "config").inputValue();
+  const link = `${server.url}#f=${payload({ version: 1, title: "from a link", guest: { kind: "example", name: "kv" }, fastly_toml: config, requests: [{ path: "/" }] })}`;
+  await page.evaluate((h) => { location.hash = h; }, link.slice(link.indexOf("#")));
+  await waitEntries(page, 3);
+  assert.equal(await body(page, /visits:\/: 1/), "visits:/: 1", "a fresh state for the opened link");
+  await waitForAll(page, 1);
+  assert.ok((await entries(page)).includes("*from a link"), JSON.stringify(await entries(page)));
+
+  // A reload keeps the current entry (and its state).
+  await page.reload();
+  await page.waitForSelector('[data-worker="ready"]');
+  await waitEntries(page, 3);
+  assert.ok((await entries(page)).includes("*from a link"), JSON.stringify(await entries(page)));
+  await page.waitForFunction(() => /visits/.test(document.querySelector('[data-testid="guest-name"]')?.textContent || ""));
+  await byId(page, "run").click();
+  assert.equal(await body(page, /visits:\/: 2/), "visits:/: 2");
+  await waitForRun(page);
+
+  // Delete the copy (the open entry cannot be deleted).
+  assert.equal(await page.locator('[data-testid="workspace-entry"][data-current="true"] [data-testid="workspace-delete"]').isDisabled(), true);
+  await page.locator('[data-testid="workspace-entry"]', { hasText: "the copy" }).locator('[data-testid="workspace-delete"]').click();
+  await waitEntries(page, 2);
+  assert.ok(!(await entries(page)).some((e) => e.includes("the copy")));
+  assert.deepEqual(page.consoleErrors, []);
+  await page.context().close();
+});
+
+test("a fiddle recorded against a local CORS origin replays with the origin stopped, also from its link in a fresh context", async () => {
+  const origin = await startCorsServer();
+  const page = await openApp(browser, server.url);
+  await fill(page, "config", `[local_server.backends.origin]\nurl = "${origin.url}"\n`);
+  await fill(page, "request-url", "/echo?from=recording");
+  await byId(page, "record").check();
+  await upload(page, guest("proxy"));
+  assert.match(await status(page), /^200/);
+  await waitForRun(page);
+  await page.waitForFunction(() => document.querySelector('[data-testid="recordings"]')?.dataset.count === "1");
+  assert.match(await text(page, "record-note"), /Recorded 1 backend exchange/);
+  const recorded = await text(page, "response-body");
+  assert.match(recorded, /from=recording/);
+  assert.equal(origin.requests.length, 1);
+  await byId(page, "record").uncheck();
+  await fill(page, "assertions", "originFetches.count() is 1\nclientFetch.status is 200");
+
+  await byId(page, "share").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="share-link"]')?.value.includes("#f="));
+  const link = await byId(page, "share-link").inputValue();
+  assert.equal(decode(link).recordings.length, 1);
+  await origin.close();
+
+  // Here, with the origin gone: answered from the recording.
+  await byId(page, "run").click();
+  await waitForRun(page);
+  assert.match(await status(page), /^200/);
+  assert.equal(await text(page, "response-body"), recorded);
+  const notes = await page.$$eval('[data-testid="logs"] .log[data-stream="edgeplay"]', (els) => els.map((e) => e.textContent));
+  assert.ok(notes.some((n) => /replayed from a recording \(no network\)/.test(n)), JSON.stringify(notes));
+
+  // A colleague's fresh browser: the link replays it, no origin anywhere.
+  const ctx = await browser.newContext();
+  const other = await openApp(browser, link, { context: ctx });
+  await waitForAll(other, 1);
+  assert.match(await status(other), /^200/);
+  assert.equal(await text(other, "response-body"), recorded);
+  const rs = await other.$$eval('[data-testid="assertion-result"]', (els) => els.map((e) => e.dataset.pass));
+  assert.deepEqual(rs, ["true", "true"]);
+  assert.equal(await other.locator('[data-testid="recordings"]').getAttribute("data-count"), "1");
+  await ctx.close();
+  await page.context().close();
 });

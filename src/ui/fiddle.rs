@@ -5,12 +5,11 @@
 
 use super::fiddle_actions::{self as actions, results_of};
 use super::state::{AppState, Phase};
-use edgeplay_host::fiddle::{AssertionResult, FiddleRequest};
+use edgeplay_host::fiddle::AssertionResult;
 use leptos::prelude::*;
 
 /// Pass and fail counts of one request's assertions against its last run.
-fn counts(req: &FiddleRequest, text: &str, run: Option<&super::state::RequestRun>) -> String {
-    let _ = req;
+fn counts(text: &str, run: Option<&super::state::RequestRun>) -> String {
     match results_of(text, run.and_then(|r| r.record.as_ref())) {
         None => String::new(),
         Some(Err(_)) => "syntax error".into(),
@@ -38,7 +37,7 @@ pub fn RequestList() -> impl IntoView {
             .map(|(i, req)| {
                 let run = runs.get(i).cloned().flatten();
                 let text = if i == current { live.clone() } else { req.assertions.clone() };
-                let tally = counts(&req, &text, run.as_ref());
+                let tally = counts(&text, run.as_ref());
                 let all_pass = results_of(&text, run.as_ref().and_then(|r| r.record.as_ref()))
                     .map(|r| r.is_ok_and(|rs| rs.iter().all(|x| x.pass)));
                 let status = run

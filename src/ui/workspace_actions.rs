@@ -19,6 +19,9 @@ use leptos::task::spawn_local;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+/// The name of an entry nobody named yet (it takes its fiddle's when it has one).
+const UNTITLED: &str = "Untitled";
+
 type Ready = Shared<LocalBoxFuture<'static, Result<Rc<Workspace>, String>>>;
 
 thread_local! {
@@ -145,7 +148,7 @@ fn snapshot(state: AppState) -> (Fiddle, Option<GuestFile>, String) {
     };
     let f = fiddle_actions::fiddle_value(state, guest);
     let name = if f.title.is_empty() {
-        "Untitled".to_string()
+        UNTITLED.to_string()
     } else {
         f.title.clone()
     };
@@ -167,7 +170,11 @@ async fn save_now(state: AppState) -> Result<(), String> {
             .and_then(|es| es.iter().find(|e| e.id == id).map(|e| e.name.clone()))
     });
     let (f, guest, default_name) = snapshot(state);
-    let name = name.unwrap_or(default_name);
+    // An entry nobody named is called after its fiddle (its guest, at first).
+    let name = match name {
+        Some(n) if n != UNTITLED => n,
+        _ => default_name,
+    };
     let res = ws.put(Some(&id), &name, &f, guest.as_ref()).await;
     if let Err(e) = &res {
         state.workspace.message.set(Some(e.clone()));
@@ -290,7 +297,7 @@ pub fn new_entry(state: AppState) {
             });
             f.fastly_toml = edgeplay_web::examples::DEFAULT_CONFIG.into();
             f.requests.push(Default::default());
-            Ok(ws.put(None, "Untitled", &f, None).await?.id)
+            Ok(ws.put(None, UNTITLED, &f, None).await?.id)
         }
         .await;
         match result {

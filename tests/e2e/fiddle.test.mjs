@@ -401,7 +401,9 @@ test("a fiddle recorded against a local CORS origin replays with the origin stop
   assert.equal(decode(link).recordings.length, 1);
   await origin.close();
 
-  // Here, with the origin gone: answered from the recording.
+  // Here, with the origin gone: answered from the recording (with a fresh cache: the
+  // first run's response is in the cache, and a hit would not reach any backend).
+  await byId(page, "fresh-cache").check();
   await byId(page, "run").click();
   await waitForRun(page);
   assert.match(await status(page), /^200/);

@@ -15,7 +15,8 @@
 //! Web Crypto), [`fetch`] (backend fetches with the browser's `fetch`), [`worker`]
 //! (the worker's driver loop), [`bridge`] (the UI's handle on the worker),
 //! [`storage`] (localStorage and IndexedDB), [`state_db`] (the service state in
-//! IndexedDB), [`persist`] (the worker's state: durable, shared between tabs).
+//! IndexedDB), [`persist`] (the worker's state: durable, shared between tabs),
+//! [`offline`] (the service worker that keeps the app usable with no network).
 
 pub mod cache_view;
 pub mod examples;
@@ -32,6 +33,8 @@ pub mod waterfall;
 pub mod bridge;
 #[cfg(target_arch = "wasm32")]
 pub mod fetch;
+#[cfg(target_arch = "wasm32")]
+pub mod offline;
 #[cfg(target_arch = "wasm32")]
 pub mod persist;
 #[cfg(target_arch = "wasm32")]

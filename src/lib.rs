@@ -7,7 +7,7 @@
 //! the state), [`cache_view`] (what the Cache inspector shows), [`fresh_cache`] (a
 //! run's throwaway cache over the state), [`stores`]
 //! (what the Stores panel shows: stores, values, import/export, config edits),
-//! [`examples`], [`format`] (presentation helpers), [`waterfall`] (the
+//! [`examples`], [`embed`] (the embedded view's URLs), [`format`] (presentation helpers), [`waterfall`] (the
 //! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
 //! the worker).
 //!
@@ -19,6 +19,7 @@
 //! [`offline`] (the service worker that keeps the app usable with no network).
 
 pub mod cache_view;
+pub mod embed;
 pub mod examples;
 pub mod format;
 pub mod fresh_cache;

@@ -24,6 +24,7 @@ fn main() {
 #[cfg(target_arch = "wasm32")]
 mod app {
     use crate::ui::controller::{self, CONFIG_KEY, REQUEST_KEY};
+    use crate::ui::embed::{self, OpenFull};
     use crate::ui::guest::{GuestCard, LoadControls};
     use crate::ui::panels::Panels;
     use crate::ui::request::{Composer, ConfigEditor};
@@ -48,7 +49,7 @@ mod app {
             }
         };
         view! {
-            <div class="app" data-worker=worker>
+            <div class=embed::root_class() data-testid=embed::root_testid() data-worker=worker>
                 <TopBar/>
                 <GuestCard/>
                 <Banners/>
@@ -81,6 +82,7 @@ mod app {
                     <span class="tagline">"Fastly Compute playground — the guest runs in this tab"</span>
                 </div>
                 <LoadControls/>
+                <OpenFull/>
                 <div class="run-controls">
                     <button class="primary" data-testid="run" disabled=cannot_run on:click=on_run>
                         {move || if running() { "Running…" } else { "Run" }}

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod cache_actions;
 pub mod controller;
+pub mod embed;
 pub mod guest;
 pub mod panels;
 pub mod request;

@@ -20,7 +20,9 @@ if (!dir) {
 }
 const SW = "sw.js";
 const MANIFEST = "precache.json";
-const PLACEHOLDER = "__EDGEPLAY_BUILD__";
+// web/sw.js says `const BUILD = "__EDGEPLAY_BUILD__";`; a dist/sw.js stamped before
+// (the script run again on dist/ after changing a file) has a hash there.
+const STAMP = /const BUILD = "[^"]*";/;
 
 function walk(rel) {
   const out = [];
@@ -37,19 +39,22 @@ const files = walk("")
   .sort();
 const swPath = path.join(dir, SW);
 const sw = fs.readFileSync(swPath, "utf8");
-if (!sw.includes(PLACEHOLDER)) {
-  console.error(`precache: ${swPath} has no ${PLACEHOLDER} to replace`);
+if (!STAMP.test(sw)) {
+  console.error(`precache: ${swPath} has no \`const BUILD = "…";\` to stamp`);
   process.exit(1);
 }
 const hash = crypto.createHash("sha256");
-for (const f of [...files, SW]) {
+// sw.js counts without its stamp, so running this again on unchanged files is a no-op.
+const unstamped = sw.replace(STAMP, 'const BUILD = "";');
+for (const f of files) {
   hash.update(f).update("\0");
   hash.update(crypto.createHash("sha256").update(fs.readFileSync(path.join(dir, f))).digest()).update("\n");
 }
+hash.update(SW).update("\0").update(crypto.createHash("sha256").update(unstamped).digest()).update("\n");
 const build = hash.digest("hex").slice(0, 16);
 // A navigation to the app's directory ("/", "/?embed") is answered index.html (sw.js).
 const manifest = { build, files };
 fs.writeFileSync(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 1) + "\n");
-fs.writeFileSync(swPath, sw.replaceAll(PLACEHOLDER, build));
+fs.writeFileSync(swPath, sw.replace(STAMP, `const BUILD = ${JSON.stringify(build)};`));
 const bytes = files.reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
 console.log(`precache: build ${build}, ${files.length} files, ${(bytes / 1048576).toFixed(1)} MiB`);

@@ -5,9 +5,11 @@
 //   cd tests/e2e && node --test offline.test.mjs   (after trunk build --release)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import { launch, openApp, serveDir, distDir, status, text, byId, waitForRun, ensureArtifacts } from "./harness.mjs";
+import { launch, openApp, serveDir, distDir, root, status, text, byId, waitForRun, ensureArtifacts } from "./harness.mjs";
 import { startCorsServer } from "./cors-server.mjs";
 
 let browser;
@@ -175,5 +177,55 @@ test("cross-origin requests pass through the service worker to the network and a
   } finally {
     await page.context().close();
     await origin.close();
+  }
+});
+
+test("a new deploy: the next visit installs the new build's cache and drops the old one; the reload after runs it", async () => {
+  // A deploy of its own: a copy of dist/ served from another port (another origin).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgeplay-deploy-"));
+  fs.cpSync(distDir, dir, { recursive: true });
+  const deploy = await serveDir(dir);
+  const buildOf = () => JSON.parse(fs.readFileSync(path.join(dir, "precache.json"), "utf8")).build;
+  const page = await openApp(browser, deploy.url);
+  try {
+    await offlineReady(page);
+    const first = buildOf();
+    assert.deepEqual(await page.evaluate(() => caches.keys()), [`edgeplay-${first}`]);
+    const before = await page.title();
+
+    // Deploy a change (the page's title), listed and stamped as trunk's hook does.
+    const html = path.join(dir, "index.html");
+    fs.writeFileSync(html, fs.readFileSync(html, "utf8").replace("<title>", "<title>v2 "));
+    execFileSync("node", [path.join(root, "scripts/precache.mjs"), dir]);
+    const second = buildOf();
+    assert.notEqual(second, first);
+
+    // The next visit still runs the build it has (from the cache), and installs the
+    // new one meanwhile: its worker takes over and the old cache goes.
+    await page.reload();
+    assert.equal(await page.title(), before, "this visit: the cached build");
+    const swState = () =>
+      page.evaluate(async () => {
+        const reg = await navigator.serviceWorker.getRegistration();
+        return { keys: await caches.keys(), active: reg?.active?.state, waiting: !!reg?.waiting, installing: !!reg?.installing };
+      });
+    const deadline = Date.now() + 120_000;
+    let state = await swState();
+    // Activated and alone: the new cache complete (installed), the old one deleted.
+    while (!(state.keys.length === 1 && state.keys[0] === `edgeplay-${second}` && state.active === "activated" && !state.installing && !state.waiting)) {
+      assert.ok(Date.now() < deadline, `the new build installs: ${JSON.stringify(state)}`);
+      await new Promise((r) => setTimeout(r, 200));
+      state = await swState();
+    }
+    assert.ok(await page.evaluate(() => navigator.serviceWorker.controller?.state === "activated"));
+    // The visit after runs the new build, offline too.
+    await page.context().setOffline(true);
+    await page.reload();
+    await page.waitForSelector('[data-worker="ready"]', { timeout: 30_000 });
+    assert.equal(await page.title(), `v2 ${before}`, "the next visit: the new build");
+  } finally {
+    await page.context().close();
+    await deploy.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

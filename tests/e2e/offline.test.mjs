@@ -230,3 +230,23 @@ test("a new deploy: the next visit installs the new build's cache and drops the 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("with no service workers the page works online as before: one console line, no error", async () => {
+  const context = await browser.newContext();
+  // As on a page that is not a secure context (or file://): no navigator.serviceWorker.
+  await context.addInitScript(() => Object.defineProperty(Navigator.prototype, "serviceWorker", { get: () => undefined }));
+  const logs = [];
+  context.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
+  const page = await openApp(browser, server.url, { context });
+  try {
+    await page.waitForSelector('html[data-offline="unavailable"]', { timeout: 30_000 });
+    const notes = logs.filter((l) => l.includes("no offline copy"));
+    assert.equal(notes.length, 1, logs.join("\n"));
+    assert.match(notes[0], /^info: /);
+    await byId(page, "examples").selectOption("hello");
+    assert.match(await status(page), /^200/);
+    assert.deepEqual(page.consoleErrors, [], "console errors");
+  } finally {
+    await context.close();
+  }
+});

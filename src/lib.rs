@@ -9,7 +9,7 @@
 //! (what the Stores panel shows: stores, values, import/export, config edits),
 //! [`tap`] (recording and replaying backend exchanges), [`state_name`] (which
 //! service state a worker uses: one per workspace entry),
-//! [`examples`], [`fiddle_tab`] (fiddles in the tab: composer ↔ request, links),
+//! [`examples`], [`embed`] (the embedded view's URLs), [`fiddle_tab`] (fiddles in the tab: composer ↔ request, links),
 //! [`format`] (presentation helpers), [`waterfall`] (the
 //! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
 //! the worker).
@@ -19,9 +19,11 @@
 //! (the worker's driver loop), [`bridge`] (the UI's handle on the worker),
 //! [`storage`] (localStorage and IndexedDB), [`state_db`] (the service state in
 //! IndexedDB), [`persist`] (the worker's state: durable, shared between tabs), [`workspace`]
-//! (the saved fiddles, each with its own service state).
+//! (the saved fiddles, each with its own service state), [`offline`] (the service
+//! worker that keeps the app usable with no network).
 
 pub mod cache_view;
+pub mod embed;
 pub mod examples;
 pub mod fiddle_tab;
 pub mod format;
@@ -39,6 +41,8 @@ pub mod waterfall;
 pub mod bridge;
 #[cfg(target_arch = "wasm32")]
 pub mod fetch;
+#[cfg(target_arch = "wasm32")]
+pub mod offline;
 #[cfg(target_arch = "wasm32")]
 pub mod persist;
 #[cfg(target_arch = "wasm32")]

@@ -12,6 +12,7 @@ mod ui;
 #[cfg(target_arch = "wasm32")]
 fn main() {
     console_error_panic_hook::set_once();
+    edgeplay_web::offline::register();
     leptos::mount::mount_to_body(app::App);
 }
 
@@ -23,6 +24,7 @@ fn main() {
 #[cfg(target_arch = "wasm32")]
 mod app {
     use crate::ui::controller::{self, CONFIG_KEY, REQUEST_KEY};
+    use crate::ui::embed::{self, OpenFull};
     use crate::ui::fiddle::{AssertionsEditor, FiddleControls, OpenedNote, RequestList, ShareBox};
     use crate::ui::fiddle_actions;
     use crate::ui::guest::{GuestCard, LoadControls};
@@ -51,7 +53,7 @@ mod app {
             }
         };
         view! {
-            <div class="app" data-worker=worker>
+            <div class=embed::root_class() data-testid=embed::root_testid() data-worker=worker>
                 <TopBar/>
                 <GuestCard/>
                 <Banners/>
@@ -90,6 +92,7 @@ mod app {
                 </div>
                 <LoadControls/>
                 <FiddleControls/>
+                <OpenFull/>
                 <div class="run-controls">
                     <button class="primary" data-testid="run" disabled=cannot_run on:click=on_run>
                         {move || if running() { "Running…" } else { "Run" }}

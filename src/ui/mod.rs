@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod cache_actions;
 pub mod controller;
+pub mod embed;
 pub mod fiddle;
 pub mod fiddle_actions;
 pub mod guest;

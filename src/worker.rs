@@ -19,10 +19,11 @@
 //!
 //! The service state outlives runs and workers ([`Persist`]): the state its URL names
 //! (`worker-loader.js?state=NAME`, [`crate::state_name`]; none: the default), loaded
-//! from IndexedDB before the worker says `Ready`, seeded from the run's config when it starts, written
-//! back after every slice that changed it, and shared with the other tabs. A run's
-//! `Done` is posted only once its writes committed. A run with a fresh cache sees that
-//! state through [`FreshCache`]: an empty cache of its own, thrown away after it.
+//! from IndexedDB before the worker says `Ready`, seeded from the run's config when
+//! it starts, written back after every slice that changed it, and shared with the
+//! other tabs. A run's `Done` is posted only once its writes committed. A run with a
+//! fresh cache sees that state through [`FreshCache`]: an empty cache of its own,
+//! thrown away after it.
 //!
 //! A backend fetch to the service's own origin (the downstream request's, e.g.
 //! `http://127.0.0.1:7676`) is a request to the service itself: there is no server

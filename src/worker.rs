@@ -19,10 +19,11 @@
 //!
 //! The service state outlives runs and workers ([`Persist`]): the state its URL names
 //! (`worker-loader.js?state=NAME`, [`crate::state_name`]; none: the default), loaded
-//! from IndexedDB before the worker says `Ready`, seeded from the run's config when it starts, written
-//! back after every slice that changed it, and shared with the other tabs. A run's
-//! `Done` is posted only once its writes committed. A run with a fresh cache sees that
-//! state through [`FreshCache`]: an empty cache of its own, thrown away after it.
+//! from IndexedDB before the worker says `Ready`, seeded from the run's config when
+//! it starts, written back after every slice that changed it, and shared with the
+//! other tabs. A run's `Done` is posted only once its writes committed. A run with a
+//! fresh cache sees that state through [`FreshCache`]: an empty cache of its own,
+//! thrown away after it.
 //!
 //! A backend fetch to the service's own origin (the downstream request's, e.g.
 //! `http://127.0.0.1:7676`) is a request to the service itself: there is no server
@@ -67,7 +68,9 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 /// at the next slice: shorter slices reach the optimized code sooner.
 const SLICE_FUEL: u64 = 4_000_000;
 
-struct State {
+/// What the worker holds between messages: the engine, the loaded guest, the
+/// service state, the recordings it replays.
+pub struct State {
     engine: Rc<Engine>,
     guest: Option<Arc<Guest>>,
     /// The service state (set before the worker says `Ready`).
@@ -77,6 +80,21 @@ struct State {
     busy: bool,
     /// The recordings the runs replay (`ToWorker::Replay`), shared by every run.
     replayer: Option<Rc<RefCell<Replayer>>>,
+}
+
+impl State {
+    /// A worker's state over `engine` and the service state `persist` (tests build
+    /// one; the worker's own is made by [`start`]).
+    pub fn new(engine: Rc<Engine>, persist: Option<Rc<Persist>>) -> Rc<RefCell<State>> {
+        Rc::new(RefCell::new(State {
+            engine,
+            guest: None,
+            persist,
+            requests: Rc::new(Cell::new(0)),
+            busy: false,
+            replayer: None,
+        }))
+    }
 }
 
 /// What a run needs to serve the requests its service makes to itself: the guest,
@@ -173,14 +191,7 @@ pub fn post(msg: &FromWorker) {
 /// `Ready` (the UI holds its messages until then).
 pub fn start() {
     console_error_panic_hook::set_once();
-    let state = Rc::new(RefCell::new(State {
-        engine: Rc::new(Engine::new(browser_platform())),
-        guest: None,
-        persist: None,
-        requests: Rc::new(Cell::new(0)),
-        busy: false,
-        replayer: None,
-    }));
+    let state = State::new(Rc::new(Engine::new(browser_platform())), None);
     spawn_local(warm_up(state.clone()));
     post(&FromWorker::StateLoading);
     spawn_local(async move {
@@ -203,7 +214,7 @@ pub fn start() {
         let on_message =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
                 match js::decode::<ToWorker>(ev.data()) {
-                    Ok(msg) => handle(&state, msg),
+                    Ok(msg) => handle(&state, msg, Rc::new(post)),
                     Err(e) => web_sys::console::error_1(&e.into()),
                 }
             });
@@ -263,7 +274,9 @@ async fn warm_up(state: Rc<RefCell<State>>) {
     }
 }
 
-fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
+/// Handle one message from the UI; what it answers goes to `sink` (the worker's
+/// [`post`]; a test's collector).
+pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
     match msg {
         ToWorker::Load {
             load_id,
@@ -277,13 +290,13 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
                 Ok(guest) => {
                     let info = guest.info.clone();
                     s.guest = Some(guest);
-                    post(&FromWorker::Loaded {
+                    sink(&FromWorker::Loaded {
                         load_id,
                         info,
                         load_ms: now_ms() - t0,
                     });
                 }
-                Err(e) => post(&FromWorker::LoadFailed {
+                Err(e) => sink(&FromWorker::LoadFailed {
                     load_id,
                     message: format!("{name}: {e}"),
                 }),
@@ -293,7 +306,7 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
             let Some(persist) = state.borrow().persist.clone() else {
                 return;
             };
-            spawn_local(async move { post(&store_request(persist, req_id, op).await) });
+            spawn_local(async move { sink(&store_request(persist, req_id, op).await) });
         }
         ToWorker::Replay { recordings } => {
             state.borrow_mut().replayer =
@@ -313,13 +326,13 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
             match prepared {
                 Ok((exec, itself, request_id, instantiate_ms)) => {
                     state.borrow_mut().busy = true;
-                    post(&FromWorker::Started {
+                    sink(&FromWorker::Started {
                         run_id,
                         request_id,
                         instantiate_ms,
                     });
                     if fresh_cache {
-                        post(&FromWorker::Notice {
+                        sink(&FromWorker::Notice {
                             run_id,
                             message: "fresh cache: this run starts with an empty cache of its own, thrown away after it; the stored cache is left as it is".into(),
                         });
@@ -330,30 +343,30 @@ fn handle(state: &Rc<RefCell<State>>, msg: ToWorker) {
                         let persist = itself.persist.clone();
                         let tap = itself.tap.clone();
                         let outcome =
-                            drive(exec, run_id, Rc::new(post), Some(Rc::new(itself))).await;
+                            drive(exec, run_id, sink.clone(), Some(Rc::new(itself))).await;
                         // "A guest's writes are durable once its response completed."
                         if let Some(p) = persist {
                             p.flush();
                             if let Err(message) = p.settled().await {
-                                post(&FromWorker::StateError { message });
+                                sink(&FromWorker::StateError { message });
                             }
                         }
                         if let Some((recordings, left_out)) = tap.take_recorded() {
-                            post(&FromWorker::Recorded {
+                            sink(&FromWorker::Recorded {
                                 run_id,
                                 recordings,
                                 left_out,
                             });
                         }
                         state.borrow_mut().busy = false;
-                        post(&FromWorker::Done {
+                        sink(&FromWorker::Done {
                             run_id,
                             outcome,
                             run_ms: now_ms() - t0,
                         });
                     });
                 }
-                Err(message) => post(&FromWorker::Failed { run_id, message }),
+                Err(message) => sink(&FromWorker::Failed { run_id, message }),
             }
         }
     }

@@ -174,7 +174,19 @@ impl Workspace {
                 }
             }
         });
-        let db = req.await.map_err(idb_err("open its database"))?;
+        let mut db = req.await.map_err(idb_err("open its database"))?;
+        // A newer schema opened in another tab (or a delete) must not wait for this
+        // connection: close it, as `crate::storage::open_db` does.
+        db.on_version_change(|event| {
+            if let Some(conn) = event.target() {
+                let close = js_sys::Reflect::get(&conn, &"close".into())
+                    .ok()
+                    .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+                if let Some(close) = close {
+                    let _ = close.call0(&conn);
+                }
+            }
+        });
         Ok(Workspace { db })
     }
 

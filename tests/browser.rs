@@ -3,8 +3,10 @@
 //! fetch adapter (against a CORS origin the harness serves on 127.0.0.1) with the
 //! CORS safelist that decides where `cdn-loop` goes, sleeps, the driver loop, and a
 //! service calling itself (served by the worker, 508 at the sixth pass), and the
-//! service state in IndexedDB shared between tabs (`persist`). Native builds
-//! compile this file to nothing.
+//! service state in IndexedDB shared between tabs (`persist`), recording and
+//! replaying backend exchanges (`tap`, and the worker's messages for them), a
+//! service state per workspace entry (`state_name`, `state_db`) and the workspace
+//! store (`workspace`). Native builds compile this file to nothing.
 //!
 //! scripts/test.sh runs it: it starts `tests/e2e/cors-server.mjs`, then
 //! `EDGEPLAY_TEST_ORIGIN=http://127.0.0.1:PORT CHROMEDRIVER=/usr/bin/chromedriver
@@ -22,11 +24,13 @@ use edgeplay_host::{
 use edgeplay_web::fetch::{self, fetch as browser_fetch, page_origin};
 use edgeplay_web::persist::{Persist, StateEvent};
 use edgeplay_web::platform::{browser_platform, BrowserClock, BrowserRandom};
-use edgeplay_web::protocol::{js, FromWorker, StoreAnswer, StoreOp, ToWorker, WireOutput};
+use edgeplay_web::protocol::{
+    js, FromWorker, RequestSpec, RunRequest, StoreAnswer, StoreOp, ToWorker, WireOutput,
+};
 use edgeplay_web::state_db;
 use edgeplay_web::storage::open_db;
 use edgeplay_web::tap::{LeftOut, RunTap};
-use edgeplay_web::worker::{store_request, Itself};
+use edgeplay_web::worker::{handle, store_request, Itself, Sink, State as WorkerState};
 use edgeplay_web::workspace::{current, set_current, GuestFile, Listing, Workspace};
 use serde_bytes::ByteBuf;
 use std::cell::RefCell;
@@ -1499,4 +1503,136 @@ async fn workspace_damaged_records_are_skipped_and_kept() {
     );
     assert!(ws.get(&good.id).await.unwrap().is_some());
     ws.delete(&good.id).await.unwrap();
+}
+
+/// The body of run `run_id` as its `Progress` messages carried it.
+fn run_body(seen: &[FromWorker], run_id: u32) -> String {
+    let mut body = Vec::new();
+    for m in seen {
+        if let FromWorker::Progress {
+            run_id: r, outputs, ..
+        } = m
+        {
+            if *r == run_id {
+                for o in outputs {
+                    if let WireOutput::BodyChunk(b) = o {
+                        body.extend_from_slice(b);
+                    }
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+#[wasm_bindgen_test]
+async fn the_worker_records_runs_and_replays_them_across_run_all() {
+    let (persist, _) = Persist::open_state(&fresh_state("w")).await;
+    let state = WorkerState::new(Rc::new(Engine::new(browser_platform())), Some(persist));
+    let seen: Rc<RefCell<Vec<FromWorker>>> = Rc::default();
+    let sink: Sink = {
+        let seen = seen.clone();
+        Rc::new(move |m: &FromWorker| seen.borrow_mut().push(m.clone()))
+    };
+    handle(
+        &state,
+        ToWorker::Load {
+            load_id: 1,
+            name: "forward.wasm".into(),
+            wasm: wat::parse_str(SELF_CALLER).unwrap(),
+        },
+        sink.clone(),
+    );
+    let path = format!("/cached/worker-{}", js_sys::Math::random());
+    let config = format!("[local_server.backends.self]\nurl = \"{}\"\n", origin());
+    let run = |run_id: u32, record: bool| {
+        let msg = ToWorker::Run(RunRequest {
+            run_id,
+            request: RequestSpec {
+                method: "GET".into(),
+                url: path.clone(),
+                ..RequestSpec::default()
+            },
+            config_toml: config.clone(),
+            cpu_limit_ms: None,
+            // The origin's answer is cacheable: every run starts with an empty cache.
+            fresh_cache: true,
+            record,
+        });
+        handle(&state, msg, sink.clone());
+        let seen = seen.clone();
+        async move {
+            eventually(&format!("run {run_id} is done"), || {
+                seen.borrow()
+                    .iter()
+                    .any(|m| matches!(m, FromWorker::Done { run_id: r, .. } if *r == run_id))
+            })
+            .await;
+        }
+    };
+    let recorded = |run_id: u32| -> Vec<Recording> {
+        let seen = seen.borrow();
+        let at = |f: &dyn Fn(&FromWorker) -> bool| seen.iter().position(f);
+        let rec = at(&|m| matches!(m, FromWorker::Recorded { run_id: r, .. } if *r == run_id));
+        let done = at(&|m| matches!(m, FromWorker::Done { run_id: r, .. } if *r == run_id));
+        assert!(rec.unwrap() < done.unwrap(), "Recorded comes before Done");
+        match &seen[rec.unwrap()] {
+            FromWorker::Recorded {
+                recordings,
+                left_out,
+                ..
+            } => {
+                assert!(left_out.is_nothing());
+                recordings.clone()
+            }
+            _ => unreachable!(),
+        }
+    };
+    run(1, true).await;
+    run(2, true).await;
+    let hit = |n: u32| format!("origin hit {n} for {path}");
+    assert_eq!(run_body(&seen.borrow(), 1), hit(1));
+    assert_eq!(run_body(&seen.borrow(), 2), hit(2));
+    let recordings = [recorded(1), recorded(2)].concat();
+    assert_eq!(recordings.len(), 2);
+
+    // "Run all" replayed: one Replay, then the runs, answered in the recorded order.
+    handle(
+        &state,
+        ToWorker::Replay {
+            recordings: Some(recordings.clone()),
+        },
+        sink.clone(),
+    );
+    for id in 3..=5 {
+        run(id, true).await;
+    }
+    assert_eq!(run_body(&seen.borrow(), 3), hit(1));
+    assert_eq!(run_body(&seen.borrow(), 4), hit(2));
+    assert_eq!(run_body(&seen.borrow(), 5), hit(2), "the last one repeats");
+    assert!(
+        recorded(3).is_empty(),
+        "a replayed exchange is not recorded"
+    );
+    // Replay again starts over.
+    handle(
+        &state,
+        ToWorker::Replay {
+            recordings: Some(recordings),
+        },
+        sink.clone(),
+    );
+    run(6, false).await;
+    assert_eq!(run_body(&seen.borrow(), 6), hit(1));
+    assert!(
+        !seen
+            .borrow()
+            .iter()
+            .any(|m| matches!(m, FromWorker::Recorded { run_id: 6, .. })),
+        "a run that does not record posts no recordings"
+    );
+    // Back to the network: the origin counts on from where the recording left it.
+    handle(&state, ToWorker::Replay { recordings: None }, sink.clone());
+    run(7, false).await;
+    assert_eq!(run_body(&seen.borrow(), 7), hit(3));
 }

@@ -131,6 +131,12 @@ pub fn select(state: AppState, i: usize) {
         return;
     }
     commit(state);
+    show_request(state, i);
+}
+
+/// Make request `i` the selected one without writing the composer back first: the
+/// composer shows it, the panels its last run.
+fn show_request(state: AppState, i: usize) {
     let Some(req) = state.fiddle.requests.with_untracked(|r| r.get(i).cloned()) else {
         return;
     };
@@ -188,16 +194,8 @@ pub fn remove_request(state: AppState, i: usize) {
     } else {
         cur
     };
-    // Show the request now selected (`select` commits the composer first: point it
-    // at a request that is its own).
-    state.fiddle.current.set(next);
-    let req = state.fiddle.requests.with_untracked(|r| r[next].clone());
-    set_fields(state, &fields_of(&req));
-    let run = state
-        .fiddle
-        .runs
-        .with_untracked(|r| r.get(next).cloned().flatten());
-    show_run(state, run);
+    // The composer holds the removed request (or another one's index): not committed.
+    show_request(state, next);
 }
 
 /// Set request `i`'s delay after the previous one.

@@ -7,20 +7,13 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { launch, serveDir, distDir, status, text, traceRows, byId, waitForRun, ensureArtifacts, openApp } from "./harness.mjs";
+import { launch, serveDir, distDir, status, text, traceRows, byId, waitForRun, ensureArtifacts, openApp, useApp } from "./harness.mjs";
 
 let browser;
 let server;
-
-before(async () => {
-  assert.ok(fs.existsSync(path.join(distDir, "index.html")), `${distDir} has no index.html: run trunk build --release`);
-  server = await serveDir(distDir);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
+useApp((b, s) => {
+  browser = b;
+  server = s;
 });
 
 /** No horizontal scrollbar: the document is no wider than the frame. */

@@ -9,21 +9,14 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
-import { launch, openApp, serveDir, distDir, guest, upload, status, text, byId, fill, waitForRun } from "./harness.mjs";
+import { launch, openApp, serveDir, distDir, guest, upload, status, text, byId, fill, waitForRun, useApp } from "./harness.mjs";
 import { startCorsServer } from "./cors-server.mjs";
 
 let browser;
 let server;
-
-before(async () => {
-  assert.ok(fs.existsSync(path.join(distDir, "index.html")), `${distDir} has no index.html: run trunk build --release`);
-  server = await serveDir(distDir);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
+useApp((b, s) => {
+  browser = b;
+  server = s;
 });
 
 /** A link's payload: JSON, raw deflate, base64url (docs/fiddle.md). */

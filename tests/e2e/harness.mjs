@@ -4,6 +4,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import { before, after } from "node:test";
 import { chromium } from "playwright-core";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -12,7 +14,9 @@ export const distDir = process.env.EDGEPLAY_DIST || path.join(root, "dist");
 export const guestsDir = process.env.EDGEPLAY_GUESTS || path.join(targetDir, "guests", "wasm");
 export const artifactsDir = path.join(targetDir, "e2e");
 
-export { serveDir } from "../../scripts/serve-dist.mjs";
+import { serveDir } from "../../scripts/serve-dist.mjs";
+
+export { serveDir };
 
 export const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
@@ -94,4 +98,24 @@ export async function fill(page, id, value) {
 export function ensureArtifacts() {
   fs.mkdirSync(artifactsDir, { recursive: true });
   return artifactsDir;
+}
+
+/**
+ * For a test file: before its tests, serve dist/ on 127.0.0.1 and start Chromium,
+ * handing both to `ready(browser, server)`; after them, stop both. A missing dist/
+ * fails (never skips) the file.
+ */
+export function useApp(ready) {
+  let browser;
+  let server;
+  before(async () => {
+    assert.ok(fs.existsSync(path.join(distDir, "index.html")), `${distDir} has no index.html: run trunk build --release`);
+    server = await serveDir(distDir);
+    browser = await launch();
+    ready(browser, server);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 }

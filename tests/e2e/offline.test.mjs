@@ -9,21 +9,14 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { launch, openApp, serveDir, distDir, root, status, text, byId, waitForRun, ensureArtifacts } from "./harness.mjs";
+import { launch, openApp, serveDir, distDir, root, status, text, byId, waitForRun, ensureArtifacts, useApp } from "./harness.mjs";
 import { startCorsServer } from "./cors-server.mjs";
 
 let browser;
 let server;
-
-before(async () => {
-  assert.ok(fs.existsSync(path.join(distDir, "index.html")), `${distDir} has no index.html: run trunk build --release`);
-  server = await serveDir(distDir);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
+useApp((b, s) => {
+  browser = b;
+  server = s;
 });
 
 const precache = () => JSON.parse(fs.readFileSync(path.join(distDir, "precache.json"), "utf8"));

@@ -9,22 +9,15 @@ import fs from "node:fs";
 import path from "node:path";
 import {
   launch, openApp, serveDir, distDir, upload, guest, status, text, traceRows, byId, fill,
-  waitForRun, ensureArtifacts,
+  waitForRun, ensureArtifacts, useApp,
 } from "./harness.mjs";
 import { startCorsServer } from "./cors-server.mjs";
 
 let browser;
 let server;
-
-before(async () => {
-  assert.ok(fs.existsSync(path.join(distDir, "index.html")), `${distDir} has no index.html: run trunk build --release`);
-  server = await serveDir(distDir);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
+useApp((b, s) => {
+  browser = b;
+  server = s;
 });
 
 async function noConsoleErrors(page) {

@@ -7,20 +7,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { launch, openApp, serveDir, distDir } from "./harness.mjs";
+import { launch, openApp, serveDir, distDir, useApp } from "./harness.mjs";
 
 let browser;
 let server;
-
-before(async () => {
-  assert.ok(fs.existsSync(path.join(distDir, "index.html")), `${distDir} has no index.html: run trunk build --release`);
-  server = await serveDir(distDir);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
+useApp((b, s) => {
+  browser = b;
+  server = s;
 });
 
 test("a worker spawned for a state name keeps that entry's state apart", async () => {

@@ -108,9 +108,12 @@ impl WorkerBridge {
         self.inner.borrow().ready
     }
 
-    /// End the worker now, whatever it is doing.
+    /// End the worker now, whatever it is doing. Its handlers go first: a worker
+    /// ended while its script still loads may yet fire `error`, and the closures
+    /// are dropped with this bridge.
     pub fn terminate(&self) {
         self.worker.set_onmessage(None);
+        self.worker.set_onerror(None);
         self.worker.terminate();
     }
 }

@@ -416,3 +416,30 @@ test("a fiddle recorded against a local CORS origin replays with the origin stop
   await ctx.close();
   await page.context().close();
 });
+
+test("offline: after one visit, a shared fiddle with mock backends opens and passes its assertions with no network", async () => {
+  const ctx = await browser.newContext();
+  const page = await openApp(browser, server.url, { context: ctx });
+  await page.waitForSelector('html[data-offline="ready"]', { timeout: 120_000 });
+  const fastly_toml = [
+    "[local_server.backends.a]",
+    'mock = { status = 200, headers = { "content-type" = "text/plain" }, body = "slow answer from a", delay_ms = 100 }',
+    "[local_server.backends.b]",
+    'mock = { status = 200, headers = { "content-type" = "text/plain" }, body = "fast answer from b", delay_ms = 50 }',
+    "",
+  ].join("\n");
+  const link = `${server.url}#f=${payload({
+    version: 1,
+    title: "fanout offline",
+    guest: { kind: "example", name: "fanout" },
+    fastly_toml,
+    requests: [{ path: "/", assertions: 'clientFetch.status is 200\noriginFetches.count() is 2\nclientFetch.bodyPreview includes "fast answer from b"' }],
+  })}`;
+  await ctx.setOffline(true);
+  await page.goto(link);
+  await page.waitForSelector('[data-worker="ready"]');
+  await waitForAll(page, 1);
+  const rs = await page.$$eval('[data-testid="assertion-result"]', (els) => els.map((e) => `${e.dataset.pass} ${e.textContent}`));
+  assert.deepEqual(rs.map((r) => r.split(" ")[0]), ["true", "true", "true"], JSON.stringify(rs));
+  await ctx.close();
+});

@@ -58,7 +58,9 @@ function pageFor(request, url) {
 async function answer(request, url) {
   const cache = await caches.open(CACHE);
   const page = pageFor(request, url);
-  const hit = page ? await cache.match(page) : await cache.match(request);
+  // The app's files do not vary by query: `worker-loader.js?state=ID` (a workspace
+  // entry's worker) is the cached worker-loader.js, which reads its own query.
+  const hit = page ? await cache.match(page) : (await cache.match(request)) || (await cache.match(request, { ignoreSearch: true }));
   if (hit) return hit;
   return fetch(request);
 }

@@ -103,7 +103,10 @@ fn take_store_reply(req_id: u32) -> Option<StoreCallback> {
 
 /// Start the worker, restore the last guest, watch for drops, save edits.
 pub fn start(state: AppState) {
-    let name = storage::get(STATE_KEY).unwrap_or_default();
+    // A link to open gets a workspace entry of its own: its worker starts on that
+    // entry's (fresh) state at once, instead of on the current one and again after.
+    let name = super::fiddle_actions::preset_link_entry()
+        .unwrap_or_else(|| storage::get(STATE_KEY).unwrap_or_default());
     STATE_NAME.with(|n| *n.borrow_mut() = name);
     spawn_worker(state);
     restore_last_guest(state);

@@ -34,6 +34,30 @@ struct SavedFiddle {
     recordings: Vec<fiddle::Recording>,
 }
 
+thread_local! {
+    /// The id (and state name) chosen at start for the entry a link in the page's
+    /// fragment will become ([`preset_link_entry`]), until it is used or given up.
+    static PRESET: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// At start, before the worker is spawned: when the page's fragment holds a link
+/// that decodes, choose the id of the workspace entry it will become, so the
+/// worker starts on that entry's state (it is the state's name too).
+pub fn preset_link_entry() -> Option<String> {
+    let hash = window().location().hash().unwrap_or_default();
+    if !fragment_has_fiddle(&hash) || decode_link(&hash).is_err() {
+        return None;
+    }
+    let id = edgeplay_web::workspace::new_id();
+    PRESET.with(|p| *p.borrow_mut() = Some(id.clone()));
+    Some(id)
+}
+
+/// The preset entry id, taken (it is used once).
+fn take_preset() -> Option<String> {
+    PRESET.with(|p| p.borrow_mut().take())
+}
+
 /// Restore the sequence, keep it saved, open a link in the page's fragment (now
 /// and when the fragment changes).
 pub fn start(state: AppState) {
@@ -619,6 +643,11 @@ fn open_fiddle(state: AppState, f: Fiddle, from: String) {
                 state.loading.set(None);
                 state.notice.set(None);
                 state.error.set(Some(guest_error(&from, e)));
+                if take_preset().is_some() {
+                    // The worker started on the link's state: back to the page's own.
+                    let own = storage::get(controller::STATE_KEY).unwrap_or_default();
+                    controller::use_state(state, &own);
+                }
                 return;
             }
         };
@@ -632,7 +661,8 @@ fn open_fiddle(state: AppState, f: Fiddle, from: String) {
         if f.title.is_empty() {
             f.title = entry_name.clone();
         }
-        let in_workspace = super::workspace_actions::enter_new(state, &entry_name, &f).await;
+        let in_workspace =
+            super::workspace_actions::enter_new(state, take_preset(), &entry_name, &f).await;
         apply_fiddle(state, &f);
         state.fiddle.opened.set(Some(what.clone()));
         controller::load_guest(

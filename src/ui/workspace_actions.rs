@@ -194,12 +194,18 @@ async fn refresh(state: AppState) {
 
 /// Before an opened link or file goes into the page: save the page into its entry
 /// and make a new entry (`name`, its own fresh service state) current, with a
-/// worker on that state. `Err` when the workspace cannot be used: the fiddle then
-/// opens in the current entry's place, and the caller says so.
-pub async fn enter_new(state: AppState, name: &str, f: &Fiddle) -> Result<EntryMeta, String> {
+/// worker on that state. `id`: the entry's id when one was chosen already (its
+/// worker may be running on its state). `Err` when the workspace cannot be used:
+/// the fiddle then opens in the current entry's place, and the caller says so.
+pub async fn enter_new(
+    state: AppState,
+    id: Option<String>,
+    name: &str,
+    f: &Fiddle,
+) -> Result<EntryMeta, String> {
     let ws = ready(state).await?;
     save_now(state).await?;
-    let meta = ws.put(None, name, f, None).await?;
+    let meta = ws.put(id.as_deref(), name, f, None).await?;
     workspace::set_current(Some(&meta.id));
     state.workspace.current.set(Some(meta.id.clone()));
     controller::use_state(state, &meta.state);

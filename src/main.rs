@@ -12,7 +12,6 @@ mod ui;
 #[cfg(target_arch = "wasm32")]
 fn main() {
     console_error_panic_hook::set_once();
-    edgeplay_web::offline::register();
     leptos::mount::mount_to_body(app::App);
 }
 

@@ -67,6 +67,8 @@ thread_local! {
     static PENDING: RefCell<Option<PendingLoad>> = const { RefCell::new(None) };
     static RUN: RefCell<RunScratch> = RefCell::new(RunScratch::default());
     static NEXT_LOAD: RefCell<u32> = const { RefCell::new(0) };
+    /// The service worker (offline copy) was registered.
+    static OFFLINE_REGISTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The service state the worker runs with (a workspace entry's; "" the default).
     static STATE_NAME: RefCell<String> = const { RefCell::new(String::new()) };
     /// Stores panel requests waiting for their answer, by request id.
@@ -568,7 +570,14 @@ fn push_log(state: AppState, source: &str, line: String) {
 
 fn on_message(state: AppState, msg: FromWorker) {
     match msg {
-        FromWorker::Ready => state.worker_ready.set(true),
+        FromWorker::Ready => {
+            state.worker_ready.set(true);
+            // The offline copy (22 MB on a first visit) is fetched once the worker is
+            // up, so it does not slow the page's first answer.
+            if !OFFLINE_REGISTERED.with(|r| r.replace(true)) {
+                edgeplay_web::offline::register();
+            }
+        }
         FromWorker::Loaded {
             load_id,
             info,

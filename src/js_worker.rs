@@ -196,8 +196,11 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     if !resp.ok() {
         return Err(format!("HTTP {}", resp.status()));
     }
-    let buf = JsFuture::from(resp.array_buffer().map_err(|e| crate::fetch::js_error(&e))?)
-        .await
-        .map_err(|e| crate::fetch::js_error(&e))?;
+    let buf = JsFuture::from(
+        resp.array_buffer()
+            .map_err(|e| crate::fetch::js_error(&e))?,
+    )
+    .await
+    .map_err(|e| crate::fetch::js_error(&e))?;
     Ok(js_sys::Uint8Array::new(&buf).to_vec())
 }

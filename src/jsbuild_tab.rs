@@ -47,9 +47,7 @@ impl EngineManifest {
 
     /// The engine file's URL, relative to the page (`engine/fastly.wasm`).
     pub fn engine_url(&self) -> String {
-        let dir = ENGINE_MANIFEST_URL
-            .rsplit_once('/')
-            .map_or("", |(d, _)| d);
+        let dir = ENGINE_MANIFEST_URL.rsplit_once('/').map_or("", |(d, _)| d);
         format!("{dir}/{}", self.file.trim_start_matches("./"))
     }
 
@@ -517,7 +515,11 @@ mod tests {
         assert_eq!(TEMPLATES[0].name, "hello");
         for t in TEMPLATES {
             assert_eq!(template(t.name), Some(t));
-            assert!(t.source.contains("addEventListener(\"fetch\""), "{}", t.name);
+            assert!(
+                t.source.contains("addEventListener(\"fetch\""),
+                "{}",
+                t.name
+            );
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod controller;
 pub mod fiddle;
 pub mod fiddle_actions;
 pub mod guest;
+pub mod js;
+pub mod js_actions;
 pub mod panels;
 pub mod request;
 pub mod state;

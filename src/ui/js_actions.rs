@@ -320,6 +320,27 @@ pub fn open_source(state: AppState, text: String) {
     build(state, text, After::RunAll);
 }
 
+/// A workspace entry without a guest file opened: when its guest is JavaScript
+/// source, JavaScript mode with the source, built (nothing runs), and true; otherwise
+/// the page leaves JavaScript mode, and false.
+pub fn open_entry_source(state: AppState, guest: &GuestSource) -> bool {
+    let Some(ui) = ui() else { return false };
+    match guest {
+        GuestSource::Source { language, text } if language == "javascript" => {
+            set_mode(state, true);
+            ui.source.set(text.clone());
+            ui.template.set(String::new());
+            ui.error.set(None);
+            build(state, text.clone(), After::Nothing);
+            true
+        }
+        _ => {
+            ui.javascript.set(false);
+            false
+        }
+    }
+}
+
 /// The worker's JS messages.
 pub fn on_worker(state: AppState, msg: FromWorker) {
     let Some(ui) = ui() else { return };

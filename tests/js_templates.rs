@@ -112,3 +112,61 @@ fn streaming_sends_five_chunks() {
         "streaming 5 chunks",
     );
 }
+
+/// The JS SDK's engine, where `tests/js/build.sh` installs it.
+fn engine_wasm() -> Vec<u8> {
+    guest("js-app");
+    let cache = std::env::var_os("EDGEPLAY_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/edgeplay")
+        });
+    let p = cache.join("js/node_modules/@fastly/js-compute/fastly.wasm");
+    std::fs::read(&p).unwrap_or_else(|e| panic!("the JS SDK engine {}: {e}", p.display()))
+}
+
+/// The worker's builder (`jsbuild_tab::Builder`), natively: a build, the same source
+/// again from the cache, a syntax error at its line and column, the module to
+/// download, and the cache's bound.
+#[test]
+fn the_tabs_builder_caches_by_source_and_reports_errors_at_their_line() {
+    use edgeplay_web::jsbuild_tab::{Builder, EngineManifest, MAX_CACHED_BUILDS};
+    let engine = edgeplay_host::Engine::new(edgeplay_host::Platform::deterministic());
+    let manifest = EngineManifest {
+        package: "@fastly/js-compute".into(),
+        version: "3.46.0".into(),
+        file: "fastly.wasm".into(),
+        size: 0,
+    };
+    let mut b = Builder::new(&engine, &engine_wasm(), manifest).unwrap();
+    let hello = template("hello").unwrap().source;
+    let first = b.build(&engine, "app.js", hello).unwrap();
+    assert!(!first.cached);
+    assert!(first.fuel > 0);
+    let again = b.build(&engine, "app.js", hello).unwrap();
+    assert!(again.cached);
+    assert_eq!(again.key, first.key);
+
+    let bad = "addEventListener(\"fetch\", () => {});\nconst x = ;\n";
+    let err = b.build(&engine, "app.js", bad).unwrap_err();
+    assert_eq!(
+        (err.line, err.column),
+        (Some(2), Some(11)),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("SyntaxError"), "{}", err.message);
+
+    // The deployable module is Wizer's output: a module that loads.
+    let wasm = b.module(&first.key).unwrap();
+    assert!(wasm.starts_with(b"\0asm"));
+    engine.load(&wasm).expect("the written module loads");
+
+    // The cache keeps the newest builds only.
+    for i in 0..MAX_CACHED_BUILDS {
+        let src = hello.replace("Hello from JavaScript!", &format!("Hello {i}"));
+        assert!(!b.build(&engine, "app.js", &src).unwrap().cached);
+    }
+    assert!(b.module(&first.key).is_err());
+    assert!(!b.build(&engine, "app.js", hello).unwrap().cached);
+}

@@ -519,7 +519,7 @@ pub fn replay(state: AppState, recordings: Option<Vec<edgeplay_host::fiddle::Rec
 }
 
 /// Terminate the worker and start a fresh one with the current guest.
-fn restart_worker(state: AppState) {
+pub(super) fn restart_worker(state: AppState) {
     if let Some(w) = WORKER.with(|w| w.borrow_mut().take()) {
         w.terminate();
     }

@@ -113,7 +113,14 @@ fn JsCard(ui: JsUi) -> impl IntoView {
     };
     let status = move || {
         if ui.building.get() {
-            return view! { <div class="js-status" data-testid="build-status" data-state="building">"Building…"</div> }.into_any();
+            let stop = move |_| js_actions::stop_build(state);
+            return view! {
+                <div class="js-status" data-testid="build-status" data-state="building">
+                    "Building… "
+                    <button class="small danger" data-testid="stop-build" on:click=stop>"Stop build"</button>
+                </div>
+            }
+            .into_any();
         }
         let stale = ui.built.with(|b| {
             b.as_ref()

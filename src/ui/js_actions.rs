@@ -257,6 +257,23 @@ fn build(state: AppState, source: String, after: After) {
     );
 }
 
+/// Stop a build now (an endless loop in top-level code would hold the worker for
+/// the build's whole budget): its worker is terminated and a fresh one started.
+pub fn stop_build(state: AppState) {
+    let Some(ui) = ui() else { return };
+    if PENDING.with(|p| p.borrow_mut().take()).is_none() {
+        return;
+    }
+    ui.building.set(false);
+    state.loading.set(None);
+    ui.error.set(Some(BuildFailure {
+        message: "Stopped: you stopped the build. Its worker was terminated at once; a fresh one is ready (it loads the engine again).".into(),
+        line: None,
+        column: None,
+    }));
+    controller::restart_worker(state);
+}
+
 /// Build (if needed) and download the module or the package.
 pub fn download(state: AppState, what: After) {
     if build_first(state, what) {

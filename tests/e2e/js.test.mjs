@@ -144,6 +144,21 @@ test("a syntax error and a top-level throw show the engine's message at their li
   await page.context().close();
 });
 
+test("an endless loop in top-level code is ended by Stop build; the next build works", async () => {
+  const page = await jsPage();
+  await fill(page, "js-source", "// never ends\nwhile (true) {}\n");
+  await byId(page, "run").click();
+  await byId(page, "stop-build").click({ timeout: 60_000 });
+  const err = byId(page, "build-error");
+  await err.waitFor();
+  assert.match(await err.textContent(), /Stopped: you stopped the build/);
+  await fill(page, "js-source", app("after the loop", "ok"));
+  await byId(page, "run").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="response-body"]')?.textContent.trim() === "after the loop", null, { timeout: 90_000 });
+  assert.equal(await page.locator('[data-testid="build-error"]').count(), 0);
+  await page.context().close();
+});
+
 test("Share makes a link with the source; it opens in a fresh context in JavaScript mode, builds and runs", async () => {
   const page = await jsPage();
   const source = app("shared answer", "shared log");

@@ -27,3 +27,15 @@ version=$(node -p "require(process.argv[1]).version" "$sdk/package.json")
 printf '{"package":"@fastly/js-compute","version":"%s","file":"fastly.wasm","size":%s}\n' \
   "$version" "$(stat -c %s "$root/web/engine/fastly.wasm")" >"$root/web/engine/engine.json.tmp"
 mv "$root/web/engine/engine.json.tmp" "$root/web/engine/engine.json"
+# The JS editor: CodeMirror 6 from npm (web/editor/package-lock.json), bundled by
+# esbuild into web/codemirror/editor.js (gitignored), which index.html copies.
+editor="$root/web/editor"
+if [ ! -x "$editor/node_modules/.bin/esbuild" ] || [ "$editor/package-lock.json" -nt "$editor/node_modules/.package-lock.json" ]; then
+  (cd "$editor" && npm ci --no-audit --no-fund >/dev/null)
+fi
+mkdir -p "$root/web/codemirror"
+if [ ! -f "$root/web/codemirror/editor.js" ] || [ "$editor/editor.src.js" -nt "$root/web/codemirror/editor.js" ] \
+   || [ "$editor/package-lock.json" -nt "$root/web/codemirror/editor.js" ]; then
+  "$editor/node_modules/.bin/esbuild" "$editor/editor.src.js" --bundle --minify --format=iife \
+    --log-level=warning --outfile="$root/web/codemirror/editor.js"
+fi

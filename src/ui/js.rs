@@ -7,6 +7,21 @@ use super::state::{AppState, Phase};
 use edgeplay_web::format;
 use edgeplay_web::jsbuild_tab::{line_span, TEMPLATES};
 use leptos::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Call `window.edgeplayEditor[method](...args)` (web/editor/editor.src.js, CodeMirror
+/// 6); `None` when the editor's script is not there (the textarea is the editor).
+fn editor_call(method: &str, args: &[JsValue]) -> Option<JsValue> {
+    let editor = js_sys::Reflect::get(&window(), &"edgeplayEditor".into())
+        .ok()
+        .filter(JsValue::is_object)?;
+    let f: js_sys::Function = js_sys::Reflect::get(&editor, &method.into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    f.apply(&editor, &args.iter().cloned().collect::<js_sys::Array>())
+        .ok()
+}
 
 /// `source-mode`: `.wasm` guests or JavaScript written in the page.
 #[component]
@@ -53,20 +68,49 @@ fn JsCard(ui: JsUi) -> impl IntoView {
     let state = expect_context::<AppState>();
     let editor = NodeRef::<leptos::html::Textarea>::new();
     let gutter = NodeRef::<leptos::html::Pre>::new();
+    // CodeMirror over the textarea, when its script loaded.
+    let mounted = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(el) = editor.get() {
+            let ok = editor_call("mount", &[el.into()]).is_some_and(|v| v.is_truthy());
+            mounted.set(ok);
+        }
+    });
+    // Text the page sets (a template, an opened link) reaches CodeMirror.
+    Effect::new(move |_| {
+        let text = ui.source.get();
+        if let (true, Some(el)) = (mounted.get(), editor.get_untracked()) {
+            editor_call("setText", &[el.into(), text.into()]);
+        }
+    });
     let select_line = move |line: u32| {
-        let Some(el) = editor.get() else { return };
+        let Some(el) = editor.get_untracked() else {
+            return;
+        };
+        if mounted.get_untracked() {
+            editor_call("mark", &[el.clone().into(), line.into()]);
+        }
         let text = ui.source.get_untracked();
         if let Some((start, end)) = line_span(&text, line) {
             // The textarea counts UTF-16 code units.
             let u = |byte: usize| text[..byte].encode_utf16().count() as u32;
-            let _ = el.focus();
+            if !mounted.get_untracked() {
+                let _ = el.focus();
+            }
             let _ = el.set_selection_range(u(start), u(end));
         }
     };
-    // A failed build selects its line.
+    // A failed build marks and selects its line; a good one clears the mark.
     Effect::new(move |_| {
-        if let Some(line) = ui.error.with(|e| e.as_ref().and_then(|e| e.line)) {
-            select_line(line);
+        let line = ui.error.with(|e| e.as_ref().and_then(|e| e.line));
+        mounted.track();
+        match line {
+            Some(line) => select_line(line),
+            None => {
+                if let (true, Some(el)) = (mounted.get_untracked(), editor.get_untracked()) {
+                    editor_call("mark", &[el.into(), 0.into()]);
+                }
+            }
         }
     });
     let on_template = move |ev: web_sys::Event| {
@@ -178,7 +222,7 @@ fn JsCard(ui: JsUi) -> impl IntoView {
                     {engine}
                 </div>
             </div>
-            <div class="js-editor">
+            <div class="js-editor" class:cm=move || mounted.get()>
                 <pre node_ref=gutter class="js-gutter" aria-hidden="true">{gutter_lines}</pre>
                 <textarea
                     node_ref=editor

@@ -10,13 +10,14 @@
 //! [`tap`] (recording and replaying backend exchanges), [`state_name`] (which
 //! service state a worker uses: one per workspace entry),
 //! [`examples`], [`embed`] (the embedded view's URLs), [`fiddle_tab`] (fiddles in the tab: composer ↔ request, links),
+//! [`jsbuild_tab`] (JavaScript in the tab: the engine, the builder, templates),
 //! [`format`] (presentation helpers), [`waterfall`] (the
 //! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
 //! the worker).
 //!
 //! Browser-only: [`platform`] (the core's `Clock` and `Random` on `performance` and
 //! Web Crypto), [`fetch`] (backend fetches with the browser's `fetch`), [`worker`]
-//! (the worker's driver loop), [`bridge`] (the UI's handle on the worker),
+//! (the worker's driver loop), [`js_worker`] (the JS engine and builds in the worker), [`bridge`] (the UI's handle on the worker),
 //! [`storage`] (localStorage and IndexedDB), [`state_db`] (the service state in
 //! IndexedDB), [`persist`] (the worker's state: durable, shared between tabs), [`workspace`]
 //! (the saved fiddles, each with its own service state), [`offline`] (the service
@@ -28,6 +29,7 @@ pub mod examples;
 pub mod fiddle_tab;
 pub mod format;
 pub mod fresh_cache;
+pub mod jsbuild_tab;
 pub mod protocol;
 pub mod request;
 pub mod state_name;
@@ -41,6 +43,8 @@ pub mod waterfall;
 pub mod bridge;
 #[cfg(target_arch = "wasm32")]
 pub mod fetch;
+#[cfg(target_arch = "wasm32")]
+pub mod js_worker;
 #[cfg(target_arch = "wasm32")]
 pub mod offline;
 #[cfg(target_arch = "wasm32")]

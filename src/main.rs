@@ -43,6 +43,7 @@ mod app {
         let state = AppState::new(saved, config);
         provide_context(state);
         controller::start(state);
+        crate::ui::js_actions::start(state);
         fiddle_actions::start(state);
         let worker = move || {
             if state.worker_ready.get() {
@@ -61,6 +62,7 @@ mod app {
                 <main class="columns">
                     <section class="left">
                         <WorkspaceCard/>
+                        <crate::ui::js::JsEditor/>
                         <RequestList/>
                         <Composer/>
                         <AssertionsEditor/>
@@ -80,7 +82,7 @@ mod app {
     fn TopBar() -> impl IntoView {
         let state = expect_context::<AppState>();
         let running = move || state.phase.get() == Phase::Running;
-        let cannot_run = move || running() || state.guest.with(Option::is_none);
+        let cannot_run = move || running() || crate::ui::js_actions::cannot_run(state);
         let on_run = move |_| controller::run(state, None);
         let on_stop = move |_| controller::stop(state);
         view! {

@@ -45,6 +45,27 @@ pub enum ToWorker {
         /// The recordings, in the order they were made (`None`: stop replaying).
         recordings: Option<Vec<Recording>>,
     },
+    /// Fetch and compile the JS SDK's engine (`engine/fastly.wasm`) now, in the
+    /// background, if it is not already: answered by [`FromWorker::EngineReady`] (or
+    /// `EngineFailed`). Every build keeps using it.
+    PrepareEngine,
+    /// Build JavaScript source with the engine (`crate::jsbuild_tab::Builder`): the
+    /// build becomes the current guest (runs start from its snapshot). Answered by
+    /// [`FromWorker::Built`] or [`FromWorker::BuildFailed`] with the same `build_id`.
+    BuildJs {
+        /// Chosen by the UI.
+        build_id: u32,
+        /// The source's file name (`app.js`; the engine's messages name it).
+        file_name: String,
+        /// The source.
+        source: String,
+    },
+    /// The deployable module of the current JS build (Wizer's rewrite): answered by
+    /// [`FromWorker::JsModule`].
+    JsModule {
+        /// Chosen by the UI.
+        req_id: u32,
+    },
 }
 
 /// Bytes on the wire (a `Uint8Array`).
@@ -365,6 +386,60 @@ pub enum FromWorker {
         /// A plain explanation.
         message: String,
     },
+    /// The worker is fetching and compiling the JS engine.
+    EngineLoading {
+        /// The engine's version (`@fastly/js-compute 3.46.0`).
+        version: String,
+    },
+    /// The JS engine is compiled and kept for every build.
+    EngineReady {
+        /// The engine's version (`@fastly/js-compute 3.46.0`).
+        version: String,
+        /// Milliseconds from the request to the compiled engine (fetch included).
+        load_ms: f64,
+        /// Milliseconds of that spent preparing and compiling it.
+        compile_ms: f64,
+    },
+    /// The JS engine could not be had (not staged, not fetched, not a JS engine).
+    EngineFailed {
+        /// A plain explanation.
+        message: String,
+    },
+    /// A [`ToWorker::BuildJs`] built: its guest is the current one.
+    Built {
+        /// The build.
+        build_id: u32,
+        /// The guest (the engine's imports; its size is the engine's).
+        info: GuestInfo,
+        /// Milliseconds the build took in the worker (the engine's wait excluded).
+        build_ms: f64,
+        /// Milliseconds waiting for the engine first (0 when it was ready).
+        engine_wait_ms: f64,
+        /// True when the same engine and source were built before (no new build).
+        cached: bool,
+        /// The build's cache key (SHA-256 of engine and source).
+        key: String,
+        /// What the top-level code wrote (stdout and stderr) while it was built.
+        output: String,
+    },
+    /// A [`ToWorker::BuildJs`] failed: the current guest is unchanged.
+    BuildFailed {
+        /// The build.
+        build_id: u32,
+        /// The engine's message (a syntax error, an exception at the top level, ...).
+        message: String,
+        /// 1-based line, when the engine gave one.
+        line: Option<u32>,
+        /// 1-based column, when the engine gave one.
+        column: Option<u32>,
+    },
+    /// The answer to [`ToWorker::JsModule`].
+    JsModule {
+        /// The request.
+        req_id: u32,
+        /// The module's bytes, or why there is none.
+        result: Result<Bytes, String>,
+    },
     /// The answer to [`ToWorker::Store`].
     StoreReply {
         /// The request.
@@ -488,6 +563,25 @@ mod tests {
         });
         let j = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<ToWorker>(&j).unwrap(), m);
+    }
+
+    #[test]
+    fn js_build_messages_roundtrip_through_serde() {
+        let m = ToWorker::BuildJs {
+            build_id: 3,
+            file_name: "app.js".into(),
+            source: "addEventListener".into(),
+        };
+        let j = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<ToWorker>(&j).unwrap(), m);
+        let m = FromWorker::BuildFailed {
+            build_id: 3,
+            message: "SyntaxError".into(),
+            line: Some(2),
+            column: Some(5),
+        };
+        let j = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<FromWorker>(&j).unwrap(), m);
     }
 
     #[test]

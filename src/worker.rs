@@ -80,6 +80,8 @@ pub struct State {
     busy: bool,
     /// The recordings the runs replay (`ToWorker::Replay`), shared by every run.
     replayer: Option<Rc<RefCell<Replayer>>>,
+    /// The JS engine and builds (`ToWorker::PrepareEngine`, `BuildJs`, `JsModule`).
+    js: crate::js_worker::JsSide,
 }
 
 impl State {
@@ -93,6 +95,7 @@ impl State {
             requests: Rc::new(Cell::new(0)),
             busy: false,
             replayer: None,
+            js: Default::default(),
         }))
     }
 }
@@ -286,6 +289,7 @@ pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
             let mut s = state.borrow_mut();
             let t0 = now_ms();
             s.guest = None;
+            s.js.supersede();
             match s.engine.load(&wasm) {
                 Ok(guest) => {
                     let info = guest.info.clone();
@@ -312,6 +316,29 @@ pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
             state.borrow_mut().replayer =
                 recordings.map(|r| Rc::new(RefCell::new(Replayer::new(r))));
         }
+        ToWorker::PrepareEngine => {
+            let s = state.borrow();
+            drop(s.js.prepare(s.engine.clone()));
+        }
+        ToWorker::BuildJs {
+            build_id,
+            file_name,
+            source,
+        } => {
+            let (js, engine) = {
+                let s = state.borrow();
+                (s.js.clone(), s.engine.clone())
+            };
+            js.want(build_id);
+            let state = state.clone();
+            spawn_local(async move {
+                js.build(engine, build_id, file_name, source, move |guest| {
+                    state.borrow_mut().guest = Some(guest);
+                })
+                .await
+            });
+        }
+        ToWorker::JsModule { req_id } => post(&state.borrow().js.module(req_id)),
         ToWorker::Run(run) => {
             let run_id = run.run_id;
             let fresh_cache = run.fresh_cache;

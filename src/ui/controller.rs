@@ -133,7 +133,8 @@ fn spawn_worker(state: AppState) {
     }
 }
 
-fn post(state: AppState, msg: &ToWorker) {
+/// Post `msg` to the worker (queued until it is ready); a failure goes to the banner.
+pub(super) fn post(state: AppState, msg: &ToWorker) {
     let res = WORKER.with(|w| match &*w.borrow() {
         Some(b) => b.post(msg),
         None => Err("the guest worker is not running; reload the page".into()),
@@ -385,6 +386,10 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
     if state.phase.get_untracked() == Phase::Running {
         return;
     }
+    // JavaScript mode: the editor's source is built first when it changed.
+    if super::js_actions::build_first(state, super::js_actions::After::Run) {
+        return;
+    }
     if state.guest.get_untracked().is_none() {
         state.error.set(Some(
             "Load a guest first: drop a .wasm file anywhere on the page, open one, or pick an example."
@@ -519,7 +524,7 @@ pub fn replay(state: AppState, recordings: Option<Vec<edgeplay_host::fiddle::Rec
 }
 
 /// Terminate the worker and start a fresh one with the current guest.
-fn restart_worker(state: AppState) {
+pub(super) fn restart_worker(state: AppState) {
     if let Some(w) = WORKER.with(|w| w.borrow_mut().take()) {
         w.terminate();
     }
@@ -577,6 +582,7 @@ fn on_message(state: AppState, msg: FromWorker) {
             if !OFFLINE_REGISTERED.with(|r| r.replace(true)) {
                 edgeplay_web::offline::register();
             }
+            super::js_actions::worker_ready(state);
         }
         FromWorker::Loaded {
             load_id,
@@ -586,6 +592,7 @@ fn on_message(state: AppState, msg: FromWorker) {
             let Some(p) = take_pending(load_id) else {
                 return;
             };
+            super::js_actions::wasm_loaded();
             let name = GUEST.with(|g| g.borrow().as_ref().map(|(n, _)| n.clone()));
             let name = name.unwrap_or_else(|| "guest.wasm".into());
             state.loading.set(None);
@@ -739,6 +746,12 @@ fn on_message(state: AppState, msg: FromWorker) {
         FromWorker::StateError { message } => state
             .error
             .set(Some(format!("The service state: {message}"))),
+        msg @ (FromWorker::EngineLoading { .. }
+        | FromWorker::EngineReady { .. }
+        | FromWorker::EngineFailed { .. }
+        | FromWorker::Built { .. }
+        | FromWorker::BuildFailed { .. }
+        | FromWorker::JsModule { .. }) => super::js_actions::on_worker(state, msg),
         FromWorker::StoreReply { req_id, result } => {
             if let Some(done) = take_store_reply(req_id) {
                 done(result);

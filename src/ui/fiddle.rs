@@ -74,7 +74,7 @@ pub fn RequestList() -> impl IntoView {
             })
             .collect_view()
     };
-    let cannot_run = move || busy() || state.guest.with(Option::is_none);
+    let cannot_run = move || busy() || super::js_actions::cannot_run(state);
     view! {
         <section class="card requests-card">
             <div class="card-head">

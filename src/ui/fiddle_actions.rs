@@ -295,6 +295,9 @@ pub fn run_all(state: AppState) {
     if state.fiddle.running_all.get_untracked() || state.phase.get_untracked() == Phase::Running {
         return;
     }
+    if super::js_actions::build_first(state, super::js_actions::After::RunAll) {
+        return;
+    }
     if state.guest.with_untracked(Option::is_none) {
         controller::run(state, None); // says what is missing
         return;
@@ -412,7 +415,11 @@ pub(super) fn fiddle_value(state: AppState, guest: GuestSource) -> Fiddle {
 /// the user gave; secrets left out unless the user opted in.
 pub fn share(state: AppState) {
     state.fiddle.share_open.set(true);
-    let Some((_, bytes)) = controller::guest_bytes() else {
+    // JavaScript mode: the link carries the source (a few KB), not a build.
+    let js = super::js_actions::link_guest();
+    let Some((_, bytes)) =
+        controller::guest_bytes().or_else(|| js.as_ref().map(|_| Default::default()))
+    else {
         state.fiddle.share.set(Some(ShareView {
             link: String::new(),
             note: Some("Load a guest first: a fiddle is a guest and its requests.".into()),
@@ -431,7 +438,11 @@ pub fn share(state: AppState) {
         },
     );
     let base = page_url();
-    let guest = match guest_for_link(&draft, &base, example, &bytes, Some(&url)) {
+    let found = match js {
+        Some(g) => Ok(g),
+        None => guest_for_link(&draft, &base, example, &bytes, Some(&url)),
+    };
+    let guest = match found {
         Ok(g) => g,
         Err(e) => {
             state.fiddle.share.set(Some(ShareView {
@@ -498,6 +509,12 @@ pub fn share(state: AppState) {
 /// Save the fiddle as a file (Save as file): the guest inside whatever its size (an
 /// example by name), secrets as Share has them.
 pub fn save_file(state: AppState) {
+    if let Some(guest) = super::js_actions::link_guest() {
+        let (f, _) =
+            fiddle_value(state, guest).for_sharing(state.fiddle.share_secrets.get_untracked());
+        controller::download_json("app.fiddle.json", &f.to_json());
+        return;
+    }
     let Some((name, bytes)) = controller::guest_bytes() else {
         state.error.set(Some(
             "Load a guest first: a fiddle file holds the guest and its requests.".into(),
@@ -633,8 +650,12 @@ fn open_fiddle(state: AppState, f: Fiddle, from: String) {
                     "its guest at {url} could not be fetched ({e}); the server must allow CORS from this page"
                 )),
             },
+            // Built in the page once it is open (`js_actions::open_source`).
+            GuestSource::Source { language, text } if language == "javascript" => {
+                Ok(("app.js".into(), text.clone().into_bytes(), None))
+            }
             GuestSource::Source { language, .. } => Err(format!(
-                "its guest is {language} source, which this tab cannot build yet"
+                "its guest is {language} source, which this tab cannot build (only JavaScript)"
             )),
         };
         let (name, bytes, example) = match got {
@@ -665,15 +686,19 @@ fn open_fiddle(state: AppState, f: Fiddle, from: String) {
             super::workspace_actions::enter_new(state, take_preset(), &entry_name, &f).await;
         apply_fiddle(state, &f);
         state.fiddle.opened.set(Some(what.clone()));
-        controller::load_guest(
-            state,
-            name,
-            bytes,
-            example,
-            now_ms(),
-            AfterLoad::RunAll,
-            true,
-        );
+        if let GuestSource::Source { text, .. } = &f.guest {
+            super::js_actions::open_source(state, text.clone());
+        } else {
+            controller::load_guest(
+                state,
+                name,
+                bytes,
+                example,
+                now_ms(),
+                AfterLoad::RunAll,
+                true,
+            );
+        }
         state.notice.set(Some(match in_workspace {
             Ok(_) => format!(
                 "Opened {from} as “{entry_name}” in your workspace (your other fiddles are kept there): {what}. Running its requests…"

@@ -27,6 +27,7 @@ pub fn LoadControls() -> impl IntoView {
                 "Open .wasm…"
                 <input type="file" accept=".wasm,application/wasm" data-testid="guest-file" on:change=on_file/>
             </label>
+            <super::js::SourceModeSwitch/>
             <select data-testid="examples" prop:value=move || state.example.get() on:change=on_example title="Example guests">
                 <option value="">"Examples…"</option>
                 {EXAMPLES

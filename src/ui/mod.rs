@@ -8,6 +8,8 @@ pub mod embed;
 pub mod fiddle;
 pub mod fiddle_actions;
 pub mod guest;
+pub mod js;
+pub mod js_actions;
 pub mod panels;
 pub mod request;
 pub mod state;

@@ -146,6 +146,11 @@ fn snapshot(state: AppState) -> (Fiddle, Option<GuestFile>, String) {
             None,
         ),
     };
+    // JavaScript mode: the entry keeps the source.
+    let (guest, file) = match super::js_actions::link_guest() {
+        Some(js) => (js, None),
+        None => (guest, file),
+    };
     let f = fiddle_actions::fiddle_value(state, guest);
     let name = if f.title.is_empty() {
         UNTITLED.to_string()
@@ -249,6 +254,7 @@ pub fn switch(state: AppState, id: String) {
                     AfterLoad::Nothing,
                     true,
                 ),
+                None if super::js_actions::open_entry_source(state, &f.guest) => {}
                 None => controller::forget_guest(state),
             }
             state.notice.set(Some(format!(

@@ -23,8 +23,12 @@
 //   - links (`link`): opening a fiddle link in a fresh page to its first response, for
 //     the hello example (the guest travels by name) and the hello guest inline (the
 //     wasm inside the link), with each link's size.
+//   - JavaScript in the tab (`js`): the engine's load (fetch and compile the JS SDK's
+//     fastly.wasm in the worker, from entering JavaScript mode), then edit → response
+//     for the hello template with the engine warm (type a changed source, press Run:
+//     the build and the run), and a Run with no edit (the build's snapshot only).
 // Prints Markdown for the README. Run by scripts/bench.sh.
-// BENCH_ONLY=concurrency (or load, drop, cpu, kv, cache, link) runs one part.
+// BENCH_ONLY=concurrency (or load, drop, cpu, kv, cache, link, js) runs one part.
 import { execFileSync } from "node:child_process";
 import zlib from "node:zlib";
 import path from "node:path";
@@ -303,6 +307,43 @@ try {
       }
       rows.push([`open a link → first response, ${what}; link ${link.length.toLocaleString("en")} characters`, fmt(median(ts))]);
     }
+  }
+  if (part("js")) {
+    const engineMs = [];
+    const editMs = [];
+    const buildMs = [];
+    const rerunMs = [];
+    for (let i = 0; i < RUNS; i++) {
+      const page = await openApp(browser, server.url);
+      const t0 = Date.now();
+      await page.selectOption('[data-testid="source-mode"]', "javascript");
+      await page.waitForFunction(() => document.querySelector('[data-testid="engine-version"]')?.dataset.loaded === "true", null, { timeout: 120_000 });
+      engineMs.push(Date.now() - t0);
+      await page.selectOption('[data-testid="js-template"]', "hello");
+      const hello = await byId(page, "js-source").inputValue();
+      // A warm-up edit and run, then the measured ones: each a new source.
+      for (let j = 0; j <= 2; j++) {
+        const marker = `edit ${i}.${j}`;
+        await byId(page, "js-source").fill(hello.replace("Hello from JavaScript!", marker));
+        const t1 = Date.now();
+        await byId(page, "run").click();
+        await page.waitForFunction((m) => document.querySelector('[data-testid="response-body"]')?.textContent.includes(m), marker, { timeout: 120_000 });
+        if (j > 0) {
+          editMs.push(Date.now() - t1);
+          buildMs.push(Number(await byId(page, "build-status").getAttribute("data-build-ms")));
+        }
+      }
+      await page.waitForFunction(() => !document.querySelector('[data-testid="run-status"]')?.textContent.startsWith("running"));
+      const t2 = Date.now();
+      await byId(page, "run").click();
+      await page.waitForFunction(() => document.querySelector('[data-testid="timings"]')?.dataset.wallMs !== undefined && !document.querySelector('[data-testid="run-status"]')?.textContent.startsWith("running"), null, { timeout: 60_000 });
+      rerunMs.push(Date.now() - t2);
+      await page.context().close();
+    }
+    rows.push(["JS engine load in the tab (enter JavaScript mode → engine compiled: fetch 10 MB + prepare + compile)", fmt(median(engineMs))]);
+    rows.push(["**edit → response, hello template, engine warm** (type, Run: build + run)", `**${fmt(median(editMs))}**`]);
+    rows.push(["of which the build in the worker (engine init + snapshot)", fmt(median(buildMs))]);
+    rows.push(["Run again with no edit (from the snapshot)", fmt(median(rerunMs))]);
   }
 } finally {
   await browser.close();

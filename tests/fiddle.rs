@@ -470,3 +470,44 @@ fn recorded_exchanges_replay_without_the_origin() {
         "the link replayed its recording"
     );
 }
+
+#[test]
+fn a_javascript_source_fiddle_is_built_and_run_as_the_tab_does() {
+    // The JS SDK's engine is found where tests/js/build.sh installs it (or
+    // $EDGEPLAY_JS_ENGINE), as `edgeplay build` finds it.
+    let app = r#"
+addEventListener("fetch", (event) => event.respondWith(handle(event.request)));
+async function handle(req) {
+  const url = new URL(req.url);
+  console.log(`seen ${url.pathname}`);
+  return new Response(`hi from ${url.pathname}`, { headers: { "x-from": "source" } });
+}
+"#;
+    let mut f = Fiddle::new(GuestSource::Source {
+        language: "javascript".into(),
+        text: app.into(),
+    });
+    f.requests.push(request(
+        "/there",
+        "clientFetch.status is 200\n\
+         clientFetch.bodyPreview is \"hi from /there\"\n\
+         clientFetch.resp includes \"x-from: source\"",
+    ));
+    let o = edgeplay_test(&[write_fiddle(&f).to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("3 assertions: 3 passed"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A syntax error: exit 2, the engine's message at its line.
+    let mut bad = f.clone();
+    bad.guest = GuestSource::Source {
+        language: "javascript".into(),
+        text: "addEventListener(\"fetch\", (e) => {\n  let x = ;\n});\n".into(),
+    };
+    let o = edgeplay_test(&[write_fiddle(&bad).to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("app.js:2"), "{}", stderr(&o));
+}

@@ -332,10 +332,15 @@ pub async fn resolve_guest(
             source.verify(&bytes).map_err(|e| anyhow!("{url}: {e}"))?;
             (bytes, url.clone())
         }
-        GuestSource::Source { language, .. } => {
-            return Err(anyhow!(
-                "this fiddle's guest is {language} source: edgeplay cannot build source guests yet; save the fiddle with the built wasm instead"
-            ))
+        GuestSource::Source { language, text } => {
+            if !language.eq_ignore_ascii_case("javascript") {
+                return Err(anyhow!(
+                    "this fiddle's guest is {language} source: edgeplay builds JavaScript only"
+                ));
+            }
+            // Built as the tab builds it: one module-mode file, the JS SDK's engine.
+            let source = edgeplay_host::jsbuild::Source::single("app.js", text.as_bytes());
+            return crate::jsbuild::load_source(engine, &source, "the fiddle's JavaScript source");
         }
     };
     engine

@@ -256,20 +256,26 @@ pub fn is_js(path: &Path) -> bool {
 /// Build the app at `path` and return a guest that starts each request from its
 /// snapshot (the compiled engine is kept: no module is written or recompiled).
 pub fn load_js(engine: &Engine, path: &Path) -> Result<Arc<Guest>> {
+    let source = read_source(path)?;
+    load_source(engine, &source, &path.display().to_string())
+}
+
+/// Build `source` (called `what` in messages) with the engine [`find_engine`] finds
+/// and return a guest that starts each request from its snapshot: `load_js` for a
+/// file, and a fiddle's `source` guest for `edgeplay test`.
+pub fn load_source(engine: &Engine, source: &Source, what: &str) -> Result<Arc<Guest>> {
     let engine_path = find_engine(None)?;
     let engine_wasm = crate::load::read_guest(&engine_path)?;
-    let source = read_source(path)?;
     let t0 = Instant::now();
     let js = JsEngine::new(engine, &engine_wasm).map_err(|e| anyhow!("{e}"))?;
     let built = js
-        .build(engine, &source, &BuildOptions::default())
-        .map_err(|e| anyhow!("could not build {}: {e}", path.display()))?;
+        .build(engine, source, &BuildOptions::default())
+        .map_err(|e| anyhow!("could not build {what}: {e}"))?;
     if !built.stdout.is_empty() {
         print!("{}", built.stdout);
     }
     tracing::info!(
-        "built {} in {:.0} ms (snapshot of {} KiB)",
-        path.display(),
+        "built {what} in {:.0} ms (snapshot of {} KiB)",
         t0.elapsed().as_secs_f64() * 1000.0,
         built.snapshot.memory.len() / 1024
     );

@@ -58,10 +58,15 @@ function pageFor(request, url) {
 async function answer(request, url) {
   const cache = await caches.open(CACHE);
   const page = pageFor(request, url);
-  // The app's files do not vary by query: `worker-loader.js?state=ID` (a workspace
-  // entry's worker) is the cached worker-loader.js, which reads its own query.
-  const hit = page ? await cache.match(page) : (await cache.match(request)) || (await cache.match(request, { ignoreSearch: true }));
+  const hit = page ? await cache.match(page) : await cache.match(request);
   if (hit) return hit;
+  // The app's files do not vary by query: `worker-loader.js?state=ID` (a workspace
+  // entry's worker) is the cached worker-loader.js, which reads its own query. A
+  // worker's location is its script response's URL, so the answer must not carry
+  // the cached URL (without the query): a new Response has none, and the worker
+  // keeps the URL it was started with.
+  const same = await cache.match(request, { ignoreSearch: true });
+  if (same) return new Response(same.body, { status: same.status, statusText: same.statusText, headers: same.headers });
   return fetch(request);
 }
 

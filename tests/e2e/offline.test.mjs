@@ -100,6 +100,26 @@ test("after one visit the page opens offline and runs the fanout example on its 
   }
 });
 
+test("a workspace entry's worker (worker-loader.js?state=ID) served by the service worker keeps its own state, also offline", async () => {
+  const ctx = await browser.newContext();
+  const page = await openApp(browser, server.url, { context: ctx });
+  await offlineReady(page);
+  await ctx.setOffline(true);
+  // The worker opens its state's own database (edgeplay-state-ID) as it starts.
+  const dbs = await page.evaluate(async () => {
+    const w = new Worker("./worker-loader.js?state=probe1");
+    await new Promise((resolve, reject) => {
+      w.onmessage = () => resolve();
+      w.onerror = (e) => reject(new Error(e.message));
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    w.terminate();
+    return (await indexedDB.databases()).map((d) => d.name);
+  });
+  assert.ok(dbs.includes("edgeplay-state-probe1"), JSON.stringify(dbs));
+  await ctx.close();
+});
+
 test("the web app manifest is linked, with the fields an install needs", async () => {
   const page = await openApp(browser, server.url);
   try {

@@ -274,6 +274,13 @@ mod tests {
         assert_eq!(trace_group("env"), "legacy_xqd");
         assert_eq!(line_span("a\nbc\nd", 2), Some((2, 4)));
         assert_eq!(line_span("a", 3), None);
+        let t = "ab\ncde\n\nf";
+        assert_eq!(line_span(t, 1), Some((0, 2)));
+        assert_eq!(line_span(t, 2), Some((3, 6)));
+        assert_eq!(line_span(t, 3), Some((7, 7)));
+        assert_eq!(line_span(t, 4), Some((8, 9)));
+        assert_eq!(line_span(t, 5), None);
+        assert_eq!(line_span(t, 0), None);
         let imports = vec![
             ImportInfo {
                 module: "m".into(),

@@ -430,19 +430,6 @@ pub fn template(name: &str) -> Option<&'static Template> {
     TEMPLATES.iter().find(|t| t.name == name)
 }
 
-/// The byte range of 1-based `line` in `text` (without its newline), for the
-/// editor's selection.
-pub fn line_span(text: &str, line: u32) -> Option<(usize, usize)> {
-    let mut start = 0;
-    for (i, l) in text.split('\n').enumerate() {
-        if i + 1 == line as usize {
-            return Some((start, start + l.len()));
-        }
-        start += l.len() + 1;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,17 +484,6 @@ mod tests {
         let f = BuildFailure::from(BuildError::Budget { fuel: 5 });
         assert_eq!((f.line, f.column), (None, None));
         assert!(f.message.contains("budget"), "{}", f.message);
-    }
-
-    #[test]
-    fn line_spans_select_one_line() {
-        let t = "ab\ncde\n\nf";
-        assert_eq!(line_span(t, 1), Some((0, 2)));
-        assert_eq!(line_span(t, 2), Some((3, 6)));
-        assert_eq!(line_span(t, 3), Some((7, 7)));
-        assert_eq!(line_span(t, 4), Some((8, 9)));
-        assert_eq!(line_span(t, 5), None);
-        assert_eq!(line_span(t, 0), None);
     }
 
     #[test]

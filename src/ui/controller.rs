@@ -829,12 +829,18 @@ pub fn download_trace(state: AppState) {
     download_json("edgeplay-trace.json", &json);
 }
 
-/// Offer `json` as a download called `name` (the trace, an exported store).
+/// Offer `json` as a download called `name` (the trace, an exported store, a fiddle).
 pub fn download_json(name: &str, json: &str) {
-    let parts = js_sys::Array::of1(&json.into());
+    download_bytes(name, "application/json", json.as_bytes());
+}
+
+/// Offer `bytes` (of type `mime`) as a download called `name`.
+pub fn download_bytes(name: &str, mime: &str, bytes: &[u8]) {
+    let array = js_sys::Uint8Array::from(bytes);
+    let parts = js_sys::Array::of1(&array);
     let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type("application/json");
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts) else {
+    opts.set_type(mime);
+    let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts) else {
         return;
     };
     let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
@@ -849,5 +855,9 @@ pub fn download_json(name: &str, json: &str) {
         a.set_download(name);
         a.click();
     }
-    let _ = web_sys::Url::revoke_object_url(&url);
+    // Revoked a moment later: the download reads the blob asynchronously.
+    let cb = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    edgeplay_web::fetch::set_timeout(&cb, 60_000);
 }

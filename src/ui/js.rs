@@ -5,7 +5,8 @@
 use super::js_actions::{self, After, EngineView, JsUi};
 use super::state::{AppState, Phase};
 use edgeplay_web::format;
-use edgeplay_web::jsbuild_tab::{line_span, TEMPLATES};
+use edgeplay_web::format::line_span;
+use edgeplay_web::jsbuild_tab::TEMPLATES;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -91,7 +92,7 @@ fn JsCard(ui: JsUi) -> impl IntoView {
             editor_call("mark", &[el.clone().into(), line.into()]);
         }
         let text = ui.source.get_untracked();
-        if let Some((start, end)) = line_span(&text, line) {
+        if let Some((start, end)) = line_span(&text, line as usize) {
             // The textarea counts UTF-16 code units.
             let u = |byte: usize| text[..byte].encode_utf16().count() as u32;
             if !mounted.get_untracked() {

@@ -17,7 +17,6 @@ use edgeplay_web::storage;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
-use wasm_bindgen::JsCast;
 
 /// localStorage key of the source mode, the editor's text and its template.
 pub const JS_KEY: &str = "edgeplay.js.v1";
@@ -442,12 +441,16 @@ pub fn on_worker(state: AppState, msg: FromWorker) {
                     if what == After::DownloadPackage {
                         let toml = state.config_text.get_untracked();
                         let (name, tgz) = jsbuild_tab::package(&wasm, &toml);
-                        save_bytes(&format!("{name}.tar.gz"), "application/gzip", &tgz);
+                        controller::download_bytes(
+                            &format!("{name}.tar.gz"),
+                            "application/gzip",
+                            &tgz,
+                        );
                         ui.message.set(Some(format!(
                             "Downloaded {name}.tar.gz: a Fastly CLI package ({name}/bin/main.wasm and the fastly.toml on the left), for `fastly compute deploy --package`."
                         )));
                     } else {
-                        save_bytes("app.wasm", "application/wasm", &wasm);
+                        controller::download_bytes("app.wasm", "application/wasm", &wasm);
                         ui.message.set(Some(format!(
                             "Downloaded app.wasm ({}): the deployable module, as js-compute-runtime builds it.",
                             edgeplay_web::format::size(wasm.len())
@@ -471,32 +474,4 @@ fn take_pending(build_id: u32) -> Option<Pending> {
             _ => None,
         }
     })
-}
-
-/// Offer `bytes` as a download called `name`.
-fn save_bytes(name: &str, mime: &str, bytes: &[u8]) {
-    let array = js_sys::Uint8Array::from(bytes);
-    let parts = js_sys::Array::of1(&array);
-    let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type(mime);
-    let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts) else {
-        return;
-    };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
-        return;
-    };
-    if let Some(a) = document()
-        .create_element("a")
-        .ok()
-        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
-    {
-        a.set_href(&url);
-        a.set_download(name);
-        a.click();
-    }
-    // Revoked a moment later: the download reads the blob asynchronously.
-    let cb = wasm_bindgen::closure::Closure::once_into_js(move || {
-        let _ = web_sys::Url::revoke_object_url(&url);
-    });
-    edgeplay_web::fetch::set_timeout(&cb, 60_000);
 }

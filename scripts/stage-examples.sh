@@ -39,3 +39,8 @@ if [ ! -f "$root/web/codemirror/editor.js" ] || [ "$editor/editor.src.js" -nt "$
   "$editor/node_modules/.bin/esbuild" "$editor/editor.src.js" --bundle --minify --format=iife \
     --log-level=warning --outfile="$root/web/codemirror/editor.js"
 fi
+# The bundler for npm imports in the tab: esbuild-wasm from the same lockfile, in
+# web/esbuild/ (gitignored); the worker loads it on first use (web/bundler.js).
+mkdir -p "$root/web/esbuild"
+cp -u "$editor/node_modules/esbuild-wasm/esbuild.wasm" "$root/web/esbuild/esbuild.wasm"
+cp -u "$editor/node_modules/esbuild-wasm/lib/browser.min.js" "$root/web/esbuild/browser.min.js"

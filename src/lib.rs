@@ -30,6 +30,7 @@ pub mod fiddle_tab;
 pub mod format;
 pub mod fresh_cache;
 pub mod jsbuild_tab;
+pub mod npm;
 pub mod protocol;
 pub mod request;
 pub mod state_name;

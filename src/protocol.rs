@@ -59,6 +59,13 @@ pub enum ToWorker {
         file_name: String,
         /// The source.
         source: String,
+        /// npm packages to bundle with it (`crate::npm`; empty: the source is built
+        /// as it is, unbundled).
+        #[serde(default)]
+        packages: Vec<crate::npm::Dependency>,
+        /// The registry they come from (empty: [`crate::npm::DEFAULT_REGISTRY`]).
+        #[serde(default)]
+        registry: String,
     },
     /// The deployable module of the current JS build (Wizer's rewrite): answered by
     /// [`FromWorker::JsModule`].
@@ -421,6 +428,9 @@ pub enum FromWorker {
         key: String,
         /// What the top-level code wrote (stdout and stderr) while it was built.
         output: String,
+        /// The npm packages bundled with the source, as installed.
+        #[serde(default)]
+        packages: Vec<crate::npm::Placed>,
     },
     /// A [`ToWorker::BuildJs`] failed: the current guest is unchanged.
     BuildFailed {
@@ -446,6 +456,14 @@ pub enum FromWorker {
         req_id: u32,
         /// The answer, or why there is none.
         result: Result<StoreAnswer, String>,
+    },
+    /// A [`ToWorker::BuildJs`] with npm packages is under way: what it is doing
+    /// (`fetching lodash-es`, `bundling`), for the page to show.
+    BuildProgress {
+        /// The build.
+        build_id: u32,
+        /// The step, for people.
+        stage: String,
     },
 }
 
@@ -571,6 +589,8 @@ mod tests {
             build_id: 3,
             file_name: "app.js".into(),
             source: "addEventListener".into(),
+            packages: vec![crate::npm::Dependency::parse("lodash-es@^4").unwrap()],
+            registry: String::new(),
         };
         let j = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<ToWorker>(&j).unwrap(), m);

@@ -324,6 +324,8 @@ pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
             build_id,
             file_name,
             source,
+            packages,
+            registry,
         } => {
             let (js, engine) = {
                 let s = state.borrow();
@@ -332,9 +334,17 @@ pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
             js.want(build_id);
             let state = state.clone();
             spawn_local(async move {
-                js.build(engine, build_id, file_name, source, move |guest| {
-                    state.borrow_mut().guest = Some(guest);
-                })
+                js.build(
+                    engine,
+                    build_id,
+                    file_name,
+                    source,
+                    packages,
+                    registry,
+                    move |guest| {
+                        state.borrow_mut().guest = Some(guest);
+                    },
+                )
                 .await
             });
         }

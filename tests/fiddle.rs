@@ -483,10 +483,7 @@ async function handle(req) {
   return new Response(`hi from ${url.pathname}`, { headers: { "x-from": "source" } });
 }
 "#;
-    let mut f = Fiddle::new(GuestSource::Source {
-        language: "javascript".into(),
-        text: app.into(),
-    });
+    let mut f = Fiddle::new(GuestSource::javascript(app));
     f.requests.push(request(
         "/there",
         "clientFetch.status is 200\n\
@@ -503,11 +500,22 @@ async function handle(req) {
 
     // A syntax error: exit 2, the engine's message at its line.
     let mut bad = f.clone();
-    bad.guest = GuestSource::Source {
-        language: "javascript".into(),
-        text: "addEventListener(\"fetch\", (e) => {\n  let x = ;\n});\n".into(),
-    };
+    bad.guest = GuestSource::javascript("addEventListener(\"fetch\", (e) => {\n  let x = ;\n});\n");
     let o = edgeplay_test(&[write_fiddle(&bad).to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
     assert!(stderr(&o).contains("app.js:2"), "{}", stderr(&o));
+
+    // npm packages are bundled in the tab only: natively the error says what to do.
+    let mut npm = f.clone();
+    if let GuestSource::Source { dependencies, .. } = &mut npm.guest {
+        dependencies.insert("lodash-es".into(), "^4.17.21".into());
+    }
+    let o = edgeplay_test(&[write_fiddle(&npm).to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("imports npm packages (lodash-es)")
+            && stderr(&o).contains("bundle the app first"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -751,6 +751,7 @@ fn on_message(state: AppState, msg: FromWorker) {
         | FromWorker::EngineFailed { .. }
         | FromWorker::Built { .. }
         | FromWorker::BuildFailed { .. }
+        | FromWorker::BuildProgress { .. }
         | FromWorker::JsModule { .. }) => super::js_actions::on_worker(state, msg),
         FromWorker::StoreReply { req_id, result } => {
             if let Some(done) = take_store_reply(req_id) {

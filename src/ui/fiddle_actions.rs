@@ -651,7 +651,7 @@ fn open_fiddle(state: AppState, f: Fiddle, from: String) {
                 )),
             },
             // Built in the page once it is open (`js_actions::open_source`).
-            GuestSource::Source { language, text } if language == "javascript" => {
+            GuestSource::Source { language, text, .. } if language == "javascript" => {
                 Ok(("app.js".into(), text.clone().into_bytes(), None))
             }
             GuestSource::Source { language, .. } => Err(format!(
@@ -686,8 +686,8 @@ fn open_fiddle(state: AppState, f: Fiddle, from: String) {
             super::workspace_actions::enter_new(state, take_preset(), &entry_name, &f).await;
         apply_fiddle(state, &f);
         state.fiddle.opened.set(Some(what.clone()));
-        if let GuestSource::Source { text, .. } = &f.guest {
-            super::js_actions::open_source(state, text.clone());
+        if let GuestSource::Source { .. } = &f.guest {
+            super::js_actions::open_source(state, &f.guest);
         } else {
             controller::load_guest(
                 state,

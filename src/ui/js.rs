@@ -2,27 +2,12 @@
 //! and the editor card (templates, the engine's version, the build's state or
 //! error at its line, the downloads). What they do is [`super::js_actions`].
 
+use super::code_editor::{CodeEditor, Marked};
 use super::js_actions::{self, After, EngineView, JsUi};
 use super::state::{AppState, Phase};
 use edgeplay_web::format;
-use edgeplay_web::format::line_span;
 use edgeplay_web::jsbuild_tab::TEMPLATES;
 use leptos::prelude::*;
-use wasm_bindgen::{JsCast, JsValue};
-
-/// Call `window.edgeplayEditor[method](...args)` (web/editor/editor.src.js, CodeMirror
-/// 6); `None` when the editor's script is not there (the textarea is the editor).
-fn editor_call(method: &str, args: &[JsValue]) -> Option<JsValue> {
-    let editor = js_sys::Reflect::get(&window(), &"edgeplayEditor".into())
-        .ok()
-        .filter(JsValue::is_object)?;
-    let f: js_sys::Function = js_sys::Reflect::get(&editor, &method.into())
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    f.apply(&editor, &args.iter().cloned().collect::<js_sys::Array>())
-        .ok()
-}
 
 /// `source-mode`: `.wasm` guests or JavaScript written in the page.
 #[component]
@@ -67,74 +52,22 @@ pub fn JsEditor() -> impl IntoView {
 #[component]
 fn JsCard(ui: JsUi) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let editor = NodeRef::<leptos::html::Textarea>::new();
-    let gutter = NodeRef::<leptos::html::Pre>::new();
-    // CodeMirror over the textarea, when its script loaded.
-    let mounted = RwSignal::new(false);
-    Effect::new(move |_| {
-        if let Some(el) = editor.get() {
-            let ok = editor_call("mount", &[el.into()]).is_some_and(|v| v.is_truthy());
-            mounted.set(ok);
-        }
-    });
-    // Text the page sets (a template, an opened link) reaches CodeMirror.
-    Effect::new(move |_| {
-        let text = ui.source.get();
-        if let (true, Some(el)) = (mounted.get(), editor.get_untracked()) {
-            editor_call("setText", &[el.into(), text.into()]);
-        }
-    });
-    let select_line = move |line: u32| {
-        let Some(el) = editor.get_untracked() else {
-            return;
-        };
-        if mounted.get_untracked() {
-            editor_call("mark", &[el.clone().into(), line.into()]);
-        }
-        let text = ui.source.get_untracked();
-        if let Some((start, end)) = line_span(&text, line as usize) {
-            // The textarea counts UTF-16 code units.
-            let u = |byte: usize| text[..byte].encode_utf16().count() as u32;
-            if !mounted.get_untracked() {
-                let _ = el.focus();
-            }
-            let _ = el.set_selection_range(u(start), u(end));
-        }
-    };
-    // A failed build marks and selects its line; a good one clears the mark.
-    Effect::new(move |_| {
-        let line = ui.error.with(|e| e.as_ref().and_then(|e| e.line));
-        mounted.track();
-        match line {
-            Some(line) => select_line(line),
-            None => {
-                if let (true, Some(el)) = (mounted.get_untracked(), editor.get_untracked()) {
-                    editor_call("mark", &[el.into(), 0.into()]);
-                }
-            }
-        }
+    let jump = RwSignal::new(None::<u32>);
+    let marked = Signal::derive(move || {
+        ui.error.with(|e| {
+            e.as_ref().and_then(|e| {
+                e.line.map(|line| Marked {
+                    line,
+                    message: e.message.clone(),
+                })
+            })
+        })
     });
     let on_template = move |ev: web_sys::Event| {
         let name = event_target_value(&ev);
         if !name.is_empty() {
             js_actions::use_template(&name);
         }
-    };
-    let on_scroll = move |_| {
-        if let (Some(t), Some(g)) = (editor.get(), gutter.get()) {
-            g.set_scroll_top(t.scroll_top());
-        }
-    };
-    let error_line = move || ui.error.with(|e| e.as_ref().and_then(|e| e.line));
-    let gutter_lines = move || {
-        let n = ui.source.with(|s| s.split('\n').count());
-        let err = error_line();
-        (1..=n as u32)
-            .map(|i| {
-                let class = if Some(i) == err { "err" } else { "" };
-                view! { <span class=class>{i}"\n"</span> }
-            })
-            .collect_view()
     };
     let engine = move || {
         let (text, loaded, version) = match ui.engine.get() {
@@ -159,18 +92,21 @@ fn JsCard(ui: JsUi) -> impl IntoView {
     let status = move || {
         if ui.building.get() {
             let stop = move |_| js_actions::stop_build(state);
+            let stage = ui
+                .progress
+                .get()
+                .map(|p| format!("{p} "))
+                .unwrap_or_default();
             return view! {
                 <div class="js-status" data-testid="build-status" data-state="building">
-                    "Building… "
+                    "Building… "{stage}
                     <button class="small danger" data-testid="stop-build" on:click=stop>"Stop build"</button>
                 </div>
             }
             .into_any();
         }
-        let stale = ui.built.with(|b| {
-            b.as_ref()
-                .is_none_or(|b| ui.source.with(|s| *s != b.source))
-        });
+        let now = js_actions::current_input(ui);
+        let stale = ui.built.with(|b| b.as_ref().is_none_or(|b| b.input != now));
         match ui.built.get() {
             Some(b) if !stale => {
                 let text = if b.cached {
@@ -194,8 +130,8 @@ fn JsCard(ui: JsUi) -> impl IntoView {
             let line = e.line.map(|l| l.to_string()).unwrap_or_default();
             let column = e.column.map(|c| c.to_string()).unwrap_or_default();
             let at = e.line.map(|l| {
-                let jump = move |_| select_line(l);
-                view! { <button class="link" on:click=jump>{format!("show line {l}")}</button> }
+                let show = move |_| jump.set(Some(l));
+                view! { <button class="link" on:click=show>{format!("show line {l}")}</button> }
             });
             view! {
                 <div class="js-error" role="alert" data-testid="build-error" data-line=line data-column=column>
@@ -223,19 +159,8 @@ fn JsCard(ui: JsUi) -> impl IntoView {
                     {engine}
                 </div>
             </div>
-            <div class="js-editor" class:cm=move || mounted.get()>
-                <pre node_ref=gutter class="js-gutter" aria-hidden="true">{gutter_lines}</pre>
-                <textarea
-                    node_ref=editor
-                    class="code"
-                    data-testid="js-source"
-                    rows="22"
-                    spellcheck="false"
-                    data-error-line=move || error_line().map(|l| l.to_string())
-                    on:scroll=on_scroll
-                    bind:value=ui.source
-                ></textarea>
-            </div>
+            <CodeEditor text=ui.source language="javascript" testid="js-source" error=marked select_error=true jump=jump rows=22/>
+            <Packages ui=ui/>
             {status}
             {error}
             <div class="js-actions">
@@ -244,9 +169,98 @@ fn JsCard(ui: JsUi) -> impl IntoView {
             </div>
             {move || ui.message.get().map(|m| view! { <div class="muted small" data-testid="js-message">{m}</div> })}
             <div class="muted small">
-                "One ES module for "<code>"@fastly/js-compute"</code>", built in this tab with the SDK's own engine (no bundler: "
-                <code>"fastly:*"</code>" imports work, npm packages do not). "<code>"console.log"</code>" goes to the Logs tab."
+                "One ES module for "<code>"@fastly/js-compute"</code>", built in this tab with the SDK's own engine. "
+                <code>"fastly:*"</code>" imports work as they are; npm packages you list under "<em>"npm packages"</em>
+                " are fetched from the registry and bundled with esbuild, as the SDK's build does (JavaScript, ESM or CommonJS, and JSON; "
+                "Node's built-in modules such as "<code>"fs"</code>" do not exist on Compute). "<code>"console.log"</code>" goes to the Logs tab."
             </div>
         </section>
+    }
+}
+
+/// `npm-packages`: the packages bundled with the source, a field to add one
+/// (`name` or `name@range`), and the registry they come from.
+#[component]
+fn Packages(ui: JsUi) -> impl IntoView {
+    let typed = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<String>);
+    let add = move || {
+        let text = typed.get_untracked();
+        if text.trim().is_empty() {
+            return;
+        }
+        match js_actions::add_package(&text) {
+            Ok(()) => {
+                typed.set(String::new());
+                problem.set(None);
+            }
+            Err(e) => problem.set(Some(e)),
+        }
+    };
+    let on_key = move |ev: web_sys::KeyboardEvent| {
+        if ev.key() == "Enter" {
+            ev.prevent_default();
+            add();
+        }
+    };
+    let chips = move || {
+        let installed = ui.installed.get();
+        ui.packages
+            .get()
+            .into_iter()
+            .map(|d| {
+                let name = d.name.clone();
+                let version = installed
+                    .iter()
+                    .find(|p| p.name == d.name)
+                    .map(|p| p.version.clone())
+                    .unwrap_or_default();
+                let title = if version.is_empty() {
+                    "not installed yet: the next build fetches it".to_string()
+                } else {
+                    format!("installed {}@{version}", d.name)
+                };
+                let remove = move |_| js_actions::remove_package(&name);
+                view! {
+                    <span class="chip" data-testid="npm-package" data-name=d.name.clone() data-version=version title=title>
+                        {d.label()}
+                        <button class="link" data-testid="npm-remove" title="Remove" on:click=remove>"×"</button>
+                    </span>
+                }
+            })
+            .collect_view()
+    };
+    let extra = move || {
+        let n = ui
+            .installed
+            .with(|i| i.len().saturating_sub(ui.packages.with(Vec::len)));
+        (n > 0).then(|| {
+            view! { <span class="muted small" data-testid="npm-installed">{format!("+{n} dependencies")}</span> }
+        })
+    };
+    view! {
+        <div class="js-packages" data-testid="npm-packages">
+            <span class="muted small">"npm packages"</span>
+            {chips}
+            {extra}
+            <input
+                data-testid="npm-add"
+                placeholder="name or name@version"
+                spellcheck="false"
+                bind:value=typed
+                on:keydown=on_key
+            />
+            <button class="small" data-testid="npm-add-button" on:click=move |_| add()>"Add"</button>
+            <details class="npm-registry">
+                <summary class="muted small">"registry"</summary>
+                <input
+                    data-testid="npm-registry"
+                    placeholder=edgeplay_web::npm::DEFAULT_REGISTRY
+                    spellcheck="false"
+                    bind:value=ui.registry
+                />
+            </details>
+            {move || problem.get().map(|p| view! { <div class="js-error small" data-testid="npm-error">{p}</div> })}
+        </div>
     }
 }

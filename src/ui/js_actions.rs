@@ -11,6 +11,7 @@ use super::controller;
 use super::state::{AppState, LoadedGuest};
 use edgeplay_host::fiddle::GuestSource;
 use edgeplay_web::jsbuild_tab::{self, BuildFailure, DEFAULT_FILE_NAME};
+use edgeplay_web::npm::{self, Dependency, Placed};
 use edgeplay_web::platform::now_ms;
 use edgeplay_web::protocol::{FromWorker, ToWorker};
 use edgeplay_web::storage;
@@ -27,6 +28,22 @@ struct SavedJs {
     javascript: bool,
     source: String,
     template: String,
+    #[serde(default)]
+    packages: Vec<Dependency>,
+    #[serde(default)]
+    registry: String,
+}
+
+/// What a build is made of: the editor's source and the npm packages bundled with
+/// it (none: the source is built as it is).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildInput {
+    /// The source.
+    pub source: String,
+    /// The packages, as the user listed them.
+    pub packages: Vec<Dependency>,
+    /// Their registry (empty: the public one).
+    pub registry: String,
 }
 
 /// Where the worker's engine is.
@@ -50,8 +67,8 @@ pub enum EngineView {
 /// The last successful build in the current worker.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BuiltView {
-    /// The source it was built from.
-    pub source: String,
+    /// What it was built from.
+    pub input: BuildInput,
     /// Its cache key.
     pub key: String,
     /// Milliseconds building (0-ish when cached).
@@ -83,6 +100,14 @@ pub struct JsUi {
     pub error: RwSignal<Option<BuildFailure>>,
     /// A note (downloads, what the top level printed).
     pub message: RwSignal<Option<String>>,
+    /// The npm packages bundled with the source (`name` → range).
+    pub packages: RwSignal<Vec<Dependency>>,
+    /// Their registry (empty: [`npm::DEFAULT_REGISTRY`]).
+    pub registry: RwSignal<String>,
+    /// What a build with packages is doing (fetching, bundling).
+    pub progress: RwSignal<Option<String>>,
+    /// The packages the last build installed (with their dependencies).
+    pub installed: RwSignal<Vec<Placed>>,
 }
 
 /// What to do once the source is built.
@@ -102,7 +127,7 @@ pub enum After {
 
 struct Pending {
     build_id: u32,
-    source: String,
+    input: BuildInput,
     after: After,
     started_at: f64,
 }
@@ -154,6 +179,10 @@ pub fn start(state: AppState) {
         built: RwSignal::new(None),
         error: RwSignal::new(None),
         message: RwSignal::new(None),
+        packages: RwSignal::new(saved.packages),
+        registry: RwSignal::new(saved.registry),
+        progress: RwSignal::new(None),
+        installed: RwSignal::new(Vec::new()),
     };
     UI.with(|u| u.set(Some(ui)));
     provide_context(ui);
@@ -164,6 +193,8 @@ pub fn start(state: AppState) {
                 javascript: ui.javascript.get(),
                 source: ui.source.get(),
                 template: ui.template.get(),
+                packages: ui.packages.get(),
+                registry: ui.registry.get(),
             },
         )
     });
@@ -171,7 +202,45 @@ pub fn start(state: AppState) {
         // The restored source is the guest: the last .wasm is not restored over it.
         state.loading.set(Some(DEFAULT_FILE_NAME.into()));
         controller::post(state, &ToWorker::PrepareEngine);
-        build(state, ui.source.get_untracked(), After::Nothing);
+        build(state, input(ui), After::Nothing);
+    }
+}
+
+/// What the editor would build now (untracked).
+fn input(ui: JsUi) -> BuildInput {
+    BuildInput {
+        source: ui.source.get_untracked(),
+        packages: ui.packages.get_untracked(),
+        registry: ui.registry.get_untracked(),
+    }
+}
+
+/// What the editor would build now (tracked: for the build status).
+pub fn current_input(ui: JsUi) -> BuildInput {
+    BuildInput {
+        source: ui.source.get(),
+        packages: ui.packages.get(),
+        registry: ui.registry.get(),
+    }
+}
+
+/// Add an npm package (`name` or `name@range`, as typed) to the fiddle's packages,
+/// replacing one of the same name; the error says what is wrong with the text.
+pub fn add_package(spec: &str) -> Result<(), String> {
+    let Some(ui) = ui() else { return Ok(()) };
+    let dep = Dependency::parse(spec)?;
+    ui.packages.update(|p| {
+        p.retain(|d| d.name != dep.name);
+        p.push(dep);
+        p.sort();
+    });
+    Ok(())
+}
+
+/// Remove package `name`.
+pub fn remove_package(name: &str) {
+    if let Some(ui) = ui() {
+        ui.packages.update(|p| p.retain(|d| d.name != name));
     }
 }
 
@@ -206,24 +275,24 @@ pub fn build_first(state: AppState, after: After) -> bool {
     if !ui.javascript.get_untracked() {
         return false;
     }
-    let source = ui.source.get_untracked();
+    let wanted = input(ui);
     let fresh = ui
         .built
-        .with_untracked(|b| b.as_ref().is_some_and(|b| b.source == source));
+        .with_untracked(|b| b.as_ref().is_some_and(|b| b.input == wanted));
     if fresh {
         return false;
     }
-    build(state, source, after);
+    build(state, wanted, after);
     true
 }
 
-/// Ask the worker to build `source`; `after` once it built.
-fn build(state: AppState, source: String, after: After) {
+/// Ask the worker to build `input`; `after` once it built.
+fn build(state: AppState, input: BuildInput, after: After) {
     let Some(ui) = ui() else { return };
     let same = PENDING.with(|p| {
         let mut p = p.borrow_mut();
         match p.as_mut() {
-            Some(p) if p.source == source => {
+            Some(p) if p.input == input => {
                 if after != After::Nothing {
                     p.after = after;
                 }
@@ -239,21 +308,25 @@ fn build(state: AppState, source: String, after: After) {
     PENDING.with(|p| {
         *p.borrow_mut() = Some(Pending {
             build_id,
-            source: source.clone(),
+            input: input.clone(),
             after,
             started_at: now_ms(),
         })
     });
     ui.building.set(true);
     ui.message.set(None);
-    controller::post(
-        state,
-        &ToWorker::BuildJs {
-            build_id,
-            file_name: DEFAULT_FILE_NAME.into(),
-            source,
-        },
-    );
+    ui.progress.set(None);
+    controller::post(state, &build_message(build_id, input));
+}
+
+fn build_message(build_id: u32, input: BuildInput) -> ToWorker {
+    ToWorker::BuildJs {
+        build_id,
+        file_name: DEFAULT_FILE_NAME.into(),
+        source: input.source,
+        packages: input.packages,
+        registry: input.registry,
+    }
 }
 
 /// Stop a build now (an endless loop in top-level code would hold the worker for
@@ -299,41 +372,80 @@ pub fn worker_ready(state: AppState) {
     let Some(ui) = ui() else { return };
     ui.built.set(None);
     ui.engine.set(EngineView::NotLoaded);
-    let pending = PENDING.with(|p| p.borrow().as_ref().map(|p| (p.build_id, p.source.clone())));
+    let pending = PENDING.with(|p| p.borrow().as_ref().map(|p| (p.build_id, p.input.clone())));
     if ui.javascript.get_untracked() {
         controller::post(state, &ToWorker::PrepareEngine);
     }
-    if let Some((build_id, source)) = pending {
-        controller::post(
-            state,
-            &ToWorker::BuildJs {
-                build_id,
-                file_name: DEFAULT_FILE_NAME.into(),
-                source,
-            },
-        );
+    if let Some((build_id, input)) = pending {
+        controller::post(state, &build_message(build_id, input));
     }
 }
 
-/// The guest a link or a fiddle file carries in JavaScript mode: the source.
+/// The guest a link or a fiddle file carries in JavaScript mode: the source and its
+/// packages.
 pub fn link_guest() -> Option<GuestSource> {
     let ui = ui()?;
-    ui.javascript.get_untracked().then(|| GuestSource::Source {
+    if !ui.javascript.get_untracked() {
+        return None;
+    }
+    let registry = ui.registry.get_untracked();
+    Some(GuestSource::Source {
         language: "javascript".into(),
         text: ui.source.get_untracked(),
+        dependencies: ui
+            .packages
+            .get_untracked()
+            .into_iter()
+            .map(|d| (d.name, d.range))
+            .collect(),
+        registry: (!registry.is_empty() && registry != npm::DEFAULT_REGISTRY).then_some(registry),
     })
 }
 
-/// Open a fiddle's JavaScript source (a link, a file): JavaScript mode with the
-/// source in the editor, built, then every request run.
-pub fn open_source(state: AppState, text: String) {
-    let Some(ui) = ui() else { return };
+/// A fiddle's JavaScript guest into the editor (the source, its packages); `None`
+/// when the guest is not JavaScript source.
+fn put_source(state: AppState, ui: JsUi, guest: &GuestSource) -> Option<BuildInput> {
+    let GuestSource::Source {
+        language,
+        text,
+        dependencies,
+        registry,
+    } = guest
+    else {
+        return None;
+    };
+    if language != "javascript" {
+        return None;
+    }
+    let input = BuildInput {
+        source: text.clone(),
+        packages: dependencies
+            .iter()
+            .map(|(name, range)| Dependency {
+                name: name.clone(),
+                range: range.clone(),
+            })
+            .collect(),
+        registry: registry.clone().unwrap_or_default(),
+    };
     set_mode(state, true);
-    ui.source.set(text.clone());
+    ui.source.set(input.source.clone());
+    ui.packages.set(input.packages.clone());
+    ui.registry.set(input.registry.clone());
     ui.template.set(String::new());
     ui.error.set(None);
+    Some(input)
+}
+
+/// Open a fiddle's JavaScript source (a link, a file): JavaScript mode with the
+/// source and its packages in the editor, built, then every request run.
+pub fn open_source(state: AppState, guest: &GuestSource) {
+    let Some(ui) = ui() else { return };
+    let Some(input) = put_source(state, ui, guest) else {
+        return;
+    };
     state.loading.set(Some(DEFAULT_FILE_NAME.into()));
-    build(state, text, After::RunAll);
+    build(state, input, After::RunAll);
 }
 
 /// A workspace entry without a guest file opened: when its guest is JavaScript
@@ -341,16 +453,12 @@ pub fn open_source(state: AppState, text: String) {
 /// the page leaves JavaScript mode, and false.
 pub fn open_entry_source(state: AppState, guest: &GuestSource) -> bool {
     let Some(ui) = ui() else { return false };
-    match guest {
-        GuestSource::Source { language, text } if language == "javascript" => {
-            set_mode(state, true);
-            ui.source.set(text.clone());
-            ui.template.set(String::new());
-            ui.error.set(None);
-            build(state, text.clone(), After::Nothing);
+    match put_source(state, ui, guest) {
+        Some(input) => {
+            build(state, input, After::Nothing);
             true
         }
-        _ => {
+        None => {
             ui.javascript.set(false);
             false
         }
@@ -374,14 +482,19 @@ pub fn on_worker(state: AppState, msg: FromWorker) {
             cached,
             key,
             output,
+            packages,
         } => {
             let Some(p) = take_pending(build_id) else {
                 return;
             };
             ui.building.set(false);
+            ui.progress.set(None);
             ui.error.set(None);
+            let mut input = p.input;
+            pin_latest(ui, &mut input, &packages);
+            ui.installed.set(packages);
             ui.built.set(Some(BuiltView {
-                source: p.source,
+                input,
                 key,
                 build_ms,
                 engine_wait_ms,
@@ -421,12 +534,20 @@ pub fn on_worker(state: AppState, msg: FromWorker) {
                 return;
             }
             ui.building.set(false);
+            ui.progress.set(None);
             state.loading.set(None);
             ui.error.set(Some(BuildFailure {
                 message,
                 line,
                 column,
             }));
+        }
+        FromWorker::BuildProgress { build_id, stage } => {
+            let current =
+                PENDING.with(|p| p.borrow().as_ref().is_some_and(|p| p.build_id == build_id));
+            if current {
+                ui.progress.set(Some(stage));
+            }
         }
         FromWorker::JsModule { req_id, result } => {
             let what = MODULES.with(|m| {
@@ -463,6 +584,28 @@ pub fn on_worker(state: AppState, msg: FromWorker) {
             }
         }
         _ => {}
+    }
+}
+
+/// A package added without a version (`latest`) is pinned to `^` the version the
+/// build installed, as `npm install NAME` writes it, so a link made now builds the
+/// same major version elsewhere later.
+fn pin_latest(ui: JsUi, input: &mut BuildInput, installed: &[Placed]) {
+    let pin = |deps: &mut Vec<Dependency>| {
+        let mut changed = false;
+        for d in deps.iter_mut().filter(|d| d.range == "latest") {
+            if let Some(p) = installed.iter().find(|p| p.name == d.name) {
+                d.range = format!("^{}", p.version);
+                changed = true;
+            }
+        }
+        changed
+    };
+    if pin(&mut input.packages) {
+        let mut now = ui.packages.get_untracked();
+        if pin(&mut now) {
+            ui.packages.set(now);
+        }
     }
 }
 

@@ -1,9 +1,9 @@
 //! The request composer and the `fastly.toml` editor.
 
+use super::code_editor::{CodeEditor, Marked};
 use super::controller;
 use super::state::AppState;
 use edgeplay_host::ServiceConfig;
-use edgeplay_web::format::line_span;
 use edgeplay_web::request::{parse_config, METHODS};
 use leptos::prelude::*;
 
@@ -90,37 +90,33 @@ fn summary(cfg: &ServiceConfig) -> String {
 pub fn ConfigEditor() -> impl IntoView {
     let state = expect_context::<AppState>();
     let validation = Memo::new(move |_| state.config_text.with(|t| validate(t)));
-    let editor = NodeRef::<leptos::html::Textarea>::new();
     let on_import = move |ev: web_sys::Event| {
         if let Some(file) = super::picked_file(&ev) {
             controller::import_config(state, file);
         }
     };
-    let select_line = move |line: usize| {
-        let Some(el) = editor.get() else { return };
-        let text = state.config_text.get_untracked();
-        if let Some((start, end)) = line_span(&text, line) {
-            // The textarea counts UTF-16 code units.
-            let u = |byte: usize| text[..byte].encode_utf16().count() as u32;
-            let _ = el.focus();
-            let _ = el.set_selection_range(u(start), u(end));
-        }
-    };
+    let jump = RwSignal::new(None::<u32>);
+    let marked = Signal::derive(move || match validation.get() {
+        Validation::Err {
+            message,
+            line: Some(line),
+        } => Some(Marked {
+            line: line as u32,
+            message,
+        }),
+        _ => None,
+    });
     let status = move || match validation.get() {
         Validation::Ok(s) => {
             view! { <div class="config-status ok" data-testid="config-status">"✓ "{s}</div> }
                 .into_any()
         }
         Validation::Err { message, line } => {
-            let jump = move |_| {
-                if let Some(l) = line {
-                    select_line(l)
-                }
-            };
+            let show = move |_| jump.set(line.map(|l| l as u32));
             view! {
                 <div class="config-status err" data-testid="config-status">
                     <span>"✗ "{message}</span>
-                    {line.map(|l| view! { <button class="link" on:click=jump>{format!("show line {l}")}</button> })}
+                    {line.map(|l| view! { <button class="link" on:click=show>{format!("show line {l}")}</button> })}
                 </div>
             }
             .into_any()
@@ -143,7 +139,7 @@ pub fn ConfigEditor() -> impl IntoView {
                     <button class="small" data-testid="config-reset" on:click=reset title="Back to the example config">"Reset"</button>
                 </div>
             </div>
-            <textarea node_ref=editor class="code" data-testid="config" rows="16" spellcheck="false" bind:value=state.config_text></textarea>
+            <CodeEditor text=state.config_text language="toml" testid="config" error=marked select_error=false jump=jump rows=16/>
             {status}
             <div class="muted small">
                 "The "<code>"[local_server]"</code>" tables the runner reads: config stores, dictionaries, secret stores, backends, geolocation. Files named in it cannot be read in the tab: put the data inline."

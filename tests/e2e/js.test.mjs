@@ -105,12 +105,12 @@ test("type an app, run it: the response and its console.log line; edit it, run a
 
   // The editor is CodeMirror (JS highlighting, line numbers) over the textarea:
   // typing in it is the source, and Run builds what was typed.
-  await page.locator(".js-editor .cm-content").click();
+  await page.locator(".js-card .js-editor .cm-content").click();
   await page.keyboard.press("Control+End");
   await page.keyboard.type("// typed in CodeMirror\n");
   await page.waitForFunction(() => document.querySelector('[data-testid="js-source"]').value.endsWith("// typed in CodeMirror\n"));
   assert.equal(await byId(page, "build-status").getAttribute("data-state"), "stale");
-  assert.ok((await page.locator(".js-editor .cm-lineNumbers .cm-gutterElement").count()) >= 4);
+  assert.ok((await page.locator(".js-card .js-editor .cm-lineNumbers .cm-gutterElement").count()) >= 4);
   await byId(page, "run").click();
   await page.waitForFunction(() => document.querySelector('[data-testid="build-status"]')?.dataset.state === "built", null, { timeout: 60_000 });
   await waitForRun(page);
@@ -137,7 +137,7 @@ test("a syntax error and a top-level throw show the engine's message at their li
   assert.equal(await page.locator(".js-gutter span.err").textContent(), "3\n");
   const selected = await page.$eval('[data-testid="js-source"]', (t) => t.value.slice(t.selectionStart, t.selectionEnd));
   assert.equal(selected, "  const broken = ;");
-  const marked = page.locator(".js-editor .cm-editor .cm-error-line");
+  const marked = page.locator(".js-card .js-editor .cm-editor .cm-error-line");
   assert.equal(await marked.count(), 1);
   assert.equal(await marked.textContent(), "  const broken = ;");
   // Nothing else changed: the last response, the guest, no run.
@@ -157,7 +157,7 @@ test("a syntax error and a top-level throw show the engine's message at their li
   await byId(page, "run").click();
   await page.waitForFunction(() => document.querySelector('[data-testid="response-body"]')?.textContent.trim() === "fixed", null, { timeout: 60_000 });
   assert.equal(await page.locator('[data-testid="build-error"]').count(), 0);
-  assert.equal(await page.locator(".js-editor .cm-error-line").count(), 0);
+  assert.equal(await page.locator(".js-card .js-editor .cm-error-line").count(), 0);
   await page.context().close();
 });
 
@@ -231,8 +231,8 @@ test("the source and the mode survive a reload; every template builds and answer
     await page.selectOption('[data-testid="js-template"]', name);
     // CodeMirror shows the template (its lines, the first one's text).
     const src = await byId(page, "js-source").inputValue();
-    assert.equal(await page.locator(".js-editor .cm-line").count(), src.split("\n").length, name);
-    assert.equal(await page.locator(".js-editor .cm-line").nth(1).textContent(), src.split("\n")[1], name);
+    assert.equal(await page.locator(".js-card .js-editor .cm-line").count(), src.split("\n").length, name);
+    assert.equal(await page.locator(".js-card .js-editor .cm-line").nth(1).textContent(), src.split("\n")[1], name);
     await byId(page, "run").click();
     await page.waitForFunction(
       (want) => document.querySelector('[data-testid="response-body"]')?.textContent.includes(want) &&

@@ -1,12 +1,20 @@
-// The tab's code editor (src/ui/js.rs): CodeMirror 6 with JavaScript highlighting and
-// line numbers, mounted over the editor's <textarea>, which stays the source of truth
+// The tab's code editor (src/ui/code_editor.rs): CodeMirror 6 with JavaScript (app.js)
+// or TOML (fastly.toml) highlighting and line numbers, an error's line marked with
+// its message, mounted over the editor's <textarea>, which stays the source of truth
 // (the page's signal binds to it, tests fill it). Bundled by esbuild at build time
 // (scripts/stage-examples.sh) into web/codemirror/editor.js; without it the textarea
 // is the editor.
 import { EditorView, basicSetup } from "codemirror";
 import { javascript } from "@codemirror/lang-javascript";
+import { StreamLanguage } from "@codemirror/language";
+import { toml } from "@codemirror/legacy-modes/mode/toml";
 import { StateEffect, StateField } from "@codemirror/state";
 import { Decoration } from "@codemirror/view";
+
+const LANGUAGES = {
+  javascript: () => javascript(),
+  toml: () => StreamLanguage.define(toml),
+};
 
 const markLine = StateEffect.define();
 const errorLine = StateField.define({
@@ -15,9 +23,14 @@ const errorLine = StateField.define({
     deco = deco.map(tr.changes);
     for (const e of tr.effects) {
       if (!e.is(markLine)) continue;
-      const n = e.value;
+      const { line: n, message } = e.value;
       deco = n && n >= 1 && n <= tr.state.doc.lines
-        ? Decoration.set([Decoration.line({ class: "cm-error-line" }).range(tr.state.doc.line(n).from)])
+        ? Decoration.set([
+            Decoration.line({
+              class: "cm-error-line",
+              attributes: { title: message || "", "data-error-line": String(n) },
+            }).range(tr.state.doc.line(n).from),
+          ])
         : Decoration.none;
     }
     return deco;
@@ -33,14 +46,16 @@ function setText(view, text) {
 }
 
 window.edgeplayEditor = {
-  /** Mount an editor before `textarea` (in its parent); true when mounted. */
-  mount(textarea) {
+  /** Mount an editor for `language` (javascript, toml) before `textarea` (in its
+   *  parent); true when mounted. */
+  mount(textarea, language) {
     if (views.has(textarea)) return true;
+    const lang = LANGUAGES[language] || LANGUAGES.javascript;
     const view = new EditorView({
       doc: textarea.value,
       extensions: [
         basicSetup,
-        javascript(),
+        lang(),
         errorLine,
         EditorView.updateListener.of((u) => {
           if (!u.docChanged || textarea.value === u.state.doc.toString()) return;
@@ -60,17 +75,17 @@ window.edgeplayEditor = {
     const view = views.get(textarea);
     if (view) setText(view, text);
   },
-  /** Mark line `line` (1-based; 0: none) as the build's error, and select it. */
-  mark(textarea, line) {
+  /** Mark line `line` (1-based; 0: none) as the error, `message` on it. */
+  mark(textarea, line, message) {
     const view = views.get(textarea);
-    if (!view) return;
-    const effects = [markLine.of(line)];
-    if (line >= 1 && line <= view.state.doc.lines) {
-      const l = view.state.doc.line(line);
-      view.dispatch({ effects, selection: { anchor: l.from, head: l.to }, scrollIntoView: true });
-      view.focus();
-    } else {
-      view.dispatch({ effects });
-    }
+    if (view) view.dispatch({ effects: [markLine.of({ line, message })] });
+  },
+  /** Select line `line` (1-based) and scroll to it. */
+  select(textarea, line) {
+    const view = views.get(textarea);
+    if (!view || !(line >= 1 && line <= view.state.doc.lines)) return;
+    const l = view.state.doc.line(line);
+    view.dispatch({ selection: { anchor: l.from, head: l.to }, scrollIntoView: true });
+    view.focus();
   },
 };

@@ -332,10 +332,21 @@ pub async fn resolve_guest(
             source.verify(&bytes).map_err(|e| anyhow!("{url}: {e}"))?;
             (bytes, url.clone())
         }
-        GuestSource::Source { language, text } => {
+        GuestSource::Source {
+            language,
+            text,
+            dependencies,
+            ..
+        } => {
             if !language.eq_ignore_ascii_case("javascript") {
                 return Err(anyhow!(
                     "this fiddle's guest is {language} source: edgeplay builds JavaScript only"
+                ));
+            }
+            if !dependencies.is_empty() {
+                return Err(anyhow!(
+                    "this fiddle's JavaScript imports npm packages ({}): the tab bundles them with esbuild; natively, bundle the app first (`npx esbuild app.js --bundle --format=esm --conditions=fastly --external:fastly:*`) and run the bundle",
+                    dependencies.keys().cloned().collect::<Vec<_>>().join(", ")
                 ));
             }
             // Built as the tab builds it: one module-mode file, the JS SDK's engine.

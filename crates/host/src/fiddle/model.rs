@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// The schema version this build writes and the newest it reads.
 pub const FIDDLE_VERSION: u32 = 1;
@@ -103,6 +104,13 @@ pub enum GuestSource {
         language: String,
         /// The source text.
         text: String,
+        /// npm packages the source imports, by name, each with its version range
+        /// (`{"lodash-es": "^4.17.21"}`), bundled with it by the tab's esbuild.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        dependencies: BTreeMap<String, String>,
+        /// The npm registry they come from (absent: the public registry).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registry: Option<String>,
     },
 }
 
@@ -232,6 +240,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl GuestSource {
+    /// JavaScript source with no npm packages.
+    pub fn javascript(text: &str) -> GuestSource {
+        GuestSource::Source {
+            language: "javascript".into(),
+            text: text.into(),
+            dependencies: BTreeMap::new(),
+            registry: None,
+        }
+    }
+
     /// An inline guest for `wasm`, with its SHA-256.
     pub fn inline(wasm: &[u8]) -> GuestSource {
         GuestSource::Inline {
@@ -285,9 +303,16 @@ impl GuestSource {
             GuestSource::Inline { wasm, .. } => {
                 format!("inline wasm ({} bytes)", wasm.trim().len() / 4 * 3)
             }
-            GuestSource::Source { language, text } => {
-                format!("{language} source ({} bytes)", text.len())
-            }
+            GuestSource::Source {
+                language,
+                text,
+                dependencies,
+                ..
+            } => match dependencies.len() {
+                0 => format!("{language} source ({} bytes)", text.len()),
+                1 => format!("{language} source ({} bytes, 1 npm package)", text.len()),
+                n => format!("{language} source ({} bytes, {n} npm packages)", text.len()),
+            },
         }
     }
 }

@@ -138,7 +138,7 @@ impl JsSide {
         registry: String,
         set_guest: impl FnOnce(Arc<Guest>),
     ) {
-        let t0 = now_ms();
+        let t_bundle = now_ms();
         let prepared = match self
             .prepare_source(build_id, source, &packages, &registry)
             .await
@@ -155,6 +155,12 @@ impl JsSide {
             }
         };
         let source = prepared.code.clone();
+        let bundle_ms = if prepared.map.is_some() {
+            now_ms() - t_bundle
+        } else {
+            0.0
+        };
+        let t0 = now_ms();
         let builder = match self.prepare(engine.clone()).await {
             Ok(b) => b,
             Err(message) => {
@@ -182,6 +188,7 @@ impl JsSide {
                     info: b.guest.info.clone(),
                     build_ms,
                     engine_wait_ms: t1 - t0,
+                    bundle_ms,
                     cached: b.cached,
                     key: b.key,
                     output: b.output,
@@ -342,10 +349,10 @@ fn map_failure(failure: BuildFailure, map: Option<&str>) -> BuildFailure {
     }
 }
 
-/// Bundle `files` from [`APP_ENTRY`] with esbuild (web/bundler.js, loaded on first use).
-async fn bundle(files: &BTreeMap<String, String>) -> Result<BundleAnswer, String> {
+/// `bundler.js`'s function `name`, the script imported the first time.
+fn bundler_fn(name: &str) -> Result<js_sys::Function, String> {
     let global = js_sys::global();
-    let key: JsValue = "edgeplayBundle".into();
+    let key: JsValue = name.into();
     if !js_sys::Reflect::has(&global, &key).unwrap_or(false) {
         let scope: web_sys::WorkerGlobalScope = global.clone().unchecked_into();
         scope.import_scripts_1("bundler.js").map_err(|e| {
@@ -355,10 +362,24 @@ async fn bundle(files: &BTreeMap<String, String>) -> Result<BundleAnswer, String
             )
         })?;
     }
-    let f: js_sys::Function = js_sys::Reflect::get(&global, &key)
+    js_sys::Reflect::get(&global, &key)
         .ok()
         .and_then(|f| f.dyn_into().ok())
-        .ok_or("bundler.js does not define edgeplayBundle")?;
+        .ok_or_else(|| format!("bundler.js does not define {name}"))
+}
+
+/// Start loading esbuild-wasm (`ToWorker::PrepareBundler`); a failure is reported by
+/// the build that needs it.
+pub fn prepare_bundler() {
+    if let Ok(f) = bundler_fn("edgeplayBundlerPrepare") {
+        let _ = f.call0(&js_sys::global());
+    }
+}
+
+/// Bundle `files` from [`APP_ENTRY`] with esbuild (web/bundler.js, loaded on first use).
+async fn bundle(files: &BTreeMap<String, String>) -> Result<BundleAnswer, String> {
+    let global = js_sys::global();
+    let f = bundler_fn("edgeplayBundle")?;
     let files = files
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| e.to_string())?;

@@ -73,6 +73,9 @@ pub enum ToWorker {
         /// Chosen by the UI.
         req_id: u32,
     },
+    /// Load esbuild-wasm now, in the background (the fiddle lists npm packages): the
+    /// next build with packages does not wait for it. No answer.
+    PrepareBundler,
 }
 
 /// Bytes on the wire (a `Uint8Array`).
@@ -422,6 +425,9 @@ pub enum FromWorker {
         build_ms: f64,
         /// Milliseconds waiting for the engine first (0 when it was ready).
         engine_wait_ms: f64,
+        /// Milliseconds installing and bundling npm packages first (0: none).
+        #[serde(default)]
+        bundle_ms: f64,
         /// True when the same engine and source were built before (no new build).
         cached: bool,
         /// The build's cache key (SHA-256 of engine and source).

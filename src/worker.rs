@@ -349,6 +349,7 @@ pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
             });
         }
         ToWorker::JsModule { req_id } => post(&state.borrow().js.module(req_id)),
+        ToWorker::PrepareBundler => crate::js_worker::prepare_bundler(),
         ToWorker::Run(run) => {
             let run_id = run.run_id;
             let fresh_cache = run.fresh_cache;

@@ -8,6 +8,7 @@
 //
 //   edgeplayBundle(files, entry, nodeBuiltins) -> Promise<{code, map} | {errors: [{text, file, line, column}]}>
 //   edgeplayMapPosition(map, line, column) -> {source, line, column} | null
+//   edgeplayBundlerPrepare()  (start esbuild in the background)
 //
 // Module resolution is Node's, as esbuild does it for the browser platform: relative
 // paths with the usual extensions and index files, bare specifiers up the
@@ -232,6 +233,11 @@
       },
     };
   }
+
+  // Start esbuild now (the page lists packages); the promise is the one builds await.
+  self.edgeplayBundlerPrepare = function () {
+    ensure().catch(() => {});
+  };
 
   self.edgeplayBundle = async function (files, entry, builtinList) {
     const builtins = new Set(builtinList || []);

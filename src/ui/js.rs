@@ -120,7 +120,15 @@ fn JsCard(ui: JsUi) -> impl IntoView {
                 } else {
                     format!("✓ built in {}", format::millis(b.build_ms))
                 };
-                view! { <div class="js-status ok" data-testid="build-status" data-state="built" data-build-ms=b.build_ms data-cached=b.cached.to_string()>{text}</div> }.into_any()
+                let text = if b.bundle_ms > 0.0 {
+                    format!(
+                        "{text}; npm packages installed and bundled in {} first",
+                        format::millis(b.bundle_ms)
+                    )
+                } else {
+                    text
+                };
+                view! { <div class="js-status ok" data-testid="build-status" data-state="built" data-build-ms=b.build_ms data-bundle-ms=b.bundle_ms data-cached=b.cached.to_string()>{text}</div> }.into_any()
             }
             _ => view! { <div class="js-status" data-testid="build-status" data-state="stale">"Run builds the source, then sends the request."</div> }.into_any(),
         }
@@ -182,6 +190,7 @@ fn JsCard(ui: JsUi) -> impl IntoView {
 /// (`name` or `name@range`), and the registry they come from.
 #[component]
 fn Packages(ui: JsUi) -> impl IntoView {
+    let state = expect_context::<AppState>();
     let typed = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<String>);
     let add = move || {
@@ -189,7 +198,7 @@ fn Packages(ui: JsUi) -> impl IntoView {
         if text.trim().is_empty() {
             return;
         }
-        match js_actions::add_package(&text) {
+        match js_actions::add_package(state, &text) {
             Ok(()) => {
                 typed.set(String::new());
                 problem.set(None);

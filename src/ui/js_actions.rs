@@ -75,6 +75,8 @@ pub struct BuiltView {
     pub build_ms: f64,
     /// Milliseconds waiting for the engine first.
     pub engine_wait_ms: f64,
+    /// Milliseconds installing and bundling npm packages first (0: none).
+    pub bundle_ms: f64,
     /// Answered from the worker's cache.
     pub cached: bool,
     /// What the top-level code printed.
@@ -226,7 +228,7 @@ pub fn current_input(ui: JsUi) -> BuildInput {
 
 /// Add an npm package (`name` or `name@range`, as typed) to the fiddle's packages,
 /// replacing one of the same name; the error says what is wrong with the text.
-pub fn add_package(spec: &str) -> Result<(), String> {
+pub fn add_package(state: AppState, spec: &str) -> Result<(), String> {
     let Some(ui) = ui() else { return Ok(()) };
     let dep = Dependency::parse(spec)?;
     ui.packages.update(|p| {
@@ -234,6 +236,7 @@ pub fn add_package(spec: &str) -> Result<(), String> {
         p.push(dep);
         p.sort();
     });
+    prepare_bundler(state, ui);
     Ok(())
 }
 
@@ -254,6 +257,14 @@ pub fn set_mode(state: AppState, javascript: bool) {
         if ui.engine.get_untracked() == EngineView::NotLoaded {
             ui.engine.set(EngineView::Loading(None));
         }
+        prepare_bundler(state, ui);
+    }
+}
+
+/// With npm packages listed, have the worker start esbuild now, while the user types.
+fn prepare_bundler(state: AppState, ui: JsUi) {
+    if !ui.packages.with_untracked(Vec::is_empty) {
+        controller::post(state, &ToWorker::PrepareBundler);
     }
 }
 
@@ -375,6 +386,7 @@ pub fn worker_ready(state: AppState) {
     let pending = PENDING.with(|p| p.borrow().as_ref().map(|p| (p.build_id, p.input.clone())));
     if ui.javascript.get_untracked() {
         controller::post(state, &ToWorker::PrepareEngine);
+        prepare_bundler(state, ui);
     }
     if let Some((build_id, input)) = pending {
         controller::post(state, &build_message(build_id, input));
@@ -479,6 +491,7 @@ pub fn on_worker(state: AppState, msg: FromWorker) {
             info,
             build_ms,
             engine_wait_ms,
+            bundle_ms,
             cached,
             key,
             output,
@@ -498,6 +511,7 @@ pub fn on_worker(state: AppState, msg: FromWorker) {
                 key,
                 build_ms,
                 engine_wait_ms,
+                bundle_ms,
                 cached,
                 output: output.clone(),
             }));

@@ -28,12 +28,13 @@
 //     for the hello template with the engine warm (type a changed source, press Run:
 //     the build and the run), and a Run with no edit (the build's snapshot only).
 // Prints Markdown for the README. Run by scripts/bench.sh.
-// BENCH_ONLY=concurrency (or load, drop, cpu, kv, cache, link, js) runs one part.
+// BENCH_ONLY=concurrency (or load, drop, cpu, kv, cache, link, js, npm) runs one part.
 import { execFileSync } from "node:child_process";
 import zlib from "node:zlib";
 import path from "node:path";
 import fs from "node:fs";
 import { launch, openApp, serveDir, distDir, upload, guest, byId, targetDir } from "./harness.mjs";
+import { startRegistry, PACKAGES } from "./npm-registry.mjs";
 import { startCorsServer } from "./cors-server.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS || 5);
@@ -344,6 +345,41 @@ try {
     rows.push(["**edit → response, hello template, engine warm** (type, Run: build + run)", `**${fmt(median(editMs))}**`]);
     rows.push(["of which the build in the worker (engine init + snapshot)", fmt(median(buildMs))]);
     rows.push(["Run again with no edit (from the snapshot)", fmt(median(rerunMs))]);
+  }
+  if (part("npm")) {
+    // An app importing a package with a dependency (tests/e2e/npm-registry.mjs, on
+    // 127.0.0.1): the first build in a fresh page (esbuild-wasm loaded, metadata and
+    // tarballs fetched, installed, bundled, built; the engine already compiled), then
+    // an edit (downloads kept, esbuild warm).
+    const reg = await startRegistry(PACKAGES);
+    const firstMs = [];
+    const editMs = [];
+    const app = (word) => `import { greet } from "greet";\naddEventListener("fetch", (e) => e.respondWith(new Response(greet(${JSON.stringify(word)}))));\n`;
+    try {
+      for (let i = 0; i < RUNS; i++) {
+        const page = await openApp(browser, server.url);
+        await page.selectOption('[data-testid="source-mode"]', "javascript");
+        await page.waitForFunction(() => document.querySelector('[data-testid="engine-version"]')?.dataset.loaded === "true", null, { timeout: 120_000 });
+        await page.locator(".npm-registry summary").click();
+        await byId(page, "npm-registry").fill(reg.url);
+        await byId(page, "npm-add").fill("greet@^1");
+        await byId(page, "npm-add").press("Enter");
+        for (let j = 0; j <= 2; j++) {
+          const word = `w${i}x${j}`;
+          await byId(page, "js-source").fill(app(word));
+          const t0 = Date.now();
+          await byId(page, "run").click();
+          await page.waitForFunction((w) => document.querySelector('[data-testid="response-body"]')?.textContent.includes(w.toUpperCase()), word, { timeout: 120_000 });
+          (j === 0 ? firstMs : editMs).push(Date.now() - t0);
+          await page.waitForFunction(() => !document.querySelector('[data-testid="run-status"]')?.textContent.startsWith("running"));
+        }
+        await page.context().close();
+      }
+    } finally {
+      await reg.close();
+    }
+    rows.push(["npm package app, first Run in a fresh page (engine warm): load esbuild-wasm, fetch + install 2 packages, bundle, build, run", fmt(median(firstMs))]);
+    rows.push(["**npm package app, edit → response** (downloads kept, esbuild warm: bundle + build + run)", `**${fmt(median(editMs))}**`]);
   }
 } finally {
   await browser.close();

@@ -6,14 +6,11 @@
 //   cd tests/e2e && node --test editor.test.mjs   (after trunk build --release)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import crypto from "node:crypto";
 import fs from "node:fs";
-import http from "node:http";
-import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { useApp, openApp, byId, fill, status, text, waitForRun, distDir } from "./harness.mjs";
+import { startRegistry, PACKAGES } from "./npm-registry.mjs";
 
 let browser;
 let server;
@@ -22,90 +19,19 @@ useApp((b, s) => {
   server = s;
 });
 
-/** The packages the registry holds: name → version → files. */
-const PACKAGES = {
-  greet: {
-    "1.0.0": {
-      "package.json": { name: "greet", version: "1.0.0", main: "index.js" },
-      "index.js": "module.exports.greet = (n) => 'old greet ' + n;",
-    },
-    "1.2.0": {
-      "package.json": {
-        name: "greet",
-        version: "1.2.0",
-        type: "module",
-        exports: { ".": { fastly: "./fastly.js", default: "./node.js" } },
-        dependencies: { shout: "^1" },
-      },
-      "fastly.js": 'import shout from "shout";\nexport function greet(n) {\n  return shout("hello " + n) + " (fastly condition)";\n}\n',
-      "node.js": "export function greet(n) { return 'the node build of greet'; }\n",
-    },
-    "2.0.0": {
-      "package.json": { name: "greet", version: "2.0.0", main: "index.js" },
-      "index.js": "module.exports.greet = () => 'greet two';",
-    },
-  },
-  shout: {
-    "1.0.1": {
-      "package.json": { name: "shout", version: "1.0.1", main: "lib/index.js" },
-      "lib/index.js": 'const bang = require("./bang.json");\nmodule.exports = (s) => s.toUpperCase() + bang.mark;\n',
-      "lib/bang.json": '{ "mark": "!" }',
-    },
-  },
-};
-
 let registry;
 let registryUrl;
-const hits = new Map();
+let hits;
 
 before(async () => {
   assert.ok(fs.existsSync(path.join(distDir, "esbuild", "esbuild.wasm")), "dist/esbuild/esbuild.wasm is missing: the trunk build stages it");
-  // Tarballs made by `npm pack`, as the registry serves them.
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), "edgeplay-npm-"));
-  const tarballs = new Map();
-  const meta = {};
-  for (const [name, versions] of Object.entries(PACKAGES)) {
-    meta[name] = { name, "dist-tags": {}, versions: {} };
-    for (const [version, files] of Object.entries(versions)) {
-      const dir = path.join(work, `${name}-${version}`);
-      for (const [f, content] of Object.entries(files)) {
-        fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-        fs.writeFileSync(path.join(dir, f), typeof content === "string" ? content : JSON.stringify(content));
-      }
-      const out = execFileSync("npm", ["pack", "--silent", "--pack-destination", work], { cwd: dir }).toString().trim().split("\n").pop();
-      const bytes = fs.readFileSync(path.join(work, out));
-      const tgzPath = `/${name}/-/${name}-${version}.tgz`;
-      tarballs.set(tgzPath, bytes);
-      meta[name].versions[version] = {
-        name,
-        version,
-        dist: { tarball: `REGISTRY${tgzPath}`, integrity: "sha512-" + crypto.createHash("sha512").update(bytes).digest("base64") },
-      };
-      meta[name]["dist-tags"].latest = version;
-    }
-  }
-  registry = http.createServer((req, res) => {
-    const url = decodeURIComponent(req.url.split("?")[0]);
-    hits.set(url, (hits.get(url) || 0) + 1);
-    res.setHeader("access-control-allow-origin", "*");
-    const name = url.slice(1);
-    if (tarballs.has(url)) {
-      res.writeHead(200, { "content-type": "application/octet-stream" });
-      res.end(tarballs.get(url));
-    } else if (meta[name]) {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify(meta[name]).replaceAll("REGISTRY", registryUrl));
-    } else {
-      res.writeHead(404, { "content-type": "application/json" });
-      res.end('{"error":"Not found"}');
-    }
-  });
-  await new Promise((r) => registry.listen(0, "127.0.0.1", r));
-  registryUrl = `http://127.0.0.1:${registry.address().port}`;
+  registry = await startRegistry(PACKAGES);
+  registryUrl = registry.url;
+  hits = registry.hits;
 });
 
 after(async () => {
-  await new Promise((r) => registry?.close(r));
+  await registry?.close();
 });
 
 const APP = `import { greet } from "greet";

@@ -78,6 +78,43 @@ pub enum ArgValue {
     List(Vec<String>),
 }
 
+/// Secrets shorter than this are not hidden in the trace and logs (a 1-byte secret
+/// would blank every such byte of every body).
+pub const MIN_REDACTED_SECRET: usize = 4;
+
+/// What stands in the trace and the logs for a secret's value.
+pub const SECRET_MASK: &str = "<secret redacted>";
+
+/// `data` with every occurrence of each of `secrets` (those of at least
+/// [`MIN_REDACTED_SECRET`] bytes) replaced by [`SECRET_MASK`].
+pub fn redact<'a, 's>(
+    data: &'a [u8],
+    secrets: impl IntoIterator<Item = &'s [u8]>,
+) -> Cow<'a, [u8]> {
+    let mut out: Cow<'a, [u8]> = Cow::Borrowed(data);
+    for secret in secrets {
+        if secret.len() < MIN_REDACTED_SECRET || out.len() < secret.len() {
+            continue;
+        }
+        if !out.windows(secret.len()).any(|w| w == secret) {
+            continue;
+        }
+        let mut next = Vec::with_capacity(out.len());
+        let mut i = 0;
+        while i < out.len() {
+            if out[i..].starts_with(secret) {
+                next.extend_from_slice(SECRET_MASK.as_bytes());
+                i += secret.len();
+            } else {
+                next.push(out[i]);
+                i += 1;
+            }
+        }
+        out = Cow::Owned(next);
+    }
+    out
+}
+
 impl ArgValue {
     /// Text when the bytes are UTF-8, else a [`ArgValue::Bytes`] preview. Long text is cut at 1 KiB.
     pub fn text_or_bytes(bytes: &[u8]) -> ArgValue {
@@ -395,6 +432,18 @@ fn chrome_args(e: &TraceEvent) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secrets_are_masked_wherever_they_appear_once_long_enough() {
+        let secrets: [&[u8]; 2] = [b"s3cr3t", b"ab"];
+        assert_eq!(
+            redact(b"token=s3cr3t; again s3cr3ts3cr3t", secrets).as_ref(),
+            b"token=<secret redacted>; again <secret redacted><secret redacted>".as_slice()
+        );
+        // Too short to hide, and nothing to hide: borrowed as it is.
+        assert!(matches!(redact(b"abab", secrets), Cow::Borrowed(_)));
+        assert!(matches!(redact(b"s3cr", secrets), Cow::Borrowed(_)));
+    }
+
     use super::*;
 
     fn fetch(seq: u64, start_us: f64, dur_us: f64) -> TraceEvent {

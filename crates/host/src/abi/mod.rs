@@ -155,9 +155,21 @@ pub struct Cx<'a> {
 impl Cx<'_> {
     /// Record (or replace) a decoded argument.
     pub fn arg(&mut self, name: &'static str, v: ArgValue) {
+        let v = self.redacted(v);
         match self.ev.args.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = v,
             None => self.ev.args.push((Cow::Borrowed(name), v)),
+        }
+    }
+
+    /// `v` with the guest's secrets masked ([`Session::redact`]).
+    fn redacted(&self, v: ArgValue) -> ArgValue {
+        match v {
+            ArgValue::Str(t) => ArgValue::Str(self.s.redact_text(t)),
+            ArgValue::List(l) => {
+                ArgValue::List(l.into_iter().map(|t| self.s.redact_text(t)).collect())
+            }
+            other => other,
         }
     }
 
@@ -169,19 +181,20 @@ impl Cx<'_> {
     /// Read a string argument and record it as text.
     pub fn str_arg(&mut self, name: &'static str, ptr: u32, len: u32) -> HostResult<String> {
         let s = self.mem.read_str(ptr, len)?;
-        self.arg(name, ArgValue::text_or_bytes(s.as_bytes()));
+        self.arg(name, ArgValue::text_or_bytes(&self.s.redact(s.as_bytes())));
         Ok(s)
     }
 
     /// Read a bytes argument and record it (as text when it is UTF-8).
     pub fn bytes_arg(&mut self, name: &'static str, ptr: u32, len: u32) -> HostResult<Vec<u8>> {
         let b = self.mem.read_bytes(ptr, len)?;
-        self.arg(name, ArgValue::text_or_bytes(&b));
+        self.arg(name, ArgValue::text_or_bytes(&self.s.redact(&b)));
         Ok(b)
     }
 
     /// Record a value the call produced.
     pub fn result(&mut self, name: &'static str, v: ArgValue) {
+        let v = self.redacted(v);
         self.ev.results.push((Cow::Borrowed(name), v));
     }
 

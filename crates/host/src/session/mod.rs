@@ -267,13 +267,42 @@ impl Session {
         self.tracer.event(&self.platform, kind, module, name)
     }
 
-    /// Queue an output for the driver.
+    /// `data` with the value of every secret the guest holds masked
+    /// ([`crate::trace::redact`]): what the trace and the logs show of guest bytes.
+    pub fn redact<'a>(&self, data: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        let mut secrets = self.stores.secrets.values().peekable();
+        if secrets.peek().is_none() {
+            return std::borrow::Cow::Borrowed(data);
+        }
+        crate::trace::redact(data, secrets.map(Vec::as_slice))
+    }
+
+    /// [`Self::redact`] for text.
+    pub fn redact_text(&self, text: String) -> String {
+        match self.redact(text.as_bytes()) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(b) => String::from_utf8_lossy(&b).into_owned(),
+        }
+    }
+
+    /// Queue an output for the driver. Logs and stdio are redacted ([`Self::redact`]):
+    /// a secret the guest prints or logs shows as its mask.
     pub fn emit(&mut self, out: Output) {
+        let out = match out {
+            Output::Stdout(d) => Output::Stdout(self.redact(&d).into_owned()),
+            Output::Stderr(d) => Output::Stderr(self.redact(&d).into_owned()),
+            Output::Log { endpoint, line } => Output::Log {
+                endpoint,
+                line: self.redact_text(line),
+            },
+            other => other,
+        };
         self.outputs.push(out);
     }
 
     /// Write a log line to a named endpoint: an output and a trace event.
     pub fn log_line(&mut self, endpoint: &str, line: String) {
+        let line = self.redact_text(line);
         let mut ev = self.event(EventKind::Log, "log", endpoint.to_string());
         ev.args
             .push(("line".into(), crate::trace::ArgValue::Str(line.clone())));

@@ -52,8 +52,10 @@ mod app {
                 "starting"
             }
         };
+        let presenter = Presenter::restore();
+        provide_context(presenter);
         view! {
-            <div class=embed::root_class() data-testid=embed::root_testid() data-worker=worker>
+            <div class=embed::root_class() class:presenter=move || presenter.0.get() data-testid=embed::root_testid() data-worker=worker>
                 <TopBar/>
                 <GuestCard/>
                 <Banners/>
@@ -77,10 +79,26 @@ mod app {
         }
     }
 
+    /// Presenter mode: the page enlarged for a room (a projector), kept between visits.
+    #[derive(Clone, Copy)]
+    struct Presenter(RwSignal<bool>);
+
+    impl Presenter {
+        const KEY: &'static str = "edgeplay.presenter";
+
+        fn restore() -> Presenter {
+            let on = RwSignal::new(storage::get(Self::KEY).as_deref() == Some("1"));
+            Effect::new(move |_| storage::set(Self::KEY, if on.get() { "1" } else { "0" }));
+            Presenter(on)
+        }
+    }
+
     /// Title, the ways to load a guest, Run and Stop.
     #[component]
     fn TopBar() -> impl IntoView {
         let state = expect_context::<AppState>();
+        let presenter = expect_context::<Presenter>().0;
+        let toggle_presenter = move |_| presenter.update(|p| *p = !*p);
         let running = move || state.phase.get() == Phase::Running;
         let cannot_run = move || running() || crate::ui::js_actions::cannot_run(state);
         let on_run = move |_| controller::run(state, None);
@@ -90,6 +108,15 @@ mod app {
                 <div class="brand">
                     <span class="logo">"edgeplay"</span>
                     <span class="tagline">"Fastly Compute playground — the guest runs in this tab"</span>
+                    <button
+                        class="link presenter-toggle"
+                        data-testid="presenter"
+                        aria-pressed=move || presenter.get().to_string()
+                        title="Presenter mode: larger text for a room"
+                        on:click=toggle_presenter
+                    >
+                        {move || if presenter.get() { "presenter: on" } else { "presenter" }}
+                    </button>
                 </div>
                 <LoadControls/>
                 <FiddleControls/>

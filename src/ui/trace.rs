@@ -129,13 +129,16 @@ fn TraceRow(event: TraceEvent) -> impl IntoView {
         }
     };
     let select = move |_| state.selected.set(Some(seq));
+    // One line per event (the trace's CSS): the whole of a cut value is its title.
+    let args = args_text(&event);
+    let args_title = args.clone();
     view! {
         <tr class=class data-hostcall=event.qualified_name() data-seq=seq on:click=select>
             <td class="num">{event.seq}</td>
             <td class="num">{format::millis(event.start_us / 1000.0)}</td>
-            <td class="module">{event.module.to_string()}</td>
-            <td class="name">{event.name.to_string()}</td>
-            <td class="args">{args_text(&event)}</td>
+            <td class="module" title=event.module.to_string()>{event.module.to_string()}</td>
+            <td class="name" title=event.name.to_string()>{event.name.to_string()}</td>
+            <td class="args" title=args_title>{args}</td>
             <td class="st">{event.status.as_deref().unwrap_or("").to_string()}{event.unsupported.then_some(" (unsupported)")}</td>
             <td class="num">{format::millis(event.dur_us / 1000.0)}</td>
         </tr>

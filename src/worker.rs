@@ -272,7 +272,7 @@ async fn warm_up(state: Rc<RefCell<State>>) {
         }
         match exec.run() {
             Poll::Yielded => yield_to_event_loop().await,
-            Poll::Done(_) | Poll::Blocked => return,
+            Poll::Done(_) | Poll::Blocked | Poll::Paused => return,
         }
     }
 }

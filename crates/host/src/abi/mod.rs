@@ -335,12 +335,13 @@ fn run_call<R: CallResult>(
             if let Some(code) = r.code() {
                 ev.code = Some(code);
                 ev.status = Some(Cow::Borrowed(status_name(module, code)));
-            }
-            if let Some(st) = &s.step {
-                if st.policy.pause_after(r.code()) {
+                // Only a status other than OK looks at step-through.
+                let pause =
+                    code != 0 && matches!(&s.step, Some(st) if st.policy.pause_after(Some(code)));
+                if pause {
                     let call = step::after(raw_args, &ev);
                     s.tracer.close_hostcall(&s.platform, ev);
-                    return Err(park(s, call, AfterPause::Value(r.code())));
+                    return Err(park(s, call, AfterPause::Value(Some(code))));
                 }
             }
             s.tracer.close_hostcall(&s.platform, ev);

@@ -128,6 +128,7 @@ mod app {
                     <button class="danger" data-testid="stop" disabled=move || !running() on:click=on_stop>
                         "Stop"
                     </button>
+                    <crate::ui::step::StepControls/>
                 </div>
             </header>
         }

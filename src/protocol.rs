@@ -10,6 +10,7 @@ use edgeplay_host::engine::GuestInfo;
 use edgeplay_host::exec::Outcome;
 use edgeplay_host::fiddle::Recording;
 use edgeplay_host::http::ResponseHead;
+use edgeplay_host::step::{Breakpoint, PendingCall, StepPolicy};
 use edgeplay_host::{Output, TraceEvent};
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +77,29 @@ pub enum ToWorker {
     /// Load esbuild-wasm now, in the background (the fiddle lists npm packages): the
     /// next build with packages does not wait for it. No answer.
     PrepareBundler,
+    /// Answer a run paused at a hostcall ([`FromWorker::Paused`]): step, continue to
+    /// the next breakpoint, run to the end or stop, with the breakpoints from now on.
+    StepAnswer {
+        /// The run.
+        run_id: u32,
+        /// What to do.
+        answer: StepAnswer,
+        /// Where to pause from now on (besides every call when stepping).
+        breakpoints: Vec<Breakpoint>,
+    },
+}
+
+/// How the user answers a paused run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepAnswer {
+    /// Run the paused call and pause before the next one.
+    Step,
+    /// Run to the next breakpoint.
+    Continue,
+    /// Run to the end without pausing again.
+    RunToEnd,
+    /// Stop the guest here.
+    Stop,
 }
 
 /// Bytes on the wire (a `Uint8Array`).
@@ -276,6 +300,10 @@ pub struct RunRequest {
     /// in [`FromWorker::Recorded`] before the run's `Done`.
     #[serde(default)]
     pub record: bool,
+    /// Step-through: pause before each hostcall or at breakpoints
+    /// ([`edgeplay_host::step`]); `None` never pauses.
+    #[serde(default)]
+    pub step: Option<StepPolicy>,
 }
 
 /// The downstream request as the composer has it.
@@ -470,6 +498,15 @@ pub enum FromWorker {
         build_id: u32,
         /// The step, for people.
         stage: String,
+    /// A stepping run paused at a hostcall: answer with [`ToWorker::StepAnswer`].
+    /// The outputs so far came in `Progress` messages before it.
+    Paused {
+        /// The run.
+        run_id: u32,
+        /// The paused call, decoded.
+        call: Box<PendingCall>,
+        /// Trace events not posted yet (the trace so far is every `Progress`'s and these).
+        trace: Vec<TraceEvent>,
     },
 }
 
@@ -584,7 +621,15 @@ mod tests {
             cpu_limit_ms: Some(50),
             fresh_cache: true,
             record: true,
+            step: Some(StepPolicy::stepping(vec![Breakpoint::Send])),
         });
+        let j = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<ToWorker>(&j).unwrap(), m);
+        let m = ToWorker::StepAnswer {
+            run_id: 7,
+            answer: StepAnswer::Continue,
+            breakpoints: vec![Breakpoint::Status],
+        };
         let j = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<ToWorker>(&j).unwrap(), m);
     }

@@ -81,7 +81,7 @@ mod tests {
             match exec.run() {
                 Poll::Done(o) => break o,
                 Poll::Yielded => {}
-                Poll::Blocked => panic!("the warm-up never waits"),
+                Poll::Blocked | Poll::Paused => panic!("the warm-up never waits"),
             }
         };
         assert_eq!(outcome.exit, Exit::Returned);

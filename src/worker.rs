@@ -41,11 +41,14 @@ use crate::fetch;
 use crate::fresh_cache::FreshCache;
 use crate::persist::{Persist, StateEvent};
 use crate::platform::{browser_platform, now_ms};
-use crate::protocol::{js, Bytes, FromWorker, RunRequest, StoreOp, ToWorker, WireOutput};
+use crate::protocol::{
+    js, Bytes, FromWorker, RunRequest, StepAnswer, StoreOp, ToWorker, WireOutput,
+};
 use crate::tap::RunTap;
 use edgeplay_host::backends::{loop_hops, MAX_LOOP_HOPS};
 use edgeplay_host::exec::{viceroy_request_id, StartError};
 use edgeplay_host::fiddle::Replayer;
+use edgeplay_host::step::{Breakpoint, Resume, StepPolicy};
 use edgeplay_host::{
     Capabilities, Collected, DownstreamRequest, Driver, Engine, ExecOptions, FetchError,
     FetchErrorKind, FetchRequest, FetchResponse, FinalResponse, Guest, Outcome, Poll, Service,
@@ -82,7 +85,12 @@ pub struct State {
     replayer: Option<Rc<RefCell<Replayer>>>,
     /// The JS engine and builds (`ToWorker::PrepareEngine`, `BuildJs`, `JsModule`).
     js: crate::js_worker::JsSide,
+    /// Where a stepping run's answers go (`ToWorker::StepAnswer`), while it runs.
+    step_tx: Option<mpsc::UnboundedSender<Answer>>,
 }
+
+/// A paused run's answer and the breakpoints from then on.
+type Answer = (StepAnswer, Vec<Breakpoint>);
 
 impl State {
     /// A worker's state over `engine` and the service state `persist` (tests build
@@ -96,6 +104,7 @@ impl State {
             busy: false,
             replayer: None,
             js: Default::default(),
+            step_tx: None,
         }))
     }
 }
@@ -121,6 +130,8 @@ pub struct Itself {
     persist: Option<Rc<Persist>>,
     /// What the run does with backend exchanges (replay, record), nested runs too.
     tap: Rc<RunTap>,
+    /// A stepping run's answers (nested runs never pause).
+    answers: Rc<RefCell<Option<mpsc::UnboundedReceiver<Answer>>>>,
 }
 
 impl Itself {
@@ -142,6 +153,7 @@ impl Itself {
             depth: 1,
             persist: None,
             tap: Rc::default(),
+            answers: Rc::default(),
         }
     }
 
@@ -272,7 +284,7 @@ async fn warm_up(state: Rc<RefCell<State>>) {
         }
         match exec.run() {
             Poll::Yielded => yield_to_event_loop().await,
-            Poll::Done(_) | Poll::Blocked => return,
+            Poll::Done(_) | Poll::Blocked | Poll::Paused => return,
         }
     }
 }
@@ -350,6 +362,15 @@ pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
         }
         ToWorker::JsModule { req_id } => post(&state.borrow().js.module(req_id)),
         ToWorker::PrepareBundler => crate::js_worker::prepare_bundler(),
+        ToWorker::StepAnswer {
+            answer,
+            breakpoints,
+            ..
+        } => {
+            if let Some(tx) = &state.borrow().step_tx {
+                let _ = tx.unbounded_send((answer, breakpoints));
+            }
+        }
         ToWorker::Run(run) => {
             let run_id = run.run_id;
             let fresh_cache = run.fresh_cache;
@@ -397,6 +418,7 @@ pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
                             });
                         }
                         state.borrow_mut().busy = false;
+                        state.borrow_mut().step_tx = None;
                         sink(&FromWorker::Done {
                             run_id,
                             outcome,
@@ -423,6 +445,8 @@ fn prepare(s: &mut State, run: RunRequest) -> Result<(Driver, Itself, String, f6
         slice_fuel: SLICE_FUEL,
         ..ExecOptions::default()
     };
+    // Only the run the user started steps; the requests it makes to itself do not.
+    let step = run.step.clone();
     // The execution seeds the state from the config (a no-op once applied). With a
     // fresh cache, the run sees the state with an empty cache of its own, thrown away
     // after it (its other writes are the state's, and persist as always).
@@ -444,6 +468,13 @@ fn prepare(s: &mut State, run: RunRequest) -> Result<(Driver, Itself, String, f6
     itself.requests = s.requests.clone();
     itself.persist = s.persist.clone();
     itself.tap = Rc::new(RunTap::new(s.replayer.clone(), run.record));
+    let mut opts = opts;
+    if step.is_some() {
+        let (tx, rx) = mpsc::unbounded();
+        s.step_tx = Some(tx);
+        *itself.answers.borrow_mut() = Some(rx);
+        opts.step = step;
+    }
     let request_id = itself.next_request_id();
     let t0 = now_ms();
     let exec = Driver::start(
@@ -486,8 +517,38 @@ pub async fn drive(
             };
             start_work(w, run_id, tx.clone(), sink.clone(), itself.clone(), reader);
         }
+        // A pause carries the trace events not posted yet.
+        let paused_trace = match step {
+            Step::Paused(_) => driver.take_trace(),
+            _ => Vec::new(),
+        };
         flush(&mut driver, run_id, t0, &sink);
         match step {
+            Step::Paused(call) => {
+                sink(&FromWorker::Paused {
+                    run_id,
+                    call,
+                    trace: paused_trace,
+                });
+                // Outside work goes on meanwhile; its results are handed in after.
+                let how = match step_answer(&itself).await {
+                    Some((StepAnswer::Stop, _)) => {
+                        let outcome = driver.stop(None);
+                        flush(&mut driver, run_id, t0, &sink);
+                        return outcome;
+                    }
+                    Some((answer, breakpoints)) => {
+                        driver.set_step_policy(Some(StepPolicy::at(breakpoints)));
+                        match answer {
+                            StepAnswer::Step => Resume::Step,
+                            StepAnswer::Continue => Resume::Continue,
+                            _ => Resume::RunToEnd,
+                        }
+                    }
+                    None => Resume::RunToEnd,
+                };
+                driver.resume(how);
+            }
             Step::Done(outcome) => {
                 flush(&mut driver, run_id, t0, &sink);
                 return outcome;
@@ -516,6 +577,15 @@ pub async fn drive(
             },
         }
     }
+}
+
+/// The answer to a paused run (`None`: nobody can answer; it runs to the end).
+async fn step_answer(itself: &Option<Rc<Itself>>) -> Option<Answer> {
+    let it = itself.as_ref()?;
+    let mut rx = it.answers.borrow_mut().take()?;
+    let answer = rx.next().await;
+    *it.answers.borrow_mut() = Some(rx);
+    answer
 }
 
 /// Hand in finished work, keeping the body reader it leaves.

@@ -1558,6 +1558,7 @@ async fn the_worker_records_runs_and_replays_them_across_run_all() {
             // The origin's answer is cacheable: every run starts with an empty cache.
             fresh_cache: true,
             record,
+            step: None,
         });
         handle(&state, msg, sink.clone());
         let seen = seen.clone();

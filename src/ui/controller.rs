@@ -467,6 +467,7 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
             cpu_limit_ms: state.cpu_limit_ms(),
             fresh_cache: state.fresh_cache.get_untracked(),
             record,
+            step: super::step::policy(),
         }),
     );
 }
@@ -656,6 +657,15 @@ fn on_message(state: AppState, msg: FromWorker) {
                 add_trace(state, trace);
             }
         }
+        FromWorker::Paused {
+            run_id,
+            call,
+            trace,
+        } if run_id == state.run_id.get_untracked() => {
+            add_trace(state, trace);
+            super::step::paused(run_id, *call);
+        }
+        FromWorker::Paused { .. } => {}
         FromWorker::Notice { run_id, message } => {
             if run_id == state.run_id.get_untracked() {
                 push_log(state, "edgeplay", message);

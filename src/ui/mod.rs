@@ -14,6 +14,7 @@ pub mod js_actions;
 pub mod panels;
 pub mod request;
 pub mod state;
+pub mod step;
 pub mod store_actions;
 pub mod stores;
 pub mod trace;

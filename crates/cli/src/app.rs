@@ -1,7 +1,9 @@
 //! The subcommands: what `edgeplay` does once its command line is parsed.
 
 use crate::cli::{Commands, ConfigArgs, CoverageArgs, RequestArgs, RunArgs, ServeArgs, SharedArgs};
-use crate::driver::{drive, run_request_with, viceroy_request_id, RequestResult};
+use crate::driver::{
+    drive, run_request_stepping, viceroy_request_id, RequestResult, StepAnswer, StepUser,
+};
 use crate::load::{load_config, load_guest, read_data};
 use crate::logging::{init_tracing, GuestPrinter, LogDest, COMPAT_TARGET};
 use crate::platform::native_platform;
@@ -10,6 +12,7 @@ use crate::state::ServiceState;
 use anyhow::{anyhow, Result};
 use base64::Engine as _;
 use edgeplay_host::abi::Coverage;
+use edgeplay_host::step::{Resume, StepPolicy};
 use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, Exit, Guest, ServiceConfig};
 use serde::Serialize;
 use std::io::Write;
@@ -518,6 +521,55 @@ pub fn response_text(r: &RequestResult) -> Vec<u8> {
     out
 }
 
+/// What `edgeplay request --step` prompts with.
+pub const STEP_PROMPT: &str = "step> [Enter] step, c continue, r run to end, q stop";
+
+/// One answer line of `--step`: Enter steps, `c` continues, `r` runs to the end, `q`
+/// stops; `None` for anything else.
+pub fn step_answer(line: &str) -> Option<StepAnswer> {
+    Some(match line.trim() {
+        "" | "s" => StepAnswer::Resume(Resume::Step),
+        "c" => StepAnswer::Resume(Resume::Continue),
+        "r" => StepAnswer::Resume(Resume::RunToEnd),
+        "q" => StepAnswer::Stop,
+        _ => return None,
+    })
+}
+
+/// The `--step` user: paused calls are printed to stderr, answers read from stdin by
+/// a thread of their own (so outside work goes on while the guest is paused). The
+/// end of stdin runs the guest to its end.
+fn step_user_on_stdin() -> StepUser {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match stdin.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            match step_answer(&line) {
+                Some(a) => {
+                    if tx.send(a).is_err() {
+                        return;
+                    }
+                }
+                None => eprintln!("{STEP_PROMPT}"),
+            }
+        }
+    });
+    StepUser {
+        show: Box::new(|call| {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{call}\n{STEP_PROMPT}");
+            let _ = err.flush();
+        }),
+        answers: rx,
+    }
+}
+
 /// `edgeplay request`.
 pub async fn request_cmd(args: RequestArgs) -> ExitCode {
     init_tracing(args.verbosity, LogDest::Stderr, false);
@@ -541,17 +593,29 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
         all_to_stderr: true,
     };
     let json = args.json;
-    let result = run_request_with(
+    let mut opts = exec_options(args.cpu_limit_ms, true);
+    let mut user = None;
+    if args.step || !args.breakpoints.is_empty() {
+        let bps = args.breakpoints.clone();
+        opts.step = Some(if args.step {
+            StepPolicy::stepping(bps)
+        } else {
+            StepPolicy::at(bps)
+        });
+        user = Some(step_user_on_stdin());
+    }
+    let result = run_request_stepping(
         &engine,
         guest,
         state.service.clone(),
         request,
-        exec_options(args.cpu_limit_ms, true),
+        opts,
         |o| {
             if !json {
                 printer.print(o);
             }
         },
+        user,
     )
     .await;
     if let Err(e) = state.flush() {
@@ -677,6 +741,37 @@ mod tests {
             Commands::Request(r) => r,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn step_flags_and_answers_parse() {
+        use edgeplay_host::step::Breakpoint;
+        let r = request_args(&["--step", "--break", "send", "--break", "fastly_log::write"]);
+        assert!(r.step);
+        assert_eq!(
+            r.breakpoints,
+            vec![
+                Breakpoint::Send,
+                Breakpoint::Import {
+                    module: "fastly_log".into(),
+                    name: "write".into()
+                }
+            ]
+        );
+        let bad =
+            crate::cli::Opts::try_parse_from(["edgeplay", "request", "a.wasm", "--break", "a b"]);
+        assert!(bad.is_err());
+        assert_eq!(step_answer("\n"), Some(StepAnswer::Resume(Resume::Step)));
+        assert_eq!(
+            step_answer("c\n"),
+            Some(StepAnswer::Resume(Resume::Continue))
+        );
+        assert_eq!(
+            step_answer(" r "),
+            Some(StepAnswer::Resume(Resume::RunToEnd))
+        );
+        assert_eq!(step_answer("q"), Some(StepAnswer::Stop));
+        assert_eq!(step_answer("x"), None);
     }
 
     #[test]

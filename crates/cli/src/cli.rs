@@ -408,6 +408,19 @@ pub struct RequestArgs {
     /// Verbosity of edgeplay's own messages (to stderr): -v INFO, -vv DEBUG, -vvv TRACE.
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbosity: u8,
+
+    /// Step through the guest's hostcalls: pause before each one, print it decoded (to
+    /// stderr) and wait for a line on stdin: Enter steps, `c` continues to the next
+    /// `--break`, `r` runs to the end, `q` stops the guest.
+    #[arg(long = "step")]
+    pub step: bool,
+
+    /// Pause at SPEC (repeatable; without --step the guest runs to the first one): a
+    /// module (`fastly_http_req`, or `http_req`), `module::name`, `send` (a backend
+    /// send), `kv` (a KV store call), `cache` (a cache call), or `status` (after a call
+    /// that returned a status other than OK).
+    #[arg(long = "break", value_name = "SPEC")]
+    pub breakpoints: Vec<edgeplay_host::step::Breakpoint>,
 }
 
 /// Parse one `--backend` value (Fastlike's form; see

@@ -14,6 +14,7 @@ use crate::fetch::ResponseStream;
 use edgeplay_host::collect::FinalResponse;
 use edgeplay_host::driver::{Capabilities, Driver, Step};
 use edgeplay_host::exec::StartError;
+use edgeplay_host::step::{PendingCall, Resume};
 use edgeplay_host::{
     Collected, DownstreamRequest, Engine, ExecOptions, Exit, Guest, Outcome, Output, Service,
     TraceEvent, Work, WorkId, WorkKind, WorkResult,
@@ -58,9 +59,38 @@ pub async fn drive(driver: Driver, on_output: impl FnMut(Output)) -> (Outcome, V
 /// Like [`drive`], but stops the guest ([`Driver::stop`]) when `stop` completes: it
 /// is checked between fuel slices and while the guest waits for outside work.
 pub async fn drive_until(
+    driver: Driver,
+    on_output: impl FnMut(Output),
+    stop: impl Future<Output = ()>,
+) -> (Outcome, Vec<TraceEvent>) {
+    drive_stepping(driver, on_output, stop, None).await
+}
+
+/// What a stepping run's user says when the guest pauses ([`Step::Paused`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepAnswer {
+    /// Go on ([`Driver::resume`]).
+    Resume(Resume),
+    /// Stop the guest now.
+    Stop,
+}
+
+/// The user's side of a stepping run: shows each paused call and hands back answers.
+pub struct StepUser {
+    /// Shows a paused call (and prompts).
+    pub show: Box<dyn FnMut(&PendingCall) + Send>,
+    /// The answers, one per pause; a closed channel runs to the end.
+    pub answers: tokio::sync::mpsc::UnboundedReceiver<StepAnswer>,
+}
+
+/// Like [`drive_until`]; when the guest pauses (a stepping execution,
+/// [`edgeplay_host::step`]) `user` is shown the paused call and asked how to go on.
+/// Without a user a pause runs on to the end.
+pub async fn drive_stepping(
     mut driver: Driver,
     mut on_output: impl FnMut(Output),
     stop: impl Future<Output = ()>,
+    mut user: Option<StepUser>,
 ) -> (Outcome, Vec<TraceEvent>) {
     let mut stop = pin!(stop);
     let mut tasks = Tasks::default();
@@ -77,6 +107,22 @@ pub async fn drive_until(
         }
         match step {
             Step::Done(outcome) => return finish(&mut driver, outcome, &mut on_output),
+            Step::Paused(call) => {
+                let Some(user) = user.as_mut() else {
+                    driver.resume(Resume::RunToEnd);
+                    continue;
+                };
+                (user.show)(&call);
+                let answer = tokio::select! {
+                    biased;
+                    _ = stop.as_mut() => StepAnswer::Stop,
+                    a = user.answers.recv() => a.unwrap_or(StepAnswer::Resume(Resume::RunToEnd)),
+                };
+                match answer {
+                    StepAnswer::Resume(how) => driver.resume(how),
+                    StepAnswer::Stop => return stopped(&mut driver, None, &mut on_output),
+                }
+            }
             Step::Continue => {
                 if let Err(message) = tasks.complete_finished(&mut driver) {
                     return stopped(&mut driver, Some(message), &mut on_output);
@@ -348,18 +394,32 @@ pub async fn run_request_with(
     service: impl Into<Service>,
     request: DownstreamRequest,
     opts: ExecOptions,
+    observe: impl FnMut(&Output),
+) -> RequestResult {
+    run_request_stepping(engine, guest, service, request, opts, observe, None).await
+}
+
+/// [`run_request_with`], with a user answering the pauses of a stepping execution
+/// ([`drive_stepping`]).
+pub async fn run_request_stepping(
+    engine: &Engine,
+    guest: Arc<Guest>,
+    service: impl Into<Service>,
+    request: DownstreamRequest,
+    opts: ExecOptions,
     mut observe: impl FnMut(&Output),
+    user: Option<StepUser>,
 ) -> RequestResult {
     let t0 = Instant::now();
     let mut collected = Collected::default();
     let (outcome, trace) = match start(engine, guest, service, request, viceroy_request_id(0), opts)
     {
         Ok(driver) => {
-            drive(driver, |o| {
+            let on_output = |o| {
                 observe(&o);
                 collected.absorb(vec![o]);
-            })
-            .await
+            };
+            drive_stepping(driver, on_output, std::future::pending(), user).await
         }
         Err(e) => (start_failure(&e), Vec::new()),
     };

@@ -58,7 +58,7 @@ fn run_once(engine: &Engine, wasm: &[u8], url: &str) -> Outcome {
         exec.take_outputs();
         match p {
             Poll::Done(o) => return o,
-            Poll::Yielded => {}
+            Poll::Yielded | Poll::Paused => {}
             Poll::Blocked => {
                 for w in exec.take_work() {
                     match w.kind {

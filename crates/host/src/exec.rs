@@ -30,7 +30,8 @@ use crate::engine::{Engine, Guest};
 use crate::http::{DownstreamRequest, Output};
 use crate::memory::GuestMem;
 use crate::service::Service;
-use crate::session::{Session, Work, WorkId, WorkResult};
+use crate::session::{AfterPause, Session, Stepper, Work, WorkId, WorkResult};
+use crate::step::{PendingCall, Resume, StepPolicy};
 use crate::trace::{EventKind, TraceEvent};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -54,6 +55,9 @@ pub struct ExecOptions {
     pub env: Vec<(String, String)>,
     /// The guest's argv; `None` gives the platform's `["compute-app"]`.
     pub args: Option<Vec<String>>,
+    /// Step-through: pause at hostcalls ([`crate::step`]); `None` never pauses.
+    #[serde(default)]
+    pub step: Option<StepPolicy>,
 }
 
 impl Default for ExecOptions {
@@ -66,6 +70,7 @@ impl Default for ExecOptions {
             trace: true,
             env: Vec::new(),
             args: None,
+            step: None,
         }
     }
 }
@@ -82,6 +87,9 @@ pub enum Poll {
     Blocked,
     /// The execution is over. Drain the outputs one last time.
     Done(Outcome),
+    /// Step-through: the guest is paused at a hostcall ([`Execution::paused`]) until
+    /// [`Execution::resume`]. Work may still be completed meanwhile.
+    Paused,
 }
 
 enum State {
@@ -89,7 +97,37 @@ enum State {
     Suspended(wasmi::ResumableCallHostTrap),
     OutOfFuel(wasmi::ResumableCallOutOfFuel),
     Finished(Outcome),
+    /// Paused at a hostcall (step-through); `released` once resumed.
+    Paused {
+        inv: wasmi::ResumableCallHostTrap,
+        call: Box<PendingCall>,
+        then: AfterPause,
+        released: bool,
+    },
     Poisoned,
+}
+
+/// How a hostcall left the guest, owned (read out of a host trap).
+enum HostFlow {
+    Suspend,
+    Pause,
+    Exit(i32),
+    Trap(String),
+}
+
+impl HostFlow {
+    fn of(e: &wasmi::Error) -> HostFlow {
+        match e.downcast_ref::<Flow>() {
+            Some(Flow::Suspend) => HostFlow::Suspend,
+            Some(Flow::Pause) => HostFlow::Pause,
+            Some(Flow::Exit(c)) => HostFlow::Exit(*c),
+            Some(Flow::Trap(m)) => HostFlow::Trap(m.clone()),
+            None => match e.i32_exit_status() {
+                Some(c) => HostFlow::Exit(c),
+                None => HostFlow::Trap(e.to_string()),
+            },
+        }
+    }
 }
 
 /// One downstream request running in a fresh instance.
@@ -180,6 +218,7 @@ impl Execution {
         if let Some(args) = &opts.args {
             session.args = args.clone();
         }
+        session.step = opts.step.clone().map(Stepper::new);
         let mut store = wasmi::Store::new(&engine.wasmi, session);
         store.limiter(|s| &mut s.limits);
         store
@@ -434,6 +473,10 @@ impl Execution {
                     self.state = State::Suspended(inv);
                     return Poll::Blocked;
                 }
+                Some(_) if self.parked() => {
+                    // Finished with a status to pause at: the guest sees it on resume.
+                    return self.pause(inv);
+                }
                 Some(value) => {
                     if !self.refill(0) {
                         return self.cpu_limit();
@@ -441,6 +484,34 @@ impl Execution {
                     inv.resume(&mut self.store, &[wasmi::Val::I32(value)], &mut [])
                 }
             },
+            State::Paused {
+                inv,
+                call,
+                then,
+                released: false,
+            } => {
+                self.state = State::Paused {
+                    inv,
+                    call,
+                    then,
+                    released: false,
+                };
+                return Poll::Paused;
+            }
+            State::Paused { inv, then, .. } => {
+                let value = match then {
+                    AfterPause::Value(v) => v,
+                    AfterPause::Replay(call) => match call(&mut self.store) {
+                        Ok(v) => v,
+                        Err(e) => return self.host_flow(inv, HostFlow::of(&e)),
+                    },
+                };
+                if !self.refill(0) {
+                    return self.cpu_limit();
+                }
+                let inputs: Vec<wasmi::Val> = value.map(wasmi::Val::I32).into_iter().collect();
+                inv.resume(&mut self.store, &inputs, &mut [])
+            }
         };
         match result {
             Ok(wasmi::ResumableCall::Finished) => self.finish_with(Exit::Returned),
@@ -449,37 +520,8 @@ impl Execution {
                 Poll::Yielded
             }
             Ok(wasmi::ResumableCall::HostTrap(inv)) => {
-                match inv.host_error().downcast_ref::<Flow>() {
-                    Some(Flow::Suspend) => {
-                        self.state = State::Suspended(inv);
-                        // A suspension that can finish at once only hands control to the driver.
-                        if self.blocked_is_ready() {
-                            Poll::Yielded
-                        } else {
-                            Poll::Blocked
-                        }
-                    }
-                    Some(Flow::Exit(code)) => {
-                        let code = *code;
-                        self.finish_with(Exit::Exit(code))
-                    }
-                    Some(Flow::Trap(m)) => {
-                        let m = m.clone();
-                        let backtrace = self.backtrace();
-                        self.finish_with(Exit::Trap {
-                            message: m,
-                            backtrace,
-                        })
-                    }
-                    None => {
-                        let m = inv.host_error().to_string();
-                        let backtrace = self.backtrace();
-                        self.finish_with(Exit::Trap {
-                            message: m,
-                            backtrace,
-                        })
-                    }
-                }
+                let flow = HostFlow::of(inv.host_error());
+                self.host_flow(inv, flow)
             }
             Err(e) => {
                 if let Some(code) = e.i32_exit_status() {
@@ -492,6 +534,99 @@ impl Execution {
                 let backtrace = self.backtrace();
                 self.finish_with(Exit::Trap { message, backtrace })
             }
+        }
+    }
+
+    /// The guest left a hostcall the way `flow` says, with `inv` to resume it.
+    fn host_flow(&mut self, inv: wasmi::ResumableCallHostTrap, flow: HostFlow) -> Poll {
+        match flow {
+            HostFlow::Suspend => {
+                self.state = State::Suspended(inv);
+                // A suspension that can finish at once only hands control to the driver.
+                if self.blocked_is_ready() {
+                    Poll::Yielded
+                } else {
+                    Poll::Blocked
+                }
+            }
+            HostFlow::Pause => self.pause(inv),
+            HostFlow::Exit(code) => self.finish_with(Exit::Exit(code)),
+            HostFlow::Trap(message) => {
+                let backtrace = self.backtrace();
+                self.finish_with(Exit::Trap { message, backtrace })
+            }
+        }
+    }
+
+    /// True when a hostcall parked a paused call in the session.
+    fn parked(&self) -> bool {
+        matches!(&self.store.data().step, Some(st) if st.parked.is_some())
+    }
+
+    /// Pause at the call the session has parked.
+    fn pause(&mut self, inv: wasmi::ResumableCallHostTrap) -> Poll {
+        let parked = self
+            .store
+            .data_mut()
+            .step
+            .as_mut()
+            .and_then(|st| st.parked.take());
+        let Some(p) = parked else {
+            return self.finish_with(Exit::Trap {
+                message: "internal error: paused without a paused call".into(),
+                backtrace: Vec::new(),
+            });
+        };
+        self.state = State::Paused {
+            inv,
+            call: Box::new(p.call),
+            then: p.then,
+            released: false,
+        };
+        Poll::Paused
+    }
+
+    /// The hostcall the guest is paused at (step-through), until it is resumed.
+    pub fn paused(&self) -> Option<&PendingCall> {
+        match &self.state {
+            State::Paused {
+                call,
+                released: false,
+                ..
+            } => Some(call),
+            _ => None,
+        }
+    }
+
+    /// Resume a paused guest ([`Execution::paused`]): the paused call runs (or the
+    /// guest gets its result) at the next [`Execution::run`], which then pauses
+    /// before the next call (`Step`), at the next breakpoint (`Continue`) or not
+    /// again (`RunToEnd`). Does nothing when not paused.
+    pub fn resume(&mut self, how: Resume) {
+        let State::Paused { released, .. } = &mut self.state else {
+            return;
+        };
+        *released = true;
+        let s = self.store.data_mut();
+        s.tracer.unpause(&s.platform);
+        match how {
+            Resume::Step | Resume::Continue => {
+                if let Some(st) = s.step.as_mut() {
+                    st.policy.every_call = how == Resume::Step;
+                }
+            }
+            Resume::RunToEnd => s.step = None,
+        }
+    }
+
+    /// Change where a stepping execution pauses (`None`: never again). Takes effect
+    /// from the next hostcall.
+    pub fn set_step_policy(&mut self, policy: Option<StepPolicy>) {
+        let s = self.store.data_mut();
+        match (policy, s.step.as_mut()) {
+            (Some(p), Some(st)) => st.policy = p,
+            (Some(p), None) => s.step = Some(Stepper::new(p)),
+            (None, _) => s.step = None,
         }
     }
 
@@ -538,6 +673,15 @@ impl Execution {
                     ev.bytes_written += mem.bytes_written;
                     ev.code = Some(value);
                     ev.status = Some(crate::abi::status_name(&ev.module, value).into());
+                    if let Some(st) = s.step.as_mut() {
+                        if st.policy.pause_after(Some(value)) {
+                            st.parked = Some(crate::session::Parked {
+                                call: crate::abi::step::after(&[], &ev),
+                                then: AfterPause::Value(Some(value)),
+                            });
+                            s.tracer.pause(&s.platform);
+                        }
+                    }
                     s.tracer.close_hostcall(&s.platform, ev);
                 }
                 Some(value)

@@ -52,6 +52,7 @@ pub(crate) mod serde_b64;
 pub mod service;
 pub mod snapshot;
 pub mod status;
+pub mod step;
 pub mod storage;
 pub mod trace;
 pub mod work;

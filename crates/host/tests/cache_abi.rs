@@ -514,7 +514,7 @@ impl Live {
             match step {
                 Step::Done(o) => self.done = Some(o),
                 Step::Wait => return,
-                Step::Continue => {}
+                Step::Continue | Step::Paused(_) => {}
             }
         }
         panic!("the execution never waited");

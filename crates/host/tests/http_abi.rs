@@ -752,7 +752,7 @@ fn a_streamed_response_arrives_chunk_by_chunk_and_ends_on_close() {
         match p {
             Poll::Done(o) => break o,
             Poll::Yielded => {}
-            Poll::Blocked => panic!("nothing here waits for outside work"),
+            Poll::Blocked | Poll::Paused => panic!("nothing here waits for outside work"),
         }
     };
     assert_eq!(outcome.exit, Exit::Returned);

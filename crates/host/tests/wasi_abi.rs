@@ -176,7 +176,7 @@ fn run_collecting_work(wat: &str) -> (Run, Vec<WorkKind>) {
         collected.absorb(exec.take_outputs());
         match p {
             Poll::Done(o) => break o,
-            Poll::Yielded => {}
+            Poll::Yielded | Poll::Paused => {}
             Poll::Blocked => {
                 let work = exec.take_work();
                 assert!(!work.is_empty(), "blocked with no work");

@@ -55,17 +55,18 @@ pub mod purge;
 pub mod secret_store;
 pub mod send;
 pub mod shielding;
+pub mod step;
 pub mod uap;
 pub mod wait;
 pub mod wasi;
 
 use crate::memory::{GuestMem, MemError};
-use crate::session::{Blocked, Session};
+use crate::session::{AfterPause, Blocked, Parked, Session};
 use crate::status::{errno, errno_name, fastly_status_name, Status};
 use crate::trace::{ArgValue, HandleKind, TraceEvent};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use wasmi::{Caller, Linker};
+use wasmi::{AsContextMut, Caller, Linker, StoreContextMut};
 
 /// How a hostcall leaves the normal path.
 #[derive(Debug)]
@@ -76,6 +77,9 @@ pub enum Flow {
     Exit(i32),
     /// Trap the guest with this message.
     Trap(String),
+    /// Step-through: the guest paused at a hostcall ([`Session::step`]); the
+    /// session holds the paused call.
+    Pause,
 }
 
 impl std::fmt::Display for Flow {
@@ -84,6 +88,7 @@ impl std::fmt::Display for Flow {
             Flow::Suspend => f.write_str("guest suspended for outside work"),
             Flow::Exit(c) => write!(f, "guest exited with code {c}"),
             Flow::Trap(m) => f.write_str(m),
+            Flow::Pause => f.write_str("guest paused at a hostcall (step-through)"),
         }
     }
 }
@@ -231,18 +236,83 @@ pub fn status_name(module: &str, code: i32) -> &'static str {
 
 /// Run one hostcall body: open its trace event, give it checked memory, map early
 /// returns to status codes, and turn suspend/exit/trap into a wasmi host error.
-pub fn dispatch<R: CallResult>(
+///
+/// A stepping execution ([`Session::step`]) may pause here, before the body runs
+/// (the call is kept to run when resumed: [`AfterPause::Replay`]) or after it
+/// returned a status other than OK; not stepping costs one `Option` check.
+pub fn dispatch<R, F>(
     caller: &mut Caller<'_, Session>,
+    module: &'static str,
+    name: &'static str,
+    raw_args: &[(&'static str, i64)],
+    body: F,
+) -> Result<R, wasmi::Error>
+where
+    R: CallResult + 'static,
+    F: FnOnce(&mut Cx<'_>) -> HostResult<R> + Send + 'static,
+{
+    if let Some(st) = &caller.data().step {
+        if st.policy.pause_before(module, name) {
+            return Err(pause_before(
+                caller.as_context_mut(),
+                module,
+                name,
+                raw_args,
+                body,
+            ));
+        }
+    }
+    run_call(caller.as_context_mut(), module, name, raw_args, body)
+}
+
+/// Pause before a call: decode it for the embedder and keep it to run on resume.
+fn pause_before<R, F>(
+    mut ctx: StoreContextMut<'_, Session>,
+    module: &'static str,
+    name: &'static str,
+    raw_args: &[(&'static str, i64)],
+    body: F,
+) -> wasmi::Error
+where
+    R: CallResult + 'static,
+    F: FnOnce(&mut Cx<'_>) -> HostResult<R> + Send + 'static,
+{
+    let memory = ctx.data().memory;
+    let (data, s): (&mut [u8], &mut Session) = match memory {
+        Some(m) => m.data_and_store_mut(ctx.as_context_mut()),
+        None => (&mut [], ctx.data_mut()),
+    };
+    let call = step::decode(&mut GuestMem::new(data), s, module, name, raw_args);
+    let raw: Vec<(&'static str, i64)> = raw_args.to_vec();
+    let then = AfterPause::Replay(Box::new(move |store: &mut wasmi::Store<Session>| {
+        run_call(store.as_context_mut(), module, name, &raw, body).map(|r| r.code())
+    }));
+    park(s, call, then)
+}
+
+/// Park a paused call in the session and stop the trace's clock; the error is what the
+/// hostcall returns to wasmi.
+fn park(s: &mut Session, call: crate::step::PendingCall, then: AfterPause) -> wasmi::Error {
+    s.tracer.pause(&s.platform);
+    if let Some(st) = s.step.as_mut() {
+        st.parked = Some(Parked { call, then });
+    }
+    wasmi::Error::host(Flow::Pause)
+}
+
+/// Run one hostcall body (see [`dispatch`]) on a store or a caller.
+fn run_call<R: CallResult>(
+    mut ctx: StoreContextMut<'_, Session>,
     module: &'static str,
     name: &'static str,
     raw_args: &[(&'static str, i64)],
     body: impl FnOnce(&mut Cx<'_>) -> HostResult<R>,
 ) -> Result<R, wasmi::Error> {
-    let fuel_left = caller.get_fuel().unwrap_or(0);
-    let memory = caller.data().memory;
+    let fuel_left = ctx.get_fuel().unwrap_or(0);
+    let memory = ctx.data().memory;
     let (data, s): (&mut [u8], &mut Session) = match memory {
-        Some(m) => m.data_and_store_mut(&mut *caller),
-        None => (&mut [], caller.data_mut()),
+        Some(m) => m.data_and_store_mut(ctx.as_context_mut()),
+        None => (&mut [], ctx.data_mut()),
     };
     let consumed = s.fuel_consumed(fuel_left);
     let mut ev = s.tracer.open_hostcall(&s.platform, module, name, consumed);
@@ -278,6 +348,14 @@ pub fn dispatch<R: CallResult>(
             if let Some(code) = r.code() {
                 ev.code = Some(code);
                 ev.status = Some(Cow::Borrowed(status_name(module, code)));
+                // Only a status other than OK looks at step-through.
+                let pause =
+                    code != 0 && matches!(&s.step, Some(st) if st.policy.pause_after(Some(code)));
+                if pause {
+                    let call = step::after(raw_args, &ev);
+                    s.tracer.close_hostcall(&s.platform, ev);
+                    return Err(park(s, call, AfterPause::Value(Some(code))));
+                }
             }
             s.tracer.close_hostcall(&s.platform, ev);
             Ok(r)
@@ -342,7 +420,7 @@ macro_rules! hostcall_one {
                 &mut caller, $m, $n,
                 &[$((stringify!($a), $a as i64)),*],
                 #[allow(unused_variables, unused_mut)]
-                |$cx: &mut $crate::abi::Cx<'_>| -> $crate::abi::HostResult<$r> { $body },
+                move |$cx: &mut $crate::abi::Cx<'_>| -> $crate::abi::HostResult<$r> { $body },
             )
         })?;
     };
@@ -410,7 +488,7 @@ pub fn link_unsupported(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
                         _ => ("arg", 0),
                     })
                     .collect();
-                let r = dispatch(&mut caller, module, name, &raw, |cx| {
+                let r = dispatch(&mut caller, module, name, &raw, move |cx| {
                     cx.ev.unsupported = true;
                     cx.note("not emulated by edgeplay yet");
                     Ok(code)

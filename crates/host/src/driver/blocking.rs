@@ -11,6 +11,7 @@
 use super::{Capabilities, Driver, Step};
 use crate::http::Output;
 use crate::outcome::Outcome;
+use crate::step::{PendingCall, Resume};
 use crate::trace::TraceEvent;
 use crate::work::{FetchError, FetchErrorKind, FetchRequest, Work, WorkKind, WorkResult};
 use std::collections::{HashMap, HashSet};
@@ -54,9 +55,21 @@ pub fn run(driver: Driver, origin: impl FnMut(&FetchRequest) -> WorkResult) -> R
 /// the list, in the order the work was started. An index past the end finishes
 /// nothing when the guest can go on, and the last piece when it waits.
 pub fn run_picking(
+    driver: Driver,
+    origin: impl FnMut(&FetchRequest) -> WorkResult,
+    pick: impl FnMut(&[Work]) -> usize,
+) -> Ran {
+    run_stepping(driver, origin, pick, |_, _| Resume::RunToEnd)
+}
+
+/// Like [`run_picking`], for a stepping execution ([`crate::step`]): whenever the
+/// guest pauses, `on_pause` sees the paused call and the trace so far and says how to
+/// go on.
+pub fn run_stepping(
     mut driver: Driver,
     mut origin: impl FnMut(&FetchRequest) -> WorkResult,
     mut pick: impl FnMut(&[Work]) -> usize,
+    mut on_pause: impl FnMut(&PendingCall, &[TraceEvent]) -> Resume,
 ) -> Ran {
     let mut outputs = Vec::new();
     let mut trace = Vec::new();
@@ -104,6 +117,11 @@ pub fn run_picking(
         }
         let waiting = match step {
             Step::Done(o) => break o,
+            Step::Paused(call) => {
+                let how = on_pause(&call, &trace);
+                driver.resume(how);
+                continue;
+            }
             Step::Wait => true,
             Step::Continue => false,
         };

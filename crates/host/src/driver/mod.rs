@@ -46,6 +46,7 @@ use crate::exec::{ExecOptions, Execution, StartError};
 use crate::http::{DownstreamRequest, Output};
 use crate::outcome::{Exit, Outcome};
 use crate::service::Service;
+use crate::step::{PendingCall, Resume, StepPolicy};
 use crate::trace::TraceEvent;
 use crate::work::{FetchError, FetchErrorKind, FetchRequest, Work, WorkId, WorkKind, WorkResult};
 use std::collections::{HashMap, HashSet};
@@ -81,6 +82,10 @@ pub enum Step {
     Wait,
     /// The execution is over; drain the outputs and the trace one last time.
     Done(Outcome),
+    /// Step-through ([`crate::step`]): the guest is paused at this hostcall. Drain
+    /// the trace, show the call, and [`Driver::resume`] (or [`Driver::stop`]) when the
+    /// user says; finished work can still be handed in meanwhile.
+    Paused(Box<PendingCall>),
 }
 
 /// The note on the trace event of an upload a driver buffered.
@@ -227,6 +232,10 @@ impl Driver {
                 Step::Done(o)
             }
             crate::exec::Poll::Yielded => Step::Continue,
+            crate::exec::Poll::Paused => match self.exec.as_ref().and_then(Execution::paused) {
+                Some(call) => Step::Paused(Box::new(call.clone())),
+                None => Step::Continue,
+            },
             crate::exec::Poll::Blocked => {
                 if self.handed_in {
                     // What the guest waits for may be here already.
@@ -293,6 +302,25 @@ impl Driver {
         self.handed_in = true;
         if let Some(exec) = self.exec.as_mut() {
             exec.complete(id, result);
+        }
+    }
+
+    /// The hostcall the guest is paused at (step-through), if it is.
+    pub fn paused(&self) -> Option<&PendingCall> {
+        self.exec.as_ref().and_then(Execution::paused)
+    }
+
+    /// Resume a paused guest ([`Execution::resume`]); the next [`Driver::step`] runs on.
+    pub fn resume(&mut self, how: Resume) {
+        if let Some(exec) = self.exec.as_mut() {
+            exec.resume(how);
+        }
+    }
+
+    /// Change where the guest pauses ([`Execution::set_step_policy`]).
+    pub fn set_step_policy(&mut self, policy: Option<StepPolicy>) {
+        if let Some(exec) = self.exec.as_mut() {
+            exec.set_step_policy(policy);
         }
     }
 

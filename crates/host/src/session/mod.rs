@@ -20,6 +20,7 @@ mod handles;
 mod pending;
 mod pipes;
 mod queue;
+mod step;
 mod tracer;
 
 pub use body::{Body, BodySink, Incoming};
@@ -36,6 +37,7 @@ pub use pending::{
 };
 pub use pipes::{Pipe, PipeTo};
 pub use queue::WorkQueue;
+pub use step::{AfterPause, Parked, Replay, Stepper};
 pub use tracer::Tracer;
 
 pub use crate::cache::collapse::Claims;
@@ -165,6 +167,9 @@ pub struct Session {
     pub claims: Claims,
     /// The service's core cache inserts being written ([`Service::streams`]).
     pub streams: crate::cache::stream::Streams,
+    /// Step-through: where to pause and the call paused in (`None`: not stepping,
+    /// the one check a hostcall makes).
+    pub step: Option<Stepper>,
 }
 
 impl Session {
@@ -207,6 +212,7 @@ impl Session {
             cache: CacheHandles::default(),
             claims,
             streams: service.streams,
+            step: None,
         }
     }
 

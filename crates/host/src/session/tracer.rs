@@ -14,6 +14,10 @@ pub struct Tracer {
     next_seq: u64,
     started_ns: u64,
     fuel_at_last_event: u64,
+    /// Time spent paused (step-through), left out of every event's time.
+    paused_ns: u64,
+    /// When the current pause began.
+    paused_at: Option<u64>,
 }
 
 impl Tracer {
@@ -25,6 +29,8 @@ impl Tracer {
             next_seq: 0,
             started_ns: platform.clock.monotonic_ns(),
             fuel_at_last_event: 0,
+            paused_ns: 0,
+            paused_at: None,
         }
     }
 
@@ -33,10 +39,33 @@ impl Tracer {
         self.hostcalls = on;
     }
 
-    /// Microseconds since the execution started.
+    /// Microseconds since the execution started, time paused excluded.
     pub fn elapsed_us(&self, platform: &Platform) -> f64 {
-        let now = platform.clock.monotonic_ns();
-        now.saturating_sub(self.started_ns) as f64 / 1000.0
+        let now = self
+            .paused_at
+            .unwrap_or_else(|| platform.clock.monotonic_ns());
+        now.saturating_sub(self.started_ns)
+            .saturating_sub(self.paused_ns) as f64
+            / 1000.0
+    }
+
+    /// The guest paused (step-through): the trace's clock stops until [`Tracer::unpause`].
+    pub fn pause(&mut self, platform: &Platform) {
+        if self.paused_at.is_none() {
+            self.paused_at = Some(platform.clock.monotonic_ns());
+        }
+    }
+
+    /// The guest goes on: the time paused is left out of every later event's time.
+    pub fn unpause(&mut self, platform: &Platform) {
+        if let Some(at) = self.paused_at.take() {
+            self.paused_ns += platform.clock.monotonic_ns().saturating_sub(at);
+        }
+    }
+
+    /// Nanoseconds spent paused so far.
+    pub fn paused_ns(&self) -> u64 {
+        self.paused_ns
     }
 
     /// Open the event of a hostcall: numbered, timed, with the fuel used since the

@@ -1,0 +1,128 @@
+//! The hostcall cards: every import the host links has exactly one card, every card
+//! names a real import, and its statuses are names the trace can show.
+
+use edgeplay_host::abi::catalog::IMPORTS;
+use edgeplay_host::cards;
+use edgeplay_host::status::{errno_name, fastly_status_name};
+use std::collections::BTreeSet;
+
+/// The status names a module's calls can return, as the trace spells them.
+fn status_names(module: &str) -> BTreeSet<&'static str> {
+    if module == "wasi_snapshot_preview1" {
+        (0..=76).map(errno_name).filter(|n| *n != "errno").collect()
+    } else {
+        (0..=14).map(fastly_status_name).collect()
+    }
+}
+
+#[test]
+fn the_card_files_parse_and_every_alias_resolves() {
+    assert_eq!(cards::all().errors, Vec::<String>::new());
+}
+
+#[test]
+fn every_import_has_a_card() {
+    let missing: Vec<String> = IMPORTS
+        .iter()
+        .filter(|i| cards::card(i.module, i.name).is_none())
+        .map(|i| format!("{}::{}", i.module, i.name))
+        .collect();
+    assert!(missing.is_empty(), "imports without a card: {missing:?}");
+}
+
+#[test]
+fn every_card_names_a_real_import() {
+    let known: BTreeSet<(&str, &str)> = IMPORTS.iter().map(|i| (i.module, i.name)).collect();
+    let stray: Vec<String> = cards::all()
+        .cards
+        .values()
+        .filter(|c| !known.contains(&(c.module.as_str(), c.name.as_str())))
+        .map(|c| c.id())
+        .collect();
+    assert!(stray.is_empty(), "cards for imports that do not exist: {stray:?}");
+}
+
+#[test]
+fn every_status_on_a_card_is_a_real_status_name() {
+    let mut bad = Vec::new();
+    for c in cards::all().cards.values() {
+        let names = status_names(&c.module);
+        let mut seen = BTreeSet::new();
+        for (s, when) in &c.statuses {
+            if !names.contains(s.as_str()) {
+                bad.push(format!("{}: `{s}` is not a status name", c.id()));
+            }
+            if !seen.insert(s) {
+                bad.push(format!("{}: `{s}` listed twice", c.id()));
+            }
+            if when.trim().is_empty() {
+                bad.push(format!("{}: `{s}` says nothing about when", c.id()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[test]
+fn every_card_is_complete_and_matches_its_signature() {
+    let mut bad = Vec::new();
+    for i in IMPORTS {
+        let Some(c) = cards::card(i.module, i.name) else {
+            continue;
+        };
+        if c.summary.trim().is_empty() {
+            bad.push(format!("{}: no summary", c.id()));
+        }
+        if c.args.len() != i.params.len() {
+            bad.push(format!(
+                "{}: {} args on the card, {} wasm params",
+                c.id(),
+                c.args.len(),
+                i.params.len()
+            ));
+        }
+        let ok = if i.module == "wasi_snapshot_preview1" { "success" } else { "ok" };
+        if i.results.is_empty() {
+            if !c.statuses.is_empty() {
+                bad.push(format!("{}: returns nothing, yet lists statuses", c.id()));
+            }
+        } else if c.status(ok).is_none() {
+            bad.push(format!("{}: no `{ok}` status", c.id()));
+        }
+        if c.rust.is_empty() && c.js.is_empty() && c.alias_of.is_none() && !c.host.as_deref().unwrap_or("").contains("SDK") {
+            bad.push(format!("{}: names no SDK call and says why not", c.id()));
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[test]
+fn a_stub_card_says_edgeplay_answers_unsupported() {
+    let engine = wasmi::Engine::default();
+    let reg = edgeplay_host::abi::build_registry(&engine).expect("registry");
+    let mut bad = Vec::new();
+    for i in IMPORTS {
+        if reg.implemented.contains(&(i.module, i.name)) {
+            continue;
+        }
+        let c = cards::card(i.module, i.name).expect("card");
+        let code = if i.module == "wasi_snapshot_preview1" { "nosys" } else { "unsupported" };
+        if c.status(code).is_none() || c.host.is_none() {
+            bad.push(c.id());
+        }
+    }
+    assert!(bad.is_empty(), "stubs whose card does not say edgeplay answers unsupported: {bad:?}");
+}
+
+#[test]
+fn a_card_reads_as_text_with_the_current_status_marked() {
+    let c = cards::lookup("fastly_http_req::uri_get").expect("card");
+    let text = c.to_text(Some("buflen"));
+    assert!(text.starts_with("fastly_http_req::uri_get\n"), "{text}");
+    assert!(text.contains(&c.summary));
+    assert!(text.lines().any(|l| l.starts_with("> buflen")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("  ok")), "{text}");
+    let legacy = cards::lookup("env.xqd_req_uri_get").expect("alias card");
+    assert_eq!(legacy.summary, c.summary);
+    assert_eq!(legacy.alias_of.as_deref(), Some("fastly_http_req::uri_get"));
+}

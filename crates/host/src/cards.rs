@@ -26,59 +26,42 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+/// `(module, TOML text)` for each named card file of `crates/host/cards/`.
+macro_rules! card_files {
+    ($($module:literal),* $(,)?) => {
+        &[$(($module, include_str!(concat!("../cards/", $module, ".toml")))),*]
+    };
+}
+
 /// The card files, `(import module, TOML text)`, one per import module.
-pub const SOURCES: &[(&str, &str)] = &[
-    ("env", include_str!("../cards/env.toml")),
-    ("fastly", include_str!("../cards/fastly.toml")),
-    ("fastly_abi", include_str!("../cards/fastly_abi.toml")),
-    ("fastly_acl", include_str!("../cards/fastly_acl.toml")),
-    ("fastly_async_io", include_str!("../cards/fastly_async_io.toml")),
-    ("fastly_backend", include_str!("../cards/fastly_backend.toml")),
-    ("fastly_cache", include_str!("../cards/fastly_cache.toml")),
-    (
-        "fastly_compute_runtime",
-        include_str!("../cards/fastly_compute_runtime.toml"),
-    ),
-    (
-        "fastly_config_store",
-        include_str!("../cards/fastly_config_store.toml"),
-    ),
-    (
-        "fastly_device_detection",
-        include_str!("../cards/fastly_device_detection.toml"),
-    ),
-    ("fastly_dictionary", include_str!("../cards/fastly_dictionary.toml")),
-    ("fastly_erl", include_str!("../cards/fastly_erl.toml")),
-    ("fastly_geo", include_str!("../cards/fastly_geo.toml")),
-    ("fastly_http_body", include_str!("../cards/fastly_http_body.toml")),
-    ("fastly_http_cache", include_str!("../cards/fastly_http_cache.toml")),
-    (
-        "fastly_http_downstream",
-        include_str!("../cards/fastly_http_downstream.toml"),
-    ),
-    ("fastly_http_req", include_str!("../cards/fastly_http_req.toml")),
-    ("fastly_http_resp", include_str!("../cards/fastly_http_resp.toml")),
-    (
-        "fastly_image_optimizer",
-        include_str!("../cards/fastly_image_optimizer.toml"),
-    ),
-    ("fastly_kv_store", include_str!("../cards/fastly_kv_store.toml")),
-    ("fastly_log", include_str!("../cards/fastly_log.toml")),
-    (
-        "fastly_object_store",
-        include_str!("../cards/fastly_object_store.toml"),
-    ),
-    ("fastly_purge", include_str!("../cards/fastly_purge.toml")),
-    (
-        "fastly_secret_store",
-        include_str!("../cards/fastly_secret_store.toml"),
-    ),
-    ("fastly_shielding", include_str!("../cards/fastly_shielding.toml")),
-    ("fastly_uap", include_str!("../cards/fastly_uap.toml")),
-    (
-        "wasi_snapshot_preview1",
-        include_str!("../cards/wasi_snapshot_preview1.toml"),
-    ),
+pub const SOURCES: &[(&str, &str)] = card_files![
+    "env",
+    "fastly",
+    "fastly_abi",
+    "fastly_acl",
+    "fastly_async_io",
+    "fastly_backend",
+    "fastly_cache",
+    "fastly_compute_runtime",
+    "fastly_config_store",
+    "fastly_device_detection",
+    "fastly_dictionary",
+    "fastly_erl",
+    "fastly_geo",
+    "fastly_http_body",
+    "fastly_http_cache",
+    "fastly_http_downstream",
+    "fastly_http_req",
+    "fastly_http_resp",
+    "fastly_image_optimizer",
+    "fastly_kv_store",
+    "fastly_log",
+    "fastly_object_store",
+    "fastly_purge",
+    "fastly_secret_store",
+    "fastly_shielding",
+    "fastly_uap",
+    "wasi_snapshot_preview1",
 ];
 
 /// One import's card.
@@ -144,9 +127,18 @@ impl Card {
         section(&mut out, "Results", &self.results);
         if !self.statuses.is_empty() {
             out.push_str("\nStatuses:\n");
-            let w = self.statuses.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+            let w = self
+                .statuses
+                .iter()
+                .map(|(n, _)| n.len())
+                .max()
+                .unwrap_or(0);
             for (n, m) in &self.statuses {
-                let mark = if Some(n.as_str()) == current { '>' } else { ' ' };
+                let mark = if Some(n.as_str()) == current {
+                    '>'
+                } else {
+                    ' '
+                };
                 out.push_str(&format!("{mark} {n:<w$}  {m}\n"));
             }
         }

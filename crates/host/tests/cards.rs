@@ -39,7 +39,10 @@ fn every_card_names_a_real_import() {
         .filter(|c| !known.contains(&(c.module.as_str(), c.name.as_str())))
         .map(|c| c.id())
         .collect();
-    assert!(stray.is_empty(), "cards for imports that do not exist: {stray:?}");
+    assert!(
+        stray.is_empty(),
+        "cards for imports that do not exist: {stray:?}"
+    );
 }
 
 #[test]
@@ -81,7 +84,11 @@ fn every_card_is_complete_and_matches_its_signature() {
                 i.params.len()
             ));
         }
-        let ok = if i.module == "wasi_snapshot_preview1" { "success" } else { "ok" };
+        let ok = if i.module == "wasi_snapshot_preview1" {
+            "success"
+        } else {
+            "ok"
+        };
         if i.results.is_empty() {
             if !c.statuses.is_empty() {
                 bad.push(format!("{}: returns nothing, yet lists statuses", c.id()));
@@ -89,7 +96,11 @@ fn every_card_is_complete_and_matches_its_signature() {
         } else if c.status(ok).is_none() {
             bad.push(format!("{}: no `{ok}` status", c.id()));
         }
-        if c.rust.is_empty() && c.js.is_empty() && c.alias_of.is_none() && !c.host.as_deref().unwrap_or("").contains("SDK") {
+        if c.rust.is_empty()
+            && c.js.is_empty()
+            && c.alias_of.is_none()
+            && !c.host.as_deref().unwrap_or("").contains("SDK")
+        {
             bad.push(format!("{}: names no SDK call and says why not", c.id()));
         }
     }
@@ -106,12 +117,19 @@ fn a_stub_card_says_edgeplay_answers_unsupported() {
             continue;
         }
         let c = cards::card(i.module, i.name).expect("card");
-        let code = if i.module == "wasi_snapshot_preview1" { "nosys" } else { "unsupported" };
+        let code = if i.module == "wasi_snapshot_preview1" {
+            "nosys"
+        } else {
+            "unsupported"
+        };
         if c.status(code).is_none() || c.host.is_none() {
             bad.push(c.id());
         }
     }
-    assert!(bad.is_empty(), "stubs whose card does not say edgeplay answers unsupported: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "stubs whose card does not say edgeplay answers unsupported: {bad:?}"
+    );
 }
 
 #[test]
@@ -125,4 +143,21 @@ fn a_card_reads_as_text_with_the_current_status_marked() {
     let legacy = cards::lookup("env.xqd_req_uri_get").expect("alias card");
     assert_eq!(legacy.summary, c.summary);
     assert_eq!(legacy.alias_of.as_deref(), Some("fastly_http_req::uri_get"));
+}
+
+#[test]
+fn every_card_file_is_compiled_in() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cards");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("crates/host/cards")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    files.sort();
+    let compiled: Vec<String> = cards::SOURCES
+        .iter()
+        .map(|(m, _)| format!("{m}.toml"))
+        .collect();
+    assert_eq!(files, compiled);
 }

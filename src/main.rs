@@ -73,6 +73,7 @@ mod app {
                     </section>
                 </main>
                 <DropOverlay/>
+                <crate::ui::card::CardDialog/>
             </div>
         }
     }

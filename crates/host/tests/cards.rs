@@ -133,6 +133,20 @@ fn a_stub_card_says_edgeplay_answers_unsupported() {
 }
 
 #[test]
+fn an_emulated_imports_card_does_not_call_it_a_stub() {
+    let engine = wasmi::Engine::default();
+    let reg = edgeplay_host::abi::build_registry(&engine).expect("registry");
+    let wrong: Vec<String> = IMPORTS
+        .iter()
+        .filter(|i| reg.implemented.contains(&(i.module, i.name)))
+        .filter_map(|i| cards::card(i.module, i.name))
+        .filter(|c| c.host.as_deref().is_some_and(|h| h.contains("always returns unsupported")))
+        .map(|c| c.id())
+        .collect();
+    assert!(wrong.is_empty(), "emulated, yet the card says stub: {wrong:?}");
+}
+
+#[test]
 fn a_card_reads_as_text_with_the_current_status_marked() {
     let c = cards::lookup("fastly_http_req::uri_get").expect("card");
     let text = c.to_text(Some("buflen"));

@@ -108,6 +108,27 @@ fn every_card_is_complete_and_matches_its_signature() {
 }
 
 #[test]
+fn a_card_names_js_calls_exactly_when_the_js_runtime_imports_the_call() {
+    let mut bad = Vec::new();
+    for i in IMPORTS
+        .iter()
+        .filter(|i| i.module != "env" && i.module != "fastly")
+    {
+        let Some(c) = cards::card(i.module, i.name) else {
+            continue;
+        };
+        let imported = i.js_sdk_imports == "yes";
+        if imported == c.js.is_empty() {
+            bad.push(format!("{} (js_sdk_imports {})", c.id(), i.js_sdk_imports));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "JS calls listed for an import the JS runtime lacks, or missing: {bad:#?}"
+    );
+}
+
+#[test]
 fn a_stub_card_says_edgeplay_answers_unsupported() {
     let engine = wasmi::Engine::default();
     let reg = edgeplay_host::abi::build_registry(&engine).expect("registry");
@@ -140,10 +161,17 @@ fn an_emulated_imports_card_does_not_call_it_a_stub() {
         .iter()
         .filter(|i| reg.implemented.contains(&(i.module, i.name)))
         .filter_map(|i| cards::card(i.module, i.name))
-        .filter(|c| c.host.as_deref().is_some_and(|h| h.contains("always returns unsupported")))
+        .filter(|c| {
+            c.host
+                .as_deref()
+                .is_some_and(|h| h.contains("always returns unsupported"))
+        })
         .map(|c| c.id())
         .collect();
-    assert!(wrong.is_empty(), "emulated, yet the card says stub: {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "emulated, yet the card says stub: {wrong:?}"
+    );
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! The hostcall cards: every import the host links has exactly one card, every card
 //! names a real import, and its statuses are names the trace can show.
 
+mod common;
+
 use edgeplay_host::abi::catalog::IMPORTS;
 use edgeplay_host::cards;
 use edgeplay_host::status::{errno_name, fastly_status_name};
+use edgeplay_host::trace::EventKind;
 use std::collections::BTreeSet;
 
 /// The status names a module's calls can return, as the trace spells them.
@@ -202,4 +205,58 @@ fn every_card_file_is_compiled_in() {
         .map(|(m, _)| format!("{m}.toml"))
         .collect();
     assert_eq!(files, compiled);
+}
+
+#[test]
+fn every_status_the_sdk_guests_get_is_on_its_card() {
+    let guests = [
+        "hello",
+        "headers",
+        "echo",
+        "status",
+        "downstream",
+        "backend_info",
+        "send_error",
+        "kv",
+        "cache",
+        "http_cache",
+        "readthrough",
+        "acl",
+        "erl",
+        "geo",
+        "env",
+        "dynamic",
+        "shielding",
+        "ngwaf",
+        "logging",
+        "config",
+        "err",
+        "panic",
+        "stream",
+        "no_response",
+    ];
+    let paths = ["/", "/a?x=1", "/missing", "/status/404", "/kv/k"];
+    let mut missing = std::collections::BTreeSet::new();
+    let mut seen = 0;
+    for g in guests {
+        for p in paths {
+            let run = common::run_sdk(g, common::get(p));
+            for e in run.trace.iter().filter(|e| e.kind == EventKind::Hostcall) {
+                let Some(st) = e.status.as_deref() else {
+                    continue;
+                };
+                seen += 1;
+                let listed =
+                    cards::card(&e.module, &e.name).is_some_and(|c| c.status(st).is_some());
+                if !listed {
+                    missing.insert(format!("{} answered {st} ({g} {p})", e.qualified_name()));
+                }
+            }
+        }
+    }
+    assert!(seen > 1000, "only {seen} hostcalls ran");
+    assert!(
+        missing.is_empty(),
+        "statuses the host answers that the card does not list: {missing:#?}"
+    );
 }

@@ -168,14 +168,15 @@ pub fn HostcallCard(module: String, name: String, status: Option<String>) -> imp
 #[component]
 pub fn CardDialog() -> impl IntoView {
     let sig = open_card();
-    let on_key = move |ev: web_sys::KeyboardEvent| {
+    let escape = window_event_listener(leptos::ev::keydown, |ev| {
         if ev.key() == "Escape" {
             close();
         }
-    };
+    });
+    on_cleanup(move || escape.remove());
     view! {
         {move || sig.get().map(|o| view! {
-            <div class="card-overlay" on:click=move |_| close() on:keydown=on_key tabindex="-1">
+            <div class="card-overlay" on:click=move |_| close()>
                 <div class="card-dialog" role="dialog" aria-label="hostcall card" on:click=|ev| ev.stop_propagation()>
                     <button class="small link card-close" data-testid="card-close" title="Close" on:click=move |_| close()>"×"</button>
                     <HostcallCard module=o.module name=o.name status=o.status/>

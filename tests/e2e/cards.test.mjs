@@ -70,6 +70,11 @@ test("a card opens from a trace row with the row's status highlighted, and close
   assert.deepEqual(second.current, [other.st], `${other.hostcall} answered ${other.st}`);
   await page.click(".card-overlay", { position: { x: 5, y: 5 } });
   await byId(page, "hostcall-card").waitFor({ state: "detached" });
+  // Escape closes it too.
+  await page.click(`[data-testid="trace"] tr[data-seq="${other.seq}"] [data-testid="explain"]`);
+  await byId(page, "hostcall-card").waitFor({ state: "visible" });
+  await page.keyboard.press("Escape");
+  await byId(page, "hostcall-card").waitFor({ state: "detached" });
   assert.deepEqual(page.consoleErrors, [], "console errors");
   await page.context().close();
 });

@@ -75,6 +75,7 @@ mod app {
                     </section>
                 </main>
                 <DropOverlay/>
+                <crate::ui::card::CardDialog/>
             </div>
         }
     }

@@ -124,7 +124,8 @@ fn ImportGroupView(group: ImportGroup) -> impl IntoView {
                             "unsupported" => "links, answers UNSUPPORTED (not emulated yet)",
                             _ => "not part of the ABI the host knows: traps if called",
                         };
-                        view! { <span class=format!("chip {support}") title=title>{name}</span> }
+                        let explain = super::card::opener(group.module.clone(), name.clone());
+                        view! { <span class=format!("chip {support}") title=title on:click=explain>{name}</span> }
                     })
                     .collect_view()}
             </div>

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod cache_actions;
+pub mod card;
 pub mod code_editor;
 pub mod controller;
 pub mod embed;

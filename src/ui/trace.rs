@@ -3,6 +3,7 @@
 //! step), filterable by group; a click opens the details, and the details step
 //! through the calls one by one (for walking a room through them).
 
+use super::card::ExplainButton;
 use super::controller;
 use super::state::AppState;
 use super::waterfall::BackendWaterfall;
@@ -137,7 +138,7 @@ fn TraceRow(event: TraceEvent) -> impl IntoView {
             <td class="num">{event.seq}</td>
             <td class="num">{format::millis(event.start_us / 1000.0)}</td>
             <td class="module" title=event.module.to_string()>{event.module.to_string()}</td>
-            <td class="name" title=event.name.to_string()>{event.name.to_string()}</td>
+            <td class="name" title=event.name.to_string()><ExplainButton module=event.module.to_string() name=event.name.to_string() status=event.status.as_deref().map(str::to_string)/>{event.name.to_string()}</td>
             <td class="args" title=args_title>{args}</td>
             <td class="st">{event.status.as_deref().unwrap_or("").to_string()}{event.unsupported.then_some(" (unsupported)")}</td>
             <td class="num">{format::millis(event.dur_us / 1000.0)}</td>

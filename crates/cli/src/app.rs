@@ -35,6 +35,7 @@ pub async fn main(cmd: Commands) -> ExitCode {
         Commands::Test(a) => crate::fiddle::test_cmd(a).await,
         Commands::Build(a) => build_cmd(a),
         Commands::Diff(a) => diff_cmd(a),
+        Commands::Explain(a) => explain_cmd(a),
     }
 }
 
@@ -727,6 +728,58 @@ pub fn coverage_cmd(args: CoverageArgs) -> ExitCode {
     let engine = Engine::new(native_platform());
     print!("{}", coverage_table(&engine.coverage(), args.markdown));
     ExitCode::SUCCESS
+}
+
+/// The cards an `edgeplay explain` argument names: `module::name` or `module.name`
+/// exactly, else every card whose import name is the argument.
+pub fn find_cards(import: &str) -> Vec<&'static edgeplay_host::cards::Card> {
+    if let Some(c) = edgeplay_host::cards::lookup(import) {
+        return vec![c];
+    }
+    edgeplay_host::cards::all()
+        .cards
+        .values()
+        .filter(|c| c.name == import)
+        .collect()
+}
+
+/// `edgeplay explain`: print one import's card; exits 2 when the argument names no
+/// import, or several (it lists them).
+pub fn explain_cmd(args: crate::cli::ExplainArgs) -> ExitCode {
+    match find_cards(&args.import).as_slice() {
+        [card] => {
+            if args.json {
+                match serde_json::to_string_pretty(card) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => {
+                        eprintln!("edgeplay: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                print!("{}", card.to_text(args.status.as_deref()));
+            }
+            if let Some(st) = args.status.as_deref().filter(|s| card.status(s).is_none()) {
+                eprintln!("edgeplay: {} does not list status {st:?}", card.id());
+            }
+            ExitCode::SUCCESS
+        }
+        [] => {
+            eprintln!(
+                "edgeplay: no import {:?}; name one as module::name (edgeplay coverage lists the groups)",
+                args.import
+            );
+            ExitCode::from(2)
+        }
+        many => {
+            eprintln!(
+                "edgeplay: {:?} is an import of several modules: {}",
+                args.import,
+                many.iter().map(|c| c.id()).collect::<Vec<_>>().join(", ")
+            );
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -59,6 +59,28 @@ pub enum Commands {
     /// Compare two runs (`edgeplay request --json` outputs): status, headers, body,
     /// logs, and the hostcall traces aligned call by call; exits 1 when they differ.
     Diff(DiffArgs),
+
+    /// Explain a hostcall: print the card of an import (what it does, its arguments,
+    /// results and statuses, the SDK calls that reach it, its limits).
+    #[command(visible_alias = "card")]
+    Explain(ExplainArgs),
+}
+
+/// `edgeplay explain`.
+#[derive(Args, Debug, Clone)]
+pub struct ExplainArgs {
+    /// The import: `module::name` (`fastly_http_req::send_v2`), `module.name`, or a bare
+    /// name when only one module has it (`send_v2`).
+    #[arg(value_name = "IMPORT")]
+    pub import: String,
+
+    /// Mark this status on the card (the one a trace row shows, e.g. `buflen`).
+    #[arg(long = "status", value_name = "NAME")]
+    pub status: Option<String>,
+
+    /// Print the card as JSON.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 /// `edgeplay diff`.

@@ -824,3 +824,60 @@ fn serve_stops_cleanly_on_ctrl_c() {
         "Ctrl-C ends the server with success"
     );
 }
+
+// ---------------------------------------------------------------- explain
+
+#[test]
+fn explain_prints_an_imports_card() {
+    let out = edgeplay(&["explain", "fastly_http_req::send_v2", "--status", "error"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let card = text(&out.stdout);
+    assert!(card.starts_with("fastly_http_req::send_v2\n"), "{card}");
+    assert!(
+        card.contains("Sends a request and its body to a named backend"),
+        "{card}"
+    );
+    assert!(card.contains("\nArguments:\n  req_handle "), "{card}");
+    assert!(card.lines().any(|l| l.starts_with("> error ")), "{card}");
+    assert!(
+        card.lines().any(|l| l.starts_with("  limitexceeded ")),
+        "{card}"
+    );
+    assert!(card.contains("fastly::Request::send"), "{card}");
+    assert!(
+        card.contains("32 backend requests per client request"),
+        "{card}"
+    );
+}
+
+#[test]
+fn explain_finds_a_bare_name_legacy_names_and_answers_json() {
+    let out = edgeplay(&["card", "body_downstream_get"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("fastly_http_req::body_downstream_get\n"));
+
+    let out = edgeplay(&["explain", "env.xqd_req_uri_get"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Legacy name of fastly_http_req::uri_get."));
+
+    let out = edgeplay(&["explain", "--json", "wasi_snapshot_preview1::fd_write"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["module"], "wasi_snapshot_preview1");
+    assert_eq!(v["name"], "fd_write");
+    assert_eq!(v["statuses"][0][0], "success");
+}
+
+#[test]
+fn explain_of_an_unknown_or_ambiguous_import_exits_2() {
+    let out = edgeplay(&["explain", "fastly_http_req::no_such_call"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no import \"fastly_http_req::no_such_call\""));
+    let out = edgeplay(&["explain", "lookup"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("fastly_kv_store::lookup") && err.contains("fastly_geo::lookup"),
+        "{err}"
+    );
+}

@@ -34,6 +34,7 @@ pub mod acl;
 pub mod backends;
 pub mod backtrace;
 pub mod cache;
+pub mod cards;
 pub mod collect;
 pub mod config;
 pub mod erl;

@@ -498,6 +498,7 @@ pub enum FromWorker {
         build_id: u32,
         /// The step, for people.
         stage: String,
+    },
     /// A stepping run paused at a hostcall: answer with [`ToWorker::StepAnswer`].
     /// The outputs so far came in `Progress` messages before it.
     Paused {

@@ -109,15 +109,7 @@ mod app {
                 <div class="brand">
                     <span class="logo">"edgeplay"</span>
                     <span class="tagline">"Fastly Compute playground — the guest runs in this tab"</span>
-                    <button
-                        class="link presenter-toggle"
-                        data-testid="presenter"
-                        aria-pressed=move || presenter.get().to_string()
-                        title="Presenter mode: larger text for a room"
-                        on:click=toggle_presenter
-                    >
-                        {move || if presenter.get() { "presenter: on" } else { "presenter" }}
-                    </button>
+
                 </div>
                 <LoadControls/>
                 <FiddleControls/>
@@ -128,6 +120,15 @@ mod app {
                     </button>
                     <button class="danger" data-testid="stop" disabled=move || !running() on:click=on_stop>
                         "Stop"
+                    </button>
+                    <button
+                        class="small presenter-toggle"
+                        data-testid="presenter"
+                        aria-pressed=move || presenter.get().to_string()
+                        title="Presenter mode: larger text for a room"
+                        on:click=toggle_presenter
+                    >
+                        {move || if presenter.get() { "presenter: on" } else { "presenter" }}
                     </button>
                     <crate::ui::step::StepControls/>
                 </div>

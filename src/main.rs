@@ -52,8 +52,7 @@ mod app {
                 "starting"
             }
         };
-        let presenter = Presenter::restore();
-        provide_context(presenter);
+        let presenter = crate::ui::presenter::Presenter::restore();
         view! {
             <div class=embed::root_class() class:presenter=move || presenter.0.get() data-testid=embed::root_testid() data-worker=worker>
                 <TopBar/>
@@ -80,26 +79,10 @@ mod app {
         }
     }
 
-    /// Presenter mode: the page enlarged for a room (a projector), kept between visits.
-    #[derive(Clone, Copy)]
-    struct Presenter(RwSignal<bool>);
-
-    impl Presenter {
-        const KEY: &'static str = "edgeplay.presenter";
-
-        fn restore() -> Presenter {
-            let on = RwSignal::new(storage::get(Self::KEY).as_deref() == Some("1"));
-            Effect::new(move |_| storage::set(Self::KEY, if on.get() { "1" } else { "0" }));
-            Presenter(on)
-        }
-    }
-
     /// Title, the ways to load a guest, Run and Stop.
     #[component]
     fn TopBar() -> impl IntoView {
         let state = expect_context::<AppState>();
-        let presenter = expect_context::<Presenter>().0;
-        let toggle_presenter = move |_| presenter.update(|p| *p = !*p);
         let running = move || state.phase.get() == Phase::Running;
         let cannot_run = move || running() || crate::ui::js_actions::cannot_run(state);
         let on_run = move |_| controller::run(state, None);
@@ -120,15 +103,6 @@ mod app {
                     </button>
                     <button class="danger" data-testid="stop" disabled=move || !running() on:click=on_stop>
                         "Stop"
-                    </button>
-                    <button
-                        class="small presenter-toggle"
-                        data-testid="presenter"
-                        aria-pressed=move || presenter.get().to_string()
-                        title="Presenter mode: larger text for a room"
-                        on:click=toggle_presenter
-                    >
-                        {move || if presenter.get() { "presenter: on" } else { "presenter" }}
                     </button>
                     <crate::ui::step::StepControls/>
                 </div>

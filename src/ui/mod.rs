@@ -13,6 +13,7 @@ pub mod guest;
 pub mod js;
 pub mod js_actions;
 pub mod panels;
+pub mod presenter;
 pub mod request;
 pub mod state;
 pub mod step;

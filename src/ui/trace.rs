@@ -102,6 +102,7 @@ pub fn TracePanel() -> impl IntoView {
             <button class="small" on:click=on_download disabled=move || state.trace.with(Vec::is_empty)>
                 "Download (Perfetto JSON)"
             </button>
+            <super::presenter::PresenterToggle/>
         </div>
         <div class="trace-wrap">
             <table class="trace" data-testid="trace">

@@ -83,6 +83,7 @@ test("presenter mode enlarges the page for a room, keeps every trace column, and
   assertReadable(await geometry(page), "presenter at 1280×800");
   await page.reload();
   await page.waitForFunction(() => document.querySelector("[data-worker]")?.dataset.worker === "ready", null, { timeout: 60_000 });
+  await page.click('button[data-tab="Trace"]');
   assert.equal(await byId(page, "presenter").getAttribute("aria-pressed"), "true");
   await byId(page, "presenter").click();
   assert.equal(await byId(page, "presenter").getAttribute("aria-pressed"), "false");

@@ -79,23 +79,35 @@ async fn open() -> Result<Database, String> {
 /// version-1 database held stays. Another tab's newer version asking to upgrade
 /// closes this connection (the tab is then told to reload by the failing open).
 pub async fn open_db(name: &str) -> Result<Database, String> {
+    open_db_with(name, DB_VERSION, &[GUESTS, STATE], |e| {
+        format!("could not open IndexedDB `{name}`: {e}")
+    })
+    .await
+}
+
+/// Open the database `name` at `version`, creating the object `stores` it lacks (an
+/// upgrade only adds, so what an older version held stays); an open that fails is
+/// told by `open_error`. Another tab's newer version asking to upgrade closes this
+/// connection. [`open_db`] and the workspace (`crate::workspace`) open theirs so.
+pub async fn open_db_with(
+    name: &str,
+    version: u32,
+    stores: &'static [&'static str],
+    open_error: impl Fn(idb::Error) -> String,
+) -> Result<Database, String> {
     let factory = Factory::new().map_err(|e| format!("IndexedDB is not available: {e}"))?;
-    let mut req = factory
-        .open(name, Some(DB_VERSION))
-        .map_err(|e| format!("could not open IndexedDB `{name}`: {e}"))?;
-    req.on_upgrade_needed(|event| {
+    let mut req = factory.open(name, Some(version)).map_err(&open_error)?;
+    req.on_upgrade_needed(move |event| {
         if let Ok(db) = event.database() {
             let names = db.store_names();
-            for store in [GUESTS, STATE] {
+            for store in stores {
                 if !names.iter().any(|n| n == store) {
                     let _ = db.create_object_store(store, ObjectStoreParams::new());
                 }
             }
         }
     });
-    let mut db = req
-        .await
-        .map_err(|e| format!("could not open IndexedDB `{name}`: {e}"))?;
+    let mut db = req.await.map_err(&open_error)?;
     db.on_version_change(|event| {
         // `event.target` is the connection: close it so the upgrade can go on.
         if let Some(conn) = event.target() {

@@ -32,7 +32,7 @@
 
 use crate::protocol::js;
 use edgeplay_host::fiddle::{Fiddle, FiddleError};
-use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams, TransactionMode};
+use idb::{Database, TransactionMode};
 use js_sys::Uint8Array;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
@@ -160,33 +160,13 @@ impl Workspace {
     /// Open the workspace database `name` (tests use their own), creating the
     /// object stores it lacks.
     pub async fn open_named(name: &str) -> Result<Workspace, String> {
-        let factory = Factory::new().map_err(|e| format!("IndexedDB is not available: {e}"))?;
-        let mut req = factory
-            .open(name, Some(WORKSPACE_DB_VERSION))
-            .map_err(idb_err("open its database"))?;
-        req.on_upgrade_needed(|event| {
-            if let Ok(db) = event.database() {
-                let names = db.store_names();
-                for store in [META, FIDDLES, GUESTS] {
-                    if !names.iter().any(|n| n == store) {
-                        let _ = db.create_object_store(store, ObjectStoreParams::new());
-                    }
-                }
-            }
-        });
-        let mut db = req.await.map_err(idb_err("open its database"))?;
-        // A newer schema opened in another tab (or a delete) must not wait for this
-        // connection: close it, as `crate::storage::open_db` does.
-        db.on_version_change(|event| {
-            if let Some(conn) = event.target() {
-                let close = js_sys::Reflect::get(&conn, &"close".into())
-                    .ok()
-                    .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-                if let Some(close) = close {
-                    let _ = close.call0(&conn);
-                }
-            }
-        });
+        let db = crate::storage::open_db_with(
+            name,
+            WORKSPACE_DB_VERSION,
+            &[META, FIDDLES, GUESTS],
+            idb_err("open its database"),
+        )
+        .await?;
         Ok(Workspace { db })
     }
 

@@ -11,7 +11,7 @@ guests=${EDGEPLAY_GUESTS:-$target/guests/wasm}
 EDGEPLAY_GUESTS="$guests" bash "$root/scripts/build-guests.sh" >/dev/null
 mkdir -p "$root/web/examples"
 # The examples menu (src/examples.rs) lists these.
-for g in hello echo stream logging config js-app fanout visits; do
+for g in hello echo stream logging config js-app fanout visits proxy readthrough; do
   cp -u "$guests/$g.wasm" "$root/web/examples/$g.wasm"
 done
 # The engine comes from the npm package (build-guests.sh installed it for js-app),

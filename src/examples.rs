@@ -106,7 +106,39 @@ pub const EXAMPLES: &[Example] = &[
         body: "",
         backends: &[],
     },
+    Example {
+        name: "proxy",
+        file: "proxy.wasm",
+        teaches: "One backend request: the client's request forwarded to the mock backend origin (send, through the readthrough cache), its answer returned.",
+        method: "GET",
+        path: "/hello",
+        headers: "",
+        body: "",
+        backends: &[("origin", MOCK_ORIGIN)],
+    },
+    Example {
+        name: "cache",
+        file: "readthrough.wasm",
+        teaches: "The readthrough cache: run twice for a miss then a hit; ?ttl=N overrides the TTL, ?pass=1 skips the cache, /purge/greeting purges by surrogate key.",
+        method: "GET",
+        path: "/hello",
+        headers: "",
+        body: "",
+        backends: &[("origin", MOCK_CACHED_ORIGIN)],
+    },
 ];
+
+/// The proxy example's mock origin.
+const MOCK_ORIGIN: &str = r#"# A mock backend: edgeplay answers it itself (no network), after delay_ms.
+[local_server.backends.origin]
+mock = { status = 200, headers = { "content-type" = "text/plain" }, body = "hello from the origin", delay_ms = 300 }
+"#;
+
+/// The cache example's mock origin: its answer may be cached for 60 s, tagged `greeting`.
+const MOCK_CACHED_ORIGIN: &str = r#"# A mock origin whose answer may be cached for 60 s, with the surrogate key `greeting`.
+[local_server.backends.origin]
+mock = { status = 200, headers = { "content-type" = "text/plain", "cache-control" = "max-age=60", "surrogate-key" = "greeting" }, body = "hello from the origin", delay_ms = 300 }
+"#;
 
 /// The fanout example's slow mock backend.
 const MOCK_A: &str = r#"# A mock backend: edgeplay answers it itself (no network), after delay_ms.
@@ -265,5 +297,16 @@ mod tests {
             );
             assert!(find(e.name).is_some());
         }
+    }
+
+    #[test]
+    fn the_menu_and_the_cores_example_files_agree() {
+        // Links and fiddle files name examples; the runner resolves them through the
+        // core's table, the tab through this menu: both must say the same.
+        use edgeplay_host::fiddle::model::{example_file, EXAMPLE_FILES};
+        for e in EXAMPLES {
+            assert_eq!(example_file(e.name), Some(e.file), "{}", e.name);
+        }
+        assert_eq!(EXAMPLES.len(), EXAMPLE_FILES.len());
     }
 }

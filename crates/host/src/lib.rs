@@ -42,6 +42,7 @@ pub mod fiddle;
 pub mod fresh_cache;
 pub mod http;
 pub mod kv;
+pub mod lessons;
 pub mod limits;
 pub mod memory;
 pub mod names;

@@ -221,6 +221,8 @@ pub const EXAMPLE_FILES: &[(&str, &str)] = &[
     ("js-app", "js-app.wasm"),
     ("fanout", "fanout.wasm"),
     ("kv", "visits.wasm"),
+    ("proxy", "proxy.wasm"),
+    ("cache", "readthrough.wasm"),
 ];
 
 /// The file of the example `name`, if it is one.

@@ -13,7 +13,9 @@ use anyhow::{anyhow, Result};
 use base64::Engine as _;
 use edgeplay_host::abi::Coverage;
 use edgeplay_host::step::{Resume, StepPolicy};
-use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, Exit, Guest, ServiceConfig};
+use edgeplay_host::{
+    DownstreamRequest, Engine, ExecOptions, Exit, Guest, ServiceConfig, UnknownImports,
+};
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -90,12 +92,23 @@ pub fn exec_options(cpu_limit_ms: u64, trace: bool) -> ExecOptions {
     }
 }
 
+/// The engine, with what `--unknown-import-behavior` asks for.
+fn engine_for(args: &ConfigArgs) -> Engine {
+    Engine::with_options(
+        native_platform(),
+        edgeplay_host::EngineOptions {
+            unknown_imports: args.unknown_imports,
+            ..Default::default()
+        },
+    )
+}
+
 /// Engine, guest and service state for `serve` and `run`, with Viceroy's warnings.
 fn prepare(shared: &SharedArgs) -> Result<(Arc<Engine>, Arc<Guest>, ServiceState)> {
     for w in shared.compat.ignored() {
         warn!(target: COMPAT_TARGET, "{w}");
     }
-    let engine = Arc::new(Engine::new(native_platform()));
+    let engine = Arc::new(engine_for(&shared.config));
     let input = shared.input();
     let (guest, config) = load_inputs(&engine, &input, &shared.config)?;
     let state = service_state(config, &shared.config)?;
@@ -134,7 +147,10 @@ fn load_inputs(
         took
     );
     for imp in &guest.info.unknown_imports {
-        warn!("the guest imports `{imp}`, which is not part of the Compute ABI: calling it traps");
+        match args.unknown_imports {
+            UnknownImports::ZeroOrNull => warn!("the guest imports `{imp}`, which is not part of the Compute ABI: calling it returns zeros (--unknown-import-behavior=zero-or-null)"),
+            _ => warn!("the guest imports `{imp}`, which is not part of the Compute ABI: calling it traps"),
+        }
     }
     let mut config = match &args.config_path {
         Some(p) => {
@@ -574,7 +590,7 @@ fn step_user_on_stdin() -> StepUser {
 /// `edgeplay request`.
 pub async fn request_cmd(args: RequestArgs) -> ExitCode {
     init_tracing(args.verbosity, LogDest::Stderr, false);
-    let engine = Engine::new(native_platform());
+    let engine = engine_for(&args.config);
     let t0 = std::time::Instant::now();
     let loaded = load_inputs(&engine, &args.input, &args.config).and_then(|(g, c)| {
         let request = build_request(&args)?;

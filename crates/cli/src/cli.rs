@@ -4,6 +4,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use edgeplay_host::config::BackendConfig;
+use edgeplay_host::UnknownImports;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -212,6 +213,13 @@ pub struct ConfigArgs {
     #[arg(short = 'C', long = "config", value_name = "CONFIG_PATH")]
     pub config_path: Option<PathBuf>,
 
+    /// What the guest's imports outside the Compute ABI get, as Viceroy's flag:
+    /// `trap` (edgeplay's default: linked to a stub that traps, naming the import, when
+    /// called), `link-error` (Viceroy's default: the guest does not load) or
+    /// `zero-or-null` (a stub that returns zeros).
+    #[arg(long = "unknown-import-behavior", value_name = "BEHAVIOR", default_value = "trap", value_parser = clap::builder::ValueParser::new(parse_unknown_imports))]
+    pub unknown_imports: UnknownImports,
+
     /// A backend, Fastlike's way: `NAME=HOST:PORT` or `NAME=URL`, with `@N` for an
     /// unreliable origin that N% of requests reach (the others get a synthetic 502).
     /// Repeatable; replaces a backend of the same name from the configuration file.
@@ -264,6 +272,11 @@ pub struct ConfigArgs {
     pub reset_state: bool,
 }
 
+/// `--unknown-import-behavior`'s value.
+fn parse_unknown_imports(s: &str) -> Result<UnknownImports, String> {
+    s.parse()
+}
+
 impl ConfigArgs {
     /// True when a Fastlike store flag (`--dictionary`, `--kv`, …) was given.
     pub fn has_store_flags(&self) -> bool {
@@ -301,11 +314,6 @@ pub struct ViceroyCompatArgs {
     /// Experimental WASI modules to link against (wasi-nn). Accepted and ignored.
     #[arg(long = "experimental_modules", value_name = "MODULE", help_heading = IGNORED)]
     pub experimental_modules: Vec<String>,
-
-    /// Behavior for unknown imports (link-error, trap). edgeplay always links them to
-    /// stubs that trap when called.
-    #[arg(long = "unknown-import-behavior", value_name = "BEHAVIOR", help_heading = IGNORED)]
-    pub unknown_import_behavior: Option<String>,
 
     /// Adapt core wasm modules to components. Accepted and ignored.
     #[arg(long = "adapt", help_heading = IGNORED)]
@@ -351,11 +359,6 @@ impl ViceroyCompatArgs {
             !self.experimental_modules.is_empty(),
             "--experimental_modules",
             "experimental WASI modules are not emulated",
-        );
-        flag(
-            self.unknown_import_behavior.is_some(),
-            "--unknown-import-behavior",
-            "edgeplay always links imports outside the Compute ABI to stubs that trap when called",
         );
         flag(
             self.adapt,
@@ -546,7 +549,8 @@ mod tests {
         .unwrap();
         match c {
             Commands::Serve(s) => {
-                assert_eq!(s.shared.compat.ignored().len(), 6);
+                assert_eq!(s.shared.compat.ignored().len(), 5);
+                assert_eq!(s.shared.config.unknown_imports, UnknownImports::Trap);
                 assert_eq!(s.shared.verbosity, 2);
             }
             other => panic!("{other:?}"),

@@ -440,8 +440,6 @@ fn viceroy_flags_are_accepted_with_a_warning() {
         "run",
         "--profile",
         "guest",
-        "--unknown-import-behavior",
-        "trap",
         "--adapt",
         wasm.to_str().unwrap(),
     ]);
@@ -452,6 +450,62 @@ fn viceroy_flags_are_accepted_with_a_warning() {
         "{stdout}"
     );
     assert!(stdout.contains("ignoring `--adapt`"), "{stdout}");
+}
+
+/// A guest that calls an import outside the Compute ABI (`env::mystery`, two
+/// results) and exits with 7 + its first result.
+const MYSTERY_WAT: &str = r#"(module
+  (import "env" "mystery" (func $m (param i32) (result i32 i64)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (call $m (i32.const 5))
+    (drop)
+    (i32.add (i32.const 7))
+    (call $exit)))"#;
+
+#[test]
+fn unknown_import_behavior_is_honoured_as_viceroy_does() {
+    let dir = temp_dir("unknown");
+    let wasm = guest(&dir, "mystery", MYSTERY_WAT);
+    let wasm = wasm.to_str().unwrap();
+    // edgeplay's default, and `trap`: it loads, and calling the import traps, named.
+    for args in [
+        vec!["run", wasm],
+        vec!["run", "--unknown-import-behavior", "trap", wasm],
+    ] {
+        let out = edgeplay(&args);
+        assert_eq!(out.status.code(), Some(134), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(
+                "the guest called `env::mystery`, which is not part of the Fastly Compute ABI"
+            ),
+            "{stderr}"
+        );
+    }
+    // `link-error` (Viceroy's default): the guest does not load, and says why.
+    let out = edgeplay(&["run", "--unknown-import-behavior=link-error", wasm]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`env::mystery` is not part of the Fastly Compute ABI and --unknown-import-behavior is link-error"),
+        "{stderr}"
+    );
+    // `zero-or-null`: the import answers zeros, so the guest exits with 7 + 0.
+    let out = edgeplay(&["run", "--unknown-import-behavior=zero-or-null", wasm]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    // `request` and `serve` take it too; a bad value is refused by name.
+    let out = edgeplay(&["request", "--unknown-import-behavior=link-error", wasm]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("link-error"));
+    let out = edgeplay(&["serve", "--unknown-import-behavior=bogus", wasm]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("expected link-error, trap or zero-or-null"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -92,11 +92,52 @@ pub struct EngineOptions {
     /// percent on real guests, up to +16% time and +91% fuel on code that does
     /// nothing but call tiny functions; and about 40% more load time.
     pub backtraces: bool,
+    /// What imports outside the Compute ABI get (Viceroy's
+    /// `--unknown-import-behavior`). Default: [`UnknownImports::Trap`].
+    #[serde(default)]
+    pub unknown_imports: UnknownImports,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { backtraces: true }
+        EngineOptions {
+            backtraces: true,
+            unknown_imports: UnknownImports::default(),
+        }
+    }
+}
+
+/// What a guest's imports outside the Compute ABI (and the WASI calls the host
+/// defines) get: Viceroy's `--unknown-import-behavior`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownImports {
+    /// Linked to a stub that traps, naming the import, when it is called; the guest
+    /// loads and runs until then. edgeplay's default: a playground shows what a guest
+    /// does rather than refusing it (Viceroy's `trap`).
+    #[default]
+    Trap,
+    /// The guest does not load: a link error naming every such import (Viceroy's
+    /// default, `link-error`).
+    LinkError,
+    /// Linked to a stub that returns zero for every result (a null reference for a
+    /// reference result): Viceroy's `zero-or-null`.
+    ZeroOrNull,
+}
+
+impl std::str::FromStr for UnknownImports {
+    type Err = String;
+
+    /// Viceroy's spellings: `link-error`, `trap`, `zero-or-null`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "trap" => Ok(UnknownImports::Trap),
+            "link-error" => Ok(UnknownImports::LinkError),
+            "zero-or-null" => Ok(UnknownImports::ZeroOrNull),
+            _ => Err(format!(
+                "unknown import behavior `{s}`: expected link-error, trap or zero-or-null"
+            )),
+        }
     }
 }
 
@@ -214,7 +255,14 @@ impl Engine {
                 if let wasmi::ExternType::Func(ty) = imp.ty() {
                     let label = format!("{m}::{n}");
                     unknown.push(label.clone());
-                    link_unknown(&mut linker, &m, &n, ty.clone(), label)?;
+                    link_unknown(
+                        &mut linker,
+                        &m,
+                        &n,
+                        ty.clone(),
+                        label,
+                        self.options.unknown_imports,
+                    )?;
                 }
                 "unknown"
             } else if self.is_emulated(&m, &n) {
@@ -227,6 +275,14 @@ impl Engine {
                 name: n,
                 support: support.to_string(),
             });
+        }
+        if self.options.unknown_imports == UnknownImports::LinkError && !unknown.is_empty() {
+            return Err(LoadError::Link(format!(
+                "{} {} not part of the Fastly Compute ABI and --unknown-import-behavior is link-error (`trap` links {} to a stub that traps when called, `zero-or-null` to one that returns zeros)",
+                unknown.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", "),
+                if unknown.len() == 1 { "is" } else { "are" },
+                if unknown.len() == 1 { "it" } else { "them" },
+            )));
         }
         let names = Arc::new(crate::names::FuncNames::parse(wasm));
         let load_us = (self.platform.clock.monotonic_ns().saturating_sub(t0)) / 1000;
@@ -271,16 +327,25 @@ impl Engine {
     }
 }
 
-/// Link an import that is not part of the ABI: it traps with a clear message when called.
+/// Link an import that is not part of the ABI: it traps with a clear message when
+/// called, or returns zeros (`behavior`).
 fn link_unknown(
     linker: &mut wasmi::Linker<Session>,
     module: &str,
     name: &str,
     ty: wasmi::FuncType,
     label: String,
+    behavior: UnknownImports,
 ) -> Result<(), LoadError> {
+    let result_types: Vec<wasmi::ValType> = ty.results().to_vec();
     linker
-        .func_new(module, name, ty, move |_caller, _params, _results| {
+        .func_new(module, name, ty, move |_caller, _params, results| {
+            if behavior == UnknownImports::ZeroOrNull {
+                for (r, t) in results.iter_mut().zip(&result_types) {
+                    *r = wasmi::Val::default_for_ty(*t);
+                }
+                return Ok(());
+            }
             Err(wasmi::Error::host(crate::abi::Flow::Trap(format!(
                 "the guest called `{label}`, which is not part of the Fastly Compute ABI edgeplay knows"
             ))))

@@ -45,6 +45,7 @@ mod app {
         controller::start(state);
         crate::ui::js_actions::start(state);
         fiddle_actions::start(state);
+        crate::ui::lessons::start();
         let worker = move || {
             if state.worker_ready.get() {
                 "ready"
@@ -62,6 +63,7 @@ mod app {
                 <ShareBox/>
                 <main class="columns">
                     <section class="left">
+                        <crate::ui::lessons::LessonPanel/>
                         <WorkspaceCard/>
                         <crate::ui::js::JsEditor/>
                         <RequestList/>

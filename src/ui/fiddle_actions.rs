@@ -617,10 +617,32 @@ fn guest_error(from: &str, e: impl std::fmt::Display) -> String {
     format!("Could not open {from}: {e}. Nothing was changed.")
 }
 
+/// Where an opened fiddle goes in the workspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenInto {
+    /// A new entry of its own (with a fresh service state), named after the fiddle's
+    /// title, or this name when one is given.
+    NewEntry(Option<String>),
+    /// The current entry, in place of what it holds (a lesson's next step).
+    Current,
+}
+
 /// Open `f` (from a link, a file or a package): get its guest (an example is
 /// downloaded, a URL fetched; both checked), and only then put it in the page and
 /// run its requests. Any error leaves the page as it was.
 fn open_fiddle(state: AppState, f: Fiddle, from: String) {
+    open_fiddle_into(state, f, from, OpenInto::NewEntry(None), |_| ());
+}
+
+/// [`open_fiddle`], into the workspace entry `into` says; `entered` is told the id of
+/// the new entry once it is made (`None` when none was).
+pub fn open_fiddle_into(
+    state: AppState,
+    f: Fiddle,
+    from: String,
+    into: OpenInto,
+    entered: impl FnOnce(Option<String>) + 'static,
+) {
     let what = summary(&f);
     state.notice.set(Some(format!("Opening {from}: {what}…")));
     state.loading.set(Some(from.clone()));
@@ -672,18 +694,25 @@ fn open_fiddle(state: AppState, f: Fiddle, from: String) {
                 return;
             }
         };
-        // A workspace entry of its own, with a fresh service state.
-        let entry_name = if f.title.is_empty() {
-            name.trim_end_matches(".wasm").to_string()
-        } else {
-            f.title.clone()
+        // A workspace entry of its own, with a fresh service state (or the current one).
+        let entry_name = match &into {
+            OpenInto::NewEntry(Some(n)) => n.clone(),
+            _ if f.title.is_empty() => name.trim_end_matches(".wasm").to_string(),
+            _ => f.title.clone(),
         };
         let mut f = f;
         if f.title.is_empty() {
             f.title = entry_name.clone();
         }
-        let in_workspace =
-            super::workspace_actions::enter_new(state, take_preset(), &entry_name, &f).await;
+        let in_workspace = match into {
+            OpenInto::NewEntry(_) => {
+                super::workspace_actions::enter_new(state, take_preset(), &entry_name, &f)
+                    .await
+                    .map(Some)
+            }
+            OpenInto::Current => Ok(None),
+        };
+        entered(in_workspace.as_ref().ok().flatten().map(|m| m.id.clone()));
         apply_fiddle(state, &f);
         state.fiddle.opened.set(Some(what.clone()));
         if let GuestSource::Source { .. } = &f.guest {
@@ -700,7 +729,8 @@ fn open_fiddle(state: AppState, f: Fiddle, from: String) {
             );
         }
         state.notice.set(Some(match in_workspace {
-            Ok(_) => format!(
+            Ok(None) => format!("Opened {from}: {what}. Running its requests…"),
+            Ok(Some(_)) => format!(
                 "Opened {from} as “{entry_name}” in your workspace (your other fiddles are kept there): {what}. Running its requests…"
             ),
             Err(e) => format!(

@@ -35,6 +35,7 @@ pub fn LoadControls() -> impl IntoView {
                     .map(|e| view! { <option value=e.name title=e.teaches>{e.name}" — "{e.teaches}</option> })
                     .collect_view()}
             </select>
+            <super::lessons::LessonPicker/>
         </div>
     }
 }

@@ -12,6 +12,7 @@ pub mod fiddle_actions;
 pub mod guest;
 pub mod js;
 pub mod js_actions;
+pub mod lessons;
 pub mod panels;
 pub mod presenter;
 pub mod request;

@@ -195,9 +195,19 @@ fn PendingCallView() -> impl IntoView {
             })
             .collect_view()
     };
+    // The card of the paused call, with the status it returned when it paused after.
+    let explain = move || {
+        call().map(|c| {
+            let status = match c.at {
+                PausedAt::After { status, .. } => Some(status.to_string()),
+                _ => None,
+            };
+            view! { <super::card::ExplainButton module=c.module name=c.name status=status/> }
+        })
+    };
     view! {
         <div class="step-pending card" data-testid="pending-call" data-hostcall=import data-pause=move || u.pauses.get()>
-            <h3><code>{import}</code>" "<span class="muted">{when}</span></h3>
+            <h3><code>{import}</code>" "<span class="muted">{when}</span>" "{explain}</h3>
             <table>
                 <thead><tr><th>"argument"</th><th>"raw"</th><th>"decoded"</th><th>"what it is"</th></tr></thead>
                 <tbody>{rows}</tbody>

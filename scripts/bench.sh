@@ -4,6 +4,8 @@
 #   scripts/bench.sh runner   the runner: load time and request latency (beside Viceroy
 #                             when it is on PATH), and the backtrace instrumentation's cost
 #   scripts/bench.sh jsbuild  edgeplay build beside js-compute-runtime (the JS SDK's CLI)
+#   scripts/bench.sh step     step-through when it does not pause: step mode off vs
+#                             breakpoints set but not hit, alternately
 #   scripts/bench.sh web      the playground in headless Chromium: app load, drop →
 #                             response, and the wasm-in-wasm overhead vs the native runner
 set -euo pipefail
@@ -19,6 +21,10 @@ cargo build --quiet --release -p edgeplay-cli
 if [ "$what" = all ] || [ "$what" = runner ]; then
   EDGEPLAY_BIN="$target/release/edgeplay" EDGEPLAY_GUESTS="$target/guests/wasm" \
     cargo bench --quiet -p edgeplay-cli --bench runner
+fi
+
+if [ "$what" = all ] || [ "$what" = step ]; then
+  EDGEPLAY_GUESTS="$target/guests/wasm" cargo bench --quiet -p edgeplay-host --bench step
 fi
 
 if [ "$what" = all ] || [ "$what" = jsbuild ]; then

@@ -3,9 +3,11 @@
 //! off (`ExecOptions::step = None`, what every run without Step does) and with
 //! breakpoints set that the guest never hits (`send`, `kv`, `cache`, `status` and a
 //! module it does not call), alternately, with the trace on (as the tab runs) and
-//! off (as `serve` runs). Medians of alternating rounds, and the ratio.
+//! off (as `serve` runs); then whole requests of two real guests, the Rust and the
+//! JS hello examples (from `$EDGEPLAY_GUESTS`, default `$CARGO_TARGET_DIR/guests/wasm`,
+//! built by `scripts/build-guests.sh`). Medians of alternating rounds, and the ratio.
 //!
-//! `cargo bench -p edgeplay-host --bench step`.
+//! `scripts/bench.sh step`, or `cargo bench -p edgeplay-host --bench step`.
 
 use edgeplay_host::step::{Breakpoint, StepPolicy};
 use edgeplay_host::{
@@ -73,6 +75,17 @@ fn run(
     }
 }
 
+/// A built example guest, or a clear stop.
+fn example(name: &str) -> Vec<u8> {
+    let dir = std::env::var("EDGEPLAY_GUESTS").unwrap_or_else(|_| {
+        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        format!("{target}/guests/wasm")
+    });
+    let path = format!("{dir}/{name}.wasm");
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e} (build the guests: scripts/build-guests.sh)"))
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -89,26 +102,31 @@ fn main() {
         Breakpoint::Status,
         Breakpoint::Module("fastly_log".into()),
     ]);
-    println!("Step-through when it does not pause ({CALLS} hostcalls per run, medians of {ROUNDS} alternating rounds)");
-    println!("| trace | step off | breakpoints set, not hit | ratio |");
+    println!("Step-through when it does not pause (run time per execution, medians of {ROUNDS} alternating rounds)");
+    println!("| guest | step off | breakpoints set, not hit | ratio |");
     println!("|---|---:|---:|---:|");
-    for trace in [true, false] {
-        // Warm up both paths once.
-        run(&engine, &wasm, &service, trace, None);
-        run(&engine, &wasm, &service, trace, Some(unhit.clone()));
+    let rust = example("hello");
+    let js = example("js-app");
+    let cases: [(&str, &[u8], bool); 4] = [
+        ("100,000 `version_get`, trace on", &wasm, true),
+        ("100,000 `version_get`, trace off", &wasm, false),
+        ("Rust hello (a whole request), trace on", &rust, true),
+        ("JS hello (a whole request), trace on", &js, true),
+    ];
+    for (label, wasm, trace) in cases {
+        // Warm up both paths once (and load the guest into the engine's cache).
+        run(&engine, wasm, &service, trace, None);
+        run(&engine, wasm, &service, trace, Some(unhit.clone()));
         let (mut off, mut set) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
-            off.push(run(&engine, &wasm, &service, trace, None));
-            set.push(run(&engine, &wasm, &service, trace, Some(unhit.clone())));
+            off.push(run(&engine, wasm, &service, trace, None));
+            set.push(run(&engine, wasm, &service, trace, Some(unhit.clone())));
         }
         let (off, set) = (median(off), median(set));
         println!(
-            "| {} | {:.1} ms ({:.0} ns/call) | {:.1} ms ({:.0} ns/call) | {:.3} |",
-            if trace { "on" } else { "off" },
+            "| {label} | {:.2} ms | {:.2} ms | {:.3} |",
             off.as_secs_f64() * 1e3,
-            off.as_secs_f64() * 1e9 / CALLS as f64,
             set.as_secs_f64() * 1e3,
-            set.as_secs_f64() * 1e9 / CALLS as f64,
             set.as_secs_f64() / off.as_secs_f64()
         );
     }

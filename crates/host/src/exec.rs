@@ -612,7 +612,7 @@ impl Execution {
         match how {
             Resume::Step | Resume::Continue => {
                 if let Some(st) = s.step.as_mut() {
-                    st.policy.every_call = how == Resume::Step;
+                    st.set_every_call(how == Resume::Step);
                 }
             }
             Resume::RunToEnd => s.step = None,
@@ -624,7 +624,7 @@ impl Execution {
     pub fn set_step_policy(&mut self, policy: Option<StepPolicy>) {
         let s = self.store.data_mut();
         match (policy, s.step.as_mut()) {
-            (Some(p), Some(st)) => st.policy = p,
+            (Some(p), Some(st)) => st.set_policy(p),
             (Some(p), None) => s.step = Some(Stepper::new(p)),
             (None, _) => s.step = None,
         }
@@ -674,7 +674,7 @@ impl Execution {
                     ev.code = Some(value);
                     ev.status = Some(crate::abi::status_name(&ev.module, value).into());
                     if let Some(st) = s.step.as_mut() {
-                        if st.policy.pause_after(Some(value)) {
+                        if st.policy().pause_after(Some(value)) {
                             st.parked = Some(crate::session::Parked {
                                 call: crate::abi::step::after(&[], &ev),
                                 then: AfterPause::Value(Some(value)),

@@ -252,7 +252,7 @@ where
     F: FnOnce(&mut Cx<'_>) -> HostResult<R> + Send + 'static,
 {
     if let Some(st) = &caller.data().step {
-        if st.policy.pause_before(module, name) {
+        if st.pause_before(module, name) {
             return Err(pause_before(
                 caller.as_context_mut(),
                 module,
@@ -350,7 +350,7 @@ fn run_call<R: CallResult>(
                 ev.status = Some(Cow::Borrowed(status_name(module, code)));
                 // Only a status other than OK looks at step-through.
                 let pause =
-                    code != 0 && matches!(&s.step, Some(st) if st.policy.pause_after(Some(code)));
+                    code != 0 && matches!(&s.step, Some(st) if st.policy().pause_after(Some(code)));
                 if pause {
                     let call = step::after(raw_args, &ev);
                     s.tracer.close_hostcall(&s.platform, ev);

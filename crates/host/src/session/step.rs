@@ -2,6 +2,7 @@
 
 use super::Session;
 use crate::step::{PendingCall, StepPolicy};
+use std::cell::Cell;
 
 /// A paused call's body with its arguments, run when it is resumed: its result
 /// (`None` for a call without one), or how the guest leaves the normal path (suspend,
@@ -37,13 +38,30 @@ pub struct Parked {
     pub then: AfterPause,
 }
 
+/// Slots of [`Stepper`]'s memo of breakpoint decisions.
+const MEMO: usize = 64;
+
 /// The step-through state of one request ([`Session::step`], `None` when not stepping).
 #[derive(Debug, Default)]
 pub struct Stepper {
     /// Where to pause.
-    pub policy: StepPolicy,
+    policy: StepPolicy,
     /// The call just paused, until the execution takes it.
     pub parked: Option<Parked>,
+    /// Whether a breakpoint matches an import, remembered per import: a direct-mapped
+    /// table keyed by the addresses and lengths of the import's static names, so a
+    /// breakpoint that is set but not hit costs a lookup per hostcall rather than
+    /// comparing every breakpoint's names (0 in the last field: not known yet).
+    memo: MemoTable,
+}
+
+#[derive(Debug)]
+struct MemoTable([Cell<(usize, usize, usize, u8)>; MEMO]);
+
+impl Default for MemoTable {
+    fn default() -> Self {
+        MemoTable(std::array::from_fn(|_| Cell::new((0, 0, 0, 0))))
+    }
 }
 
 impl Stepper {
@@ -52,6 +70,68 @@ impl Stepper {
         Stepper {
             policy,
             parked: None,
+            memo: MemoTable::default(),
         }
+    }
+
+    /// Where it pauses.
+    pub fn policy(&self) -> &StepPolicy {
+        &self.policy
+    }
+
+    /// Pause before every call (Step) or only at breakpoints (Continue).
+    pub fn set_every_call(&mut self, on: bool) {
+        self.policy.every_call = on;
+    }
+
+    /// Pause where `policy` says from now on.
+    pub fn set_policy(&mut self, policy: StepPolicy) {
+        self.policy = policy;
+        self.memo = MemoTable::default();
+    }
+
+    /// True when a call of `module::name` pauses before it runs
+    /// ([`StepPolicy::pause_before`], remembered per import).
+    pub fn pause_before(&self, module: &'static str, name: &'static str) -> bool {
+        if self.policy.every_call {
+            return true;
+        }
+        if self.policy.breakpoints.is_empty() {
+            return false;
+        }
+        let (mp, np, nl) = (module.as_ptr() as usize, name.as_ptr() as usize, name.len());
+        let key = (mp, np, nl ^ (module.len() << 32));
+        let slot = &self.memo.0[((np >> 3) ^ (mp >> 5) ^ nl) % MEMO];
+        let (a, b, c, known) = slot.get();
+        if known != 0 && (a, b, c) == key {
+            return known == 2;
+        }
+        let hit = self.policy.pause_before(module, name);
+        slot.set((key.0, key.1, key.2, if hit { 2 } else { 1 }));
+        hit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::step::Breakpoint;
+
+    #[test]
+    fn remembered_decisions_are_the_policys() {
+        let mut st = Stepper::new(StepPolicy::at(vec![Breakpoint::Send, Breakpoint::Kv]));
+        for _ in 0..2 {
+            assert!(st.pause_before("fastly_http_req", "send_v2"));
+            assert!(!st.pause_before("fastly_http_req", "send_downstream"));
+            assert!(!st.pause_before("fastly_http_body", "new"));
+            assert!(!st.pause_before("fastly_http_resp", "new"));
+            assert!(st.pause_before("fastly_kv_store", "lookup"));
+        }
+        st.set_policy(StepPolicy::at(vec![Breakpoint::Module("http_body".into())]));
+        assert!(st.pause_before("fastly_http_body", "new"));
+        assert!(!st.pause_before("fastly_http_req", "send_v2"));
+        st.set_every_call(true);
+        assert!(st.pause_before("fastly_http_req", "send_v2"));
+        assert!(!Stepper::new(StepPolicy::at(vec![])).pause_before("fastly_http_body", "new"));
     }
 }

@@ -34,7 +34,13 @@ const LOOP: &str = r#"(module
             (br_if $l (i32.lt_u (local.get $i) (i32.const 3000000))))))"#;
 
 fn engine(backtraces: bool) -> Engine {
-    Engine::with_options(Platform::deterministic(), EngineOptions { backtraces })
+    Engine::with_options(
+        Platform::deterministic(),
+        EngineOptions {
+            backtraces,
+            ..EngineOptions::default()
+        },
+    )
 }
 
 fn run_once(engine: &Engine, wasm: &[u8], url: &str) -> Outcome {

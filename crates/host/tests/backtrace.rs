@@ -398,7 +398,10 @@ fn a_module_whose_rewrite_does_not_validate_loads_as_it_is() {
 fn backtraces_can_be_turned_off() {
     let engine = Engine::with_options(
         Platform::deterministic(),
-        EngineOptions { backtraces: false },
+        EngineOptions {
+            backtraces: false,
+            ..EngineOptions::default()
+        },
     );
     let wasm = wat::parse_str(
         r#"(module (func $inner unreachable) (func $start (export "_start") (call $inner)))"#,

@@ -45,6 +45,7 @@ mod app {
         controller::start(state);
         crate::ui::js_actions::start(state);
         fiddle_actions::start(state);
+        crate::ui::history_actions::start(state);
         let worker = move || {
             if state.worker_ready.get() {
                 "ready"

@@ -1,0 +1,159 @@
+// Run history and diff in the tab: every finished run is kept (IndexedDB, per
+// workspace entry); two runs of the echo example with a changed request header are
+// listed, compared (the echoed response header shows as changed, the first diverging
+// hostcall is marked with its name), and still there after a reload. A damaged
+// record is skipped with a note; a run whose record cannot be stored still runs.
+// Trimming to the last 50 is tested natively (src/history.rs).
+//   cd tests/e2e && node --test --test-concurrency=1 history.test.mjs
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { openApp, status, text, byId, fill, waitForRun, ensureArtifacts, useApp } from "./harness.mjs";
+
+let browser;
+let server;
+useApp((b, s) => {
+  browser = b;
+  server = s;
+});
+
+const rows = (page) => page.locator('[data-testid="history"] tr[data-run-id]');
+
+async function openHistory(page, n) {
+  await page.locator('[data-tab="History"]').click();
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="history"] tr[data-run-id]').length === n,
+    n,
+    { timeout: 15_000 },
+  );
+}
+
+test("history: two runs with a changed header are kept, diffed call by call, and survive a reload", async () => {
+  const page = await openApp(browser, server.url);
+  try {
+    // The echo example runs once with its own request (x-echo-demo: copied back)...
+    await byId(page, "examples").selectOption("echo");
+    await waitForRun(page);
+    assert.match(await status(page), /^200/);
+    // ... and once with the header changed.
+    await fill(page, "request-headers", "content-type: application/json\nx-echo-demo: changed value");
+    await byId(page, "run").click();
+    await waitForRun(page);
+    assert.match(await text(page, "response-headers"), /x-echo-demo\s*changed value/);
+
+    await openHistory(page, 2);
+    const shown = await rows(page).allTextContents();
+    for (const r of shown) {
+      assert.match(r, /\d\d:\d\d:\d\d/, "the time");
+      assert.match(r, /POST \/echo\?lang=en/, "method and path");
+      assert.match(r, /200/, "the status");
+      assert.match(r, /\d(\.\d+)? ?(ms|µs|s)/, "the duration");
+    }
+    const ids = await rows(page).evaluateAll((rs) => rs.map((r) => r.dataset.runId));
+    assert.notEqual(ids[0], ids[1]);
+
+    // Tick both and compare.
+    assert.ok(await byId(page, "history-compare").isDisabled());
+    for (const id of ids) await page.locator(`tr[data-run-id="${id}"] [data-testid="history-pick"]`).check();
+    await byId(page, "history-compare").click();
+    const diff = byId(page, "diff");
+    await diff.waitFor();
+
+    // The changed response header, both values, marked as changed.
+    const header = page.locator('[data-testid="diff-headers"] tr[data-header="x-echo-demo"]');
+    assert.equal(await header.getAttribute("data-change"), "changed");
+    assert.match(await header.textContent(), /copied back.*changed value/);
+    // ... and the request header that caused it.
+    assert.match(await text(page, "diff-request-headers"), /x-echo-demo.*copied back.*changed value/);
+    assert.match(await text(page, "diff-status"), /200 in both/);
+    // The body (the echoed headers) line by line.
+    const added = await page.locator('[data-testid="diff-body"] [data-op="added"]').allTextContents();
+    assert.ok(added.some((l) => l.includes("changed value")), `added body lines: ${added}`);
+
+    // The traces aligned: one step is the first divergence, highlighted and named.
+    const first = page.locator('[data-testid="diff-trace"] tr[data-first-divergence]');
+    assert.equal(await first.count(), 1);
+    const call = await first.getAttribute("data-hostcall");
+    assert.equal(call, "fastly_http_body::write", "the echoed body is the first thing that differs");
+    assert.match(await first.getAttribute("class"), /first-divergence/);
+    assert.equal(await first.getAttribute("data-kind"), "changed");
+    assert.notEqual(await first.evaluate((e) => getComputedStyle(e).outlineStyle), "none", "highlighted");
+    const before = await page
+      .locator('[data-testid="diff-trace"] tbody tr')
+      .evaluateAll((rs) => rs.slice(0, rs.findIndex((r) => r.hasAttribute("data-first-divergence"))).map((r) => r.dataset.kind));
+    assert.ok(before.length > 3 && before.every((k) => k === "same"), `steps before it: ${before}`);
+    assert.match(await text(page, "diff-first"), /First divergence: fastly_http_body::write/);
+    assert.equal(await byId(page, "diff-first").getAttribute("data-hostcall"), call);
+    // The header_append with the new value is a changed step too.
+    const changed = await page.locator('[data-testid="diff-trace"] tr[data-kind="changed"]').evaluateAll((rs) => rs.map((r) => r.dataset.hostcall));
+    assert.ok(changed.includes("fastly_http_resp::header_append"), `changed steps: ${changed}`);
+    // Timings side by side.
+    assert.equal(await page.locator('[data-testid="diff-timings"] tr[data-timing]').count(), 6);
+    assert.match(await page.locator('[data-testid="diff-timings"] tr[data-timing="fuel"]').textContent(), /\d+.*\d+/);
+    await diff.screenshot({ path: path.join(ensureArtifacts(), "history-diff.png") });
+
+    // A reload keeps the history.
+    await page.reload();
+    await page.waitForSelector('[data-worker="ready"]', { timeout: 30_000 });
+    await openHistory(page, 2);
+    assert.deepEqual(await rows(page).evaluateAll((rs) => rs.map((r) => r.dataset.runId)), ids);
+    // "vs previous" compares a run with the one before it.
+    await page.locator(`tr[data-run-id="${ids[0]}"] [data-testid="history-vs-previous"]`).click();
+    await byId(page, "diff").waitFor();
+    assert.equal(await page.locator('[data-testid="diff-trace"] tr[data-first-divergence]').getAttribute("data-hostcall"), call);
+    assert.deepEqual(page.consoleErrors, [], "console errors");
+  } finally {
+    await page.context().close();
+  }
+});
+
+test("history: damaged records are skipped, and a run whose record cannot be stored still runs", async () => {
+  const page = await openApp(browser, server.url);
+  try {
+    await byId(page, "examples").selectOption("echo");
+    await waitForRun(page);
+    await openHistory(page, 1);
+    // Damage: records under this fiddle's keys that are not runs.
+    await page.evaluate(async () => {
+      const db = await new Promise((ok, err) => {
+        const r = indexedDB.open("edgeplay-history");
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => err(r.error);
+      });
+      const tx = db.transaction("runs", "readwrite");
+      const store = tx.objectStore("runs");
+      const key = await new Promise((ok) => {
+        const r = store.getAllKeys();
+        r.onsuccess = () => ok(r.result[0]);
+      });
+      const fiddle = key.split("\u001f")[0];
+      store.put("{not json", `${fiddle}\u001f000000000000001-0001`);
+      store.put(JSON.stringify({ version: 99 }), `${fiddle}\u001f000000000000002-0001`);
+      store.put(new Uint8Array([1, 2, 3]), `${fiddle}\u001f000000000000003-0001`);
+      await new Promise((ok) => (tx.oncomplete = ok));
+      db.close();
+    });
+    await page.reload();
+    await page.waitForSelector('[data-worker="ready"]', { timeout: 30_000 });
+    await openHistory(page, 1);
+    assert.match(await text(page, "history-error"), /3 kept runs could not be read/);
+
+    // The history database cannot be opened: the run still answers, the panel says why.
+    await page.evaluate(() => {
+      const open = indexedDB.open.bind(indexedDB);
+      indexedDB.open = (name, ...rest) => {
+        if (name === "edgeplay-history") throw new DOMException("blocked for the test", "UnknownError");
+        return open(name, ...rest);
+      };
+    });
+    await byId(page, "run").click();
+    await waitForRun(page);
+    assert.match(await status(page), /^200/);
+    await page.waitForFunction(() => /not kept in the history/.test(document.querySelector('[data-testid="history-error"]')?.textContent || ""));
+    // Shown for this page's life all the same.
+    assert.equal(await rows(page).count(), 2);
+    assert.deepEqual(page.consoleErrors, [], "console errors");
+  } finally {
+    await page.context().close();
+  }
+});

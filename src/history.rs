@@ -403,12 +403,21 @@ fn header_rows(changes: Vec<rundiff::HeaderChange>) -> Vec<HeaderRow> {
         .collect()
 }
 
-fn call_text(c: &rundiff::CallView) -> String {
-    match (c.args.is_empty(), c.status.is_empty()) {
-        (true, true) => String::new(),
-        (false, true) => c.args.clone(),
-        (true, false) => format!("→ {}", c.status),
-        (false, false) => format!("{} → {}", c.args, c.status),
+/// What a trace step shows of an event: the arguments compared (as the trace panel
+/// shows values: `body#1`, `"x-foo"`) and the status.
+pub fn event_text(e: &TraceEvent) -> String {
+    let args = e
+        .args
+        .iter()
+        .filter(|(n, _)| !rundiff::is_address(n))
+        .map(|(n, v)| format!("{n}={}", v.display()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (args.is_empty(), e.status.as_deref()) {
+        (true, None) => String::new(),
+        (false, None) => args,
+        (true, Some(s)) => format!("→ {s}"),
+        (false, Some(s)) => format!("{args} → {s}"),
     }
 }
 
@@ -452,8 +461,8 @@ fn timing_rows(a: &RunTimings, b: &RunTimings) -> Vec<TimingRow> {
 impl DiffView {
     /// `a` and `b` compared (times in a zone `offset_min` minutes behind UTC).
     pub fn of(a: &HistoryRecord, b: &HistoryRecord, offset_min: f64) -> DiffView {
-        let (va, vb) = (a.run_view(), b.run_view());
-        let d = rundiff::diff(&va, &vb);
+        // The views' calls are the traces' events one for one.
+        let d = rundiff::diff(&a.run_view(), &b.run_view());
         let requests = rundiff::diff(
             &RunView {
                 headers: RunView::from_run(0, &a.request_headers, &[], Vec::new(), &[]).headers,
@@ -476,8 +485,8 @@ impl DiffView {
                 call: s.call.clone(),
                 a_n: s.a.map(|i| i + 1),
                 b_n: s.b.map(|j| j + 1),
-                a: s.a.and_then(|i| va.calls.get(i)).map(call_text),
-                b: s.b.and_then(|j| vb.calls.get(j)).map(call_text),
+                a: s.a.and_then(|i| a.trace.get(i)).map(event_text),
+                b: s.b.and_then(|j| b.trace.get(j)).map(event_text),
                 detail: s.detail.clone(),
                 first: Some(i) == first,
             })
@@ -705,6 +714,27 @@ mod tests {
             (StepKind::Added, None, Some(2))
         );
         assert!(DiffView::of(&a, &a, 0.0).first_divergence.is_none());
+    }
+
+    #[test]
+    fn a_step_shows_values_not_addresses() {
+        use edgeplay_host::trace::HandleKind;
+        let mut e = event(0, "header_append", "v");
+        e.args.insert(
+            0,
+            (
+                "h".into(),
+                ArgValue::Handle {
+                    kind: HandleKind::Response,
+                    handle: 1,
+                },
+            ),
+        );
+        e.args.push(("value_len".into(), ArgValue::Int(1)));
+        assert_eq!(event_text(&e), "h=response#1, value=\"v\" → ok");
+        e.status = None;
+        e.args.clear();
+        assert_eq!(event_text(&e), "");
     }
 
     #[test]

@@ -202,8 +202,18 @@ fn LineDiff(lines: Vec<Line>, testid: &'static str) -> impl IntoView {
     view! { <div class="line-diff" data-testid=testid>{shown}</div> }
 }
 
+/// The aligned traces, scrolled to the first divergence; *only differences* hides
+/// the steps that are the same.
 #[component]
 fn TraceDiff(rows: Vec<TraceRow>, left_out: usize) -> impl IntoView {
+    let only_changes = RwSignal::new(false);
+    let wrap = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |_| {
+        only_changes.track();
+        if let Some(w) = wrap.get() {
+            scroll_to_first(&w);
+        }
+    });
     let n = |x: Option<usize>| x.map(|n| n.to_string()).unwrap_or_default();
     let body = rows
         .into_iter()
@@ -225,8 +235,12 @@ fn TraceDiff(rows: Vec<TraceRow>, left_out: usize) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <div class="trace-wrap">
-            <table class="hist diff-trace" data-testid="diff-trace">
+        <label class="small">
+            <input type="checkbox" data-testid="diff-only-changes" prop:checked=move || only_changes.get() on:change=move |_| only_changes.update(|o| *o = !*o)/>
+            " only the steps that differ"
+        </label>
+        <div class="trace-wrap diff-trace-wrap" node_ref=wrap>
+            <table class="hist diff-trace" class:only-changes=move || only_changes.get() data-testid="diff-trace">
                 <thead><tr><th>"#1"</th><th>"#2"</th><th>"call"</th><th>"first run"</th><th>"second run"</th></tr></thead>
                 <tbody>{body}</tbody>
             </table>
@@ -244,5 +258,18 @@ fn TimingTable(rows: Vec<TimingRow>) -> impl IntoView {
                 <tr data-timing=t.label><th>{t.label}</th><td>{t.a}</td><td>{t.b}</td><td>{t.delta}</td></tr>
             }).collect_view()}
         </table>
+    }
+}
+
+/// Scroll the trace's box (not the page) so the first divergence is in view.
+fn scroll_to_first(wrap: &web_sys::Element) {
+    use wasm_bindgen::JsCast;
+    let row = wrap
+        .query_selector("tr[data-first-divergence]")
+        .ok()
+        .flatten()
+        .and_then(|r| r.dyn_into::<web_sys::HtmlElement>().ok());
+    if let Some(row) = row {
+        wrap.set_scroll_top((row.offset_top() - 60).max(0));
     }
 }

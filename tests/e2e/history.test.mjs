@@ -87,6 +87,20 @@ test("history: two runs with a changed header are kept, diffed call by call, and
     // The header_append with the new value is a changed step too.
     const changed = await page.locator('[data-testid="diff-trace"] tr[data-kind="changed"]').evaluateAll((rs) => rs.map((r) => r.dataset.hostcall));
     assert.ok(changed.includes("fastly_http_resp::header_append"), `changed steps: ${changed}`);
+    // The trace's box is scrolled so the first divergence is in view.
+    const inView = await first.evaluate((row) => {
+      const box = row.closest(".trace-wrap").getBoundingClientRect();
+      const r = row.getBoundingClientRect();
+      return r.top >= box.top && r.bottom <= box.bottom;
+    });
+    assert.ok(inView, "the first divergence is scrolled into view");
+    // Only the steps that differ.
+    await byId(page, "diff-only-changes").check();
+    const visible = await page
+      .locator('[data-testid="diff-trace"] tbody tr')
+      .evaluateAll((rs) => rs.filter((r) => r.offsetParent !== null).map((r) => r.dataset.kind));
+    assert.ok(visible.length >= 2 && visible.every((k) => k !== "same"), `visible steps: ${visible}`);
+    await byId(page, "diff-only-changes").uncheck();
     // Timings side by side.
     assert.equal(await page.locator('[data-testid="diff-timings"] tr[data-timing]').count(), 6);
     assert.match(await page.locator('[data-testid="diff-timings"] tr[data-timing="fuel"]').textContent(), /\d+.*\d+/);
@@ -138,6 +152,42 @@ test("history: damaged records are skipped, and a run whose record cannot be sto
     await openHistory(page, 1);
     assert.match(await text(page, "history-error"), /3 kept runs could not be read/);
 
+    // Trimming: with 60 records under this fiddle, the next run leaves the last 50.
+    const keys = async () =>
+      page.evaluate(async () => {
+        const db = await new Promise((ok) => {
+          const r = indexedDB.open("edgeplay-history");
+          r.onsuccess = () => ok(r.result);
+        });
+        const got = await new Promise((ok) => {
+          const r = db.transaction("runs").objectStore("runs").getAllKeys();
+          r.onsuccess = () => ok(r.result);
+        });
+        db.close();
+        return got;
+      });
+    const before = await keys();
+    await page.evaluate(async (fiddle) => {
+      const db = await new Promise((ok) => {
+        const r = indexedDB.open("edgeplay-history");
+        r.onsuccess = () => ok(r.result);
+      });
+      const tx = db.transaction("runs", "readwrite");
+      for (let i = 0; i < 56; i++) tx.objectStore("runs").put("old", `${fiddle}\u001f0000000000001${String(i).padStart(2, "0")}-0001`);
+      await new Promise((ok) => (tx.oncomplete = ok));
+      db.close();
+    }, before[0].split("\u001f")[0]);
+    assert.equal((await keys()).length, 60);
+    await byId(page, "run").click();
+    await waitForRun(page);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="history"] tr[data-run-id]').length === 2);
+    const after = await keys();
+    assert.equal(after.length, 50);
+    const real = before.filter((k) => !/\u001f00000000000000[123]-/.test(k));
+    assert.equal(real.length, 1);
+    assert.ok(after.includes(real[0]), "the newest runs stay");
+    assert.ok(!after.some((k) => /\u001f00000000000000[123]-/.test(k)), "the oldest go first");
+
     // The history database cannot be opened: the run still answers, the panel says why.
     await page.evaluate(() => {
       const open = indexedDB.open.bind(indexedDB);
@@ -151,7 +201,7 @@ test("history: damaged records are skipped, and a run whose record cannot be sto
     assert.match(await status(page), /^200/);
     await page.waitForFunction(() => /not kept in the history/.test(document.querySelector('[data-testid="history-error"]')?.textContent || ""));
     // Shown for this page's life all the same.
-    assert.equal(await rows(page).count(), 2);
+    assert.equal(await rows(page).count(), 3);
     assert.deepEqual(page.consoleErrors, [], "console errors");
   } finally {
     await page.context().close();

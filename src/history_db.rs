@@ -139,23 +139,3 @@ pub async fn clear(fiddle: &str) -> Result<(), String> {
     db.close();
     result
 }
-
-/// Store `value` under `key` as it is (tests: what a damaged history looks like).
-pub async fn put_raw(key: &str, value: &JsValue) -> Result<(), String> {
-    let db = open().await?;
-    let err = idb_err("store a record");
-    let result = async {
-        let tx = db
-            .transaction(&[RUNS], TransactionMode::ReadWrite)
-            .map_err(&err)?;
-        tx.object_store(RUNS)
-            .map_err(&err)?
-            .put(value, Some(&JsValue::from_str(key)))
-            .map_err(&err)?;
-        tx.commit().map_err(&err)?.await.map_err(&err)?;
-        Ok(())
-    }
-    .await;
-    db.close();
-    result
-}

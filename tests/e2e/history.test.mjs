@@ -207,3 +207,82 @@ test("history: damaged records are skipped, and a run whose record cannot be sto
     await page.context().close();
   }
 });
+
+test("history: each workspace entry keeps its own runs; deleting an entry deletes them", async () => {
+  const page = await openApp(browser, server.url);
+  const entry = (id) => page.locator(`[data-testid="workspace-entry"][data-entry-id="${id}"]`);
+  const historyKeys = () =>
+    page.evaluate(async () => {
+      const db = await new Promise((ok) => {
+        const r = indexedDB.open("edgeplay-history");
+        r.onsuccess = () => ok(r.result);
+      });
+      const got = await new Promise((ok) => {
+        const r = db.transaction("runs").objectStore("runs").getAllKeys();
+        r.onsuccess = () => ok(r.result);
+      });
+      db.close();
+      return got;
+    });
+  const open = async (id) => {
+    await entry(id).locator('[data-testid="workspace-open"]').click();
+    await page.waitForFunction(
+      (id) =>
+        document.querySelector(`[data-testid="workspace-entry"][data-entry-id="${id}"]`)?.dataset.current === "true" &&
+        document.querySelector('[data-worker="ready"]') &&
+        /echo/.test(document.querySelector('[data-testid="guest-name"]')?.textContent || ""),
+      id,
+      { timeout: 30_000 },
+    );
+  };
+  try {
+    await byId(page, "examples").selectOption("echo");
+    await waitForRun(page);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="workspace-entry"]').length === 1);
+    const a = await page.locator('[data-testid="workspace-entry"][data-current="true"]').getAttribute("data-entry-id");
+    await openHistory(page, 1);
+    const aRun = await rows(page).first().getAttribute("data-run-id");
+
+    // A copy of the entry starts with no runs of its own.
+    await page.click('[data-testid="workspace-entry"][data-current="true"] [data-testid="workspace-duplicate"]');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="workspace-entry"]').length === 2);
+    const b = await page.locator('[data-testid="workspace-entry"][data-current="false"]').getAttribute("data-entry-id");
+    await open(b);
+    await openHistory(page, 0);
+    await byId(page, "run").click();
+    await waitForRun(page);
+    await openHistory(page, 1);
+    const bRun = await rows(page).first().getAttribute("data-run-id");
+    assert.notEqual(bRun, aRun);
+
+    // Back in the first entry: its own run only.
+    await open(a);
+    await openHistory(page, 1);
+    assert.equal(await rows(page).first().getAttribute("data-run-id"), aRun);
+
+    // Deleting the copy deletes its runs; the first entry's stay.
+    assert.ok((await historyKeys()).some((k) => k.startsWith(`${b}\u001f`)));
+    await entry(b).locator('[data-testid="workspace-delete"]').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="workspace-entry"]').length === 1);
+    await page.waitForFunction(
+      async (b) => {
+        const db = await new Promise((ok) => {
+          const r = indexedDB.open("edgeplay-history");
+          r.onsuccess = () => ok(r.result);
+        });
+        const keys = await new Promise((ok) => {
+          const r = db.transaction("runs").objectStore("runs").getAllKeys();
+          r.onsuccess = () => ok(r.result);
+        });
+        db.close();
+        return !keys.some((k) => k.startsWith(`${b}\u001f`));
+      },
+      b,
+      { timeout: 10_000 },
+    );
+    assert.deepEqual(await historyKeys(), [`${a}\u001f${aRun}`]);
+    assert.deepEqual(page.consoleErrors, [], "console errors");
+  } finally {
+    await page.context().close();
+  }
+});

@@ -260,8 +260,13 @@ test("history: each workspace entry keeps its own runs; deleting an entry delete
     await openHistory(page, 1);
     assert.equal(await rows(page).first().getAttribute("data-run-id"), aRun);
 
-    // Deleting the copy deletes its runs; the first entry's stay.
+    // Deleting the copy deletes its runs; the first entry's stay. (After a reload,
+    // as the workspace test deletes: right after a switch, deleting the entry just
+    // left can wait on its state database.)
     assert.ok((await historyKeys()).some((k) => k.startsWith(`${b}\u001f`)));
+    await page.reload();
+    await page.waitForSelector('[data-worker="ready"]', { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="workspace-entry"]').length === 2);
     await entry(b).locator('[data-testid="workspace-delete"]').click();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="workspace-entry"]').length === 1);
     await page.waitForFunction(

@@ -13,12 +13,12 @@
 //! [`jsbuild_tab`] (JavaScript in the tab: the engine, the builder, templates),
 //! [`format`] (presentation helpers), [`waterfall`] (the
 //! backend waterfall's rows and geometry), [`warmup`] (the interpreter's warm-up in
-//! the worker).
+//! the worker), [`history`] (run history: records, trimming, the diff view).
 //!
 //! Browser-only: [`platform`] (the core's `Clock` and `Random` on `performance` and
 //! Web Crypto), [`fetch`] (backend fetches with the browser's `fetch`), [`worker`]
 //! (the worker's driver loop), [`js_worker`] (the JS engine and builds in the worker), [`bridge`] (the UI's handle on the worker),
-//! [`storage`] (localStorage and IndexedDB), [`state_db`] (the service state in
+//! [`storage`] (localStorage and IndexedDB), [`history_db`] (the run history in IndexedDB), [`state_db`] (the service state in
 //! IndexedDB), [`persist`] (the worker's state: durable, shared between tabs), [`workspace`]
 //! (the saved fiddles, each with its own service state), [`offline`] (the service
 //! worker that keeps the app usable with no network).
@@ -29,6 +29,7 @@ pub mod examples;
 pub mod fiddle_tab;
 pub mod format;
 pub mod fresh_cache;
+pub mod history;
 pub mod jsbuild_tab;
 pub mod npm;
 pub mod protocol;
@@ -44,6 +45,8 @@ pub mod waterfall;
 pub mod bridge;
 #[cfg(target_arch = "wasm32")]
 pub mod fetch;
+#[cfg(target_arch = "wasm32")]
+pub mod history_db;
 #[cfg(target_arch = "wasm32")]
 pub mod js_worker;
 #[cfg(target_arch = "wasm32")]

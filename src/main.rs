@@ -46,6 +46,7 @@ mod app {
         crate::ui::js_actions::start(state);
         fiddle_actions::start(state);
         crate::ui::lessons::start();
+        crate::ui::history_actions::start(state);
         let worker = move || {
             if state.worker_ready.get() {
                 "ready"

@@ -699,6 +699,7 @@ fn on_message(state: AppState, msg: FromWorker) {
                 let trace = state.trace.get_untracked();
                 edgeplay_host::fiddle::RunRecord::new(&req, &fin, trace)
             });
+            super::history_actions::keep(state, record.as_ref());
             super::fiddle_actions::run_ended(state, record);
         }
         FromWorker::Failed { run_id, message } => {

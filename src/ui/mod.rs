@@ -10,6 +10,8 @@ pub mod embed;
 pub mod fiddle;
 pub mod fiddle_actions;
 pub mod guest;
+pub mod history;
+pub mod history_actions;
 pub mod js;
 pub mod js_actions;
 pub mod lessons;

@@ -1,4 +1,4 @@
-//! The right-hand side: Response, Logs, Trace, Stores and Cache tabs, and the timings.
+//! The right-hand side: Response, Logs, Trace, Stores, Cache and History tabs, and the timings.
 
 use super::cache::CachePanel;
 use super::state::{AppState, Phase, Tab, Timings};
@@ -18,6 +18,7 @@ pub fn Panels() -> impl IntoView {
             Tab::Logs => format!(" ({})", state.logs.with(Vec::len)),
             Tab::Trace => format!(" ({})", state.trace.with(Vec::len)),
             Tab::Stores | Tab::Cache => String::new(),
+            Tab::History => super::history_actions::count_label(),
         };
         let class = move || {
             if state.tab.get() == tab {
@@ -38,6 +39,7 @@ pub fn Panels() -> impl IntoView {
             {tab_button(Tab::Trace, "Trace")}
             {tab_button(Tab::Stores, "Stores")}
             {tab_button(Tab::Cache, "Cache")}
+            {tab_button(Tab::History, "History")}
             <RunStatus/>
         </div>
         <div class="panel" class:hidden=hidden(Tab::Response)><ResponsePanel/></div>
@@ -45,6 +47,7 @@ pub fn Panels() -> impl IntoView {
         <div class="panel" class:hidden=hidden(Tab::Trace)><TracePanel/></div>
         <div class="panel" class:hidden=hidden(Tab::Stores)><StoresPanel/></div>
         <div class="panel" class:hidden=hidden(Tab::Cache)><CachePanel/></div>
+        <div class="panel" class:hidden=hidden(Tab::History)><super::history::HistoryPanel/></div>
         <TimingsBar/>
     }
 }

@@ -107,6 +107,8 @@ pub enum Tab {
     Stores,
     /// The Cache inspector.
     Cache,
+    /// The run history and the diff of two runs.
+    History,
 }
 
 /// How the Stores panel shows a value.

@@ -352,15 +352,20 @@ pub fn duplicate(state: AppState, id: String) {
     });
 }
 
-/// Delete the entry `id` and its service state (not the open one).
+/// Delete the entry `id`, its service state and its run history (not the open one).
 pub fn delete(state: AppState, id: String) {
     if state.workspace.current.get_untracked().as_deref() == Some(&id) {
         return;
     }
     spawn_local(async move {
         let Ok(ws) = ready(state).await else { return };
-        if let Err(e) = ws.delete(&id).await {
-            state.workspace.message.set(Some(e));
+        match ws.delete(&id).await {
+            Ok(()) => {
+                if let Err(e) = edgeplay_web::history_db::clear(&id).await {
+                    state.workspace.message.set(Some(e));
+                }
+            }
+            Err(e) => state.workspace.message.set(Some(e)),
         }
         refresh(state).await;
     });

@@ -3,12 +3,13 @@
 //! in the first or the second, or the same call with other arguments or another
 //! status), with the first divergence marked. `edgeplay diff a.json b.json` reads
 //! two `edgeplay request --json` outputs ([`RunView::from_request_json`]); the tab's
-//! run history can build [`RunView`]s from its own records.
+//! run history builds [`RunView`]s from its own records ([`RunView::from_run`]).
 //!
 //! Arguments that are guest addresses or buffer sizes (`*_ptr`, `*_len`, `*_out`,
 //! `buf`) are left out of the comparison: they move when a string's length does,
 //! while the decoded values beside them (`name="x-foo"`) say what changed.
 
+use crate::trace::TraceEvent;
 use serde::Serialize;
 use serde_json::Value;
 use similar::{capture_diff_slices, Algorithm, DiffOp};
@@ -108,8 +109,9 @@ pub struct RunDiff {
     pub first_divergence: Option<usize>,
 }
 
-/// Whether an argument is an address or a size rather than a value.
-fn is_address(name: &str) -> bool {
+/// Whether an argument is an address or a size rather than a value (left out of
+/// the comparison; the tab's diff view leaves it out of what it shows too).
+pub fn is_address(name: &str) -> bool {
     name.ends_with("_ptr")
         || name.ends_with("_len")
         || name.ends_with("_out")
@@ -175,6 +177,37 @@ impl RunView {
             logs,
             calls,
         })
+    }
+}
+
+impl RunView {
+    /// The run a driver holds as values (the tab's run history): the response's
+    /// `status`, `headers` (names lower-cased here) and `body` (as text, lossy), its
+    /// log lines as they should be compared (`source: line`) and its trace. The trace
+    /// is read exactly as [`RunView::from_request_json`] reads a `--json` trace, so
+    /// the tab and `edgeplay diff` compare the same way.
+    pub fn from_run(
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+        logs: Vec<String>,
+        trace: &[TraceEvent],
+    ) -> RunView {
+        RunView {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            body: String::from_utf8_lossy(body).into_owned(),
+            logs,
+            calls: trace
+                .iter()
+                .map(|e| {
+                    serde_json::to_value(e).map_or_else(|_| CallView::default(), |v| call_view(&v))
+                })
+                .collect(),
+        }
     }
 }
 
@@ -522,5 +555,36 @@ mod tests {
         assert_eq!(r.logs, ["l", "stdout: o"]);
         assert_eq!(r.calls, [call("m::f", "name=\"x\"", "ok")]);
         assert!(RunView::from_request_json(&serde_json::json!({"x": 1})).is_err());
+    }
+
+    #[test]
+    fn a_run_held_as_values_reads_as_its_json_does() {
+        use crate::trace::{ArgValue, EventKind, HandleKind};
+        let mut e = TraceEvent::new(0, EventKind::Hostcall, "fastly_http_resp", "header_append");
+        e.args = vec![
+            (
+                "h".into(),
+                ArgValue::Handle {
+                    kind: HandleKind::Response,
+                    handle: 1,
+                },
+            ),
+            ("name_ptr".into(), ArgValue::Int(1024)),
+            ("name".into(), ArgValue::Str("x-a".into())),
+            ("value".into(), ArgValue::Str("one".into())),
+        ];
+        e.status = Some("ok".into());
+        let trace = vec![e];
+        let headers = vec![("X-A".to_string(), "one".to_string())];
+        let held = RunView::from_run(200, &headers, b"hi", vec!["stdout: l".into()], &trace);
+        let json = serde_json::json!({
+            "status": 200, "headers": [["X-A", "one"]], "body": "hi", "stdout": "l\n",
+            "trace": trace,
+        });
+        assert_eq!(held, RunView::from_request_json(&json).unwrap());
+        assert_eq!(
+            held.calls[0].args,
+            "h={\"handle\":1,\"kind\":\"response\"}, name=\"x-a\", value=\"one\""
+        );
     }
 }

@@ -235,8 +235,8 @@ impl Profile {
             .iter()
             .map(|e| e.start_us + e.dur_us.max(0.0))
             .fold(0.0, f64::max);
-        let io_wait_us: f64 = rec.waits.iter().map(|w| w.dur_us).sum();
-        let in_calls: f64 = hostcalls.iter().map(|e| e.dur_us.max(0.0)).sum();
+        let io_wait_us = rec.waits.iter().fold(0.0, |t, w| t + w.dur_us);
+        let in_calls = hostcalls.iter().fold(0.0, |t, e| t + e.dur_us.max(0.0));
         let hostcall_us = (in_calls - io_wait_us).max(0.0);
         let time = TimeSplit {
             wall_us,

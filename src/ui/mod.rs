@@ -14,6 +14,7 @@ pub mod js;
 pub mod js_actions;
 pub mod panels;
 pub mod presenter;
+pub mod profile;
 pub mod request;
 pub mod state;
 pub mod step;

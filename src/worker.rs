@@ -48,8 +48,8 @@ use crate::tap::RunTap;
 use edgeplay_host::backends::{loop_hops, MAX_LOOP_HOPS};
 use edgeplay_host::exec::{viceroy_request_id, StartError};
 use edgeplay_host::fiddle::Replayer;
-use edgeplay_host::step::{Breakpoint, Resume, StepPolicy};
 use edgeplay_host::profile::Profile;
+use edgeplay_host::step::{Breakpoint, Resume, StepPolicy};
 use edgeplay_host::{
     Capabilities, Collected, DownstreamRequest, Driver, Engine, ExecOptions, FetchError,
     FetchErrorKind, FetchRequest, FetchResponse, FinalResponse, Guest, Outcome, Poll, Service,

@@ -102,7 +102,10 @@ fn ProfileView() -> impl IntoView {
             return;
         };
         let doc = state.trace.with_untracked(|t| chrome::to_chrome(&p, t));
-        download_json(&format!("{}.chrome.json", p.run.request_id), &doc.to_string());
+        download_json(
+            &format!("{}.chrome.json", p.run.request_id),
+            &doc.to_string(),
+        );
     };
     view! {
         <section class="profile" data-testid="profile" data-outcome=move || p().outcome>
@@ -129,7 +132,11 @@ fn ProfileView() -> impl IntoView {
 #[component]
 fn TimeSplit() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let t = move || state.profile.with(|p| p.as_ref().map(|p| p.time).unwrap_or_default());
+    let t = move || {
+        state
+            .profile
+            .with(|p| p.as_ref().map(|p| p.time).unwrap_or_default())
+    };
     let pct = move |v: f64| {
         let wall = t().wall_us.max(1e-9);
         format!("width: {:.2}%", v / wall * 100.0)
@@ -149,8 +156,8 @@ fn TimeSplit() -> impl IntoView {
                 <span class="pf-wait" style=move || pct(t().io_wait_us)></span>
             </div>
             <div class="small">
-                <span class="pf-key pf-guest"></span>{move || format!("guest CPU {}", ms(t().guest_us))}
-                <span class="pf-key pf-hostcall"></span>{move || format!("hostcalls {}", ms(t().hostcall_us))}
+                <span class="pf-key pf-guest"></span>{move || format!("guest CPU {} · ", ms(t().guest_us))}
+                <span class="pf-key pf-hostcall"></span>{move || format!("hostcalls {} · ", ms(t().hostcall_us))}
                 <span class="pf-key pf-wait"></span>{move || format!("waiting on I/O {}", ms(t().io_wait_us))}
                 <span class="muted">{move || format!(" of {} (paused time not counted)", ms(t().wall_us))}</span>
             </div>
@@ -172,7 +179,12 @@ fn HeapCurve() -> impl IntoView {
                 .map(|h| format!("{:.0}:{}", h.at_us, h.bytes))
                 .collect::<Vec<_>>()
                 .join(" ");
-            Some((heap_polyline(p, span), points, p.heap_max(), p.heap.first().map_or(0, |h| h.bytes)))
+            Some((
+                heap_polyline(p, span),
+                points,
+                p.heap_max(),
+                p.heap.first().map_or(0, |h| h.bytes),
+            ))
         })
     };
     view! {
@@ -196,7 +208,12 @@ fn Flame() -> impl IntoView {
     let info = move || {
         state.profile.with(|p| {
             let p = p.as_ref()?;
-            Some((p.has_stacks, p.has_names, visible_flame(p), p.flame.first().map_or(0, |r| r.fuel)))
+            Some((
+                p.has_stacks,
+                p.has_names,
+                visible_flame(p),
+                p.flame.first().map_or(0, |r| r.fuel),
+            ))
         })
     };
     view! {
@@ -239,7 +256,11 @@ fn Flame() -> impl IntoView {
 #[component]
 fn Bodies() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let rows = move || state.profile.with(|p| p.as_ref().map(|p| p.bodies.clone()).unwrap_or_default());
+    let rows = move || {
+        state
+            .profile
+            .with(|p| p.as_ref().map(|p| p.bodies.clone()).unwrap_or_default())
+    };
     let cache = move || {
         state.profile.with(|p| {
             p.as_ref().map(|p| {
@@ -277,7 +298,11 @@ fn Bodies() -> impl IntoView {
 #[component]
 fn HeaderSummaries() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let rows = move || state.profile.with(|p| p.as_ref().map(|p| p.headers.clone()).unwrap_or_default());
+    let rows = move || {
+        state
+            .profile
+            .with(|p| p.as_ref().map(|p| p.headers.clone()).unwrap_or_default())
+    };
     view! {
         <table class="small pf-headers" data-testid="profile-headers">
             <thead><tr><th>"headers of"</th><th>"lines"</th><th>"bytes"</th><th>"names"</th></tr></thead>

@@ -14,8 +14,8 @@ use crate::fetch::ResponseStream;
 use edgeplay_host::collect::FinalResponse;
 use edgeplay_host::driver::{Capabilities, Driver, Step};
 use edgeplay_host::exec::StartError;
-use edgeplay_host::step::{PendingCall, Resume};
 use edgeplay_host::profile::Profile;
+use edgeplay_host::step::{PendingCall, Resume};
 use edgeplay_host::{
     Collected, DownstreamRequest, Engine, ExecOptions, Exit, Guest, Outcome, Output, Service,
     TraceEvent, Work, WorkId, WorkKind, WorkResult,

@@ -81,7 +81,10 @@ mod tests {
         let (dir, note) = strategy_dir("jitdump");
         assert_eq!(dir, PathBuf::from(DEFAULT_DIR));
         assert!(note.unwrap().contains("no native code"));
-        assert_eq!(chrome_path(Path::new("a/p.json")), PathBuf::from("a/p.chrome.json"));
+        assert_eq!(
+            chrome_path(Path::new("a/p.json")),
+            PathBuf::from("a/p.chrome.json")
+        );
         assert_eq!(chrome_path(Path::new("p")), PathBuf::from("p.chrome.json"));
     }
 }

@@ -183,7 +183,11 @@ fn read_json(path: &Path) -> serde_json::Value {
 fn assert_fastlike(doc: &serde_json::Value, status: i64, cached: bool) -> schema::Trace {
     let t: schema::Trace = serde_json::from_value(doc.clone())
         .unwrap_or_else(|e| panic!("not Fastlike's profile format: {e}\n{doc:#}"));
-    assert!(schema::OUTCOMES.contains(&t.outcome.as_str()), "{}", t.outcome);
+    assert!(
+        schema::OUTCOMES.contains(&t.outcome.as_str()),
+        "{}",
+        t.outcome
+    );
     assert_eq!(t.outcome, "normal");
     assert_eq!(t.status, status);
     assert_eq!(t.method, "GET");
@@ -203,10 +207,16 @@ fn assert_fastlike(doc: &serde_json::Value, status: i64, cached: bool) -> schema
     assert!(t.wall_nanos >= t.guest_active_nanos + t.hostcall_nanos);
     let deep = t.deep.as_ref().expect("deep metrics");
     if cached {
-        assert!(b.total_nanos < 5_000_000, "a hit does not wait for the mock: {b:?}");
+        assert!(
+            b.total_nanos < 5_000_000,
+            "a hit does not wait for the mock: {b:?}"
+        );
         assert_eq!((deep.cache_lookups, deep.cache_hits), (1, 1));
     } else {
-        assert!(b.total_nanos >= 5_000_000, "the mock answers 5 ms later: {b:?}");
+        assert!(
+            b.total_nanos >= 5_000_000,
+            "the mock answers 5 ms later: {b:?}"
+        );
         assert!(b.req_header_bytes > 0 && b.resp_header_bytes > 0, "{b:?}");
         assert_eq!((deep.cache_lookups, deep.cache_misses), (1, 1));
     }
@@ -243,12 +253,24 @@ fn assert_chrome(doc: &serde_json::Value, waited: bool) {
     let counters = |name: &str| {
         evs.iter()
             .filter(|e| e["ph"] == "C" && e["name"] == name)
-            .map(|e| e["args"].as_object().unwrap().values().next().unwrap().as_u64().unwrap())
+            .map(|e| {
+                e["args"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .next()
+                    .unwrap()
+                    .as_u64()
+                    .unwrap()
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(counters("wasm heap").last(), Some(&(17 * 65536)));
     let fuel = counters("fuel");
-    assert!(fuel.len() >= 4 && fuel.windows(2).all(|w| w[0] <= w[1]), "{fuel:?}");
+    assert!(
+        fuel.len() >= 4 && fuel.windows(2).all(|w| w[0] <= w[1]),
+        "{fuel:?}"
+    );
     assert_eq!(on(track("waiting on I/O")).len(), usize::from(waited));
     for e in evs {
         assert!(e["pid"].is_u64() && e["ph"].is_string(), "{e}");
@@ -273,7 +295,11 @@ fn request_profile_writes_fastlikes_json_and_a_chrome_trace() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("HTTP/1.1 203"));
     let t = assert_fastlike(&read_json(&file), 203, false);
     assert_eq!(t.url, "http://127.0.0.1:7676/profiled");
@@ -309,9 +335,15 @@ fn start_server(cwd: &Path, args: &[&std::ffi::OsStr]) -> Server {
     let mut line = String::new();
     let addr = loop {
         line.clear();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "the server exited");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the server exited"
+        );
         if let Some(i) = line.find("Listening on http://") {
-            break line[i + "Listening on http://".len()..].trim().parse().unwrap();
+            break line[i + "Listening on http://".len()..]
+                .trim()
+                .parse()
+                .unwrap();
         }
     };
     let (tx, rx) = std::sync::mpsc::channel();
@@ -332,7 +364,11 @@ fn start_server(cwd: &Path, args: &[&std::ffi::OsStr]) -> Server {
 fn get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: test.example\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: test.example\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
     buf
@@ -356,13 +392,16 @@ fn written(path: &Path) -> serde_json::Value {
 fn serve_profile_dir_keeps_one_profile_per_request() {
     let (dir, wasm, toml) = files("serve");
     let out = dir.join("profiles");
-    let server = start_server(&dir, &[
-        "-C".as_ref(),
-        toml.as_os_str(),
-        "--profile-dir".as_ref(),
-        out.as_os_str(),
-        wasm.as_os_str(),
-    ]);
+    let server = start_server(
+        &dir,
+        &[
+            "-C".as_ref(),
+            toml.as_os_str(),
+            "--profile-dir".as_ref(),
+            out.as_os_str(),
+            wasm.as_os_str(),
+        ],
+    );
     for path in ["/one", "/two"] {
         assert!(get(server.addr, path).starts_with("HTTP/1.1 203"));
     }
@@ -386,10 +425,17 @@ fn serve_profile_dir_keeps_one_profile_per_request() {
     );
     // The second GET is answered by the readthrough cache (the mock's 203 is cacheable).
     for (n, path) in [(0, "/one"), (1, "/two")] {
-        let t = assert_fastlike(&read_json(&out.join(format!("{}.json", id(n)))), 203, n == 1);
+        let t = assert_fastlike(
+            &read_json(&out.join(format!("{}.json", id(n)))),
+            203,
+            n == 1,
+        );
         assert_eq!(t.req_id, n);
         assert_eq!(t.url, format!("http://test.example{path}"));
-        assert_chrome(&read_json(&out.join(format!("{}.chrome.json", id(n)))), n == 0);
+        assert_chrome(
+            &read_json(&out.join(format!("{}.chrome.json", id(n)))),
+            n == 0,
+        );
     }
 }
 
@@ -399,21 +445,31 @@ fn serve_takes_viceroys_profile_strategy_forms() {
     let out = dir.join("guest-dir");
     let strategy = format!("guest,{}", out.display());
     // Viceroy's `--profile=guest,DIR`, and a bare `--profile` after the module.
-    let server = start_server(&dir, &[
-        "-C".as_ref(),
-        toml.as_os_str(),
-        wasm.as_os_str(),
-        format!("--profile={strategy}").as_ref(),
-    ]);
+    let server = start_server(
+        &dir,
+        &[
+            "-C".as_ref(),
+            toml.as_os_str(),
+            wasm.as_os_str(),
+            format!("--profile={strategy}").as_ref(),
+        ],
+    );
     assert!(get(server.addr, "/").starts_with("HTTP/1.1 203"));
     assert_fastlike(&written(&out.join(format!("{:032x}.json", 0))), 203, false);
     drop(server);
     let server = start_server(
         &dir,
-        &["-C".as_ref(), toml.as_os_str(), wasm.as_os_str(), "--profile".as_ref()],
+        &[
+            "-C".as_ref(),
+            toml.as_os_str(),
+            wasm.as_os_str(),
+            "--profile".as_ref(),
+        ],
     );
     // Its default directory is Viceroy's, where the server runs.
     assert!(get(server.addr, "/").starts_with("HTTP/1.1 203"));
-    let file = dir.join("guest-profiles").join(format!("{:032x}.chrome.json", 0));
+    let file = dir
+        .join("guest-profiles")
+        .join(format!("{:032x}.chrome.json", 0));
     assert_chrome(&written(&file), true);
 }

@@ -112,7 +112,10 @@ fn time_bodies_and_headers_are_summed() {
     let p = profile(&ran);
     let t = p.time;
     assert!(t.wall_us > 0.0);
-    assert!((t.guest_us + t.hostcall_us + t.io_wait_us - t.wall_us).abs() < 1e-6, "{t:?}");
+    assert!(
+        (t.guest_us + t.hostcall_us + t.io_wait_us - t.wall_us).abs() < 1e-6,
+        "{t:?}"
+    );
     assert_eq!(t.io_wait_us, 0.0, "nothing to wait for");
     assert_eq!(p.outcome, "normal");
     assert_eq!(p.status, Some(200));
@@ -193,7 +196,10 @@ fn the_chrome_export_has_function_slices_and_counters() {
         .filter(|e| e["ph"] == "X" && e["tid"] == chrome::FUNCTIONS_TID)
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    assert!(funcs.contains(&"grow") && funcs.contains(&"start"), "{funcs:?}");
+    assert!(
+        funcs.contains(&"grow") && funcs.contains(&"start"),
+        "{funcs:?}"
+    );
     let counter = |name: &str| {
         evs.iter()
             .filter(|e| e["ph"] == "C" && e["name"] == name)

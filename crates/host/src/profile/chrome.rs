@@ -22,7 +22,10 @@ pub const WAITS_TID: u32 = 1001;
 pub fn to_chrome(profile: &Profile, events: &[TraceEvent]) -> Value {
     let mut doc = crate::trace::to_chrome_trace(events);
     let mut extra: Vec<Value> = Vec::new();
-    for (tid, name) in [(FUNCTIONS_TID, "guest functions"), (WAITS_TID, "waiting on I/O")] {
+    for (tid, name) in [
+        (FUNCTIONS_TID, "guest functions"),
+        (WAITS_TID, "waiting on I/O"),
+    ] {
         extra.push(json!({
             "name": "thread_name", "ph": "M", "pid": PID, "tid": tid,
             "args": { "name": name },

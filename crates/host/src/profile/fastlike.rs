@@ -353,7 +353,10 @@ pub fn to_fastlike(profile: &Profile, events: &[TraceEvent]) -> Trace {
     };
     let mut notes = Vec::new();
     if !matches!(profile.outcome.as_str(), "normal" | "stopped") {
-        notes.push(format!("edgeplay: the guest ended with {}", profile.outcome));
+        notes.push(format!(
+            "edgeplay: the guest ended with {}",
+            profile.outcome
+        ));
     }
     if profile.time.io_wait_us > 0.0 {
         notes.push(format!(
@@ -392,7 +395,10 @@ mod tests {
             rfc3339(1_764_640_000_123_456_789),
             "2025-12-02T01:46:40.123456789Z"
         );
-        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000000Z"
+        );
         assert_eq!(
             redact_url("https://user:pw@example.com:8443/a/b?token=1#x"),
             "https://example.com:8443/a/b"

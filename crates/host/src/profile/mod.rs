@@ -26,7 +26,7 @@ pub mod chrome;
 pub mod fastlike;
 mod recorder;
 
-pub use recorder::{HeapSample, HeaderName, HeaderSet, Recorder, Span, MAX_HEAP_SAMPLES};
+pub use recorder::{HeaderName, HeaderSet, HeapSample, Recorder, Span, MAX_HEAP_SAMPLES};
 
 use crate::names::FuncNames;
 use crate::outcome::{Exit, Outcome};
@@ -352,7 +352,11 @@ fn flame(
         let mut at = 0;
         nodes[0].fuel += e.fuel;
         for &f in stack {
-            let next = nodes[at].children.iter().copied().find(|&c| nodes[c].func == f);
+            let next = nodes[at]
+                .children
+                .iter()
+                .copied()
+                .find(|&c| nodes[c].func == f);
             at = match next {
                 Some(c) => c,
                 None => {
@@ -441,12 +445,19 @@ fn slices(
         gap_start = e.start_us + e.dur_us.max(0.0);
     }
     close(&mut open, 0, wall_us.max(gap_start), &mut out);
-    out.sort_by(|a, b| a.start_us.total_cmp(&b.start_us).then(a.depth.cmp(&b.depth)));
+    out.sort_by(|a, b| {
+        a.start_us
+            .total_cmp(&b.start_us)
+            .then(a.depth.cmp(&b.depth))
+    });
     out
 }
 
 /// A handle argument or result of `kind`.
-fn handle_in(values: &[(std::borrow::Cow<'static, str>, ArgValue)], kind: HandleKind) -> Option<u32> {
+fn handle_in(
+    values: &[(std::borrow::Cow<'static, str>, ArgValue)],
+    kind: HandleKind,
+) -> Option<u32> {
     values.iter().find_map(|(_, v)| match v {
         ArgValue::Handle { kind: k, handle } if *k == kind => Some(*handle),
         _ => None,

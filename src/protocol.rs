@@ -509,6 +509,13 @@ pub enum FromWorker {
         /// Trace events not posted yet (the trace so far is every `Progress`'s and these).
         trace: Vec<TraceEvent>,
     },
+    /// The run's profile ([`edgeplay_host::profile`]), posted before its `Done`.
+    Profiled {
+        /// The run.
+        run_id: u32,
+        /// The profile.
+        profile: Box<edgeplay_host::profile::Profile>,
+    },
 }
 
 /// [`Output`] with its bytes as `Uint8Array`s on the wire.

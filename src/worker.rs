@@ -48,11 +48,12 @@ use crate::tap::RunTap;
 use edgeplay_host::backends::{loop_hops, MAX_LOOP_HOPS};
 use edgeplay_host::exec::{viceroy_request_id, StartError};
 use edgeplay_host::fiddle::Replayer;
+use edgeplay_host::profile::Profile;
 use edgeplay_host::step::{Breakpoint, Resume, StepPolicy};
 use edgeplay_host::{
     Capabilities, Collected, DownstreamRequest, Driver, Engine, ExecOptions, FetchError,
     FetchErrorKind, FetchRequest, FetchResponse, FinalResponse, Guest, Outcome, Poll, Service,
-    SharedStorage, Step, Work, WorkId, WorkKind, WorkResult,
+    SharedStorage, Step, TraceEvent, Work, WorkId, WorkKind, WorkResult,
 };
 use futures_channel::mpsc;
 use futures_util::StreamExt;
@@ -401,7 +402,7 @@ pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
                         let t0 = now_ms();
                         let persist = itself.persist.clone();
                         let tap = itself.tap.clone();
-                        let outcome =
+                        let (outcome, profile) =
                             drive(exec, run_id, sink.clone(), Some(Rc::new(itself))).await;
                         // "A guest's writes are durable once its response completed."
                         if let Some(p) = persist {
@@ -415,6 +416,12 @@ pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
                                 run_id,
                                 recordings,
                                 left_out,
+                            });
+                        }
+                        if let Some(profile) = profile {
+                            sink(&FromWorker::Profiled {
+                                run_id,
+                                profile: Box::new(profile),
                             });
                         }
                         state.borrow_mut().busy = false;
@@ -499,8 +506,10 @@ pub async fn drive(
     run_id: u32,
     sink: Sink,
     itself: Option<Rc<Itself>>,
-) -> Outcome {
+) -> (Outcome, Option<Profile>) {
     let t0 = now_ms();
+    // Every trace event posted, for the run's profile at the end.
+    let mut all: Vec<TraceEvent> = Vec::new();
     let (tx, mut rx) = mpsc::unbounded::<Finished>();
     // Response bodies still streaming, by the work id of their fetch.
     let mut readers: HashMap<WorkId, fetch::BodyReader> = HashMap::new();
@@ -522,7 +531,8 @@ pub async fn drive(
             Step::Paused(_) => driver.take_trace(),
             _ => Vec::new(),
         };
-        flush(&mut driver, run_id, t0, &sink);
+        all.extend(paused_trace.iter().cloned());
+        flush(&mut driver, run_id, t0, &sink, &mut all);
         match step {
             Step::Paused(call) => {
                 sink(&FromWorker::Paused {
@@ -534,8 +544,8 @@ pub async fn drive(
                 let how = match step_answer(&itself).await {
                     Some((StepAnswer::Stop, _)) => {
                         let outcome = driver.stop(None);
-                        flush(&mut driver, run_id, t0, &sink);
-                        return outcome;
+                        flush(&mut driver, run_id, t0, &sink, &mut all);
+                        return (outcome, driver.profile(&all));
                     }
                     Some((answer, breakpoints)) => {
                         driver.set_step_policy(Some(StepPolicy::at(breakpoints)));
@@ -550,8 +560,8 @@ pub async fn drive(
                 driver.resume(how);
             }
             Step::Done(outcome) => {
-                flush(&mut driver, run_id, t0, &sink);
-                return outcome;
+                flush(&mut driver, run_id, t0, &sink, &mut all);
+                return (outcome, driver.profile(&all));
             }
             Step::Continue => {
                 while let Ok(done) = rx.try_recv() {
@@ -571,8 +581,8 @@ pub async fn drive(
                 }
                 None => {
                     let outcome = driver.stop(Some("internal error: outside work was lost".into()));
-                    flush(&mut driver, run_id, t0, &sink);
-                    return outcome;
+                    flush(&mut driver, run_id, t0, &sink, &mut all);
+                    return (outcome, driver.profile(&all));
                 }
             },
         }
@@ -604,10 +614,12 @@ fn hand_in(
 /// at its head, or a read of a body that goes on), by the work id of the fetch.
 type Finished = (WorkId, WorkResult, Option<(WorkId, fetch::BodyReader)>);
 
-/// Post the outputs and trace events produced since the last call (if any).
-fn flush(driver: &mut Driver, run_id: u32, t0: f64, sink: &Sink) {
+/// Post the outputs and trace events produced since the last call (if any); the
+/// events are also kept in `all`.
+fn flush(driver: &mut Driver, run_id: u32, t0: f64, sink: &Sink, all: &mut Vec<TraceEvent>) {
     let outputs: Vec<WireOutput> = driver.take_outputs().into_iter().map(Into::into).collect();
     let trace = driver.take_trace();
+    all.extend(trace.iter().cloned());
     if outputs.is_empty() && trace.is_empty() {
         return;
     }
@@ -816,9 +828,9 @@ async fn serve_itself(
         ..(*itself).clone()
     });
     // Async recursion: the nested drive is boxed.
-    let run: Pin<Box<dyn Future<Output = Outcome>>> =
+    let run: Pin<Box<dyn Future<Output = (Outcome, Option<Profile>)>>> =
         Box::pin(drive(driver, run_id, inner, Some(nested)));
-    let outcome = run.await;
+    let (outcome, _) = run.await;
     let end_us = elapsed_us(t0);
     let got = got.borrow();
     let response = got.final_response(&outcome);

@@ -518,7 +518,7 @@ async fn the_driver_performs_sleeps_and_streams_outputs() {
     let seen: Rc<RefCell<Vec<FromWorker>>> = Rc::default();
     let sink = seen.clone();
     let t0 = js_sys::Date::now();
-    let outcome = edgeplay_web::worker::drive(
+    let (outcome, profile) = edgeplay_web::worker::drive(
         exec,
         5,
         Rc::new(move |m| sink.borrow_mut().push(m.clone())),
@@ -527,6 +527,9 @@ async fn the_driver_performs_sleeps_and_streams_outputs() {
     .await;
     assert_eq!(outcome.exit, Exit::Returned);
     assert!(js_sys::Date::now() - t0 >= 19.0, "the sleep was performed");
+    // The profile counts the sleep as waiting on I/O, not as guest or hostcall time.
+    let time = profile.expect("the guest ran").time;
+    assert!(time.io_wait_us >= 19_000.0, "{time:?}");
     let seen = seen.borrow();
     let mut stdout = Vec::new();
     let mut calls = Vec::new();
@@ -577,7 +580,7 @@ async fn the_cpu_limit_stops_a_spinning_guest() {
     )
     .unwrap();
     let exec = Driver::new(exec, Capabilities::BROWSER);
-    let outcome = edgeplay_web::worker::drive(exec, 1, Rc::new(|_| {}), None).await;
+    let (outcome, _) = edgeplay_web::worker::drive(exec, 1, Rc::new(|_| {}), None).await;
     assert_eq!(outcome.exit, Exit::CpuLimit { limit_ms: 5 });
 }
 
@@ -652,7 +655,7 @@ async fn run_self_caller(request: DownstreamRequest) -> (Exit, Seen) {
     .unwrap();
     let seen: Rc<RefCell<Seen>> = Rc::default();
     let sink = seen.clone();
-    let outcome = edgeplay_web::worker::drive(
+    let (outcome, _) = edgeplay_web::worker::drive(
         driver,
         7,
         Rc::new(move |m| {

@@ -433,6 +433,7 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
     state.outcome.set(None);
     state.logs.set(Vec::new());
     state.trace.set(Vec::new());
+    state.profile.set(None);
     state.selected.set(None);
     state.body_view.set(None);
     state.timings.update(|t| {
@@ -718,6 +719,11 @@ fn on_message(state: AppState, msg: FromWorker) {
         } => {
             if run_id == state.run_id.get_untracked() {
                 super::fiddle_actions::recorded(state, recordings, left_out);
+            }
+        }
+        FromWorker::Profiled { run_id, profile } => {
+            if run_id == state.run_id.get_untracked() {
+                state.profile.set(Some(*profile));
             }
         }
         FromWorker::StateLoading => state.stored.set(StoredState::Loading),

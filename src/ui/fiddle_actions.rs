@@ -284,6 +284,7 @@ fn show_run(state: AppState, run: Option<RequestRun>) {
     state.timings.set(run.timings);
     state.logs.set(run.logs);
     state.trace.set(run.trace);
+    state.profile.set(None);
     state.error.set(run.error);
     state.selected.set(None);
     state.body_view.set(None);

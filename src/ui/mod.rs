@@ -17,6 +17,7 @@ pub mod js_actions;
 pub mod lessons;
 pub mod panels;
 pub mod presenter;
+pub mod profile;
 pub mod request;
 pub mod state;
 pub mod step;

@@ -454,6 +454,8 @@ pub struct AppState {
     pub logs: RwSignal<Vec<LogEntry>>,
     /// Trace events, by `seq`.
     pub trace: RwSignal<Vec<TraceEvent>>,
+    /// The run's profile (posted with its result).
+    pub profile: RwSignal<Option<edgeplay_host::profile::Profile>>,
     /// Selected panel.
     pub tab: RwSignal<Tab>,
     /// Chosen body view (`None`: automatic).
@@ -522,6 +524,7 @@ impl AppState {
             timings: RwSignal::new(Timings::default()),
             logs: RwSignal::new(Vec::new()),
             trace: RwSignal::new(Vec::new()),
+            profile: RwSignal::new(None),
             tab: RwSignal::new(Tab::Response),
             body_view: RwSignal::new(None),
             trace_filter: RwSignal::new("hostcalls".into()),

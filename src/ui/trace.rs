@@ -87,6 +87,7 @@ pub fn TracePanel() -> impl IntoView {
     let on_download = move |_| controller::download_trace(state);
     view! {
         <BackendWaterfall/>
+        <super::profile::ProfilePanel/>
         <div class="trace-tools">
             <label class="small">
                 "Show "

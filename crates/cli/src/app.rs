@@ -2,7 +2,7 @@
 
 use crate::cli::{Commands, ConfigArgs, CoverageArgs, RequestArgs, RunArgs, ServeArgs, SharedArgs};
 use crate::driver::{
-    drive, run_request_stepping, viceroy_request_id, RequestResult, StepAnswer, StepUser,
+    run_request_stepping, viceroy_request_id, RequestResult, StepAnswer, StepUser,
 };
 use crate::load::{load_config, load_guest, read_data};
 use crate::logging::{init_tracing, GuestPrinter, LogDest, COMPAT_TARGET};
@@ -233,17 +233,27 @@ pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let ctx = Arc::new(ServeCtx::with_state(
+    let (profile_dir, note) = args.shared.profile_dir();
+    if let Some(note) = note {
+        warn!("{note}");
+    }
+    let mut ctx = ServeCtx::with_state(
         engine,
         guest,
         state,
-        exec_options(args.shared.cpu_limit_ms, args.shared.verbosity >= 2),
+        // A profile needs the hostcalls traced.
+        exec_options(
+            args.shared.cpu_limit_ms,
+            args.shared.verbosity >= 2 || profile_dir.is_some(),
+        ),
         GuestPrinter {
             log_stdout: args.shared.log_stdout,
             log_stderr: args.shared.log_stderr,
             all_to_stderr: false,
         },
-    ));
+    );
+    ctx.profile_dir = profile_dir;
+    let ctx = Arc::new(ctx);
     let stop = interrupted();
     let listener = match bind(addr).await {
         Ok(l) => l,
@@ -330,7 +340,14 @@ pub async fn run_cmd(args: RunArgs) -> ExitCode {
     // Viceroy's placeholder request for `run`: GET http://example.com/, no body,
     // client and server on loopback.
     let request = DownstreamRequest::new("GET", "http://example.com/");
-    let mut opts = exec_options(args.shared.cpu_limit_ms, args.shared.verbosity >= 2);
+    let (profile_dir, note) = args.shared.profile_dir();
+    if let Some(note) = note {
+        warn!("{note}");
+    }
+    let mut opts = exec_options(
+        args.shared.cpu_limit_ms,
+        args.shared.verbosity >= 2 || profile_dir.is_some(),
+    );
     // Viceroy's argv for `run`: the file stem, then the args after `--`.
     let mut argv = vec![program_name];
     argv.extend(args.wasm_args.iter().cloned());
@@ -354,13 +371,20 @@ pub async fn run_cmd(args: RunArgs) -> ExitCode {
         log_stderr: args.shared.log_stderr,
         all_to_stderr: false,
     };
-    let (outcome, trace) = drive(exec, |o| {
+    let on_output = |o: edgeplay_host::Output| {
         printer.print(&o);
-    })
-    .await;
+    };
+    let (outcome, trace, profile) =
+        crate::driver::drive_profiled(exec, on_output, std::future::pending(), None).await;
     if let Err(e) = state.flush() {
         error!("{e:#}");
         return ExitCode::FAILURE;
+    }
+    if let (Some(dir), Some(profile)) = (&profile_dir, &profile) {
+        if let Err(e) = crate::profile::write_in(dir, profile, &trace) {
+            error!("{e:#}");
+            return ExitCode::FAILURE;
+        }
     }
     for ev in &trace {
         tracing::debug!("{}", ev.summary());
@@ -638,6 +662,19 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
     if let Err(e) = state.flush() {
         error!("{e:#}");
         return ExitCode::FAILURE;
+    }
+    if let Some(profile) = &result.profile {
+        let written = match (&args.profile, &args.profile_dir) {
+            (Some(file), _) => Some(crate::profile::write(file, profile, &result.trace)),
+            (None, Some(dir)) => {
+                Some(crate::profile::write_in(dir, profile, &result.trace).map(|_| ()))
+            }
+            (None, None) => None,
+        };
+        if let Some(Err(e)) = written {
+            error!("{e:#}");
+            return ExitCode::FAILURE;
+        }
     }
     if let Some(path) = &args.trace_out {
         let doc = edgeplay_host::trace::to_chrome_trace(&result.trace);

@@ -201,6 +201,23 @@ pub struct SharedArgs {
     #[arg(long = "cpu-limit-ms", value_name = "MS", default_value_t = 0)]
     pub cpu_limit_ms: u64,
 
+    /// Write a profile of every request: Fastlike's profile JSON
+    /// (`<request id>.json`) and a Chrome/Perfetto trace (`<request id>.chrome.json`),
+    /// into `guest-profiles/` or the DIR of Viceroy's `--profile=guest,DIR`. Viceroy's
+    /// other strategies (perfmap, jitdump, vtune) are accepted and do the same.
+    #[arg(
+        long = "profile",
+        value_name = "STRATEGY",
+        num_args = 0..=1,
+        require_equals = false,
+        default_missing_value = "guest"
+    )]
+    pub profile: Option<String>,
+
+    /// Write a profile of every request into DIR (as `--profile`, created when missing).
+    #[arg(long = "profile-dir", value_name = "DIR")]
+    pub profile_dir: Option<PathBuf>,
+
     /// Viceroy options edgeplay accepts and ignores.
     #[command(flatten)]
     pub compat: ViceroyCompatArgs,
@@ -293,6 +310,19 @@ impl SharedArgs {
     pub fn input(&self) -> PathBuf {
         self.input.clone().unwrap_or_default()
     }
+
+    /// Where each request's profile goes (`--profile-dir`, else `--profile`'s), and
+    /// a note about the strategy given.
+    pub fn profile_dir(&self) -> (Option<PathBuf>, Option<String>) {
+        match (&self.profile_dir, &self.profile) {
+            (Some(dir), _) => (Some(dir.clone()), None),
+            (None, Some(strategy)) => {
+                let (dir, note) = crate::profile::strategy_dir(strategy);
+                (Some(dir), note)
+            }
+            (None, None) => (None, None),
+        }
+    }
 }
 
 /// The help heading of [`ViceroyCompatArgs`].
@@ -302,11 +332,6 @@ const IGNORED: &str = "Viceroy options (accepted, ignored)";
 /// working, but does not emulate: each one given prints a warning.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ViceroyCompatArgs {
-    /// Viceroy's profiling strategy (perfmap, jitdump, vtune, guest[,path[,sample]]).
-    /// Accepted and ignored.
-    #[arg(long = "profile", value_name = "STRATEGY", help_heading = IGNORED)]
-    pub profile: Option<String>,
-
     /// Port of a local Pushpin proxy. Accepted and ignored.
     #[arg(long = "local-pushpin-proxy-port", value_name = "PORT", help_heading = IGNORED)]
     pub local_pushpin_proxy_port: Option<u16>,
@@ -345,11 +370,6 @@ impl ViceroyCompatArgs {
                 out.push(format!("ignoring `{name}`: {why}"));
             }
         };
-        flag(
-            self.profile.is_some(),
-            "--profile",
-            "edgeplay has no profiler; `edgeplay request --trace` shows every hostcall",
-        );
         flag(
             self.local_pushpin_proxy_port.is_some(),
             "--local-pushpin-proxy-port",
@@ -425,6 +445,16 @@ pub struct RequestArgs {
     /// (open it at ui.perfetto.dev or chrome://tracing).
     #[arg(long = "trace-out", value_name = "FILE")]
     pub trace_out: Option<PathBuf>,
+
+    /// Write the run's profile to FILE in Fastlike's profile JSON format, and a
+    /// Chrome/Perfetto trace with the guest's functions, fetches and heap and fuel
+    /// counters beside it (`FILE.json` → `FILE.chrome.json`).
+    #[arg(long = "profile", value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+
+    /// Write the run's profile into DIR as `<request id>.json` and `<request id>.chrome.json`.
+    #[arg(long = "profile-dir", value_name = "DIR")]
+    pub profile_dir: Option<PathBuf>,
 
     /// Stop the guest after this many milliseconds of estimated platform CPU time (0: no limit).
     #[arg(long = "cpu-limit-ms", value_name = "MS", default_value_t = 0)]
@@ -549,8 +579,10 @@ mod tests {
         .unwrap();
         match c {
             Commands::Serve(s) => {
-                assert_eq!(s.shared.compat.ignored().len(), 5);
+                assert_eq!(s.shared.compat.ignored().len(), 4);
                 assert_eq!(s.shared.config.unknown_imports, UnknownImports::Trap);
+                assert_eq!(s.shared.profile.as_deref(), Some("guest,/tmp/p,50us"));
+                assert_eq!(s.shared.profile_dir().0, Some(PathBuf::from("/tmp/p")));
                 assert_eq!(s.shared.verbosity, 2);
             }
             other => panic!("{other:?}"),

@@ -14,6 +14,7 @@ use crate::fetch::ResponseStream;
 use edgeplay_host::collect::FinalResponse;
 use edgeplay_host::driver::{Capabilities, Driver, Step};
 use edgeplay_host::exec::StartError;
+use edgeplay_host::profile::Profile;
 use edgeplay_host::step::{PendingCall, Resume};
 use edgeplay_host::{
     Collected, DownstreamRequest, Engine, ExecOptions, Exit, Guest, Outcome, Output, Service,
@@ -87,11 +88,23 @@ pub struct StepUser {
 /// [`edgeplay_host::step`]) `user` is shown the paused call and asked how to go on.
 /// Without a user a pause runs on to the end.
 pub async fn drive_stepping(
+    driver: Driver,
+    on_output: impl FnMut(Output),
+    stop: impl Future<Output = ()>,
+    user: Option<StepUser>,
+) -> (Outcome, Vec<TraceEvent>) {
+    let (outcome, trace, _) = drive_profiled(driver, on_output, stop, user).await;
+    (outcome, trace)
+}
+
+/// Like [`drive_stepping`], also returning the run's profile
+/// ([`edgeplay_host::profile`]; `None` when the guest never ran).
+pub async fn drive_profiled(
     mut driver: Driver,
     mut on_output: impl FnMut(Output),
     stop: impl Future<Output = ()>,
     mut user: Option<StepUser>,
-) -> (Outcome, Vec<TraceEvent>) {
+) -> Driven {
     let mut stop = pin!(stop);
     let mut tasks = Tasks::default();
     loop {
@@ -321,24 +334,25 @@ impl Tasks {
     }
 }
 
+/// How a driven execution ended, its trace and its profile.
+pub type Driven = (Outcome, Vec<TraceEvent>, Option<Profile>);
+
 fn stopped(
     driver: &mut Driver,
     message: Option<String>,
     on_output: &mut impl FnMut(Output),
-) -> (Outcome, Vec<TraceEvent>) {
+) -> Driven {
     let outcome = driver.stop(message);
     finish(driver, outcome, on_output)
 }
 
-fn finish(
-    driver: &mut Driver,
-    outcome: Outcome,
-    on_output: &mut impl FnMut(Output),
-) -> (Outcome, Vec<TraceEvent>) {
+fn finish(driver: &mut Driver, outcome: Outcome, on_output: &mut impl FnMut(Output)) -> Driven {
     for o in driver.take_outputs() {
         on_output(o);
     }
-    (outcome, driver.take_trace())
+    let trace = driver.take_trace();
+    let profile = driver.profile(&trace);
+    (outcome, trace, profile)
 }
 
 /// Poll a future once without a real waker; true when it is ready.
@@ -358,6 +372,8 @@ pub struct RequestResult {
     pub response: FinalResponse,
     /// The trace.
     pub trace: Vec<TraceEvent>,
+    /// The run's profile (`None` when the guest never ran).
+    pub profile: Option<Profile>,
     /// Wall-clock microseconds from instantiation to the end of the execution.
     pub run_us: u64,
 }
@@ -412,17 +428,17 @@ pub async fn run_request_stepping(
 ) -> RequestResult {
     let t0 = Instant::now();
     let mut collected = Collected::default();
-    let (outcome, trace) = match start(engine, guest, service, request, viceroy_request_id(0), opts)
-    {
-        Ok(driver) => {
-            let on_output = |o| {
-                observe(&o);
-                collected.absorb(vec![o]);
-            };
-            drive_stepping(driver, on_output, std::future::pending(), user).await
-        }
-        Err(e) => (start_failure(&e), Vec::new()),
-    };
+    let (outcome, trace, profile) =
+        match start(engine, guest, service, request, viceroy_request_id(0), opts) {
+            Ok(driver) => {
+                let on_output = |o| {
+                    observe(&o);
+                    collected.absorb(vec![o]);
+                };
+                drive_profiled(driver, on_output, std::future::pending(), user).await
+            }
+            Err(e) => (start_failure(&e), Vec::new(), None),
+        };
     let run_us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
     let response = collected.final_response(&outcome);
     RequestResult {
@@ -430,6 +446,7 @@ pub async fn run_request_stepping(
         outcome,
         response,
         trace,
+        profile,
         run_us,
     }
 }

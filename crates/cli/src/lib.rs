@@ -15,6 +15,7 @@ pub mod jsbuild;
 pub mod load;
 pub mod logging;
 pub mod platform;
+pub mod profile;
 pub mod serve;
 pub mod state;
 pub mod tap;

@@ -10,7 +10,7 @@
 //! its response is sent (as on the platform and in Viceroy). A guest that traps before
 //! sending a response gets a 500 with the error; the server keeps serving.
 
-use crate::driver::{drive, viceroy_request_id};
+use crate::driver::{drive_profiled, viceroy_request_id};
 use crate::logging::{GuestPrinter, LISTEN_TARGET};
 use crate::state::ServiceState;
 use bytes::Bytes;
@@ -48,6 +48,8 @@ pub struct ServeCtx {
     pub opts: ExecOptions,
     /// How guest output is printed.
     pub printer: GuestPrinter,
+    /// Where each request's profile is written (`--profile`, `--profile-dir`).
+    pub profile_dir: Option<std::path::PathBuf>,
     next_id: AtomicU64,
 }
 
@@ -83,6 +85,7 @@ impl ServeCtx {
             state,
             opts,
             printer,
+            profile_dir: None,
             next_id: AtomicU64::new(0),
         }
     }
@@ -208,7 +211,7 @@ async fn run_guest(ctx: Arc<ServeCtx>, exec: Driver, mut responder: Responder) {
     // Whatever reaches the client was preceded by making the writes so far durable:
     // a client that saw a whole response (its last byte may come before the guest
     // returns) never finds its writes gone after a crash.
-    let (outcome, trace) = drive(exec, |o| {
+    let on_output = |o| {
         if matches!(
             o,
             Output::Response(_) | Output::BodyChunk(_) | Output::BodyEnd | Output::BodyAbort
@@ -216,10 +219,17 @@ async fn run_guest(ctx: Arc<ServeCtx>, exec: Driver, mut responder: Responder) {
             flush();
         }
         responder.output(o)
-    })
-    .await;
+    };
+    let (outcome, trace, profile) =
+        drive_profiled(exec, on_output, std::future::pending(), None).await;
     flush();
     responder.done(&outcome);
+    if let (Some(dir), Some(profile)) = (&ctx.profile_dir, &profile) {
+        match crate::profile::write_in(dir, profile, &trace) {
+            Ok(file) => info!("profile written to {}", file.display()),
+            Err(e) => error!("{e:#}"),
+        }
+    }
     // Viceroy's wording: "WebAssembly trapped: ..." / "WebAssembly exited with error: ...".
     let message = outcome.exit.error_message().unwrap_or_default();
     match &outcome.exit {

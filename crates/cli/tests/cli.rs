@@ -436,20 +436,17 @@ fn run_prints_guest_output_as_viceroy_does() {
 fn viceroy_flags_are_accepted_with_a_warning() {
     let dir = temp_dir("compat");
     let wasm = guest(&dir, "ret", RETURN_WAT);
-    let out = edgeplay(&[
-        "run",
-        "--profile",
-        "guest",
-        "--adapt",
-        wasm.to_str().unwrap(),
-    ]);
+    let out = edgeplay(&["run", "--adapt", "--wasm-gc", wasm.to_str().unwrap()]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("WARN") && stdout.contains("ignoring `--profile`"),
+        stdout.contains("WARN") && stdout.contains("ignoring `--adapt`"),
         "{stdout}"
     );
-    assert!(stdout.contains("ignoring `--adapt`"), "{stdout}");
+    assert!(
+        stdout.contains("ignoring `--wasm-exceptions/--wasm-gc/--wasm-cm-gc`"),
+        "{stdout}"
+    );
 }
 
 /// A guest that calls an import outside the Compute ABI (`env::mystery`, two

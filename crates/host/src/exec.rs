@@ -234,6 +234,21 @@ impl Execution {
         }
         let memory = instance.get_memory(&store, "memory");
         store.data_mut().memory = memory;
+        if opts.trace && guest.info.backtraces {
+            let sp = instance.get_global(&store, crate::backtrace::SP_EXPORT);
+            let shadow = instance.get_memory(&store, crate::backtrace::SHADOW_EXPORT);
+            store.data_mut().shadow = sp.zip(shadow);
+        }
+        // The profile starts from the memory the guest starts with and the request.
+        let heap = memory.map_or(0, |m| m.data(&store).len() as u64);
+        let s = store.data_mut();
+        let at = s.tracer.elapsed_us(&s.platform);
+        let rec = s.tracer.recorder_mut();
+        rec.heap_at(at, heap);
+        rec.headers(
+            || "downstream request".to_string(),
+            &s.downstream.request.headers,
+        );
         let start = instance
             .get_func(&store, "_start")
             .ok_or_else(|| StartError::Instantiate("no _start export".into()))?;
@@ -299,6 +314,23 @@ impl Execution {
     /// Trace events recorded so far (moves them out).
     pub fn take_trace(&mut self) -> Vec<TraceEvent> {
         self.store.data_mut().tracer.take()
+    }
+
+    /// The run's profile ([`crate::profile`]) from its whole `trace` (every event
+    /// taken so far, in any order): complete once the execution is over.
+    pub fn profile(&self, trace: &[TraceEvent]) -> crate::profile::Profile {
+        let s = self.store.data();
+        let outcome = match &self.state {
+            State::Finished(o) => Some(o),
+            _ => None,
+        };
+        let run = crate::profile::RunInfo {
+            request_id: s.downstream.request_id.clone(),
+            method: s.downstream.request.method.clone(),
+            url: s.downstream.request.url.clone(),
+            module_sha256: self.guest.info.sha256.clone(),
+        };
+        crate::profile::Profile::build(trace, s.tracer.recorder(), &self.guest.names, outcome, run)
     }
 
     /// Total fuel consumed so far.
@@ -546,6 +578,8 @@ impl Execution {
                 if self.blocked_is_ready() {
                     Poll::Yielded
                 } else {
+                    let s = self.store.data_mut();
+                    s.tracer.wait_begin(&s.platform);
                     Poll::Blocked
                 }
             }
@@ -667,6 +701,7 @@ impl Execution {
                 None
             }
             Some(value) => {
+                s.tracer.wait_end(&s.platform);
                 if let Some(mut ev) = ev {
                     blocked.annotate(&mut ev);
                     ev.bytes_read += mem.bytes_read;

@@ -48,6 +48,7 @@ pub mod memory;
 pub mod names;
 pub mod outcome;
 pub mod platform;
+pub mod profile;
 pub mod rundiff;
 pub mod seed;
 pub(crate) mod serde_b64;

@@ -309,6 +309,13 @@ fn run_call<R: CallResult>(
     body: impl FnOnce(&mut Cx<'_>) -> HostResult<R>,
 ) -> Result<R, wasmi::Error> {
     let fuel_left = ctx.get_fuel().unwrap_or(0);
+    // The profile's stack sample (a traced module with a shadow stack).
+    let stack = match ctx.data().shadow {
+        Some((sp, shadow)) if ctx.data().tracer.recorder().is_on() => {
+            stack_sample(ctx.as_context_mut(), sp, shadow)
+        }
+        _ => None,
+    };
     let memory = ctx.data().memory;
     let (data, s): (&mut [u8], &mut Session) = match memory {
         Some(m) => m.data_and_store_mut(ctx.as_context_mut()),
@@ -316,6 +323,9 @@ fn run_call<R: CallResult>(
     };
     let consumed = s.fuel_consumed(fuel_left);
     let mut ev = s.tracer.open_hostcall(&s.platform, module, name, consumed);
+    s.tracer
+        .recorder_mut()
+        .call(ev.seq, ev.start_us, data.len() as u64, stack);
     ev.args = raw_args
         .iter()
         .map(|(n, v)| (Cow::Borrowed(*n), ArgValue::Int(*v)))
@@ -373,6 +383,22 @@ fn run_call<R: CallResult>(
             Err(wasmi::Error::host(flow))
         }
     }
+}
+
+/// The guest's call stack now, interned by the profile's recorder: the shadow
+/// stack's live bytes (see [`crate::backtrace`]).
+fn stack_sample(
+    mut ctx: StoreContextMut<'_, Session>,
+    sp: wasmi::Global,
+    shadow: wasmi::Memory,
+) -> Option<u32> {
+    let top = match sp.get(&ctx) {
+        wasmi::Val::I32(v) => v as u32 as usize,
+        _ => return None,
+    };
+    let (bytes, s) = shadow.data_and_store_mut(ctx.as_context_mut());
+    let live = bytes.get(..top.min(bytes.len()) & !3)?;
+    s.tracer.recorder_mut().stack(live)
 }
 
 /// The linker being built, with the set of imports defined so far.

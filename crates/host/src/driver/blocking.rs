@@ -32,6 +32,8 @@ pub struct Ran {
     /// Every fetch the guest made, in the order it was started; a streaming upload's
     /// body is what had been sent when the origin answered (or the run ended).
     pub fetches: Vec<FetchRequest>,
+    /// The run's profile (`None` when the guest never ran).
+    pub profile: Option<crate::profile::Profile>,
 }
 
 /// The default origin: nothing is reachable.
@@ -170,11 +172,13 @@ pub fn run_stepping(
     };
     outputs.extend(driver.take_outputs());
     trace.extend(driver.take_trace());
+    let profile = driver.profile(&trace);
     Ran {
         outcome,
         outputs,
         trace,
         fetches,
+        profile,
     }
 }
 

@@ -357,6 +357,12 @@ impl Driver {
         out
     }
 
+    /// The run's profile from its whole `trace` ([`Execution::profile`]); `None` when
+    /// the guest never ran.
+    pub fn profile(&self, trace: &[TraceEvent]) -> Option<crate::profile::Profile> {
+        self.exec.as_ref().map(|e| e.profile(trace))
+    }
+
     /// Trace events recorded since the last call.
     pub fn take_trace(&mut self) -> Vec<TraceEvent> {
         self.exec

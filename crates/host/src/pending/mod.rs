@@ -74,6 +74,10 @@ pub(crate) fn start(
     meta: &mut FetchMeta,
 ) -> PendingState {
     meta.start_us = s.elapsed_us();
+    s.tracer.recorder_mut().headers(
+        || format!("backend request {}", backend.name),
+        &fetch.headers,
+    );
     if let Some(p) = backend.reachable_percent {
         if !reaches(s, p) {
             meta.notes.push(format!(
@@ -216,6 +220,9 @@ pub(crate) fn record_event(
     };
     match result {
         Ok(r) => {
+            s.tracer
+                .recorder_mut()
+                .headers(|| format!("backend response {backend}"), &r.headers);
             ev.args
                 .push((Cow::Borrowed("status"), ArgValue::Int(i64::from(r.status))));
             ev.args.push((

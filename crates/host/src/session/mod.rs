@@ -130,6 +130,9 @@ pub struct Session {
     pub platform: Platform,
     /// The guest's exported memory, once instantiated.
     pub memory: Option<wasmi::Memory>,
+    /// The shadow call stack's pointer and memory (a module instrumented for
+    /// backtraces, traced): the profile reads the guest's stack at every hostcall.
+    pub shadow: Option<(wasmi::Global, wasmi::Memory)>,
     /// Store limits (heap size).
     pub limits: wasmi::StoreLimits,
     /// Requests, responses and bodies.
@@ -188,6 +191,7 @@ impl Session {
             state: service.state,
             platform,
             memory: None,
+            shadow: None,
             limits: wasmi::StoreLimitsBuilder::new()
                 .memory_size(heap_limit)
                 .build(),
@@ -294,6 +298,11 @@ impl Session {
     /// Queue an output for the driver. Logs and stdio are redacted ([`Self::redact`]):
     /// a secret the guest prints or logs shows as its mask.
     pub fn emit(&mut self, out: Output) {
+        if let Output::Response(head) = &out {
+            self.tracer
+                .recorder_mut()
+                .response(head.status, &head.headers);
+        }
         let out = match out {
             Output::Stdout(d) => Output::Stdout(self.redact(&d).into_owned()),
             Output::Stderr(d) => Output::Stderr(self.redact(&d).into_owned()),

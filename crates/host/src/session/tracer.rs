@@ -2,6 +2,7 @@
 //! place (a step-through mode needs one check here, not one per hostcall).
 
 use crate::platform::Platform;
+use crate::profile::Recorder;
 use crate::trace::{EventKind, TraceEvent};
 use std::borrow::Cow;
 
@@ -18,6 +19,8 @@ pub struct Tracer {
     paused_ns: u64,
     /// When the current pause began.
     paused_at: Option<u64>,
+    /// What the profile needs beyond the events (on when hostcalls are traced).
+    recorder: Recorder,
 }
 
 impl Tracer {
@@ -31,12 +34,40 @@ impl Tracer {
             fuel_at_last_event: 0,
             paused_ns: 0,
             paused_at: None,
+            recorder: Recorder::new(true, platform.clock.unix_ns()),
         }
     }
 
     /// Record hostcall events or not.
     pub fn set_hostcalls(&mut self, on: bool) {
         self.hostcalls = on;
+        self.recorder.set_on(on);
+    }
+
+    /// What the profile collects beyond the events ([`crate::profile`]).
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// The profile's collector, to record into.
+    pub fn recorder_mut(&mut self) -> &mut Recorder {
+        &mut self.recorder
+    }
+
+    /// The guest was suspended to wait for outside work (for the profile's time split).
+    pub fn wait_begin(&mut self, platform: &Platform) {
+        if self.recorder.is_on() {
+            let now = self.elapsed_us(platform);
+            self.recorder.wait_begin(now);
+        }
+    }
+
+    /// The suspended guest goes on.
+    pub fn wait_end(&mut self, platform: &Platform) {
+        if self.recorder.is_on() {
+            let now = self.elapsed_us(platform);
+            self.recorder.wait_end(now);
+        }
     }
 
     /// Microseconds since the execution started, time paused excluded.

@@ -56,11 +56,11 @@ pub struct Stepper {
 }
 
 #[derive(Debug)]
-struct MemoTable([Cell<(usize, usize, usize, u8)>; MEMO]);
+struct MemoTable([Cell<([usize; 4], u8)>; MEMO]);
 
 impl Default for MemoTable {
     fn default() -> Self {
-        MemoTable(std::array::from_fn(|_| Cell::new((0, 0, 0, 0))))
+        MemoTable(std::array::from_fn(|_| Cell::new(([0; 4], 0))))
     }
 }
 
@@ -99,15 +99,19 @@ impl Stepper {
         if self.policy.breakpoints.is_empty() {
             return false;
         }
-        let (mp, np, nl) = (module.as_ptr() as usize, name.as_ptr() as usize, name.len());
-        let key = (mp, np, nl ^ (module.len() << 32));
-        let slot = &self.memo.0[((np >> 3) ^ (mp >> 5) ^ nl) % MEMO];
-        let (a, b, c, known) = slot.get();
-        if known != 0 && (a, b, c) == key {
+        let key = [
+            module.as_ptr() as usize,
+            module.len(),
+            name.as_ptr() as usize,
+            name.len(),
+        ];
+        let slot = &self.memo.0[((key[2] >> 3) ^ (key[0] >> 5) ^ key[3]) % MEMO];
+        let (k, known) = slot.get();
+        if known != 0 && k == key {
             return known == 2;
         }
         let hit = self.policy.pause_before(module, name);
-        slot.set((key.0, key.1, key.2, if hit { 2 } else { 1 }));
+        slot.set((key, if hit { 2 } else { 1 }));
         hit
     }
 }

@@ -5,10 +5,9 @@
 //! - `tests/guests/target/wasm32-wasip1/release/cpu.wasm` (`cd tests/guests && cargo build --release --target wasm32-wasip1`)
 //! - `$EDGEPLAY_JS_WASM`, default `/tmp/js-app.wasm` (`bash tests/js/build.sh /tmp/js-app.wasm`)
 
-use edgeplay_host::{
-    DownstreamRequest, Engine, EngineOptions, ExecOptions, Execution, Outcome, Platform, Poll,
-    ServiceConfig, WorkKind, WorkResult,
-};
+mod common;
+
+use edgeplay_host::{Engine, EngineOptions, Outcome, Platform, ServiceConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,37 +43,14 @@ fn engine(backtraces: bool) -> Engine {
 }
 
 fn run_once(engine: &Engine, wasm: &[u8], url: &str) -> Outcome {
-    let guest = engine.load(wasm).expect("guest loads");
-    let opts = ExecOptions {
-        trace: false,
-        slice_fuel: u64::MAX / 8,
-        ..ExecOptions::default()
-    };
-    let mut exec = Execution::new(
+    let mut exec = common::start(
         engine,
-        guest,
+        wasm,
         Arc::new(ServiceConfig::default()),
-        DownstreamRequest::new("GET", url),
-        "0".repeat(32),
-        opts,
-    )
-    .expect("guest instantiates");
-    loop {
-        let p = exec.run();
-        exec.take_outputs();
-        match p {
-            Poll::Done(o) => return o,
-            Poll::Yielded | Poll::Paused => {}
-            Poll::Blocked => {
-                for w in exec.take_work() {
-                    match w.kind {
-                        WorkKind::Sleep { .. } => exec.complete(w.id, WorkResult::Slept),
-                        _ => panic!("the benchmark guests send no backend requests"),
-                    }
-                }
-            }
-        }
-    }
+        url,
+        common::opts(false),
+    );
+    common::finish(&mut exec)
 }
 
 /// Median of `n` timed runs after one warm-up; returns (median, outcome of the last run).
@@ -106,15 +82,9 @@ fn compare(label: &str, wasm: &[u8], url: &str, n: usize) {
     );
 }
 
-fn median(mut f: impl FnMut() -> Duration, n: usize) -> Duration {
-    let mut times: Vec<Duration> = (0..n).map(|_| f()).collect();
-    times.sort();
-    times[n / 2]
-}
-
 fn load_cost(label: &str, wasm: &[u8]) {
     let n = 5;
-    let instrument = median(
+    let instrument = common::median_of(
         || {
             let t = Instant::now();
             let out = edgeplay_host::backtrace::instrument(wasm).expect("instruments");
@@ -125,7 +95,7 @@ fn load_cost(label: &str, wasm: &[u8]) {
         n,
     );
     let load = |backtraces: bool| {
-        median(
+        common::median_of(
             || {
                 // A fresh engine each time: no cache hit.
                 let e = engine(backtraces);

@@ -4,10 +4,12 @@
 //!
 //! `cargo bench -p edgeplay-host --bench kv`.
 
+mod common;
+
 use edgeplay_host::kv::{self, InsertOptions, ListOptions};
+
 use edgeplay_host::{
-    DownstreamRequest, Engine, ExecOptions, Execution, MemoryStorage, Platform, Poll, Service,
-    ServiceConfig, SharedStorage, Storage,
+    Engine, MemoryStorage, Platform, Service, ServiceConfig, SharedStorage, Storage,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,12 +38,6 @@ fn filled() -> MemoryStorage {
     }
     st.take_journal();
     st
-}
-
-fn median(mut f: impl FnMut() -> Duration, n: usize) -> Duration {
-    let mut v: Vec<Duration> = (0..n).map(|_| f()).collect();
-    v.sort();
-    v[n / 2]
 }
 
 fn per_op(d: Duration, ops: usize) -> String {
@@ -102,30 +98,9 @@ fn guest(n: usize, insert: bool) -> Vec<u8> {
 
 /// Run `wasm` once against `service`; its run time.
 fn run(engine: &Engine, wasm: &[u8], service: &Service) -> Duration {
-    let guest = engine.load(wasm).expect("guest loads");
-    let opts = ExecOptions {
-        trace: false,
-        slice_fuel: u64::MAX / 8,
-        ..ExecOptions::default()
-    };
-    let t = Instant::now();
-    let mut exec = Execution::new(
-        engine,
-        guest,
-        service.clone(),
-        DownstreamRequest::new("GET", "/"),
-        "0".repeat(32),
-        opts,
-    )
-    .expect("guest instantiates");
-    loop {
-        let p = exec.run();
-        exec.take_outputs();
-        if let Poll::Done(o) = p {
-            assert_eq!(o.exit, edgeplay_host::Exit::Returned, "{o:?}");
-            return t.elapsed();
-        }
-    }
+    let (t, o, _) = common::run_guest(engine, wasm, service.clone(), "/", common::opts(false));
+    assert_eq!(o.exit, edgeplay_host::Exit::Returned, "{o:?}");
+    t
 }
 
 fn main() {
@@ -147,13 +122,13 @@ fn main() {
     let lookups = guest(n, false);
     let inserts = guest(n, true);
     let empty = guest(0, false);
-    let base = median(|| run(&engine, &empty, &service), 15);
-    let d = median(|| run(&engine, &lookups, &service).saturating_sub(base), 9);
+    let base = common::median_of(|| run(&engine, &empty, &service), 15);
+    let d = common::median_of(|| run(&engine, &lookups, &service).saturating_sub(base), 9);
     println!(
         "| ABI: `lookup` + `lookup_wait_v2` (hit), per operation | {} |",
         per_op(d, n)
     );
-    let d = median(|| run(&engine, &inserts, &service).saturating_sub(base), 9);
+    let d = common::median_of(|| run(&engine, &inserts, &service).saturating_sub(base), 9);
     println!(
         "| ABI: `body new+write` + `insert` + `insert_wait` (overwrite), per operation | {} |",
         per_op(d, n)
@@ -161,7 +136,7 @@ fn main() {
 
     // The engine alone.
     let mut st = filled();
-    let d = median(
+    let d = common::median_of(
         || {
             let t = Instant::now();
             for i in 0..n {
@@ -177,7 +152,7 @@ fn main() {
         per_op(d, n)
     );
     let value = [b'w'; 100];
-    let d = median(
+    let d = common::median_of(
         || {
             let t = Instant::now();
             for i in 0..n {
@@ -218,7 +193,7 @@ fn main() {
     let seeded = Arc::new(seeded);
     let mut seeded_state = MemoryStorage::new();
     edgeplay_host::seed::seed_once(&seeded, &mut seeded_state);
-    let d = median(
+    let d = common::median_of(
         || {
             let t = Instant::now();
             let again = edgeplay_host::seed::seed_once(&seeded, &mut seeded_state);
@@ -234,7 +209,7 @@ fn main() {
 
     // Listing every key: pages of 1000 (the default limit), following the cursor.
     let mut pages = 0;
-    let d = median(
+    let d = common::median_of(
         || {
             let t = Instant::now();
             let mut cursor = None;
@@ -262,7 +237,7 @@ fn main() {
         "| engine: list all {KEYS} keys ({pages} pages of 1000) | {:.2} ms |",
         d.as_secs_f64() * 1e3
     );
-    let d = median(
+    let d = common::median_of(
         || {
             let t = Instant::now();
             let page = kv::list(&st, "bench", &ListOptions::default(), NOW).unwrap();

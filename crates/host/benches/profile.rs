@@ -4,9 +4,9 @@
 //! and tracing on with one (heap and stack samples).
 //! `cargo bench -p edgeplay-host --bench profile`.
 
-use edgeplay_host::{
-    DownstreamRequest, Engine, EngineOptions, ExecOptions, Execution, Platform, Poll, ServiceConfig,
-};
+mod common;
+
+use edgeplay_host::{Engine, EngineOptions, Platform, ServiceConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,39 +26,17 @@ const GUEST: &str = r#"(module
 
 /// The run's time, the profile's build time, and the hostcalls it counted.
 fn run(engine: &Engine, wasm: &[u8], trace: bool) -> (Duration, Duration, usize) {
-    let guest = engine.load(wasm).expect("guest loads");
-    let opts = ExecOptions {
-        trace,
-        slice_fuel: u64::MAX / 8,
-        ..ExecOptions::default()
-    };
-    let t = Instant::now();
-    let mut exec = Execution::new(
+    let (ran, _, mut exec) = common::run_guest(
         engine,
-        guest,
+        wasm,
         Arc::new(ServiceConfig::default()),
-        DownstreamRequest::new("GET", "http://localhost/"),
-        "0".repeat(32),
-        opts,
-    )
-    .expect("guest instantiates");
-    loop {
-        let p = exec.run();
-        exec.take_outputs();
-        if let Poll::Done(_) = p {
-            break;
-        }
-    }
-    let ran = t.elapsed();
+        "http://localhost/",
+        common::opts(trace),
+    );
     let trace = exec.take_trace();
     let t = Instant::now();
     let profile = exec.profile(&trace);
     (ran, t.elapsed(), profile.hostcalls as usize)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn main() {
@@ -80,8 +58,8 @@ fn main() {
         );
         let runs: Vec<_> = (0..5).map(|_| run(&engine, &wasm, trace)).collect();
         let calls = runs[0].2;
-        let build = median(runs.iter().map(|r| r.1).collect());
-        let t = median(runs.into_iter().map(|r| r.0).collect());
+        let build = common::median(runs.iter().map(|r| r.1).collect());
+        let t = common::median(runs.into_iter().map(|r| r.0).collect());
         println!(
             "| {label} | {:.1} ms | {:.0} ns per hostcall | {calls} traced | profile built in {:.1} ms |",
             t.as_secs_f64() * 1000.0,

@@ -9,12 +9,13 @@
 //!
 //! `scripts/bench.sh step`, or `cargo bench -p edgeplay-host --bench step`.
 
+mod common;
+
 use edgeplay_host::step::{Breakpoint, StepPolicy};
-use edgeplay_host::{
-    DownstreamRequest, Engine, ExecOptions, Execution, Platform, Poll, Service, ServiceConfig,
-};
+
+use edgeplay_host::{Engine, ExecOptions, Platform, Service, ServiceConfig};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CALLS: usize = 100_000;
 const ROUNDS: usize = 15;
@@ -44,35 +45,13 @@ fn run(
     trace: bool,
     step: Option<StepPolicy>,
 ) -> Duration {
-    let guest = engine.load(wasm).expect("guest loads");
     let opts = ExecOptions {
-        trace,
         step,
-        slice_fuel: u64::MAX / 8,
-        ..ExecOptions::default()
+        ..common::opts(trace)
     };
-    let t = Instant::now();
-    let mut exec = Execution::new(
-        engine,
-        guest,
-        service.clone(),
-        DownstreamRequest::new("GET", "/"),
-        "0".repeat(32),
-        opts,
-    )
-    .expect("guest instantiates");
-    loop {
-        let p = exec.run();
-        exec.take_outputs();
-        match p {
-            Poll::Done(o) => {
-                assert_eq!(o.exit, edgeplay_host::Exit::Returned, "{o:?}");
-                return t.elapsed();
-            }
-            Poll::Paused => panic!("a breakpoint that should not be hit paused the guest"),
-            _ => {}
-        }
-    }
+    let (t, o, _) = common::run_guest(engine, wasm, service.clone(), "/", opts);
+    assert_eq!(o.exit, edgeplay_host::Exit::Returned, "{o:?}");
+    t
 }
 
 /// A built example guest, or a clear stop.
@@ -84,11 +63,6 @@ fn example(name: &str) -> Vec<u8> {
     let path = format!("{dir}/{name}.wasm");
     std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{path}: {e} (build the guests: scripts/build-guests.sh)"))
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn main() {
@@ -122,7 +96,7 @@ fn main() {
             off.push(run(&engine, wasm, &service, trace, None));
             set.push(run(&engine, wasm, &service, trace, Some(unhit.clone())));
         }
-        let (off, set) = (median(off), median(set));
+        let (off, set) = (common::median(off), common::median(set));
         println!(
             "| {label} | {:.2} ms | {:.2} ms | {:.3} |",
             off.as_secs_f64() * 1e3,

@@ -17,6 +17,21 @@ useApp((b, s) => {
   server = s;
 });
 
+/** Every key of the history database's `runs` store, read in the page. */
+const historyKeys = (page) =>
+  page.evaluate(async () => {
+    const db = await new Promise((ok) => {
+      const r = indexedDB.open("edgeplay-history");
+      r.onsuccess = () => ok(r.result);
+    });
+    const got = await new Promise((ok) => {
+      const r = db.transaction("runs").objectStore("runs").getAllKeys();
+      r.onsuccess = () => ok(r.result);
+    });
+    db.close();
+    return got;
+  });
+
 const rows = (page) => page.locator('[data-testid="history"] tr[data-run-id]');
 
 async function openHistory(page, n) {
@@ -153,19 +168,7 @@ test("history: damaged records are skipped, and a run whose record cannot be sto
     assert.match(await text(page, "history-error"), /3 kept runs could not be read/);
 
     // Trimming: with 60 records under this fiddle, the next run leaves the last 50.
-    const keys = async () =>
-      page.evaluate(async () => {
-        const db = await new Promise((ok) => {
-          const r = indexedDB.open("edgeplay-history");
-          r.onsuccess = () => ok(r.result);
-        });
-        const got = await new Promise((ok) => {
-          const r = db.transaction("runs").objectStore("runs").getAllKeys();
-          r.onsuccess = () => ok(r.result);
-        });
-        db.close();
-        return got;
-      });
+    const keys = () => historyKeys(page);
     const before = await keys();
     await page.evaluate(async (fiddle) => {
       const db = await new Promise((ok) => {
@@ -211,19 +214,6 @@ test("history: damaged records are skipped, and a run whose record cannot be sto
 test("history: each workspace entry keeps its own runs; deleting an entry deletes them", async () => {
   const page = await openApp(browser, server.url);
   const entry = (id) => page.locator(`[data-testid="workspace-entry"][data-entry-id="${id}"]`);
-  const historyKeys = () =>
-    page.evaluate(async () => {
-      const db = await new Promise((ok) => {
-        const r = indexedDB.open("edgeplay-history");
-        r.onsuccess = () => ok(r.result);
-      });
-      const got = await new Promise((ok) => {
-        const r = db.transaction("runs").objectStore("runs").getAllKeys();
-        r.onsuccess = () => ok(r.result);
-      });
-      db.close();
-      return got;
-    });
   const open = async (id) => {
     await entry(id).locator('[data-testid="workspace-open"]').click();
     await page.waitForFunction(
@@ -263,7 +253,7 @@ test("history: each workspace entry keeps its own runs; deleting an entry delete
     // Deleting the copy deletes its runs; the first entry's stay. (After a reload,
     // as the workspace test deletes: right after a switch, deleting the entry just
     // left can wait on its state database.)
-    assert.ok((await historyKeys()).some((k) => k.startsWith(`${b}\u001f`)));
+    assert.ok((await historyKeys(page)).some((k) => k.startsWith(`${b}\u001f`)));
     await page.reload();
     await page.waitForSelector('[data-worker="ready"]', { timeout: 30_000 });
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="workspace-entry"]').length === 2);
@@ -285,7 +275,7 @@ test("history: each workspace entry keeps its own runs; deleting an entry delete
       b,
       { timeout: 10_000 },
     );
-    assert.deepEqual(await historyKeys(), [`${a}\u001f${aRun}`]);
+    assert.deepEqual(await historyKeys(page), [`${a}\u001f${aRun}`]);
     assert.deepEqual(page.consoleErrors, [], "console errors");
   } finally {
     await page.context().close();

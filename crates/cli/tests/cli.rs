@@ -1,9 +1,12 @@
 //! The `edgeplay` binary as a user runs it, on small guests written in WAT.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use common::Server;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -610,61 +613,19 @@ fn coverage_prints_a_markdown_table() {
 
 // ---------------------------------------------------------------- serve
 
-/// A running `edgeplay serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    /// Everything the server printed on stdout after the Listening line.
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_server(wasm: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(EDGEPLAY)
-        .arg("serve")
+    let mut cmd = Command::new(EDGEPLAY);
+    cmd.arg("serve")
         .args(["--addr", "127.0.0.1:0"])
         .args(extra)
-        .arg(wasm)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            panic!("the server exited before listening");
-        }
-        if let Some(i) = line.find("Listening on http://") {
-            assert!(line.contains(" INFO "), "a levelled tracing line: {line}");
-            break line[i + "Listening on http://".len()..]
-                .trim()
-                .parse()
-                .unwrap();
-        }
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in reader.lines() {
-            let Ok(l) = l else { break };
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    Server {
-        child,
-        addr,
-        lines: rx,
-    }
+        .arg(wasm);
+    let server = common::spawn_server(cmd);
+    assert!(
+        server.listening.contains(" INFO "),
+        "a levelled tracing line: {}",
+        server.listening
+    );
+    server
 }
 
 /// Send a request; returns the raw response (head and body) as the client read it,

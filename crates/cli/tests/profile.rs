@@ -3,11 +3,14 @@
 //! structs, `profile/profile_json.go`) and a Chrome/Perfetto trace with the guest's
 //! functions as slices, fetches on their own tracks and counters for heap and fuel.
 
+mod common;
+
+use common::Server;
 use serde::Deserialize;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const EDGEPLAY: &str = env!("CARGO_BIN_EXE_edgeplay");
@@ -306,59 +309,13 @@ fn request_profile_writes_fastlikes_json_and_a_chrome_trace() {
     assert_chrome(&read_json(&dir.join("run.chrome.json")), true);
 }
 
-/// A running `edgeplay serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    _lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_server(cwd: &Path, args: &[&std::ffi::OsStr]) -> Server {
-    let mut child = Command::new(EDGEPLAY)
-        .current_dir(cwd)
+    let mut cmd = Command::new(EDGEPLAY);
+    cmd.current_dir(cwd)
         .arg("serve")
         .args(["--addr", "127.0.0.1:0"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "the server exited"
-        );
-        if let Some(i) = line.find("Listening on http://") {
-            break line[i + "Listening on http://".len()..]
-                .trim()
-                .parse()
-                .unwrap();
-        }
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in reader.lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    Server {
-        child,
-        addr,
-        _lines: rx,
-    }
+        .args(args);
+    common::spawn_server(cmd)
 }
 
 fn get(addr: SocketAddr, path: &str) -> String {

@@ -58,6 +58,14 @@ pub struct ExecOptions {
     /// Step-through: pause at hostcalls ([`crate::step`]); `None` never pauses.
     #[serde(default)]
     pub step: Option<StepPolicy>,
+    /// Wall-clock limit in milliseconds (`None`: none): the driver stops the guest
+    /// when it passes ([`crate::limits::PLATFORM_WALL_MS`] on the platform).
+    #[serde(default)]
+    pub wall_limit_ms: Option<u64>,
+    /// Dictionary (config store) lookups allowed (`None`: no limit); past it a lookup
+    /// answers LIMITEXCEEDED ([`crate::limits::PLATFORM_DICTIONARY_LOOKUPS`]).
+    #[serde(default)]
+    pub dictionary_lookups: Option<u32>,
 }
 
 impl Default for ExecOptions {
@@ -71,6 +79,8 @@ impl Default for ExecOptions {
             env: Vec::new(),
             args: None,
             step: None,
+            wall_limit_ms: None,
+            dictionary_lookups: None,
         }
     }
 }
@@ -219,6 +229,7 @@ impl Execution {
             session.args = args.clone();
         }
         session.step = opts.step.clone().map(Stepper::new);
+        session.usage.dictionary_limit = opts.dictionary_lookups;
         let mut store = wasmi::Store::new(&engine.wasmi, session);
         store.limiter(|s| &mut s.limits);
         store
@@ -268,6 +279,23 @@ impl Execution {
             instance,
             stalled: 0,
         })
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &ExecOptions {
+        &self.opts
+    }
+
+    /// What the execution has used of the platform's limits so far
+    /// ([`crate::limits::Usage`]): its heap now, backend requests, dictionary lookups.
+    pub fn usage(&self) -> crate::limits::Usage {
+        let s = self.store.data();
+        crate::limits::Usage {
+            heap_bytes: s.memory.map_or(0, |m| m.data(&self.store).len() as u64),
+            backend_requests: s.pending.backend_requests,
+            dictionary_lookups: s.usage.dictionary_lookups,
+            fuel: self.fuel_consumed(),
+        }
     }
 
     /// The session (handles, trace, outputs), read-only.
@@ -371,6 +399,12 @@ impl Execution {
         crate::pending::note_unfinished(s);
         // Open cache inserts store nothing; held claims are released for the waiters.
         crate::abi::cache::end_of_execution(s);
+        s.note_dropped_logs();
+        if let Some(note) = s.tracer.dropped_note() {
+            let mut ev = s.event(EventKind::Lifecycle, "edgeplay", "trace-truncated");
+            ev.note = Some(note);
+            s.push_event(ev);
+        }
         if s.http
             .bodies
             .values()

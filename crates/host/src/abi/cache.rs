@@ -1208,6 +1208,14 @@ pub(crate) fn insert_write(s: &mut Session, id: u32, bytes: &[u8]) {
     }
 }
 
+/// Whether `more` bytes still fit in the object the insert `id` writes
+/// ([`cache::MAX_OBJECT_BYTES`]).
+pub(crate) fn insert_fits(s: &Session, id: u32, more: usize) -> bool {
+    s.cache.inserts.get(&id).is_none_or(|ins| {
+        ins.writer.live().written().saturating_add(more as u64) <= cache::MAX_OBJECT_BYTES
+    })
+}
+
 /// The insert `id` ends: stored with `bytes` (`Ok`) or not (`Err(why)`); its readers
 /// read to the end or fail, its claim is released and its span recorded. The status
 /// its body's close answers.

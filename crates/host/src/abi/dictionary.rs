@@ -40,12 +40,30 @@ fn get(
         return Ok(Status::BADF.0);
     };
     let key = cx.str_arg("key", key_ptr, key_len)?;
+    let usage = cx.s.usage;
+    if let Some(limit) = usage
+        .dictionary_limit
+        .filter(|n| usage.dictionary_lookups >= *n)
+    {
+        // Counted too: the gauge shows the limit was passed.
+        cx.s.usage.dictionary_lookups += 1;
+        cx.note(format!(
+            "production limits: an execution makes at most {limit} dictionary lookups"
+        ));
+        return Ok(Status::LIMITEXCEEDED.0);
+    }
     let config = cx.s.config.clone();
     let Some(value) = config.config_stores.get(&store).and_then(|m| m.get(&key)) else {
+        cx.s.usage.dictionary_lookups += 1;
         cx.note(format!("{store} has no key {key:?}"));
         return Ok(Status::NONE.0);
     };
-    write_out_or_needed(cx, "value", value.as_bytes(), buf, buf_len, nwritten_out)
+    let status = write_out_or_needed(cx, "value", value.as_bytes(), buf, buf_len, nwritten_out)?;
+    // A lookup the guest retries with a larger buffer (BUFLEN) is one lookup.
+    if status == Status::OK.0 {
+        cx.s.usage.dictionary_lookups += 1;
+    }
+    Ok(status)
 }
 
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {

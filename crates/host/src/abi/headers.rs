@@ -80,6 +80,64 @@ pub fn read_value(cx: &mut Cx<'_>, ptr: u32, len: u32) -> HostResult<Vec<u8>> {
     parse_value(&bytes).inspect_err(|_| cx.note("invalid header value"))
 }
 
+/// Whether `name` with `values` still fits the message's headers
+/// ([`crate::limits`]: 69 KB per header, [`crate::limits::MAX_HEADERS_PER_MESSAGE`]
+/// headers and [`crate::limits::MAX_HEAD_BYTES`] in all); `replace`: the values replace
+/// the name's current ones. The note says which bound, for HTTPHEADTOOLARGE.
+fn head_room(
+    headers: &Headers,
+    name: &str,
+    replace: bool,
+    values: &[Vec<u8>],
+) -> Result<(), String> {
+    use crate::limits::{MAX_HEADERS_PER_MESSAGE, MAX_HEADER_BYTES, MAX_HEAD_BYTES};
+    if let Some(v) = values
+        .iter()
+        .find(|v| name.len() + v.len() > MAX_HEADER_BYTES)
+    {
+        return Err(format!(
+            "header `{name}` of {} bytes: a header holds at most {MAX_HEADER_BYTES} bytes (the platform's 69 KB)",
+            name.len() + v.len()
+        ));
+    }
+    let (mut count, mut bytes) = (0usize, 0usize);
+    for (n, v) in headers.iter() {
+        if !(replace && n == name) {
+            count += 1;
+            bytes += n.len() + v.len();
+        }
+    }
+    count += values.len();
+    bytes += values.iter().map(|v| name.len() + v.len()).sum::<usize>();
+    if count > MAX_HEADERS_PER_MESSAGE {
+        return Err(format!(
+            "a request or response carries at most {MAX_HEADERS_PER_MESSAGE} headers"
+        ));
+    }
+    if bytes > MAX_HEAD_BYTES {
+        return Err(format!(
+            "a request's or response's headers hold at most {} KiB in all",
+            MAX_HEAD_BYTES >> 10
+        ));
+    }
+    Ok(())
+}
+
+/// [`head_room`] for a hostcall: HTTPHEADTOOLARGE with its note past a bound.
+fn check_room(
+    cx: &mut Cx<'_>,
+    owner: Owner,
+    name: &str,
+    replace: bool,
+    values: &[Vec<u8>],
+) -> HostResult<()> {
+    let room = head_room(owner.headers_mut(cx.s)?, name, replace, values);
+    room.map_err(|why| {
+        cx.note(why);
+        Status::HTTPHEADTOOLARGE.into()
+    })
+}
+
 /// Check the owner is live (BADF otherwise) and record it.
 fn check(cx: &mut Cx<'_>, owner: Owner) -> HostResult<()> {
     owner.record(cx);
@@ -201,6 +259,7 @@ pub fn values_set(
     for p in pieces {
         values.push(parse_value(p).inspect_err(|_| cx.note("invalid header value"))?);
     }
+    check_room(cx, owner, &name, true, &values)?;
     owner.headers_mut(cx.s)?.set_all(&name, values);
     Ok(Status::OK.0)
 }
@@ -220,6 +279,7 @@ pub fn insert_or_append(
     check(cx, owner)?;
     let name = read_name(cx, name_ptr, name_len)?;
     let value = read_value(cx, value_ptr, value_len)?;
+    check_room(cx, owner, &name, !append, std::slice::from_ref(&value))?;
     let headers = owner.headers_mut(cx.s)?;
     if append {
         headers.append(&name, value);

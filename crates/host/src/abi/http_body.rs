@@ -175,6 +175,24 @@ struct Pulling {
     nread: usize,
 }
 
+impl Pulling {
+    /// Give the guest what the body has now.
+    fn deliver(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
+        let b = s.http.bodies.get_mut(self.body)?;
+        let chunk = b.read_up_to(self.buf_len as usize);
+        let n = chunk.len();
+        if mem.write(self.buf, &chunk).is_err() || mem.write_u32(self.nread_out, n as u32).is_err()
+        {
+            return Some(Status::INVAL.0);
+        }
+        self.nread = n;
+        if n == 0 {
+            self.note = Some("end of body".into());
+        }
+        Some(Status::OK.0)
+    }
+}
+
 impl Blocked for Pulling {
     fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
         let result = s.work.take_result(self.read)?;
@@ -182,6 +200,24 @@ impl Blocked for Pulling {
         let fetch = b.incoming.map(|i| i.fetch);
         match result {
             WorkResult::BodyChunk { bytes, end } => {
+                let n = bytes.len();
+                if !s.admit_body_bytes(n) {
+                    // Past the bound the rest is not read: the body ends in an error.
+                    let b = s.http.bodies.get_mut(self.body)?;
+                    b.incoming = None;
+                    b.known_length = None;
+                    let note = format!(
+                        "the backend body is cut off: {}",
+                        Session::body_limit_note()
+                    );
+                    if b.remaining().is_empty() {
+                        self.note = Some(note);
+                        return Some(Status::ERROR.0);
+                    }
+                    b.error = Some(note);
+                    return self.deliver(mem, s);
+                }
+                let b = s.http.bodies.get_mut(self.body)?;
                 b.data.extend_from_slice(&bytes);
                 b.incoming = match (end, fetch) {
                     (false, Some(fetch)) => Some(crate::session::Incoming { fetch, read: None }),
@@ -215,18 +251,7 @@ impl Blocked for Pulling {
                 return Some(Status::ERROR.0);
             }
         }
-        let b = s.http.bodies.get_mut(self.body)?;
-        let chunk = b.read_up_to(self.buf_len as usize);
-        let n = chunk.len();
-        if mem.write(self.buf, &chunk).is_err() || mem.write_u32(self.nread_out, n as u32).is_err()
-        {
-            return Some(Status::INVAL.0);
-        }
-        self.nread = n;
-        if n == 0 {
-            self.note = Some("end of body".into());
-        }
-        Some(Status::OK.0)
+        self.deliver(mem, s)
     }
 
     fn annotate(&mut self, ev: &mut crate::trace::TraceEvent) {
@@ -333,13 +358,22 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 cx.result("nwritten", ArgValue::Int(n as i64));
                 return upload_chunk(cx, fetch, bytes);
             }
-            cx.mem.write_u32(nwritten_out, n as u32)?;
             if let BodySink::CacheInsert(id) = sink {
                 // Readers of the object being inserted get the bytes at once.
+                if !super::cache::insert_fits(cx.s, id, n) {
+                    cx.note(format!("a cached object holds at most {} bytes (the platform's 100 MB)", crate::cache::MAX_OBJECT_BYTES));
+                    return Err(Status::LIMITEXCEEDED.into());
+                }
                 super::cache::insert_write(cx.s, id, &bytes);
+                cx.mem.write_u32(nwritten_out, n as u32)?;
                 cx.result("nwritten", ArgValue::Int(n as i64));
                 return Ok(Status::OK.0);
             }
+            if !cx.s.admit_body_bytes(n) {
+                cx.note(Session::body_limit_note());
+                return Err(Status::LIMITEXCEEDED.into());
+            }
+            cx.mem.write_u32(nwritten_out, n as u32)?;
             let b = body_mut(cx, "body", body)?;
             let pos = b.pos.min(b.data.len());
             b.data.drain(..pos);

@@ -181,6 +181,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         ["fastly_http_req" :: "method_set", "env" :: "xqd_req_method_set"]
         fn(cx, req: u32, method_ptr: u32, method_len: u32) -> i32 {
             req_mut(cx, req)?;
+            if method_len as usize > crate::limits::MAX_METHOD_BYTES {
+                cx.note(format!("a method holds at most {} bytes (the platform's limit)", crate::limits::MAX_METHOD_BYTES));
+                return Err(Status::HTTPHEADTOOLARGE.into());
+            }
             let bytes = cx.bytes_arg("method", method_ptr, method_len)?;
             let Ok(m) = http::Method::from_bytes(&bytes) else {
                 cx.note("not a valid HTTP method");
@@ -199,6 +203,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         ["fastly_http_req" :: "uri_set", "env" :: "xqd_req_uri_set"]
         fn(cx, req: u32, uri_ptr: u32, uri_len: u32) -> i32 {
             req_mut(cx, req)?;
+            if uri_len as usize > crate::limits::MAX_URL_BYTES {
+                cx.note(format!("a URL holds at most {} bytes (the platform's limit)", crate::limits::MAX_URL_BYTES));
+                return Err(Status::HTTPHEADTOOLARGE.into());
+            }
             let bytes = cx.bytes_arg("uri", uri_ptr, uri_len)?;
             let Ok(u) = http::Uri::try_from(bytes.as_slice()) else {
                 cx.note("not a valid URI");

@@ -173,6 +173,12 @@ pub struct Session {
     /// Step-through: where to pause and the call paused in (`None`: not stepping,
     /// the one check a hostcall makes).
     pub step: Option<Stepper>,
+    /// The bytes the bodies hold, against [`crate::limits::MAX_BUFFERED_BODY_BYTES`].
+    pub body_budget: crate::limits::BodyBudget,
+    /// The log lines and stdout/stderr still allowed ([`crate::limits::LogBudget`]).
+    pub log_budget: crate::limits::LogBudget,
+    /// Counted uses of limited resources (dictionary lookups).
+    pub usage: crate::limits::Counters,
 }
 
 impl Session {
@@ -217,6 +223,9 @@ impl Session {
             claims,
             streams: service.streams,
             step: None,
+            body_budget: Default::default(),
+            log_budget: Default::default(),
+            usage: Default::default(),
         }
     }
 
@@ -295,9 +304,31 @@ impl Session {
         }
     }
 
+    /// Whether the bodies may hold `more` bytes than now (counted if so): false past
+    /// [`crate::limits::MAX_BUFFERED_BODY_BYTES`] for the whole execution.
+    pub fn admit_body_bytes(&mut self, more: usize) -> bool {
+        let bodies = &self.http.bodies;
+        self.body_budget
+            .admit(more, || bodies.values().map(|b| b.data.len()).sum())
+    }
+
+    /// The note a body write past the bound gets.
+    pub fn body_limit_note() -> String {
+        format!(
+            "host-side bodies limit: an execution's bodies hold at most {} MiB in all (edgeplay buffers what the platform streams; read or send bodies to free it)",
+            crate::limits::MAX_BUFFERED_BODY_BYTES >> 20
+        )
+    }
+
     /// Queue an output for the driver. Logs and stdio are redacted ([`Self::redact`]):
-    /// a secret the guest prints or logs shows as its mask.
+    /// a secret the guest prints or logs shows as its mask. Past the execution's log
+    /// bound ([`crate::limits::LogBudget`]) log lines and stdio writes are dropped.
     pub fn emit(&mut self, out: Output) {
+        if let Output::Stdout(d) | Output::Stderr(d) = &out {
+            if !self.log_budget.admit(d.len()) {
+                return;
+            }
+        }
         if let Output::Response(head) = &out {
             self.tracer
                 .recorder_mut()
@@ -315,8 +346,24 @@ impl Session {
         self.outputs.push(out);
     }
 
-    /// Write a log line to a named endpoint: an output and a trace event.
+    /// At the end of the execution: one stderr line saying how many log lines the
+    /// bound dropped, if any.
+    pub fn note_dropped_logs(&mut self) {
+        if let Some(notice) = self.log_budget.dropped_notice() {
+            let mut ev = self.event(EventKind::Lifecycle, "edgeplay", "logs-dropped");
+            ev.note = Some(notice.clone());
+            self.push_event(ev);
+            self.outputs
+                .push(Output::Stderr(format!("{notice}\n").into_bytes()));
+        }
+    }
+
+    /// Write a log line to a named endpoint: an output and a trace event (dropped
+    /// past the execution's log bound).
     pub fn log_line(&mut self, endpoint: &str, line: String) {
+        if !self.log_budget.admit(line.len()) {
+            return;
+        }
         let line = self.redact_text(line);
         let mut ev = self.event(EventKind::Log, "log", endpoint.to_string());
         ev.args

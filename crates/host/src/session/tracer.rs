@@ -21,7 +21,14 @@ pub struct Tracer {
     paused_at: Option<u64>,
     /// What the profile needs beyond the events (on when hostcalls are traced).
     recorder: Recorder,
+    /// Events recorded so far (all of them, also those already taken).
+    recorded: usize,
+    /// Events left out past [`MAX_TRACE_EVENTS`].
+    dropped: usize,
 }
+
+/// Events one execution's trace keeps.
+pub use crate::limits::MAX_TRACE_EVENTS;
 
 impl Tracer {
     /// A tracer whose clock starts now.
@@ -35,7 +42,34 @@ impl Tracer {
             paused_ns: 0,
             paused_at: None,
             recorder: Recorder::new(true, platform.clock.unix_ns()),
+            recorded: 0,
+            dropped: 0,
         }
+    }
+
+    /// Events left out because the trace reached [`MAX_TRACE_EVENTS`].
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
+
+    /// The note of the event that says the trace was cut, if it was.
+    pub fn dropped_note(&self) -> Option<String> {
+        (self.dropped > 0).then(|| {
+            format!(
+                "the trace keeps at most {MAX_TRACE_EVENTS} events per execution: {} later events were not recorded",
+                self.dropped
+            )
+        })
+    }
+
+    /// Count an event in; false (and counted as dropped) when the trace is full.
+    fn admit(&mut self, kind: EventKind) -> bool {
+        if self.recorded >= MAX_TRACE_EVENTS && kind != EventKind::Lifecycle {
+            self.dropped += 1;
+            return false;
+        }
+        self.recorded += 1;
+        true
     }
 
     /// Record hostcall events or not.
@@ -120,7 +154,7 @@ impl Tracer {
     /// sequence order.
     pub fn close_hostcall(&mut self, platform: &Platform, mut ev: TraceEvent) {
         ev.dur_us = self.elapsed_us(platform) - ev.start_us;
-        if !self.hostcalls {
+        if !self.hostcalls || !self.admit(ev.kind) {
             return;
         }
         let at = self.events.partition_point(|e| e.seq < ev.seq);
@@ -131,6 +165,7 @@ impl Tracer {
     /// recorded.
     pub fn close_final(&mut self, platform: &Platform, mut ev: TraceEvent) {
         ev.dur_us = self.elapsed_us(platform) - ev.start_us;
+        self.recorded += 1;
         self.events.push(ev);
     }
 
@@ -150,6 +185,9 @@ impl Tracer {
     /// Record a non-hostcall event (a log line, finished work, a lifecycle step):
     /// numbered now, timed now unless it has a start already.
     pub fn push(&mut self, platform: &Platform, mut ev: TraceEvent) {
+        if !self.admit(ev.kind) {
+            return;
+        }
         ev.seq = self.take_seq();
         if ev.start_us == 0.0 {
             ev.start_us = self.elapsed_us(platform);

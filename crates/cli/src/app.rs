@@ -88,6 +88,7 @@ pub fn exec_options(cpu_limit_ms: u64, trace: bool) -> ExecOptions {
     ExecOptions {
         cpu_limit_ms: (cpu_limit_ms > 0).then_some(cpu_limit_ms),
         trace,
+        wall_limit_ms: Some(edgeplay_host::limits::PLATFORM_WALL_MS),
         ..ExecOptions::default()
     }
 }
@@ -132,6 +133,18 @@ fn service_state(config: ServiceConfig, args: &ConfigArgs) -> Result<ServiceStat
     Ok(state)
 }
 
+/// The size of what the platform would deploy: a Fastly CLI package's file, else the
+/// guest's wasm (a JavaScript app: the wasm it was built into).
+pub fn package_bytes(input: &Path, guest: &Guest) -> u64 {
+    let name = input.to_string_lossy();
+    if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        if let Ok(m) = std::fs::metadata(input) {
+            return m.len();
+        }
+    }
+    guest.info.size as u64
+}
+
 /// Load the guest and the configuration (the file, then the `--backend` flags),
 /// logging what was loaded.
 fn load_inputs(
@@ -140,6 +153,8 @@ fn load_inputs(
     args: &ConfigArgs,
 ) -> Result<(Arc<Guest>, ServiceConfig)> {
     let (guest, package_toml, took) = load_guest(engine, input)?;
+    args.check_package(package_bytes(input, &guest))
+        .map_err(|e| anyhow!(e))?;
     info!(
         "loaded {} ({} bytes) in {:.1?}",
         input.display(),
@@ -242,10 +257,14 @@ pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
         guest,
         state,
         // A profile needs the hostcalls traced.
-        exec_options(
-            args.shared.cpu_limit_ms,
-            args.shared.verbosity >= 2 || profile_dir.is_some(),
-        ),
+        {
+            let mut opts = exec_options(
+                args.shared.cpu_limit_ms,
+                args.shared.verbosity >= 2 || profile_dir.is_some(),
+            );
+            args.shared.config.apply_limits(&mut opts);
+            opts
+        },
         GuestPrinter {
             log_stdout: args.shared.log_stdout,
             log_stderr: args.shared.log_stderr,
@@ -253,6 +272,7 @@ pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
         },
     );
     ctx.profile_dir = profile_dir;
+    ctx.limits = args.shared.config.limits;
     let ctx = Arc::new(ctx);
     let stop = interrupted();
     let listener = match bind(addr).await {
@@ -348,6 +368,7 @@ pub async fn run_cmd(args: RunArgs) -> ExitCode {
         args.shared.cpu_limit_ms,
         args.shared.verbosity >= 2 || profile_dir.is_some(),
     );
+    args.shared.config.apply_limits(&mut opts);
     // Viceroy's argv for `run`: the file stem, then the args after `--`.
     let mut argv = vec![program_name];
     argv.extend(args.wasm_args.iter().cloned());
@@ -374,7 +395,7 @@ pub async fn run_cmd(args: RunArgs) -> ExitCode {
     let on_output = |o: edgeplay_host::Output| {
         printer.print(&o);
     };
-    let (outcome, trace, profile) =
+    let (outcome, trace, profile, _) =
         crate::driver::drive_profiled(exec, on_output, std::future::pending(), None).await;
     if let Err(e) = state.flush() {
         error!("{e:#}");
@@ -634,7 +655,10 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
         all_to_stderr: true,
     };
     let json = args.json;
+    let package = package_bytes(&args.input, &guest);
     let mut opts = exec_options(args.cpu_limit_ms, true);
+    args.config.apply_limits(&mut opts);
+    let fuel_per_cpu_ms = opts.fuel_per_cpu_ms;
     let mut user = None;
     if args.step || !args.breakpoints.is_empty() {
         let bps = args.breakpoints.clone();
@@ -683,8 +707,11 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    let gauges =
+        edgeplay_host::limits::gauges(&result.usage, fuel_per_cpu_ms, result.run_us, package);
     if json {
-        let v = request_json(&result, load_us);
+        let mut v = request_json(&result, load_us);
+        v["limits"] = serde_json::to_value(&gauges).unwrap_or_default();
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{v}");
         let _ = stdout.flush();
@@ -709,6 +736,9 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(&response_text(&result));
         let _ = stdout.flush();
+        if args.config.limits {
+            eprint!("{}", edgeplay_host::limits::gauges_text(&gauges));
+        }
     }
     if result.outcome.exit.is_success() {
         ExitCode::SUCCESS

@@ -287,6 +287,25 @@ pub struct ConfigArgs {
     /// boxes are empty (for use with --state-dir).
     #[arg(long = "reset-state")]
     pub reset_state: bool,
+
+    /// Stop a guest after this many milliseconds of wall-clock time (the platform's
+    /// 2 minutes by default; 0: no limit).
+    #[arg(long = "wall-limit-ms", value_name = "MS", default_value_t = edgeplay_host::limits::PLATFORM_WALL_MS)]
+    pub wall_limit_ms: u64,
+
+    /// After each request, print what it used of the platform's production limits:
+    /// estimated CPU, heap, backend requests, dictionary lookups, wall time and
+    /// package size, naming a limit that was passed and what the platform would have
+    /// done (to stderr; `request --json` always has them as `limits`).
+    #[arg(long = "limits")]
+    pub limits: bool,
+
+    /// Enforce every production limit as the platform does: 50 ms of estimated CPU
+    /// (unless --cpu-limit-ms says otherwise), 2 minutes of wall time, 16 dictionary
+    /// lookups, a package of at most 100 MB (the heap, backend request and dynamic
+    /// backend limits always apply).
+    #[arg(long = "production-limits")]
+    pub production_limits: bool,
 }
 
 /// `--unknown-import-behavior`'s value.
@@ -295,6 +314,27 @@ fn parse_unknown_imports(s: &str) -> Result<UnknownImports, String> {
 }
 
 impl ConfigArgs {
+    /// Apply the limit flags to `opts` (whose CPU limit `--cpu-limit-ms` set already).
+    pub fn apply_limits(&self, opts: &mut edgeplay_host::ExecOptions) {
+        use edgeplay_host::limits;
+        opts.wall_limit_ms = (self.wall_limit_ms > 0).then_some(self.wall_limit_ms);
+        if self.production_limits {
+            opts.cpu_limit_ms = opts.cpu_limit_ms.or(Some(limits::PLATFORM_CPU_MS));
+            opts.dictionary_lookups = Some(limits::PLATFORM_DICTIONARY_LOOKUPS);
+        }
+    }
+
+    /// With `--production-limits`, refuse a package the platform would not deploy.
+    pub fn check_package(&self, bytes: u64) -> Result<(), String> {
+        let max = edgeplay_host::limits::PLATFORM_PACKAGE_BYTES;
+        if self.production_limits && bytes > max {
+            return Err(format!(
+                "production limits: the guest is {bytes} bytes; the platform deploys packages of at most {max} bytes"
+            ));
+        }
+        Ok(())
+    }
+
     /// True when a Fastlike store flag (`--dictionary`, `--kv`, …) was given.
     pub fn has_store_flags(&self) -> bool {
         !(self.dictionaries.is_empty()

@@ -14,6 +14,7 @@ use crate::fetch::ResponseStream;
 use edgeplay_host::collect::FinalResponse;
 use edgeplay_host::driver::{Capabilities, Driver, Step};
 use edgeplay_host::exec::StartError;
+use edgeplay_host::limits::Usage;
 use edgeplay_host::profile::Profile;
 use edgeplay_host::step::{PendingCall, Resume};
 use edgeplay_host::{
@@ -93,7 +94,7 @@ pub async fn drive_stepping(
     stop: impl Future<Output = ()>,
     user: Option<StepUser>,
 ) -> (Outcome, Vec<TraceEvent>) {
-    let (outcome, trace, _) = drive_profiled(driver, on_output, stop, user).await;
+    let (outcome, trace, _, _) = drive_profiled(driver, on_output, stop, user).await;
     (outcome, trace)
 }
 
@@ -105,11 +106,27 @@ pub async fn drive_profiled(
     stop: impl Future<Output = ()>,
     mut user: Option<StepUser>,
 ) -> Driven {
-    let mut stop = pin!(stop);
+    // The wall-clock limit stops the guest like the caller's `stop`, with its message.
+    let wall = driver
+        .execution()
+        .and_then(|e| e.options().wall_limit_ms)
+        .map(|ms| (ms, tokio::time::Instant::now() + Duration::from_millis(ms)));
+    let mut stop = pin!(async move {
+        match wall {
+            Some((ms, at)) => tokio::select! {
+                _ = stop => None,
+                _ = tokio::time::sleep_until(at) => Some(wall_limit_message(ms)),
+            },
+            None => {
+                stop.await;
+                None
+            }
+        }
+    });
     let mut tasks = Tasks::default();
     loop {
-        if poll_once(stop.as_mut()) {
-            return stopped(&mut driver, None, &mut on_output);
+        if let Some(why) = poll_once(stop.as_mut()) {
+            return stopped(&mut driver, why, &mut on_output);
         }
         let step = driver.step();
         for w in driver.take_work() {
@@ -128,7 +145,7 @@ pub async fn drive_profiled(
                 (user.show)(&call);
                 let answer = tokio::select! {
                     biased;
-                    _ = stop.as_mut() => StepAnswer::Stop,
+                    why = stop.as_mut() => return stopped(&mut driver, why, &mut on_output),
                     a = user.answers.recv() => a.unwrap_or(StepAnswer::Resume(Resume::RunToEnd)),
                 };
                 match answer {
@@ -145,8 +162,8 @@ pub async fn drive_profiled(
             Step::Wait => {
                 let next = tokio::select! {
                     biased;
-                    _ = stop.as_mut() => {
-                        return stopped(&mut driver, None, &mut on_output);
+                    why = stop.as_mut() => {
+                        return stopped(&mut driver, why, &mut on_output);
                     }
                     next = tasks.set.join_next() => next,
                 };
@@ -334,8 +351,9 @@ impl Tasks {
     }
 }
 
-/// How a driven execution ended, its trace and its profile.
-pub type Driven = (Outcome, Vec<TraceEvent>, Option<Profile>);
+/// How a driven execution ended, its trace, its profile and what it used of the
+/// platform's limits.
+pub type Driven = (Outcome, Vec<TraceEvent>, Option<Profile>, Usage);
 
 fn stopped(
     driver: &mut Driver,
@@ -352,13 +370,26 @@ fn finish(driver: &mut Driver, outcome: Outcome, on_output: &mut impl FnMut(Outp
     }
     let trace = driver.take_trace();
     let profile = driver.profile(&trace);
-    (outcome, trace, profile)
+    let usage = driver.execution().map(|e| e.usage()).unwrap_or_default();
+    (outcome, trace, profile, usage)
 }
 
-/// Poll a future once without a real waker; true when it is ready.
-fn poll_once<F: Future<Output = ()>>(f: std::pin::Pin<&mut F>) -> bool {
+/// Poll a future once without a real waker; its output when it is ready.
+fn poll_once<T, F: Future<Output = T>>(f: std::pin::Pin<&mut F>) -> Option<T> {
     let mut cx = Context::from_waker(std::task::Waker::noop());
-    f.poll(&mut cx).is_ready()
+    match f.poll(&mut cx) {
+        std::task::Poll::Ready(t) => Some(t),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// What a guest stopped at the wall-clock limit reports.
+pub fn wall_limit_message(ms: u64) -> String {
+    format!(
+        "wall-clock limit: the execution ran for {} s and was stopped (the platform allows {} s per execution; --wall-limit-ms sets it, 0 turns it off)",
+        ms as f64 / 1000.0,
+        edgeplay_host::limits::PLATFORM_WALL_MS / 1000
+    )
 }
 
 /// Everything one request produced, collected (what `edgeplay request` prints).
@@ -376,6 +407,8 @@ pub struct RequestResult {
     pub profile: Option<Profile>,
     /// Wall-clock microseconds from instantiation to the end of the execution.
     pub run_us: u64,
+    /// What the run used of the platform's limits.
+    pub usage: Usage,
 }
 
 /// An outcome for an execution that could not start.
@@ -428,7 +461,7 @@ pub async fn run_request_stepping(
 ) -> RequestResult {
     let t0 = Instant::now();
     let mut collected = Collected::default();
-    let (outcome, trace, profile) =
+    let (outcome, trace, profile, usage) =
         match start(engine, guest, service, request, viceroy_request_id(0), opts) {
             Ok(driver) => {
                 let on_output = |o| {
@@ -437,7 +470,7 @@ pub async fn run_request_stepping(
                 };
                 drive_profiled(driver, on_output, std::future::pending(), user).await
             }
-            Err(e) => (start_failure(&e), Vec::new(), None),
+            Err(e) => (start_failure(&e), Vec::new(), None, Usage::default()),
         };
     let run_us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
     let response = collected.final_response(&outcome);
@@ -448,6 +481,7 @@ pub async fn run_request_stepping(
         trace,
         profile,
         run_us,
+        usage,
     }
 }
 

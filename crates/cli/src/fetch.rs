@@ -450,6 +450,17 @@ async fn perform(
             Some(Ok(frame)) => {
                 // Trailers are not part of the fetch contract yet; data frames are.
                 if let Ok(chunk) = frame.into_data() {
+                    // The platform streams; a buffered response has a bound.
+                    let max = edgeplay_host::limits::MAX_BUFFERED_BODY_BYTES;
+                    if data.len() + chunk.len() > max {
+                        return Err((
+                            FetchErrorKind::InternalError,
+                            format!(
+                                "the response body is larger than {} MiB, what edgeplay buffers of one response",
+                                max >> 20
+                            ),
+                        ));
+                    }
                     data.extend_from_slice(&chunk);
                 }
             }

@@ -50,6 +50,8 @@ pub struct ServeCtx {
     pub printer: GuestPrinter,
     /// Where each request's profile is written (`--profile`, `--profile-dir`).
     pub profile_dir: Option<std::path::PathBuf>,
+    /// Print each request's production-limit gauges (`--limits`).
+    pub limits: bool,
     next_id: AtomicU64,
 }
 
@@ -86,6 +88,7 @@ impl ServeCtx {
             opts,
             printer,
             profile_dir: None,
+            limits: false,
             next_id: AtomicU64::new(0),
         }
     }
@@ -161,8 +164,20 @@ async fn handle(
     let id = ctx.next_id.fetch_add(1, Ordering::SeqCst);
     let span = info_span!("request", id);
     let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
+    // The platform streams the request body; edgeplay buffers it, within a bound.
+    let max = edgeplay_host::limits::MAX_BUFFERED_BODY_BYTES;
+    let body = match http_body_util::Limited::new(body, max).collect().await {
         Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            warn!(parent: &span, "the request body is larger than {} MiB: answering 413", max >> 20);
+            return plain_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "edgeplay buffers request bodies of at most {} MiB",
+                    max >> 20
+                ),
+            );
+        }
         Err(e) => {
             warn!(parent: &span, "could not read the request body: {e}");
             return plain_response(StatusCode::BAD_REQUEST, "could not read the request body");
@@ -220,10 +235,17 @@ async fn run_guest(ctx: Arc<ServeCtx>, exec: Driver, mut responder: Responder) {
         }
         responder.output(o)
     };
-    let (outcome, trace, profile) =
+    let (outcome, trace, profile, usage) =
         drive_profiled(exec, on_output, std::future::pending(), None).await;
     flush();
     responder.done(&outcome);
+    if ctx.limits {
+        let package = ctx.guest().info.size as u64;
+        let wall_us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let gauges =
+            edgeplay_host::limits::gauges(&usage, ctx.opts.fuel_per_cpu_ms, wall_us, package);
+        info!("{}", edgeplay_host::limits::gauges_text(&gauges).trim_end());
+    }
     if let (Some(dir), Some(profile)) = (&ctx.profile_dir, &profile) {
         match crate::profile::write_in(dir, profile, &trace) {
             Ok(file) => info!("profile written to {}", file.display()),

@@ -893,3 +893,205 @@ fn explain_of_an_unknown_or_ambiguous_import_exits_2() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------- limits
+
+/// Sleeps 5 s (a `poll_oneoff`), then answers 200.
+fn slow_wat() -> String {
+    module(
+        r#"
+  (func (export "_start")
+    (call $sleep (i64.const 5000))
+    (call $start_response (i32.const 200))
+    (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 0))))
+"#,
+    )
+}
+
+#[test]
+fn the_wall_clock_limit_stops_a_guest_with_a_clear_error() {
+    let dir = temp_dir("wall");
+    let wasm = guest(&dir, "slow", &slow_wat());
+    let out = edgeplay(&["request", wasm.to_str().unwrap(), "--wall-limit-ms", "300"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("wall-clock limit"), "{err}");
+    assert!(err.contains("the platform allows 120 s"), "{err}");
+    assert!(
+        text(&out.stdout).starts_with("HTTP/1.1 500"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn limits_shows_what_a_run_used_of_each_production_limit() {
+    let dir = temp_dir("gauges");
+    let wasm = guest(&dir, "hello", &hello_wat());
+    let out = edgeplay(&["request", wasm.to_str().unwrap(), "--limits"]);
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    for name in [
+        "cpu (estimated)",
+        "heap",
+        "backend requests",
+        "dictionary lookups",
+        "wall time",
+        "package size",
+    ] {
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    assert!(err.contains("of 50 ms"), "{err}");
+    assert!(!err.contains("OVER"), "{err}");
+    let out = edgeplay(&["request", wasm.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let gauges = v["limits"].as_array().unwrap();
+    assert_eq!(gauges.len(), 6);
+    assert_eq!(gauges[1]["name"], "heap");
+    assert_eq!(gauges[1]["used"], 0.065536); // one 64 KiB page, in MB
+    assert_eq!(gauges[1]["limit"], 134.217728);
+}
+
+#[test]
+fn production_limits_stop_a_runaway_guest_at_the_platforms_cpu_limit() {
+    let dir = temp_dir("runaway");
+    let wasm = guest(
+        &dir,
+        "spin",
+        r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#,
+    );
+    let out = edgeplay(&["request", wasm.to_str().unwrap(), "--production-limits"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("CPU limit") && err.contains("50 ms"), "{err}");
+}
+
+/// Answers "alive" to a request without a body; with one, grows its memory until the
+/// heap limit refuses, then traps.
+fn hog_wat() -> String {
+    module(
+        r#"
+  (data (i32.const 160) "alive")
+  (func (export "_start")
+    (drop (call $body_downstream_get (i32.const 20) (i32.const 24)))
+    (drop (call $body_read (i32.load (i32.const 24)) (i32.const 1024) (i32.const 4096) (i32.const 28)))
+    (if (i32.load (i32.const 28)) (then
+      (loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+      unreachable))
+    (call $start_response (i32.const 200))
+    (call $write (i32.const 160) (i32.const 5))
+    (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 0))))
+"#,
+    )
+}
+
+#[test]
+fn serve_keeps_answering_while_guests_try_to_exhaust_memory() {
+    let dir = temp_dir("hog");
+    let wasm = guest(&dir, "hog", &hog_wat());
+    let server = start_server(&wasm, &[]);
+    let addr = server.addr;
+    let hogs: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || http(addr, "POST", "/", "more")))
+        .collect();
+    let (alive, ok) = http(addr, "GET", "/", "");
+    assert!(
+        ok && alive.starts_with("HTTP/1.1 200") && alive.ends_with("alive"),
+        "{alive}"
+    );
+    for h in hogs {
+        let (resp, _) = h.join().unwrap();
+        assert!(resp.starts_with("HTTP/1.1 500"), "{resp}");
+        assert!(resp.contains("unreachable"), "{resp}");
+    }
+    let (alive, _) = http(addr, "GET", "/", "");
+    assert!(alive.ends_with("alive"), "{alive}");
+}
+
+#[test]
+fn serve_refuses_a_request_body_past_its_buffer_with_413() {
+    let dir = temp_dir("big-body");
+    let wasm = guest(&dir, "hello", &hello_wat());
+    let server = start_server(&wasm, &[]);
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let len: usize = (256 << 20) + 1;
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: test.example\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n"
+    )
+    .unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 1 << 20];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            if w.write_all(&chunk[..n]).is_err() {
+                break; // the server answered and closed
+            }
+            left -= n;
+        }
+    });
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let resp = text(&buf);
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert!(resp.contains("at most 256 MiB"), "{resp}");
+    let _ = writer.join();
+}
+
+/// Traps when the request has a body; answers "alive" otherwise.
+fn trap_on_body_wat() -> String {
+    module(
+        r#"
+  (data (i32.const 160) "alive")
+  (func (export "_start")
+    (drop (call $body_downstream_get (i32.const 20) (i32.const 24)))
+    (drop (call $body_read (i32.load (i32.const 24)) (i32.const 1024) (i32.const 4096) (i32.const 28)))
+    (if (i32.load (i32.const 28)) (then unreachable))
+    (call $start_response (i32.const 200))
+    (call $write (i32.const 160) (i32.const 5))
+    (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 0))))
+"#,
+    )
+}
+
+#[test]
+fn serve_under_concurrent_load_with_a_guest_trapping_on_every_third_request() {
+    let dir = temp_dir("third");
+    let wasm = guest(&dir, "third", &trap_on_body_wat());
+    let server = start_server(&wasm, &[]);
+    let addr = server.addr;
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|i| {
+                        let n = w * 10 + i;
+                        let body = if n % 3 == 2 { "trap" } else { "" };
+                        let (resp, ok) = http(addr, "POST", "/", body);
+                        (n, resp, ok)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut counts = (0, 0);
+    for w in workers {
+        for (n, resp, ok) in w.join().unwrap() {
+            assert!(ok, "request {n} ended cleanly");
+            if n % 3 == 2 {
+                assert!(resp.starts_with("HTTP/1.1 500"), "{n}: {resp}");
+                counts.1 += 1;
+            } else {
+                assert!(
+                    resp.starts_with("HTTP/1.1 200") && resp.ends_with("alive"),
+                    "{n}: {resp}"
+                );
+                counts.0 += 1;
+            }
+        }
+    }
+    assert_eq!(counts, (40, 20));
+}

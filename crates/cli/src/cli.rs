@@ -306,6 +306,12 @@ pub struct ConfigArgs {
     /// backend limits always apply).
     #[arg(long = "production-limits")]
     pub production_limits: bool,
+
+    /// The guest heap (wasm memory) all requests running at once may hold, in MiB
+    /// (0: no pool, only each instance's 128 MiB). A guest that would pass it gets a
+    /// failed `memory.grow`, as at its own heap limit, and everyone else goes on.
+    #[arg(long = "memory-limit-mb", value_name = "MIB", default_value_t = 8192)]
+    pub memory_limit_mb: u64,
 }
 
 /// `--unknown-import-behavior`'s value.
@@ -318,6 +324,10 @@ impl ConfigArgs {
     pub fn apply_limits(&self, opts: &mut edgeplay_host::ExecOptions) {
         use edgeplay_host::limits;
         opts.wall_limit_ms = (self.wall_limit_ms > 0).then_some(self.wall_limit_ms);
+        opts.heap_pool = (self.memory_limit_mb > 0).then(|| {
+            let bytes = usize::try_from(self.memory_limit_mb.saturating_mul(1 << 20));
+            limits::HeapPool::new(bytes.unwrap_or(usize::MAX))
+        });
         if self.production_limits {
             opts.cpu_limit_ms = opts.cpu_limit_ms.or(Some(limits::PLATFORM_CPU_MS));
             opts.dictionary_lookups = Some(limits::PLATFORM_DICTIONARY_LOOKUPS);

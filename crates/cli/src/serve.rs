@@ -252,6 +252,13 @@ async fn run_guest(ctx: Arc<ServeCtx>, exec: Driver, mut responder: Responder) {
             Err(e) => error!("{e:#}"),
         }
     }
+    // What a bound cut or refused (the memory pool, logs, the trace) is worth a line.
+    for ev in trace.iter().filter(|e| {
+        e.kind == edgeplay_host::trace::EventKind::Lifecycle
+            && matches!(&*e.name, "memory-pool" | "logs-dropped" | "trace-truncated")
+    }) {
+        warn!("{}", ev.note.as_deref().unwrap_or_default());
+    }
     // Viceroy's wording: "WebAssembly trapped: ..." / "WebAssembly exited with error: ...".
     let message = outcome.exit.error_message().unwrap_or_default();
     match &outcome.exit {

@@ -1095,3 +1095,27 @@ fn serve_under_concurrent_load_with_a_guest_trapping_on_every_third_request() {
     }
     assert_eq!(counts, (40, 20));
 }
+
+#[test]
+fn the_memory_pool_refuses_a_hog_past_it_and_serve_goes_on() {
+    let dir = temp_dir("pool");
+    let wasm = guest(&dir, "hog", &hog_wat());
+    // 64 MiB for all requests at once: a hog is refused long before its own 128 MiB.
+    let server = start_server(&wasm, &["--memory-limit-mb", "64", "-v"]);
+    let (resp, _) = http(server.addr, "POST", "/", "more");
+    assert!(resp.starts_with("HTTP/1.1 500"), "{resp}");
+    // What it held is given back: the next requests get their memory.
+    for _ in 0..3 {
+        let (alive, _) = http(server.addr, "GET", "/", "");
+        assert!(alive.ends_with("alive"), "{alive}");
+    }
+    let (resp, _) = http(server.addr, "POST", "/", "more");
+    assert!(resp.starts_with("HTTP/1.1 500"), "{resp}");
+    let log: Vec<String> = server.lines.try_iter().collect();
+    assert!(
+        log.iter().any(|l| l.contains(
+            "the pool of guest heap all executions share (64 MiB, --memory-limit-mb) was used up"
+        )),
+        "{log:?}"
+    );
+}

@@ -66,6 +66,10 @@ pub struct ExecOptions {
     /// answers LIMITEXCEEDED ([`crate::limits::PLATFORM_DICTIONARY_LOOKUPS`]).
     #[serde(default)]
     pub dictionary_lookups: Option<u32>,
+    /// The guest heap all executions share ([`crate::limits::HeapPool`]; `None`: only
+    /// each instance's `heap_limit`).
+    #[serde(skip)]
+    pub heap_pool: Option<crate::limits::HeapPool>,
 }
 
 impl Default for ExecOptions {
@@ -81,6 +85,7 @@ impl Default for ExecOptions {
             step: None,
             wall_limit_ms: None,
             dictionary_lookups: None,
+            heap_pool: None,
         }
     }
 }
@@ -230,6 +235,7 @@ impl Execution {
         }
         session.step = opts.step.clone().map(Stepper::new);
         session.usage.dictionary_limit = opts.dictionary_lookups;
+        session.limits = crate::limits::HeapLimiter::new(opts.heap_limit, opts.heap_pool.clone());
         let mut store = wasmi::Store::new(&engine.wasmi, session);
         store.limiter(|s| &mut s.limits);
         store
@@ -400,6 +406,13 @@ impl Execution {
         // Open cache inserts store nothing; held claims are released for the waiters.
         crate::abi::cache::end_of_execution(s);
         s.note_dropped_logs();
+        if let Some(note) = s.limits.pool_note() {
+            let mut ev = s.event(EventKind::Lifecycle, "edgeplay", "memory-pool");
+            ev.note = Some(note.clone());
+            s.push_event(ev);
+            s.outputs
+                .push(Output::Stderr(format!("edgeplay: {note}\n").into_bytes()));
+        }
         if let Some(note) = s.tracer.dropped_note() {
             let mut ev = s.event(EventKind::Lifecycle, "edgeplay", "trace-truncated");
             ev.note = Some(note);

@@ -266,6 +266,136 @@ pub fn gauges_text(gauges: &[Gauge]) -> String {
     out
 }
 
+/// Bytes of guest heap all executions of a process may hold at once (the runner's
+/// `--memory-limit-mb`): a guest that grows its memory past what is left gets a failed
+/// `memory.grow`, as at its own heap limit, and every other execution goes on. Clones
+/// share one count.
+#[derive(Clone, Debug)]
+pub struct HeapPool {
+    used: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    max: usize,
+}
+
+impl HeapPool {
+    /// A pool of `max` bytes.
+    pub fn new(max: usize) -> Self {
+        HeapPool {
+            used: Default::default(),
+            max,
+        }
+    }
+
+    /// Its size in bytes.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Take `n` bytes; false (nothing taken) when they do not fit.
+    fn reserve(&self, n: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(n).filter(|t| *t <= self.max)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, n: usize) {
+        self.used.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// The store's resource limiter: the instance's heap limit (wasmi's [`wasmi::StoreLimits`])
+/// and, when there is one, the process-wide [`HeapPool`], whose bytes it gives back
+/// when the execution is dropped.
+#[derive(Debug)]
+pub struct HeapLimiter {
+    inner: wasmi::StoreLimits,
+    pool: Option<HeapPool>,
+    held: usize,
+    /// A `memory.grow` the pool refused (for the note at the end).
+    pub pool_refused: bool,
+}
+
+impl HeapLimiter {
+    /// At most `heap_limit` bytes per memory, within `pool` if given.
+    pub fn new(heap_limit: usize, pool: Option<HeapPool>) -> Self {
+        HeapLimiter {
+            inner: wasmi::StoreLimitsBuilder::new()
+                .memory_size(heap_limit)
+                .build(),
+            pool,
+            held: 0,
+            pool_refused: false,
+        }
+    }
+
+    /// The note a run gets when the pool refused it memory.
+    pub fn pool_note(&self) -> Option<String> {
+        let pool = self.pool.as_ref().filter(|_| self.pool_refused)?;
+        Some(format!(
+            "memory: the pool of guest heap all executions share ({} MiB, --memory-limit-mb) was used up, so memory.grow failed for this execution",
+            pool.max() >> 20
+        ))
+    }
+}
+
+impl wasmi::ResourceLimiter for HeapLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool, wasmi_core::LimiterError> {
+        if !self.inner.memory_growing(current, desired, maximum)? {
+            return Ok(false);
+        }
+        if let Some(pool) = &self.pool {
+            let more = desired.saturating_sub(current);
+            if !pool.reserve(more) {
+                self.pool_refused = true;
+                return Ok(false);
+            }
+            self.held += more;
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool, wasmi_core::LimiterError> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+impl Drop for HeapLimiter {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.release(self.held);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +431,25 @@ mod tests {
         let mut big = LogBudget::default();
         assert!(!big.admit(MAX_LOG_BYTES + 1));
         assert!(LogBudget::default().dropped_notice().is_none());
+    }
+
+    #[test]
+    fn the_heap_pool_is_shared_and_given_back() {
+        use wasmi::ResourceLimiter;
+        let pool = HeapPool::new(3 << 20);
+        let mut a = HeapLimiter::new(DEFAULT_HEAP_LIMIT, Some(pool.clone()));
+        let mut b = HeapLimiter::new(DEFAULT_HEAP_LIMIT, Some(pool.clone()));
+        assert!(a.memory_growing(0, 2 << 20, None).unwrap());
+        assert!(!b.memory_growing(0, 2 << 20, None).unwrap());
+        assert!(b.pool_refused && b.pool_note().unwrap().contains("3 MiB"));
+        assert!(b.memory_growing(0, 1 << 20, None).unwrap());
+        assert_eq!(pool.used(), 3 << 20);
+        drop(a);
+        assert_eq!(pool.used(), 1 << 20);
+        // The instance's own limit still applies first.
+        let mut c = HeapLimiter::new(1 << 20, Some(pool.clone()));
+        assert!(!c.memory_growing(0, 2 << 20, None).unwrap());
+        assert!(!c.pool_refused);
     }
 
     #[test]

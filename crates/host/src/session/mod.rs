@@ -133,8 +133,8 @@ pub struct Session {
     /// The shadow call stack's pointer and memory (a module instrumented for
     /// backtraces, traced): the profile reads the guest's stack at every hostcall.
     pub shadow: Option<(wasmi::Global, wasmi::Memory)>,
-    /// Store limits (heap size).
-    pub limits: wasmi::StoreLimits,
+    /// Store limits: the heap size, and the process-wide heap pool if any.
+    pub limits: crate::limits::HeapLimiter,
     /// Requests, responses and bodies.
     pub http: HttpHandles,
     /// Log endpoints, dictionaries, secret stores and secrets.
@@ -198,9 +198,7 @@ impl Session {
             platform,
             memory: None,
             shadow: None,
-            limits: wasmi::StoreLimitsBuilder::new()
-                .memory_size(heap_limit)
-                .build(),
+            limits: crate::limits::HeapLimiter::new(heap_limit, None),
             http: HttpHandles::default(),
             stores: StoreHandles::default(),
             pending: PendingRequests::default(),

@@ -178,7 +178,9 @@ impl Engine {
             })
             // The backtrace instrumentation adds a memory to every guest.
             .wasm_multi_memory(true)
-            .set_max_recursion_depth(crate::backtrace::MAX_RECURSION_DEPTH);
+            .set_max_recursion_depth(crate::backtrace::MAX_RECURSION_DEPTH)
+            // The platform's 1 MB stack (wasmi's default too, set here to say so).
+            .set_max_stack_height(crate::limits::PLATFORM_STACK_BYTES);
         let wasmi = wasmi::Engine::new(&config);
         let registry = abi::build_registry(&wasmi)
             .expect("the built-in import catalog links without duplicates");

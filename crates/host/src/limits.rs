@@ -21,6 +21,12 @@
 /// one CPU ms is on the order of 2 million wasm instructions. An estimate.
 pub const DEFAULT_FUEL_PER_CPU_MS: u64 = 2_000_000;
 
+/// The platform's stack per execution: 1M bytes. The guest's own stack lives in its
+/// linear memory (the toolchain sizes it: 1 MiB for Rust), counted by the heap limit;
+/// the engine's value stack is bounded at this size, and its call depth at
+/// [`crate::backtrace::MAX_RECURSION_DEPTH`] frames: past either a call traps.
+pub const PLATFORM_STACK_BYTES: usize = 1_000_000;
+
 /// The platform's heap limit per instance: 128 MiB.
 pub const DEFAULT_HEAP_LIMIT: usize = 128 * 1024 * 1024;
 

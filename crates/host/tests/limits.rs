@@ -253,3 +253,23 @@ fn dictionary_lookups_are_limited_under_production_limits_only() {
     );
     assert_eq!(le_words(&run.response.body), [OK; 17]);
 }
+
+#[test]
+fn a_stack_past_the_platforms_one_megabyte_traps() {
+    // Frames of 20,000 i64 locals (160 KB or more each): ten of them pass 1 MB, far below
+    // the call-depth limit; two fit.
+    let wat = |depth: u32| {
+        r#"(module (memory (export "memory") 1)
+        (func $big (param $n i32) LOCALS
+          (if (local.get $n) (then (call $big (i32.sub (local.get $n) (i32.const 1))))))
+        (func (export "_start") (call $big (i32.const DEPTH))))"#
+            .replace("LOCALS", &"(local i64)".repeat(20_000))
+            .replace("DEPTH", &depth.to_string())
+    };
+    let run = run_wat(&wat(1), get("/"));
+    assert!(run.outcome.exit.is_success(), "{:?}", run.outcome.exit);
+    let run = run_wat(&wat(10), get("/"));
+    let err = run.outcome.exit.error_message().unwrap_or_default();
+    assert!(err.contains("stack"), "{err}");
+    assert_eq!(run.response.status, 500);
+}

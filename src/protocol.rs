@@ -304,6 +304,14 @@ pub struct RunRequest {
     /// ([`edgeplay_host::step`]); `None` never pauses.
     #[serde(default)]
     pub step: Option<StepPolicy>,
+    /// Enforce the platform's production limits: `cpu_limit_ms`, the wall time and
+    /// the dictionary lookups (off: none of them).
+    #[serde(default = "yes")]
+    pub production_limits: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The downstream request as the composer has it.
@@ -379,6 +387,9 @@ pub enum FromWorker {
         outcome: Outcome,
         /// Milliseconds from instantiation to the end.
         run_ms: f64,
+        /// What the run used of the platform's limits.
+        #[serde(default)]
+        usage: edgeplay_host::limits::Usage,
     },
     /// What a run with `record` recorded (posted before its `Done`, also when it
     /// recorded nothing).
@@ -627,6 +638,7 @@ mod tests {
             },
             config_toml: "".into(),
             cpu_limit_ms: Some(50),
+            production_limits: true,
             fresh_cache: true,
             record: true,
             step: Some(StepPolicy::stepping(vec![Breakpoint::Send])),

@@ -48,6 +48,7 @@ use crate::tap::RunTap;
 use edgeplay_host::backends::{loop_hops, MAX_LOOP_HOPS};
 use edgeplay_host::exec::{viceroy_request_id, StartError};
 use edgeplay_host::fiddle::Replayer;
+use edgeplay_host::limits::Usage;
 use edgeplay_host::profile::Profile;
 use edgeplay_host::step::{Breakpoint, Resume, StepPolicy};
 use edgeplay_host::{
@@ -402,7 +403,7 @@ pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
                         let t0 = now_ms();
                         let persist = itself.persist.clone();
                         let tap = itself.tap.clone();
-                        let (outcome, profile) =
+                        let (outcome, profile, usage) =
                             drive(exec, run_id, sink.clone(), Some(Rc::new(itself))).await;
                         // "A guest's writes are durable once its response completed."
                         if let Some(p) = persist {
@@ -430,6 +431,7 @@ pub fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, sink: Sink) {
                             run_id,
                             outcome,
                             run_ms: now_ms() - t0,
+                            usage,
                         });
                     });
                 }
@@ -447,9 +449,15 @@ fn prepare(s: &mut State, run: RunRequest) -> Result<(Driver, Itself, String, f6
         .ok_or("no guest is loaded: drop a .wasm file or pick an example")?;
     let config = crate::request::parse_config(&run.config_toml).map_err(|e| e.to_string())?;
     let request = crate::request::build_request(&run.request)?;
+    // Production limits (the tab's switch): the CPU limit the user set, the
+    // platform's wall time and dictionary lookups; off, none of them.
+    let production = run.production_limits;
     let opts = ExecOptions {
-        cpu_limit_ms: run.cpu_limit_ms,
+        cpu_limit_ms: run.cpu_limit_ms.filter(|_| production),
         slice_fuel: SLICE_FUEL,
+        wall_limit_ms: production.then_some(edgeplay_host::limits::PLATFORM_WALL_MS),
+        dictionary_lookups: production
+            .then_some(edgeplay_host::limits::PLATFORM_DICTIONARY_LOOKUPS),
         ..ExecOptions::default()
     };
     // Only the run the user started steps; the requests it makes to itself do not.
@@ -506,8 +514,11 @@ pub async fn drive(
     run_id: u32,
     sink: Sink,
     itself: Option<Rc<Itself>>,
-) -> (Outcome, Option<Profile>) {
+) -> Driven {
     let t0 = now_ms();
+    // The wall-clock limit, checked whenever the loop comes round (a guest waiting on
+    // a fetch is checked when the fetch ends: the browser's own timeouts bound it).
+    let wall_ms = driver.execution().and_then(|e| e.options().wall_limit_ms);
     // Every trace event posted, for the run's profile at the end.
     let mut all: Vec<TraceEvent> = Vec::new();
     let (tx, mut rx) = mpsc::unbounded::<Finished>();
@@ -515,6 +526,13 @@ pub async fn drive(
     let mut readers: HashMap<WorkId, fetch::BodyReader> = HashMap::new();
     let persist = itself.as_ref().and_then(|i| i.persist.clone());
     loop {
+        if let Some(ms) = wall_ms.filter(|ms| now_ms() - t0 > *ms as f64) {
+            let outcome = driver.stop(Some(format!(
+                "wall-clock limit: the execution ran for more than {} s and was stopped (the platform's limit per execution)",
+                ms / 1000
+            )));
+            return finished(&mut driver, run_id, t0, &sink, &mut all, outcome);
+        }
         let step = driver.step();
         if let Some(p) = &persist {
             p.flush();
@@ -544,8 +562,7 @@ pub async fn drive(
                 let how = match step_answer(&itself).await {
                     Some((StepAnswer::Stop, _)) => {
                         let outcome = driver.stop(None);
-                        flush(&mut driver, run_id, t0, &sink, &mut all);
-                        return (outcome, driver.profile(&all));
+                        return finished(&mut driver, run_id, t0, &sink, &mut all, outcome);
                     }
                     Some((answer, breakpoints)) => {
                         driver.set_step_policy(Some(StepPolicy::at(breakpoints)));
@@ -560,8 +577,7 @@ pub async fn drive(
                 driver.resume(how);
             }
             Step::Done(outcome) => {
-                flush(&mut driver, run_id, t0, &sink, &mut all);
-                return (outcome, driver.profile(&all));
+                return finished(&mut driver, run_id, t0, &sink, &mut all, outcome);
             }
             Step::Continue => {
                 while let Ok(done) = rx.try_recv() {
@@ -581,12 +597,28 @@ pub async fn drive(
                 }
                 None => {
                     let outcome = driver.stop(Some("internal error: outside work was lost".into()));
-                    flush(&mut driver, run_id, t0, &sink, &mut all);
-                    return (outcome, driver.profile(&all));
+                    return finished(&mut driver, run_id, t0, &sink, &mut all, outcome);
                 }
             },
         }
     }
+}
+
+/// How a driven run ended, its profile, and what it used of the platform's limits.
+pub type Driven = (Outcome, Option<Profile>, Usage);
+
+/// The end of a driven run: what is left posted, the profile and the usage.
+fn finished(
+    driver: &mut Driver,
+    run_id: u32,
+    t0: f64,
+    sink: &Sink,
+    all: &mut Vec<TraceEvent>,
+    outcome: Outcome,
+) -> Driven {
+    flush(driver, run_id, t0, sink, all);
+    let usage = driver.execution().map(|e| e.usage()).unwrap_or_default();
+    (outcome, driver.profile(all), usage)
 }
 
 /// The answer to a paused run (`None`: nobody can answer; it runs to the end).
@@ -828,9 +860,9 @@ async fn serve_itself(
         ..(*itself).clone()
     });
     // Async recursion: the nested drive is boxed.
-    let run: Pin<Box<dyn Future<Output = (Outcome, Option<Profile>)>>> =
+    let run: Pin<Box<dyn Future<Output = Driven>>> =
         Box::pin(drive(driver, run_id, inner, Some(nested)));
-    let (outcome, _) = run.await;
+    let (outcome, _, _) = run.await;
     let end_us = elapsed_us(t0);
     let got = got.borrow();
     let response = got.final_response(&outcome);

@@ -518,7 +518,7 @@ async fn the_driver_performs_sleeps_and_streams_outputs() {
     let seen: Rc<RefCell<Vec<FromWorker>>> = Rc::default();
     let sink = seen.clone();
     let t0 = js_sys::Date::now();
-    let (outcome, profile) = edgeplay_web::worker::drive(
+    let (outcome, profile, _) = edgeplay_web::worker::drive(
         exec,
         5,
         Rc::new(move |m| sink.borrow_mut().push(m.clone())),
@@ -580,7 +580,7 @@ async fn the_cpu_limit_stops_a_spinning_guest() {
     )
     .unwrap();
     let exec = Driver::new(exec, Capabilities::BROWSER);
-    let (outcome, _) = edgeplay_web::worker::drive(exec, 1, Rc::new(|_| {}), None).await;
+    let (outcome, _, _) = edgeplay_web::worker::drive(exec, 1, Rc::new(|_| {}), None).await;
     assert_eq!(outcome.exit, Exit::CpuLimit { limit_ms: 5 });
 }
 
@@ -655,7 +655,7 @@ async fn run_self_caller(request: DownstreamRequest) -> (Exit, Seen) {
     .unwrap();
     let seen: Rc<RefCell<Seen>> = Rc::default();
     let sink = seen.clone();
-    let (outcome, _) = edgeplay_web::worker::drive(
+    let (outcome, _, _) = edgeplay_web::worker::drive(
         driver,
         7,
         Rc::new(move |m| {
@@ -1562,6 +1562,7 @@ async fn the_worker_records_runs_and_replays_them_across_run_all() {
             fresh_cache: true,
             record,
             step: None,
+            production_limits: true,
         });
         handle(&state, msg, sink.clone());
         let seen = seen.clone();

@@ -431,6 +431,7 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
     state.body_complete.set(false);
     state.body_aborted.set(false);
     state.outcome.set(None);
+    state.usage.set(None);
     state.logs.set(Vec::new());
     state.trace.set(Vec::new());
     state.profile.set(None);
@@ -469,6 +470,7 @@ pub fn run(state: AppState, from_drop: Option<f64>) {
             fresh_cache: state.fresh_cache.get_untracked(),
             record,
             step: super::step::policy(),
+            production_limits: state.production_limits.get_untracked(),
         }),
     );
 }
@@ -676,6 +678,7 @@ fn on_message(state: AppState, msg: FromWorker) {
             run_id,
             outcome,
             run_ms,
+            usage,
         } => {
             if run_id != state.run_id.get_untracked() {
                 return;
@@ -693,6 +696,7 @@ fn on_message(state: AppState, msg: FromWorker) {
             }
             state.error.set(fin.error.clone());
             state.timings.update(|t| t.run_ms = Some(run_ms));
+            state.usage.set(Some(usage));
             set_wall_time(state);
             state.outcome.set(Some(outcome));
             state.phase.set(Phase::Done);

@@ -15,6 +15,7 @@ pub mod history_actions;
 pub mod js;
 pub mod js_actions;
 pub mod lessons;
+pub mod limits;
 pub mod panels;
 pub mod presenter;
 pub mod profile;

@@ -49,6 +49,7 @@ pub fn Panels() -> impl IntoView {
         <div class="panel" class:hidden=hidden(Tab::Cache)><CachePanel/></div>
         <div class="panel" class:hidden=hidden(Tab::History)><super::history::HistoryPanel/></div>
         <TimingsBar/>
+        <super::limits::LimitGauges/>
     }
 }
 

@@ -42,6 +42,7 @@ pub fn Composer() -> impl IntoView {
                     <span>"CPU limit (ms, estimate)"</span>
                     <input type="number" min="0" data-testid="cpu-limit" bind:value=state.cpu_limit/>
                 </label>
+                <super::limits::LimitsSwitch/>
                 <label class="field inline check" title="Like Fiddle's fresh cache: each run starts with an empty cache of its own, thrown away after the run. The stored cache (the Cache tab) is left as it is; KV writes and the rest of the state are kept as always.">
                     <input type="checkbox" data-testid="fresh-cache" bind:checked=state.fresh_cache/>
                     <span>"fresh cache"</span>

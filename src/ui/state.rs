@@ -456,6 +456,10 @@ pub struct AppState {
     pub trace: RwSignal<Vec<TraceEvent>>,
     /// The run's profile (posted with its result).
     pub profile: RwSignal<Option<edgeplay_host::profile::Profile>>,
+    /// What the last run used of the platform's limits (posted with its result).
+    pub usage: RwSignal<Option<edgeplay_host::limits::Usage>>,
+    /// The *production limits* switch: enforce the platform's limits.
+    pub production_limits: RwSignal<bool>,
     /// Selected panel.
     pub tab: RwSignal<Tab>,
     /// Chosen body view (`None`: automatic).
@@ -520,6 +524,8 @@ impl AppState {
             chunks: RwSignal::new(Vec::new()),
             body_complete: RwSignal::new(false),
             body_aborted: RwSignal::new(false),
+            usage: RwSignal::new(None),
+            production_limits: super::limits::restore_switch(),
             outcome: RwSignal::new(None),
             timings: RwSignal::new(Timings::default()),
             logs: RwSignal::new(Vec::new()),

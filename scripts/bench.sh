@@ -3,6 +3,8 @@
 #   scripts/bench.sh          both
 #   scripts/bench.sh runner   the runner: load time and request latency (beside Viceroy
 #                             when it is on PATH), and the backtrace instrumentation's cost
+#   scripts/bench.sh calibrate  the CPU estimate: fuel against Viceroy's CPU time on a
+#                             reference set of guests (Viceroy must be on PATH)
 #   scripts/bench.sh jsbuild  edgeplay build beside js-compute-runtime (the JS SDK's CLI)
 #   scripts/bench.sh step     step-through when it does not pause: step mode off vs
 #                             breakpoints set but not hit, alternately
@@ -21,6 +23,10 @@ cargo build --quiet --release -p edgeplay-cli
 if [ "$what" = all ] || [ "$what" = runner ]; then
   EDGEPLAY_BIN="$target/release/edgeplay" EDGEPLAY_GUESTS="$target/guests/wasm" \
     cargo bench --quiet -p edgeplay-cli --bench runner
+fi
+
+if [ "$what" = calibrate ]; then
+  EDGEPLAY_GUESTS="$target/guests/wasm" cargo bench --quiet -p edgeplay-cli --bench calibrate
 fi
 
 if [ "$what" = all ] || [ "$what" = step ]; then

@@ -4,7 +4,8 @@
 // from the backend "origin" (the JS SDK sends it with send_async + a wait/select);
 // `/kv/<store>/<key>` reads a KV store entry (its metadata in `x-kv-metadata`);
 // `/kv-roundtrip/<store>` puts (with metadata and a TTL), gets, lists and deletes in
-// one execution and answers what it saw as JSON; anything else says hello.
+// one execution and answers what it saw as JSON; `/fib/<n>` computes fib(n) (at most
+// 30) the naive way; anything else says hello.
 import { ConfigStore } from "fastly:config-store";
 import { KVStore } from "fastly:kv-store";
 import { CacheOverride } from "fastly:cache-override";
@@ -114,8 +115,18 @@ async function handle(event) {
       headers: { "x-js": "yes", "x-origin-status": String(upstream.status) },
     });
   }
+  const fibMatch = url.pathname.match(/^\/fib\/(\d+)$/);
+  if (fibMatch) {
+    const n = Math.min(Number(fibMatch[1]), 30);
+    return new Response(`fib(${n}) = ${fib(n)}\n`, { headers: { "x-js": "yes" } });
+  }
   return new Response("Hello from JS!", {
     status: 200,
     headers: { "content-type": "text/plain", "x-js": "yes" },
   });
+}
+
+/** CPU-bound work for the CPU estimate's calibration: naive Fibonacci. */
+function fib(n) {
+  return n < 2 ? n : fib(n - 1) + fib(n - 2);
 }

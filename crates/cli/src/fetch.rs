@@ -54,7 +54,9 @@
 //! `TlsCertificateError`, settings that cannot be used (a PEM that does not parse, an
 //! impossible version range) `TlsConfigurationError`, an alert from the origin (it
 //! wanted a client certificate, or none of the versions offered) `TlsAlertReceived`,
-//! any other handshake failure `TlsProtocolError`.
+//! any other handshake failure `TlsProtocolError`. Connections note their TLS
+//! failures (`WatchConnector`), so an HTTP/2 connection that the pool reports only
+//! as "not ready" (an origin's alert after a TLS 1.3 handshake) is still explained.
 
 use bytes::Bytes;
 use edgeplay_host::{
@@ -94,7 +96,121 @@ const MAX_POOLED_CLIENTS: usize = 64;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 type RequestBody = BoxBody<Bytes, BoxError>;
-type HttpClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+type HttpClient = Client<WatchConnector, RequestBody>;
+type TlsIo = hyper_rustls::MaybeHttpsStream<hyper_util::rt::TokioIo<tokio::net::TcpStream>>;
+
+/// The last TLS failure seen on one client's connections, and when. Over HTTP/2 the
+/// pooled client reports a connection that died in its TLS layer (an origin's alert
+/// after a TLS 1.3 handshake, for a missing client certificate) only as "connection
+/// was not ready": the request's failure is then explained from here.
+type TlsSlot = Arc<Mutex<Option<(Instant, Failure)>>>;
+
+/// [`HttpsConnector`] whose connections note their TLS failures in a [`TlsSlot`].
+#[derive(Clone)]
+struct WatchConnector {
+    inner: HttpsConnector<HttpConnector>,
+    slot: TlsSlot,
+}
+
+impl tower_service::Service<Uri> for WatchConnector {
+    type Response = Watched;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Watched, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let slot = self.slot.clone();
+        Box::pin(async move {
+            let io = connecting.await?;
+            Ok(Watched { io, slot })
+        })
+    }
+}
+
+/// A backend connection that notes a TLS failure on it in its client's [`TlsSlot`].
+struct Watched {
+    io: TlsIo,
+    slot: TlsSlot,
+}
+
+impl Watched {
+    fn note<T>(&self, r: &Poll<std::io::Result<T>>) {
+        let Poll::Ready(Err(e)) = r else {
+            return;
+        };
+        let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
+        while let Some(err) = cur {
+            if let Some(t) = err.downcast_ref::<rustls::Error>() {
+                let failure = (tls_kind(t), format!("TLS error: {t}"));
+                *self
+                    .slot
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Some((Instant::now(), failure));
+                return;
+            }
+            cur = next_cause(err);
+        }
+    }
+}
+
+impl hyper::rt::Read for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        self.note(&r);
+        r
+    }
+}
+
+impl hyper::rt::Write for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.note(&r);
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.io).poll_flush(cx);
+        self.note(&r);
+        r
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.note(&r);
+        r
+    }
+}
+
+impl hyper_util::client::legacy::connect::Connection for Watched {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        self.io.connected()
+    }
+}
 
 /// What the driver sends down a streaming upload's channel.
 #[derive(Debug)]
@@ -208,7 +324,7 @@ struct ClientKey {
 /// configuration); those without options share one TLS configuration.
 struct Clients {
     tls: Result<rustls::ClientConfig, String>,
-    by_key: Mutex<HashMap<ClientKey, HttpClient>>,
+    by_key: Mutex<HashMap<ClientKey, (HttpClient, TlsSlot)>>,
 }
 
 static CLIENTS: LazyLock<Clients> = LazyLock::new(|| Clients {
@@ -414,7 +530,7 @@ fn client(
     connect_timeout_ms: u32,
     options: Option<&ConnectOptions>,
     url_host: &str,
-) -> Result<HttpClient, Failure> {
+) -> Result<(HttpClient, TlsSlot), Failure> {
     let key = ClientKey {
         connect_timeout_ms,
         options: options.map(|c| {
@@ -460,6 +576,11 @@ fn client(
     } else {
         https.enable_http1().wrap_connector(http)
     };
+    let slot = TlsSlot::default();
+    let https = WatchConnector {
+        inner: https,
+        slot: slot.clone(),
+    };
     let c: HttpClient = Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -470,9 +591,9 @@ fn client(
         .set_host(false)
         .build(https);
     if map.len() < MAX_POOLED_CLIENTS {
-        map.insert(key, c.clone());
+        map.insert(key, (c.clone(), slot.clone()));
     }
-    Ok(c)
+    Ok((c, slot))
 }
 
 /// A timeout in ms, with `None` and `Some(0)` meaning `default`.
@@ -624,7 +745,7 @@ async fn perform(
     let options = req.connect.clone();
     let request = build_request(req, upload)?;
     let url_host = request.uri().host().unwrap_or_default().to_string();
-    let client = client(connect_ms, options.as_deref(), &url_host)?;
+    let (client, tls_slot) = client(connect_ms, options.as_deref(), &url_host)?;
 
     let t0 = Instant::now();
     let head = tokio::time::timeout(
@@ -638,7 +759,20 @@ async fn perform(
             format!("no response within the first-byte timeout ({first_byte_ms} ms)"),
         )
     })?
-    .map_err(|e| classify(&e, Stage::Head))?;
+    .map_err(|e| {
+        let (kind, why) = classify(&e, Stage::Head);
+        // A connection that died in TLS while the pool set it up says only that it
+        // was not ready: the TLS failure it noted during this fetch explains it.
+        let noted = tls_slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+            .filter(|(at, _)| *at >= t0);
+        match noted {
+            Some((_, tls)) if kind == FetchErrorKind::InternalError => tls,
+            _ => (kind, why),
+        }
+    })?;
     let first_byte_us = micros(t0.elapsed());
 
     let remote_addr = head.extensions().get::<HttpInfo>().map(|i| i.remote_addr());

@@ -470,15 +470,20 @@ fn wat_string(s: &str) -> String {
 /// A guest that registers the dynamic backend `dyn` to `target` with `use_ssl`,
 /// `ssl_min_version` 1.2, `cert_hostname` `origin.test`, `ca_cert` (PEM),
 /// `sni_hostname` `sni.example` and `grpc`, sends a GET to it and answers with the
-/// origin's response (or 502 when the registration or the send fails).
-fn dynamic_backend_wat(target: &str, ca_pem: &str) -> String {
+/// origin's response (or 502 when the registration or the send fails). With
+/// `client`, also `client_cert`, its key a secret made with `from_bytes`.
+fn dynamic_backend_wat(target: &str, ca_pem: &str, client: Option<&Leaf>) -> String {
     let use_ssl = 1 << 5;
     let ssl_min = 1 << 6;
     let cert_hostname = 1 << 8;
     let ca_cert = 1 << 9;
     let sni = 1 << 11;
     let grpc = 1 << 14;
-    let mask = use_ssl | ssl_min | cert_hostname | ca_cert | sni | grpc;
+    let client_cert = if client.is_some() { 1 << 13 } else { 0 };
+    let mask = use_ssl | ssl_min | cert_hostname | ca_cert | sni | grpc | client_cert;
+    let (cert, key) = client.map_or((String::new(), String::new()), |l| {
+        (l.cert.clone(), l.key.clone())
+    });
     format!(
         r#"(module
   (import "fastly_http_req" "register_dynamic_backend" (func $register (param i32 i32 i32 i32 i32 i32) (result i32)))
@@ -488,8 +493,11 @@ fn dynamic_backend_wat(target: &str, ca_pem: &str) -> String {
   (import "fastly_http_resp" "new" (func $resp_new (param i32) (result i32)))
   (import "fastly_http_resp" "status_set" (func $status_set (param i32 i32) (result i32)))
   (import "fastly_http_resp" "send_downstream" (func $send_downstream (param i32 i32 i32) (result i32)))
+  (import "fastly_secret_store" "from_bytes" (func $secret_from_bytes (param i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 64) "dyn")
+  (data (i32.const 8192) "{cert}")
+  (data (i32.const 12288) "{key}")
   (data (i32.const 80) "{target}")
   (data (i32.const 128) "origin.test")
   (data (i32.const 144) "sni.example")
@@ -508,6 +516,12 @@ fn dynamic_backend_wat(target: &str, ca_pem: &str) -> String {
     (i32.store (i32.const 2088) (i32.const {pem_len}))
     (i32.store (i32.const 2100) (i32.const 144))        ;; sni_hostname
     (i32.store (i32.const 2104) (i32.const 11))
+    (i32.store (i32.const 2108) (i32.const 8192))       ;; client_cert
+    (i32.store (i32.const 2112) (i32.const {cert_len}))
+    (if (i32.const {key_len})
+      (then
+        (drop (call $secret_from_bytes (i32.const 12288) (i32.const {key_len}) (i32.const 32)))
+        (i32.store (i32.const 2116) (i32.load (i32.const 32)))))  ;; client_key
     (if (call $register (i32.const 64) (i32.const 3) (i32.const 80) (i32.const {target_len})
           (i32.const {mask}) (i32.const 2048))
       (then (call $fail) (return)))
@@ -521,6 +535,10 @@ fn dynamic_backend_wat(target: &str, ca_pem: &str) -> String {
         target_len = target.len(),
         pem = wat_string(ca_pem),
         pem_len = ca_pem.len(),
+        cert_len = cert.len(),
+        key_len = key.len(),
+        cert = wat_string(&cert),
+        key = wat_string(&key),
     )
 }
 
@@ -557,7 +575,7 @@ async fn a_guests_dynamic_backend_uses_its_tls_options_and_grpc() {
     let wasm = dir.join("dyn.wasm");
     std::fs::write(
         &wasm,
-        wat::parse_str(dynamic_backend_wat(&addr.to_string(), &ca.pem)).unwrap(),
+        wat::parse_str(dynamic_backend_wat(&addr.to_string(), &ca.pem, None)).unwrap(),
     )
     .unwrap();
     let v = request_json(wasm, None).await;
@@ -566,6 +584,37 @@ async fn a_guests_dynamic_backend_uses_its_tls_options_and_grpc() {
     assert!(
         body.starts_with("version=HTTP/2.0 sni=sni.example alpn=h2 tls=TLSv1_3"),
         "the origin saw: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guests_dynamic_backend_presents_its_client_certificate() {
+    let ca = ca("test CA");
+    let client_ca = self::ca("client CA");
+    let addr = start(Origin {
+        client_ca: Some(client_ca.pem.clone()),
+        ..Origin::tls(server_leaf(&ca, &["origin.test"]))
+    })
+    .await;
+    let dir = temp_dir("client-cert");
+    let wat = |client: Option<&Leaf>| {
+        wat::parse_str(dynamic_backend_wat(&addr.to_string(), &ca.pem, client)).unwrap()
+    };
+    let with = dir.join("with.wasm");
+    std::fs::write(&with, wat(Some(&client_leaf(&client_ca)))).unwrap();
+    let v = request_json(with, None).await;
+    assert_eq!(v["status"], 200, "{v}");
+    let body = v["body"].as_str().unwrap();
+    assert!(body.ends_with("client_cert=yes"), "the origin saw: {body}");
+
+    // Without it the origin refuses the handshake: the send fails (the guest's 502).
+    let without = dir.join("without.wasm");
+    std::fs::write(&without, wat(None)).unwrap();
+    let v = request_json(without, None).await;
+    assert_eq!(v["status"], 502, "{v}");
+    assert!(
+        v["trace"].to_string().contains("tls_alert_received"),
+        "the backend fetch's trace event names the failure: {v}"
     );
 }
 

@@ -8,8 +8,9 @@ use toml::Value;
 
 /// A backend as `[local_server.backends.NAME]` declares it.
 ///
-/// Viceroy's keys (`url`, `override_host`, `cert_host`, `use_sni`, the timeouts,
-/// `health`) plus two edgeplay extensions:
+/// Viceroy's keys (`url`, `override_host`, `cert_host`, `use_sni`, `grpc`, the
+/// timeouts, `health`) plus edgeplay's `ca_certificate` (PEM text: the backend's only
+/// trust roots, as a dynamic backend's `ca_cert`) and two more extensions:
 ///
 /// ```toml
 /// # A flaky origin: about half of the requests reach it, the others get
@@ -498,6 +499,26 @@ url = "https://example.org"
         assert_eq!(e.key.as_deref(), Some("local_server.backends.o.url"));
         assert_eq!(e.line, Some(2));
         assert!(e.message.contains("http or https"), "{}", e.message);
+    }
+
+    #[test]
+    fn ca_certificate_and_grpc_are_checked() {
+        let c = parse(
+            "[local_server.backends.o]\nurl = \"https://x/\"\nca_certificate = '''\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'''\n",
+        )
+        .unwrap();
+        let pem = c.backends["o"].ca_certificate.as_deref().unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+        let e =
+            err("[local_server.backends.o]\nurl = \"https://x/\"\nca_certificate = \"ca.pem\"\n");
+        assert_eq!(
+            e.key.as_deref(),
+            Some("local_server.backends.o.ca_certificate")
+        );
+        assert!(e.message.contains("PEM"), "{}", e.message);
+        let e = err("[local_server.backends.o]\nurl = \"https://x/\"\ngrpc = \"yes\"\n");
+        assert_eq!(e.key.as_deref(), Some("local_server.backends.o.grpc"));
+        assert!(e.message.contains("boolean"), "{}", e.message);
     }
 
     #[test]

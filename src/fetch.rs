@@ -17,7 +17,11 @@
 //! - when `fetch` rejects, the page cannot tell a CORS refusal from a refused
 //!   connection, so the failure is [`FetchErrorKind::BrowserBlocked`] with a message
 //!   that says so, names the backend and the page's origin, and suggests a mock backend;
-//! - the response headers are the ones CORS lets the page read.
+//! - the response headers are the ones CORS lets the page read;
+//! - a backend's TLS options (`ca_cert`, client certificate, `cert_hostname`,
+//!   `sni_hostname`, version range) and gRPC (HTTP/2) cannot be applied by a page:
+//!   the browser makes the connection with its own trust store, SNI and protocol
+//!   choice, and the fetch carries a note that says so ([`connect_options_note`]).
 
 use crate::platform::now_ms;
 use edgeplay_host::{FetchError, FetchErrorKind, FetchRequest, FetchResponse, Headers, WorkResult};
@@ -119,6 +123,23 @@ pub fn cdn_loop_not_sent_note(backend: &str) -> String {
          allows simple requests only refuses. The tab detects loops without it: a fetch to the \
          service's own origin is served by the service itself"
     )
+}
+
+/// The note on a fetch whose backend sets connection options the browser cannot apply
+/// (`None` when it sets none).
+pub fn connect_options_note(req: &FetchRequest) -> Option<String> {
+    let c = req.connect.as_deref()?;
+    let names = c.set_names();
+    if names.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "backend `{}`: {} not applied: the browser makes the connection itself (its own \
+         trust store, SNI, TLS versions and HTTP version); the native runner (`edgeplay \
+         serve`) applies them",
+        req.backend,
+        names.join(", ")
+    ))
 }
 
 /// True for a method a cross-origin request may use without a CORS preflight (the
@@ -293,7 +314,8 @@ pub async fn fetch(mut req: FetchRequest) -> WorkResult {
 /// answer comes at the response head ([`WorkResult::FetchedHead`]) and the body is
 /// read on from the returned [`BodyReader`], as the platform streams it.
 pub async fn fetch_with(req: FetchRequest) -> (WorkResult, Option<BodyReader>) {
-    let mut notes = Vec::new();
+    // On the fetch's trace event and in the Logs panel, like every adapter note.
+    let mut notes: Vec<String> = connect_options_note(&req).into_iter().collect();
     let mut skipped: Vec<String> = Vec::new();
     let origin = page_origin();
     let t0 = now_ms();

@@ -199,6 +199,41 @@ async fn fetch_sends_method_headers_and_body_and_notes_what_it_skips() {
 }
 
 #[wasm_bindgen_test]
+async fn a_backends_tls_options_and_grpc_are_noted_as_not_applied() {
+    let origin = origin();
+    let mut req = request(format!("{origin}/echo"), "GET", b"");
+    req.connect = Some(Box::new(edgeplay_host::ConnectOptions {
+        ca_cert: Some("-----BEGIN CERTIFICATE-----".into()),
+        cert_host: Some("origin.test".into()),
+        grpc: true,
+        ..Default::default()
+    }));
+    let got = browser_fetch(req).await;
+    let WorkResult::Fetched(resp) = &got else {
+        panic!("fetch failed: {got:?}");
+    };
+    // The fetch still goes out (the browser's own way); its notes say what was not applied.
+    assert_eq!(resp.status, 200);
+    let note = fetch::notes_of(&got)
+        .iter()
+        .find(|n| n.contains("not applied"))
+        .unwrap_or_else(|| panic!("no note in {:?}", fetch::notes_of(&got)));
+    assert!(
+        note.contains("origin_0") && note.contains("ca_cert, cert_host, grpc"),
+        "{note}"
+    );
+    // A backend without options gets no such note.
+    let plain = browser_fetch(request(format!("{origin}/echo"), "GET", b"")).await;
+    assert!(
+        !fetch::notes_of(&plain)
+            .iter()
+            .any(|n| n.contains("not applied")),
+        "{:?}",
+        fetch::notes_of(&plain)
+    );
+}
+
+#[wasm_bindgen_test]
 fn the_cors_safelist_follows_the_fetch_standard() {
     for m in ["GET", "HEAD", "POST", "get", "post"] {
         assert!(fetch::is_cors_safelisted_method(m), "{m}");

@@ -36,18 +36,44 @@
 //!
 //! Every fetch is a future on the tokio runtime; nothing blocks a thread, so many
 //! fetches (of one guest or of many) run at once.
+//!
+//! **Connection options** ([`FetchRequest::connect`], from a dynamic backend's TLS
+//! options or a static backend's `ca_certificate`/`cert_host`/`use_sni`/`grpc`) get a
+//! rustls configuration and a pooled client of their own, one per distinct set:
+//!
+//! | option | applied as |
+//! |---|---|
+//! | `ca_cert` | the only trust roots (PEM; the system's roots are not consulted) |
+//! | `client_cert` + key | presented when the origin asks for a client certificate (PEM chain, PEM key) |
+//! | `cert_host` | the name the origin's certificate must carry (default: the URL's host) |
+//! | `sni_hostname` | the SNI sent (default: `cert_host`, else the URL's host, as Viceroy); empty, or `use_sni = false`: none |
+//! | `ssl_min_version`/`ssl_max_version` | the TLS versions offered; rustls has TLS 1.2 and 1.3 only, so a minimum of 1.0 or 1.1 reads as 1.2, and a maximum below 1.2 is a `TlsConfigurationError` |
+//! | `grpc` | HTTP/2 only: ALPN `h2` over TLS, prior-knowledge h2c for `http` (other backends speak HTTP/1.1) |
+//!
+//! TLS failures are reported by kind: a certificate that does not verify is
+//! `TlsCertificateError`, settings that cannot be used (a PEM that does not parse, an
+//! impossible version range) `TlsConfigurationError`, an alert from the origin (it
+//! wanted a client certificate, or none of the versions offered) `TlsAlertReceived`,
+//! any other handshake failure `TlsProtocolError`. Connections note their TLS
+//! failures (`WatchConnector`), so an HTTP/2 connection that the pool reports only
+//! as "not ready" (an origin's alert after a TLS 1.3 handshake) is still explained.
 
 use bytes::Bytes;
-use edgeplay_host::{FetchError, FetchErrorKind, FetchRequest, FetchResponse, Headers, WorkResult};
+use edgeplay_host::{
+    ConnectOptions, FetchError, FetchErrorKind, FetchRequest, FetchResponse, Headers, WorkResult,
+};
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::{Method, Request, Uri, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, SizeHint};
-use hyper_rustls::HttpsConnector;
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::connect::{HttpConnector, HttpInfo};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::pin::Pin;
@@ -70,7 +96,121 @@ const MAX_POOLED_CLIENTS: usize = 64;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 type RequestBody = BoxBody<Bytes, BoxError>;
-type HttpClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+type HttpClient = Client<WatchConnector, RequestBody>;
+type TlsIo = hyper_rustls::MaybeHttpsStream<hyper_util::rt::TokioIo<tokio::net::TcpStream>>;
+
+/// The last TLS failure seen on one client's connections, and when. Over HTTP/2 the
+/// pooled client reports a connection that died in its TLS layer (an origin's alert
+/// after a TLS 1.3 handshake, for a missing client certificate) only as "connection
+/// was not ready": the request's failure is then explained from here.
+type TlsSlot = Arc<Mutex<Option<(Instant, Failure)>>>;
+
+/// [`HttpsConnector`] whose connections note their TLS failures in a [`TlsSlot`].
+#[derive(Clone)]
+struct WatchConnector {
+    inner: HttpsConnector<HttpConnector>,
+    slot: TlsSlot,
+}
+
+impl tower_service::Service<Uri> for WatchConnector {
+    type Response = Watched;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Watched, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let slot = self.slot.clone();
+        Box::pin(async move {
+            let io = connecting.await?;
+            Ok(Watched { io, slot })
+        })
+    }
+}
+
+/// A backend connection that notes a TLS failure on it in its client's [`TlsSlot`].
+struct Watched {
+    io: TlsIo,
+    slot: TlsSlot,
+}
+
+impl Watched {
+    fn note<T>(&self, r: &Poll<std::io::Result<T>>) {
+        let Poll::Ready(Err(e)) = r else {
+            return;
+        };
+        let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
+        while let Some(err) = cur {
+            if let Some(t) = err.downcast_ref::<rustls::Error>() {
+                let failure = (tls_kind(t), format!("TLS error: {t}"));
+                *self
+                    .slot
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Some((Instant::now(), failure));
+                return;
+            }
+            cur = next_cause(err);
+        }
+    }
+}
+
+impl hyper::rt::Read for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        self.note(&r);
+        r
+    }
+}
+
+impl hyper::rt::Write for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.note(&r);
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.io).poll_flush(cx);
+        self.note(&r);
+        r
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.note(&r);
+        r
+    }
+}
+
+impl hyper_util::client::legacy::connect::Connection for Watched {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        self.io.connected()
+    }
+}
 
 /// What the driver sends down a streaming upload's channel.
 #[derive(Debug)]
@@ -170,22 +310,31 @@ impl Body for UploadBody {
     }
 }
 
-/// The shared clients. The connect timeout is a property of the connector, so there is
-/// one pooled client per distinct connect timeout (in practice one per backend
-/// configuration); they share one TLS configuration.
+/// What a pooled client is for: a connect timeout, and the connection options with
+/// the URL host they are resolved against (none: the shared defaults).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    connect_timeout_ms: u32,
+    options: Option<(ConnectOptions, String)>,
+}
+
+/// The shared clients. The connect timeout is a property of the connector and the TLS
+/// settings of its rustls configuration, so there is one pooled client per distinct
+/// connect timeout and connection options (in practice one per backend
+/// configuration); those without options share one TLS configuration.
 struct Clients {
     tls: Result<rustls::ClientConfig, String>,
-    by_connect_timeout: Mutex<HashMap<u32, HttpClient>>,
+    by_key: Mutex<HashMap<ClientKey, (HttpClient, TlsSlot)>>,
 }
 
 static CLIENTS: LazyLock<Clients> = LazyLock::new(|| Clients {
     tls: tls_config(),
-    by_connect_timeout: Mutex::new(HashMap::new()),
+    by_key: Mutex::new(HashMap::new()),
 });
 
-/// The TLS client configuration: rustls with the `ring` provider, trusting the
-/// system's root certificates (as Viceroy does), or Mozilla's when the system has none.
-fn tls_config() -> Result<rustls::ClientConfig, String> {
+/// The system's root certificates (as Viceroy trusts them), or Mozilla's when the
+/// system has none.
+static DEFAULT_ROOTS: LazyLock<Arc<rustls::RootCertStore>> = LazyLock::new(|| {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     let (added, _ignored) = roots.add_parsable_certificates(native.certs);
@@ -193,43 +342,258 @@ fn tls_config() -> Result<rustls::ClientConfig, String> {
         tracing::debug!("no usable system root certificates; using the webpki-roots set");
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
+    Arc::new(roots)
+});
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The TLS client configuration: rustls with the `ring` provider, trusting the
+/// system's root certificates (as Viceroy does), or Mozilla's when the system has none.
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .map(|b| {
+            b.with_root_certificates(DEFAULT_ROOTS.clone())
+                .with_no_client_auth()
+        })
         .map_err(|e| format!("cannot set up TLS: {e}"))
 }
 
-/// The pooled client for `connect_timeout_ms`.
-fn client(connect_timeout_ms: u32) -> Result<HttpClient, String> {
+/// A certificate verifier that checks the certificate against a fixed name (the
+/// backend's `cert_host`) whatever name the connection was made with (its SNI).
+#[derive(Debug)]
+struct VerifyAs {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for VerifyAs {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The TLS versions `min..=max` (`tls_version` enum) that rustls has: 1.2 and 1.3.
+fn protocol_versions(
+    min: Option<u32>,
+    max: Option<u32>,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+    let name = |v: u32| match v {
+        0 => "TLS 1.0".to_string(),
+        1 => "TLS 1.1".to_string(),
+        2 => "TLS 1.2".to_string(),
+        3 => "TLS 1.3".to_string(),
+        n => format!("version {n}"),
+    };
+    let lo = min.unwrap_or(2).max(2);
+    let hi = max.unwrap_or(3);
+    if hi < 2 {
+        return Err(format!(
+            "ssl_max_version {} is not available: edgeplay's TLS (rustls) speaks TLS 1.2 and 1.3 only",
+            name(hi)
+        ));
+    }
+    if lo > hi || hi > 3 {
+        return Err(format!(
+            "no TLS version lies between ssl_min_version {} and ssl_max_version {}",
+            name(min.unwrap_or(2)),
+            name(hi)
+        ));
+    }
+    let mut v: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if lo <= 2 {
+        v.push(&rustls::version::TLS12);
+    }
+    if hi >= 3 {
+        v.push(&rustls::version::TLS13);
+    }
+    Ok(v)
+}
+
+/// A server name from a host (an IP address or a DNS name, brackets stripped).
+fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    let h = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    ServerName::try_from(h.to_string())
+        .map_err(|e| format!("{host:?} is not a TLS server name: {e}"))
+}
+
+/// The rustls configuration for a backend's TLS options and the name to connect as
+/// (its SNI), for a URL whose host is `url_host`.
+fn tls_config_for(
+    c: &ConnectOptions,
+    url_host: &str,
+) -> Result<(rustls::ClientConfig, ServerName<'static>), String> {
+    let provider = provider();
+    let roots = match &c.ca_cert {
+        None => DEFAULT_ROOTS.clone(),
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let cert = cert.map_err(|e| format!("ca_cert is not valid PEM: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("ca_cert holds a certificate rustls cannot use: {e}"))?;
+            }
+            if roots.is_empty() {
+                return Err("ca_cert holds no PEM certificate".into());
+            }
+            Arc::new(roots)
+        }
+    };
+    let verify_host = c.cert_host.as_deref().unwrap_or(url_host);
+    let verify_name = server_name(verify_host)?;
+    let connect_host = match (&c.sni_hostname, &c.cert_host) {
+        _ if c.no_sni => verify_host,
+        (Some(sni), _) => sni.as_str(),
+        (None, Some(cert_host)) => cert_host.as_str(),
+        (None, None) => url_host,
+    };
+    let connect_name = server_name(connect_host)?;
+    let webpki =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
+    let verifier: Arc<dyn ServerCertVerifier> = if verify_name == connect_name {
+        webpki
+    } else {
+        Arc::new(VerifyAs {
+            inner: webpki,
+            name: verify_name,
+        })
+    };
+    let versions = protocol_versions(c.min_version, c.max_version)?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match (&c.client_cert, &c.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("client_cert is not valid PEM: {e}"))?;
+            if chain.is_empty() {
+                return Err("client_cert holds no PEM certificate".into());
+            }
+            let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
+                .map_err(|e| format!("the client key is not a PEM private key: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("the client certificate and key cannot be used: {e}"))?
+        }
+        (Some(_), None) => return Err("client_cert has no key".into()),
+        _ => builder.with_no_client_auth(),
+    };
+    config.enable_sni = !c.no_sni;
+    Ok((config, connect_name))
+}
+
+/// The pooled client for `connect_timeout_ms` and the request's connection options
+/// (`url_host`: the host of its URL). A configuration error is a
+/// [`FetchErrorKind::TlsConfigurationError`].
+fn client(
+    connect_timeout_ms: u32,
+    options: Option<&ConnectOptions>,
+    url_host: &str,
+) -> Result<(HttpClient, TlsSlot), Failure> {
+    let key = ClientKey {
+        connect_timeout_ms,
+        options: options.map(|c| {
+            let host = if c.has_tls_settings() { url_host } else { "" };
+            (c.clone(), host.to_string())
+        }),
+    };
     let clients = &*CLIENTS;
     let mut map = clients
-        .by_connect_timeout
+        .by_key
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(c) = map.get(&connect_timeout_ms) {
+    if let Some(c) = map.get(&key) {
         return Ok(c.clone());
     }
-    let tls = clients.tls.clone()?;
+    let grpc = options.is_some_and(|c| c.grpc);
+    let (tls, name) = match options.filter(|c| c.has_tls_settings()) {
+        Some(c) => {
+            let (tls, name) = tls_config_for(c, url_host)
+                .map_err(|e| (FetchErrorKind::TlsConfigurationError, e))?;
+            (tls, Some(name))
+        }
+        None => (
+            clients
+                .tls
+                .clone()
+                .map_err(|e| (FetchErrorKind::InternalError, e))?,
+            None,
+        ),
+    };
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(Duration::from_millis(connect_timeout_ms.into())));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    let mut https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+        .https_or_http();
+    if let Some(name) = name {
+        https = https.with_server_name_resolver(FixedServerNameResolver::new(name));
+    }
+    let https = if grpc {
+        https.enable_http2().wrap_connector(http)
+    } else {
+        https.enable_http1().wrap_connector(http)
+    };
+    let slot = TlsSlot::default();
+    let https = WatchConnector {
+        inner: https,
+        slot: slot.clone(),
+    };
     let c: HttpClient = Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        // gRPC backends speak HTTP/2 only (h2c with prior knowledge over plain TCP).
+        .http2_only(grpc)
+        .timer(TokioTimer::new())
         // The request carries its own `host` header, exactly as the core built it.
         .set_host(false)
         .build(https);
     if map.len() < MAX_POOLED_CLIENTS {
-        map.insert(connect_timeout_ms, c.clone());
+        map.insert(key, (c.clone(), slot.clone()));
     }
-    Ok(c)
+    Ok((c, slot))
 }
 
 /// A timeout in ms, with `None` and `Some(0)` meaning `default`.
@@ -378,8 +742,10 @@ async fn perform(
         req.between_bytes_timeout_ms,
         DEFAULT_BETWEEN_BYTES_TIMEOUT_MS,
     );
+    let options = req.connect.clone();
     let request = build_request(req, upload)?;
-    let client = client(connect_ms).map_err(|e| (FetchErrorKind::InternalError, e))?;
+    let url_host = request.uri().host().unwrap_or_default().to_string();
+    let (client, tls_slot) = client(connect_ms, options.as_deref(), &url_host)?;
 
     let t0 = Instant::now();
     let head = tokio::time::timeout(
@@ -393,7 +759,20 @@ async fn perform(
             format!("no response within the first-byte timeout ({first_byte_ms} ms)"),
         )
     })?
-    .map_err(|e| classify(&e, Stage::Head))?;
+    .map_err(|e| {
+        let (kind, why) = classify(&e, Stage::Head);
+        // A connection that died in TLS while the pool set it up says only that it
+        // was not ready: the TLS failure it noted during this fetch explains it.
+        let noted = tls_slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+            .filter(|(at, _)| *at >= t0);
+        match noted {
+            Some((_, tls)) if kind == FetchErrorKind::InternalError => tls,
+            _ => (kind, why),
+        }
+    })?;
     let first_byte_us = micros(t0.elapsed());
 
     let remote_addr = head.extensions().get::<HttpInfo>().map(|i| i.remote_addr());
@@ -528,7 +907,11 @@ fn build_request(
     let mut request = Request::new(body);
     *request.method_mut() = method;
     *request.uri_mut() = uri;
-    *request.version_mut() = Version::HTTP_11;
+    *request.version_mut() = if req.connect.as_ref().is_some_and(|c| c.grpc) {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
     let map = request.headers_mut();
     for (name, value) in req.headers.iter() {
         let n = HeaderName::from_bytes(name.as_bytes())
@@ -563,7 +946,7 @@ enum Stage {
 /// short explanation (the error's whole chain, deduplicated).
 fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
     let mut kind: Option<FetchErrorKind> = None;
-    let mut tls: Option<String> = None;
+    let mut tls: Option<(FetchErrorKind, String)> = None;
     let mut chain: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
@@ -576,7 +959,7 @@ fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             kind = kind.or(io_kind(io.kind(), stage));
         } else if let Some(t) = e.downcast_ref::<rustls::Error>() {
-            tls = Some(t.to_string());
+            tls = Some((tls_kind(t), t.to_string()));
         } else if let Some(h) = e.downcast_ref::<hyper::Error>() {
             if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
                 kind = kind.or(Some(FetchErrorKind::HttpProtocolError));
@@ -593,13 +976,8 @@ fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
         cur = next_cause(e);
     }
     let detail = chain.join(": ");
-    if let Some(t) = tls {
-        // Only certificate errors have a FetchErrorKind of their own; other TLS
-        // failures get the nearest one, and the message says what happened.
-        return (
-            FetchErrorKind::TlsCertificateError,
-            format!("TLS error: {t}"),
-        );
+    if let Some((kind, t)) = tls {
+        return (kind, format!("TLS error: {t}"));
     }
     let kind = kind.unwrap_or(match stage {
         Stage::Head => FetchErrorKind::InternalError,
@@ -615,6 +993,18 @@ fn classify(err: &(dyn StdError + 'static), stage: Stage) -> Failure {
         _ => "request failed",
     };
     (kind, format!("{what} ({detail})"))
+}
+
+/// The send error kind of a TLS failure.
+fn tls_kind(e: &rustls::Error) -> FetchErrorKind {
+    use rustls::Error as E;
+    match e {
+        E::InvalidCertificate(_) | E::NoCertificatesPresented | E::UnsupportedNameType => {
+            FetchErrorKind::TlsCertificateError
+        }
+        E::AlertReceived(_) => FetchErrorKind::TlsAlertReceived,
+        _ => FetchErrorKind::TlsProtocolError,
+    }
 }
 
 /// The error under `e`. An `io::Error`'s `source` skips its payload (and hyper-rustls
@@ -678,5 +1068,27 @@ mod tests {
     #[test]
     fn the_tls_configuration_builds() {
         assert!(CLIENTS.tls.is_ok(), "{:?}", CLIENTS.tls.as_ref().err());
+    }
+
+    #[test]
+    fn tls_versions_are_clamped_to_what_rustls_has() {
+        let names = |min, max| {
+            protocol_versions(min, max).map(|v| v.iter().map(|v| v.version).collect::<Vec<_>>())
+        };
+        use rustls::ProtocolVersion::{TLSv1_2, TLSv1_3};
+        assert_eq!(names(None, None), Ok(vec![TLSv1_2, TLSv1_3]));
+        assert_eq!(
+            names(Some(0), None),
+            Ok(vec![TLSv1_2, TLSv1_3]),
+            "1.0 reads as 1.2"
+        );
+        assert_eq!(names(Some(3), None), Ok(vec![TLSv1_3]));
+        assert_eq!(names(None, Some(2)), Ok(vec![TLSv1_2]));
+        assert!(names(None, Some(1))
+            .unwrap_err()
+            .contains("TLS 1.2 and 1.3 only"));
+        assert!(names(Some(3), Some(2))
+            .unwrap_err()
+            .contains("no TLS version"));
     }
 }

@@ -43,7 +43,7 @@
 use crate::config::{split_url, BackendConfig, BackendHealth, MockConfig};
 use crate::http::RequestParts;
 use crate::http::{DownstreamRequest, Headers};
-use crate::work::{BackendResponse, FetchErrorKind, FetchRequest};
+use crate::work::{BackendResponse, ConnectOptions, FetchErrorKind, FetchRequest};
 
 /// The platform's connect timeout when a backend sets none (ms).
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 1_000;
@@ -115,6 +115,9 @@ pub struct Backend {
     pub max_use: u32,
     /// Pool limit: connection lifetime in ms (0: none).
     pub max_lifetime_ms: u32,
+    /// TLS settings and gRPC, as the driver applies them ([`build_fetch`] adds
+    /// `ssl_min_version`/`ssl_max_version` from the fields above).
+    pub connect: ConnectOptions,
 }
 
 impl Backend {
@@ -157,6 +160,13 @@ impl Backend {
             max_connections: 0,
             max_use: 0,
             max_lifetime_ms: 0,
+            connect: ConnectOptions {
+                ca_cert: c.ca_certificate.clone(),
+                cert_host: c.cert_host.clone(),
+                no_sni: c.use_sni == Some(false),
+                grpc: c.grpc.unwrap_or(false),
+                ..ConnectOptions::default()
+            },
         })
     }
 
@@ -363,8 +373,25 @@ pub fn build_fetch(
         between_bytes_timeout_ms: Some(backend.effective_between_bytes_timeout_ms()),
         // gzip auto-decompression works on the whole body.
         stream_response: parts.auto_decompress & 1 == 0,
+        connect: connect_options(backend),
     };
     (fetch, notes)
+}
+
+/// The connection options a fetch to `backend` carries: `None` when everything is
+/// the default. TLS settings of a plain `http` backend are dropped (they apply to
+/// nothing); gRPC applies to both.
+pub fn connect_options(backend: &Backend) -> Option<Box<ConnectOptions>> {
+    let mut c = backend.connect.clone();
+    c.min_version = backend.ssl_min_version;
+    c.max_version = backend.ssl_max_version;
+    if !backend.is_tls() {
+        c = ConnectOptions {
+            grpc: c.grpc,
+            ..ConnectOptions::default()
+        };
+    }
+    (c != ConnectOptions::default()).then(|| Box::new(c))
 }
 
 /// Fastlike's synthetic 502 for a request an unreliable backend drops.
@@ -471,6 +498,12 @@ pub mod tag {
     pub const CONNECTION_TIMEOUT: u32 = 9;
     /// `tls_certificate_error`
     pub const TLS_CERTIFICATE_ERROR: u32 = 11;
+    /// `tls_configuration_error`
+    pub const TLS_CONFIGURATION_ERROR: u32 = 12;
+    /// `tls_alert_received`
+    pub const TLS_ALERT_RECEIVED: u32 = 23;
+    /// `tls_protocol_error`
+    pub const TLS_PROTOCOL_ERROR: u32 = 24;
     /// `http_incomplete_response`
     pub const HTTP_INCOMPLETE_RESPONSE: u32 = 13;
     /// `http_response_timeout`
@@ -494,6 +527,9 @@ pub fn send_error_tag(kind: FetchErrorKind) -> u32 {
         FetchErrorKind::HttpIncompleteResponse => tag::HTTP_INCOMPLETE_RESPONSE,
         FetchErrorKind::TlsCertificateError => tag::TLS_CERTIFICATE_ERROR,
         FetchErrorKind::BrowserBlocked | FetchErrorKind::InternalError => tag::INTERNAL_ERROR,
+        FetchErrorKind::TlsConfigurationError => tag::TLS_CONFIGURATION_ERROR,
+        FetchErrorKind::TlsAlertReceived => tag::TLS_ALERT_RECEIVED,
+        FetchErrorKind::TlsProtocolError => tag::TLS_PROTOCOL_ERROR,
     }
 }
 
@@ -511,6 +547,9 @@ pub fn error_kind_name(kind: FetchErrorKind) -> &'static str {
         FetchErrorKind::TlsCertificateError => "tls_certificate_error",
         FetchErrorKind::BrowserBlocked => "browser_blocked",
         FetchErrorKind::InternalError => "internal_error",
+        FetchErrorKind::TlsConfigurationError => "tls_configuration_error",
+        FetchErrorKind::TlsAlertReceived => "tls_alert_received",
+        FetchErrorKind::TlsProtocolError => "tls_protocol_error",
     }
 }
 

@@ -81,5 +81,6 @@ pub use service::Service;
 pub use storage::{MemoryStorage, SharedStorage, Storage};
 pub use trace::TraceEvent;
 pub use work::{
-    FetchError, FetchErrorKind, FetchRequest, FetchResponse, Work, WorkId, WorkKind, WorkResult,
+    ConnectOptions, FetchError, FetchErrorKind, FetchRequest, FetchResponse, Work, WorkId,
+    WorkKind, WorkResult,
 };

@@ -102,6 +102,84 @@ pub struct FetchRequest {
     /// the core needs the whole body (gzip auto-decompression).
     #[serde(default)]
     pub stream_response: bool,
+    /// How to connect, when the backend sets anything beyond its URL (TLS options, gRPC);
+    /// `None`: the defaults (the system's roots, SNI and verification for the URL's
+    /// host, HTTP/1.1).
+    #[serde(default)]
+    pub connect: Option<Box<ConnectOptions>>,
+}
+
+/// A backend's connection options beyond its URL: its TLS settings (dynamic backends'
+/// `ca_cert`, `client_cert`, `cert_hostname`, `sni_hostname`, `ssl_min_version`,
+/// `ssl_max_version`; a static backend's `ca_certificate`, `cert_host`, `use_sni`) and
+/// whether it speaks gRPC. The TLS settings matter only to an `https` URL.
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConnectOptions {
+    /// PEM certificates to trust instead of the default roots.
+    pub ca_cert: Option<String>,
+    /// PEM certificate chain to present as the client.
+    pub client_cert: Option<String>,
+    /// PEM private key of `client_cert` (a secret's plaintext).
+    pub client_key: Option<String>,
+    /// The name the origin's certificate must carry (default: the URL's host).
+    pub cert_host: Option<String>,
+    /// The SNI name to send (default: `cert_host`, else the URL's host).
+    pub sni_hostname: Option<String>,
+    /// Send no SNI (`use_sni = false`, or an empty `sni_hostname`).
+    pub no_sni: bool,
+    /// Lowest TLS version (`tls_version` enum: 0 1.0, 1 1.1, 2 1.2, 3 1.3).
+    pub min_version: Option<u32>,
+    /// Highest TLS version (`tls_version` enum).
+    pub max_version: Option<u32>,
+    /// The backend speaks gRPC: HTTP/2 (ALPN `h2` over TLS, prior-knowledge h2c for `http`).
+    pub grpc: bool,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The client key is a secret: never printed.
+        f.debug_struct("ConnectOptions")
+            .field("ca_cert", &self.ca_cert.as_ref().map(|c| c.len()))
+            .field("client_cert", &self.client_cert.as_ref().map(|c| c.len()))
+            .field("client_key", &self.client_key.as_ref().map(|_| "<secret>"))
+            .field("cert_host", &self.cert_host)
+            .field("sni_hostname", &self.sni_hostname)
+            .field("no_sni", &self.no_sni)
+            .field("min_version", &self.min_version)
+            .field("max_version", &self.max_version)
+            .field("grpc", &self.grpc)
+            .finish()
+    }
+}
+
+impl ConnectOptions {
+    /// True when any TLS setting differs from the defaults.
+    pub fn has_tls_settings(&self) -> bool {
+        let defaults = ConnectOptions {
+            grpc: self.grpc,
+            ..ConnectOptions::default()
+        };
+        *self != defaults
+    }
+
+    /// Names of the settings that differ from the defaults, for notes (`ca_cert`,
+    /// `grpc`, ...).
+    pub fn set_names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut add = |on: bool, n: &'static str| {
+            if on {
+                v.push(n);
+            }
+        };
+        add(self.ca_cert.is_some(), "ca_cert");
+        add(self.client_cert.is_some(), "client_cert");
+        add(self.cert_host.is_some(), "cert_host");
+        add(self.sni_hostname.is_some() || self.no_sni, "sni_hostname");
+        add(self.min_version.is_some(), "ssl_min_version");
+        add(self.max_version.is_some(), "ssl_max_version");
+        add(self.grpc, "grpc");
+        v
+    }
 }
 
 impl FetchRequest {
@@ -119,6 +197,7 @@ impl FetchRequest {
             first_byte_timeout_ms: None,
             between_bytes_timeout_ms: None,
             stream_response: false,
+            connect: None,
         }
     }
 }
@@ -175,6 +254,15 @@ pub enum FetchErrorKind {
     BrowserBlocked,
     /// Anything else.
     InternalError,
+    /// The TLS settings could not be used (a CA certificate or client key that does
+    /// not parse, a version range TLS 1.2 and 1.3 cannot meet).
+    TlsConfigurationError,
+    /// The origin ended the TLS handshake with an alert (it wanted a client
+    /// certificate, or none of the offered versions).
+    TlsAlertReceived,
+    /// The TLS handshake broke down otherwise (no version or cipher in common, a
+    /// peer that misbehaves).
+    TlsProtocolError,
 }
 
 /// A failed fetch.

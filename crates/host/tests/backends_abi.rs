@@ -523,6 +523,9 @@ fn failures_map_to_status_and_send_error_detail() {
         (FetchErrorKind::DnsError, ERROR, 3),
         (FetchErrorKind::TlsCertificateError, ERROR, 11),
         (FetchErrorKind::BrowserBlocked, ERROR, 22),
+        (FetchErrorKind::TlsConfigurationError, ERROR, 12),
+        (FetchErrorKind::TlsAlertReceived, ERROR, 23),
+        (FetchErrorKind::TlsProtocolError, ERROR, 24),
     ];
     for (kind, status, tag) in cases {
         let r = run(&wat_proxy(""), origin_config(), get("/"), |_| failed(kind));
@@ -1013,6 +1016,71 @@ fn dynamic_backends_register_clash_and_are_used() {
     assert_eq!(f.url, "http://127.0.0.1:9100/path?q=1");
     assert_eq!(f.headers.get("host"), Some(&b"dyn.example"[..]));
     assert_eq!(f.first_byte_timeout_ms, Some(4321));
+}
+
+#[test]
+fn a_dynamic_backends_tls_options_and_grpc_go_with_its_fetches() {
+    // use_ssl (5), ssl min/max (6, 7), cert_hostname (8), ca_cert (9), sni_hostname (11),
+    // grpc (14); then a plain backend with grpc alone and an empty sni_hostname.
+    let tls: u32 = (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 14);
+    let plain: u32 = (1 << 8) | (1 << 11) | (1 << 14);
+    let wasm = guest(&format!(
+        r#"
+  (data (i32.const 0x100) "tls")
+  (data (i32.const 0x104) "h2c")
+  (data (i32.const 0x110) "127.0.0.1:9100")
+  (data (i32.const 0x130) "origin.test")
+  (data (i32.const 0x140) "sni.example")
+  (data (i32.const 0x150) "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+  (func (export "_start")
+    {CLEAR_CONFIG}
+    (i32.store (i32.const 0x2014) (i32.const 1))
+    (i32.store (i32.const 0x2018) (i32.const 3))
+    (i32.store (i32.const 0x201c) (i32.const 0x130))
+    (i32.store (i32.const 0x2020) (i32.const 11))
+    (i32.store (i32.const 0x2024) (i32.const 0x150))
+    (i32.store (i32.const 0x2028) (i32.const 59))
+    (i32.store (i32.const 0x2034) (i32.const 0x140))
+    (i32.store (i32.const 0x2038) (i32.const 11))
+    (call $rec (call $register (i32.const 0x100) (i32.const 3) (i32.const 0x110) (i32.const 14) (i32.const {tls}) (i32.const 0x2000)))
+    (i32.store (i32.const 0x2038) (i32.const 0))
+    (call $rec (call $register (i32.const 0x104) (i32.const 3) (i32.const 0x110) (i32.const 14) (i32.const {plain}) (i32.const 0x2000)))
+    (call $new_req)
+    (call $rec (call $send (i32.load (i32.const 0x1000)) (i32.load (i32.const 0x1004))
+      (i32.const 0x100) (i32.const 3) (i32.const 0x1010) (i32.const 0x1014)))
+    (call $new_req)
+    (call $rec (call $send (i32.load (i32.const 0x1000)) (i32.load (i32.const 0x1004))
+      (i32.const 0x104) (i32.const 3) (i32.const 0x1010) (i32.const 0x1014)))
+    (call $finish))
+"#
+    ));
+    let r = run(&wasm, origin_config(), get("/"), |_| {
+        // Not stored, so the second send reaches the origin too.
+        ok_response(200, &[("cache-control", "no-store")], b"")
+    });
+    assert_eq!(words(&r), vec![OK, OK, OK, OK], "{}", summaries(&r));
+    let c = r.fetches[0].connect.as_deref().expect("TLS options");
+    assert_eq!(r.fetches[0].url, "https://127.0.0.1:9100/path?q=1");
+    assert_eq!(
+        c.ca_cert.as_deref(),
+        Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    );
+    assert_eq!(c.cert_host.as_deref(), Some("origin.test"));
+    assert_eq!(c.sni_hostname.as_deref(), Some("sni.example"));
+    assert!(!c.no_sni);
+    assert_eq!((c.min_version, c.max_version), (Some(1), Some(3)));
+    assert!(c.grpc);
+    assert_eq!((&c.client_cert, &c.client_key), (&None, &None));
+    // Over plain http only gRPC applies: the TLS settings are dropped.
+    let c = r.fetches[1].connect.as_deref().expect("gRPC");
+    assert_eq!(r.fetches[1].url, "http://127.0.0.1:9100/path?q=1");
+    assert_eq!(
+        *c,
+        edgeplay_host::ConnectOptions {
+            grpc: true,
+            ..Default::default()
+        }
+    );
 }
 
 #[test]

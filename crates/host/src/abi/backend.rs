@@ -26,7 +26,12 @@
 //! per request answers LIMITEXCEEDED. A target that is not `host` or `host:port` is
 //! INVAL (Viceroy answers ERROR, which the SDK would misreport as `NameInUse`). A
 //! client certificate needs a live secret handle for its key (BADF otherwise).
-//! edgeplay sends no TLS client certificate and runs no health checks: those settings
+//!
+//! The TLS settings (`ca_cert`, `client_cert` with its key's plaintext,
+//! `cert_hostname`, `sni_hostname` — empty: no SNI —, the version range) and `grpc`
+//! are kept on the backend and go with every fetch to it
+//! ([`crate::work::ConnectOptions`]): the native runner applies them; a browser
+//! cannot, and says so on the fetch. `ciphers`, keepalive, pooling and health checks
 //! are accepted and recorded only.
 
 use super::headers::write_str_out;
@@ -238,7 +243,7 @@ pub(crate) fn register_dynamic_backend(
         }
     }
     if has(8) {
-        string_option(cx, &raw, 28, "cert_hostname", 1024)?;
+        b.connect.cert_host = Some(string_option(cx, &raw, 28, "cert_hostname", 1024)?);
     }
     if has(9) && tls {
         let len = field(&raw, 40);
@@ -246,7 +251,8 @@ pub(crate) fn register_dynamic_backend(
             cx.note(format!("ca_cert must be 1 to 65536 bytes, not {len}"));
             return Err(Status::INVAL.into());
         }
-        cx.mem.slice(field(&raw, 36), len)?;
+        let pem = cx.mem.read_bytes(field(&raw, 36), len)?;
+        b.connect.ca_cert = Some(String::from_utf8_lossy(&pem).into_owned());
     }
     if has(10) {
         let (ptr, len) = (field(&raw, 44), field(&raw, 48));
@@ -258,15 +264,25 @@ pub(crate) fn register_dynamic_backend(
             cx.note("sni_hostname is longer than 1024 bytes");
             return Err(Status::INVAL.into());
         }
-        cx.str_arg("sni_hostname", ptr, len)?;
+        let sni = cx.str_arg("sni_hostname", ptr, len)?;
+        if sni.is_empty() {
+            b.connect.no_sni = true;
+        } else {
+            b.connect.sni_hostname = Some(sni);
+        }
     }
     if has(13) {
-        cx.mem.slice(field(&raw, 60), field(&raw, 64))?;
+        let cert = cx.mem.read_bytes(field(&raw, 60), field(&raw, 64))?;
         let key = field(&raw, 68);
-        if !cx.s.stores.secrets.contains(key) {
+        let Some(plaintext) = cx.s.stores.secrets.get(key) else {
             cx.note(format!("client_key {key} is not a secret handle"));
             return Err(Status::BADF.into());
-        }
+        };
+        b.connect.client_key = Some(String::from_utf8_lossy(plaintext).into_owned());
+        b.connect.client_cert = Some(String::from_utf8_lossy(&cert).into_owned());
+    }
+    if has(14) {
+        b.connect.grpc = true;
     }
     if has(15) {
         b.http_keepalive_time_ms = field(&raw, 72);

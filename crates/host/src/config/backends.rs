@@ -8,8 +8,9 @@ use toml::Value;
 
 /// A backend as `[local_server.backends.NAME]` declares it.
 ///
-/// Viceroy's keys (`url`, `override_host`, `cert_host`, `use_sni`, the timeouts,
-/// `health`) plus two edgeplay extensions:
+/// Viceroy's keys (`url`, `override_host`, `cert_host`, `use_sni`, `grpc`, the
+/// timeouts, `health`) plus edgeplay's `ca_certificate` (PEM text: the backend's only
+/// trust roots, as a dynamic backend's `ca_cert`) and two more extensions:
 ///
 /// ```toml
 /// # A flaky origin: about half of the requests reach it, the others get
@@ -55,6 +56,13 @@ pub struct BackendConfig {
     pub cert_host: Option<String>,
     /// Whether to use SNI.
     pub use_sni: Option<bool>,
+    /// edgeplay extension (the dynamic backends' `ca_cert`): PEM certificates to trust
+    /// for this backend instead of the system's roots.
+    #[serde(default)]
+    pub ca_certificate: Option<String>,
+    /// Viceroy's `grpc`: the backend speaks HTTP/2 (h2 over TLS, h2c over `http`).
+    #[serde(default)]
+    pub grpc: Option<bool>,
     /// Health as Viceroy's `health` key sets it (`is_healthy` answers it).
     pub health: Option<BackendHealth>,
     /// edgeplay extension (Fastlike's `@N`): the percentage of requests, 0 to 100, that
@@ -312,14 +320,30 @@ impl Parser<'_> {
                 other => return Err(self.expected(&p, "an integer from 0 to 100", &other)),
             });
         }
+        if let Some(v) = t.remove("grpc") {
+            b.grpc = Some(match v {
+                Value::Boolean(x) => x,
+                other => return Err(self.expected(&path.key("grpc"), "a boolean", &other)),
+            });
+        }
+        if let Some(v) = t.remove("ca_certificate") {
+            let pem = non_empty("ca_certificate", v)?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(self.err(
+                    &path.key("ca_certificate"),
+                    "must be PEM text (-----BEGIN CERTIFICATE----- ...)",
+                ));
+            }
+            b.ca_certificate = Some(pem);
+        }
         // Keys Viceroy accepts that edgeplay keeps but does not act on yet; anything else
         // is a mistake (a misspelt timeout would silently do nothing), as in Viceroy.
-        const KEPT: &[&str] = &["client_certificate", "ca_certificate", "grpc"];
+        const KEPT: &[&str] = &["client_certificate"];
         if let Some(unknown) = t.keys().find(|k| !KEPT.contains(&k.as_str())) {
             return Err(self.err(
                 &path.key(unknown),
                 format!(
-                    "unknown backend key `{unknown}`; backends take url, override_host, cert_host, use_sni, connect_timeout_ms, first_byte_timeout_ms, between_bytes_timeout_ms, health, reachable_percent, mock, {}",
+                    "unknown backend key `{unknown}`; backends take url, override_host, cert_host, use_sni, ca_certificate, grpc, connect_timeout_ms, first_byte_timeout_ms, between_bytes_timeout_ms, health, reachable_percent, mock, {}",
                     KEPT.join(", ")
                 ),
             ));
@@ -453,7 +477,7 @@ url = "https://example.org"
         assert_eq!(o.use_sni, Some(false));
         assert_eq!(o.first_byte_timeout_ms, Some(5000));
         assert_eq!(o.connect_timeout_ms, Some(250));
-        assert_eq!(o.extra["grpc"], Value::Boolean(true));
+        assert_eq!(o.grpc, Some(true));
         assert_eq!(c.backends["shark.server"].url, "https://example.org");
     }
 
@@ -475,6 +499,26 @@ url = "https://example.org"
         assert_eq!(e.key.as_deref(), Some("local_server.backends.o.url"));
         assert_eq!(e.line, Some(2));
         assert!(e.message.contains("http or https"), "{}", e.message);
+    }
+
+    #[test]
+    fn ca_certificate_and_grpc_are_checked() {
+        let c = parse(
+            "[local_server.backends.o]\nurl = \"https://x/\"\nca_certificate = '''\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'''\n",
+        )
+        .unwrap();
+        let pem = c.backends["o"].ca_certificate.as_deref().unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+        let e =
+            err("[local_server.backends.o]\nurl = \"https://x/\"\nca_certificate = \"ca.pem\"\n");
+        assert_eq!(
+            e.key.as_deref(),
+            Some("local_server.backends.o.ca_certificate")
+        );
+        assert!(e.message.contains("PEM"), "{}", e.message);
+        let e = err("[local_server.backends.o]\nurl = \"https://x/\"\ngrpc = \"yes\"\n");
+        assert_eq!(e.key.as_deref(), Some("local_server.backends.o.grpc"));
+        assert!(e.message.contains("boolean"), "{}", e.message);
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! - `device_detection`: `format = "inline-toml"` with a `user_agents` table (user
 //!   agent → table) or `format = "json"` with `file`.
 //! - `backends`: `url` (required unless `mock` is set), `override_host`, `cert_host`,
-//!   `use_sni`, the timeouts, `health` (Viceroy's `"healthy"`/`"unhealthy"`/`"unknown"`),
-//!   and two edgeplay extensions, `mock` and `reachable_percent` (see
+//!   `use_sni`, `grpc`, the timeouts, `health` (Viceroy's `"healthy"`/`"unhealthy"`/`"unknown"`),
+//!   and three edgeplay extensions, `mock`, `reachable_percent` and `ca_certificate` (see
 //!   [`BackendConfig`]); other keys are kept in [`BackendConfig::extra`].
 //! - `fake_valid_fastly_keys`: Viceroy's list of Fastly API keys that
 //!   `fastly_key_is_valid` accepts in a request's `fastly-key` header.

@@ -116,7 +116,7 @@ fn fuel(engine: &Arc<Engine>, wasm: &[u8], path: &str) -> u64 {
         engine,
         guest,
         Arc::new(ServiceConfig::default()),
-        DownstreamRequest::new("GET", format!("http://127.0.0.1{path}")),
+        DownstreamRequest::new("GET", &format!("http://127.0.0.1{path}")),
         ExecOptions {
             trace: false,
             ..ExecOptions::default()

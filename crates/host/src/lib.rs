@@ -75,7 +75,9 @@ pub use config::ServiceConfig;
 pub use driver::{Capabilities, Driver, Step};
 pub use engine::{Engine, EngineOptions, Guest, GuestInfo, LoadError, UnknownImports};
 pub use exec::{ExecOptions, Execution, Exit, Outcome, Poll};
-pub use http::{DownstreamRequest, Headers, HttpVersion, Output, ResponseHead};
+pub use http::{
+    DownstreamRequest, Handoff, HandoffKind, Headers, HttpVersion, Output, ResponseHead,
+};
 pub use platform::Platform;
 pub use service::Service;
 pub use storage::{MemoryStorage, SharedStorage, Storage};

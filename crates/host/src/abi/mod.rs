@@ -3,7 +3,7 @@
 //! | import module | file |
 //! |---|---|
 //! | `fastly_abi`, `fastly` | [`fastly_abi`] |
-//! | `fastly_http_req` | `http_req.rs`; sending, `pending_req_*` and `register_dynamic_backend` in `send.rs` |
+//! | `fastly_http_req` | `http_req.rs`; sending, `pending_req_*` and `register_dynamic_backend` in `send.rs`; the WebSocket and GRIP handoffs in `fanout.rs` |
 //! | `fastly_backend` | `backend.rs` |
 //! | `fastly_async_io` | `async_io.rs` (also the waiting machinery of the blocking sends) |
 //! | `fastly_http_resp` | `http_resp.rs` |
@@ -39,6 +39,7 @@ pub mod compute_runtime;
 pub mod device_detection;
 pub mod dictionary;
 pub mod erl;
+pub mod fanout;
 pub mod fastly_abi;
 pub mod geo;
 pub mod headers;
@@ -464,6 +465,7 @@ pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
     device_detection::link(reg)?;
     dictionary::link(reg)?;
     erl::link(reg)?;
+    fanout::link(reg)?;
     geo::link(reg)?;
     http_body::link(reg)?;
     http_cache::link(reg)?;

@@ -41,6 +41,7 @@ pub mod erl;
 pub mod fiddle;
 pub mod fresh_cache;
 pub mod http;
+pub mod image_opt;
 pub mod kv;
 pub mod lessons;
 pub mod limits;

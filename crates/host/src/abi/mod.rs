@@ -15,6 +15,7 @@
 //! | `fastly_secret_store` | `secret_store.rs` |
 //! | `fastly_kv_store`, legacy `fastly_object_store` | `kv_store.rs`, `object_store.rs` (same functions) |
 //! | `fastly_compute_runtime` | `compute_runtime.rs` |
+//! | `fastly_image_optimizer` | `image_optimizer.rs` (the transforms: [`crate::image_opt`]) |
 //! | `fastly_cache` | `cache.rs` (engine: [`crate::cache`]; the collapsing wait in `claim.rs`) |
 //! | `fastly_acl` / `fastly_erl` | `acl.rs` / `erl.rs` (engines: [`crate::acl`], [`crate::erl`]) |
 //! | `fastly_geo` / `fastly_device_detection` / `fastly_uap` | `geo.rs` / `device_detection.rs` / `uap.rs` |
@@ -48,6 +49,7 @@ pub mod http_cache;
 pub mod http_downstream;
 pub mod http_req;
 pub mod http_resp;
+pub mod image_optimizer;
 pub mod kv_store;
 pub mod log;
 pub mod ngwaf;
@@ -472,6 +474,7 @@ pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
     http_downstream::link(reg)?;
     http_req::link(reg)?;
     http_resp::link(reg)?;
+    image_optimizer::link(reg)?;
     kv_store::link(reg)?;
     log::link(reg)?;
     ngwaf::link(reg)?;

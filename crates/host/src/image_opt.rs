@@ -325,6 +325,22 @@ impl Options {
         Ok(o)
     }
 
+    /// The options of a request to `url` with the SDK's `claims` (if any): the Image
+    /// Optimizer parameters of the URL's query, then the claims, which take precedence
+    /// over query parameters of the same name (as the SDK documents).
+    pub fn for_request(url: &str, claims: Option<&str>) -> Result<Options, String> {
+        let query = url.split_once('?').map_or("", |(_, q)| q);
+        let mut all: Vec<&str> = query
+            .split('&')
+            .filter(|p| {
+                let k = p.split_once('=').map_or(*p, |(k, _)| k);
+                PARAMS.contains(&decode(k).as_str())
+            })
+            .collect();
+        all.extend(claims);
+        Options::parse(&all.join("&"))
+    }
+
     /// The origin request's URL: the Image Optimizer parameters taken off its query
     /// string, unless the options preserve it.
     pub fn origin_url(&self, url: &str) -> String {
@@ -557,6 +573,11 @@ mod tests {
             o.origin_url("http://o.test/a.png?width=10"),
             "http://o.test/a.png"
         );
+        let o = Options::for_request("http://o.test/a?width=10&v=2&height=5", Some("width=20"))
+            .unwrap();
+        assert_eq!(o.width, Some(Size::Pixels(20.0)), "the claims win");
+        assert_eq!(o.height, Some(Size::Pixels(5.0)));
+        assert!(o.ignored.is_empty(), "v is not an optimizer parameter");
         let keep = Options::parse("preserve_query_string_on_origin_request=true").unwrap();
         assert_eq!(
             keep.origin_url("http://o.test/a?width=1"),

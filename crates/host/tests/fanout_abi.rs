@@ -365,3 +365,25 @@ here = "Local"
     common::assert_returned(&run);
     assert_eq!(run.statuses("env::xqd_shield_info"), ["ok", "inval"]);
 }
+
+#[test]
+fn the_rust_sdk_hands_a_websocket_off() {
+    let run = common::run_wasm(
+        &engine(),
+        &common::sdk_guest("websocket"),
+        config(BACKENDS),
+        websocket_request(),
+    );
+    common::assert_returned(&run);
+    let h = run.collected.handoff.as_ref().expect("a handoff");
+    assert_eq!(h.kind, HandoffKind::WebSocket);
+    assert_eq!(h.backend, "origin");
+    assert_eq!(
+        run.statuses("fastly_http_req::redirect_to_websocket_proxy_v2"),
+        ["ok"]
+    );
+    assert_eq!(
+        run.response.status, 501,
+        "no client connection in this driver"
+    );
+}

@@ -182,3 +182,38 @@ fn malformed_options_and_non_images_answer_as_the_platform() {
         run.body_text()
     );
 }
+
+#[test]
+fn the_rust_sdk_sends_through_the_image_optimizer() {
+    let wasm = common::sdk_guest("image");
+    let mut urls = Vec::new();
+    let run = run_with_origin(
+        &engine(),
+        &wasm,
+        config(CONFIG),
+        // The query's height applies too; its width loses to the SDK's 100.
+        common::get("http://edge.test/?width=10&height=25&v=2"),
+        ExecOptions::default(),
+        |f: &FetchRequest| {
+            urls.push(f.url.clone());
+            origin_answer(png(400, 200), "image/png")
+        },
+    );
+    common::assert_returned(&run);
+    assert_eq!(urls, ["http://127.0.0.1:9000/img.png?v=2"]);
+    assert_eq!(run.response.status, 200, "{}", run.body_text());
+    assert_eq!(
+        run.response.headers.get("content-type"),
+        Some(&b"image/jpeg"[..])
+    );
+    let img = image::load_from_memory(&run.response.body).unwrap();
+    assert_eq!(
+        img.dimensions(),
+        (50, 25),
+        "width 100 and height 25, within bounds"
+    );
+    assert_eq!(
+        run.statuses("fastly_compute_runtime::has_image_optimizer"),
+        ["ok"]
+    );
+}

@@ -2,14 +2,16 @@
 //! legacy `env.xqd_image_optimizer_transform_request`), Image Optimizer run locally.
 //!
 //! `transform_image_optimizer_request(req, body, backend, mask, config, error_detail,
-//! resp_out, body_out)`: the request (consumed) is sent to the backend as the origin
+//! resp_out, body_out)`: the request (its handle stays live: the Rust SDK closes it
+//! afterwards, though the witx calls it consumed) is sent to the backend as the origin
 //! image request — its URL without the Image Optimizer parameters, unless
 //! `preserve_query_string_on_origin_request` — through the same async fetch path as
 //! `send` (not through the readthrough cache: the platform caches the transformed
 //! image, not this fetch), answered whole; when the response arrives the image is
 //! transformed ([`crate::image_opt`]) and the guest gets the result as from `send`.
-//! The options are the SDK's `sdk_claims_opts` (`mask` bit 1, a query string in the
-//! `config` struct: pointer and length), else the request URL's own query. The body
+//! The options are the request URL's Image Optimizer query parameters and the SDK's
+//! `sdk_claims_opts` (`mask` bit 1, a query string in the `config` struct: pointer and
+//! length), which take precedence over query parameters of the same name. The body
 //! handle may be invalid (the Rust SDK passes none); a live one is consumed and sent.
 //!
 //! Statuses: a bad request handle BADF; an unknown backend INVAL; the reserved or an
@@ -32,11 +34,6 @@ const SDK_CLAIMS_OPTS: u32 = 1 << 1;
 
 /// `image_optimizer_error_tag::ok`.
 const TAG_OK: u32 = 1;
-
-/// The query string of a URL.
-fn query(url: &str) -> &str {
-    url.split_once('?').map_or("", |(_, q)| q)
-}
 
 /// Answer at once with a plain-text response (malformed options).
 fn answer_now(cx: &mut Cx<'_>, status: u16, text: String, outs: &Outs) -> HostResult {
@@ -89,9 +86,9 @@ fn transform_request(
     let claims = if mask & SDK_CLAIMS_OPTS != 0 {
         let raw = cx.mem.read_bytes(config, 8)?;
         let (p, len) = (super::field(&raw, 0), super::field(&raw, 4));
-        cx.str_arg("sdk_claims_opts", p, len)?
+        Some(cx.str_arg("sdk_claims_opts", p, len)?)
     } else {
-        query(&uri).to_string()
+        None
     };
     let backend = match crate::pending::resolve_checked(cx.s, &name) {
         Ok(b) => b,
@@ -107,7 +104,9 @@ fn transform_request(
         ));
         return Err(Status::LIMITEXCEEDED.into());
     }
-    let Some(mut parts) = cx.s.http.requests.take(req) else {
+    // The request handle stays the guest's: the Rust SDK closes it after the call
+    // (the witx says it is consumed; a host that took it would fail that close).
+    let Some(mut parts) = cx.s.http.requests.get(req).cloned() else {
         return Err(Status::BADF.into());
     };
     let bytes = match cx.s.http.bodies.get(body) {
@@ -126,7 +125,7 @@ fn transform_request(
         body_out,
     };
     cx.mem.write_u32(detail, TAG_OK)?;
-    let opts = match Options::parse(&claims) {
+    let opts = match Options::for_request(&uri, claims.as_deref()) {
         Ok(o) => o,
         Err(e) => {
             cx.note(format!("malformed Image Optimizer options: {e}"));

@@ -551,6 +551,10 @@ pub enum WireOutput {
         /// Line.
         line: String,
     },
+    /// An informational (1xx) response.
+    Informational(ResponseHead),
+    /// The guest handed the request to a proxy.
+    Handoff(edgeplay_host::Handoff),
 }
 
 impl From<Output> for WireOutput {
@@ -563,6 +567,8 @@ impl From<Output> for WireOutput {
             Output::Stdout(b) => WireOutput::Stdout(b),
             Output::Stderr(b) => WireOutput::Stderr(b),
             Output::Log { endpoint, line } => WireOutput::Log { endpoint, line },
+            Output::Informational(h) => WireOutput::Informational(h),
+            Output::Handoff(h) => WireOutput::Handoff(h),
         }
     }
 }
@@ -577,6 +583,8 @@ impl From<WireOutput> for Output {
             WireOutput::Stdout(b) => Output::Stdout(b),
             WireOutput::Stderr(b) => Output::Stderr(b),
             WireOutput::Log { endpoint, line } => Output::Log { endpoint, line },
+            WireOutput::Informational(h) => Output::Informational(h),
+            WireOutput::Handoff(h) => Output::Handoff(h),
         }
     }
 }
@@ -619,6 +627,17 @@ mod tests {
                 endpoint: "ep".into(),
                 line: "l".into(),
             },
+            Output::Informational(ResponseHead::new(103)),
+            Output::Handoff(edgeplay_host::Handoff {
+                kind: edgeplay_host::HandoffKind::WebSocket,
+                backend: "ws".into(),
+                origin: "http://127.0.0.1:1".into(),
+                path_prefix: "/".into(),
+                host: "127.0.0.1:1".into(),
+                method: "GET".into(),
+                path_and_query: "/".into(),
+                headers: edgeplay_host::Headers::new(),
+            }),
         ];
         for o in outs {
             assert_eq!(Output::from(WireOutput::from(o.clone())), o);

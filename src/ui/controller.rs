@@ -826,6 +826,15 @@ fn apply_outputs(state: AppState, outputs: Vec<WireOutput>, at_ms: f64) {
                 }
             }
             Output::Log { endpoint, line } => push_log(state, &endpoint, line),
+            Output::Informational(h) => push_log(
+                state,
+                "edgeplay",
+                format!(
+                    "informational response {} before the final one (a page's fetch never sees 1xx responses; `edgeplay serve` sends it)",
+                    h.status
+                ),
+            ),
+            Output::Handoff(h) => push_log(state, "edgeplay", h.without_connection()),
         }
     }
 }

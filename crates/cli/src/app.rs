@@ -273,6 +273,7 @@ pub async fn serve_cmd(args: ServeArgs) -> ExitCode {
     );
     ctx.profile_dir = profile_dir;
     ctx.limits = args.shared.config.limits;
+    ctx.pushpin_port = args.shared.compat.local_pushpin_proxy_port;
     let ctx = Arc::new(ctx);
     let stop = interrupted();
     let listener = match bind(addr).await {
@@ -510,8 +511,24 @@ struct RequestJson<'a> {
     stdout: String,
     stderr: String,
     trace: &'a [edgeplay_host::TraceEvent],
+    /// Informational (1xx) responses the guest sent before the final one.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    informational: Vec<Informational>,
     error: Option<String>,
     timing: Timing,
+}
+
+/// One informational response in the `--json` output.
+#[derive(Serialize)]
+struct Informational {
+    status: u16,
+    headers: Vec<[String; 2]>,
+}
+
+fn header_pairs(h: &edgeplay_host::Headers) -> Vec<[String; 2]> {
+    h.iter()
+        .map(|(n, v)| [n.to_string(), String::from_utf8_lossy(v).into_owned()])
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -533,18 +550,22 @@ pub fn request_json(r: &RequestResult, load_us: u64) -> serde_json::Value {
     };
     let j = RequestJson {
         status: r.response.status,
-        headers: r
-            .response
-            .headers
-            .iter()
-            .map(|(n, v)| [n.to_string(), String::from_utf8_lossy(v).into_owned()])
-            .collect(),
+        headers: header_pairs(&r.response.headers),
         body,
         body_base64,
         logs: &r.collected.logs,
         stdout: String::from_utf8_lossy(&r.collected.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&r.collected.stderr).into_owned(),
         trace: &r.trace,
+        informational: r
+            .collected
+            .informational
+            .iter()
+            .map(|h| Informational {
+                status: h.status,
+                headers: header_pairs(&h.headers),
+            })
+            .collect(),
         error: r.response.error.clone(),
         timing: Timing {
             load_us,
@@ -748,7 +769,8 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
 }
 
 /// The coverage table: plain columns, or Markdown (the README's table, rendered by the
-/// core): a row per ABI group and a total row.
+/// core): a row per ABI group and a total row; the plain table then lists the
+/// unsupported imports by name.
 pub fn coverage_table(rows: &[Coverage], markdown: bool) -> String {
     let emulated: usize = rows.iter().map(|r| r.emulated).sum();
     let unsupported: usize = rows.iter().map(|r| r.unsupported).sum();
@@ -771,6 +793,16 @@ pub fn coverage_table(rows: &[Coverage], markdown: bool) -> String {
             "{:<w$}  {:>8}  {:>11}\n",
             "total", emulated, unsupported
         ));
+        let names: Vec<&str> = rows
+            .iter()
+            .flat_map(|r| r.unsupported_names.iter().map(String::as_str))
+            .collect();
+        if !names.is_empty() {
+            out.push_str("\nunsupported (answer UNSUPPORTED, ENOSYS for WASI):\n");
+            for n in names {
+                out.push_str(&format!("  {n}\n"));
+            }
+        }
     }
     out
 }
@@ -953,7 +985,7 @@ mod tests {
                 group: "b",
                 emulated: 0,
                 unsupported: 3,
-                unsupported_names: vec![],
+                unsupported_names: vec!["m::x".into(), "m::y".into(), "m::z".into()],
             },
         ];
         let md = coverage_table(&rows, true);
@@ -961,10 +993,11 @@ mod tests {
             md,
             "| ABI group | emulated | unsupported (links, answers UNSUPPORTED) |\n|---|---:|---:|\n| `a` | 2 | 1 |\n| `b` | 0 | 3 |\n| **all 6 imports** | **2** | **4** |\n"
         );
-        assert!(coverage_table(&rows, false)
-            .lines()
-            .last()
-            .unwrap()
-            .starts_with("total"));
+        let plain = coverage_table(&rows, false);
+        assert!(plain.lines().any(|l| l.starts_with("total")));
+        assert!(plain.ends_with(
+            "unsupported (answer UNSUPPORTED, ENOSYS for WASI):\n  m::x\n  m::y\n  m::z\n"
+        ));
+        assert!(!md.contains("m::x"));
     }
 }

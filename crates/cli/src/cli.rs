@@ -382,8 +382,10 @@ const IGNORED: &str = "Viceroy options (accepted, ignored)";
 /// working, but does not emulate: each one given prints a warning.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ViceroyCompatArgs {
-    /// Port of a local Pushpin proxy. Accepted and ignored.
-    #[arg(long = "local-pushpin-proxy-port", value_name = "PORT", help_heading = IGNORED)]
+    /// Port of a local Pushpin proxy: `serve` hands GRIP redirects
+    /// (`redirect_to_grip_proxy`) to it with `pushpin-route: BACKEND`, as Viceroy does
+    /// (without it, edgeplay forwards them to the backend itself).
+    #[arg(long = "local-pushpin-proxy-port", value_name = "PORT")]
     pub local_pushpin_proxy_port: Option<u16>,
 
     /// Experimental WASI modules to link against (wasi-nn). Accepted and ignored.
@@ -420,11 +422,6 @@ impl ViceroyCompatArgs {
                 out.push(format!("ignoring `{name}`: {why}"));
             }
         };
-        flag(
-            self.local_pushpin_proxy_port.is_some(),
-            "--local-pushpin-proxy-port",
-            "Pushpin handoff is not emulated",
-        );
         flag(
             !self.experimental_modules.is_empty(),
             "--experimental_modules",
@@ -629,7 +626,8 @@ mod tests {
         .unwrap();
         match c {
             Commands::Serve(s) => {
-                assert_eq!(s.shared.compat.ignored().len(), 4);
+                assert_eq!(s.shared.compat.ignored().len(), 3);
+                assert_eq!(s.shared.compat.local_pushpin_proxy_port, Some(7999));
                 assert_eq!(s.shared.config.unknown_imports, UnknownImports::Trap);
                 assert_eq!(s.shared.profile.as_deref(), Some("guest,/tmp/p,50us"));
                 assert_eq!(s.shared.profile_dir().0, Some(PathBuf::from("/tmp/p")));

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod driver;
 pub mod fetch;
 pub mod fiddle;
+pub mod handoff;
 pub mod jsbuild;
 pub mod load;
 pub mod logging;

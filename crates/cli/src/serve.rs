@@ -9,15 +9,18 @@
 //! an error so the client sees an incomplete message. The guest keeps running after
 //! its response is sent (as on the platform and in Viceroy). A guest that traps before
 //! sending a response gets a 500 with the error; the server keeps serving.
+//! Informational responses and handoffs to a proxy (WebSocket, GRIP) are in
+//! [`crate::handoff`].
 
 use crate::driver::{drive_profiled, viceroy_request_id};
+use crate::handoff::{ConnIo, EarlyWriter};
 use crate::logging::{GuestPrinter, LISTEN_TARGET};
 use crate::state::ServiceState;
 use bytes::Bytes;
 use edgeplay_host::collect::Framing;
 use edgeplay_host::{
-    Collected, DownstreamRequest, Driver, Engine, ExecOptions, Exit, Guest, Headers, HttpVersion,
-    Outcome, Output, ResponseHead, Service,
+    Collected, DownstreamRequest, Driver, Engine, ExecOptions, Exit, Guest, Handoff, Headers,
+    HttpVersion, Outcome, Output, ResponseHead, Service,
 };
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -52,6 +55,8 @@ pub struct ServeCtx {
     pub profile_dir: Option<std::path::PathBuf>,
     /// Print each request's production-limit gauges (`--limits`).
     pub limits: bool,
+    /// `--local-pushpin-proxy-port`: where GRIP handoffs go ([`crate::handoff`]).
+    pub pushpin_port: Option<u16>,
     next_id: AtomicU64,
 }
 
@@ -89,6 +94,7 @@ impl ServeCtx {
             printer,
             profile_dir: None,
             limits: false,
+            pushpin_port: None,
             next_id: AtomicU64::new(0),
         }
     }
@@ -137,14 +143,16 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ServeCtx>, shutdown: impl Fut
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
+        let (io, early) = ConnIo::new(stream);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(handle(ctx, req, local, remote).await) }
+                let early = early.clone();
+                async move { Ok::<_, Infallible>(handle(ctx, req, local, remote, early).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection_with_upgrades(TokioIo::new(io), service)
                 .await
             {
                 debug!("connection from {remote} ended with an error: {e}");
@@ -157,12 +165,15 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ServeCtx>, shutdown: impl Fut
 /// guest sends the head.
 async fn handle(
     ctx: Arc<ServeCtx>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     local: SocketAddr,
     remote: SocketAddr,
+    early: EarlyWriter,
 ) -> Response<ServeBody> {
     let id = ctx.next_id.fetch_add(1, Ordering::SeqCst);
     let span = info_span!("request", id);
+    let http11 = req.version() == http::Version::HTTP_11;
+    let upgrade = http11.then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     // The platform streams the request body; edgeplay buffers it, within a bound.
     let max = edgeplay_host::limits::MAX_BUFFERED_BODY_BYTES;
@@ -183,7 +194,7 @@ async fn handle(
             return plain_response(StatusCode::BAD_REQUEST, "could not read the request body");
         }
     };
-    let request = downstream_request(&parts, body, local, remote);
+    let request = downstream_request(&parts, body.clone(), local, remote);
     info!(parent: &span, "handling request {} {}", request.method, request.url);
     let exec = match crate::driver::start(
         &ctx.engine,
@@ -205,6 +216,9 @@ async fn handle(
     let (head_tx, head_rx) = oneshot::channel();
     let mut responder = Responder::new(head_tx, ctx.printer, span.clone());
     responder.head_request = parts.method == http::Method::HEAD;
+    responder.early = http11.then_some(early);
+    responder.upgrade = upgrade;
+    responder.request_body = body;
     tokio::spawn(run_guest(ctx, exec, responder).instrument(span));
     head_rx.await.unwrap_or_else(|_| {
         plain_response(
@@ -238,6 +252,11 @@ async fn run_guest(ctx: Arc<ServeCtx>, exec: Driver, mut responder: Responder) {
     let (outcome, trace, profile, usage) =
         drive_profiled(exec, on_output, std::future::pending(), None).await;
     flush();
+    if let Some(h) = responder.handoff.take() {
+        if outcome.exit.is_success() {
+            responder.hand_off(&h, ctx.pushpin_port).await;
+        }
+    }
     responder.done(&outcome);
     if ctx.limits {
         let package = ctx.guest().info.size as u64;
@@ -349,6 +368,14 @@ struct Responder {
     /// The client asked with HEAD: a guest's manual `content-length` describes a body
     /// that is not sent.
     head_request: bool,
+    /// Writes informational responses on an HTTP/1.1 connection.
+    early: Option<EarlyWriter>,
+    /// The guest's handoff to a proxy, performed when it ends.
+    handoff: Option<Handoff>,
+    /// The client connection's upgrade (HTTP/1.1), for a WebSocket handoff.
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// The client's request body, for a handoff.
+    request_body: Bytes,
     printer: GuestPrinter,
     span: Span,
 }
@@ -364,6 +391,10 @@ impl Responder {
             body_tx: None,
             buffered: None,
             head_request: false,
+            early: None,
+            handoff: None,
+            upgrade: None,
+            request_body: Bytes::new(),
             printer,
             span,
         }
@@ -392,6 +423,18 @@ impl Responder {
                     let _ = tx.send(BodyMsg::End);
                 }
             }
+            Output::Informational(head) => match &self.early {
+                Some(w) if self.head_tx.is_some() => {
+                    info!(parent: &self.span, "informational response: {}", head.status);
+                    w.write(&head);
+                }
+                _ => warn!(
+                    parent: &self.span,
+                    "informational response ({}) not sent: the client's connection is not HTTP/1.1",
+                    head.status
+                ),
+            },
+            Output::Handoff(h) => self.handoff = Some(h),
             Output::BodyAbort => {
                 if let Some((head, buf)) = self.buffered.take() {
                     self.send(&head, ServeBody::aborted(buf));
@@ -455,6 +498,28 @@ impl Responder {
             info!(parent: &self.span, "response status: {}", resp.status().as_u16());
             let _ = tx.send(resp);
         }
+    }
+
+    /// Perform the guest's handoff ([`crate::handoff::perform`]) and answer the client
+    /// with the target's response.
+    async fn hand_off(&mut self, h: &Handoff, pushpin_port: Option<u16>) {
+        let Some(tx) = self.head_tx.take() else {
+            return;
+        };
+        let body = std::mem::take(&mut self.request_body);
+        let resp = async {
+            match crate::handoff::perform(h, body, self.upgrade.take(), pushpin_port).await {
+                Ok(resp) => {
+                    let (parts, body) = resp.into_parts();
+                    Response::from_parts(parts, ServeBody::proxied(body))
+                }
+                Err(crate::handoff::Failed(status, msg)) => plain_response(status, &msg),
+            }
+        }
+        .instrument(self.span.clone())
+        .await;
+        info!(parent: &self.span, "response status: {}", resp.status().as_u16());
+        let _ = tx.send(resp);
     }
 
     /// The execution is over: finish whatever is still open.
@@ -527,6 +592,8 @@ enum BodyState {
     Failing,
     /// Chunks as the guest writes them.
     Channel(mpsc::UnboundedReceiver<BodyMsg>),
+    /// A handoff target's body, as it arrives.
+    Proxied(Incoming),
     /// Over.
     Done,
 }
@@ -545,6 +612,11 @@ impl ServeBody {
     fn aborted(b: Vec<u8>) -> Self {
         ServeBody {
             state: BodyState::Aborted((!b.is_empty()).then(|| Bytes::from(b))),
+        }
+    }
+    fn proxied(b: Incoming) -> Self {
+        ServeBody {
+            state: BodyState::Proxied(b),
         }
     }
     fn channel(rx: mpsc::UnboundedReceiver<BodyMsg>) -> Self {
@@ -603,6 +675,18 @@ impl Body for ServeBody {
                     Poll::Ready(None)
                 }
                 Poll::Ready(Some(BodyMsg::Abort)) | Poll::Ready(None) => {
+                    this.state = BodyState::Done;
+                    Poll::Ready(Some(Err(BodyAborted)))
+                }
+            },
+            BodyState::Proxied(b) => match Pin::new(b).poll_frame(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(None) => {
+                    this.state = BodyState::Done;
+                    Poll::Ready(None)
+                }
+                Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
+                Poll::Ready(Some(Err(_))) => {
                     this.state = BodyState::Done;
                     Poll::Ready(Some(Err(BodyAborted)))
                 }

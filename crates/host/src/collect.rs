@@ -15,7 +15,7 @@
 //! framing headers only when they are the guest's valid manual ones
 //! ([`ResponseHead::framing`]); drivers frame the rest.
 
-use crate::http::{Headers, HttpVersion, Output, ResponseHead};
+use crate::http::{Handoff, Headers, HttpVersion, Output, ResponseHead};
 use crate::outcome::{Exit, Outcome};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,12 @@ pub struct Collected {
     pub stdout: Vec<u8>,
     /// Guest stderr.
     pub stderr: Vec<u8>,
+    /// Informational (1xx) responses sent before the final one, in order.
+    #[serde(default)]
+    pub informational: Vec<ResponseHead>,
+    /// The proxy the guest handed the request to, if it did.
+    #[serde(default)]
+    pub handoff: Option<Handoff>,
 }
 
 /// The final response a client gets.
@@ -88,6 +94,8 @@ impl Collected {
                 Output::Stdout(b) => self.stdout.extend_from_slice(&b),
                 Output::Stderr(b) => self.stderr.extend_from_slice(&b),
                 Output::Log { endpoint, line } => self.logs.push(LogLine { endpoint, line }),
+                Output::Informational(h) => self.informational.push(h),
+                Output::Handoff(h) => self.handoff = Some(h),
             }
         }
     }
@@ -95,7 +103,9 @@ impl Collected {
     /// The response the client gets, given how the execution ended — as Viceroy
     /// answers: the guest's response if it sent one; 500 with the error when it trapped
     /// (or exited non-zero, or hit the CPU limit) before sending; an empty 200 when it
-    /// ended normally without sending anything.
+    /// ended normally without sending anything. A guest that handed the request to a
+    /// proxy ([`Handoff`]) gets 501 with [`Handoff::without_connection`] here: only a
+    /// driver holding the client's connection (`serve`) can perform the handoff.
     pub fn final_response(&self, outcome: &Outcome) -> FinalResponse {
         let error = outcome.exit.error_message();
         let mut r = match &self.head {
@@ -120,6 +130,21 @@ impl Collected {
                 return r;
             }
             None => match &outcome.exit {
+                Exit::Returned | Exit::Exit(0) if self.handoff.is_some() => {
+                    let msg = self
+                        .handoff
+                        .as_ref()
+                        .map(Handoff::without_connection)
+                        .unwrap_or_default();
+                    let mut headers = Headers::new();
+                    headers.append("content-type", "text/plain; charset=utf-8");
+                    FinalResponse {
+                        status: 501,
+                        headers,
+                        body: msg.clone().into_bytes(),
+                        error: Some(msg),
+                    }
+                }
                 Exit::Returned | Exit::Exit(0) => FinalResponse {
                     status: 200,
                     headers: Headers::new(),

@@ -242,6 +242,68 @@ pub enum Output {
         /// The message (without a trailing newline).
         line: String,
     },
+    /// An informational (1xx) response sent before the final one
+    /// (`send_informational_response`, or `send_downstream` of a 103): its status and
+    /// headers; it has no body.
+    Informational(ResponseHead),
+    /// The guest handed the client request to a proxy (a WebSocket or GRIP redirect)
+    /// instead of answering it: the platform answers it when the guest ends.
+    Handoff(Handoff),
+}
+
+/// Which proxy a [`Handoff`] goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HandoffKind {
+    /// `upgrade_websocket` / `redirect_to_websocket_proxy(_v2)`: the WebSocket proxy,
+    /// which relays the upgraded connection to the backend.
+    WebSocket,
+    /// `redirect_to_grip_proxy(_v2)`: Fanout's GRIP proxy in front of the backend.
+    Grip,
+}
+
+impl HandoffKind {
+    /// The product's name, for messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            HandoffKind::WebSocket => "the WebSocket proxy",
+            HandoffKind::Grip => "the GRIP proxy (Fanout)",
+        }
+    }
+}
+
+/// A client request handed to a proxy ([`Output::Handoff`]): what to send to which
+/// backend. The request is the client's (the legacy calls) or the guest's request
+/// (the `_v2` calls), with the client's connection and WebSocket headers kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// The proxy.
+    pub kind: HandoffKind,
+    /// The backend's name.
+    pub backend: String,
+    /// Its origin: `http://host:port` or `https://host:port`.
+    pub origin: String,
+    /// Its path prefix (`/` for none).
+    pub path_prefix: String,
+    /// The Host header the backend gets (its override, else its authority).
+    pub host: String,
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub path_and_query: String,
+    /// Headers (the client's `host` is replaced by [`Handoff::host`]).
+    pub headers: Headers,
+}
+
+impl Handoff {
+    /// Why a driver without the client's connection (`edgeplay request`, `run`, the
+    /// tab) cannot perform it.
+    pub fn without_connection(&self) -> String {
+        format!(
+            "the guest handed this request to {} through backend {:?}; that needs the client's own connection (the upgraded socket, or a held-open stream), which only `edgeplay serve` has: a browser tab has no raw sockets, and `edgeplay request`/`run` have no client connection",
+            self.kind.label(),
+            self.backend
+        )
+    }
 }
 
 /// Cache override settings recorded on a request (`cache_override_*_set`), for the cache issue.

@@ -41,6 +41,7 @@ pub mod erl;
 pub mod fiddle;
 pub mod fresh_cache;
 pub mod http;
+pub mod image_opt;
 pub mod kv;
 pub mod lessons;
 pub mod limits;
@@ -75,7 +76,9 @@ pub use config::ServiceConfig;
 pub use driver::{Capabilities, Driver, Step};
 pub use engine::{Engine, EngineOptions, Guest, GuestInfo, LoadError, UnknownImports};
 pub use exec::{ExecOptions, Execution, Exit, Outcome, Poll};
-pub use http::{DownstreamRequest, Headers, HttpVersion, Output, ResponseHead};
+pub use http::{
+    DownstreamRequest, Handoff, HandoffKind, Headers, HttpVersion, Output, ResponseHead,
+};
 pub use platform::Platform;
 pub use service::Service;
 pub use storage::{MemoryStorage, SharedStorage, Storage};

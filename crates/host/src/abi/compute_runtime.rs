@@ -3,8 +3,9 @@
 //! - `get_vcpu_ms`: an estimate, from the guest fuel used so far divided by
 //!   [`crate::session::Session::fuel_per_cpu_ms`] (Viceroy measures host CPU time).
 //! - `get_heap_mib`: the guest's linear memory, in MiB rounded up.
-//! - `has_domain_inspector` / `has_image_optimizer` / `has_origin_inspector`: 0 (not
-//!   enabled): edgeplay emulates none of these products.
+//! - `has_image_optimizer`: 1, Image Optimizer is emulated ([`crate::image_opt`]).
+//! - `has_domain_inspector` / `has_origin_inspector`: 0 (not enabled): edgeplay
+//!   emulates neither product.
 //! - The Fastlike-only string getters answer from the session: the sandbox and trace
 //!   id are the request id; the hostname and service version are the
 //!   `FASTLY_HOSTNAME` and `FASTLY_SERVICE_VERSION` the guest sees in its environment.
@@ -74,7 +75,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
 
         ["fastly_compute_runtime" :: "has_image_optimizer"]
         fn(cx, enabled_out: u32) -> i32 {
-            product_flag(cx, enabled_out, "Image Optimizer")
+            cx.mem.write_u32(enabled_out, 1)?;
+            cx.result("enabled", ArgValue::Int(1));
+            cx.note("Image Optimizer is emulated: images are transformed locally");
+            Ok(Status::OK.0)
         }
 
         ["fastly_compute_runtime" :: "has_origin_inspector"]

@@ -16,7 +16,10 @@
 //! request's `fastly-key` header is one of `[local_server] fake_valid_fastly_keys`
 //! (Viceroy's key; none by default). edgeplay runs one request per instance: `next_request` gives a promise
 //! and `next_request_wait` answers NONE (no further request), once a response was sent.
-//! `downstream_visits_this_service`/`_pop` stay UNSUPPORTED, as in Viceroy.
+//! `downstream_visits_this_service`/`_pop` count the visits of this request (the
+//! witx's `num_hops`): 1 plus the times it already passed through this service, read
+//! from edgeplay's `cdn-loop` tokens (the count loop detection uses); edgeplay is one
+//! POP, so both answer the same (Viceroy: UNSUPPORTED).
 
 use super::headers::write_str_out;
 use super::{Cx, Fault, HostResult, Registry};
@@ -393,6 +396,15 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
         ["fastly_http_downstream" :: "downstream_client_ddos_detected"]
         fn(cx, req: u32, out: u32) -> i32 {
             ddos_detected(cx, Some(req), out)
+        }
+
+        ["fastly_http_downstream" :: "downstream_visits_this_service", "fastly_http_downstream" :: "downstream_visits_this_pop"]
+        fn(cx, visits_out: u32) -> i32 {
+            let visits = crate::backends::loop_hops(&cx.s.downstream.request.headers) + 1;
+            let visits = u32::try_from(visits).unwrap_or(u32::MAX);
+            cx.mem.write_u32(visits_out, visits)?;
+            cx.result("visits", ArgValue::Int(i64::from(visits)));
+            Ok(Status::OK.0)
         }
 
         ["fastly_http_downstream" :: "fastly_key_is_valid"]

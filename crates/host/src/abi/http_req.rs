@@ -3,8 +3,12 @@
 //! the legacy handle-less downstream metadata getters.
 //!
 //! Sending (`send*`, `pending_req_*`) and dynamic backends are in [`super::send`].
-//! The Fanout/WebSocket redirects, `upgrade_websocket`, `inspect` and `on_behalf_of`
-//! are linked as UNSUPPORTED.
+//! The Fanout/WebSocket redirects are in [`super::fanout`], `inspect` in
+//! [`super::ngwaf`].
+//!
+//! `on_behalf_of(req, service)` (service chaining) accepts this service's own id
+//! (`FASTLY_SERVICE_ID`) and changes nothing; another service is UNSUPPORTED, as for
+//! the core cache's `service` option: edgeplay runs one service.
 //!
 //! `fastly_key_is_valid` checks the downstream request's `fastly-key` header against
 //! `[local_server] fake_valid_fastly_keys` (Viceroy's key).
@@ -148,6 +152,25 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             write_handle_out(cx, body_out, body)?;
             cx.handle_result("req", HandleKind::Request, req);
             cx.handle_result("body", HandleKind::Body, body);
+            Ok(Status::OK.0)
+        }
+
+        ["fastly_http_req" :: "on_behalf_of", "env" :: "xqd_req_on_behalf_of"]
+        fn(cx, req: u32, service: u32, service_len: u32) -> i32 {
+            cx.handle_arg("req", HandleKind::Request, req);
+            if !cx.s.http.requests.contains(req) {
+                return Err(Status::BADF.into());
+            }
+            let service = cx.str_arg("service", service, service_len)?;
+            let own = cx.s.env.iter().find(|(k, _)| k == "FASTLY_SERVICE_ID")
+                .map(|(_, v)| v.clone()).unwrap_or_default();
+            if service != own {
+                cx.note(format!(
+                    "acting on behalf of another service ({service:?}) is not emulated: edgeplay runs one service ({own:?})"
+                ));
+                return Err(Status::UNSUPPORTED.into());
+            }
+            cx.note("this service itself: nothing changes");
             Ok(Status::OK.0)
         }
 

@@ -8,8 +8,8 @@
 //! guest yields right after, so the driver forwards the head at once.
 //!
 //! As in Viceroy: a second response answers ERROR; a 1xx status other than 103 answers
-//! INVAL; a 103 Early Hints response is accepted (edgeplay does not forward it) and a
-//! final response can still follow; `status_set` outside 100..=999 answers INVAL;
+//! INVAL; a 103 Early Hints response is accepted and a final response can still
+//! follow; `status_set` outside 100..=999 answers INVAL;
 //! `get_addr_dest_ip`/`_port` answer NONE (a response the guest made has no backend
 //! connection). Unlike Viceroy, which answers UNSUPPORTED to
 //! `http_keepalive_mode_set(no_keepalive)`, edgeplay accepts both modes, as the
@@ -19,6 +19,11 @@
 //! ([`crate::collect::apply_response_framing`]): automatic framing drops the guest's
 //! `content-length` and `transfer-encoding`; manual framing keeps valid ones, and the
 //! trace notes a fallback or a `content-length` that does not match a whole body.
+//!
+//! A 103 sent with `send_downstream`, and Fastlike's `send_informational_response(resp,
+//! status)` (any 1xx but 101; the handle stays live), emit [`Output::Informational`]:
+//! `serve` writes it to an HTTP/1.1 client before the final response (Viceroy and
+//! Fastlike log and drop it), `request --json` lists it under `informational`.
 //!
 //! `send_downstream_pending(pending)` sends a pending backend request's response
 //! downstream when it arrives (an error response, 502 or 504, if the request fails,
@@ -47,6 +52,44 @@ fn resp_mut<'a>(cx: &'a mut Cx<'_>, h: u32) -> HostResult<&'a mut ResponseParts>
         .responses
         .get_mut(h)
         .ok_or(Fault::Status(Status::BADF.0))
+}
+
+/// Emit an informational response: its status and headers, no body.
+fn emit_informational(cx: &mut Cx<'_>, status: u16, headers: &crate::http::Headers) {
+    let mut headers = headers.clone();
+    headers.remove("content-length");
+    headers.remove("transfer-encoding");
+    cx.s.emit(Output::Informational(ResponseHead {
+        status,
+        version: HttpVersion::Http11,
+        headers,
+        streaming: false,
+    }));
+    cx.note(format!(
+        "informational {status} sent before the final response (`serve` writes it on an HTTP/1.1 connection; `request --json` lists it)"
+    ));
+}
+
+/// `send_informational_response(resp, status)` (Fastlike's call): send `resp`'s
+/// headers with `status`, a 1xx other than 101, before the final response. The
+/// response handle stays the guest's (as in Fastlike). INVAL for another status,
+/// ERROR once the final response was sent.
+fn send_informational(cx: &mut Cx<'_>, resp: u32, status: u32) -> HostResult {
+    let headers = resp_mut(cx, resp)?.headers.clone();
+    cx.arg("status", ArgValue::Int(i64::from(status)));
+    let status = match u16::try_from(status) {
+        Ok(s) if (100..200).contains(&s) && s != 101 => s,
+        _ => {
+            cx.note("an informational response is a 1xx status other than 101");
+            return Err(Status::INVAL.into());
+        }
+    };
+    if cx.s.response_sent {
+        cx.note("the final response was already sent downstream");
+        return Err(Status::ERROR.into());
+    }
+    emit_informational(cx, status, &headers);
+    Ok(Status::OK.0)
 }
 
 /// `send_downstream`: see the module documentation.
@@ -79,7 +122,11 @@ fn send_downstream(cx: &mut Cx<'_>, resp: u32, body: u32, streaming: u32) -> Hos
     cx.arg("status", ArgValue::Int(parts.status as i64));
     if parts.status == 103 {
         cx.s.http.bodies.take(body);
-        cx.note("103 Early Hints accepted; edgeplay does not forward informational responses");
+        if cx.s.response_sent {
+            cx.note("a response was already sent downstream");
+            return Err(Status::ERROR.into());
+        }
+        emit_informational(cx, parts.status, &parts.headers);
         return Ok(Status::OK.0);
     }
     if (100..200).contains(&parts.status) {
@@ -306,6 +353,11 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
             cx.mem.write_u16(port_out, addr.port())?;
             cx.result("port", ArgValue::Int(i64::from(addr.port())));
             Ok(Status::OK.0)
+        }
+
+        ["fastly_http_resp" :: "send_informational_response"]
+        fn(cx, resp: u32, status: u32) -> i32 {
+            send_informational(cx, resp, status)
         }
 
         ["fastly_http_resp" :: "send_downstream_pending"]

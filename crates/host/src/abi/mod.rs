@@ -3,7 +3,7 @@
 //! | import module | file |
 //! |---|---|
 //! | `fastly_abi`, `fastly` | [`fastly_abi`] |
-//! | `fastly_http_req` | `http_req.rs`; sending, `pending_req_*` and `register_dynamic_backend` in `send.rs` |
+//! | `fastly_http_req` | `http_req.rs`; sending, `pending_req_*` and `register_dynamic_backend` in `send.rs`; the WebSocket and GRIP handoffs in `fanout.rs` |
 //! | `fastly_backend` | `backend.rs` |
 //! | `fastly_async_io` | `async_io.rs` (also the waiting machinery of the blocking sends) |
 //! | `fastly_http_resp` | `http_resp.rs` |
@@ -15,6 +15,7 @@
 //! | `fastly_secret_store` | `secret_store.rs` |
 //! | `fastly_kv_store`, legacy `fastly_object_store` | `kv_store.rs`, `object_store.rs` (same functions) |
 //! | `fastly_compute_runtime` | `compute_runtime.rs` |
+//! | `fastly_image_optimizer` | `image_optimizer.rs` (the transforms: [`crate::image_opt`]) |
 //! | `fastly_cache` | `cache.rs` (engine: [`crate::cache`]; the collapsing wait in `claim.rs`) |
 //! | `fastly_acl` / `fastly_erl` | `acl.rs` / `erl.rs` (engines: [`crate::acl`], [`crate::erl`]) |
 //! | `fastly_geo` / `fastly_device_detection` / `fastly_uap` | `geo.rs` / `device_detection.rs` / `uap.rs` |
@@ -39,6 +40,7 @@ pub mod compute_runtime;
 pub mod device_detection;
 pub mod dictionary;
 pub mod erl;
+pub mod fanout;
 pub mod fastly_abi;
 pub mod geo;
 pub mod headers;
@@ -47,6 +49,7 @@ pub mod http_cache;
 pub mod http_downstream;
 pub mod http_req;
 pub mod http_resp;
+pub mod image_optimizer;
 pub mod kv_store;
 pub mod log;
 pub mod ngwaf;
@@ -464,12 +467,14 @@ pub fn link_implemented(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerE
     device_detection::link(reg)?;
     dictionary::link(reg)?;
     erl::link(reg)?;
+    fanout::link(reg)?;
     geo::link(reg)?;
     http_body::link(reg)?;
     http_cache::link(reg)?;
     http_downstream::link(reg)?;
     http_req::link(reg)?;
     http_resp::link(reg)?;
+    image_optimizer::link(reg)?;
     kv_store::link(reg)?;
     log::link(reg)?;
     ngwaf::link(reg)?;

@@ -13,6 +13,9 @@
 //!   registration). The reserved bit, unknown bits, an empty or unparsable target,
 //!   or a cache key that is not UTF-8 are INVAL; the cache key is accepted and has no
 //!   effect (edgeplay is one POP, so the shield's cache is this one).
+//!
+//! Fastlike's legacy names `env.xqd_shield_info` and `env.xqd_backend_for_shield`
+//! are the same calls.
 
 use super::{Cx, HostResult, Registry};
 use crate::backends::{self, Backend};
@@ -125,12 +128,12 @@ fn backend_for_shield(
 /// Link `fastly_shielding`.
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
     super::hostcalls! { reg;
-        ["fastly_shielding" :: "shield_info"]
+        ["fastly_shielding" :: "shield_info", "env" :: "xqd_shield_info"]
         fn(cx, name: u32, name_len: u32, info: u32, info_len: u32, nwritten_out: u32) -> i32 {
             shield_info(cx, name, name_len, info, info_len, nwritten_out)
         }
 
-        ["fastly_shielding" :: "backend_for_shield"]
+        ["fastly_shielding" :: "backend_for_shield", "env" :: "xqd_backend_for_shield"]
         fn(cx, name: u32, name_len: u32, options_mask: u32, options: u32, backend: u32, backend_len: u32, nwritten_out: u32) -> i32 {
             backend_for_shield(cx, name, name_len, options_mask, options, backend, backend_len, nwritten_out)
         }

@@ -41,6 +41,17 @@ pub(crate) enum Finish {
     },
     /// `send_downstream_pending`: send the response (or an error response) downstream.
     Downstream,
+    /// `transform_image_optimizer_request`: transform the origin image
+    /// ([`crate::pending::image_transform`]), then hand the response to the guest as
+    /// [`Finish::Take`] does.
+    Image {
+        /// Where the handles go.
+        outs: Outs,
+        /// The transform.
+        opts: Box<crate::image_opt::Options>,
+        /// The `Accept` header `format=auto` reads.
+        accept: String,
+    },
 }
 
 impl Finish {
@@ -95,6 +106,20 @@ impl Finish {
                 let mut c = deliver(mem, s, h, outs, done_index_out.is_some());
                 pre.append(&mut c.results);
                 c.results = pre;
+                c
+            }
+            (Finish::Image { outs, opts, accept }, Some(i)) => {
+                let Some(&h) = handles.get(i) else {
+                    return Completion::status(Status::ERROR);
+                };
+                let note = crate::pending::image_transform(s, h, opts, accept);
+                let mut c = deliver(mem, s, h, outs, false);
+                if !note.is_empty() {
+                    c.note = Some(match c.note.take() {
+                        Some(n) => format!("{note}; {n}"),
+                        None => note,
+                    });
+                }
                 c
             }
             (Finish::Downstream, Some(i)) => match handles.get(i) {

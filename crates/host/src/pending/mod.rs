@@ -425,3 +425,58 @@ pub(crate) fn note_unfinished(s: &mut Session) {
         s.push_event(ev);
     }
 }
+
+/// Transform the finished Image Optimizer request `h`'s origin image in place, as
+/// `opts` asks ([`crate::image_opt::transform`]), before the guest gets it: a 2xx
+/// image becomes the transformed one (its `Content-Type`, `Content-Length` and
+/// `Fastly-IO-Info`), a transform error a 400 with the reason (the platform's answer);
+/// anything else passes through. Returns a note for the trace.
+pub(crate) fn image_transform(
+    s: &mut Session,
+    h: u32,
+    opts: &crate::image_opt::Options,
+    accept: &str,
+) -> String {
+    let Some(crate::session::AsyncItem::Pending(p)) = s.pending.async_items.get_mut(&h) else {
+        return String::new();
+    };
+    let PendingState::Done { result, .. } = &mut p.state else {
+        return String::new();
+    };
+    let Ok(resp) = result.as_mut() else {
+        return "the origin request failed: nothing to transform".into();
+    };
+    if !(200..300).contains(&resp.status) || resp.stream.is_some() {
+        return format!(
+            "the origin answered {}: passed through untransformed",
+            resp.status
+        );
+    }
+    let mut note = match crate::image_opt::transform(&resp.body, opts, accept) {
+        Ok(t) => {
+            resp.headers.insert("content-type", t.content_type);
+            resp.headers.insert("fastly-io-info", t.info.as_bytes());
+            let n = format!("Image Optimizer: {}", t.info);
+            resp.body = t.body;
+            n
+        }
+        Err(e) => {
+            resp.status = 400;
+            resp.headers = crate::http::Headers::new();
+            resp.headers
+                .insert("content-type", "text/plain; charset=utf-8");
+            resp.body = format!("Image Optimizer: {e}").into_bytes();
+            format!("Image Optimizer answered 400: {e}")
+        }
+    };
+    resp.headers.remove("content-encoding");
+    resp.headers
+        .insert("content-length", resp.body.len().to_string());
+    if !opts.ignored.is_empty() {
+        note.push_str(&format!(
+            "; accepted, no effect locally: {}",
+            opts.ignored.join(", ")
+        ));
+    }
+    note
+}

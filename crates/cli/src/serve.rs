@@ -133,20 +133,24 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ServeCtx>, shutdown: impl Fut
             Err(_) => continue,
         };
         let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_connection(stream, ctx.clone(), local, remote));
+    }
+}
+
+/// Serve one connection (HTTP/1.1, or h2c) on `io` until it ends: what [`serve`]
+/// runs for each accepted socket; `local` and `remote` are the addresses the guest
+/// sees. Any byte stream will do (the fuzz target feeds it raw bytes in memory).
+pub async fn serve_connection<I>(io: I, ctx: Arc<ServeCtx>, local: SocketAddr, remote: SocketAddr)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
         let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(handle(ctx, req, local, remote).await) }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                debug!("connection from {remote} ended with an error: {e}");
-            }
-        });
+        async move { Ok::<_, Infallible>(handle(ctx, req, local, remote).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        debug!("connection from {remote} ended with an error: {e}");
     }
 }
 

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(text);
     let file = file.map(|f| String::from_utf8_lossy(f).into_owned());
     let read_file = |p: &str| file.clone().ok_or_else(|| format!("no file {p}"));
-    let read_env = |name: &str| (name.len() % 2 == 0).then(|| name.to_string());
+    let read_env = |name: &str| name.len().is_multiple_of(2).then(|| name.to_string());
     match ServiceConfig::from_toml_str_with_env(&text, "dir/fastly.toml", &read_file, &read_env) {
         Ok(config) => {
             let _ = Service::from(config);

@@ -7,17 +7,20 @@
 #                                 wasm-bindgen-cli at the Cargo.lock version, and
 #                                 wasm-opt from npm's binaryen 132 (in ~/.cache/edgeplay)
 #   scripts/setup.sh --browser  + headless Chromium and chromedriver (Debian packages)
+#   scripts/setup.sh --fuzz     + a nightly toolchain and cargo-fuzz 0.13 (scripts/fuzz.sh)
 #
 # Then `source scripts/web-env.sh` puts the cached wasm-opt first on PATH.
 set -euo pipefail
 
 web=0
 browser=0
+fuzz=0
 for a in "$@"; do
   case "$a" in
     --web) web=1 ;;
     --browser) browser=1 ;;
-    *) echo "usage: $0 [--web] [--browser]" >&2; exit 2 ;;
+    --fuzz) fuzz=1 ;;
+    *) echo "usage: $0 [--web] [--browser] [--fuzz]" >&2; exit 2 ;;
   esac
 done
 
@@ -91,5 +94,17 @@ if [ "$browser" = 1 ]; then
   if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     log "installing chromium and chromium-driver (headless browser tests)"
     apt_install chromium chromium-driver
+  fi
+fi
+
+if [ "$fuzz" = 1 ]; then
+  # libFuzzer needs nightly (-Zsanitizer); cargo-fuzz drives it (a 3-minute build: only when missing).
+  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    log "rustup toolchain install nightly --profile minimal"
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! cargo fuzz --version 2>/dev/null | grep -q '^cargo-fuzz 0\.13\.'; then
+    log "cargo install cargo-fuzz --version ^0.13 --locked"
+    cargo install cargo-fuzz --version '^0.13' --locked
   fi
 fi

@@ -26,6 +26,9 @@ bash scripts/build-guests.sh
 echo "== cargo test"
 cargo test --workspace
 
+echo "== fuzz smoke (scripts/fuzz.sh --smoke: every fuzz target ~8 s; fails on a crash)"
+bash scripts/fuzz.sh --smoke
+
 echo "== browser adapter tests (wasm-bindgen-test in headless Chromium)"
 # A CORS origin on 127.0.0.1 for the fetch adapter tests.
 cors_log=$(mktemp)

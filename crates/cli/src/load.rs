@@ -204,6 +204,8 @@ fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        // What `read_to_string` reports for bytes that are not UTF-8.
+        std::io::ErrorKind::InvalidData => "it is not UTF-8 text".into(),
         _ => {
             let s = e.to_string();
             match s.find(" (os error") {

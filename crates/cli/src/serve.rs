@@ -142,22 +142,50 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ServeCtx>, shutdown: impl Fut
             Err(_) => continue,
         };
         let _ = stream.set_nodelay(true);
-        let ctx = ctx.clone();
+        // The socket is shared with the writer of informational (1xx) responses.
         let (io, early) = ConnIo::new(stream);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let ctx = ctx.clone();
-                let early = early.clone();
-                async move { Ok::<_, Infallible>(handle(ctx, req, local, remote, early).await) }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection_with_upgrades(TokioIo::new(io), service)
-                .await
-            {
-                debug!("connection from {remote} ended with an error: {e}");
-            }
-        });
+        tokio::spawn(serve_connection_with(
+            io,
+            Some(early),
+            ctx.clone(),
+            local,
+            remote,
+        ));
+    }
+}
+
+/// Serve one connection (HTTP/1.1, or h2c) on `io` until it ends: what [`serve`]
+/// runs for each accepted socket (there with the writer of informational responses);
+/// `local` and `remote` are the addresses the guest sees. Any byte stream will do
+/// (the fuzz target feeds it raw bytes in memory); without an [`EarlyWriter`] a 1xx
+/// the guest sends is logged, not written.
+pub async fn serve_connection<I>(io: I, ctx: Arc<ServeCtx>, local: SocketAddr, remote: SocketAddr)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    serve_connection_with(io, None, ctx, local, remote).await
+}
+
+async fn serve_connection_with<I>(
+    io: I,
+    early: Option<EarlyWriter>,
+    ctx: Arc<ServeCtx>,
+    local: SocketAddr,
+    remote: SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let ctx = ctx.clone();
+        let early = early.clone();
+        async move { Ok::<_, Infallible>(handle(ctx, req, local, remote, early).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .await
+    {
+        debug!("connection from {remote} ended with an error: {e}");
     }
 }
 
@@ -168,7 +196,7 @@ async fn handle(
     mut req: Request<Incoming>,
     local: SocketAddr,
     remote: SocketAddr,
-    early: EarlyWriter,
+    early: Option<EarlyWriter>,
 ) -> Response<ServeBody> {
     let id = ctx.next_id.fetch_add(1, Ordering::SeqCst);
     let span = info_span!("request", id);
@@ -216,7 +244,7 @@ async fn handle(
     let (head_tx, head_rx) = oneshot::channel();
     let mut responder = Responder::new(head_tx, ctx.printer, span.clone());
     responder.head_request = parts.method == http::Method::HEAD;
-    responder.early = http11.then_some(early);
+    responder.early = early.filter(|_| http11);
     responder.upgrade = upgrade;
     responder.request_body = body;
     tokio::spawn(run_guest(ctx, exec, responder).instrument(span));

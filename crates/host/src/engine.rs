@@ -30,6 +30,9 @@ pub enum LoadError {
     /// Linking failed (an import with the wrong type).
     #[error("the module's imports could not be linked: {0}")]
     Link(String),
+    /// `_start` takes parameters or returns results (its type, in WAT).
+    #[error("the module's `_start` is `{0}`, but a Compute program's `_start` takes no parameters and returns nothing")]
+    BadStart(String),
 }
 
 /// One import of a guest, as the load panel shows it.
@@ -240,7 +243,11 @@ impl Engine {
         check_header(wasm)?;
         let (module, backtraces) = self.compile(wasm)?;
         match module.get_export("_start") {
-            Some(wasmi::ExternType::Func(_)) => {}
+            Some(wasmi::ExternType::Func(ty))
+                if ty.params().is_empty() && ty.results().is_empty() => {}
+            Some(wasmi::ExternType::Func(ty)) => {
+                return Err(LoadError::BadStart(wat_type(ty.params(), ty.results())))
+            }
             _ => return Err(LoadError::NoStart),
         }
         let mut linker = self.registry.linker.clone();
@@ -248,9 +255,13 @@ impl Engine {
         let mut unknown = Vec::new();
         for imp in module.imports() {
             let (m, n) = (imp.module().to_string(), imp.name().to_string());
-            let in_catalog = abi::catalog::IMPORTS
+            let entry = abi::catalog::IMPORTS
                 .iter()
-                .any(|i| i.module == m && i.name == n);
+                .find(|i| i.module == m && i.name == n);
+            if let (Some(entry), wasmi::ExternType::Func(ty)) = (entry, imp.ty()) {
+                check_signature(entry, ty)?;
+            }
+            let in_catalog = entry.is_some();
             // Not in the catalog but defined (the WASI calls no Compute SDK imports):
             // emulated all the same.
             let support = if !in_catalog && !self.is_emulated(&m, &n) {
@@ -354,6 +365,61 @@ fn link_unknown(
         })
         .map(|_| ())
         .map_err(|e| LoadError::Link(e.to_string()))
+}
+
+/// A function type in WAT: `(func (param i32) (result i32))`.
+fn wat_type(params: &[wasmi::ValType], results: &[wasmi::ValType]) -> String {
+    let names = |ts: &[wasmi::ValType]| {
+        ts.iter()
+            .map(|t| match t {
+                wasmi::ValType::I32 => "i32",
+                wasmi::ValType::I64 => "i64",
+                wasmi::ValType::F32 => "f32",
+                wasmi::ValType::F64 => "f64",
+                wasmi::ValType::V128 => "v128",
+                wasmi::ValType::FuncRef => "funcref",
+                wasmi::ValType::ExternRef => "externref",
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut out = String::from("(func");
+    if !params.is_empty() {
+        out.push_str(&format!(" (param {})", names(params)));
+    }
+    if !results.is_empty() {
+        out.push_str(&format!(" (result {})", names(results)));
+    }
+    out.push(')');
+    out
+}
+
+/// An ABI import must have the catalog's type (wasmi's own link error prints its
+/// internal types).
+fn check_signature(
+    entry: &abi::catalog_types::Import,
+    ty: &wasmi::FuncType,
+) -> Result<(), LoadError> {
+    use abi::catalog_types::ValTy;
+    let want = |ts: &[ValTy]| -> Vec<wasmi::ValType> {
+        ts.iter()
+            .map(|t| match t {
+                ValTy::I32 => wasmi::ValType::I32,
+                ValTy::I64 => wasmi::ValType::I64,
+            })
+            .collect()
+    };
+    let (params, results) = (want(entry.params), want(entry.results));
+    if ty.params() == params.as_slice() && ty.results() == results.as_slice() {
+        return Ok(());
+    }
+    Err(LoadError::Link(format!(
+        "the guest imports `{}::{}` as `{}`, but the Compute ABI's is `{}` (was it built for another SDK version?)",
+        entry.module,
+        entry.name,
+        wat_type(ty.params(), ty.results()),
+        wat_type(&params, &results),
+    )))
 }
 
 fn check_header(wasm: &[u8]) -> Result<(), LoadError> {

@@ -244,7 +244,17 @@ impl Execution {
         let instance = guest
             .linker
             .instantiate_and_start(&mut store, &guest.module)
-            .map_err(|e| StartError::Instantiate(e.to_string()))?;
+            .map_err(|e| {
+                let msg = e.to_string();
+                StartError::Instantiate(if msg.contains("resource limiter denied") {
+                    format!(
+                        "the guest's memory at start is more than the heap limit of {} MiB allows ({msg})",
+                        opts.heap_limit / (1024 * 1024)
+                    )
+                } else {
+                    msg
+                })
+            })?;
         if let Some(snap) = &guest.snapshot {
             crate::snapshot::restore(&mut store, &instance, snap)
                 .map_err(StartError::Instantiate)?;

@@ -64,7 +64,8 @@ pub fn decode_link(input: &str) -> Result<Fiddle, FiddleError> {
 /// [`decode_link`] with another inflation bound.
 pub fn decode_link_with_limit(input: &str, limit: usize) -> Result<Fiddle, FiddleError> {
     let payload = payload_of(input);
-    if payload.is_empty() {
+    // base64url has no `=` but padding: `#tab=trace` is a fragment without `f=`.
+    if payload.is_empty() || payload.trim_end_matches('=').contains('=') {
         return Err(FiddleError::NotAFiddle(format!(
             "the link has no fiddle (expected `#{LINK_KEY}=…`)"
         )));
@@ -240,5 +241,11 @@ mod tests {
             Err(FiddleError::NotAFiddle(_))
         ));
         assert!(matches!(decode_link(""), Err(FiddleError::NotAFiddle(_))));
+        // Another parameter in the fragment, no `f=`: not a damaged payload.
+        let e = decode_link("https://play.example/#tab=trace&embed").unwrap_err();
+        assert!(e.to_string().contains("the link has no fiddle"), "{e}");
+        // Padding a person added is still tolerated.
+        let link = format!("{}==", encode_link(&sample()));
+        assert_eq!(decode_link(&link).unwrap(), sample());
     }
 }

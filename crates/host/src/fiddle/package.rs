@@ -41,6 +41,10 @@ pub enum PackageError {
     /// `fastly.toml` is not UTF-8.
     #[error("the package's fastly.toml is not UTF-8 text")]
     TomlNotText,
+    /// An entry's path leaves the package (a `..` component, or an absolute path):
+    /// the Fastly CLI never writes one, so the archive is not what it claims to be.
+    #[error("the package's entry {0} points outside the package (an absolute path or `..`); a Fastly package holds NAME/bin/main.wasm and NAME/fastly.toml")]
+    UnsafePath(String),
 }
 
 /// True when `bytes` start like gzip (`1f 8b`): how a caller tells a package from
@@ -57,7 +61,7 @@ pub fn read_package(bytes: &[u8]) -> Result<Package, PackageError> {
     let gz = flate2::read::GzDecoder::new(bytes);
     // Bound the whole decompressed stream, whatever the headers claim.
     let mut archive = tar::Archive::new(gz.take(MAX_PACKAGE_BYTES + 1));
-    let bad = |e: std::io::Error| PackageError::BadArchive(e.to_string());
+    let bad = |e: std::io::Error| PackageError::BadArchive(archive_error(&e));
     let mut wasm = None;
     let mut toml = None;
     let mut name = None;
@@ -68,6 +72,9 @@ pub fn read_package(bytes: &[u8]) -> Result<Package, PackageError> {
             continue;
         }
         let path = entry.path().map_err(bad)?.to_string_lossy().into_owned();
+        if path.starts_with('/') || path.split(['/', '\\']).any(|p| p == "..") {
+            return Err(PackageError::UnsafePath(path));
+        }
         let parts: Vec<&str> = path
             .split('/')
             .filter(|p| !p.is_empty() && *p != ".")
@@ -100,6 +107,13 @@ pub fn read_package(bytes: &[u8]) -> Result<Package, PackageError> {
                 limit: MAX_ENTRY_BYTES,
             });
         }
+        // tar reads a cut-off entry without an error: it must have all its bytes.
+        if (buf.len() as u64) < size {
+            return Err(PackageError::BadArchive(format!(
+                "it is truncated: its entry {path} has {} of its {size} bytes",
+                buf.len()
+            )));
+        }
         if name.is_none() {
             name = top.map(str::to_string);
         }
@@ -121,6 +135,18 @@ pub fn read_package(bytes: &[u8]) -> Result<Package, PackageError> {
         wasm,
         fastly_toml: toml,
     })
+}
+
+/// A reading error in words: the gzip layer's say what is wrong; the tar layer's
+/// (`numeric field was not a number: … when getting cksum for <the header's bytes>`)
+/// mean the data is not a tar archive.
+fn archive_error(e: &std::io::Error) -> String {
+    let msg = e.to_string();
+    if msg.contains(" when getting ") || msg.contains("numeric field") {
+        "the data inside the gzip is not a tar archive, or its headers are damaged".into()
+    } else {
+        format!("it is truncated or damaged ({msg})")
+    }
 }
 
 impl Package {
@@ -190,5 +216,67 @@ mod tests {
         let pkg = write_package(&[("a/bin/main.wasm", &big)]);
         let e = read_package(&pkg).unwrap_err();
         assert!(matches!(e, PackageError::TooLarge { .. }), "{e}");
+    }
+
+    /// A tar.gz with one entry named `path` as it is (tar's builder refuses `..`).
+    fn raw_package(path: &str, data: &[u8]) -> Vec<u8> {
+        raw_package_claiming(path, data, data.len() as u64)
+    }
+
+    /// [`raw_package`] whose header claims `size` bytes.
+    fn raw_package_claiming(path: &str, data: &[u8], size: u64) -> Vec<u8> {
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        let mut tar = h.as_bytes().to_vec();
+        tar.extend_from_slice(data);
+        tar.resize(tar.len().div_ceil(512) * 512 + 1024, 0);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn entries_outside_the_package_are_refused() {
+        // `../bin/main.wasm` used to be read as the guest of a package named `..`
+        // (tests/malformed/package/path-traversal.tar.gz); the Fastly CLI never
+        // writes such a path.
+        for path in [
+            "../bin/main.wasm",
+            "app/../../bin/main.wasm",
+            "/app/bin/main.wasm",
+        ] {
+            let e = read_package(&raw_package(path, b"\0asm\x01\0\0\0")).unwrap_err();
+            assert_eq!(e, PackageError::UnsafePath(path.into()));
+            assert!(e.to_string().contains("points outside the package"), "{e}");
+        }
+        let ok = read_package(&raw_package("app/bin/main.wasm", b"w")).unwrap();
+        assert_eq!(ok.wasm, b"w");
+    }
+
+    #[test]
+    fn a_cut_off_entry_is_an_error_not_a_short_guest() {
+        // A whole gzip stream whose tar entry claims more bytes than it has.
+        let tgz = raw_package_claiming("app/bin/main.wasm", &[7; 10], 5000);
+        let e = read_package(&tgz).unwrap_err();
+        assert!(matches!(e, PackageError::BadArchive(_)), "{e}");
+        assert!(e.to_string().contains("truncated"), "{e}");
+        // A gzip stream cut short.
+        let pkg = write_package(&[("a/bin/main.wasm", &[0x5a; 3000])]);
+        let e = read_package(&pkg[..pkg.len() - 12]).unwrap_err();
+        assert!(e.to_string().contains("truncated or damaged"), "{e}");
+        let e = read_package(&write_package(&[])[..10]).unwrap_err();
+        assert!(matches!(e, PackageError::BadArchive(_)), "{e}");
+    }
+
+    #[test]
+    fn gzip_of_something_else_says_it_is_not_a_tar() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &b"plain text, not a tar archive\n".repeat(30)).unwrap();
+        let e = read_package(&gz.finish().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("not a tar archive"), "{e}");
     }
 }

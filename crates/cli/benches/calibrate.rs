@@ -15,12 +15,12 @@
 
 mod common;
 
-use common::{guests_dir, median};
+use common::{guests_dir, http_get, median, which};
 use edgeplay_cli::driver::run_request;
 use edgeplay_cli::platform::native_platform;
 use edgeplay_host::limits::DEFAULT_FUEL_PER_CPU_MS;
 use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, ServiceConfig};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -43,22 +43,6 @@ const SET: &[(&str, &str, &str, &str)] = &[
     ("JS fib(20)", "js-app.wasm", "/fib/20", "CPU-bound"),
     ("Go hello", "go-app.wasm", "/", "Go runtime"),
 ];
-
-fn get(addr: &str, path: &str) -> u16 {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    String::from_utf8_lossy(&buf)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
 
 struct Serve(Child);
 
@@ -93,12 +77,12 @@ fn viceroy(bin: &str, wasm: &Path, port: u16) -> Serve {
 /// Median warm latency of `path`, in ms.
 fn latency_ms(addr: &str, path: &str) -> f64 {
     for _ in 0..3 {
-        get(addr, path);
+        http_get(addr, path);
     }
     let times = (0..15)
         .map(|_| {
             let t = Instant::now();
-            assert_eq!(get(addr, path), 200, "{path}");
+            assert_eq!(http_get(addr, path), 200, "{path}");
             t.elapsed()
         })
         .collect();
@@ -183,13 +167,4 @@ fn main() {
         max / 1e6,
         DEFAULT_FUEL_PER_CPU_MS as f64 / 1e6
     );
-}
-
-fn which(bin: &str) -> Option<String> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(bin))
-            .find(|p| p.is_file())
-            .map(|p| p.to_string_lossy().into_owned())
-    })
 }

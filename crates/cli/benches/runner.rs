@@ -7,11 +7,11 @@
 
 mod common;
 
-use common::{guests_dir, median};
+use common::{guests_dir, http_get, median, which};
 use edgeplay_cli::driver::run_request;
 use edgeplay_cli::platform::native_platform;
 use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, ServiceConfig};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -70,22 +70,6 @@ fn bench_requests(wasm: &[u8], n: usize) -> (Duration, Duration) {
     (median(times.clone()), p90(times))
 }
 
-fn http_get(addr: &str) -> u16 {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET / HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let text = String::from_utf8_lossy(&buf);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Start a server (`<bin> serve <wasm> --addr 127.0.0.1:PORT`), time until it answers,
 /// then time `n` sequential requests.
 fn bench_server(
@@ -110,7 +94,7 @@ fn bench_server(
     // Ready when the first request answers.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if TcpStream::connect(&addr).is_ok() && http_get(&addr) == 200 {
+        if TcpStream::connect(&addr).is_ok() && http_get(&addr, "/") == 200 {
             break;
         }
         if Instant::now() > deadline {
@@ -123,7 +107,7 @@ fn bench_server(
     let times: Vec<Duration> = (0..n)
         .map(|_| {
             let t = Instant::now();
-            assert_eq!(http_get(&addr), 200);
+            assert_eq!(http_get(&addr, "/"), 200);
             t.elapsed()
         })
         .collect();
@@ -183,13 +167,4 @@ fn main() {
             None => eprintln!("viceroy is not on PATH: no Viceroy column"),
         }
     }
-}
-
-fn which(bin: &str) -> Option<String> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(bin))
-            .find(|p| p.is_file())
-            .map(|p| p.to_string_lossy().into_owned())
-    })
 }

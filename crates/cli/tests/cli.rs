@@ -966,22 +966,27 @@ fn production_limits_stop_a_runaway_guest_at_the_platforms_cpu_limit() {
     assert!(err.contains("CPU limit") && err.contains("50 ms"), "{err}");
 }
 
-/// Answers "alive" to a request without a body; with one, grows its memory until the
-/// heap limit refuses, then traps.
-fn hog_wat() -> String {
-    module(
+/// Answers "alive" to a request without a body; with one, runs `on_body` (which must
+/// not return).
+fn alive_unless_body_wat(on_body: &str) -> String {
+    module(&format!(
         r#"
   (data (i32.const 160) "alive")
   (func (export "_start")
     (drop (call $body_downstream_get (i32.const 20) (i32.const 24)))
     (drop (call $body_read (i32.load (i32.const 24)) (i32.const 1024) (i32.const 4096) (i32.const 28)))
-    (if (i32.load (i32.const 28)) (then
-      (loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
-      unreachable))
+    (if (i32.load (i32.const 28)) (then {on_body}))
     (call $start_response (i32.const 200))
     (call $write (i32.const 160) (i32.const 5))
     (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 0))))
-"#,
+"#
+    ))
+}
+
+/// With a body: grows its memory until the heap limit refuses, then traps.
+fn hog_wat() -> String {
+    alive_unless_body_wat(
+        "(loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable",
     )
 }
 
@@ -1043,18 +1048,7 @@ fn serve_refuses_a_request_body_past_its_buffer_with_413() {
 
 /// Traps when the request has a body; answers "alive" otherwise.
 fn trap_on_body_wat() -> String {
-    module(
-        r#"
-  (data (i32.const 160) "alive")
-  (func (export "_start")
-    (drop (call $body_downstream_get (i32.const 20) (i32.const 24)))
-    (drop (call $body_read (i32.load (i32.const 24)) (i32.const 1024) (i32.const 4096) (i32.const 28)))
-    (if (i32.load (i32.const 28)) (then unreachable))
-    (call $start_response (i32.const 200))
-    (call $write (i32.const 160) (i32.const 5))
-    (drop (call $send_downstream (i32.load (i32.const 0)) (i32.load (i32.const 4)) (i32.const 0))))
-"#,
-    )
+    alive_unless_body_wat("unreachable")
 }
 
 #[test]

@@ -16,6 +16,37 @@ pub fn guests_dir() -> PathBuf {
         })
 }
 
+/// `GET path` on `addr` (a new connection, `connection: close`): the status, 0 when
+/// the answer has none.
+#[allow(dead_code)] // the runner and calibration benches use it
+pub fn http_get(addr: &str, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Where `bin` is on PATH, if it is.
+#[allow(dead_code)] // the runner and calibration benches use it
+pub fn which(bin: &str) -> Option<String> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(bin))
+            .find(|p| p.is_file())
+            .map(|p| p.to_string_lossy().into_owned())
+    })
+}
+
 /// The median of `v`.
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -152,17 +152,8 @@ fn transform_request(
     // The transform needs the whole image.
     fetch.stream_response = false;
     cx.arg("url", ArgValue::Str(fetch.url.clone()));
-    let mut meta = FetchMeta {
-        method: fetch.method.clone(),
-        url: fetch.url.clone(),
-        start_us: 0.0,
-        auto_decompress: parts.auto_decompress,
-        mock: None,
-        notes,
-        headers_not_sent: Vec::new(),
-        cache: None,
-        cache_results: Vec::new(),
-    };
+    let mut meta = FetchMeta::new(fetch.method.clone(), fetch.url.clone(), 0.0, notes);
+    meta.auto_decompress = parts.auto_decompress;
     let state = crate::pending::start(cx.s, h, &backend, fetch, &mut meta);
     cx.s.pending.async_items.insert(
         h,

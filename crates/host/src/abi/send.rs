@@ -137,17 +137,8 @@ fn begin_send(
             .ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?;
     cx.s.pending.backend_requests += 1;
     let (fetch, notes) = backends::build_fetch(&backend, &parts, bytes);
-    let mut meta = FetchMeta {
-        method: fetch.method.clone(),
-        url: fetch.url.clone(),
-        start_us: 0.0,
-        auto_decompress: parts.auto_decompress,
-        mock: None,
-        notes,
-        headers_not_sent: Vec::new(),
-        cache: None,
-        cache_results: Vec::new(),
-    };
+    let mut meta = FetchMeta::new(fetch.method.clone(), fetch.url.clone(), 0.0, notes);
+    meta.auto_decompress = parts.auto_decompress;
     cx.arg("url", ArgValue::Str(fetch.url.clone()));
     if let Some(how) = cx.s.pending.guest_cache_sends.remove(&req) {
         // The guest's own HTTP cache transaction sends this request (uncached here).

@@ -623,17 +623,13 @@ fn revalidate(
     if conditional(&mut fetch, stale) {
         rt.revalidating = Some(stale.id.clone());
     }
-    let meta = FetchMeta {
-        method: fetch.method.clone(),
-        url: fetch.url.clone(),
-        start_us: s.elapsed_us(),
-        auto_decompress: 0,
-        mock: None,
-        notes: vec!["background revalidation (stale-while-revalidate)".into()],
-        headers_not_sent: Vec::new(),
-        cache: Some(outcome::STALE),
-        cache_results: Vec::new(),
-    };
+    let mut meta = FetchMeta::new(
+        fetch.method.clone(),
+        fetch.url.clone(),
+        s.elapsed_us(),
+        vec!["background revalidation (stale-while-revalidate)".into()],
+    );
+    meta.cache = Some(outcome::STALE);
     let work = s.start_work(WorkKind::Fetch(Box::new(fetch)));
     s.pending.revalidations.insert(
         work,

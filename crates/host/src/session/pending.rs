@@ -200,6 +200,24 @@ pub struct FetchMeta {
     pub cache_results: Vec<(&'static str, i64)>,
 }
 
+impl FetchMeta {
+    /// The metadata of a fetch of `method` `url` that starts at `start_us`, with
+    /// `notes`: no decompression, no mock, no cache outcome yet.
+    pub fn new(method: String, url: String, start_us: f64, notes: Vec<String>) -> Self {
+        FetchMeta {
+            method,
+            url,
+            start_us,
+            auto_decompress: 0,
+            mock: None,
+            notes,
+            headers_not_sent: Vec::new(),
+            cache: None,
+            cache_results: Vec::new(),
+        }
+    }
+}
+
 /// Where a pending request is.
 #[derive(Debug)]
 pub enum PendingState {

@@ -612,8 +612,12 @@ async fn a_guests_dynamic_backend_presents_its_client_certificate() {
     std::fs::write(&without, wat(None)).unwrap();
     let v = request_json(without, None).await;
     assert_eq!(v["status"], 502, "{v}");
+    // Under TLS 1.3 the origin's refusal comes after the client's side of the
+    // handshake: the send sees the alert, or (when the request was already being
+    // written) the connection closing under it.
+    let trace = v["trace"].to_string();
     assert!(
-        v["trace"].to_string().contains("tls_alert_received"),
+        trace.contains("tls_alert_received") || trace.contains("connection_terminated"),
         "the backend fetch's trace event names the failure: {v}"
     );
 }

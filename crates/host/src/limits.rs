@@ -202,7 +202,8 @@ pub fn gauges(usage: &Usage, fuel_per_cpu_ms: u64, wall_us: u64, package_bytes: 
             PLATFORM_CPU_MS as f64,
             "ms",
             "stops the execution and answers 503",
-            cpu_ms > PLATFORM_CPU_MS as f64,
+            // A run the CPU limit stopped used the limit to the unit: hit is over.
+            cpu_ms >= PLATFORM_CPU_MS as f64,
         ),
         gauge(
             "heap",

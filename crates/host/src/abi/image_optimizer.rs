@@ -24,7 +24,7 @@ use super::wait::{self, Finish, Outs};
 use super::{Cx, Fault, HostResult, Registry};
 use crate::backends;
 use crate::image_opt::Options;
-use crate::session::{AsyncItem, Body, FetchMeta, PendingHeaders, PendingRequest, ResponseParts};
+use crate::session::{Body, FetchMeta, PendingRequest, ResponseParts};
 use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind};
 
@@ -155,16 +155,9 @@ fn transform_request(
     let mut meta = FetchMeta::new(fetch.method.clone(), fetch.url.clone(), 0.0, notes);
     meta.auto_decompress = parts.auto_decompress;
     let state = crate::pending::start(cx.s, h, &backend, fetch, &mut meta);
-    cx.s.pending.async_items.insert(
-        h,
-        AsyncItem::Pending(Box::new(PendingRequest {
-            backend: backend.name.clone(),
-            state,
-            on_response: PendingHeaders::default(),
-            on_error: PendingHeaders::default(),
-            meta,
-        })),
-    );
+    cx.s.pending
+        .async_items
+        .insert(h, PendingRequest::item(backend.name.clone(), state, meta));
     wait::wait(
         cx,
         vec![h],

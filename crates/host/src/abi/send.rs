@@ -53,8 +53,8 @@ use super::wait::{self, deliver, write_detail, Finish, Outs, INVALID_HANDLE, MAX
 use super::{Cx, Fault, HostResult, Registry};
 use crate::backends;
 use crate::session::{
-    AsyncItem, BodySink, FetchErrorKind, FetchMeta, PendingHeaders, PendingRequest, PendingState,
-    SendFailure, Session,
+    AsyncItem, BodySink, FetchErrorKind, FetchMeta, PendingRequest, PendingState, SendFailure,
+    Session,
 };
 use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind};
@@ -215,16 +215,9 @@ fn begin_send(
     if !meta.notes.is_empty() {
         cx.note(meta.notes.join("; "));
     }
-    cx.s.pending.async_items.insert(
-        h,
-        AsyncItem::Pending(Box::new(PendingRequest {
-            backend: backend.name.clone(),
-            state,
-            on_response: PendingHeaders::default(),
-            on_error: PendingHeaders::default(),
-            meta,
-        })),
-    );
+    cx.s.pending
+        .async_items
+        .insert(h, PendingRequest::item(backend.name.clone(), state, meta));
     Ok(h)
 }
 

@@ -200,6 +200,20 @@ pub struct FetchMeta {
     pub cache_results: Vec<(&'static str, i64)>,
 }
 
+impl PendingRequest {
+    /// A request to `backend` under way as `state`, with no headers to add to its
+    /// response or error yet: the async item a send's handle names.
+    pub fn item(backend: String, state: PendingState, meta: FetchMeta) -> AsyncItem {
+        AsyncItem::Pending(Box::new(PendingRequest {
+            backend,
+            state,
+            on_response: PendingHeaders::default(),
+            on_error: PendingHeaders::default(),
+            meta,
+        }))
+    }
+}
+
 impl FetchMeta {
     /// The metadata of a fetch of `method` `url` that starts at `start_us`, with
     /// `notes`: no decompression, no mock, no cache outcome yet.

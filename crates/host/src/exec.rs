@@ -311,6 +311,13 @@ impl Execution {
             backend_requests: s.pending.backend_requests,
             dictionary_lookups: s.usage.dictionary_lookups,
             fuel: self.fuel_consumed(),
+            cpu_limit_hit_ms: match &self.state {
+                State::Finished(Outcome {
+                    exit: Exit::CpuLimit { limit_ms },
+                    ..
+                }) => Some(*limit_ms),
+                _ => None,
+            },
         }
     }
 

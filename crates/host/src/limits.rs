@@ -151,6 +151,11 @@ pub struct Usage {
     pub dictionary_lookups: u32,
     /// Wasm fuel used.
     pub fuel: u64,
+    /// The CPU limit (in estimated ms) that stopped the execution, if one did. The last
+    /// fuel slice is cut to what the budget has left, so a stopped run can end a few
+    /// instructions short of its limit: the gauge counts a hit limit as hit all the same.
+    #[serde(default)]
+    pub cpu_limit_hit_ms: Option<u64>,
 }
 
 /// One limit of the platform against what a run used of it.
@@ -202,8 +207,12 @@ pub fn gauges(usage: &Usage, fuel_per_cpu_ms: u64, wall_us: u64, package_bytes: 
             PLATFORM_CPU_MS as f64,
             "ms",
             "stops the execution and answers 503",
-            // A run the CPU limit stopped used the limit to the unit: hit is over.
-            cpu_ms >= PLATFORM_CPU_MS as f64,
+            // A run the platform's limit (or a lower one) stopped hit it, even a few
+            // instructions short of it.
+            usage
+                .cpu_limit_hit_ms
+                .is_some_and(|ms| ms <= PLATFORM_CPU_MS)
+                || cpu_ms >= PLATFORM_CPU_MS as f64,
         ),
         gauge(
             "heap",
@@ -466,6 +475,7 @@ mod tests {
             backend_requests: 3,
             dictionary_lookups: 17,
             fuel: 60 * DEFAULT_FUEL_PER_CPU_MS,
+            cpu_limit_hit_ms: None,
         };
         let g = gauges(&usage, DEFAULT_FUEL_PER_CPU_MS, 1_500, 10_000_000);
         let over: Vec<&str> = g
@@ -483,5 +493,30 @@ mod tests {
             text.contains("backend requests              3 of 32 (9%)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_cpu_limit_that_stopped_the_run_is_over_even_a_few_instructions_short() {
+        let short = Usage {
+            fuel: 50 * DEFAULT_FUEL_PER_CPU_MS - 3,
+            ..Usage::default()
+        };
+        let cpu = |u: &Usage| gauges(u, DEFAULT_FUEL_PER_CPU_MS, 0, 0)[0].over;
+        assert!(
+            !cpu(&short),
+            "49.99 ms that ran to the end is within the limit"
+        );
+        let stopped = Usage {
+            cpu_limit_hit_ms: Some(50),
+            ..short
+        };
+        assert!(cpu(&stopped));
+        // A limit above the platform's stopped it: the platform's was passed, and
+        // the estimate says so by itself.
+        let generous = Usage {
+            cpu_limit_hit_ms: Some(200),
+            ..short
+        };
+        assert!(!cpu(&generous));
     }
 }

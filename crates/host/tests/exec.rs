@@ -46,6 +46,29 @@ fn a_runaway_guest_is_stopped_by_the_cpu_limit() {
 }
 
 #[test]
+fn a_run_the_platforms_cpu_limit_stopped_shows_its_cpu_gauge_over() {
+    let wasm = wat::parse_str(LOOP_FOREVER).unwrap();
+    let opts = ExecOptions {
+        cpu_limit_ms: Some(50),
+        fuel_per_cpu_ms: 1_000,
+        // A slice that does not divide the budget: the last one is cut short.
+        slice_fuel: 7_777,
+        ..ExecOptions::default()
+    };
+    let run = run_opts(&wasm, opts);
+    assert_eq!(run.outcome.exit, Exit::CpuLimit { limit_ms: 50 });
+    assert_eq!(run.usage.cpu_limit_hit_ms, Some(50));
+    let gauges = edgeplay_host::limits::gauges(&run.usage, 1_000, 0, 0);
+    assert!(gauges[0].over, "{gauges:?}");
+    assert!(
+        edgeplay_host::limits::gauges_text(&gauges)
+            .contains("OVER: the platform stops the execution"),
+        "{}",
+        edgeplay_host::limits::gauges_text(&gauges)
+    );
+}
+
+#[test]
 fn a_tiny_cpu_limit_still_ends_the_guest() {
     // A budget smaller than one basic block must end in CpuLimit, never spin.
     let wasm = wat::parse_str(LOOP_FOREVER).unwrap();

@@ -34,6 +34,8 @@ pub struct Ran {
     pub fetches: Vec<FetchRequest>,
     /// The run's profile (`None` when the guest never ran).
     pub profile: Option<crate::profile::Profile>,
+    /// What it used of the platform's limits.
+    pub usage: crate::limits::Usage,
 }
 
 /// The default origin: nothing is reachable.
@@ -173,12 +175,14 @@ pub fn run_stepping(
     outputs.extend(driver.take_outputs());
     trace.extend(driver.take_trace());
     let profile = driver.profile(&trace);
+    let usage = driver.execution().map(|e| e.usage()).unwrap_or_default();
     Ran {
         outcome,
         outputs,
         trace,
         fetches,
         profile,
+        usage,
     }
 }
 

@@ -244,6 +244,8 @@ pub struct Run {
     pub response: FinalResponse,
     /// Every fetch the driver was asked to perform, in the order it was asked.
     pub fetches: Vec<FetchRequest>,
+    /// What the execution used of the platform's limits, at its end.
+    pub usage: edgeplay_host::limits::Usage,
 }
 
 impl Run {
@@ -296,6 +298,7 @@ impl Run {
             trace,
             response,
             fetches,
+            usage: exec.usage(),
         }
     }
 }
@@ -379,6 +382,7 @@ pub fn run_driven(
         trace: ran.trace,
         response,
         fetches: ran.fetches,
+        usage: ran.usage,
     }
 }
 

@@ -3,6 +3,9 @@
 #   scripts/bench.sh          both
 #   scripts/bench.sh runner   the runner: load time and request latency (beside Viceroy
 #                             when it is on PATH), and the backtrace instrumentation's cost
+#   scripts/bench.sh side-by-side  edgeplay serve and viceroy serve alternately in one
+#                             run (first answer, warm latency, CPU-bound guests; the
+#                             ratios; Viceroy must be on PATH)
 #   scripts/bench.sh calibrate  the CPU estimate: fuel against Viceroy's CPU time on a
 #                             reference set of guests (Viceroy must be on PATH)
 #   scripts/bench.sh jsbuild  edgeplay build beside js-compute-runtime (the JS SDK's CLI)
@@ -23,6 +26,11 @@ cargo build --quiet --release -p edgeplay-cli
 if [ "$what" = all ] || [ "$what" = runner ]; then
   EDGEPLAY_BIN="$target/release/edgeplay" EDGEPLAY_GUESTS="$target/guests/wasm" \
     cargo bench --quiet -p edgeplay-cli --bench runner
+fi
+
+if [ "$what" = side-by-side ]; then
+  EDGEPLAY_BIN="$target/release/edgeplay" EDGEPLAY_GUESTS="$target/guests/wasm" \
+    cargo bench --quiet -p edgeplay-cli --bench side_by_side
 fi
 
 if [ "$what" = calibrate ]; then

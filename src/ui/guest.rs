@@ -81,12 +81,13 @@ fn GuestSummary(guest: LoadedGuest) -> impl IntoView {
     } else {
         format!("loaded in {}", format::millis(guest.worker_load_ms))
     };
+    let phases = load_phases_title(&guest.info);
     view! {
         <div class="guest-summary">
             <div class="guest-line">
                 <span class="guest-name" data-testid="guest-name">{guest.name.clone()}</span>
                 <span class="pill">{format::size(guest.info.size)}</span>
-                <span class="pill" title="validate, instrument for backtraces, compile and link, in the worker">{load}</span>
+                <span class="pill" data-testid="guest-load" title=phases>{load}</span>
                 <span class="pill" title="imports by support level">
                     {format!("{} imports: {emulated} emulated", guest.info.imports.len())}
                     {(unsupported > 0).then(|| format!(", {unsupported} unsupported"))}
@@ -132,4 +133,21 @@ fn ImportGroupView(group: ImportGroup) -> impl IntoView {
             </div>
         </div>
     }
+}
+
+/// Where the worker's load of a guest went, for the load pill's title.
+fn load_phases_title(info: &edgeplay_host::GuestInfo) -> String {
+    if info.cached {
+        return "the same bytes were loaded before: nothing to validate or compile again".into();
+    }
+    let p = info.load_phases;
+    let ms = |us: u64| format::millis(us as f64 / 1000.0);
+    format!(
+        "in the worker: hash {} · backtrace rewrite {} · parse and validate {} · link {} · names {} (functions are translated on their first call, during the run)",
+        ms(p.hash_us),
+        ms(p.instrument_us),
+        ms(p.compile_us),
+        ms(p.link_us),
+        ms(p.names_us)
+    )
 }

@@ -72,6 +72,9 @@ test("a guest dropped anywhere on the page loads and runs", async () => {
   assert.match(await status(page), /^200/);
   assert.equal(await page.locator(".drop-overlay").count(), 0);
   assert.match(await text(page, "guest-name"), /dropped\.wasm/);
+  // The load pill says where the worker's load went, a phase each.
+  const phases = await byId(page, "guest-load").getAttribute("title");
+  assert.match(phases, /hash [\d.]+ ms · backtrace rewrite [\d.]+ ms · parse and validate [\d.]+ ms · link [\d.]+ ms · names [\d.]+ ms/);
   await noConsoleErrors(page);
   await page.context().close();
 });

@@ -677,6 +677,7 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
     };
     let json = args.json;
     let package = package_bytes(&args.input, &guest);
+    let load_phases = guest.info.load_phases;
     let mut opts = exec_options(args.cpu_limit_ms, true);
     args.config.apply_limits(&mut opts);
     let fuel_per_cpu_ms = opts.fuel_per_cpu_ms;
@@ -732,6 +733,8 @@ pub async fn request_cmd(args: RequestArgs) -> ExitCode {
         edgeplay_host::limits::gauges(&result.usage, fuel_per_cpu_ms, result.run_us, package);
     if json {
         let mut v = request_json(&result, load_us);
+        // Where the module's load went (the engine's own part of `load_us`).
+        v["timing"]["load_phases"] = serde_json::to_value(load_phases).unwrap_or_default();
         v["limits"] = serde_json::to_value(&gauges).unwrap_or_default();
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{v}");

@@ -61,11 +61,13 @@ impl Random for NativeRandom {
     }
 }
 
-/// The native platform: [`NativeClock`] and [`NativeRandom`].
+/// The native platform: [`NativeClock`] and [`NativeRandom`]; no validator of its
+/// own (wasmi validates at load, as fast as any here).
 pub fn native_platform() -> Platform {
     Platform {
         clock: Arc::new(NativeClock::new()),
         random: Arc::new(NativeRandom),
+        validator: None,
     }
 }
 

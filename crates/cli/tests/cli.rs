@@ -218,6 +218,17 @@ fn request_json_has_the_documented_shape() {
         .any(|e| e["name"] == "send_downstream" && e["module"] == "fastly_http_resp"));
     assert!(v["timing"]["load_us"].is_u64());
     assert!(v["timing"]["run_us"].is_u64());
+    // Where the load went, a phase each.
+    let phases = &v["timing"]["load_phases"];
+    for phase in [
+        "hash_us",
+        "instrument_us",
+        "compile_us",
+        "link_us",
+        "names_us",
+    ] {
+        assert!(phases[phase].is_u64(), "{phase} in {phases}");
+    }
     // Guest output is in the JSON, not printed beside it.
     assert!(!text(&out.stderr).contains("mylog ::"));
 }

@@ -57,7 +57,8 @@ pub struct GuestInfo {
     pub imports: Vec<ImportInfo>,
     /// Function imports that are not part of the Compute ABI.
     pub unknown_imports: Vec<String>,
-    /// Microseconds spent validating and preparing the module (0 when it came from the cache).
+    /// Microseconds spent hashing, validating and preparing the module (0 when it came
+    /// from the cache).
     pub load_us: u64,
     /// True when the module came from the cache.
     pub cached: bool,
@@ -66,6 +67,25 @@ pub struct GuestInfo {
     /// module could not be instrumented (it then runs as it is, without backtraces).
     #[serde(default)]
     pub backtraces: bool,
+    /// Where `load_us` went (all 0 when the module came from the cache).
+    #[serde(default)]
+    pub load_phases: LoadPhases,
+}
+
+/// The parts of loading a guest, in microseconds ([`GuestInfo::load_phases`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadPhases {
+    /// Hashing the bytes (the module cache's key).
+    pub hash_us: u64,
+    /// Rewriting the module for guest backtraces ([`crate::backtrace::instrument`]).
+    pub instrument_us: u64,
+    /// wasmi parsing and validating the module (functions are translated lazily, on
+    /// their first call, during the run).
+    pub compile_us: u64,
+    /// Checking the imports against the ABI and linking them.
+    pub link_us: u64,
+    /// Reading the name section (function names for traces and backtraces).
+    pub names_us: u64,
 }
 
 /// A loaded guest: a compiled module and a linker with every import it has.
@@ -147,6 +167,10 @@ impl std::str::FromStr for UnknownImports {
 /// The wasmi engine, the shared linker, and the module cache.
 pub struct Engine {
     pub(crate) wasmi: wasmi::Engine,
+    /// With a platform [`crate::platform::Validator`] `wasmi` parses function bodies
+    /// lazily; this engine validates eagerly, for the wording of the error when the
+    /// validator refuses a module.
+    strict: Option<wasmi::Engine>,
     options: EngineOptions,
     registry: Registry,
     cache: Mutex<HashMap<[u8; 32], Arc<Guest>>>,
@@ -159,6 +183,34 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// wasmi's configuration: fuel metering, and function bodies translated on their
+/// first call — validated then too when `lazy` (a platform validator checked the whole
+/// module), else at load.
+fn wasmi_config(lazy: bool) -> wasmi::Config {
+    let mut config = wasmi::Config::default();
+    config
+        .consume_fuel(true)
+        .compilation_mode(if lazy {
+            wasmi::CompilationMode::Lazy
+        } else {
+            wasmi::CompilationMode::LazyTranslation
+        })
+        // The platform compiles guests ahead of time: translating (or validating) a
+        // function on its first call must not count as guest CPU (nor trap a slice
+        // mid-translation).
+        .fuel_cost(wasmi::CustomFuelCosts {
+            bytes_copied_per_fuel: 64,
+            fuel_per_bytes_translated: 0,
+            fuel_per_bytes_validated: 0,
+        })
+        // The backtrace instrumentation adds a memory to every guest.
+        .wasm_multi_memory(true)
+        .set_max_recursion_depth(crate::backtrace::MAX_RECURSION_DEPTH)
+        // The platform's 1 MB stack (wasmi's default too, set here to say so).
+        .set_max_stack_height(crate::limits::PLATFORM_STACK_BYTES);
+    config
+}
+
 impl Engine {
     /// A new engine with the default [`EngineOptions`]: wasmi with fuel metering and
     /// lazy translation, every ABI import linked, guest backtraces on.
@@ -166,29 +218,18 @@ impl Engine {
         Self::with_options(platform, EngineOptions::default())
     }
 
-    /// A new engine with explicit options.
+    /// A new engine with explicit options. With a platform validator function bodies
+    /// are validated and translated on their first call (wasmi's lazy mode): the
+    /// platform has validated the whole module already, faster.
     pub fn with_options(platform: Platform, options: EngineOptions) -> Self {
-        let mut config = wasmi::Config::default();
-        config
-            .consume_fuel(true)
-            .compilation_mode(wasmi::CompilationMode::LazyTranslation)
-            // The platform compiles guests ahead of time: translating a function on its
-            // first call must not count as guest CPU (nor trap a slice mid-translation).
-            .fuel_cost(wasmi::CustomFuelCosts {
-                bytes_copied_per_fuel: 64,
-                fuel_per_bytes_translated: 0,
-                fuel_per_bytes_validated: 0,
-            })
-            // The backtrace instrumentation adds a memory to every guest.
-            .wasm_multi_memory(true)
-            .set_max_recursion_depth(crate::backtrace::MAX_RECURSION_DEPTH)
-            // The platform's 1 MB stack (wasmi's default too, set here to say so).
-            .set_max_stack_height(crate::limits::PLATFORM_STACK_BYTES);
-        let wasmi = wasmi::Engine::new(&config);
+        let lazy = platform.validator.is_some();
+        let wasmi = wasmi::Engine::new(&wasmi_config(lazy));
+        let strict = lazy.then(|| wasmi::Engine::new(&wasmi_config(false)));
         let registry = abi::build_registry(&wasmi)
             .expect("the built-in import catalog links without duplicates");
         Engine {
             wasmi,
+            strict,
             options,
             registry,
             cache: Mutex::new(HashMap::new()),
@@ -221,6 +262,8 @@ impl Engine {
 
     /// Load a guest, from the cache when the same bytes were loaded before.
     pub fn load(&self, wasm: &[u8]) -> Result<Arc<Guest>, LoadError> {
+        let clock = &self.platform.clock;
+        let t0 = clock.monotonic_ns();
         let hash: [u8; 32] = Sha256::digest(wasm).into();
         if let Some(g) = self
             .cache
@@ -237,11 +280,25 @@ impl Engine {
             };
             g2.info.cached = true;
             g2.info.load_us = 0;
+            g2.info.load_phases = LoadPhases::default();
             return Ok(Arc::new(g2));
         }
-        let t0 = self.platform.clock.monotonic_ns();
+        // Microseconds since `*mark`, moving the mark.
+        let lap = |mark: &mut u64| {
+            let now = clock.monotonic_ns();
+            let us = now.saturating_sub(*mark) / 1000;
+            *mark = now;
+            us
+        };
+        let mut mark = t0;
+        let mut phases = LoadPhases {
+            hash_us: lap(&mut mark),
+            ..LoadPhases::default()
+        };
         check_header(wasm)?;
-        let (module, backtraces) = self.compile(wasm)?;
+        let (module, backtraces, instrument_us) = self.compile(wasm)?;
+        phases.instrument_us = instrument_us;
+        phases.compile_us = lap(&mut mark).saturating_sub(instrument_us);
         match module.get_export("_start") {
             Some(wasmi::ExternType::Func(ty))
                 if ty.params().is_empty() && ty.results().is_empty() => {}
@@ -297,8 +354,10 @@ impl Engine {
                 if unknown.len() == 1 { "it" } else { "them" },
             )));
         }
+        phases.link_us = lap(&mut mark);
         let names = Arc::new(crate::names::FuncNames::parse(wasm));
-        let load_us = (self.platform.clock.monotonic_ns().saturating_sub(t0)) / 1000;
+        phases.names_us = lap(&mut mark);
+        let load_us = (clock.monotonic_ns().saturating_sub(t0)) / 1000;
         let guest = Arc::new(Guest {
             module,
             linker,
@@ -312,6 +371,7 @@ impl Engine {
                 load_us,
                 cached: false,
                 backtraces,
+                load_phases: phases,
             },
         });
         self.cache
@@ -325,18 +385,34 @@ impl Engine {
 impl Engine {
     /// Compile `wasm`, instrumented for backtraces when the engine has them on. Falls
     /// back to the bytes as they are when the rewrite fails or does not validate, so
-    /// instrumentation never rejects a module wasmi accepts. Returns the module and
-    /// whether it is instrumented.
-    fn compile(&self, wasm: &[u8]) -> Result<(wasmi::Module, bool), LoadError> {
+    /// instrumentation never rejects a module wasmi accepts. Returns the module,
+    /// whether it is instrumented and the microseconds the rewrite took.
+    fn compile(&self, wasm: &[u8]) -> Result<(wasmi::Module, bool, u64), LoadError> {
+        let mut instrument_us = 0;
         if self.options.backtraces {
-            if let Ok(instrumented) = crate::backtrace::instrument(wasm) {
-                if let Ok(module) = wasmi::Module::new(&self.wasmi, &instrumented) {
-                    return Ok((module, true));
+            let t = self.platform.clock.monotonic_ns();
+            let instrumented = crate::backtrace::instrument(wasm);
+            instrument_us = self.platform.clock.monotonic_ns().saturating_sub(t) / 1000;
+            if let Ok(instrumented) = instrumented {
+                if let Ok(module) = self.module(&instrumented) {
+                    return Ok((module, true, instrument_us));
                 }
             }
         }
-        let module = wasmi::Module::new(&self.wasmi, wasm).map_err(classify_error)?;
-        Ok((module, false))
+        Ok((self.module(wasm)?, false, instrument_us))
+    }
+
+    /// wasmi's module for `wasm`, validated: by the platform's validator when there is
+    /// one (function bodies then parse lazily), else by wasmi at once. A module the
+    /// validator refuses gets the interpreter's own error; one the interpreter accepts
+    /// all the same loads.
+    fn module(&self, wasm: &[u8]) -> Result<wasmi::Module, LoadError> {
+        if let (Some(validator), Some(strict)) = (&self.platform.validator, &self.strict) {
+            if !validator.validate(wasm) {
+                wasmi::Module::new(strict, wasm).map_err(classify_error)?;
+            }
+        }
+        wasmi::Module::new(&self.wasmi, wasm).map_err(classify_error)
     }
 }
 

@@ -74,7 +74,7 @@ pub mod jsbuild;
 pub use collect::{Collected, FinalResponse, LogLine};
 pub use config::ServiceConfig;
 pub use driver::{Capabilities, Driver, Step};
-pub use engine::{Engine, EngineOptions, Guest, GuestInfo, LoadError, UnknownImports};
+pub use engine::{Engine, EngineOptions, Guest, GuestInfo, LoadError, LoadPhases, UnknownImports};
 pub use exec::{ExecOptions, Execution, Exit, Outcome, Poll};
 pub use http::{
     DownstreamRequest, Handoff, HandoffKind, Headers, HttpVersion, Output, ResponseHead,

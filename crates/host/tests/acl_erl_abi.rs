@@ -386,6 +386,7 @@ impl Svc {
         let platform = Platform {
             clock: clock.clone(),
             random: Arc::new(SeededRandom::new(7)),
+            validator: None,
         };
         Svc {
             engine: Engine::new(platform),

@@ -49,6 +49,7 @@ fn fixture_with(toml: &str) -> Fixture {
     let platform = Platform {
         clock: clock.clone(),
         random: Arc::new(SeededRandom::new(7)),
+        validator: None,
     };
     Fixture {
         engine: Engine::new(platform),
@@ -156,6 +157,7 @@ fn finish(
         trace,
         response,
         fetches,
+        usage: Default::default(),
     }
 }
 

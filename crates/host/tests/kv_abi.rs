@@ -609,6 +609,7 @@ fn clocked() -> (Engine, Arc<FixedClock>) {
     let platform = Platform {
         clock: clock.clone(),
         random: Arc::new(SeededRandom::new(7)),
+        validator: None,
     };
     (Engine::new(platform), clock)
 }

@@ -39,6 +39,7 @@ impl Fixture {
         let engine = Engine::new(Platform {
             clock: clock.clone(),
             random: Arc::new(SeededRandom::new(7)),
+            validator: None,
         });
         Fixture {
             engine,

@@ -389,6 +389,7 @@ fn time_paused_is_left_out_of_the_trace() {
     let engine = Engine::new(Platform {
         clock: clock.clone(),
         random: Arc::new(SeededRandom::new(1)),
+        validator: None,
     });
     let r = run(
         &engine,

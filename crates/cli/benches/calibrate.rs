@@ -15,15 +15,13 @@
 
 mod common;
 
-use common::{guests_dir, http_get, median, which};
+use common::{guests_dir, http_get, median, spawn_serve, which, Server};
 use edgeplay_cli::driver::run_request;
 use edgeplay_cli::platform::native_platform;
 use edgeplay_host::limits::DEFAULT_FUEL_PER_CPU_MS;
 use edgeplay_host::{DownstreamRequest, Engine, ExecOptions, ServiceConfig};
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,34 +42,16 @@ const SET: &[(&str, &str, &str, &str)] = &[
     ("Go hello", "go-app.wasm", "/", "Go runtime"),
 ];
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `viceroy serve wasm` on `port`, once it answers.
-fn viceroy(bin: &str, wasm: &Path, port: u16) -> Serve {
+fn viceroy(bin: &str, wasm: &Path, port: u16) -> Server {
     let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(bin)
-        .arg("serve")
-        .arg(wasm)
-        .args(["--addr", &addr])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("viceroy starts");
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || for _ in BufReader::new(out).lines() {});
+    let server = spawn_serve(bin, wasm, &addr);
     let deadline = Instant::now() + Duration::from_secs(300);
     while TcpStream::connect(&addr).is_err() {
         assert!(Instant::now() < deadline, "viceroy did not listen");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Serve(child)
+    server
 }
 
 /// Median warm latency of `path`, in ms.

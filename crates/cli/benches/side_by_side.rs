@@ -10,11 +10,10 @@
 
 mod common;
 
-use common::{guests_dir, http_get, median, which};
-use std::io::{BufRead, BufReader};
+use common::{guests_dir, http_get, median, spawn_serve, which, Server};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// (label, guest file, request path).
@@ -25,32 +24,12 @@ const SET: &[(&str, &str, &str)] = &[
     ("JS SDK fib(25)", "js-app.wasm", "/fib/25"),
 ];
 
-/// A server process, killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Start `bin serve wasm` on `port`; the server and the time from the spawn to the
 /// first 200 on `path`.
 fn start(bin: &str, wasm: &Path, port: u16, path: &str) -> (Server, Duration) {
     let addr = format!("127.0.0.1:{port}");
     let t0 = Instant::now();
-    let mut child = Command::new(bin)
-        .arg("serve")
-        .arg(wasm)
-        .args(["--addr", &addr])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{bin} starts: {e}"));
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || for _ in BufReader::new(out).lines() {});
-    let server = Server(child);
+    let server = spawn_serve(bin, wasm, &addr);
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         if TcpStream::connect(&addr).is_ok() && http_get(&addr, path) == 200 {

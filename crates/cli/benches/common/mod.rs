@@ -47,6 +47,35 @@ pub fn which(bin: &str) -> Option<String> {
     })
 }
 
+/// A server process (`<bin> serve <wasm> --addr <addr>`), killed when dropped.
+#[allow(dead_code)] // the calibration and side-by-side benches use it
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawn `<bin> serve <wasm> --addr <addr>`, its stdout drained, its stderr dropped.
+#[allow(dead_code)] // the calibration and side-by-side benches use it
+pub fn spawn_serve(bin: &str, wasm: &Path, addr: &str) -> Server {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin)
+        .arg("serve")
+        .arg(wasm)
+        .args(["--addr", addr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{bin} starts: {e}"));
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || for _ in std::io::BufReader::new(out).lines() {});
+    Server(child)
+}
+
 /// The median of `v`.
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

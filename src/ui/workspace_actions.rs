@@ -163,10 +163,17 @@ fn snapshot(state: AppState) -> (Fiddle, Option<GuestFile>, String) {
 /// Save the page into the current entry now (not while a guest is loading: the
 /// page is half one entry, half another then).
 async fn save_now(state: AppState) -> Result<(), String> {
-    let ws = ready(state).await?;
     if state.loading.get_untracked().is_some() {
+        ready(state).await?;
         return Ok(());
     }
+    save_page(state).await
+}
+
+/// Save the page into the current entry, loading or not: for a fiddle being opened,
+/// whose `loading` is set while the page still holds the current entry whole.
+async fn save_page(state: AppState) -> Result<(), String> {
+    let ws = ready(state).await?;
     let Some(id) = state.workspace.current.get_untracked() else {
         return Ok(());
     };
@@ -209,7 +216,9 @@ pub async fn enter_new(
     f: &Fiddle,
 ) -> Result<EntryMeta, String> {
     let ws = ready(state).await?;
-    save_now(state).await?;
+    // The page is still the current entry whole (the opened fiddle goes in after),
+    // though `loading` already names what is being opened.
+    save_page(state).await?;
     let meta = ws.put(id.as_deref(), name, f, None).await?;
     workspace::set_current(Some(&meta.id));
     state.workspace.current.set(Some(meta.id.clone()));

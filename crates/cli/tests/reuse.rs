@@ -25,10 +25,12 @@ const COUNTER: &str = r#"(module
   (import "fastly_http_body" "new" (func $body_new (param i32) (result i32)))
   (import "fastly_http_body" "write" (func $body_write (param i32 i32 i32 i32 i32) (result i32)))
   (import "fastly_http_resp" "send_downstream" (func $send (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (func (export "_start")
     (drop (call $ds (i32.const 8) (i32.const 12)))
     (loop $serve
+      ;;SLEEP
       (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
       (i32.store8 (i32.const 100) (i32.add (i32.const 48) (i32.load (i32.const 0))))
       (i32.store8 (i32.const 101) (i32.const 58))
@@ -178,6 +180,49 @@ fn an_accepted_request_the_guest_never_answers_gets_a_503() {
     std::thread::sleep(Duration::from_millis(150));
     let (status, body) = get(server.addr);
     assert_eq!((status.as_str(), count(&body)), ("HTTP/1.1 200 OK", 1));
+}
+
+/// Sleep `ms` before answering each request (a WASI clock subscription).
+fn slow(ms: u64) -> String {
+    COUNTER.replace(
+        ";;SLEEP",
+        &format!(
+            "(i32.store8 (i32.const 520) (i32.const 0)) (i32.store (i32.const 528) (i32.const 1)) \
+             (i64.store (i32.const 536) (i64.const {})) \
+             (drop (call $poll (i32.const 512) (i32.const 600) (i32.const 1) (i32.const 700)))",
+            ms * 1_000_000
+        ),
+    )
+}
+
+/// `n` requests at once: their counts, sorted.
+fn at_once(addr: SocketAddr, n: usize) -> Vec<u32> {
+    let handles: Vec<_> = (0..n)
+        .map(|_| std::thread::spawn(move || get(addr)))
+        .collect();
+    let mut counts: Vec<u32> = handles
+        .into_iter()
+        .map(|h| {
+            let (status, body) = h.join().unwrap();
+            assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+            count(&body)
+        })
+        .collect();
+    counts.sort();
+    counts
+}
+
+#[test]
+fn at_most_five_instances_wait_for_a_request() {
+    let dir = temp_dir("waiting");
+    let (wasm, toml) = guest(&dir, &slow(400));
+    let server = serve(&wasm, &toml);
+    // Seven instances at once (each answers after 400 ms, so none is waiting yet);
+    // then all seven ask for a further request, and only five may wait.
+    assert_eq!(at_once(server.addr, 7), [1; 7]);
+    std::thread::sleep(Duration::from_millis(300));
+    // Six requests at once: five go to the waiting instances, one starts afresh.
+    assert_eq!(at_once(server.addr, 6), [1, 2, 2, 2, 2, 2]);
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! `edgeplay serve`: a local HTTP/1.1 (and h2c) server, one fresh execution per request.
+//! `edgeplay serve`: a local HTTP/1.1 (and h2c) server, a fresh execution per request
+//! (or a reused one, when the guest asks).
 //!
 //! Each connection is a tokio task; each request reads its body, builds a
 //! [`DownstreamRequest`] (absolute URL from the Host header, client and server address
@@ -11,6 +12,13 @@
 //! sending a response gets a 500 with the error; the server keeps serving.
 //! Informational responses and handoffs to a proxy (WebSocket, GRIP) are in
 //! [`crate::handoff`].
+//!
+//! Reusable sandboxes: an instance that asks for a further request
+//! (`next_request_wait`) registers as waiting (at most
+//! [`MAX_WAITING_SANDBOXES`], for at most 10 s); a request that arrives meanwhile is
+//! handed to the oldest waiter instead of starting an instance, with its own
+//! responder, and the guest's outputs after [`Output::ForRequest`] go to it. A handed
+//! request the guest never answered gets a 503 when it ends.
 
 use crate::driver::{drive_serving, viceroy_request_id, NextRequests};
 use crate::handoff::{ConnIo, EarlyWriter};

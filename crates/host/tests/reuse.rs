@@ -56,8 +56,12 @@ struct Served {
 
 /// Run COUNTER once with `caps`, handing it `further` requests when it asks.
 fn serve(caps: Capabilities, further: usize) -> Served {
+    serve_wat(COUNTER, caps, further)
+}
+
+fn serve_wat(wat: &str, caps: Capabilities, further: usize) -> Served {
     let engine = Engine::new(Platform::deterministic());
-    let guest = engine.load(&wat::parse_str(COUNTER).unwrap()).unwrap();
+    let guest = engine.load(&wat::parse_str(wat).unwrap()).unwrap();
     let mut queue: VecDeque<NextDownstream> = (1..=further as u32)
         .map(|n| NextDownstream {
             request: DownstreamRequest::new("GET", &format!("/r{n}")),
@@ -198,4 +202,17 @@ fn other_platforms_answer_none_without_asking() {
         assert!(n[0].contains("one request per instance"), "{}", n[0]);
         assert!(s.trace.iter().all(|e| e.name != "next-request"));
     }
+}
+
+#[test]
+fn no_further_request_while_the_response_still_streams() {
+    // The response streams and the guest never closes its body.
+    let send = "(i32.load (i32.const 36)) (i32.const 0)))";
+    assert!(COUNTER.contains(send));
+    let wat = COUNTER.replace(send, "(i32.load (i32.const 36)) (i32.const 1)))");
+    let s = serve_wat(&wat, Capabilities::NATIVE_SERVER, 3);
+    assert_eq!(s.bodies, vec![(0, format!("1:{}", id(0)))]);
+    assert_eq!(s.waits, 0);
+    let n = notes(&s.trace, "next_request_wait");
+    assert!(n[0].contains("still streaming"), "{n:?}");
 }

@@ -46,7 +46,10 @@ pub fn notes_of(result: &WorkResult) -> &[String] {
     match result {
         WorkResult::Fetched(r) | WorkResult::FetchedHead(r) => &r.notes,
         WorkResult::FetchFailed(e) => &e.notes,
-        WorkResult::Slept | WorkResult::Sent | WorkResult::BodyChunk { .. } => &[],
+        WorkResult::Slept
+        | WorkResult::Sent
+        | WorkResult::BodyChunk { .. }
+        | WorkResult::NextRequest(_) => &[],
     }
 }
 
@@ -75,7 +78,10 @@ pub fn headers_not_sent_of(result: &WorkResult) -> &[String] {
     match result {
         WorkResult::Fetched(r) | WorkResult::FetchedHead(r) => &r.headers_not_sent,
         WorkResult::FetchFailed(e) => &e.headers_not_sent,
-        WorkResult::Slept | WorkResult::Sent | WorkResult::BodyChunk { .. } => &[],
+        WorkResult::Slept
+        | WorkResult::Sent
+        | WorkResult::BodyChunk { .. }
+        | WorkResult::NextRequest(_) => &[],
     }
 }
 

@@ -555,6 +555,14 @@ pub enum WireOutput {
     Informational(ResponseHead),
     /// The guest handed the request to a proxy.
     Handoff(edgeplay_host::Handoff),
+    /// The outputs from here on answer a further request (a reusable sandbox; the
+    /// tab runs one request per instance, so the worker never sends it).
+    ForRequest {
+        /// Which request of the instance.
+        index: u32,
+        /// Its request id.
+        request_id: String,
+    },
 }
 
 impl From<Output> for WireOutput {
@@ -569,6 +577,9 @@ impl From<Output> for WireOutput {
             Output::Log { endpoint, line } => WireOutput::Log { endpoint, line },
             Output::Informational(h) => WireOutput::Informational(h),
             Output::Handoff(h) => WireOutput::Handoff(h),
+            Output::ForRequest { index, request_id } => {
+                WireOutput::ForRequest { index, request_id }
+            }
         }
     }
 }
@@ -585,6 +596,9 @@ impl From<WireOutput> for Output {
             WireOutput::Log { endpoint, line } => Output::Log { endpoint, line },
             WireOutput::Informational(h) => Output::Informational(h),
             WireOutput::Handoff(h) => Output::Handoff(h),
+            WireOutput::ForRequest { index, request_id } => {
+                Output::ForRequest { index, request_id }
+            }
         }
     }
 }

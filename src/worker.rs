@@ -717,6 +717,8 @@ fn start_work(
         }),
         // Never reach a browser driver: the core buffers uploads.
         WorkKind::FetchBodyChunk { .. } | WorkKind::FetchBodyEnd { .. } => {}
+        // Never reaches the tab: it does not reuse sandboxes (the core answers NONE).
+        WorkKind::NextRequest { .. } => {}
     }
 }
 

@@ -835,6 +835,8 @@ fn apply_outputs(state: AppState, outputs: Vec<WireOutput>, at_ms: f64) {
                 ),
             ),
             Output::Handoff(h) => push_log(state, "edgeplay", h.without_connection()),
+            // The tab runs one request per instance: never sent.
+            Output::ForRequest { .. } => {}
         }
     }
 }

@@ -18,12 +18,12 @@ use edgeplay_host::limits::Usage;
 use edgeplay_host::profile::Profile;
 use edgeplay_host::step::{PendingCall, Resume};
 use edgeplay_host::{
-    Collected, DownstreamRequest, Engine, ExecOptions, Exit, Guest, Outcome, Output, Service,
-    TraceEvent, Work, WorkId, WorkKind, WorkResult,
+    Collected, DownstreamRequest, Engine, ExecOptions, Exit, Guest, NextDownstream, Outcome,
+    Output, Service, TraceEvent, Work, WorkId, WorkKind, WorkResult,
 };
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Context;
 use std::time::{Duration, Instant};
@@ -51,6 +51,38 @@ pub fn start(
         Capabilities::NATIVE,
     )
 }
+
+/// Start one downstream request for `edgeplay serve`: like [`start`], and the guest
+/// may ask for further requests ([`Capabilities::NATIVE_SERVER`], reusable sandboxes;
+/// drive it with [`drive_serving`] and a [`NextRequests`] source).
+pub fn start_serving(
+    engine: &Engine,
+    guest: Arc<Guest>,
+    service: impl Into<Service>,
+    request: DownstreamRequest,
+    request_id: String,
+    opts: ExecOptions,
+) -> Result<Driver, StartError> {
+    Driver::start(
+        engine,
+        guest,
+        service,
+        request,
+        request_id,
+        opts,
+        Capabilities::NATIVE_SERVER,
+    )
+}
+
+/// Where a reusable sandbox's further requests come from ([`WorkKind::NextRequest`]):
+/// called with the guest's timeout, it resolves to the next request, or `None` when
+/// none comes within [`edgeplay_host::driver::next_request_wait_ms`] (or the server
+/// has no room for another waiting instance).
+pub type NextRequests = Arc<
+    dyn Fn(Option<u64>) -> Pin<Box<dyn Future<Output = Option<NextDownstream>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Drive `driver` to its end, passing every output to `on_output` as soon as the slice
 /// that produced it returns. Returns how it ended and the trace.
@@ -101,10 +133,23 @@ pub async fn drive_stepping(
 /// Like [`drive_stepping`], also returning the run's profile
 /// ([`edgeplay_host::profile`]; `None` when the guest never ran).
 pub async fn drive_profiled(
+    driver: Driver,
+    on_output: impl FnMut(Output),
+    stop: impl Future<Output = ()>,
+    user: Option<StepUser>,
+) -> Driven {
+    drive_serving(driver, on_output, stop, user, None).await
+}
+
+/// Like [`drive_profiled`]; a guest that waits for a further request (a reusable
+/// sandbox, started with [`start_serving`]) gets it from `next` (without a source:
+/// none comes).
+pub async fn drive_serving(
     mut driver: Driver,
     mut on_output: impl FnMut(Output),
     stop: impl Future<Output = ()>,
     mut user: Option<StepUser>,
+    next: Option<NextRequests>,
 ) -> Driven {
     // The wall-clock limit stops the guest like the caller's `stop`, with its message.
     let wall = driver
@@ -123,7 +168,10 @@ pub async fn drive_profiled(
             }
         }
     });
-    let mut tasks = Tasks::default();
+    let mut tasks = Tasks {
+        next,
+        ..Tasks::default()
+    };
     loop {
         if let Some(why) = poll_once(stop.as_mut()) {
             return stopped(&mut driver, why, &mut on_output);
@@ -213,6 +261,8 @@ struct Tasks {
     set: JoinSet<Finished>,
     uploads: HashMap<WorkId, Upload>,
     streams: HashMap<WorkId, ResponseStream>,
+    /// Where further requests come from (`edgeplay serve`).
+    next: Option<NextRequests>,
 }
 
 impl Tasks {
@@ -302,6 +352,16 @@ impl Tasks {
                         }
                     });
                 }
+            }
+            WorkKind::NextRequest { timeout_ms } => {
+                let next = self.next.as_ref().map(|n| n(timeout_ms));
+                self.set.spawn(async move {
+                    let got = match next {
+                        Some(f) => f.await,
+                        None => None,
+                    };
+                    (id, WorkResult::NextRequest(got.map(Box::new)), None)
+                });
             }
             WorkKind::Sleep { ns } => {
                 self.set.spawn(async move {

@@ -1,4 +1,5 @@
-//! `edgeplay serve`: a local HTTP/1.1 (and h2c) server, one fresh execution per request.
+//! `edgeplay serve`: a local HTTP/1.1 (and h2c) server, a fresh execution per request
+//! (or a reused one, when the guest asks).
 //!
 //! Each connection is a tokio task; each request reads its body, builds a
 //! [`DownstreamRequest`] (absolute URL from the Host header, client and server address
@@ -11,21 +12,30 @@
 //! sending a response gets a 500 with the error; the server keeps serving.
 //! Informational responses and handoffs to a proxy (WebSocket, GRIP) are in
 //! [`crate::handoff`].
+//!
+//! Reusable sandboxes: an instance that asks for a further request
+//! (`next_request_wait`) registers as waiting (at most
+//! [`MAX_WAITING_SANDBOXES`], for at most 10 s); a request that arrives meanwhile is
+//! handed to the oldest waiter instead of starting an instance, with its own
+//! responder, and the guest's outputs after [`Output::ForRequest`] go to it. A handed
+//! request the guest never answered gets a 503 when it ends.
 
-use crate::driver::{drive_profiled, viceroy_request_id};
+use crate::driver::{drive_serving, viceroy_request_id, NextRequests};
 use crate::handoff::{ConnIo, EarlyWriter};
 use crate::logging::{GuestPrinter, LISTEN_TARGET};
 use crate::state::ServiceState;
 use bytes::Bytes;
 use edgeplay_host::collect::Framing;
+use edgeplay_host::driver::{next_request_wait_ms, MAX_WAITING_SANDBOXES};
 use edgeplay_host::{
     Collected, DownstreamRequest, Driver, Engine, ExecOptions, Exit, Guest, Handoff, Headers,
-    HttpVersion, Outcome, Output, ResponseHead, Service,
+    HttpVersion, NextDownstream, Outcome, Output, ResponseHead, Service,
 };
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -58,6 +68,8 @@ pub struct ServeCtx {
     /// `--local-pushpin-proxy-port`: where GRIP handoffs go ([`crate::handoff`]).
     pub pushpin_port: Option<u16>,
     next_id: AtomicU64,
+    /// Instances waiting for a further request (reusable sandboxes), oldest first.
+    waiting: std::sync::Mutex<VecDeque<oneshot::Sender<Handed>>>,
 }
 
 impl ServeCtx {
@@ -96,6 +108,7 @@ impl ServeCtx {
             limits: false,
             pushpin_port: None,
             next_id: AtomicU64::new(0),
+            waiting: std::sync::Mutex::new(VecDeque::new()),
         }
     }
 }
@@ -224,12 +237,48 @@ async fn handle(
     };
     let request = downstream_request(&parts, body.clone(), local, remote);
     info!(parent: &span, "handling request {} {}", request.method, request.url);
-    let exec = match crate::driver::start(
+    let (head_tx, head_rx) = oneshot::channel();
+    let mut responder = Responder::new(head_tx, ctx.printer, span.clone());
+    responder.head_request = parts.method == http::Method::HEAD;
+    responder.early = early.filter(|_| http11);
+    responder.upgrade = upgrade;
+    responder.request_body = body;
+    let request_id = viceroy_request_id(id);
+    // An instance waiting for a further request (a reusable sandbox) takes it; a
+    // looping request is answered 508 by a fresh start, as always.
+    let (request, responder) = if edgeplay_host::backends::loop_detected(&request) {
+        (request, responder)
+    } else {
+        responder.further = true;
+        let handed = Handed {
+            request,
+            request_id: request_id.clone(),
+            responder,
+        };
+        match ctx.hand_to_waiting(handed) {
+            Ok(()) => {
+                return head_rx.await.unwrap_or_else(|_| {
+                    warn!(parent: &span, "{NOT_TAKEN}");
+                    plain_response(StatusCode::SERVICE_UNAVAILABLE, NOT_TAKEN)
+                });
+            }
+            Err(back) => {
+                let Handed {
+                    request,
+                    mut responder,
+                    ..
+                } = *back;
+                responder.further = false;
+                (request, responder)
+            }
+        }
+    };
+    let exec = match crate::driver::start_serving(
         &ctx.engine,
         ctx.guest(),
         ctx.state.service.clone(),
         request,
-        viceroy_request_id(id),
+        request_id,
         ctx.opts.clone(),
     ) {
         Ok(d) => d,
@@ -241,12 +290,6 @@ async fn handle(
     if exec.answered_without_guest() {
         warn!(parent: &span, "request loop detected (cdn-loop carries the edgeplay token {} times): answering 508 without running the guest", edgeplay_host::backends::MAX_LOOP_HOPS);
     }
-    let (head_tx, head_rx) = oneshot::channel();
-    let mut responder = Responder::new(head_tx, ctx.printer, span.clone());
-    responder.head_request = parts.method == http::Method::HEAD;
-    responder.early = early.filter(|_| http11);
-    responder.upgrade = upgrade;
-    responder.request_body = body;
     tokio::spawn(run_guest(ctx, exec, responder).instrument(span));
     head_rx.await.unwrap_or_else(|_| {
         plain_response(
@@ -257,9 +300,23 @@ async fn handle(
 }
 
 /// Drive one execution, streaming its outputs to the client. What the request wrote
-/// to the service's state is made durable before its response is finished.
-async fn run_guest(ctx: Arc<ServeCtx>, exec: Driver, mut responder: Responder) {
+/// to the service's state is made durable before its response is finished. A
+/// reusable sandbox's further requests ([`Output::ForRequest`]) are answered by their
+/// own responders, handed in with them; those it never answered get an error when it
+/// ends.
+async fn run_guest(ctx: Arc<ServeCtx>, exec: Driver, first: Responder) {
     let t0 = Instant::now();
+    let (to_guest, mut handed) = mpsc::unbounded_channel::<Responder>();
+    let next: NextRequests = {
+        let ctx = ctx.clone();
+        Arc::new(move |timeout_ms| {
+            let ctx = ctx.clone();
+            let to_guest = to_guest.clone();
+            Box::pin(async move { ctx.wait_for_request(timeout_ms, to_guest).await })
+        })
+    };
+    let mut responder = first;
+    let mut earlier: Vec<Responder> = Vec::new();
     let flush = || {
         if let Err(e) = ctx.state.flush() {
             error!("{e:#}");
@@ -269,6 +326,18 @@ async fn run_guest(ctx: Arc<ServeCtx>, exec: Driver, mut responder: Responder) {
     // a client that saw a whole response (its last byte may come before the guest
     // returns) never finds its writes gone after a crash.
     let on_output = |o| {
+        if let Output::ForRequest { index, request_id } = &o {
+            match handed.try_recv() {
+                Ok(next) => {
+                    info!(parent: &next.span, "served by a reused sandbox as its request {index} (request id {request_id})");
+                    earlier.push(std::mem::replace(&mut responder, next));
+                }
+                Err(_) => {
+                    error!("internal error: request {index} of a reused sandbox has no client")
+                }
+            }
+            return;
+        }
         if matches!(
             o,
             Output::Response(_) | Output::BodyChunk(_) | Output::BodyEnd | Output::BodyAbort
@@ -278,14 +347,26 @@ async fn run_guest(ctx: Arc<ServeCtx>, exec: Driver, mut responder: Responder) {
         responder.output(o)
     };
     let (outcome, trace, profile, usage) =
-        drive_profiled(exec, on_output, std::future::pending(), None).await;
+        drive_serving(exec, on_output, std::future::pending(), None, Some(next)).await;
     flush();
-    if let Some(h) = responder.handoff.take() {
-        if outcome.exit.is_success() {
-            responder.hand_off(&h, ctx.pushpin_port).await;
+    earlier.push(responder);
+    for mut responder in earlier {
+        if let Some(h) = responder.handoff.take() {
+            if outcome.exit.is_success() {
+                responder.hand_off(&h, ctx.pushpin_port).await;
+            }
         }
+        responder.done(&outcome);
     }
-    responder.done(&outcome);
+    // Handed to this instance, never taken: the client must not hang.
+    handed.close();
+    while let Ok(mut r) = handed.try_recv() {
+        warn!(parent: &r.span, "{NOT_TAKEN}");
+        r.send(
+            &ResponseHead::new(503),
+            ServeBody::full(NOT_TAKEN.as_bytes().to_vec()),
+        );
+    }
     if ctx.limits {
         let package = ctx.guest().info.size as u64;
         let wall_us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -376,6 +457,78 @@ pub fn downstream_request(
     }
 }
 
+/// What a further request a reusable sandbox accepted but never answered gets.
+const UNANSWERED: &str = "edgeplay: the reusable sandbox that accepted this request (next_request_wait) ended without answering it";
+
+/// What a request handed to a waiting sandbox gets when the sandbox ended before
+/// taking it.
+const NOT_TAKEN: &str = "edgeplay: the reusable sandbox this request was handed to ended before taking it; retry the request";
+
+/// A request handed to an instance waiting in `next_request_wait`.
+struct Handed {
+    request: DownstreamRequest,
+    request_id: String,
+    responder: Responder,
+}
+
+impl ServeCtx {
+    /// Hand `h` to the instance that has waited longest for a further request
+    /// (FIFO); back when none waits.
+    fn hand_to_waiting(&self, mut h: Handed) -> Result<(), Box<Handed>> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(tx) = waiting.pop_front() {
+            match tx.send(h) {
+                Ok(()) => return Ok(()),
+                // That one stopped waiting (timed out, or ended).
+                Err(back) => h = back,
+            }
+        }
+        Err(Box::new(h))
+    }
+
+    /// Wait, as a reusable sandbox, for a further request (at most 10 s, or the
+    /// guest's timeout if shorter); `None` when none comes, or when
+    /// [`MAX_WAITING_SANDBOXES`] instances wait already. Its responder goes to `to`.
+    async fn wait_for_request(
+        &self,
+        timeout_ms: Option<u64>,
+        to: mpsc::UnboundedSender<Responder>,
+    ) -> Option<NextDownstream> {
+        let (tx, mut rx) = oneshot::channel();
+        {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            waiting.retain(|t| !t.is_closed());
+            if waiting.len() >= MAX_WAITING_SANDBOXES {
+                info!(
+                    "{MAX_WAITING_SANDBOXES} sandboxes wait for a request already: this one ends"
+                );
+                return None;
+            }
+            waiting.push_back(tx);
+        }
+        let wait = Duration::from_millis(next_request_wait_ms(timeout_ms));
+        let h = match tokio::time::timeout(wait, &mut rx).await {
+            Ok(Ok(h)) => h,
+            _ => {
+                // Handed one just as the wait ended? Then take it.
+                rx.close();
+                rx.try_recv().ok()?
+            }
+        };
+        let Handed {
+            request,
+            request_id,
+            responder,
+        } = h;
+        info!(parent: &responder.span, "handed to a sandbox waiting in next_request_wait");
+        to.send(responder).ok()?;
+        Some(NextDownstream {
+            request,
+            request_id,
+        })
+    }
+}
+
 /// A plain-text response from the runner itself.
 fn plain_response(status: StatusCode, text: &str) -> Response<ServeBody> {
     let mut r = Response::new(ServeBody::full(text.as_bytes().to_vec()));
@@ -406,6 +559,9 @@ struct Responder {
     request_body: Bytes,
     printer: GuestPrinter,
     span: Span,
+    /// A further request handed to a reusable sandbox: unanswered when the guest
+    /// ends, it gets a 503 rather than Viceroy's empty 200 of a first request.
+    further: bool,
 }
 
 impl Responder {
@@ -425,6 +581,7 @@ impl Responder {
             request_body: Bytes::new(),
             printer,
             span,
+            further: false,
         }
     }
 
@@ -563,6 +720,14 @@ impl Responder {
         }
         if let Some(tx) = self.body_tx.take() {
             let _ = tx.send(if ok { BodyMsg::End } else { BodyMsg::Abort });
+        }
+        if self.head_tx.is_some() && self.further && ok {
+            warn!(parent: &self.span, "{UNANSWERED}");
+            self.send(
+                &ResponseHead::new(503),
+                ServeBody::full(UNANSWERED.as_bytes().to_vec()),
+            );
+            return;
         }
         if self.head_tx.is_some() {
             // No response was sent: Viceroy's empty 200, or a 500 with the error.

@@ -96,6 +96,8 @@ impl Collected {
                 Output::Log { endpoint, line } => self.logs.push(LogLine { endpoint, line }),
                 Output::Informational(h) => self.informational.push(h),
                 Output::Handoff(h) => self.handoff = Some(h),
+                // One request per run here: never produced without reusable sandboxes.
+                Output::ForRequest { .. } => {}
             }
         }
     }

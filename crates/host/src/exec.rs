@@ -717,6 +717,13 @@ impl Execution {
         }
     }
 
+    /// Let the guest accept further downstream requests (`next_request_wait`, a
+    /// reusable sandbox): the driver's [`crate::driver::Capabilities::reuses_sandboxes`].
+    /// Off (the default), `next_request_wait` answers NONE.
+    pub fn set_reuses_sandboxes(&mut self, on: bool) {
+        self.store.data_mut().reuse.enabled = on;
+    }
+
     /// Change where a stepping execution pauses (`None`: never again). Takes effect
     /// from the next hostcall.
     pub fn set_step_policy(&mut self, policy: Option<StepPolicy>) {

@@ -142,7 +142,7 @@ impl HttpVersion {
 }
 
 /// The downstream (client) request a driver hands to an execution.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DownstreamRequest {
     /// Method, e.g. `GET`.
     pub method: String,
@@ -249,6 +249,16 @@ pub enum Output {
     /// The guest handed the client request to a proxy (a WebSocket or GRIP redirect)
     /// instead of answering it: the platform answers it when the guest ends.
     Handoff(Handoff),
+    /// A reusable sandbox accepted a further downstream request (`next_request_wait`):
+    /// the response outputs from here on answer request `index` (0 is the request the
+    /// instance started with), whose id is `request_id`. Only a platform that reuses
+    /// sandboxes ([`crate::driver::Capabilities::reuses_sandboxes`]) sees it.
+    ForRequest {
+        /// Which request of the instance, counting from 0.
+        index: u32,
+        /// Its request id, as the platform handed it in.
+        request_id: String,
+    },
 }
 
 /// Which proxy a [`Handoff`] goes to.

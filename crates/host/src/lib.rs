@@ -84,6 +84,6 @@ pub use service::Service;
 pub use storage::{MemoryStorage, SharedStorage, Storage};
 pub use trace::TraceEvent;
 pub use work::{
-    ConnectOptions, FetchError, FetchErrorKind, FetchRequest, FetchResponse, Work, WorkId,
-    WorkKind, WorkResult,
+    ConnectOptions, FetchError, FetchErrorKind, FetchRequest, FetchResponse, NextDownstream, Work,
+    WorkId, WorkKind, WorkResult,
 };

@@ -412,6 +412,25 @@ impl Drop for HeapLimiter {
     }
 }
 
+/// How many further requests one instance may accept (`next_request_wait`) after the
+/// one it started with, as in Viceroy (`NEXT_REQ_ACCEPT_MAX`): six requests in all.
+pub const MAX_FURTHER_REQUESTS: u32 = 5;
+
+/// The longest wait for a further request, as in Viceroy: 10 s.
+pub const MAX_NEXT_REQUEST_WAIT_MS: u64 = 10_000;
+
+/// How many instances a server keeps waiting for a further request at a time, as in
+/// Viceroy; past it, `next_request_wait` answers NONE.
+pub const MAX_WAITING_SANDBOXES: usize = 5;
+
+/// How long a platform waits for a further request ([`WorkKind::NextRequest`]): the
+/// guest's timeout, at most [`MAX_NEXT_REQUEST_WAIT_MS`].
+pub fn next_request_wait_ms(timeout_ms: Option<u64>) -> u64 {
+    timeout_ms.map_or(MAX_NEXT_REQUEST_WAIT_MS, |t| {
+        t.min(MAX_NEXT_REQUEST_WAIT_MS)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

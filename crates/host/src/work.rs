@@ -3,7 +3,7 @@
 //! failures the core makes of them. Plain data: the drivers (native, browser, tests)
 //! perform the work and hand the results back.
 
-use crate::http::Headers;
+use crate::http::{DownstreamRequest, Headers};
 use serde::{Deserialize, Serialize};
 
 /// An id for outside work the driver performs.
@@ -52,6 +52,24 @@ pub enum WorkKind {
         /// The work id of the fetch.
         fetch: WorkId,
     },
+    /// A reusable sandbox (`next_request_wait`) waits for a further downstream request:
+    /// completed with [`WorkResult::NextRequest`] — the request, or `None` when none
+    /// comes within the wait ([`crate::driver::next_request_wait_ms`] of `timeout_ms`)
+    /// or the platform has no room for another waiting instance. Only a platform whose
+    /// [`crate::driver::Capabilities::reuses_sandboxes`] is true sees it.
+    NextRequest {
+        /// The wait the guest asked for (`next_request` options), if any.
+        timeout_ms: Option<u64>,
+    },
+}
+
+/// A further downstream request handed to a reusable sandbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NextDownstream {
+    /// The request.
+    pub request: DownstreamRequest,
+    /// Its request id (`downstream_client_request_id`).
+    pub request_id: String,
 }
 
 /// A backend request, exactly as it should go on the wire: the core has already
@@ -314,6 +332,9 @@ pub enum WorkResult {
     },
     /// The fetch failed.
     FetchFailed(FetchError),
+    /// The answer to [`WorkKind::NextRequest`]: a further request, or `None` (no
+    /// further request: the guest sees NONE).
+    NextRequest(Option<Box<NextDownstream>>),
 }
 
 /// A backend response as the guest receives it (decompressed when asked).

@@ -14,8 +14,16 @@
 //! `x-fastly-bot-*` request headers (so a playground user can simulate it), and
 //! `downstream_bot_analyzed` is 0 without them. `fastly_key_is_valid` is 1 when the
 //! request's `fastly-key` header is one of `[local_server] fake_valid_fastly_keys`
-//! (Viceroy's key; none by default). edgeplay runs one request per instance: `next_request` gives a promise
-//! and `next_request_wait` answers NONE (no further request), once a response was sent.
+//! (Viceroy's key; none by default).
+//!
+//! Reusable sandboxes: `next_request` gives a promise, and `next_request_wait` (once
+//! the current response is out) asks the platform for a further downstream request
+//! ([`WorkKind::NextRequest`]) when it reuses sandboxes (`edgeplay serve`); the guest
+//! gets fresh request and body handles for it, and the metadata getters answer for it
+//! from then on. As in Viceroy, an instance accepts at most
+//! [`crate::limits::MAX_FURTHER_REQUESTS`] further requests and waits at most 10 s.
+//! Elsewhere (the one-shot runner, the tab) and past the limits it answers NONE (no
+//! further request): the guest ends and the next request gets a fresh instance.
 //! `downstream_visits_this_service`/`_pop` count the visits of this request (the
 //! witx's `num_hops`): 1 plus the times it already passed through this service, read
 //! from edgeplay's `cdn-loop` tokens (the count loop detection uses); edgeplay is one
@@ -24,9 +32,11 @@
 use super::headers::write_str_out;
 use super::{Cx, Fault, HostResult, Registry};
 use crate::http::DownstreamRequest;
-use crate::session::AsyncItem;
+use crate::memory::GuestMem;
+use crate::session::{AsyncItem, Blocked, Session};
 use crate::status::Status;
-use crate::trace::{ArgValue, HandleKind};
+use crate::trace::{ArgValue, EventKind, HandleKind, TraceEvent};
+use crate::work::{WorkId, WorkKind, WorkResult};
 use std::net::IpAddr;
 
 /// The compliance region Viceroy reports for every request.
@@ -315,6 +325,113 @@ fn take_promise(cx: &mut Cx<'_>, h: u32) -> HostResult<()> {
     }
 }
 
+/// `next_request_wait` of a reusable sandbox, waiting for the platform's answer.
+struct NextWait {
+    work: WorkId,
+    req_out: u32,
+    body_out: u32,
+    /// What the trace event gets once it is over: results and a note.
+    results: Vec<(&'static str, ArgValue)>,
+    note: Option<String>,
+}
+
+impl Blocked for NextWait {
+    fn poll(&mut self, mem: &mut GuestMem<'_>, s: &mut Session) -> Option<i32> {
+        let result = s.work.take_result(self.work)?;
+        let next = match result {
+            WorkResult::NextRequest(Some(n)) => *n,
+            _ => {
+                self.note = Some("no further request came (or the server has no room for another waiting instance): the guest should end".into());
+                return Some(Status::NONE.0);
+            }
+        };
+        let url = next.request.url.clone();
+        let method = next.request.method.clone();
+        let Some((req, body)) = s.begin_request(next) else {
+            self.note = Some("the handle tables are full".into());
+            return Some(Status::LIMITEXCEEDED.0);
+        };
+        if mem.write_u32(self.req_out, req).is_err() || mem.write_u32(self.body_out, body).is_err()
+        {
+            return Some(Status::ERROR.0);
+        }
+        let index = s.downstream.index;
+        let sandbox = s.reuse.sandbox.clone();
+        let request_id = s.downstream.request_id.clone();
+        let mut ev = s.event(EventKind::Lifecycle, "edgeplay", "next-request");
+        ev.args = vec![
+            ("request".into(), ArgValue::Int(i64::from(index))),
+            ("sandbox".into(), ArgValue::Str(sandbox.clone())),
+            ("request_id".into(), ArgValue::Str(request_id.clone())),
+        ];
+        ev.note = Some(format!(
+            "sandbox {sandbox} serves request {index} ({method} {url}) of this instance"
+        ));
+        s.push_event(ev);
+        self.results = vec![
+            (
+                "req",
+                ArgValue::Handle {
+                    kind: HandleKind::Request,
+                    handle: req,
+                },
+            ),
+            (
+                "body",
+                ArgValue::Handle {
+                    kind: HandleKind::Body,
+                    handle: body,
+                },
+            ),
+            ("request", ArgValue::Int(i64::from(index))),
+            ("sandbox", ArgValue::Str(sandbox)),
+            ("request_id", ArgValue::Str(request_id)),
+        ];
+        self.note = Some(format!("a further request: {method} {url}"));
+        Some(Status::OK.0)
+    }
+
+    fn annotate(&mut self, ev: &mut TraceEvent) {
+        for (name, v) in self.results.drain(..) {
+            ev.results.push((name.into(), v));
+        }
+        if let Some(n) = self.note.take() {
+            ev.note = Some(n);
+        }
+    }
+}
+
+/// `next_request_wait` once the promise is taken: NONE when the platform does not
+/// reuse sandboxes or a limit is reached, else suspend until the platform answers.
+fn next_request_wait(cx: &mut Cx<'_>, req_out: u32, body_out: u32) -> HostResult {
+    if !cx.s.reuse.enabled {
+        cx.note("edgeplay runs one request per instance here: no further request (`edgeplay serve` reuses sandboxes)");
+        return Err(Status::NONE.into());
+    }
+    if cx.s.downstream.index >= crate::limits::MAX_FURTHER_REQUESTS {
+        cx.note(format!(
+            "this instance has served {} requests, the most one sandbox serves (as in Viceroy): no further request",
+            crate::limits::MAX_FURTHER_REQUESTS + 1
+        ));
+        return Err(Status::NONE.into());
+    }
+    if cx.s.response_streaming() {
+        cx.note("the response to the current request is still streaming: edgeplay hands a further request only once it is complete");
+        return Err(Status::NONE.into());
+    }
+    let timeout_ms = cx.s.reuse.timeout_ms;
+    let wait = crate::limits::next_request_wait_ms(timeout_ms);
+    cx.note(format!("waiting up to {} ms for a further request", wait));
+    let work = cx.s.start_work(WorkKind::NextRequest { timeout_ms });
+    cx.suspend(Box::new(NextWait {
+        work,
+        req_out,
+        body_out,
+        results: Vec::new(),
+        note: None,
+    }))
+}
+
 /// Link the `fastly_http_downstream` hostcalls, and their legacy `env.xqd_*` twins whose
 /// signature is the same.
 pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError> {
@@ -341,7 +458,10 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 return Err(e.into());
             }
             cx.handle_result("handle", HandleKind::RequestPromise, h);
-            cx.note("edgeplay runs one request per instance: no further request will arrive");
+            cx.s.reuse.timeout_ms = (options_mask & 0b10 != 0).then_some(timeout_ms);
+            if !cx.s.reuse.enabled {
+                cx.note("edgeplay runs one request per instance: no further request will arrive");
+            }
             Ok(Status::OK.0)
         }
 
@@ -353,8 +473,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                 return Err(Status::UNSUPPORTED.into());
             }
             take_promise(cx, promise)?;
-            cx.note("edgeplay runs one request per instance: no further request");
-            Err(Status::NONE.into())
+            next_request_wait(cx, req_out, body_out)
         }
 
         ["fastly_http_downstream" :: "next_request_abandon", "env" :: "xqd_http_downstream_next_request_abandon"]

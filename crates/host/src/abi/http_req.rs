@@ -21,7 +21,7 @@ use super::headers::{self, write_str_out, Owner};
 use super::http_downstream as ds;
 use super::{Cx, Fault, HostResult, Registry};
 use crate::http::HttpVersion;
-use crate::session::{Body, CacheOverride, RequestParts};
+use crate::session::{CacheOverride, RequestParts};
 use crate::status::Status;
 use crate::trace::{ArgValue, HandleKind};
 
@@ -129,24 +129,7 @@ pub(crate) fn link(reg: &mut Registry) -> Result<(), wasmi::errors::LinkerError>
                     cx.note("the client request was already fetched: same handles again");
                     (r, b)
                 }
-                _ => {
-                    let d = &cx.s.downstream.request;
-                    let mut parts = RequestParts::empty();
-                    parts.method = d.method.clone();
-                    parts.uri = d.url.clone();
-                    parts.version = d.version;
-                    parts.headers = d.headers.clone();
-                    let body = Body::buffer(d.body.clone());
-                    let limit = Fault::Status(Status::LIMITEXCEEDED.0);
-                    let r = cx.s.http.requests.insert(parts).ok_or(limit)?;
-                    let Some(b) = cx.s.http.bodies.insert(body) else {
-                        cx.s.http.requests.take(r);
-                        return Err(Status::LIMITEXCEEDED.into());
-                    };
-                    cx.s.downstream.req_handle = Some(r);
-                    cx.s.downstream.body_handle = Some(b);
-                    (r, b)
-                }
+                _ => cx.s.downstream_handles().ok_or(Fault::Status(Status::LIMITEXCEEDED.0))?,
             };
             write_handle_out(cx, req_out, req)?;
             write_handle_out(cx, body_out, body)?;

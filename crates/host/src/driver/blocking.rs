@@ -115,7 +115,9 @@ pub fn run_stepping(
                     }
                     continue;
                 }
-                WorkKind::Sleep { .. } | WorkKind::FetchBodyRead { .. } => {}
+                WorkKind::Sleep { .. }
+                | WorkKind::FetchBodyRead { .. }
+                | WorkKind::NextRequest { .. } => {}
             }
             outstanding.push(w);
         }
@@ -168,6 +170,8 @@ pub fn run_stepping(
                 bytes: Vec::new(),
                 end: true,
             },
+            // No further request comes to a blocking run.
+            WorkKind::NextRequest { .. } => WorkResult::NextRequest(None),
             _ => WorkResult::Slept,
         };
         driver.complete(w.id, result);

@@ -58,18 +58,33 @@ pub struct Capabilities {
     /// The platform can send a request body while it is still being written (native:
     /// yes; a browser page: no, `fetch` needs the whole body over HTTP/1.1).
     pub streams_uploads: bool,
+    /// The platform hands further downstream requests to a guest that asks for them
+    /// (`next_request_wait`: a reusable sandbox, [`WorkKind::NextRequest`]). Off, the
+    /// core answers NONE (no further request) itself.
+    pub reuses_sandboxes: bool,
 }
 
 impl Capabilities {
-    /// The native runner's platform.
+    /// The native runner's one-shot platform (`edgeplay request`, `run`).
     pub const NATIVE: Capabilities = Capabilities {
         streams_uploads: true,
+        reuses_sandboxes: false,
+    };
+    /// The native server (`edgeplay serve`): also reuses sandboxes.
+    pub const NATIVE_SERVER: Capabilities = Capabilities {
+        streams_uploads: true,
+        reuses_sandboxes: true,
     };
     /// A browser page's platform.
     pub const BROWSER: Capabilities = Capabilities {
         streams_uploads: false,
+        reuses_sandboxes: false,
     };
 }
+
+pub use crate::limits::{
+    next_request_wait_ms, MAX_FURTHER_REQUESTS, MAX_NEXT_REQUEST_WAIT_MS, MAX_WAITING_SANDBOXES,
+};
 
 /// What [`Driver::step`] asks of the adapter next.
 #[derive(Clone, Debug, PartialEq)]
@@ -156,7 +171,8 @@ impl Driver {
     }
 
     /// Drive an execution that is already instantiated.
-    pub fn new(exec: Execution, caps: Capabilities) -> Driver {
+    pub fn new(mut exec: Execution, caps: Capabilities) -> Driver {
+        exec.set_reuses_sandboxes(caps.reuses_sandboxes);
         Driver::with(Some(exec), Vec::new(), None, caps)
     }
 
@@ -287,6 +303,11 @@ impl Driver {
                     });
                 }
             }
+            // A platform that does not reuse sandboxes has no further request (the
+            // hostcall answers NONE before asking; this only guards the contract).
+            WorkKind::NextRequest { .. } if !self.caps.reuses_sandboxes => {
+                self.hand_in(w.id, WorkResult::NextRequest(None));
+            }
             // Fire-and-forget: passed on, never completed.
             kind @ WorkKind::FetchBodyEnd { .. } => {
                 self.ready.push(Work { id: w.id, kind });
@@ -342,7 +363,10 @@ impl Driver {
                     r.notes.push(BUFFERED_UPLOAD_NOTE.to_string())
                 }
                 WorkResult::FetchFailed(e) => e.notes.push(BUFFERED_UPLOAD_NOTE.to_string()),
-                WorkResult::Slept | WorkResult::Sent | WorkResult::BodyChunk { .. } => {}
+                WorkResult::Slept
+                | WorkResult::Sent
+                | WorkResult::BodyChunk { .. }
+                | WorkResult::NextRequest(_) => {}
             }
         }
         self.hand_in(id, result);

@@ -316,7 +316,13 @@ pub(crate) fn settle(s: &mut Session, h: u32, id: WorkId, result: WorkResult) {
                 0,
             )
         }
-        (None, WorkResult::Slept | WorkResult::Sent | WorkResult::BodyChunk { .. }) => (
+        (
+            None,
+            WorkResult::Slept
+            | WorkResult::Sent
+            | WorkResult::BodyChunk { .. }
+            | WorkResult::NextRequest(_),
+        ) => (
             Err(SendFailure {
                 kind: FetchErrorKind::InternalError,
                 message: "internal error: the driver answered a fetch with something else".into(),

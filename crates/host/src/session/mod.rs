@@ -58,6 +58,21 @@ pub struct DownstreamInfo {
     pub req_handle: Option<u32>,
     /// Handle of the downstream body.
     pub body_handle: Option<u32>,
+    /// Which request of the instance this is (0: the one it started with; more in a
+    /// reusable sandbox).
+    pub index: u32,
+}
+
+/// A reusable sandbox's state (`next_request*`).
+#[derive(Clone, Debug, Default)]
+pub struct Reuse {
+    /// The platform hands further requests to this instance
+    /// ([`crate::driver::Capabilities::reuses_sandboxes`]).
+    pub enabled: bool,
+    /// The wait the guest asked for with its pending `next_request` promise.
+    pub timeout_ms: Option<u64>,
+    /// This instance's name in the trace: the id of the request it started with.
+    pub sandbox: String,
 }
 
 /// A hostcall the guest is suspended in. `poll` is asked, whenever the driver resumes
@@ -149,8 +164,10 @@ pub struct Session {
     pub fuel: FuelMeter,
     /// The downstream request.
     pub downstream: DownstreamInfo,
-    /// True once a response head went downstream.
+    /// True once a response head went downstream (for the current request).
     pub response_sent: bool,
+    /// Reusable sandbox state.
+    pub reuse: Reuse,
     /// What the driver has not drained yet.
     pub outputs: Vec<Output>,
     /// Environment variables the guest sees through WASI.
@@ -205,11 +222,16 @@ impl Session {
             work: WorkQueue::default(),
             tracer,
             fuel: FuelMeter::new(crate::limits::DEFAULT_FUEL_PER_CPU_MS),
+            reuse: Reuse {
+                sandbox: request_id.clone(),
+                ..Reuse::default()
+            },
             downstream: DownstreamInfo {
                 request,
                 request_id,
                 req_handle: None,
                 body_handle: None,
+                index: 0,
             },
             response_sent: false,
             outputs: Vec::new(),
@@ -251,6 +273,60 @@ impl Session {
         let h = self.http.bodies.reserve()?;
         self.pending.async_items.insert(h, item);
         Some(h)
+    }
+
+    /// Fresh request and body handles for the downstream request, recorded as its
+    /// handles; `None` when the tables are full.
+    pub fn downstream_handles(&mut self) -> Option<(u32, u32)> {
+        let d = &self.downstream.request;
+        let mut parts = RequestParts::empty();
+        parts.method = d.method.clone();
+        parts.uri = d.url.clone();
+        parts.version = d.version;
+        parts.headers = d.headers.clone();
+        let body = Body::buffer(d.body.clone());
+        let r = self.http.requests.insert(parts)?;
+        let Some(b) = self.http.bodies.insert(body) else {
+            self.http.requests.take(r);
+            return None;
+        };
+        self.downstream.req_handle = Some(r);
+        self.downstream.body_handle = Some(b);
+        Some((r, b))
+    }
+
+    /// True while the current request's response is still going out: a streaming
+    /// body the guest has not closed, or a backend body being forwarded downstream.
+    pub fn response_streaming(&self) -> bool {
+        self.http
+            .bodies
+            .values()
+            .any(|b| b.sink == BodySink::Downstream)
+            || self
+                .pipes
+                .iter()
+                .any(|p| matches!(p.to, PipeTo::Downstream { .. }))
+    }
+
+    /// Make `next` the current downstream request (a reusable sandbox accepted it):
+    /// its metadata answers from now on, the outputs say they answer it
+    /// ([`Output::ForRequest`]), and it gets fresh request and body handles (`None`
+    /// when the tables are full).
+    pub fn begin_request(&mut self, next: crate::work::NextDownstream) -> Option<(u32, u32)> {
+        let index = self.downstream.index + 1;
+        self.downstream = DownstreamInfo {
+            request: next.request,
+            request_id: next.request_id,
+            req_handle: None,
+            body_handle: None,
+            index,
+        };
+        self.response_sent = false;
+        self.outputs.push(Output::ForRequest {
+            index,
+            request_id: self.downstream.request_id.clone(),
+        });
+        self.downstream_handles()
     }
 
     /// Start outside work; the driver picks it up from [`crate::Execution::take_work`].

@@ -45,6 +45,10 @@ pub const WARMUP_WASM: &[u8] = &[
     0x41, 0x80, 0xb5, 0x18, 0x49, 0x0d, 0x00, 0x0b, 0x41, 0x00, 0x20, 0x01, 0x36, 0x02, 0x00, 0x0b,
 ];
 
+/// How many [`edgeplay_host::engine::HASH_CHUNK`]-byte pieces the warm-up hashes
+/// (the browser optimizes the compression loop once it has run a few times).
+pub const HASH_WARMUP_PIECES: usize = 24;
+
 /// Fuel per warm-up slice: short, so messages that arrive meanwhile wait little.
 pub const WARMUP_SLICE_FUEL: u64 = 1_000_000;
 

@@ -275,11 +275,22 @@ pub async fn store_request(persist: Rc<Persist>, req_id: u32, op: StoreOp) -> Fr
     FromWorker::StoreReply { req_id, result }
 }
 
-/// Run the warm-up module in short slices (see [`crate::warmup`]); a real run ends it.
+/// Run the warm-up module in short slices (see [`crate::warmup`]), then hash
+/// [`crate::warmup::HASH_WARMUP_PIECES`] pieces the size the engine hashes a guest in,
+/// so a guest's content hash runs on optimized code from its first piece; a real run
+/// ends it.
 async fn warm_up(state: Rc<RefCell<State>>) {
     let Some(mut exec) = crate::warmup::warm_up(&state.borrow().engine) else {
         return;
     };
+    let zeros = vec![0u8; edgeplay_host::engine::HASH_CHUNK];
+    for _ in 0..crate::warmup::HASH_WARMUP_PIECES {
+        if state.borrow().busy {
+            break;
+        }
+        std::hint::black_box(edgeplay_host::engine::content_hash(&zeros));
+        yield_to_event_loop().await;
+    }
     loop {
         if state.borrow().busy {
             return;

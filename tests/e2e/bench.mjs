@@ -159,6 +159,8 @@ try {
     for (const [name, label] of [["hello", "hello example"], ["js-app", "JS SDK guest"]]) {
       const walls = [];
       const outside = [];
+      const parts = { read: [], load: [], instantiate: [], run: [] };
+      const phases = {};
       let size = 0;
       for (let i = 0; i < RUNS; i++) {
         const page = await openApp(browser, server.url);
@@ -168,11 +170,26 @@ try {
         const t = await timings(page);
         outside.push(Date.now() - t0);
         walls.push(t.wall);
+        for (const k of Object.keys(parts)) if (t[k] !== undefined) parts[k].push(t[k]);
+        // The load pill's title: "hash 12 ms · backtrace rewrite 80 ms · …".
+        const title = (await byId(page, "guest-load").getAttribute("title")) || "";
+        for (const m of title.matchAll(/([a-z ]+?) ([0-9.]+) (ms|µs|s)\b/g)) {
+          const v = Number(m[2]) * (m[3] === "s" ? 1000 : m[3] === "µs" ? 0.001 : 1);
+          (phases[m[1].trim()] ||= []).push(v);
+        }
         const status = await byId(page, "response-status").textContent();
         if (!status.startsWith("200")) throw new Error(`${name}: ${status}`);
         await page.context().close();
       }
       rows.push([`drop → response, ${label} (${(size / 1024 / 1024).toFixed(1)} MiB, cold)`, `${fmt(median(walls))} (as the page measures; ${fmt(median(outside))} as the test driver sees it)`]);
+      const split = Object.entries(parts)
+        .filter(([, xs]) => xs.length)
+        .map(([k, xs]) => `${k} ${fmt(median(xs))}`)
+        .join(" · ");
+      const inLoad = Object.entries(phases)
+        .map(([k, xs]) => `${k} ${fmt(median(xs))}`)
+        .join(" · ");
+      rows.push([`  where it went, ${label}`, `${split}${inLoad ? ` (the load: ${inLoad})` : ""}`]);
     }
   }
 

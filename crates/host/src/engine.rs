@@ -264,7 +264,7 @@ impl Engine {
     pub fn load(&self, wasm: &[u8]) -> Result<Arc<Guest>, LoadError> {
         let clock = &self.platform.clock;
         let t0 = clock.monotonic_ns();
-        let hash: [u8; 32] = Sha256::digest(wasm).into();
+        let hash = content_hash(wasm);
         if let Some(g) = self
             .cache
             .lock()
@@ -416,6 +416,22 @@ impl Engine {
     }
 }
 
+/// Bytes hashed per call of the SHA-256 compression loop in [`content_hash`].
+pub const HASH_CHUNK: usize = 64 * 1024;
+
+/// SHA-256 of `wasm`, fed in [`HASH_CHUNK`]-byte pieces. One `digest` of the whole
+/// slice runs the compression loop as a single call, and a browser never swaps
+/// optimized code into a call already running (wasm has no on-stack replacement):
+/// in a fresh worker the 11 MB JS guest hashed in 410–450 ms on baseline code.
+/// In pieces, the loop is hot after a few and every later piece runs optimized.
+pub fn content_hash(wasm: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for piece in wasm.chunks(HASH_CHUNK) {
+        h.update(piece);
+    }
+    h.finalize().into()
+}
+
 /// Link an import that is not part of the ABI: it traps with a clear message when
 /// called, or returns zeros (`behavior`).
 fn link_unknown(
@@ -533,5 +549,19 @@ fn classify_error(e: wasmi::Error) -> LoadError {
         LoadError::UnsupportedFeature(msg)
     } else {
         LoadError::Invalid(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_content_hash_in_pieces_is_the_sha256_of_the_whole() {
+        for len in [0, 1, HASH_CHUNK - 1, HASH_CHUNK, 3 * HASH_CHUNK + 17] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let whole: [u8; 32] = Sha256::digest(&bytes).into();
+            assert_eq!(content_hash(&bytes), whole, "{len} bytes");
+        }
     }
 }

@@ -14,7 +14,8 @@ use base64::Engine as _;
 use edgeplay_host::abi::Coverage;
 use edgeplay_host::step::{Resume, StepPolicy};
 use edgeplay_host::{
-    DownstreamRequest, Engine, ExecOptions, Exit, Guest, ServiceConfig, UnknownImports,
+    Capabilities, DownstreamRequest, Engine, ExecOptions, Exit, Guest, ServiceConfig,
+    UnknownImports,
 };
 use serde::Serialize;
 use std::io::Write;
@@ -381,6 +382,7 @@ pub async fn run_cmd(args: RunArgs) -> ExitCode {
         request,
         viceroy_request_id(0),
         opts,
+        Capabilities::NATIVE,
     ) {
         Ok(e) => e,
         Err(e) => {

@@ -31,8 +31,11 @@ use tokio::task::JoinSet;
 
 pub use edgeplay_host::exec::viceroy_request_id;
 
-/// Start one downstream request with the native platform's capabilities (uploads
-/// stream): loop detection and instantiation ([`Driver::start`]).
+/// Start one downstream request on the native platform: loop detection and
+/// instantiation ([`Driver::start`]). `caps`: [`Capabilities::NATIVE`] for a one-shot
+/// run (uploads stream), [`Capabilities::NATIVE_SERVER`] for `edgeplay serve`, where
+/// the guest may also ask for further requests (reusable sandboxes; drive it with
+/// [`drive_serving`] and a [`NextRequests`] source).
 pub fn start(
     engine: &Engine,
     guest: Arc<Guest>,
@@ -40,38 +43,9 @@ pub fn start(
     request: DownstreamRequest,
     request_id: String,
     opts: ExecOptions,
+    caps: Capabilities,
 ) -> Result<Driver, StartError> {
-    Driver::start(
-        engine,
-        guest,
-        service,
-        request,
-        request_id,
-        opts,
-        Capabilities::NATIVE,
-    )
-}
-
-/// Start one downstream request for `edgeplay serve`: like [`start`], and the guest
-/// may ask for further requests ([`Capabilities::NATIVE_SERVER`], reusable sandboxes;
-/// drive it with [`drive_serving`] and a [`NextRequests`] source).
-pub fn start_serving(
-    engine: &Engine,
-    guest: Arc<Guest>,
-    service: impl Into<Service>,
-    request: DownstreamRequest,
-    request_id: String,
-    opts: ExecOptions,
-) -> Result<Driver, StartError> {
-    Driver::start(
-        engine,
-        guest,
-        service,
-        request,
-        request_id,
-        opts,
-        Capabilities::NATIVE_SERVER,
-    )
+    Driver::start(engine, guest, service, request, request_id, opts, caps)
 }
 
 /// Where a reusable sandbox's further requests come from ([`WorkKind::NextRequest`]):
@@ -142,7 +116,7 @@ pub async fn drive_profiled(
 }
 
 /// Like [`drive_profiled`]; a guest that waits for a further request (a reusable
-/// sandbox, started with [`start_serving`]) gets it from `next` (without a source:
+/// sandbox, started with [`start`] and [`Capabilities::NATIVE_SERVER`]) gets it from `next` (without a source:
 /// none comes).
 pub async fn drive_serving(
     mut driver: Driver,
@@ -521,17 +495,24 @@ pub async fn run_request_stepping(
 ) -> RequestResult {
     let t0 = Instant::now();
     let mut collected = Collected::default();
-    let (outcome, trace, profile, usage) =
-        match start(engine, guest, service, request, viceroy_request_id(0), opts) {
-            Ok(driver) => {
-                let on_output = |o| {
-                    observe(&o);
-                    collected.absorb(vec![o]);
-                };
-                drive_profiled(driver, on_output, std::future::pending(), user).await
-            }
-            Err(e) => (start_failure(&e), Vec::new(), None, Usage::default()),
-        };
+    let (outcome, trace, profile, usage) = match start(
+        engine,
+        guest,
+        service,
+        request,
+        viceroy_request_id(0),
+        opts,
+        Capabilities::NATIVE,
+    ) {
+        Ok(driver) => {
+            let on_output = |o| {
+                observe(&o);
+                collected.absorb(vec![o]);
+            };
+            drive_profiled(driver, on_output, std::future::pending(), user).await
+        }
+        Err(e) => (start_failure(&e), Vec::new(), None, Usage::default()),
+    };
     let run_us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
     let response = collected.final_response(&outcome);
     RequestResult {
@@ -583,6 +564,7 @@ mod tests {
             DownstreamRequest::new("GET", "/"),
             viceroy_request_id(0),
             ExecOptions::default(),
+            Capabilities::NATIVE,
         )
         .unwrap()
     }

@@ -28,8 +28,8 @@ use bytes::Bytes;
 use edgeplay_host::collect::Framing;
 use edgeplay_host::driver::{next_request_wait_ms, MAX_WAITING_SANDBOXES};
 use edgeplay_host::{
-    Collected, DownstreamRequest, Driver, Engine, ExecOptions, Exit, Guest, Handoff, Headers,
-    HttpVersion, NextDownstream, Outcome, Output, ResponseHead, Service,
+    Capabilities, Collected, DownstreamRequest, Driver, Engine, ExecOptions, Exit, Guest, Handoff,
+    Headers, HttpVersion, NextDownstream, Outcome, Output, ResponseHead, Service,
 };
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -273,13 +273,14 @@ async fn handle(
             }
         }
     };
-    let exec = match crate::driver::start_serving(
+    let exec = match crate::driver::start(
         &ctx.engine,
         ctx.guest(),
         ctx.state.service.clone(),
         request,
         request_id,
         ctx.opts.clone(),
+        Capabilities::NATIVE_SERVER,
     ) {
         Ok(d) => d,
         Err(e) => {

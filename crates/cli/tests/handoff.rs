@@ -6,7 +6,7 @@ mod common;
 
 use futures_util::{SinkExt, StreamExt};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -40,20 +40,6 @@ fn serve(wasm: &Path, toml: &Path, extra: &[&str]) -> common::Server {
     common::spawn_server(cmd)
 }
 
-/// What a client reads from one `GET path` with `Connection: close`.
-fn raw_get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: edge.test\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
 const EARLY_HINTS: &str = r#"(module
   (import "fastly_http_resp" "new" (func $resp_new (param i32) (result i32)))
   (import "fastly_http_resp" "header_append" (func $hdr (param i32 i32 i32 i32 i32) (result i32)))
@@ -76,14 +62,14 @@ fn serve_writes_a_103_before_the_final_response() {
     let dir = temp_dir("103");
     let (wasm, toml) = files(&dir, EARLY_HINTS, "");
     let server = serve(&wasm, &toml, &[]);
-    let got = raw_get(server.addr, "/");
+    let got = common::raw_get(server.addr, "/");
     assert!(
         got.starts_with("HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n"),
         "{got}"
     );
     assert!(got.ends_with("\r\n\r\nfinal"), "{got}");
     // A second request on a fresh connection works the same.
-    assert!(raw_get(server.addr, "/").starts_with("HTTP/1.1 103 "));
+    assert!(common::raw_get(server.addr, "/").starts_with("HTTP/1.1 103 "));
 
     // `request --json` lists it.
     let out = Command::new(EDGEPLAY)
@@ -208,7 +194,7 @@ fn a_grip_handoff_reaches_the_backend_or_the_local_pushpin() {
     );
     // Without Pushpin: the backend itself, under its path prefix, without Grip-Sig.
     let server = serve(&wasm, &toml, &[]);
-    let got = raw_get(server.addr, "/events?x=1");
+    let got = common::raw_get(server.addr, "/events?x=1");
     assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
     assert!(
         got.contains("grip-hold: stream"),
@@ -225,7 +211,7 @@ fn a_grip_handoff_reaches_the_backend_or_the_local_pushpin() {
         &toml,
         &["--local-pushpin-proxy-port", &origin.port().to_string()],
     );
-    let got = raw_get(server.addr, "/events");
+    let got = common::raw_get(server.addr, "/events");
     assert!(
         got.contains("get /events http/1.1"),
         "Pushpin applies its route's path: {got}"

@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -72,16 +71,7 @@ fn serve(wasm: &Path, toml: &Path) -> common::Server {
 
 /// Status line and body of one `GET /` with `Connection: close`.
 fn get(addr: SocketAddr) -> (String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET / HTTP/1.1\r\nHost: edge.test\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
+    let text = common::raw_get(addr, "/");
     let (head, body) = text.split_once("\r\n\r\n").expect("a response");
     (head.lines().next().unwrap().to_string(), body.to_string())
 }

@@ -3,9 +3,10 @@
 
 #![allow(dead_code)] // each test binary uses what it needs
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// A running `edgeplay serve`, killed when dropped.
 pub struct Server {
@@ -61,4 +62,19 @@ pub fn spawn_server(mut cmd: Command) -> Server {
         listening: line,
         lines: rx,
     }
+}
+
+/// What a client reads from one `GET path` (Host `edge.test`, `Connection: close`):
+/// the whole response as text, or what came before the server closed.
+pub fn raw_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: edge.test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
 }

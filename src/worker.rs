@@ -275,10 +275,10 @@ pub async fn store_request(persist: Rc<Persist>, req_id: u32, op: StoreOp) -> Fr
     FromWorker::StoreReply { req_id, result }
 }
 
-/// Run the warm-up module in short slices (see [`crate::warmup`]), then hash
+/// Warm the worker up (see [`crate::warmup`]): hash
 /// [`crate::warmup::HASH_WARMUP_PIECES`] pieces the size the engine hashes a guest in,
-/// so a guest's content hash runs on optimized code from its first piece; a real run
-/// ends it.
+/// so a guest's content hash runs on optimized code from its first piece, then run
+/// the warm-up module in short slices; a real run ends it.
 async fn warm_up(state: Rc<RefCell<State>>) {
     let Some(mut exec) = crate::warmup::warm_up(&state.borrow().engine) else {
         return;

@@ -4,7 +4,6 @@
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// The schema version this build writes and the newest it reads.
@@ -233,9 +232,9 @@ pub fn example_file(name: &str) -> Option<&'static str> {
         .map(|(_, f)| *f)
 }
 
-/// Lowercase hex SHA-256 of `bytes`.
+/// Lowercase hex SHA-256 of `bytes` (hashed in pieces: [`crate::engine::content_hash`]).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
+    crate::engine::content_hash(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -236,11 +236,7 @@ impl JsEngine {
         let guest = engine
             .load(&prepared)
             .map_err(|e| BuildError::Engine(format!("the engine did not load: {e}")))?;
-        use sha2::Digest;
-        let sha256 = sha2::Sha256::digest(wasm)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha256 = crate::fiddle::model::sha256_hex(wasm);
         Ok(JsEngine {
             original: wasm.into(),
             layout,
